@@ -1,0 +1,304 @@
+//! Turning STS refusals into what to change. These are the failures users hit most: an `aud` or
+//! `sub` that the trust policy does not admit, a missing `sts:TagSession`, a wrong ExternalId.
+
+use std::time::{Duration, SystemTime};
+
+use crate::auth::token::TokenClaims;
+use crate::aws::{self, AwsFailure};
+use crate::config::{AuthPlan, ChainedRole, CredentialSource, RoleArn};
+use crate::error::Error;
+
+/// Codes with which STS refuses an identity (as opposed to failing to answer).
+const REFUSALS: [&str; 8] = [
+    "AccessDenied",
+    "InvalidIdentityToken",
+    "ExpiredTokenException",
+    "IDPRejectedClaim",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "RegionDisabledException",
+];
+
+fn is_refusal(failure: &AwsFailure) -> bool {
+    failure.code.as_deref().is_some_and(|code| REFUSALS.contains(&code))
+}
+
+/// STS refuses a `DurationSeconds` above the role's `MaxSessionDuration` (or the one-hour cap of
+/// role chaining) with a ValidationError that names `DurationSeconds`.
+pub fn is_duration_refusal(failure: &AwsFailure) -> bool {
+    failure.code_is("ValidationError") && failure.message.contains("DurationSeconds")
+}
+
+pub fn claims_summary(claims: &TokenClaims) -> String {
+    let mut parts = vec![
+        format!("iss={}", claims.iss.as_deref().unwrap_or("(none)")),
+        format!("aud={}", claims.aud.join(",")),
+        format!("sub={}", claims.sub.as_deref().unwrap_or("(none)")),
+        format!("exp={}", claims.exp.map(aws::format_epoch).unwrap_or_else(|| "(none)".into())),
+    ];
+    parts.extend(claims.context.iter().map(|(name, value)| format!("{name}={value}")));
+    parts.join(" ")
+}
+
+fn token_expiry(claims: &TokenClaims) -> Option<SystemTime> {
+    claims.exp.map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp.max(0) as u64))
+}
+
+fn expiry_text(claims: &TokenClaims) -> String {
+    match (claims.exp, token_expiry(claims)) {
+        (Some(exp), Some(expiry)) if expiry <= SystemTime::now() => {
+            format!("{} (EXPIRED {})", aws::format_epoch(exp), aws::relative(expiry))
+        }
+        (Some(exp), Some(expiry)) => format!("{} (valid, expires {})", aws::format_epoch(exp), aws::relative(expiry)),
+        _ => "(none)".to_owned(),
+    }
+}
+
+/// `sts:AssumeRoleWithWebIdentity` failed: show what the token carries (without verifying it)
+/// and the trust policy that would admit it.
+pub fn web_identity_refused(failure: AwsFailure, role: &RoleArn, claims: &TokenClaims, plan: &AuthPlan) -> Error {
+    if is_duration_refusal(&failure) {
+        return duration_refused(failure, &role.arn, plan);
+    }
+    if !is_refusal(&failure) {
+        return Error::failed(failure, vec![]);
+    }
+    let expired = failure.code_is("ExpiredTokenException") || token_expiry(claims).is_some_and(|t| t <= SystemTime::now());
+    let mut details = vec![
+        "The step's OIDC token carries (decoded, not verified):".to_owned(),
+        format!("  iss: {}", claims.iss.as_deref().unwrap_or("(none)")),
+        format!("  aud: {}", if claims.aud.is_empty() { "(none)".to_owned() } else { claims.aud.join(", ") }),
+        format!("  sub: {}", claims.sub.as_deref().unwrap_or("(none)")),
+        format!("  exp: {}", expiry_text(claims)),
+    ];
+    if expired {
+        details.push(
+            "Bitbucket issues the token when the step starts and it is valid for a limited time. Re-run the step, \
+             and in long steps run this pipe earlier."
+                .to_owned(),
+        );
+        let summary = format!("The step's OIDC token has expired ({failure})");
+        return Error::auth(summary, details);
+    }
+    details.extend(trust_policy_for(role, claims));
+    Error::auth(format!("AWS refused the step's OIDC token for AWS_OIDC_ROLE_ARN {}: {failure}", role.arn), details)
+}
+
+/// The provider and trust policy that admit exactly this token's repository (or deployment
+/// environment), in the role's partition and account.
+fn trust_policy_for(role: &RoleArn, claims: &TokenClaims) -> Vec<String> {
+    let Some(issuer) = claims.issuer_host_path() else {
+        return vec!["The token has no issuer (iss); it was not issued by Bitbucket Pipelines.".to_owned()];
+    };
+    let provider_arn = format!("arn:{}:iam::{}:oidc-provider/{issuer}", role.partition, role.account);
+    let audience = claims.aud.first().cloned().unwrap_or_else(|| "<audience>".to_owned());
+    let parts: Vec<&str> = claims.sub.as_deref().unwrap_or_default().split(':').collect();
+    let (sub_pattern, scope) = match parts.as_slice() {
+        [repo, environment, _step] => (format!("{repo}:{environment}:*"), "this deployment environment"),
+        [repo, ..] if !repo.is_empty() => (format!("{repo}:*"), "this repository"),
+        _ => ("{repositoryUuid}:*".to_owned(), "one repository"),
+    };
+    let mut lines = vec![
+        format!(
+            "For the role to accept it, account {} needs an IAM OpenID Connect provider with URL {} and audience {}, \
+             and the trust policy of {} needs a statement like this (admitting {scope}):",
+            role.account,
+            claims.iss.as_deref().unwrap_or_default(),
+            audience,
+            role.arn
+        ),
+        "  {".to_owned(),
+        "    \"Effect\": \"Allow\",".to_owned(),
+        format!("    \"Principal\": {{\"Federated\": \"{provider_arn}\"}},"),
+        "    \"Action\": \"sts:AssumeRoleWithWebIdentity\",".to_owned(),
+        "    \"Condition\": {".to_owned(),
+        format!("      \"StringEquals\": {{\"{issuer}:aud\": \"{audience}\"}},"),
+        format!("      \"StringLike\": {{\"{issuer}:sub\": \"{sub_pattern}\"}}"),
+        "    }".to_owned(),
+        "  }".to_owned(),
+    ];
+    if parts.len() == 3 {
+        lines.push(format!(
+            "To admit every step of the repository instead, use \"{}:*\" for sub.",
+            parts[0]
+        ));
+    }
+    lines.push("If the policy already looks like this, check that AWS_OIDC_ROLE_ARN names the right role.".to_owned());
+    lines
+}
+
+/// `sts:AssumeRole` on `AWS_ROLE_ARN` failed.
+pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &AuthPlan) -> Error {
+    let role = &chained.role.arn;
+    if is_duration_refusal(&failure) {
+        return duration_refused(failure, role, plan);
+    }
+    if !is_refusal(&failure) {
+        return Error::failed(failure, vec![]);
+    }
+    if failure.message.contains("sts:TagSession") {
+        return Error::auth(
+            failure,
+            vec![
+                format!("Session tags need sts:TagSession in the trust policy of AWS_ROLE_ARN {role}. Either:"),
+                "  - add it to the statement that admits the pipe: \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]"
+                    .to_owned(),
+                "  - or set AWS_SESSION_TAGS: \"false\" (CloudTrail then shows the session name only)".to_owned(),
+            ],
+        );
+    }
+    if let Some(details) = key_refusal(&failure, plan) {
+        return Error::auth(failure, details);
+    }
+    let first = match &plan.source {
+        CredentialSource::WebIdentity { role, .. } => format!("the role {}", role.arn),
+        CredentialSource::AccessKeys { access_key_id, .. } => format!("the IAM user of access key {access_key_id}"),
+    };
+    let external_id = if chained.external_id.is_some() {
+        "The statement's Condition must expect the ExternalId given in AWS_EXTERNAL_ID (StringEquals sts:ExternalId)."
+    } else {
+        "If the trust policy requires an ExternalId (Condition sts:ExternalId), set AWS_EXTERNAL_ID."
+    };
+    Error::auth(
+        failure,
+        vec![
+            format!("The trust policy of AWS_ROLE_ARN {role} must allow sts:AssumeRole for {first},"),
+            format!("and {first} must be allowed sts:AssumeRole on {role} by its own permissions."),
+            external_id.to_owned(),
+        ],
+    )
+}
+
+/// The first signed call failed.
+pub fn caller_identity_refused(failure: AwsFailure, plan: &AuthPlan) -> Error {
+    match key_refusal(&failure, plan) {
+        Some(details) => Error::auth(failure, details),
+        None if is_refusal(&failure) => Error::auth(failure, vec![]),
+        None => Error::failed(failure, vec![]),
+    }
+}
+
+/// Long-lived keys that AWS does not accept.
+fn key_refusal(failure: &AwsFailure, plan: &AuthPlan) -> Option<Vec<String>> {
+    let CredentialSource::AccessKeys { access_key_id, .. } = &plan.source else { return None };
+    let keys_refused = ["InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"];
+    keys_refused.iter().any(|code| failure.code_is(code)).then(|| {
+        vec![format!(
+            "AWS does not accept the access key {access_key_id}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+             (and AWS_SESSION_TOKEN for temporary keys), or switch to OIDC with AWS_OIDC_ROLE_ARN."
+        )]
+    })
+}
+
+fn duration_refused(failure: AwsFailure, role: &str, plan: &AuthPlan) -> Error {
+    let asked = plan.duration.as_secs();
+    Error::BadInput {
+        summary: failure.to_string(),
+        details: vec![format!(
+            "AWS_ROLE_DURATION_SECONDS ({asked}) is more than {role} allows: lower it, or raise the role's \
+             MaxSessionDuration. Sessions of a role assumed from another role are capped at 3600."
+        )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn claims(sub: &str, exp: i64) -> TokenClaims {
+        TokenClaims {
+            iss: Some("https://api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc".into()),
+            aud: vec!["ari:cloud:bitbucket::workspace/w1".into()],
+            sub: Some(sub.into()),
+            exp: Some(exp),
+            ..TokenClaims::default()
+        }
+    }
+
+    fn plan() -> AuthPlan {
+        AuthPlan {
+            source: CredentialSource::WebIdentity {
+                role: RoleArn::parse("arn:aws-cn:iam::111111111111:role/deploy").unwrap(),
+                token: Secret::new("a.b.c"),
+                claims: TokenClaims::default(),
+            },
+            chained: None,
+            session_name: "s".into(),
+            session_tags: vec![],
+            duration: Duration::from_secs(3600),
+            duration_explicit: false,
+        }
+    }
+
+    fn denied(code: &str, message: &str) -> AwsFailure {
+        AwsFailure {
+            operation: "sts:AssumeRoleWithWebIdentity",
+            code: Some(code.into()),
+            message: message.into(),
+            request_id: None,
+        }
+    }
+
+    fn text(error: &Error) -> String {
+        format!("{error}\n{}", error.details().join("\n"))
+    }
+
+    #[test]
+    fn trust_policy_hint_for_a_deployment_step() {
+        let role = RoleArn::parse("arn:aws-cn:iam::111111111111:role/deploy").unwrap();
+        let error = web_identity_refused(
+            denied("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"),
+            &role,
+            &claims("{repo-1}:{env-2}:{step-3}", 4_000_000_000),
+            &plan(),
+        );
+        assert_eq!(error.exit_code(), 3);
+        let text = text(&error);
+        for expected in [
+            "AccessDenied: Not authorized",
+            "aud: ari:cloud:bitbucket::workspace/w1",
+            "sub: {repo-1}:{env-2}:{step-3}",
+            "(valid, expires in",
+            "arn:aws-cn:iam::111111111111:oidc-provider/api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc",
+            "\"api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc:sub\": \"{repo-1}:{env-2}:*\"",
+            "\"{repo-1}:*\" for sub",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn expired_token_is_reported_as_expired() {
+        let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
+        let error = web_identity_refused(denied("ExpiredTokenException", "Token expired"), &role, &claims("{r}:{s}", 1_000), &plan());
+        let text = text(&error);
+        assert!(text.contains("has expired") && text.contains("EXPIRED"), "{text}");
+        assert_eq!(error.exit_code(), 3);
+    }
+
+    #[test]
+    fn transport_failures_are_not_auth_refusals() {
+        let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
+        let failure = AwsFailure { operation: "x", code: None, message: "timeout".into(), request_id: None };
+        assert_eq!(web_identity_refused(failure, &role, &claims("a:b", 0), &plan()).exit_code(), 1);
+    }
+
+    #[test]
+    fn tag_session_refusal_names_both_fixes() {
+        let chained = ChainedRole { role: RoleArn::parse("arn:aws:iam::222222222222:role/t").unwrap(), external_id: None };
+        let failure = denied("AccessDenied", "User: x is not authorized to perform: sts:TagSession on resource: y");
+        let text = text(&assume_role_refused(failure, &chained, &plan()));
+        assert!(text.contains("\"sts:TagSession\"") && text.contains("AWS_SESSION_TAGS"), "{text}");
+    }
+
+    #[test]
+    fn duration_refusal_is_bad_input_naming_the_variable() {
+        let chained = ChainedRole { role: RoleArn::parse("arn:aws:iam::222222222222:role/t").unwrap(), external_id: None };
+        let failure = denied("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+        let error = assume_role_refused(failure, &chained, &plan());
+        assert_eq!(error.exit_code(), 2);
+        assert!(text(&error).contains("AWS_ROLE_DURATION_SECONDS"));
+    }
+}

@@ -1,0 +1,189 @@
+//! The one place where AWS clients are configured (region, endpoints, retries, timeouts,
+//! attribution) and where AWS errors are turned into text users can act on.
+
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::RequestId;
+use aws_smithy_runtime::client::identity::IdentityCache;
+use aws_smithy_types::date_time::{DateTime, Format};
+
+use crate::config::Config;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Shared configuration of every AWS client of this run. Credentials are optional because the
+/// web-identity call is unsigned.
+pub fn sdk_config(config: &Config, credentials: Option<SharedCredentialsProvider>) -> SdkConfig {
+    let network = &config.network;
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        // Standard mode: throttling, 5xx, timeouts and dropped connections are retried with
+        // jittered exponential backoff; access and validation errors are not.
+        .retry_config(RetryConfig::standard().with_max_attempts(network.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(network.attempt_timeout)
+                .build(),
+        )
+        // Credentials are cached (and refreshed) by `auth::RoleChain` itself, which knows each
+        // hop's expiry; a second cache on top would only hide expiries from it.
+        .identity_cache(IdentityCache::no_cache())
+        // Shows up in the User-Agent of every call, so CloudTrail can tell this pipe's calls apart.
+        .app_name(AppName::new(env!("CARGO_PKG_NAME")).expect("the package name is a valid app name"));
+    if let Some(url) = &network.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    if let Some(credentials) = credentials {
+        builder = builder.credentials_provider(credentials);
+    }
+    builder.build()
+}
+
+/// `AWS_ENDPOINT_URL_STS` wins over `AWS_ENDPOINT_URL` for STS.
+pub fn sts_client(sdk: &SdkConfig, sts_endpoint_url: Option<&str>) -> aws_sdk_sts::Client {
+    let mut builder = aws_sdk_sts::config::Builder::from(sdk);
+    if let Some(url) = sts_endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_sts::Client::from_conf(builder.build())
+}
+
+/// An AWS call that failed, reduced to what a user needs: the operation, AWS's error code and
+/// message (or the transport failure), and the request id for a support case.
+#[derive(Debug, Clone)]
+pub struct AwsFailure {
+    pub operation: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl AwsFailure {
+    pub fn from_sdk<E, R>(operation: &'static str, error: &SdkError<E, R>) -> AwsFailure
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug,
+    {
+        match error {
+            SdkError::ServiceError(service) => AwsFailure {
+                operation,
+                code: service.err().code().map(str::to_owned),
+                message: service.err().message().unwrap_or("(no message)").to_owned(),
+                request_id: service.err().meta().request_id().map(str::to_owned),
+            },
+            // Timeouts, dropped connections, credential refresh failures: the whole chain of
+            // causes is what explains them.
+            other => AwsFailure {
+                operation,
+                code: None,
+                message: DisplayErrorContext(other).to_string(),
+                request_id: None,
+            },
+        }
+    }
+
+    pub fn code_is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed: {code}: {}", self.operation, self.message)?,
+            None => write!(f, "{} failed: {}", self.operation, self.message)?,
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A `DEBUG:` line for each AWS call: how long it took and its request id.
+pub fn log_call(operation: &str, started: Instant, request_id: Option<&str>) {
+    tracing::debug!(
+        "{operation} took {} ms (request id {})",
+        started.elapsed().as_millis(),
+        request_id.unwrap_or("none")
+    );
+}
+
+pub fn log_output<T: RequestId>(operation: &str, started: Instant, output: &T) {
+    log_call(operation, started, output.request_id());
+}
+
+/// RFC 3339, as AWS prints times.
+pub fn format_time(time: SystemTime) -> String {
+    DateTime::from(time).fmt(Format::DateTime).unwrap_or_else(|_| format!("{time:?}"))
+}
+
+pub fn format_epoch(seconds: i64) -> String {
+    DateTime::from_secs(seconds).fmt(Format::DateTime).unwrap_or_else(|_| seconds.to_string())
+}
+
+/// "in 12 min" / "3 min ago", for expiries.
+pub fn relative(time: SystemTime) -> String {
+    match time.duration_since(SystemTime::now()) {
+        Ok(ahead) => format!("in {}", human(ahead)),
+        Err(past) => format!("{} ago", human(past.duration())),
+    }
+}
+
+pub fn human(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds < 120 {
+        format!("{seconds} s")
+    } else if seconds < 2 * 3600 {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{:.1} h", seconds as f64 / 3600.0)
+    }
+}
+
+/// The AWS console's host in each partition, so links work for China and GovCloud users too.
+pub fn console_host(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "console.amazonaws.cn",
+        "aws-us-gov" => "console.amazonaws-us-gov.com",
+        _ => "console.aws.amazon.com",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_hosts_follow_the_partition() {
+        assert_eq!(console_host("aws"), "console.aws.amazon.com");
+        assert_eq!(console_host("aws-cn"), "console.amazonaws.cn");
+        assert_eq!(console_host("aws-us-gov"), "console.amazonaws-us-gov.com");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human(Duration::from_secs(45)), "45 s");
+        assert_eq!(human(Duration::from_secs(900)), "15 min");
+        assert_eq!(human(Duration::from_secs(3 * 3600)), "3.0 h");
+    }
+
+    #[test]
+    fn failure_text_names_operation_code_and_request_id() {
+        let failure = AwsFailure {
+            operation: "sts:AssumeRole",
+            code: Some("AccessDenied".into()),
+            message: "nope".into(),
+            request_id: Some("req-1".into()),
+        };
+        assert_eq!(failure.to_string(), "sts:AssumeRole failed: AccessDenied: nope (request id req-1)");
+    }
+}

@@ -1,0 +1,56 @@
+//! One error type for the whole pipe. Each variant decides its exit code, so `main` needs no
+//! knowledge of where a failure came from.
+
+use std::fmt;
+
+/// A problem with one variable, reported together with all the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad variables: every problem found, reported at once. Exit 2.
+    #[error("Validation errors")]
+    Validation(Vec<Problem>),
+    /// Bad input found after validation (a file, a name AWS does not know). Exit 2.
+    #[error("{summary}")]
+    BadInput { summary: String, details: Vec<String> },
+    /// AWS refused who we are, or the account is not allowed. Exit 3.
+    #[error("{summary}")]
+    Auth { summary: String, details: Vec<String> },
+    /// The deployment failed, timed out, or AWS failed in a way that is not the user's input. Exit 1.
+    #[error("{summary}")]
+    Failed { summary: String, details: Vec<String> },
+    /// The action finished but its results could not be written for later script lines. Exit 1.
+    #[error("The action succeeded, but its outputs could not be written: {0}")]
+    Outputs(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Failed { .. } | Error::Outputs(_) => 1,
+            Error::Validation(_) | Error::BadInput { .. } => 2,
+            Error::Auth { .. } => 3,
+        }
+    }
+
+    /// Lines printed before the `✖` headline: explanations and hints.
+    pub fn details(&self) -> &[String] {
+        match self {
+            Error::BadInput { details, .. } | Error::Auth { details, .. } | Error::Failed { details, .. } => details,
+            Error::Validation(_) | Error::Outputs(_) => &[],
+        }
+    }
+
+    pub fn auth(summary: impl fmt::Display, details: Vec<String>) -> Self {
+        Error::Auth { summary: summary.to_string(), details }
+    }
+
+    pub fn failed(summary: impl fmt::Display, details: Vec<String>) -> Self {
+        Error::Failed { summary: summary.to_string(), details }
+    }
+}

@@ -1,0 +1,187 @@
+//! Everything the pipe prints or leaves behind: `INFO:`/`WARNING:`/`DEBUG:` lines, the final
+//! `✔`/`✖` line, and the outputs files for later script lines. All text passes the redactor.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::error::Error;
+
+// Bitbucket's log viewer renders ANSI colours, so they are kept even without a TTY, as
+// Atlassian's pipes do.
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const GREY: &str = "\x1b[90m";
+const RESET: &str = "\x1b[0m";
+
+/// Values too short to mask without mangling ordinary words are not registered.
+const SHORTEST_MASKED: usize = 8;
+const MASK: &str = "***";
+
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Mask `value` in every line printed from now on. A second line of defence behind `Secret`:
+/// it also catches a secret echoed back inside some other text.
+pub fn redact_from_now_on(value: &str) {
+    if value.len() < SHORTEST_MASKED {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !secrets.iter().any(|known| known == value) {
+        secrets.push(value.to_owned());
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|known| std::cmp::Reverse(known.len()));
+    }
+}
+
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let secrets = SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut text = Cow::Borrowed(text);
+    for secret in secrets.iter() {
+        if text.contains(secret.as_str()) {
+            text = Cow::Owned(text.replace(secret.as_str(), MASK));
+        }
+    }
+    text
+}
+
+/// Route the crate's `tracing` events to Bitbucket-style lines: warnings and errors on stderr,
+/// the rest on stdout. Only this crate's events are shown: the SDK's own debug output can
+/// include request details, and DEBUG must stay safe to turn on.
+pub fn init_logging(debug: bool) {
+    let level = if debug { Level::DEBUG } else { Level::INFO };
+    let writer = std::io::stderr.with_max_level(Level::WARN).or_else(std::io::stdout);
+    let lines = tracing_subscriber::fmt::layer().event_format(PipeLines).with_writer(writer);
+    let only_ours = Targets::new().with_target(env!("CARGO_CRATE_NAME"), level);
+    // A second initialisation (tests) keeps the first subscriber; that is fine.
+    let _ = tracing_subscriber::registry().with(lines).with(only_ours).try_init();
+}
+
+struct PipeLines;
+
+impl<S, N> FormatEvent<S, N> for PipeLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut text = String::new();
+        ctx.format_fields(Writer::new(&mut text), event)?;
+        let (label, colour) = match *event.metadata().level() {
+            Level::ERROR => ("ERROR", RED),
+            Level::WARN => ("WARNING", YELLOW),
+            Level::INFO => ("INFO", ""),
+            _ => ("DEBUG", GREY),
+        };
+        let reset = if colour.is_empty() { "" } else { RESET };
+        writeln!(writer, "{colour}{label}: {}{reset}", redact(&text))
+    }
+}
+
+/// The final green line of a successful run.
+pub fn success(message: &str) {
+    println!("{GREEN}✔ {}{RESET}", redact(message));
+}
+
+/// The final red block of a failed run: details first, the `✖` headline last, as users look at
+/// the last line of a failed step first.
+pub fn failure(error: &Error) {
+    let mut block = String::new();
+    match error {
+        Error::Validation(problems) => {
+            let _ = writeln!(block, "{RED}✖ Validation errors:{RESET}");
+            for problem in problems {
+                let _ = writeln!(block, "{RED}  - {}: {}{RESET}", problem.variable, problem.message);
+            }
+        }
+        other => {
+            for line in other.details() {
+                let _ = writeln!(block, "{line}");
+            }
+            let _ = writeln!(block, "{RED}✖ {other}{RESET}");
+        }
+    }
+    eprint!("{}", redact(&block));
+}
+
+/// What a run leaves for later script lines in `$BITBUCKET_PIPE_SHARED_STORAGE_DIR`.
+pub const ENV_FILE: &str = "aws-role-deploy.env";
+pub const JSON_FILE: &str = "aws-role-deploy.json";
+
+/// Write the outcome as a sourceable env file and as JSON. Credentials are never part of an
+/// outcome, so nothing secret can land here.
+pub fn write_outputs(
+    dir: &Path,
+    env_pairs: &[(String, String)],
+    json: &serde_json::Value,
+) -> Result<(PathBuf, PathBuf), Error> {
+    let failed = |path: &Path, err: std::io::Error| Error::Outputs(format!("{}: {err}", path.display()));
+    std::fs::create_dir_all(dir).map_err(|err| failed(dir, err))?;
+    let env_path = dir.join(ENV_FILE);
+    let mut env_text = String::new();
+    for (key, value) in env_pairs {
+        let _ = writeln!(env_text, "{key}={}", shell_quote(value));
+    }
+    std::fs::write(&env_path, redact(&env_text).as_bytes()).map_err(|err| failed(&env_path, err))?;
+    let json_path = dir.join(JSON_FILE);
+    let json_text = serde_json::to_string_pretty(json).unwrap_or_default() + "\n";
+    std::fs::write(&json_path, redact(&json_text).as_bytes()).map_err(|err| failed(&json_path, err))?;
+    Ok((env_path, json_path))
+}
+
+/// Single quotes keep every character literal in POSIX shells; a quote itself is closed,
+/// escaped and reopened.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_secrets_are_masked_everywhere() {
+        redact_from_now_on("s3cr3t-value-for-redaction-test");
+        redact_from_now_on("short");
+        assert_eq!(
+            redact("token=s3cr3t-value-for-redaction-test; again s3cr3t-value-for-redaction-test"),
+            "token=***; again ***"
+        );
+        assert_eq!(redact("short stays"), "short stays");
+    }
+
+    #[test]
+    fn longer_secret_masked_whole() {
+        redact_from_now_on("abcdefgh-inner");
+        redact_from_now_on("prefix-abcdefgh-inner-suffix");
+        assert_eq!(redact("x prefix-abcdefgh-inner-suffix y"), "x *** y");
+    }
+
+    #[test]
+    fn shell_quoting_round_trips_awkward_values() {
+        for (value, quoted) in [
+            ("plain", "'plain'"),
+            ("it's", r"'it'\''s'"),
+            ("$HOME `id` \"x\"", "'$HOME `id` \"x\"'"),
+            ("", "''"),
+        ] {
+            assert_eq!(shell_quote(value), quoted);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Every pipe variable, declared once with its documentation.
+//!
+//! `config.rs` reads variables only through these declarations, and a test compares this list
+//! with the README's variables table, so the documentation cannot drift from the code.
+
+/// One pipe variable as users see it in `bitbucket-pipelines.yml`.
+#[derive(Debug)]
+pub struct Var {
+    pub name: &'static str,
+    /// What the README's "Usage" column says.
+    pub usage: &'static str,
+    /// The value used when the variable is unset or empty, in the form a user would write it.
+    pub default: Option<&'static str>,
+    /// Required for every action (action-specific requirements are checked in `config.rs`).
+    pub required: bool,
+    /// Never echoed back, not even in a validation error.
+    pub secret: bool,
+}
+
+impl Var {
+    const DEFAULT: Var = Var { name: "", usage: "", default: None, required: false, secret: false };
+}
+
+macro_rules! pipe_variables {
+    ($($id:ident { $($field:ident : $value:expr),* $(,)? })*) => {
+        $(pub const $id: Var = Var { name: stringify!($id), $($field: $value,)* ..Var::DEFAULT };)*
+        /// All variables, in the README's order.
+        pub const ALL: &[&Var] = &[$(&$id),*];
+    };
+}
+
+pipe_variables! {
+    ACTION {
+        required: true,
+        usage: "What to do: `assume-role` (prove access and print the identity). `ecs-deploy`, `ecr-push` and `lambda-deploy` are announced and not available yet.",
+    }
+    AWS_DEFAULT_REGION {
+        usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
+    }
+    AWS_REGION {
+        usage: "Alternative to `AWS_DEFAULT_REGION`; `AWS_DEFAULT_REGION` wins when both are set.",
+    }
+    AWS_OIDC_ROLE_ARN {
+        usage: "ARN of the IAM role to assume with the step's OpenID Connect token (`oidc: true` on the step). The recommended way to authenticate.",
+    }
+    AWS_ROLE_ARN {
+        usage: "ARN of a role to assume on top of the credentials obtained so far (role chaining, cross-account, ExternalId). Needs `AWS_OIDC_ROLE_ARN` or access keys.",
+    }
+    AWS_EXTERNAL_ID {
+        secret: true,
+        usage: "ExternalId for assuming `AWS_ROLE_ARN`, when its trust policy asks for one (2-1224 characters of `[\\w+=,.@:/-]`). Never printed.",
+    }
+    AWS_ROLE_SESSION_NAME {
+        usage: "Session name shown in CloudTrail. Characters outside `[A-Za-z0-9+=,.@_-]` become `-`; at most 64 characters.",
+        default: Some("bitbucket-<repo slug>-<build number>"),
+    }
+    AWS_ROLE_DURATION_SECONDS {
+        usage: "Lifetime of the role session, 900-43200 seconds (at most 3600 when `AWS_ROLE_ARN` is chained after `AWS_OIDC_ROLE_ARN`: AWS caps chained sessions at one hour). Sessions are refreshed before they expire.",
+        default: Some("3600"),
+    }
+    AWS_SESSION_TAGS {
+        usage: "Tag the `AWS_ROLE_ARN` session with the Bitbucket context (Repository, Branch or Tag, Commit, BuildNumber, StepUuid, DeploymentEnvironment). Needs `sts:TagSession` in that role's trust policy.",
+        default: Some("true"),
+    }
+    ALLOWED_ACCOUNT_IDS {
+        usage: "AWS account ids (12 digits) the pipe may act in; any other account stops the pipe before it changes anything. A space-separated string or a YAML list.",
+    }
+    AWS_ACCESS_KEY_ID {
+        usage: "Legacy long-lived access key id, used only when `AWS_OIDC_ROLE_ARN` is not set. Prefer OIDC.",
+    }
+    AWS_SECRET_ACCESS_KEY {
+        secret: true,
+        usage: "Secret for `AWS_ACCESS_KEY_ID`. Never printed.",
+    }
+    AWS_SESSION_TOKEN {
+        secret: true,
+        usage: "Session token for temporary access keys. Never printed.",
+    }
+    AWS_ENDPOINT_URL {
+        usage: "Endpoint for every AWS service, e.g. a local emulator.",
+    }
+    AWS_ENDPOINT_URL_STS {
+        usage: "Endpoint for STS only (e.g. a VPC endpoint); wins over `AWS_ENDPOINT_URL`.",
+    }
+    AWS_MAX_ATTEMPTS {
+        usage: "Attempts per AWS request (1-10). Throttling, 5xx and network errors are retried with jittered exponential backoff; access and validation errors never are.",
+        default: Some("5"),
+    }
+    AWS_ATTEMPT_TIMEOUT {
+        usage: "Seconds one attempt of an AWS request may take before it is abandoned and retried (1-600).",
+        default: Some("30"),
+    }
+    HTTPS_PROXY {
+        usage: "Proxy for HTTPS requests (self-hosted runners). `HTTP_PROXY` and `NO_PROXY` are honoured too.",
+    }
+    HTTP_PROXY {
+        usage: "Proxy for plain-HTTP requests (e.g. an emulator behind a proxy).",
+    }
+    NO_PROXY {
+        usage: "Comma-separated hosts that bypass the proxy.",
+    }
+    SSL_CERT_FILE {
+        usage: "PEM bundle of trusted CA certificates, for runners behind a TLS-inspecting proxy. The image ships Debian's bundle.",
+        default: Some("/etc/ssl/certs/ca-certificates.crt"),
+    }
+    WAIT {
+        usage: "Wait for the deployment to finish (deploy actions).",
+        default: Some("true"),
+    }
+    WAIT_TIMEOUT {
+        usage: "Seconds to wait for the deployment (1-86400). Sessions are refreshed during long waits while the step's OIDC token is valid.",
+        default: Some("900"),
+    }
+    DRY_RUN {
+        usage: "Show what would change and change nothing. `assume-role` changes nothing anyway.",
+        default: Some("false"),
+    }
+    DEBUG {
+        usage: "Print details: request ids, timings, the token's non-secret claims. Secrets are never printed.",
+        default: Some("false"),
+    }
+}
+
+/// Variables that must never reach output. The Bitbucket OIDC token is not a pipe variable
+/// (Bitbucket sets it), so it is handled by `config::BitbucketContext` instead.
+pub fn is_secret(name: &str) -> bool {
+    ALL.iter().any(|var| var.name == name && var.secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_upper_case() {
+        let mut seen = HashSet::new();
+        for var in ALL {
+            assert!(seen.insert(var.name), "{} declared twice", var.name);
+            assert!(
+                var.name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                "{} is not a valid variable name",
+                var.name
+            );
+            assert!(!var.usage.is_empty(), "{} has no usage text", var.name);
+        }
+    }
+
+    #[test]
+    fn secrets_are_flagged() {
+        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_EXTERNAL_ID"] {
+            assert!(is_secret(name), "{name}");
+        }
+        assert!(!is_secret("AWS_ACCESS_KEY_ID"));
+    }
+}
