@@ -1,0 +1,79 @@
+"""Shared fixtures: one emulator server per test session, reset before each test.
+
+    def test_something(emulator):          # emulator: emulator.client.Emulator, freshly reset
+        emulator.create_role(...)
+        boto3.client("sts", endpoint_url=emulator.base_url, region_name="us-east-1", ...)
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator.client import Emulator
+
+TEST_DIR = Path(__file__).resolve().parent
+SERVER = TEST_DIR / "emulator" / "server.py"
+READY = "emulator ready on "
+
+
+@pytest.fixture(scope="session")
+def emulator_process(tmp_path_factory):
+    """Start test/emulator/server.py on a free port; yield the process, with `.base_url`
+    and `.log_dir` (server stdout/stderr); kill it at the end.
+
+    Output goes to files, not pipes, so a chatty server can never block on a full pipe;
+    the files are shown if startup fails. Set EMULATOR_VERBOSE=1 to log every request.
+    """
+    logdir = tmp_path_factory.mktemp("emulator")
+    out_path, err_path = logdir / "stdout.log", logdir / "stderr.log"
+    env = dict(os.environ)
+    env.pop("MOTO_ACCOUNT_ID", None)
+    if not os.environ.get("EMULATOR_VERBOSE"):
+        env["EMULATOR_QUIET"] = "1"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        # --port 0: the server binds a free port itself and reports it, so no race
+        # between choosing a port here and binding it there.
+        proc = subprocess.Popen(
+            [sys.executable, str(SERVER), "--port", "0", "--host", "127.0.0.1"],
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
+    base_url = None
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        for line in out_path.read_text().splitlines():
+            if line.startswith(READY):
+                base_url = line[len(READY):].strip()
+        if base_url:
+            break
+        time.sleep(0.05)
+    if base_url is None:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(
+            f"emulator did not start:\n{out_path.read_text()}\n{err_path.read_text()}"
+        )
+    proc.base_url = base_url
+    proc.log_dir = logdir
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def emulator(emulator_process):
+    """The control client, with moto and the layer reset for this test."""
+    client = Emulator(emulator_process.base_url)
+    client.reset()
+    return client

@@ -1,0 +1,200 @@
+"""Python client for the emulator layer's control API (see README.md).
+
+    emu = Emulator("http://127.0.0.1:PORT")
+    emu.reset()
+    provider = emu.create_oidc_provider("111111111111", ISSUER, [AUDIENCE])
+    role = emu.create_role("111111111111", "deploy", trust_policy)
+    token = emu.mint_token(bitbucket_claims(...))
+"""
+
+import time
+import uuid
+
+import requests
+
+BITBUCKET_ISSUER = "https://api.bitbucket.org/2.0/workspaces/{slug}/pipelines-config/identity/oidc"
+
+
+class EmulatorError(Exception):
+    pass
+
+
+class Emulator:
+    def __init__(self, base_url, timeout=30):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _call(self, method, path, body=None, params=None):
+        resp = self._http.request(
+            method, f"{self.base_url}/_layer/{path}", json=body, params=params, timeout=self.timeout
+        )
+        if resp.status_code >= 400:
+            raise EmulatorError(f"{method} /_layer/{path} -> {resp.status_code}: {resp.text}")
+        return resp.json()
+
+    # ---------------------------------------------------------------- state
+
+    def reset(self):
+        """Clear moto and all layer state (faults, records, lifetimes, issued keys)."""
+        self._call("POST", "reset")
+
+    def health(self):
+        return self._call("GET", "health")
+
+    # ---------------------------------------------------------------- OIDC issuer
+
+    def mint_token(self, claims, key="trusted", kid=None):
+        """An RS256 JWT with exactly these claims. key="untrusted" forges one."""
+        body = {"claims": claims, "key": key}
+        if kid is not None:
+            body["kid"] = kid
+        return self._call("POST", "oidc/token", body)["token"]
+
+    def jwks(self):
+        return self._call("GET", "oidc/jwks")
+
+    # ---------------------------------------------------------------- IAM scenario setup
+
+    def create_oidc_provider(self, account, url, client_ids):
+        return self._call(
+            "POST", "iam/oidc-provider", {"account": account, "url": url, "client_ids": list(client_ids)}
+        )["arn"]
+
+    def create_role(self, account, name, trust_policy, max_session_duration=3600, path="/"):
+        return self._call(
+            "POST",
+            "iam/role",
+            {
+                "account": account,
+                "name": name,
+                "trust_policy": trust_policy,
+                "max_session_duration": max_session_duration,
+                "path": path,
+            },
+        )["arn"]
+
+    def create_user(self, account, name):
+        """-> {"arn", "access_key_id", "secret_access_key"}"""
+        return self._call("POST", "iam/user", {"account": account, "name": name})
+
+    # ---------------------------------------------------------------- faults
+
+    def add_fault(self, fault, service="*", action="*", count=1, hang_seconds=None, **extra):
+        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang.
+        For "error", pass status=, code=, message=."""
+        body = {"service": service, "action": action, "fault": fault, "count": count, **extra}
+        if hang_seconds is not None:
+            body["hang_seconds"] = hang_seconds
+        return self._call("POST", "faults", body)["fault"]
+
+    def faults(self):
+        return self._call("GET", "faults")["faults"]
+
+    def clear_faults(self):
+        self._call("DELETE", "faults")
+
+    # ---------------------------------------------------------------- observation
+
+    def requests(self, service=None, action=None):
+        params = {k: v for k, v in (("service", service), ("action", action)) if v}
+        return self._call("GET", "requests", params=params)["requests"]
+
+    def secrets(self):
+        return self._call("GET", "secrets")["secrets"]
+
+    def assert_no_secrets_in(self, *texts):
+        """Fail if any issued secret appears in the given output texts."""
+        secrets = self.secrets()
+        for text in texts:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8", "replace")
+            for secret in secrets:
+                if secret in text:
+                    raise AssertionError(f"secret leaked: {secret[:6]}... found in output")
+
+    # ---------------------------------------------------------------- credentials
+
+    def set_credential_lifetime(self, lifetime_seconds):
+        """STS credentials issued from now on expire after this many seconds (None: moto's)."""
+        return self._call("POST", "credentials", {"lifetime_seconds": lifetime_seconds})
+
+    def issued_credentials(self):
+        """-> {"lifetime_seconds", "issued": [{access_key_id, arn, role_arn, account, expiration, ...}]}"""
+        return self._call("GET", "credentials")
+
+
+# -------------------------------------------------------------------- helpers for tests
+
+
+def bitbucket_issuer(workspace="ws"):
+    return BITBUCKET_ISSUER.format(slug=workspace)
+
+
+def bitbucket_audience(workspace_uuid):
+    return f"ari:cloud:bitbucket::workspace/{workspace_uuid.strip('{}')}"
+
+
+def bitbucket_claims(
+    workspace="ws",
+    workspace_uuid=None,
+    repo_uuid=None,
+    step_uuid=None,
+    env_uuid=None,
+    branch="main",
+    lifetime=3600,
+    aud=None,
+    **extra,
+):
+    """Claims shaped like a Bitbucket Pipelines step token (see design/oidc.md).
+
+    UUIDs are braced in claims. `aud` defaults to the workspace audience; pass a list to
+    mimic custom `oidc: {audiences: [...]}`.
+    """
+
+    def braced(u):
+        u = u or str(uuid.uuid4())
+        return u if u.startswith("{") else "{" + u + "}"
+
+    workspace_uuid, repo_uuid, step_uuid = braced(workspace_uuid), braced(repo_uuid), braced(step_uuid)
+    now = int(time.time())
+    sub = f"{repo_uuid}:{step_uuid}" if env_uuid is None else f"{repo_uuid}:{braced(env_uuid)}:{step_uuid}"
+    claims = {
+        "iss": bitbucket_issuer(workspace),
+        "aud": aud if aud is not None else bitbucket_audience(workspace_uuid),
+        "sub": sub,
+        "iat": now,
+        "exp": now + lifetime,
+        "workspaceUuid": workspace_uuid,
+        "repositoryUuid": repo_uuid,
+        "stepUuid": step_uuid,
+        "pipelineUuid": braced(None),
+        "branchName": branch,
+    }
+    if env_uuid is not None:
+        claims["deploymentEnvironmentUuid"] = braced(env_uuid)
+    claims.update(extra)
+    return claims
+
+
+def web_identity_trust_policy(provider_arn, issuer, audience, sub_pattern=None, **conditions):
+    """A trust policy as a user would write it for Bitbucket OIDC (design/oidc.md step 2)."""
+    host = issuer[len("https://"):] if issuer.startswith("https://") else issuer
+    condition = {"StringEquals": {f"{host}:aud": audience}}
+    if sub_pattern is not None:
+        condition["StringLike"] = {f"{host}:sub": sub_pattern}
+    for op, block in conditions.items():
+        condition.setdefault(op, {}).update(block)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        ],
+    }
