@@ -1,0 +1,112 @@
+//! Sessions outlive their credentials: each hop is renewed before it expires, once, however
+//! many requests wait for it. The emulator refuses any request signed with expired
+//! credentials, so a missing renewal fails these tests.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_role_deploy::auth;
+use aws_role_deploy::aws::sts_client;
+use aws_role_deploy::config::{Config, Env};
+use serde_json::json;
+use support::Emulator;
+
+/// Issued credentials expire this long after they are issued, instead of hours.
+const LIFETIME_SECONDS: u64 = 4;
+
+fn config(emulator: &Emulator, role_arn: &str, token: &str, extra: &[(&str, &str)]) -> Config {
+    let mut pairs = vec![
+        ("ACTION", "assume-role"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_OIDC_ROLE_ARN", role_arn),
+        ("BITBUCKET_STEP_OIDC_TOKEN", token),
+        ("BITBUCKET_REPO_SLUG", "web-app"),
+        ("BITBUCKET_BUILD_NUMBER", "7"),
+        ("AWS_ENDPOINT_URL", &emulator.base_url),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    pairs.extend_from_slice(extra);
+    Config::from_env(&Env::from_pairs(pairs)).expect("valid configuration")
+}
+
+async fn sleep_past_expiry() {
+    tokio::time::sleep(Duration::from_millis(LIFETIME_SECONDS * 1000 + 500)).await;
+}
+
+#[tokio::test]
+async fn web_identity_session_is_renewed_across_expiry() {
+    let emulator = Emulator::start();
+    let (role_arn, token) = emulator.oidc_scenario();
+    emulator.call("POST", "credentials", Some(json!({"lifetime_seconds": LIFETIME_SECONDS})));
+    let config = config(&emulator, &role_arn, &token, &[]);
+
+    let session = auth::establish(&config).await.expect("authenticated");
+    let provider = session.sdk.credentials_provider().unwrap();
+    let first = provider.provide_credentials().await.unwrap();
+    let sts = sts_client(&session.sdk, None);
+    sleep_past_expiry().await;
+
+    // The control: the first credentials really are refused now.
+    let stale = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&session.sdk).credentials_provider(first.clone()).build(),
+    );
+    let refused = stale.get_caller_identity().send().await.expect_err("expired credentials are refused");
+    assert!(format!("{refused:?}").contains("ExpiredToken"), "{refused:?}");
+
+    // Several requests at once after expiry: all succeed, with one renewal between them.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let sts = sts.clone();
+        calls.spawn(async move { sts.get_caller_identity().send().await });
+    }
+    for result in calls.join_all().await {
+        let identity = result.expect("renewed credentials are accepted");
+        assert_eq!(identity.arn(), Some("arn:aws:sts::111111111111:assumed-role/deploy/bitbucket-web-app-7"));
+    }
+    let renewed = provider.provide_credentials().await.unwrap();
+    assert_ne!(renewed.access_key_id(), first.access_key_id());
+    assert_eq!(emulator.requests("AssumeRoleWithWebIdentity").len(), 2, "one initial session, one renewal");
+}
+
+#[tokio::test]
+async fn chained_session_renews_both_hops() {
+    let emulator = Emulator::start();
+    let (role_arn, token) = emulator.oidc_scenario();
+    let target_policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"sts:ExternalId": "ext-1234"}}
+    }]});
+    let target = emulator.call(
+        "POST",
+        "iam/role",
+        Some(json!({"account": "222222222222", "name": "target", "trust_policy": target_policy})),
+    );
+    emulator.call("POST", "credentials", Some(json!({"lifetime_seconds": LIFETIME_SECONDS})));
+    let target_arn = target["arn"].as_str().unwrap();
+    let config = config(
+        &emulator,
+        &role_arn,
+        &token,
+        &[("AWS_ROLE_ARN", target_arn), ("AWS_EXTERNAL_ID", "ext-1234"), ("AWS_ROLE_DURATION_SECONDS", "900")],
+    );
+
+    let session = auth::establish(&config).await.expect("authenticated");
+    assert_eq!(session.identity.account, "222222222222");
+    let sts = sts_client(&session.sdk, None);
+    for _ in 0..2 {
+        sleep_past_expiry().await;
+        let identity = sts.get_caller_identity().send().await.expect("renewed chained credentials are accepted");
+        assert_eq!(identity.account(), Some("222222222222"));
+    }
+    assert_eq!(emulator.requests("AssumeRoleWithWebIdentity").len(), 3);
+    let assumed = emulator.requests("AssumeRole");
+    assert_eq!(assumed.len(), 3);
+    for request in &assumed {
+        assert_eq!(request["params"]["ExternalId"], "ext-1234");
+        assert_eq!(request["params"]["DurationSeconds"], "900");
+    }
+}
