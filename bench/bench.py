@@ -1,0 +1,164 @@
+"""The project's numbers, measured on the release binary and image (see bench/run).
+
+- static: the binary has no program interpreter (it starts FROM scratch);
+- image size: uncompressed, as `docker image inspect` reports it;
+- start-up: from just before the process is spawned to the moment its first STS request
+  reaches a loopback listener (the median and worst of several runs);
+- peak RSS of a whole `assume-role` run against the emulator (OIDC, then a chained role).
+
+Timings are reported, never asserted in tests: machines are noisy.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "test"))
+
+from emulator.client import Emulator, bitbucket_audience, bitbucket_claims, bitbucket_issuer, web_identity_trust_policy  # noqa: E402
+
+TARGETS = {
+    "image_mb": 15.0,
+    "startup_ms": 20.0,
+    "rss_mb": 25.0,
+}
+
+
+def is_static(binary):
+    headers = subprocess.run(["readelf", "-l", binary], capture_output=True, text=True, check=True).stdout
+    return "Requesting program interpreter" not in headers
+
+
+def image_size_mb(image):
+    out = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip()) / 1e6
+
+
+def startup_ms(binary, runs):
+    """Spawn the pipe against a listener that only timestamps the first bytes it receives."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    samples = []
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL3guZXhhbXBsZSIsImV4cCI6NDAwMDAwMDAwMH0.c2ln"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ACTION": "assume-role",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_OIDC_ROLE_ARN": "arn:aws:iam::111111111111:role/deploy",
+        "BITBUCKET_STEP_OIDC_TOKEN": token,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_ATTEMPT_TIMEOUT": "2",
+    }
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conn, _ = listener.accept()
+        conn.recv(1)
+        samples.append((time.perf_counter() - started) * 1000)
+        conn.close()
+        proc.kill()
+        proc.wait()
+    listener.close()
+    return statistics.median(samples), max(samples)
+
+
+def start_emulator():
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/python"), str(ROOT / "test/emulator/server.py"), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "EMULATOR_QUIET": "1"},
+    )
+    for line in proc.stdout:
+        if line.startswith("emulator ready on "):
+            return proc, line.split("emulator ready on ", 1)[1].strip()
+    raise RuntimeError("the emulator did not start")
+
+
+def assume_role_run(binary, base_url):
+    """A full chained assume-role run; returns (exit code, wall ms, peak RSS MB)."""
+    emu = Emulator(base_url)
+    emu.reset()
+    workspace_uuid, repo_uuid = "{11111111-2222-3333-4444-555555555555}", "{66666666-7777-8888-9999-000000000000}"
+    issuer, audience = bitbucket_issuer("acme"), bitbucket_audience(workspace_uuid)
+    provider = emu.create_oidc_provider("111111111111", issuer, [audience])
+    first = emu.create_role("111111111111", "deploy",
+                            web_identity_trust_policy(provider, issuer, audience, f"{repo_uuid}:*"))
+    emu.create_role("222222222222", "target", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": first}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+    token = emu.mint_token(bitbucket_claims(workspace="acme", workspace_uuid=workspace_uuid, repo_uuid=repo_uuid))
+    with tempfile.TemporaryDirectory() as clone:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "ACTION": "assume-role",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_OIDC_ROLE_ARN": first,
+            "AWS_ROLE_ARN": "arn:aws:iam::222222222222:role/target",
+            "BITBUCKET_STEP_OIDC_TOKEN": token,
+            "BITBUCKET_REPO_SLUG": "web-app", "BITBUCKET_REPO_FULL_NAME": "acme/web-app",
+            "BITBUCKET_BUILD_NUMBER": "1", "BITBUCKET_BRANCH": "main",
+            "BITBUCKET_CLONE_DIR": clone, "BITBUCKET_PIPE_SHARED_STORAGE_DIR": f"{clone}/pipes",
+            "AWS_ENDPOINT_URL": base_url,
+        }
+        # GNU time forks the pipe from its own small process and reports that child's peak.
+        # Measuring from here would count this Python process: subprocess spawns with vfork,
+        # and Linux keeps the pre-exec peak in the child's maxrss.
+        report = os.path.join(clone, "rss")
+        started = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report, binary], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = (time.perf_counter() - started) * 1000
+        peak_kib = int(Path(report).read_text().split()[-1])
+    return done.returncode, wall, peak_kib / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    results = []
+    static = is_static(args.binary)
+    results.append(("binary is static", "yes" if static else "NO", "yes", static))
+    size = image_size_mb(args.image)
+    results.append(("image size, uncompressed", f"{size:.1f} MB", f"≤ {TARGETS['image_mb']} MB", size <= TARGETS["image_mb"]))
+    median, worst = startup_ms(args.binary, args.runs)
+    results.append((f"start → first STS request (median of {args.runs})", f"{median:.1f} ms (worst {worst:.1f})",
+                    f"≤ {TARGETS['startup_ms']} ms", median <= TARGETS["startup_ms"]))
+    emulator, base_url = start_emulator()
+    try:
+        rss_samples, walls = [], []
+        for _ in range(5):
+            code, wall, rss = assume_role_run(args.binary, base_url)
+            if code != 0:
+                raise SystemExit(f"assume-role run failed with exit code {code}")
+            rss_samples.append(rss)
+            walls.append(wall)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+    rss = max(rss_samples)
+    results.append(("peak RSS, assume-role (OIDC + chained role)", f"{rss:.1f} MB", f"≤ {TARGETS['rss_mb']} MB",
+                    rss <= TARGETS["rss_mb"]))
+    results.append(("wall time of that run (median, emulator included)", f"{statistics.median(walls):.0f} ms", "-", True))
+
+    width = max(len(name) for name, *_ in results)
+    for name, value, target, ok in results:
+        print(f"{'✔' if ok else '✖'} {name:<{width}}  {value:<24} target {target}")
+    sys.exit(0 if all(ok for *_, ok in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
