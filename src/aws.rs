@@ -123,11 +123,15 @@ pub fn log_output<T: RequestId>(operation: &str, started: Instant, output: &T) {
 
 /// RFC 3339, as AWS prints times.
 pub fn format_time(time: SystemTime) -> String {
-    DateTime::from(time).fmt(Format::DateTime).unwrap_or_else(|_| format!("{time:?}"))
+    DateTime::from(time)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| format!("{time:?}"))
 }
 
 pub fn format_epoch(seconds: i64) -> String {
-    DateTime::from_secs(seconds).fmt(Format::DateTime).unwrap_or_else(|_| seconds.to_string())
+    DateTime::from_secs(seconds)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| seconds.to_string())
 }
 
 /// "in 12 min" / "3 min ago", for expiries.
@@ -184,6 +188,9 @@ mod tests {
             message: "nope".into(),
             request_id: Some("req-1".into()),
         };
-        assert_eq!(failure.to_string(), "sts:AssumeRole failed: AccessDenied: nope (request id req-1)");
+        assert_eq!(
+            failure.to_string(),
+            "sts:AssumeRole failed: AccessDenied: nope (request id req-1)"
+        );
     }
 }

@@ -23,18 +23,29 @@ pub struct Env {
 impl Env {
     pub fn from_process() -> Env {
         Env::from_pairs(std::env::vars_os().map(|(name, value)| {
-            (name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned())
+            (
+                name.to_string_lossy().into_owned(),
+                value.to_string_lossy().into_owned(),
+            )
         }))
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Env {
-        Env { vars: pairs.into_iter().map(|(name, value)| (name.into(), value.into())).collect() }
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect(),
+        }
     }
 
     /// A variable's value; unset and blank are the same, as Bitbucket passes empty strings for
     /// variables that reference undefined repository variables.
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(|value| value.trim()).filter(|value| !value.is_empty())
+        self.vars
+            .get(name)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
     }
 }
 
@@ -61,8 +72,13 @@ pub struct BitbucketContext {
 
 impl BitbucketContext {
     pub fn from_env(env: &Env) -> Result<BitbucketContext, String> {
-        let pairs = env.vars.iter().filter_map(|(name, _)| Some((name.clone(), env.value(name)?.to_owned())));
-        envy::prefixed("BITBUCKET_").from_iter(pairs).map_err(|err| err.to_string())
+        let pairs = env
+            .vars
+            .keys()
+            .filter_map(|name| Some((name.clone(), env.value(name)?.to_owned())));
+        envy::prefixed("BITBUCKET_")
+            .from_iter(pairs)
+            .map_err(|err| err.to_string())
     }
 }
 
@@ -112,22 +128,22 @@ pub const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
 
 impl RoleArn {
     pub fn parse(value: &str) -> Result<RoleArn, String> {
-        let shape = || {
-            format!("must be an IAM role ARN such as arn:aws:iam::123456789012:role/deploy, got {value:?}")
-        };
+        let shape = || format!("must be an IAM role ARN such as arn:aws:iam::123456789012:role/deploy, got {value:?}");
         let parts: Vec<&str> = value.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts[..] else {
             return Err(shape());
         };
         let path_and_name = resource.strip_prefix("role/").ok_or_else(shape)?;
         let name = path_and_name.rsplit('/').next().unwrap_or_default();
-        let name_ok = (1..=64).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        let name_ok =
+            (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         if arn != "arn" || service != "iam" || !region.is_empty() || !name_ok {
             return Err(shape());
         }
         if !PARTITIONS.contains(&partition) {
-            return Err(format!("has partition {partition:?}; expected one of aws, aws-cn, aws-us-gov"));
+            return Err(format!(
+                "has partition {partition:?}; expected one of aws, aws-cn, aws-us-gov"
+            ));
         }
         if !is_account_id(account) {
             return Err(format!("has account {account:?}; an account id is 12 digits"));
@@ -159,8 +175,16 @@ pub fn partition_of_region(region: &str) -> &'static str {
 /// Where the first credentials come from.
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
-    WebIdentity { role: RoleArn, token: Secret, claims: TokenClaims },
-    AccessKeys { access_key_id: String, secret_access_key: Secret, session_token: Option<Secret> },
+    WebIdentity {
+        role: RoleArn,
+        token: Secret,
+        claims: TokenClaims,
+    },
+    AccessKeys {
+        access_key_id: String,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
 }
 
 /// A role assumed on top of the first credentials.
@@ -208,6 +232,17 @@ pub struct Network {
     pub sts_endpoint_url: Option<String>,
 }
 
+impl Network {
+    /// Where STS calls go, and which variable says so: for errors when it cannot be reached.
+    pub fn sts_endpoint(&self, region: &str) -> String {
+        match (&self.sts_endpoint_url, &self.endpoint_url) {
+            (Some(url), _) => format!("{url} (AWS_ENDPOINT_URL_STS)"),
+            (None, Some(url)) => format!("{url} (AWS_ENDPOINT_URL)"),
+            (None, None) => format!("the STS endpoint of {region}"),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub action: Action,
@@ -245,13 +280,20 @@ impl<'e> Reader<'e> {
     }
 
     fn problem(&mut self, variable: &str, message: impl Into<String>) {
-        self.problems.push(Problem { variable: variable.to_owned(), message: message.into() });
+        self.problems.push(Problem {
+            variable: variable.to_owned(),
+            message: message.into(),
+        });
     }
 
     /// How a rejected value is quoted back: exactly as received (escaping is a known footgun),
     /// unless it is secret.
     fn shown(var: &Var, value: &str) -> String {
-        if var.secret { "(value hidden)".to_owned() } else { format!("{value:?}") }
+        if var.secret {
+            "(value hidden)".to_owned()
+        } else {
+            format!("{value:?}")
+        }
     }
 
     fn text(&self, var: &Var) -> Option<String> {
@@ -268,7 +310,10 @@ impl<'e> Reader<'e> {
             None => default,
             Some(value) => parse_bool(value).unwrap_or_else(|| {
                 let shown = Self::shown(var, value);
-                self.problem(var.name, format!("must be true or false (also 1/0, yes/no), got {shown}"));
+                self.problem(
+                    var.name,
+                    format!("must be true or false (also 1/0, yes/no), got {shown}"),
+                );
                 default
             }),
         }
@@ -276,14 +321,22 @@ impl<'e> Reader<'e> {
 
     /// A whole number in `range`, or the declared default when unset.
     fn number(&mut self, var: &Var, range: RangeInclusive<u64>) -> u64 {
-        let default = var.default.and_then(|default| default.parse().ok()).unwrap_or(*range.start());
-        let Some(value) = self.raw(var) else { return default };
+        let default = var
+            .default
+            .and_then(|default| default.parse().ok())
+            .unwrap_or(*range.start());
+        let Some(value) = self.raw(var) else {
+            return default;
+        };
         match value.parse::<u64>() {
             Ok(number) if range.contains(&number) => number,
             _ => {
                 let shown = Self::shown(var, value);
                 let (low, high) = (range.start(), range.end());
-                self.problem(var.name, format!("must be a whole number from {low} to {high}, got {shown}"));
+                self.problem(
+                    var.name,
+                    format!("must be a whole number from {low} to {high}, got {shown}"),
+                );
                 default
             }
         }
@@ -294,7 +347,10 @@ impl<'e> Reader<'e> {
     fn list(&mut self, var: &Var) -> Vec<String> {
         let count_name = format!("{}_COUNT", var.name);
         let Some(count) = self.env.value(&count_name) else {
-            return self.raw(var).map(|value| value.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+            return self
+                .raw(var)
+                .map(|value| value.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
         };
         let Ok(count) = count.parse::<usize>() else {
             self.problem(&count_name, format!("must be a whole number, got {count:?}"));
@@ -313,7 +369,9 @@ impl<'e> Reader<'e> {
 
     fn role_arn(&mut self, var: &Var) -> Option<RoleArn> {
         let value = self.raw(var)?;
-        RoleArn::parse(value).map_err(|message| self.problem(var.name, message)).ok()
+        RoleArn::parse(value)
+            .map_err(|message| self.problem(var.name, message))
+            .ok()
     }
 
     fn url(&mut self, var: &Var) -> Option<String> {
@@ -324,7 +382,10 @@ impl<'e> Reader<'e> {
             Some(value.to_owned())
         } else {
             let shown = Self::shown(var, value);
-            self.problem(var.name, format!("must be a URL starting with http:// or https://, got {shown}"));
+            self.problem(
+                var.name,
+                format!("must be a URL starting with http:// or https://, got {shown}"),
+            );
             None
         }
     }
@@ -350,7 +411,9 @@ fn is_region(value: &str) -> bool {
 
 fn is_external_id(value: &str) -> bool {
     (2..=1224).contains(&value.len())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
 fn is_access_key_id(value: &str) -> bool {
@@ -363,7 +426,10 @@ pub const CHAINED_SESSION_MAX_SECONDS: u64 = 3_600;
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Config, Error> {
-        let mut read = Reader { env, problems: Vec::new() };
+        let mut read = Reader {
+            env,
+            problems: Vec::new(),
+        };
         let mut warnings = Vec::new();
 
         let context = BitbucketContext::from_env(env).unwrap_or_else(|err| {
@@ -376,7 +442,9 @@ impl Config {
                 read.problem(vars::ACTION.name, "is required, e.g. ACTION: \"assume-role\"");
                 None
             }
-            Some(value) => Action::parse(value).map_err(|message| read.problem(vars::ACTION.name, message)).ok(),
+            Some(value) => Action::parse(value)
+                .map_err(|message| read.problem(vars::ACTION.name, message))
+                .ok(),
         };
 
         let region = read_region(&mut read);
@@ -387,7 +455,10 @@ impl Config {
 
         let allowed_account_ids = read.list(&vars::ALLOWED_ACCOUNT_IDS);
         for id in allowed_account_ids.iter().filter(|id| !is_account_id(id)) {
-            read.problem(vars::ALLOWED_ACCOUNT_IDS.name, format!("{id:?} is not an account id (12 digits)"));
+            read.problem(
+                vars::ALLOWED_ACCOUNT_IDS.name,
+                format!("{id:?} is not an account id (12 digits)"),
+            );
         }
 
         let network = Network {
@@ -412,9 +483,15 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("/"));
         let ca_bundle = read.raw(&vars::SSL_CERT_FILE).and_then(|value| {
             let checked = resolve_path(&work_dir, value).and_then(|path| {
-                if path.is_file() { Ok(path) } else { Err(format!("{value:?} is not a readable file")) }
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(format!("{value:?} is not a readable file"))
+                }
             });
-            checked.map_err(|message| read.problem(vars::SSL_CERT_FILE.name, message)).ok()
+            checked
+                .map_err(|message| read.problem(vars::SSL_CERT_FILE.name, message))
+                .ok()
         });
 
         match (action, region, auth) {
@@ -448,14 +525,20 @@ fn read_region(read: &mut Reader<'_>) -> Option<String> {
         (Some(value), _) => (&vars::AWS_DEFAULT_REGION, value),
         (None, Some(value)) => (&vars::AWS_REGION, value),
         (None, None) => {
-            read.problem(vars::AWS_DEFAULT_REGION.name, "is required (or AWS_REGION), e.g. eu-west-1");
+            read.problem(
+                vars::AWS_DEFAULT_REGION.name,
+                "is required (or AWS_REGION), e.g. eu-west-1",
+            );
             return None;
         }
     };
     if is_region(value) {
         Some(value.to_owned())
     } else {
-        read.problem(var.name, format!("must be an AWS region such as eu-west-1, got {value:?}"));
+        read.problem(
+            var.name,
+            format!("must be an AWS region such as eu-west-1, got {value:?}"),
+        );
         None
     }
 }
@@ -498,9 +581,15 @@ fn read_auth(read: &mut Reader<'_>, context: &BitbucketContext, warnings: &mut V
     let external_id = read.secret(&vars::AWS_EXTERNAL_ID);
     if let Some(external_id) = &external_id {
         if !chained_role_set {
-            read.problem(vars::AWS_EXTERNAL_ID.name, "is only used to assume AWS_ROLE_ARN, which is not set");
+            read.problem(
+                vars::AWS_EXTERNAL_ID.name,
+                "is only used to assume AWS_ROLE_ARN, which is not set",
+            );
         } else if !is_external_id(external_id.expose()) {
-            read.problem(vars::AWS_EXTERNAL_ID.name, "must be 2-1224 characters of letters, digits and _+=,.@:/-");
+            read.problem(
+                vars::AWS_EXTERNAL_ID.name,
+                "must be 2-1224 characters of letters, digits and _+=,.@:/-",
+            );
         }
     }
 
@@ -522,7 +611,11 @@ fn read_auth(read: &mut Reader<'_>, context: &BitbucketContext, warnings: &mut V
         .map_err(|message| read.problem(vars::AWS_ROLE_SESSION_NAME.name, message))
         .ok();
     let tags_on = read.bool(&vars::AWS_SESSION_TAGS);
-    let session_tags = if tags_on && chained_role_set { session_tags(context) } else { Vec::new() };
+    let session_tags = if tags_on && chained_role_set {
+        session_tags(context)
+    } else {
+        Vec::new()
+    };
 
     let chained = chained_role.map(|role| ChainedRole { role, external_id });
     Some(AuthPlan {
@@ -551,7 +644,11 @@ fn read_web_identity(
     let claims = TokenClaims::decode(token.expose())
         .map_err(|message| read.problem("BITBUCKET_STEP_OIDC_TOKEN", message))
         .ok()?;
-    Some(CredentialSource::WebIdentity { role: role?, token, claims })
+    Some(CredentialSource::WebIdentity {
+        role: role?,
+        token,
+        claims,
+    })
 }
 
 fn read_access_keys(
@@ -575,7 +672,11 @@ fn read_access_keys(
                  and add `oidc: true` to the step; see the README's Prerequisites."
                     .to_owned(),
             );
-            Some(CredentialSource::AccessKeys { access_key_id, secret_access_key, session_token })
+            Some(CredentialSource::AccessKeys {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            })
         }
         (Some(_), None) => {
             read.problem(vars::AWS_SECRET_ACCESS_KEY.name, "is required with AWS_ACCESS_KEY_ID");
@@ -625,10 +726,10 @@ pub fn resolve_path(base: &Path, value: &str) -> Result<PathBuf, String> {
     if !joined.starts_with(&base) {
         return Err(outside());
     }
-    if let (Ok(real_base), Ok(real)) = (base.canonicalize(), joined.canonicalize()) {
-        if !real.starts_with(&real_base) {
-            return Err(outside());
-        }
+    if let (Ok(real_base), Ok(real)) = (base.canonicalize(), joined.canonicalize())
+        && !real.starts_with(&real_base)
+    {
+        return Err(outside());
     }
     Ok(joined)
 }
@@ -702,7 +803,9 @@ mod tests {
     fn assert_problem(changes: &[(&str, Option<&str>)], variable: &str, fragment: &str) {
         let found = problems(changes);
         assert!(
-            found.iter().any(|p| p.variable == variable && p.message.contains(fragment)),
+            found
+                .iter()
+                .any(|p| p.variable == variable && p.message.contains(fragment)),
             "expected {variable}: ...{fragment}... for {changes:?}, got {found:#?}"
         );
     }
@@ -717,7 +820,10 @@ mod tests {
         assert!(!config.auth.duration_explicit);
         assert!(matches!(config.auth.source, CredentialSource::WebIdentity { .. }));
         assert!(config.auth.chained.is_none());
-        assert!(config.auth.session_tags.is_empty(), "tags go on the AssumeRole hop only");
+        assert!(
+            config.auth.session_tags.is_empty(),
+            "tags go on the AssumeRole hop only"
+        );
         assert_eq!(config.network.max_attempts, 5);
         assert!(config.wait && !config.dry_run && !config.debug);
         assert!(config.warnings.is_empty());
@@ -728,63 +834,179 @@ mod tests {
         let cases: &[(&[(&str, Option<&str>)], &str, &str)] = &[
             (&[("ACTION", None)], "ACTION", "is required"),
             (&[("ACTION", Some("deploy"))], "ACTION", "must be one of"),
-            (&[("ACTION", Some("ecs-deploy"))], "ACTION", "not available in this version"),
-            (&[("AWS_DEFAULT_REGION", None)], "AWS_DEFAULT_REGION", "is required"),
-            (&[("AWS_DEFAULT_REGION", Some("Europe"))], "AWS_DEFAULT_REGION", "\"Europe\""),
-            (&[("AWS_DEFAULT_REGION", None), ("AWS_REGION", Some("eu_west_1"))], "AWS_REGION", "must be an AWS region"),
-            (&[("AWS_OIDC_ROLE_ARN", Some("deploy-role"))], "AWS_OIDC_ROLE_ARN", "must be an IAM role ARN"),
-            (&[("AWS_OIDC_ROLE_ARN", Some("arn:aws:iam::1234:role/x"))], "AWS_OIDC_ROLE_ARN", "12 digits"),
-            (&[("AWS_OIDC_ROLE_ARN", Some("arn:aws:iam::111111111111:user/x"))], "AWS_OIDC_ROLE_ARN", "IAM role ARN"),
-            (&[("AWS_OIDC_ROLE_ARN", Some("arn:aws-xx:iam::111111111111:role/x"))], "AWS_OIDC_ROLE_ARN", "partition"),
-            (&[("AWS_DEFAULT_REGION", Some("cn-north-1"))], "AWS_OIDC_ROLE_ARN", "partition \"aws-cn\""),
-            (&[("AWS_ROLE_ARN", Some("nope"))], "AWS_ROLE_ARN", "must be an IAM role ARN"),
-            (&[("AWS_EXTERNAL_ID", Some("abc"))], "AWS_EXTERNAL_ID", "only used to assume AWS_ROLE_ARN"),
-            (&[("AWS_ROLE_ARN", Some(OTHER_ROLE)), ("AWS_EXTERNAL_ID", Some("bad id!"))], "AWS_EXTERNAL_ID", "2-1224"),
-            (&[("AWS_ROLE_SESSION_NAME", Some("!"))], "AWS_ROLE_SESSION_NAME", "at least 2"),
-            (&[("AWS_ROLE_DURATION_SECONDS", Some("60"))], "AWS_ROLE_DURATION_SECONDS", "from 900 to 43200"),
-            (&[("AWS_ROLE_DURATION_SECONDS", Some("1h"))], "AWS_ROLE_DURATION_SECONDS", "\"1h\""),
             (
-                &[("AWS_ROLE_ARN", Some(OTHER_ROLE)), ("AWS_ROLE_DURATION_SECONDS", Some("7200"))],
+                &[("ACTION", Some("ecs-deploy"))],
+                "ACTION",
+                "not available in this version",
+            ),
+            (&[("AWS_DEFAULT_REGION", None)], "AWS_DEFAULT_REGION", "is required"),
+            (
+                &[("AWS_DEFAULT_REGION", Some("Europe"))],
+                "AWS_DEFAULT_REGION",
+                "\"Europe\"",
+            ),
+            (
+                &[("AWS_DEFAULT_REGION", None), ("AWS_REGION", Some("eu_west_1"))],
+                "AWS_REGION",
+                "must be an AWS region",
+            ),
+            (
+                &[("AWS_OIDC_ROLE_ARN", Some("deploy-role"))],
+                "AWS_OIDC_ROLE_ARN",
+                "must be an IAM role ARN",
+            ),
+            (
+                &[("AWS_OIDC_ROLE_ARN", Some("arn:aws:iam::1234:role/x"))],
+                "AWS_OIDC_ROLE_ARN",
+                "12 digits",
+            ),
+            (
+                &[("AWS_OIDC_ROLE_ARN", Some("arn:aws:iam::111111111111:user/x"))],
+                "AWS_OIDC_ROLE_ARN",
+                "IAM role ARN",
+            ),
+            (
+                &[("AWS_OIDC_ROLE_ARN", Some("arn:aws-xx:iam::111111111111:role/x"))],
+                "AWS_OIDC_ROLE_ARN",
+                "partition",
+            ),
+            (
+                &[("AWS_DEFAULT_REGION", Some("cn-north-1"))],
+                "AWS_OIDC_ROLE_ARN",
+                "partition \"aws-cn\"",
+            ),
+            (
+                &[("AWS_ROLE_ARN", Some("nope"))],
+                "AWS_ROLE_ARN",
+                "must be an IAM role ARN",
+            ),
+            (
+                &[("AWS_EXTERNAL_ID", Some("abc"))],
+                "AWS_EXTERNAL_ID",
+                "only used to assume AWS_ROLE_ARN",
+            ),
+            (
+                &[("AWS_ROLE_ARN", Some(OTHER_ROLE)), ("AWS_EXTERNAL_ID", Some("bad id!"))],
+                "AWS_EXTERNAL_ID",
+                "2-1224",
+            ),
+            (
+                &[("AWS_ROLE_SESSION_NAME", Some("!"))],
+                "AWS_ROLE_SESSION_NAME",
+                "at least 2",
+            ),
+            (
+                &[("AWS_ROLE_DURATION_SECONDS", Some("60"))],
+                "AWS_ROLE_DURATION_SECONDS",
+                "from 900 to 43200",
+            ),
+            (
+                &[("AWS_ROLE_DURATION_SECONDS", Some("1h"))],
+                "AWS_ROLE_DURATION_SECONDS",
+                "\"1h\"",
+            ),
+            (
+                &[
+                    ("AWS_ROLE_ARN", Some(OTHER_ROLE)),
+                    ("AWS_ROLE_DURATION_SECONDS", Some("7200")),
+                ],
                 "AWS_ROLE_DURATION_SECONDS",
                 "3600 seconds",
             ),
-            (&[("AWS_SESSION_TAGS", Some("maybe"))], "AWS_SESSION_TAGS", "true or false"),
-            (&[("ALLOWED_ACCOUNT_IDS", Some("111111111111 12345"))], "ALLOWED_ACCOUNT_IDS", "\"12345\""),
+            (
+                &[("AWS_SESSION_TAGS", Some("maybe"))],
+                "AWS_SESSION_TAGS",
+                "true or false",
+            ),
+            (
+                &[("ALLOWED_ACCOUNT_IDS", Some("111111111111 12345"))],
+                "ALLOWED_ACCOUNT_IDS",
+                "\"12345\"",
+            ),
             (&[("AWS_MAX_ATTEMPTS", Some("0"))], "AWS_MAX_ATTEMPTS", "from 1 to 10"),
-            (&[("AWS_ATTEMPT_TIMEOUT", Some("-1"))], "AWS_ATTEMPT_TIMEOUT", "from 1 to 600"),
-            (&[("AWS_ENDPOINT_URL", Some("localhost:5000"))], "AWS_ENDPOINT_URL", "http://"),
-            (&[("AWS_ENDPOINT_URL_STS", Some("ftp://x"))], "AWS_ENDPOINT_URL_STS", "http://"),
+            (
+                &[("AWS_ATTEMPT_TIMEOUT", Some("-1"))],
+                "AWS_ATTEMPT_TIMEOUT",
+                "from 1 to 600",
+            ),
+            (
+                &[("AWS_ENDPOINT_URL", Some("localhost:5000"))],
+                "AWS_ENDPOINT_URL",
+                "http://",
+            ),
+            (
+                &[("AWS_ENDPOINT_URL_STS", Some("ftp://x"))],
+                "AWS_ENDPOINT_URL_STS",
+                "http://",
+            ),
             (&[("HTTPS_PROXY", Some("proxy:3128"))], "HTTPS_PROXY", "http://"),
-            (&[("SSL_CERT_FILE", Some("/no/such/file.pem"))], "SSL_CERT_FILE", "not a readable file"),
-            (&[("SSL_CERT_FILE", Some("../../etc/passwd"))], "SSL_CERT_FILE", "outside the clone directory"),
+            (
+                &[("SSL_CERT_FILE", Some("/no/such/file.pem"))],
+                "SSL_CERT_FILE",
+                "not a readable file",
+            ),
+            (
+                &[("SSL_CERT_FILE", Some("../../etc/passwd"))],
+                "SSL_CERT_FILE",
+                "outside the clone directory",
+            ),
             (&[("WAIT", Some("y"))], "WAIT", "true or false"),
             (&[("WAIT_TIMEOUT", Some("0"))], "WAIT_TIMEOUT", "from 1 to 86400"),
             (&[("DRY_RUN", Some("nah"))], "DRY_RUN", "true or false"),
             (&[("DEBUG", Some("verbose"))], "DEBUG", "true or false"),
-            (&[("BITBUCKET_STEP_OIDC_TOKEN", None)], "AWS_OIDC_ROLE_ARN", "add `oidc: true`"),
-            (&[("BITBUCKET_STEP_OIDC_TOKEN", Some("not-a-jwt"))], "BITBUCKET_STEP_OIDC_TOKEN", "JSON Web Token"),
+            (
+                &[("BITBUCKET_STEP_OIDC_TOKEN", None)],
+                "AWS_OIDC_ROLE_ARN",
+                "add `oidc: true`",
+            ),
+            (
+                &[("BITBUCKET_STEP_OIDC_TOKEN", Some("not-a-jwt"))],
+                "BITBUCKET_STEP_OIDC_TOKEN",
+                "JSON Web Token",
+            ),
             (&[("AWS_OIDC_ROLE_ARN", None)], "AWS_OIDC_ROLE_ARN", "is required"),
             (
-                &[("AWS_OIDC_ROLE_ARN", None), ("BITBUCKET_STEP_OIDC_TOKEN", None), ("AWS_ROLE_ARN", Some(OTHER_ROLE))],
+                &[
+                    ("AWS_OIDC_ROLE_ARN", None),
+                    ("BITBUCKET_STEP_OIDC_TOKEN", None),
+                    ("AWS_ROLE_ARN", Some(OTHER_ROLE)),
+                ],
                 "AWS_OIDC_ROLE_ARN",
                 "to assume AWS_ROLE_ARN",
             ),
             (
-                &[("AWS_OIDC_ROLE_ARN", None), ("AWS_ACCESS_KEY_ID", Some("AKIAEXAMPLEEXAMPLE1"))],
+                &[
+                    ("AWS_OIDC_ROLE_ARN", None),
+                    ("AWS_ACCESS_KEY_ID", Some("AKIAEXAMPLEEXAMPLE1")),
+                ],
                 "AWS_SECRET_ACCESS_KEY",
                 "is required",
             ),
             (
-                &[("AWS_OIDC_ROLE_ARN", None), ("AWS_SECRET_ACCESS_KEY", Some("abcdefghijklmnop"))],
+                &[
+                    ("AWS_OIDC_ROLE_ARN", None),
+                    ("AWS_SECRET_ACCESS_KEY", Some("abcdefghijklmnop")),
+                ],
                 "AWS_ACCESS_KEY_ID",
                 "is required",
             ),
             (
-                &[("AWS_OIDC_ROLE_ARN", None), ("AWS_ACCESS_KEY_ID", Some("AK")), ("AWS_SECRET_ACCESS_KEY", Some("x"))],
+                &[
+                    ("AWS_OIDC_ROLE_ARN", None),
+                    ("AWS_ACCESS_KEY_ID", Some("AK")),
+                    ("AWS_SECRET_ACCESS_KEY", Some("x")),
+                ],
                 "AWS_ACCESS_KEY_ID",
                 "16-128",
             ),
-            (&[("ALLOWED_ACCOUNT_IDS_COUNT", Some("2")), ("ALLOWED_ACCOUNT_IDS_0", Some("111111111111"))], "ALLOWED_ACCOUNT_IDS_1", "is missing"),
+            (
+                &[
+                    ("ALLOWED_ACCOUNT_IDS_COUNT", Some("2")),
+                    ("ALLOWED_ACCOUNT_IDS_0", Some("111111111111")),
+                ],
+                "ALLOWED_ACCOUNT_IDS_1",
+                "is missing",
+            ),
         ];
         for (changes, variable, fragment) in cases {
             assert_problem(changes, variable, fragment);
@@ -822,7 +1044,14 @@ mod tests {
 
     #[test]
     fn booleans_accept_common_spellings() {
-        for (value, expected) in [("TRUE", true), ("yes", true), ("1", true), ("False", false), ("NO", false), ("0", false)] {
+        for (value, expected) in [
+            ("TRUE", true),
+            ("yes", true),
+            ("1", true),
+            ("False", false),
+            ("NO", false),
+            ("0", false),
+        ] {
             assert_eq!(parse_bool(value), Some(expected), "{value}");
         }
         assert_eq!(parse_bool("on"), None);
@@ -846,9 +1075,15 @@ mod tests {
         for (arn, region) in [
             ("arn:aws-cn:iam::111111111111:role/deploy", "cn-north-1"),
             ("arn:aws-us-gov:iam::111111111111:role/path/deploy", "us-gov-west-1"),
-            ("arn:aws:iam::111111111111:role/service-role/a.b@c=d,e+f_g-h", "ap-southeast-2"),
+            (
+                "arn:aws:iam::111111111111:role/service-role/a.b@c=d,e+f_g-h",
+                "ap-southeast-2",
+            ),
         ] {
-            let config = Config::from_env(&with(&[("AWS_OIDC_ROLE_ARN", Some(arn)), ("AWS_DEFAULT_REGION", Some(region))]));
+            let config = Config::from_env(&with(&[
+                ("AWS_OIDC_ROLE_ARN", Some(arn)),
+                ("AWS_DEFAULT_REGION", Some(region)),
+            ]));
             assert!(config.is_ok(), "{arn} in {region}: {config:?}");
         }
     }
@@ -880,7 +1115,10 @@ mod tests {
         assert_eq!(config.auth.duration, Duration::from_secs(7200));
         assert!(config.auth.duration_explicit);
         assert!(config.warnings[0].contains("long-lived access keys"));
-        assert_eq!(config.auth.session_tags[0], ("Repository".to_owned(), "acme/web-app".to_owned()));
+        assert_eq!(
+            config.auth.session_tags[0],
+            ("Repository".to_owned(), "acme/web-app".to_owned())
+        );
     }
 
     #[test]
@@ -899,7 +1137,11 @@ mod tests {
     fn aws_default_region_wins_over_aws_region() {
         let config = Config::from_env(&with(&[("AWS_REGION", Some("us-east-2"))])).unwrap();
         assert_eq!(config.region, "eu-west-1");
-        let config = Config::from_env(&with(&[("AWS_DEFAULT_REGION", None), ("AWS_REGION", Some("us-east-2"))])).unwrap();
+        let config = Config::from_env(&with(&[
+            ("AWS_DEFAULT_REGION", None),
+            ("AWS_REGION", Some("us-east-2")),
+        ]))
+        .unwrap();
         assert_eq!(config.region, "us-east-2");
     }
 

@@ -47,10 +47,16 @@ impl Error {
     }
 
     pub fn auth(summary: impl fmt::Display, details: Vec<String>) -> Self {
-        Error::Auth { summary: summary.to_string(), details }
+        Error::Auth {
+            summary: summary.to_string(),
+            details,
+        }
     }
 
     pub fn failed(summary: impl fmt::Display, details: Vec<String>) -> Self {
-        Error::Failed { summary: summary.to_string(), details }
+        Error::Failed {
+            summary: summary.to_string(),
+            details,
+        }
     }
 }

@@ -34,6 +34,10 @@ fn deliver(config: &Config, outcome: &Outcome) -> Result<(), Error> {
         return Ok(());
     };
     let (env_path, json_path) = output::write_outputs(dir, &outcome.env_pairs(), &outcome.to_json())?;
-    info!("Outputs for later script lines: {} (source it) and {}", env_path.display(), json_path.display());
+    info!(
+        "Outputs for later script lines: {} (source it) and {}",
+        env_path.display(),
+        json_path.display()
+    );
     Ok(())
 }

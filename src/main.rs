@@ -6,7 +6,10 @@ use aws_role_deploy::{output, run};
 fn main() -> ExitCode {
     // A panic message could carry anything, so it is redacted and the exit code stays ours.
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("✖ Internal error{location}: {}", output::redact(&info.to_string()));
         std::process::exit(1);
     }));

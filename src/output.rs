@@ -62,7 +62,9 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 pub fn init_logging(debug: bool) {
     let level = if debug { Level::DEBUG } else { Level::INFO };
     let writer = std::io::stderr.with_max_level(Level::WARN).or_else(std::io::stdout);
-    let lines = tracing_subscriber::fmt::layer().event_format(PipeLines).with_writer(writer);
+    let lines = tracing_subscriber::fmt::layer()
+        .event_format(PipeLines)
+        .with_writer(writer);
     let only_ours = Targets::new().with_target(env!("CARGO_CRATE_NAME"), level);
     // A second initialisation (tests) keeps the first subscriber; that is fine.
     let _ = tracing_subscriber::registry().with(lines).with(only_ours).try_init();
@@ -75,12 +77,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> std::fmt::Result {
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
         let mut text = String::new();
         ctx.format_fields(Writer::new(&mut text), event)?;
         let (label, colour) = match *event.metadata().level() {

@@ -18,7 +18,13 @@ pub struct Var {
 }
 
 impl Var {
-    const DEFAULT: Var = Var { name: "", usage: "", default: None, required: false, secret: false };
+    const DEFAULT: Var = Var {
+        name: "",
+        usage: "",
+        default: None,
+        required: false,
+        secret: false,
+    };
 }
 
 macro_rules! pipe_variables {
@@ -138,7 +144,9 @@ mod tests {
         for var in ALL {
             assert!(seen.insert(var.name), "{} declared twice", var.name);
             assert!(
-                var.name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                var.name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
                 "{} is not a valid variable name",
                 var.name
             );

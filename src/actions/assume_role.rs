@@ -27,7 +27,11 @@ pub fn run(config: &Config, session: &Session) -> AssumeRoleOutcome {
     let identity = &session.identity;
     let role = config.auth.final_role();
     let role_console_url = role.map(|role| {
-        format!("https://{}/iam/home#/roles/details/{}", aws::console_host(&role.partition), role.name)
+        format!(
+            "https://{}/iam/home#/roles/details/{}",
+            aws::console_host(&role.partition),
+            role.name
+        )
     });
     AssumeRoleOutcome {
         action: config.action.name(),
@@ -43,7 +47,12 @@ pub fn run(config: &Config, session: &Session) -> AssumeRoleOutcome {
 
 impl fmt::Display for AssumeRoleOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Assumed {} in account {}", self.role_arn.as_deref().unwrap_or(&self.caller_arn), self.account)
+        write!(
+            f,
+            "Assumed {} in account {}",
+            self.role_arn.as_deref().unwrap_or(&self.caller_arn),
+            self.account
+        )
     }
 }
 
@@ -63,8 +72,14 @@ mod tests {
             role_arn: None,
             role_console_url: None,
         };
-        assert_eq!(outcome.to_string(), "Assumed arn:aws:iam::111111111111:user/ci in account 111111111111");
+        assert_eq!(
+            outcome.to_string(),
+            "Assumed arn:aws:iam::111111111111:user/ci in account 111111111111"
+        );
         outcome.role_arn = Some("arn:aws:iam::111111111111:role/deploy".into());
-        assert_eq!(outcome.to_string(), "Assumed arn:aws:iam::111111111111:role/deploy in account 111111111111");
+        assert_eq!(
+            outcome.to_string(),
+            "Assumed arn:aws:iam::111111111111:role/deploy in account 111111111111"
+        );
     }
 }

@@ -35,14 +35,19 @@ pub fn claims_summary(claims: &TokenClaims) -> String {
         format!("iss={}", claims.iss.as_deref().unwrap_or("(none)")),
         format!("aud={}", claims.aud.join(",")),
         format!("sub={}", claims.sub.as_deref().unwrap_or("(none)")),
-        format!("exp={}", claims.exp.map(aws::format_epoch).unwrap_or_else(|| "(none)".into())),
+        format!(
+            "exp={}",
+            claims.exp.map(aws::format_epoch).unwrap_or_else(|| "(none)".into())
+        ),
     ];
     parts.extend(claims.context.iter().map(|(name, value)| format!("{name}={value}")));
     parts.join(" ")
 }
 
 fn token_expiry(claims: &TokenClaims) -> Option<SystemTime> {
-    claims.exp.map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp.max(0) as u64))
+    claims
+        .exp
+        .map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp.max(0) as u64))
 }
 
 fn expiry_text(claims: &TokenClaims) -> String {
@@ -55,20 +60,49 @@ fn expiry_text(claims: &TokenClaims) -> String {
     }
 }
 
+/// No answer from AWS at all (after retries): name where the pipe tried to go and what decides it.
+fn unreachable(failure: AwsFailure, sts_endpoint: &str) -> Error {
+    Error::failed(
+        failure,
+        vec![format!(
+            "The pipe could not get an answer from {sts_endpoint}. Check AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, \
+             HTTPS_PROXY / NO_PROXY, and that the runner can reach AWS; AWS_ATTEMPT_TIMEOUT and AWS_MAX_ATTEMPTS \
+             decide how long it tries."
+        )],
+    )
+}
+
 /// `sts:AssumeRoleWithWebIdentity` failed: show what the token carries (without verifying it)
 /// and the trust policy that would admit it.
-pub fn web_identity_refused(failure: AwsFailure, role: &RoleArn, claims: &TokenClaims, plan: &AuthPlan) -> Error {
+pub fn web_identity_refused(
+    failure: AwsFailure,
+    role: &RoleArn,
+    claims: &TokenClaims,
+    plan: &AuthPlan,
+    sts_endpoint: &str,
+) -> Error {
+    if failure.code.is_none() {
+        return unreachable(failure, sts_endpoint);
+    }
     if is_duration_refusal(&failure) {
         return duration_refused(failure, &role.arn, plan);
     }
     if !is_refusal(&failure) {
         return Error::failed(failure, vec![]);
     }
-    let expired = failure.code_is("ExpiredTokenException") || token_expiry(claims).is_some_and(|t| t <= SystemTime::now());
+    let expired =
+        failure.code_is("ExpiredTokenException") || token_expiry(claims).is_some_and(|t| t <= SystemTime::now());
     let mut details = vec![
         "The step's OIDC token carries (decoded, not verified):".to_owned(),
         format!("  iss: {}", claims.iss.as_deref().unwrap_or("(none)")),
-        format!("  aud: {}", if claims.aud.is_empty() { "(none)".to_owned() } else { claims.aud.join(", ") }),
+        format!(
+            "  aud: {}",
+            if claims.aud.is_empty() {
+                "(none)".to_owned()
+            } else {
+                claims.aud.join(", ")
+            }
+        ),
         format!("  sub: {}", claims.sub.as_deref().unwrap_or("(none)")),
         format!("  exp: {}", expiry_text(claims)),
     ];
@@ -82,7 +116,13 @@ pub fn web_identity_refused(failure: AwsFailure, role: &RoleArn, claims: &TokenC
         return Error::auth(summary, details);
     }
     details.extend(trust_policy_for(role, claims));
-    Error::auth(format!("AWS refused the step's OIDC token for AWS_OIDC_ROLE_ARN {}: {failure}", role.arn), details)
+    Error::auth(
+        format!(
+            "AWS refused the step's OIDC token for AWS_OIDC_ROLE_ARN {}: {failure}",
+            role.arn
+        ),
+        details,
+    )
 }
 
 /// The provider and trust policy that admit exactly this token's repository (or deployment
@@ -129,7 +169,10 @@ fn trust_policy_for(role: &RoleArn, claims: &TokenClaims) -> Vec<String> {
 }
 
 /// `sts:AssumeRole` on `AWS_ROLE_ARN` failed.
-pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &AuthPlan) -> Error {
+pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &AuthPlan, sts_endpoint: &str) -> Error {
+    if failure.code.is_none() {
+        return unreachable(failure, sts_endpoint);
+    }
     let role = &chained.role.arn;
     if is_duration_refusal(&failure) {
         return duration_refused(failure, role, plan);
@@ -153,7 +196,9 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
     }
     let first = match &plan.source {
         CredentialSource::WebIdentity { role, .. } => format!("the role {}", role.arn),
-        CredentialSource::AccessKeys { access_key_id, .. } => format!("the IAM user of access key {access_key_id}"),
+        CredentialSource::AccessKeys { access_key_id, .. } => {
+            format!("the IAM user of access key {access_key_id}")
+        }
     };
     let external_id = if chained.external_id.is_some() {
         "The statement's Condition must expect the ExternalId given in AWS_EXTERNAL_ID (StringEquals sts:ExternalId)."
@@ -171,7 +216,10 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
 }
 
 /// The first signed call failed.
-pub fn caller_identity_refused(failure: AwsFailure, plan: &AuthPlan) -> Error {
+pub fn caller_identity_refused(failure: AwsFailure, plan: &AuthPlan, sts_endpoint: &str) -> Error {
+    if failure.code.is_none() {
+        return unreachable(failure, sts_endpoint);
+    }
     match key_refusal(&failure, plan) {
         Some(details) => Error::auth(failure, details),
         None if is_refusal(&failure) => Error::auth(failure, vec![]),
@@ -181,7 +229,9 @@ pub fn caller_identity_refused(failure: AwsFailure, plan: &AuthPlan) -> Error {
 
 /// Long-lived keys that AWS does not accept.
 fn key_refusal(failure: &AwsFailure, plan: &AuthPlan) -> Option<Vec<String>> {
-    let CredentialSource::AccessKeys { access_key_id, .. } = &plan.source else { return None };
+    let CredentialSource::AccessKeys { access_key_id, .. } = &plan.source else {
+        return None;
+    };
     let keys_refused = ["InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"];
     keys_refused.iter().any(|code| failure.code_is(code)).then(|| {
         vec![format!(
@@ -249,10 +299,14 @@ mod tests {
     fn trust_policy_hint_for_a_deployment_step() {
         let role = RoleArn::parse("arn:aws-cn:iam::111111111111:role/deploy").unwrap();
         let error = web_identity_refused(
-            denied("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"),
+            denied(
+                "AccessDenied",
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            ),
             &role,
             &claims("{repo-1}:{env-2}:{step-3}", 4_000_000_000),
             &plan(),
+            "sts",
         );
         assert_eq!(error.exit_code(), 3);
         let text = text(&error);
@@ -272,32 +326,66 @@ mod tests {
     #[test]
     fn expired_token_is_reported_as_expired() {
         let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
-        let error = web_identity_refused(denied("ExpiredTokenException", "Token expired"), &role, &claims("{r}:{s}", 1_000), &plan());
+        let error = web_identity_refused(
+            denied("ExpiredTokenException", "Token expired"),
+            &role,
+            &claims("{r}:{s}", 1_000),
+            &plan(),
+            "sts",
+        );
         let text = text(&error);
         assert!(text.contains("has expired") && text.contains("EXPIRED"), "{text}");
         assert_eq!(error.exit_code(), 3);
     }
 
     #[test]
-    fn transport_failures_are_not_auth_refusals() {
+    fn transport_failures_are_not_auth_refusals_and_name_the_endpoint() {
         let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
-        let failure = AwsFailure { operation: "x", code: None, message: "timeout".into(), request_id: None };
-        assert_eq!(web_identity_refused(failure, &role, &claims("a:b", 0), &plan()).exit_code(), 1);
+        let failure = AwsFailure {
+            operation: "x",
+            code: None,
+            message: "timeout".into(),
+            request_id: None,
+        };
+        let error = web_identity_refused(
+            failure,
+            &role,
+            &claims("a:b", 0),
+            &plan(),
+            "http://10.0.0.1 (AWS_ENDPOINT_URL)",
+        );
+        assert_eq!(error.exit_code(), 1);
+        assert!(text(&error).contains("http://10.0.0.1 (AWS_ENDPOINT_URL)"));
     }
 
     #[test]
     fn tag_session_refusal_names_both_fixes() {
-        let chained = ChainedRole { role: RoleArn::parse("arn:aws:iam::222222222222:role/t").unwrap(), external_id: None };
-        let failure = denied("AccessDenied", "User: x is not authorized to perform: sts:TagSession on resource: y");
-        let text = text(&assume_role_refused(failure, &chained, &plan()));
-        assert!(text.contains("\"sts:TagSession\"") && text.contains("AWS_SESSION_TAGS"), "{text}");
+        let chained = ChainedRole {
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/t").unwrap(),
+            external_id: None,
+        };
+        let failure = denied(
+            "AccessDenied",
+            "User: x is not authorized to perform: sts:TagSession on resource: y",
+        );
+        let text = text(&assume_role_refused(failure, &chained, &plan(), "sts"));
+        assert!(
+            text.contains("\"sts:TagSession\"") && text.contains("AWS_SESSION_TAGS"),
+            "{text}"
+        );
     }
 
     #[test]
     fn duration_refusal_is_bad_input_naming_the_variable() {
-        let chained = ChainedRole { role: RoleArn::parse("arn:aws:iam::222222222222:role/t").unwrap(), external_id: None };
-        let failure = denied("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
-        let error = assume_role_refused(failure, &chained, &plan());
+        let chained = ChainedRole {
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/t").unwrap(),
+            external_id: None,
+        };
+        let failure = denied(
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        );
+        let error = assume_role_refused(failure, &chained, &plan(), "sts");
         assert_eq!(error.exit_code(), 2);
         assert!(text(&error).contains("AWS_ROLE_DURATION_SECONDS"));
     }

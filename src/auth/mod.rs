@@ -58,7 +58,10 @@ fn describe_plan(config: &Config) {
     let plan = &config.auth;
     let mut hops = match &plan.source {
         CredentialSource::WebIdentity { role, claims, .. } => {
-            debug!("OIDC token claims (decoded, not verified): {}", explain::claims_summary(claims));
+            debug!(
+                "OIDC token claims (decoded, not verified): {}",
+                explain::claims_summary(claims)
+            );
             if let (Some(horizon), Some(exp)) = (config.wait_horizon(), claims.exp) {
                 let token_expiry = SystemTime::UNIX_EPOCH + Duration::from_secs(exp.max(0) as u64);
                 if token_expiry < SystemTime::now() + horizon {
@@ -84,7 +87,11 @@ fn describe_plan(config: &Config) {
     }
     info!("Authenticating: {hops}; session name {}", plan.session_name);
     if !plan.session_tags.is_empty() {
-        let tags: Vec<String> = plan.session_tags.iter().map(|(key, value)| format!("{key}={value}")).collect();
+        let tags: Vec<String> = plan
+            .session_tags
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
         debug!("Session tags: {}", tags.join(", "));
     }
 }
@@ -94,7 +101,7 @@ async fn caller_identity(config: &Config, sdk: &SdkConfig, expiration: Option<Sy
     let started = Instant::now();
     let output = sts.get_caller_identity().send().await.map_err(|err| {
         let failure = AwsFailure::from_sdk("sts:GetCallerIdentity", &err);
-        explain::caller_identity_refused(failure, &config.auth)
+        explain::caller_identity_refused(failure, &config.auth, &config.network.sts_endpoint(&config.region))
     })?;
     aws::log_output("sts:GetCallerIdentity", started, &output);
     let identity = Identity {
@@ -108,7 +115,10 @@ async fn caller_identity(config: &Config, sdk: &SdkConfig, expiration: Option<Sy
         Some(time) => format!("session expires {} ({})", aws::format_time(time), aws::relative(time)),
         None => "long-lived access keys, no expiry".to_owned(),
     };
-    info!("Authenticated as {} in account {}; {expiry}", identity.arn, identity.account);
+    info!(
+        "Authenticated as {} in account {}; {expiry}",
+        identity.arn, identity.account
+    );
     Ok(identity)
 }
 
@@ -146,6 +156,8 @@ struct ChainInner {
     /// Without credentials: `AssumeRoleWithWebIdentity` is unsigned.
     unsigned_sdk: SdkConfig,
     sts_endpoint_url: Option<String>,
+    /// Named in errors when STS cannot be reached.
+    sts_endpoint: String,
     /// One refresh at a time; concurrent requests wait for it instead of each calling STS.
     held: tokio::sync::Mutex<Held>,
 }
@@ -166,11 +178,16 @@ struct Obtained {
 
 impl Obtained {
     fn now(credentials: Credentials) -> Obtained {
-        Obtained { credentials, at: SystemTime::now() }
+        Obtained {
+            credentials,
+            at: SystemTime::now(),
+        }
     }
 
     fn is_fresh(&self, now: SystemTime) -> bool {
-        let Some(expiry) = self.credentials.expiry() else { return true };
+        let Some(expiry) = self.credentials.expiry() else {
+            return true;
+        };
         let lifetime = expiry.duration_since(self.at).unwrap_or_default();
         let margin = REFRESH_MARGIN_MAX.min(lifetime / 4);
         expiry.duration_since(now).is_ok_and(|left| left > margin)
@@ -185,6 +202,7 @@ impl RoleChain {
                 wait_horizon: config.wait_horizon(),
                 unsigned_sdk: aws::sdk_config(config, None),
                 sts_endpoint_url: config.network.sts_endpoint_url.clone(),
+                sts_endpoint: config.network.sts_endpoint(&config.region),
                 held: tokio::sync::Mutex::new(Held::default()),
             }),
         }
@@ -221,15 +239,17 @@ impl RoleChain {
     async fn first_hop(&self, held: &mut Held) -> Result<Obtained, Error> {
         let plan = &self.inner.plan;
         match &plan.source {
-            CredentialSource::AccessKeys { access_key_id, secret_access_key, session_token } => {
-                Ok(Obtained::now(Credentials::new(
-                    access_key_id,
-                    secret_access_key.expose(),
-                    session_token.as_ref().map(|token| token.expose().to_owned()),
-                    None,
-                    "pipe-variables",
-                )))
-            }
+            CredentialSource::AccessKeys {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => Ok(Obtained::now(Credentials::new(
+                access_key_id,
+                secret_access_key.expose(),
+                session_token.as_ref().map(|token| token.expose().to_owned()),
+                None,
+                "pipe-variables",
+            ))),
             CredentialSource::WebIdentity { role, token, claims } => {
                 let (preferred, fallback) = match held.web_identity_duration {
                     Some(granted) => (granted, None),
@@ -252,7 +272,9 @@ impl RoleChain {
                     other => other,
                 };
                 held.web_identity_duration.get_or_insert(preferred);
-                result.map_err(|failure| explain::web_identity_refused(failure, role, claims, plan))
+                result.map_err(|failure| {
+                    explain::web_identity_refused(failure, role, claims, plan, &self.inner.sts_endpoint)
+                })
             }
         }
     }
@@ -301,7 +323,8 @@ impl RoleChain {
         }
         let started = Instant::now();
         let output = request.send().await.map_err(|err| {
-            explain::assume_role_refused(AwsFailure::from_sdk(OPERATION, &err), chained, plan)
+            let failure = AwsFailure::from_sdk(OPERATION, &err);
+            explain::assume_role_refused(failure, chained, plan, &self.inner.sts_endpoint)
         })?;
         aws::log_output(OPERATION, started, &output);
         obtained_from_sts(OPERATION, output.credentials).map_err(|failure| Error::failed(failure, vec![]))
@@ -356,16 +379,26 @@ fn obtained_from_sts(
 /// action will wait, the first hop asks for enough to cover the wait; the user's own choice of
 /// duration for an unchained role is kept as it is.
 pub fn web_identity_duration(plan: &AuthPlan, wait_horizon: Option<Duration>) -> (Duration, Option<Duration>) {
-    let usual = if plan.chained.is_some() { Duration::from_secs(CHAINED_SESSION_MAX_SECONDS) } else { plan.duration };
+    let usual = if plan.chained.is_some() {
+        Duration::from_secs(CHAINED_SESSION_MAX_SECONDS)
+    } else {
+        plan.duration
+    };
     if plan.chained.is_none() && plan.duration_explicit {
         return (plan.duration, None);
     }
-    let Some(horizon) = wait_horizon else { return (usual, None) };
+    let Some(horizon) = wait_horizon else {
+        return (usual, None);
+    };
     let longest = Duration::from_secs(*SESSION_SECONDS.end());
     let needed = (horizon + WAIT_HEADROOM).min(longest);
     // Whole minutes read better in CloudTrail and in warnings.
     let needed = Duration::from_secs(needed.as_secs().div_ceil(60) * 60).min(longest);
-    if needed > usual { (needed, Some(usual)) } else { (usual, None) }
+    if needed > usual {
+        (needed, Some(usual))
+    } else {
+        (usual, None)
+    }
 }
 
 #[cfg(test)]
@@ -382,7 +415,10 @@ mod tests {
                 token: Secret::new("header.payload.signature"),
                 claims: TokenClaims::default(),
             },
-            chained: chained.then(|| ChainedRole { role, external_id: None }),
+            chained: chained.then_some(ChainedRole {
+                role,
+                external_id: None,
+            }),
             session_name: "s".into(),
             session_tags: vec![],
             duration: Duration::from_secs(duration),
@@ -406,7 +442,10 @@ mod tests {
         ];
         for ((chained, duration, explicit, horizon), expected) in cases {
             let got = web_identity_duration(&plan(chained, duration, explicit), horizon.map(secs));
-            assert_eq!(got, expected, "chained={chained} duration={duration} explicit={explicit} horizon={horizon:?}");
+            assert_eq!(
+                got, expected,
+                "chained={chained} duration={duration} explicit={explicit} horizon={horizon:?}"
+            );
         }
     }
 
@@ -426,7 +465,10 @@ mod tests {
         assert!(short.is_fresh(at + Duration::from_secs(5)));
         assert!(!short.is_fresh(at + Duration::from_secs(7)));
         // Long-lived keys never expire.
-        let keys = Obtained { credentials: Credentials::new("a", "b", None, None, "t"), at };
+        let keys = Obtained {
+            credentials: Credentials::new("a", "b", None, None, "t"),
+            at,
+        };
         assert!(keys.is_fresh(at + Duration::from_secs(10_000_000)));
     }
 }

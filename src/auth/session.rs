@@ -16,7 +16,9 @@ pub fn session_name(explicit: Option<&str>, context: &BitbucketContext) -> Resul
     if let Some(explicit) = explicit {
         let name: String = sanitize_name(explicit).chars().take(SESSION_NAME_MAX).collect();
         if name.chars().count() < SESSION_NAME_MIN {
-            return Err(format!("must have at least {SESSION_NAME_MIN} characters, got {explicit:?}"));
+            return Err(format!(
+                "must have at least {SESSION_NAME_MIN} characters, got {explicit:?}"
+            ));
         }
         return Ok(name);
     }
@@ -31,7 +33,10 @@ pub fn session_name(explicit: Option<&str>, context: &BitbucketContext) -> Resul
             name.chars().take(SESSION_NAME_MAX).collect()
         }
         (Some(slug), None) => format!("bitbucket-{slug}").chars().take(SESSION_NAME_MAX).collect(),
-        (None, Some(build)) => format!("bitbucket-build-{build}").chars().take(SESSION_NAME_MAX).collect(),
+        (None, Some(build)) => format!("bitbucket-build-{build}")
+            .chars()
+            .take(SESSION_NAME_MAX)
+            .collect(),
         // Outside Bitbucket (a local try-out) there is no context to name the session after.
         (None, None) => "aws-role-deploy".to_owned(),
     })
@@ -39,7 +44,13 @@ pub fn session_name(explicit: Option<&str>, context: &BitbucketContext) -> Resul
 
 fn sanitize_name(raw: &str) -> String {
     raw.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -56,7 +67,10 @@ pub fn session_tags(context: &BitbucketContext) -> Vec<(String, String)> {
         context.commit.as_ref().map(|value| ("Commit", value)),
         context.build_number.as_ref().map(|value| ("BuildNumber", value)),
         context.step_uuid.as_ref().map(|value| ("StepUuid", value)),
-        context.deployment_environment.as_ref().map(|value| ("DeploymentEnvironment", value)),
+        context
+            .deployment_environment
+            .as_ref()
+            .map(|value| ("DeploymentEnvironment", value)),
     ];
     candidates
         .into_iter()
@@ -114,7 +128,10 @@ mod tests {
         assert!(name.ends_with("-123456"), "{name}");
         assert!(name.starts_with("bitbucket-aaaa"), "{name}");
         let explicit_long = "x".repeat(100);
-        assert_eq!(session_name(Some(&explicit_long), &context(None, None)).unwrap().len(), 64);
+        assert_eq!(
+            session_name(Some(&explicit_long), &context(None, None)).unwrap().len(),
+            64
+        );
     }
 
     #[test]
@@ -159,7 +176,10 @@ mod tests {
 
     #[test]
     fn tag_values_are_cut_to_sts_limit() {
-        let context = BitbucketContext { commit: Some("c".repeat(300)), ..BitbucketContext::default() };
+        let context = BitbucketContext {
+            commit: Some("c".repeat(300)),
+            ..BitbucketContext::default()
+        };
         assert_eq!(session_tags(&context)[0].1.len(), 256);
     }
 }

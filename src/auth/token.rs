@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
 
 /// JWTs use unpadded base64url; be lenient about padding anyway.
@@ -74,12 +74,21 @@ impl TokenClaims {
                 _ => None,
             })
             .collect();
-        Ok(TokenClaims { iss: raw.iss, aud, sub: raw.sub, exp: raw.exp, iat: raw.iat, context })
+        Ok(TokenClaims {
+            iss: raw.iss,
+            aud,
+            sub: raw.sub,
+            exp: raw.exp,
+            iat: raw.iat,
+            context,
+        })
     }
 
     /// The issuer as IAM writes it in condition keys and provider ARNs: without `https://`.
     pub fn issuer_host_path(&self) -> Option<&str> {
-        self.iss.as_deref().map(|iss| iss.trim_start_matches("https://").trim_end_matches('/'))
+        self.iss
+            .as_deref()
+            .map(|iss| iss.trim_start_matches("https://").trim_end_matches('/'))
     }
 }
 
