@@ -39,7 +39,11 @@ async fn sleep_past_expiry() {
 async fn web_identity_session_is_renewed_across_expiry() {
     let emulator = Emulator::start();
     let (role_arn, token) = emulator.oidc_scenario();
-    emulator.call("POST", "credentials", Some(json!({"lifetime_seconds": LIFETIME_SECONDS})));
+    emulator.call(
+        "POST",
+        "credentials",
+        Some(json!({"lifetime_seconds": LIFETIME_SECONDS})),
+    );
     let config = config(&emulator, &role_arn, &token, &[]);
 
     let session = auth::establish(&config).await.expect("authenticated");
@@ -50,9 +54,15 @@ async fn web_identity_session_is_renewed_across_expiry() {
 
     // The control: the first credentials really are refused now.
     let stale = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&session.sdk).credentials_provider(first.clone()).build(),
+        aws_sdk_sts::config::Builder::from(&session.sdk)
+            .credentials_provider(first.clone())
+            .build(),
     );
-    let refused = stale.get_caller_identity().send().await.expect_err("expired credentials are refused");
+    let refused = stale
+        .get_caller_identity()
+        .send()
+        .await
+        .expect_err("expired credentials are refused");
     assert!(format!("{refused:?}").contains("ExpiredToken"), "{refused:?}");
 
     // Several requests at once after expiry: all succeed, with one renewal between them.
@@ -63,11 +73,18 @@ async fn web_identity_session_is_renewed_across_expiry() {
     }
     for result in calls.join_all().await {
         let identity = result.expect("renewed credentials are accepted");
-        assert_eq!(identity.arn(), Some("arn:aws:sts::111111111111:assumed-role/deploy/bitbucket-web-app-7"));
+        assert_eq!(
+            identity.arn(),
+            Some("arn:aws:sts::111111111111:assumed-role/deploy/bitbucket-web-app-7")
+        );
     }
     let renewed = provider.provide_credentials().await.unwrap();
     assert_ne!(renewed.access_key_id(), first.access_key_id());
-    assert_eq!(emulator.requests("AssumeRoleWithWebIdentity").len(), 2, "one initial session, one renewal");
+    assert_eq!(
+        emulator.requests("AssumeRoleWithWebIdentity").len(),
+        2,
+        "one initial session, one renewal"
+    );
 }
 
 #[tokio::test]
@@ -85,13 +102,21 @@ async fn chained_session_renews_both_hops() {
         "iam/role",
         Some(json!({"account": "222222222222", "name": "target", "trust_policy": target_policy})),
     );
-    emulator.call("POST", "credentials", Some(json!({"lifetime_seconds": LIFETIME_SECONDS})));
+    emulator.call(
+        "POST",
+        "credentials",
+        Some(json!({"lifetime_seconds": LIFETIME_SECONDS})),
+    );
     let target_arn = target["arn"].as_str().unwrap();
     let config = config(
         &emulator,
         &role_arn,
         &token,
-        &[("AWS_ROLE_ARN", target_arn), ("AWS_EXTERNAL_ID", "ext-1234"), ("AWS_ROLE_DURATION_SECONDS", "900")],
+        &[
+            ("AWS_ROLE_ARN", target_arn),
+            ("AWS_EXTERNAL_ID", "ext-1234"),
+            ("AWS_ROLE_DURATION_SECONDS", "900"),
+        ],
     );
 
     let session = auth::establish(&config).await.expect("authenticated");
@@ -99,7 +124,11 @@ async fn chained_session_renews_both_hops() {
     let sts = sts_client(&session.sdk, None);
     for _ in 0..2 {
         sleep_past_expiry().await;
-        let identity = sts.get_caller_identity().send().await.expect("renewed chained credentials are accepted");
+        let identity = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("renewed chained credentials are accepted");
         assert_eq!(identity.account(), Some("222222222222"));
     }
     assert_eq!(emulator.requests("AssumeRoleWithWebIdentity").len(), 3);

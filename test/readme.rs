@@ -4,7 +4,9 @@
 use aws_role_deploy::vars::{self, Var};
 
 fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
-    let start = markdown.find(heading).unwrap_or_else(|| panic!("README has no {heading:?} section"));
+    let start = markdown
+        .find(heading)
+        .unwrap_or_else(|| panic!("README has no {heading:?} section"));
     let rest = &markdown[start + heading.len()..];
     let end = rest.find("\n## ").unwrap_or(rest.len());
     &rest[..end]
@@ -13,8 +15,15 @@ fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
 /// The row the README must have for a variable.
 fn expected_row(var: &Var) -> String {
     let required = if var.required { " (*)" } else { "" };
-    let default = var.default.map(|value| format!(" Default: `{value}`.")).unwrap_or_default();
-    format!("| `{}`{required} | {}{default} |", var.name, var.usage.replace('|', "\\|"))
+    let default = var
+        .default
+        .map(|value| format!(" Default: `{value}`."))
+        .unwrap_or_default();
+    format!(
+        "| `{}`{required} | {}{default} |",
+        var.name,
+        var.usage.replace('|', "\\|")
+    )
 }
 
 #[test]
@@ -37,7 +46,9 @@ fn pipe_yml_declares_only_known_variables_with_the_same_defaults() {
     let mut names = Vec::new();
     let mut lines = pipe.lines().peekable();
     while let Some(line) = lines.next() {
-        let Some(name) = line.trim().strip_prefix("- name: ") else { continue };
+        let Some(name) = line.trim().strip_prefix("- name: ") else {
+            continue;
+        };
         let var = vars::ALL
             .iter()
             .find(|var| var.name == name)

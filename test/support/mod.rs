@@ -17,7 +17,9 @@ pub struct Emulator {
 impl Emulator {
     pub fn start() -> Emulator {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let python = std::env::var_os("EMULATOR_PYTHON").map(PathBuf::from).unwrap_or(root.join(".venv/bin/python"));
+        let python = std::env::var_os("EMULATOR_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or(root.join(".venv/bin/python"));
         assert!(
             python.exists(),
             "{} is missing: run test/run (the README's test command), which creates the virtualenv",
@@ -40,7 +42,11 @@ impl Emulator {
             }
         };
         let authority = base_url.trim_start_matches("http://").to_owned();
-        Emulator { child, base_url, authority }
+        Emulator {
+            child,
+            base_url,
+            authority,
+        }
     }
 
     /// One control call; panics on an error status, as a broken scenario is a broken test.
@@ -87,11 +93,21 @@ impl Emulator {
                 "StringLike": {format!("{host}:sub"): "{repo}:*"}
             }
         }]});
-        let role = self.call("POST", "iam/role", Some(json!({"account": "111111111111", "name": "deploy", "trust_policy": policy})));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let role = self.call(
+            "POST",
+            "iam/role",
+            Some(json!({"account": "111111111111", "name": "deploy", "trust_policy": policy})),
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let claims = json!({"iss": issuer, "aud": audience, "sub": "{repo}:{step}", "iat": now, "exp": now + 600});
         let token = self.call("POST", "oidc/token", Some(json!({"claims": claims})));
-        (role["arn"].as_str().unwrap().to_owned(), token["token"].as_str().unwrap().to_owned())
+        (
+            role["arn"].as_str().unwrap().to_owned(),
+            token["token"].as_str().unwrap().to_owned(),
+        )
     }
 }
 
