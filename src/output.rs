@@ -106,6 +106,11 @@ pub fn failure(error: &Error) {
             for problem in problems {
                 let _ = writeln!(block, "{RED}  - {}: {}{RESET}", problem.variable, problem.message);
             }
+            // The block is the Bitbucket convention; the last line still says what failed,
+            // since that is the line users read first.
+            let mut variables: Vec<&str> = problems.iter().map(|p| p.variable.as_str()).collect();
+            variables.dedup();
+            let _ = writeln!(block, "{RED}✖ Fix the variables above: {}{RESET}", variables.join(", "));
         }
         other => {
             for line in other.details() {

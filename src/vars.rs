@@ -97,10 +97,12 @@ pipe_variables! {
         default: Some("30"),
     }
     HTTPS_PROXY {
-        usage: "Proxy for HTTPS requests (self-hosted runners). `HTTP_PROXY` and `NO_PROXY` are honoured too.",
+        secret: true,
+        usage: "Proxy for HTTPS requests (self-hosted runners). May carry a password, so it is never printed.",
     }
     HTTP_PROXY {
-        usage: "Proxy for plain-HTTP requests (e.g. an emulator behind a proxy).",
+        secret: true,
+        usage: "Proxy for plain-HTTP requests (e.g. an emulator behind a proxy). Never printed.",
     }
     NO_PROXY {
         usage: "Comma-separated hosts that bypass the proxy.",
@@ -127,12 +129,6 @@ pipe_variables! {
     }
 }
 
-/// Variables that must never reach output. The Bitbucket OIDC token is not a pipe variable
-/// (Bitbucket sets it), so it is handled by `config::BitbucketContext` instead.
-pub fn is_secret(name: &str) -> bool {
-    ALL.iter().any(|var| var.name == name && var.secret)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,9 +152,9 @@ mod tests {
 
     #[test]
     fn secrets_are_flagged() {
-        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_EXTERNAL_ID"] {
-            assert!(is_secret(name), "{name}");
+        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_EXTERNAL_ID", "HTTPS_PROXY", "HTTP_PROXY"] {
+            assert!(ALL.iter().any(|var| var.name == name && var.secret), "{name}");
         }
-        assert!(!is_secret("AWS_ACCESS_KEY_ID"));
+        assert!(!AWS_ACCESS_KEY_ID.secret);
     }
 }

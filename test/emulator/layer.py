@@ -27,7 +27,7 @@ from .dispatch import AFTERS, JUDGES
 from .faults import FaultQueue, drop_connection, error_response, hang_then_drop
 from .oidc import TestIssuer
 from .policy import UnsupportedCondition
-from .protocol import AwsRequest, Response, aws_error, call_wsgi
+from .protocol import AwsRequest, Response, aws_error, call_wsgi, error_code_of
 
 # Request parameters never stored in the request log: they are credentials.
 REDACTED_PARAMS = {"WebIdentityToken", "SAMLAssertion"}
@@ -115,6 +115,7 @@ class Layer:
             "access_key_id": req.access_key_id,
             "user_agent": req.user_agent,
             "status": None,
+            "error_code": None,
             "fault": None,
             "time": req.time,
             "method": req.method,
@@ -132,7 +133,7 @@ class Layer:
             if fault.kind == "hang":
                 hang_then_drop(environ, fault.hang_seconds, release)
             resp = error_response(fault, req)
-            record["status"] = resp.status
+            record["status"], record["error_code"] = resp.status, error_code_of(resp)
             return resp
 
         try:
@@ -157,7 +158,7 @@ class Layer:
                 "emulator layer error: " + traceback.format_exc(limit=1).strip().splitlines()[-1],
             )
         self.collect_secrets(resp)
-        record["status"] = resp.status
+        record["status"], record["error_code"] = resp.status, error_code_of(resp)
         return resp
 
     def check_credentials(self, req):

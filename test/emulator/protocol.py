@@ -272,3 +272,24 @@ def aws_error(service, status, code, message, sender=None):
     return Response(
         status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
     )
+
+
+_XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+
+
+def error_code_of(resp):
+    """The AWS error code a response carries (XML <Code>, JSON __type or x-amzn-ErrorType),
+    so tests can assert what a refused request was refused with; None for successes."""
+    if resp.status < 400:
+        return None
+    header = resp.header("x-amzn-ErrorType")
+    if header:
+        return header.split(":")[0]
+    found = _XML_CODE.search(resp.body)
+    if found:
+        return found.group(1).decode()
+    try:
+        kind = json.loads(resp.body).get("__type")
+    except (ValueError, AttributeError):
+        return None
+    return kind.rsplit("#", 1)[-1] if kind else None
