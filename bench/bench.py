@@ -23,7 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
 
-from emulator.client import Emulator, bitbucket_audience, bitbucket_claims, bitbucket_issuer, web_identity_trust_policy  # noqa: E402
+from emulator.client import (  # noqa: E402
+    Emulator,
+    bitbucket_audience,
+    bitbucket_claims,
+    bitbucket_issuer,
+    running_emulator,
+    web_identity_trust_policy,
+)
 
 TARGETS = {
     "image_mb": 15.0,
@@ -72,17 +79,6 @@ def startup_ms(binary, runs):
         proc.wait()
     listener.close()
     return statistics.median(samples), max(samples)
-
-
-def start_emulator():
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/python"), str(ROOT / "test/emulator/server.py"), "--port", "0"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "EMULATOR_QUIET": "1"},
-    )
-    for line in proc.stdout:
-        if line.startswith("emulator ready on "):
-            return proc, line.split("emulator ready on ", 1)[1].strip()
-    raise RuntimeError("the emulator did not start")
 
 
 def assume_role_run(binary, base_url):
@@ -137,18 +133,14 @@ def main():
     median, worst = startup_ms(args.binary, args.runs)
     results.append((f"start → first STS request (median of {args.runs})", f"{median:.1f} ms (worst {worst:.1f})",
                     f"≤ {TARGETS['startup_ms']} ms", median <= TARGETS["startup_ms"]))
-    emulator, base_url = start_emulator()
-    try:
-        rss_samples, walls = [], []
+    rss_samples, walls = [], []
+    with running_emulator() as base_url:
         for _ in range(5):
             code, wall, rss = assume_role_run(args.binary, base_url)
             if code != 0:
                 raise SystemExit(f"assume-role run failed with exit code {code}")
             rss_samples.append(rss)
             walls.append(wall)
-    finally:
-        emulator.terminate()
-        emulator.wait()
     rss = max(rss_samples)
     results.append(("peak RSS, assume-role (OIDC + chained role)", f"{rss:.1f} MB", f"≤ {TARGETS['rss_mb']} MB",
                     rss <= TARGETS["rss_mb"]))

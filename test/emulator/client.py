@@ -7,8 +7,13 @@
     token = emu.mint_token(bitbucket_claims(...))
 """
 
+import contextlib
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import requests
 
@@ -17,6 +22,26 @@ BITBUCKET_ISSUER = "https://api.bitbucket.org/2.0/workspaces/{slug}/pipelines-co
 
 class EmulatorError(Exception):
     pass
+
+
+@contextlib.contextmanager
+def running_emulator():
+    """Start server.py on a free loopback port for a script (the benchmark, the try-out);
+    yield its base URL; stop it afterwards. pytest has its own fixture in conftest.py."""
+    server = Path(__file__).resolve().parent / "server.py"
+    env = {**os.environ, "EMULATOR_QUIET": "1"}
+    env.pop("MOTO_ACCOUNT_ID", None)
+    proc = subprocess.Popen([sys.executable, str(server), "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if line.startswith("emulator ready on "):
+                yield line.split("emulator ready on ", 1)[1].strip()
+                break
+        else:
+            raise EmulatorError("the emulator exited before it was ready")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 class Emulator:
