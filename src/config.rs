@@ -551,13 +551,14 @@ fn read_auth(read: &mut Reader<'_>, context: &BitbucketContext, warnings: &mut V
     let access_key_id = read.text(&vars::AWS_ACCESS_KEY_ID);
     let secret_access_key = read.secret(&vars::AWS_SECRET_ACCESS_KEY);
     let session_token = read.secret(&vars::AWS_SESSION_TOKEN);
-    let keys_set = access_key_id.is_some() || secret_access_key.is_some();
+    // A session token alone is half a key pair: it counts as keys, so it is reported, not ignored.
+    let keys_set = access_key_id.is_some() || secret_access_key.is_some() || session_token.is_some();
 
     let source = if oidc_role_set {
         if keys_set {
             warnings.push(
-                "AWS_OIDC_ROLE_ARN is set, so AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are ignored. \
-                 Remove the keys from the repository variables and deactivate them in IAM."
+                "AWS_OIDC_ROLE_ARN is set, so the access keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+                 AWS_SESSION_TOKEN) are ignored. Remove them from the repository variables and deactivate them in IAM."
                     .to_owned(),
             );
         }
@@ -683,7 +684,10 @@ fn read_access_keys(
             None
         }
         (None, _) => {
-            read.problem(vars::AWS_ACCESS_KEY_ID.name, "is required with AWS_SECRET_ACCESS_KEY");
+            read.problem(
+                vars::AWS_ACCESS_KEY_ID.name,
+                "is required with AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (or use AWS_OIDC_ROLE_ARN)",
+            );
             None
         }
     }

@@ -152,7 +152,13 @@ mod tests {
 
     #[test]
     fn secrets_are_flagged() {
-        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_EXTERNAL_ID", "HTTPS_PROXY", "HTTP_PROXY"] {
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_EXTERNAL_ID",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+        ] {
             assert!(ALL.iter().any(|var| var.name == name && var.secret), "{name}");
         }
         assert!(!AWS_ACCESS_KEY_ID.secret);
