@@ -56,6 +56,15 @@ pub fn sts_client(sdk: &SdkConfig, sts_endpoint_url: Option<&str>) -> aws_sdk_st
     aws_sdk_sts::Client::from_conf(builder.build())
 }
 
+/// `AWS_ENDPOINT_URL_ECS` wins over `AWS_ENDPOINT_URL` for ECS.
+pub fn ecs_client(sdk: &SdkConfig, ecs_endpoint_url: Option<&str>) -> aws_sdk_ecs::Client {
+    let mut builder = aws_sdk_ecs::config::Builder::from(sdk);
+    if let Some(url) = ecs_endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_ecs::Client::from_conf(builder.build())
+}
+
 /// An AWS call that failed, reduced to what a user needs: the operation, AWS's error code and
 /// message (or the transport failure), and the request id for a support case.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod output;
 pub mod secret;
+pub mod template;
 pub mod vars;
 
 use tracing::info;
@@ -21,8 +22,9 @@ use crate::error::Error;
 /// Authenticate, run the action, and leave its outcome for later script lines.
 pub async fn run(config: &Config) -> Result<Outcome, Error> {
     let session = auth::establish(config).await?;
-    let outcome = match config.action {
+    let outcome = match &config.action {
         Action::AssumeRole => Outcome::AssumeRole(actions::assume_role::run(config, &session)),
+        Action::EcsDeploy(ecs) => Outcome::EcsDeploy(actions::ecs::run(config, ecs, &session).await?),
     };
     deliver(config, &outcome)?;
     Ok(outcome)

@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity). `ecs-deploy`, `ecr-push` and `lambda-deploy` are announced and not available yet.",
+        usage: "What to do: `assume-role` (prove access and print the identity) or `ecs-deploy` (register a task definition and roll it out). `ecr-push` and `lambda-deploy` are announced and not available yet.",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -88,6 +88,9 @@ pipe_variables! {
     AWS_ENDPOINT_URL_STS {
         usage: "Endpoint for STS only (e.g. a VPC endpoint); wins over `AWS_ENDPOINT_URL`.",
     }
+    AWS_ENDPOINT_URL_ECS {
+        usage: "Endpoint for ECS only; wins over `AWS_ENDPOINT_URL`.",
+    }
     AWS_MAX_ATTEMPTS {
         usage: "Attempts per AWS request (1-10). Throttling, 5xx and network errors are retried with jittered exponential backoff; access and validation errors never are.",
         default: Some("5"),
@@ -111,16 +114,48 @@ pipe_variables! {
         usage: "PEM bundle of trusted CA certificates, for runners behind a TLS-inspecting proxy. The image ships Debian's bundle.",
         default: Some("/etc/ssl/certs/ca-certificates.crt"),
     }
+    CLUSTER_NAME {
+        usage: "`ecs-deploy`: the ECS cluster (name or ARN). Required for `ecs-deploy`.",
+    }
+    SERVICE_NAME {
+        usage: "`ecs-deploy`: one or more services to deploy to, space-separated or a YAML list. Empty with a `TASK_DEFINITION` file: register the revision only.",
+    }
+    TASK_DEFINITION {
+        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision` or its ARN) deployed as it is. Unset: a new revision of the services' current task definition with only the images changed.",
+    }
+    IMAGE {
+        usage: "`ecs-deploy`: new image for the container named by `CONTAINER_NAME` (or for the only container).",
+    }
+    CONTAINER_NAME {
+        usage: "`ecs-deploy`: the container `IMAGE` applies to, and the container that runs `RUN_TASK_COMMAND`.",
+    }
+    IMAGES {
+        usage: "`ecs-deploy`: new images for several containers, as `container=image` items, space-separated or a YAML list.",
+    }
+    FORCE_NEW_DEPLOYMENT {
+        usage: "`ecs-deploy`: start new tasks even when the task definition is unchanged.",
+        default: Some("false"),
+    }
+    DESIRED_COUNT {
+        usage: "`ecs-deploy`: set the services' desired count (0-5000). Unset: unchanged.",
+    }
+    RUN_TASK {
+        usage: "`ecs-deploy`: before updating any service, run the new revision once as a task (e.g. migrations) with the first service's network configuration, and stop if it fails.",
+        default: Some("false"),
+    }
+    RUN_TASK_COMMAND {
+        usage: "`ecs-deploy`: the command of that task, split like a shell would (quotes, backslashes). Unset: the container's own command.",
+    }
     WAIT {
-        usage: "Wait for the deployment to finish (deploy actions).",
+        usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED.",
         default: Some("true"),
     }
     WAIT_TIMEOUT {
-        usage: "Seconds to wait for the deployment (1-86400). Sessions are refreshed during long waits while the step's OIDC token is valid.",
+        usage: "Seconds the whole deployment may take, one-off task and waiting included (1-86400). Sessions are refreshed during long waits while the step's OIDC token is valid.",
         default: Some("900"),
     }
     DRY_RUN {
-        usage: "Show what would change and change nothing. `assume-role` changes nothing anyway.",
+        usage: "Show what would change (the task definition diff, with environment values masked, and the services) and change nothing. `assume-role` changes nothing anyway.",
         default: Some("false"),
     }
     DEBUG {

@@ -2,6 +2,8 @@
 //! `Serialize` (the outputs files).
 
 pub mod assume_role;
+pub mod diff;
+pub mod ecs;
 
 use std::fmt;
 
@@ -11,12 +13,14 @@ use serde::Serialize;
 #[serde(untagged)]
 pub enum Outcome {
     AssumeRole(assume_role::AssumeRoleOutcome),
+    EcsDeploy(ecs::EcsOutcome),
 }
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::AssumeRole(outcome) => outcome.fmt(f),
+            Outcome::EcsDeploy(outcome) => outcome.fmt(f),
         }
     }
 }

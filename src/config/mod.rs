@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod ecs;
+
 use crate::auth::session::{session_name, session_tags};
 use crate::auth::token::TokenClaims;
 use crate::error::{Error, Problem};
@@ -82,31 +84,44 @@ impl BitbucketContext {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The chosen action, with its own settings.
+#[derive(Debug)]
 pub enum Action {
     AssumeRole,
+    EcsDeploy(Box<ecs::EcsConfig>),
 }
 
 impl Action {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Action::AssumeRole => "assume-role",
+            Action::EcsDeploy(_) => "ecs-deploy",
         }
     }
 
     /// Whether the action waits for AWS after its changes, which decides how long the
     /// credentials must last.
-    pub fn waits(self) -> bool {
+    pub fn waits(&self) -> bool {
         match self {
             Action::AssumeRole => false,
+            Action::EcsDeploy(_) => true,
         }
     }
+}
 
-    fn parse(value: &str) -> Result<Action, String> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActionName {
+    AssumeRole,
+    EcsDeploy,
+}
+
+impl ActionName {
+    fn parse(value: &str) -> Result<ActionName, String> {
         match value.to_ascii_lowercase().as_str() {
-            "assume-role" => Ok(Action::AssumeRole),
-            planned @ ("ecs-deploy" | "ecr-push" | "lambda-deploy") => Err(format!(
-                "{planned:?} is not available in this version of the pipe yet; available: \"assume-role\""
+            "assume-role" => Ok(ActionName::AssumeRole),
+            "ecs-deploy" => Ok(ActionName::EcsDeploy),
+            planned @ ("ecr-push" | "lambda-deploy") => Err(format!(
+                "{planned:?} is not available in this version of the pipe yet; available: \"assume-role\", \"ecs-deploy\""
             )),
             _ => Err(format!(
                 "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", got {value:?}"
@@ -230,6 +245,7 @@ pub struct Network {
     pub attempt_timeout: Duration,
     pub endpoint_url: Option<String>,
     pub sts_endpoint_url: Option<String>,
+    pub ecs_endpoint_url: Option<String>,
 }
 
 impl Network {
@@ -342,6 +358,12 @@ impl<'e> Reader<'e> {
         }
     }
 
+    /// A whole number in `range`, or None when unset.
+    fn optional_number(&mut self, var: &Var, range: RangeInclusive<u64>) -> Option<u64> {
+        self.raw(var)?;
+        Some(self.number(var, range))
+    }
+
     /// A list, written either as a space-separated string or as Bitbucket's flattened YAML list
     /// (`NAME_COUNT`, `NAME_0`, `NAME_1`...).
     fn list(&mut self, var: &Var) -> Vec<String> {
@@ -442,7 +464,7 @@ impl Config {
                 read.problem(vars::ACTION.name, "is required, e.g. ACTION: \"assume-role\"");
                 None
             }
-            Some(value) => Action::parse(value)
+            Some(value) => ActionName::parse(value)
                 .map_err(|message| read.problem(vars::ACTION.name, message))
                 .ok(),
         };
@@ -466,6 +488,7 @@ impl Config {
             attempt_timeout: Duration::from_secs(read.number(&vars::AWS_ATTEMPT_TIMEOUT, 1..=600)),
             endpoint_url: read.url(&vars::AWS_ENDPOINT_URL),
             sts_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_STS),
+            ecs_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_ECS),
         };
         for proxy in [&vars::HTTPS_PROXY, &vars::HTTP_PROXY] {
             read.url(proxy);
@@ -492,6 +515,11 @@ impl Config {
             checked
                 .map_err(|message| read.problem(vars::SSL_CERT_FILE.name, message))
                 .ok()
+        });
+
+        let action = action.and_then(|name| match name {
+            ActionName::AssumeRole => Some(Action::AssumeRole),
+            ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
         });
 
         match (action, region, auth) {
@@ -817,7 +845,7 @@ mod tests {
     #[test]
     fn minimal_oidc_configuration() {
         let config = Config::from_env(&with(&[])).unwrap();
-        assert_eq!(config.action, Action::AssumeRole);
+        assert!(matches!(config.action, Action::AssumeRole));
         assert_eq!(config.region, "eu-west-1");
         assert_eq!(config.auth.session_name, "bitbucket-web-app-42");
         assert_eq!(config.auth.duration, Duration::from_secs(3600));
@@ -839,7 +867,7 @@ mod tests {
             (&[("ACTION", None)], "ACTION", "is required"),
             (&[("ACTION", Some("deploy"))], "ACTION", "must be one of"),
             (
-                &[("ACTION", Some("ecs-deploy"))],
+                &[("ACTION", Some("lambda-deploy"))],
                 "ACTION",
                 "not available in this version",
             ),

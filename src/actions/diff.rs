@@ -1,0 +1,174 @@
+//! What a deployment would change, for dry runs and logs: a readable diff of two JSON
+//! documents. Arrays of named objects (containers, environment entries) are matched by name,
+//! and every value under an `environment` key is masked, since teams keep secrets there.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// One line per change: `~ path: old → new`, `+ path: new`, `- path: old`.
+pub fn diff(old: &Value, new: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    walk("", old, new, false, &mut lines);
+    lines
+}
+
+fn walk(path: &str, old: &Value, new: &Value, masked: bool, lines: &mut Vec<String>) {
+    match (old, new) {
+        (Value::Object(old_map), Value::Object(new_map)) => {
+            for (key, old_value) in old_map {
+                let child = join(path, key);
+                let masked = masked || is_sensitive(key);
+                match new_map.get(key) {
+                    Some(new_value) => walk(&child, old_value, new_value, masked, lines),
+                    None => lines.push(format!("- {child}: {}", show(old_value, masked))),
+                }
+            }
+            for (key, new_value) in new_map.iter().filter(|(key, _)| !old_map.contains_key(*key)) {
+                let masked = masked || is_sensitive(key);
+                lines.push(format!("+ {}: {}", join(path, key), show(new_value, masked)));
+            }
+        }
+        (Value::Array(old_items), Value::Array(new_items)) if all_named(old_items) && all_named(new_items) => {
+            for old_item in old_items {
+                let name = name_of(old_item);
+                let child = format!("{path}[{name}]");
+                match new_items.iter().find(|item| name_of(item) == name) {
+                    Some(new_item) => walk(&child, old_item, new_item, masked, lines),
+                    None => lines.push(format!("- {child}: {}", show(old_item, masked))),
+                }
+            }
+            for new_item in new_items
+                .iter()
+                .filter(|item| !old_items.iter().any(|old| name_of(old) == name_of(item)))
+            {
+                lines.push(format!("+ {path}[{}]: {}", name_of(new_item), show(new_item, masked)));
+            }
+        }
+        (old, new) if old == new => {}
+        (old, new) if masked => lines.push(format!(
+            "~ {path}: changed ({} → {})",
+            fingerprint(old),
+            fingerprint(new)
+        )),
+        (old, new) => lines.push(format!("~ {path}: {} → {}", show(old, false), show(new, false))),
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn is_sensitive(key: &str) -> bool {
+    key.eq_ignore_ascii_case("environment")
+}
+
+fn all_named(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|item| item.get("name").and_then(Value::as_str).is_some())
+}
+
+fn name_of(item: &Value) -> &str {
+    item.get("name").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn show(value: &Value, masked: bool) -> String {
+    if masked { fingerprint(value) } else { value.to_string() }
+}
+
+/// A short hash: enough to see that a value changed, not what it is.
+pub fn fingerprint(value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn containers_and_environment_are_matched_by_name_and_values_masked() {
+        let old = json!({
+            "family": "web",
+            "cpu": "256",
+            "containerDefinitions": [
+                {"name": "app", "image": "repo/app:1", "environment": [
+                    {"name": "DB_PASSWORD", "value": "hunter2"},
+                    {"name": "MODE", "value": "a"},
+                    {"name": "GONE", "value": "bye"}
+                ]},
+                {"name": "envoy", "image": "envoy:1"}
+            ]
+        });
+        let new = json!({
+            "family": "web",
+            "cpu": "512",
+            "containerDefinitions": [
+                {"name": "envoy", "image": "envoy:1"},
+                {"name": "app", "image": "repo/app:2", "environment": [
+                    {"name": "MODE", "value": "a"},
+                    {"name": "DB_PASSWORD", "value": "correct horse"},
+                    {"name": "NEW_SECRET", "value": "s3cr3t"}
+                ]}
+            ],
+            "runtimePlatform": {"cpuArchitecture": "ARM64"}
+        });
+        let lines = diff(&old, &new);
+        let text = lines.join("\n");
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(text.contains("~ cpu: \"256\" → \"512\""), "{text}");
+        assert!(
+            text.contains("~ containerDefinitions[app].image: \"repo/app:1\" → \"repo/app:2\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("~ containerDefinitions[app].environment[DB_PASSWORD].value: changed (sha256:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- containerDefinitions[app].environment[GONE]: sha256:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("+ containerDefinitions[app].environment[NEW_SECRET]: sha256:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("+ runtimePlatform: {\"cpuArchitecture\":\"ARM64\"}"),
+            "{text}"
+        );
+        for secret in ["hunter2", "correct horse", "s3cr3t", "bye"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+
+    #[test]
+    fn lambda_style_environment_maps_are_masked_too() {
+        let old = json!({"Environment": {"Variables": {"TOKEN": "a"}}, "MemorySize": 128});
+        let new = json!({"Environment": {"Variables": {"TOKEN": "b"}}, "MemorySize": 256});
+        let text = diff(&old, &new).join("\n");
+        assert!(
+            text.contains("~ Environment.Variables.TOKEN: changed (sha256:"),
+            "{text}"
+        );
+        assert!(text.contains("~ MemorySize: 128 → 256"));
+        assert!(!text.contains("\"a\"") && !text.contains("\"b\""), "{text}");
+    }
+
+    #[test]
+    fn identical_documents_have_no_diff() {
+        let doc = json!({"a": [1, 2], "b": {"c": null}});
+        assert!(diff(&doc, &doc).is_empty());
+    }
+}

@@ -1,0 +1,543 @@
+//! Following ECS deployments until they are done, and never calling a deployment done unless
+//! it reached COMPLETED with our revision. Rolled back, superseded and stuck deployments fail
+//! the pipe, with the reasons ECS gives.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{DesiredStatus, Service};
+use tracing::{info, warn};
+
+use super::task_definition::{family_revision, short_name};
+use crate::aws::{self, AwsFailure};
+
+/// DescribeServices takes at most this many services per call.
+pub const DESCRIBE_BATCH: usize = 10;
+/// Polls start quick, so short deployments finish quickly, and slow down while nothing
+/// changes, so long ones do not hammer the API.
+const POLL_MIN: Duration = Duration::from_secs(1);
+const POLL_MAX: Duration = Duration::from_secs(15);
+const LAST_EVENTS: usize = 5;
+const STOPPED_TASKS_SHOWN: usize = 5;
+
+/// A service we updated, and how to recognise our deployment in it.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub service: String,
+    pub deployment_id: String,
+    pub task_definition: String,
+    /// The revision the service ran before: seeing it PRIMARY again means a rollback.
+    pub previous: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    InProgress,
+    Completed,
+    /// Our deployment FAILED without ECS going back (no circuit-breaker rollback).
+    Failed(String),
+    /// The circuit breaker (or someone) put the previous revision back.
+    RolledBack(String),
+    /// Another deployment with a newer revision took over: not our failure, but not our success.
+    Superseded(String),
+    TimedOut,
+}
+
+impl Verdict {
+    pub fn state(&self) -> &'static str {
+        match self {
+            Verdict::InProgress => "IN_PROGRESS",
+            Verdict::Completed => "COMPLETED",
+            Verdict::Failed(_) => "FAILED",
+            Verdict::RolledBack(_) => "ROLLED_BACK",
+            Verdict::Superseded(_) => "SUPERSEDED",
+            Verdict::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::InProgress => f.write_str("still in progress"),
+            Verdict::Completed => f.write_str("completed"),
+            Verdict::Failed(reason) => write!(f, "failed: {reason}"),
+            Verdict::RolledBack(reason) => write!(f, "rolled back: {reason}"),
+            Verdict::Superseded(reason) => write!(f, "superseded: {reason}"),
+            Verdict::TimedOut => f.write_str("did not complete within WAIT_TIMEOUT"),
+        }
+    }
+}
+
+/// What the judge needs of one deployment in DescribeServices.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentView {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub pending: i32,
+    pub running: i32,
+    pub rollout_state: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl DeploymentView {
+    fn of(deployment: &aws_sdk_ecs::types::Deployment) -> DeploymentView {
+        DeploymentView {
+            id: deployment.id().unwrap_or_default().to_owned(),
+            status: deployment.status().unwrap_or_default().to_owned(),
+            task_definition: deployment.task_definition().unwrap_or_default().to_owned(),
+            desired: deployment.desired_count(),
+            pending: deployment.pending_count(),
+            running: deployment.running_count(),
+            rollout_state: deployment.rollout_state().map(|state| state.as_str().to_owned()),
+            reason: deployment.rollout_state_reason().map(str::to_owned),
+        }
+    }
+}
+
+/// Judge one poll of a service. Pure, so every sequence ECS produces is a table test.
+pub fn judge(ours: &Watched, service_task_definition: &str, deployments: &[DeploymentView]) -> Verdict {
+    let mine = deployments.iter().find(|d| d.id == ours.deployment_id);
+    let primary = deployments.iter().find(|d| d.status == "PRIMARY");
+    let newer = |task_definition: &str| is_newer(task_definition, &ours.task_definition);
+
+    if let Some(primary) = primary.filter(|p| p.id != ours.deployment_id && newer(&p.task_definition)) {
+        return Verdict::Superseded(format!(
+            "{} is being deployed by someone else now ({}); this is not a rollback",
+            short_name(&primary.task_definition),
+            primary.id
+        ));
+    }
+    match mine {
+        Some(mine) if mine.rollout_state.as_deref() == Some("FAILED") => {
+            let reason = mine
+                .reason
+                .clone()
+                .unwrap_or_else(|| "ECS marked the deployment FAILED".to_owned());
+            match primary.filter(|p| p.id != mine.id) {
+                Some(back) => Verdict::RolledBack(format!(
+                    "{reason} ECS went back to {} ({})",
+                    short_name(&back.task_definition),
+                    back.id
+                )),
+                None => Verdict::Failed(reason),
+            }
+        }
+        Some(mine) => {
+            let completed = match mine.rollout_state.as_deref() {
+                Some(state) => state == "COMPLETED",
+                // Without rollout states (old services): steady when ours is all there is.
+                None => deployments.len() == 1 && mine.pending == 0 && mine.running == mine.desired,
+            };
+            let ours_running = service_task_definition == ours.task_definition;
+            if completed && mine.status == "PRIMARY" && ours_running {
+                Verdict::Completed
+            } else if reverted(ours, service_task_definition) {
+                Verdict::RolledBack(format!(
+                    "the service runs {} again",
+                    short_name(service_task_definition)
+                ))
+            } else {
+                Verdict::InProgress
+            }
+        }
+        None if newer(service_task_definition) => Verdict::Superseded(format!(
+            "the service runs {} now, deployed by someone else; this is not a rollback",
+            short_name(service_task_definition)
+        )),
+        None if reverted(ours, service_task_definition) => Verdict::RolledBack(format!(
+            "our deployment {} is gone and the service runs {} again",
+            ours.deployment_id,
+            short_name(service_task_definition)
+        )),
+        None => Verdict::Failed(format!(
+            "our deployment {} is gone and the service runs {}",
+            ours.deployment_id,
+            short_name(service_task_definition)
+        )),
+    }
+}
+
+fn reverted(ours: &Watched, service_task_definition: &str) -> bool {
+    ours.previous != ours.task_definition && service_task_definition == ours.previous
+}
+
+/// Same family, higher revision.
+fn is_newer(candidate: &str, ours: &str) -> bool {
+    match (family_revision(candidate), family_revision(ours)) {
+        (Some((family, revision)), Some((our_family, our_revision))) => family == our_family && revision > our_revision,
+        _ => false,
+    }
+}
+
+/// The state of one service between polls: what was printed already.
+struct Follow {
+    watched: Watched,
+    verdict: Verdict,
+    seen_events: HashSet<String>,
+    last_progress: String,
+    last_events: Vec<String>,
+    reason: Option<String>,
+}
+
+/// Poll every watched service (in batches of ten) until each is done or `deadline` passes.
+/// Returns each service's verdict, in order.
+pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watched>, deadline: Instant) -> Vec<Verdict> {
+    let mut follows: Vec<Follow> = watched
+        .into_iter()
+        .map(|watched| Follow {
+            watched,
+            verdict: Verdict::InProgress,
+            seen_events: HashSet::new(),
+            last_progress: String::new(),
+            last_events: Vec::new(),
+            reason: None,
+        })
+        .collect();
+    let mut interval = POLL_MIN;
+    loop {
+        let pending: Vec<String> = follows
+            .iter()
+            .filter(|follow| follow.verdict == Verdict::InProgress)
+            .map(|follow| follow.watched.service.clone())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let mut changed = false;
+        match describe(ecs, cluster, &pending).await {
+            Ok(services) => {
+                for service in services {
+                    let name = service.service_name().unwrap_or_default();
+                    if let Some(follow) = follows.iter_mut().find(|f| f.watched.service == name) {
+                        changed |= observe(follow, &service);
+                    }
+                }
+            }
+            // Retries are exhausted for this poll; the deployment goes on regardless, so keep
+            // following it until the deadline.
+            Err(failure) => warn!("Could not check the deployment this time: {failure}"),
+        }
+        if Instant::now() >= deadline {
+            for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
+                follow.verdict = Verdict::TimedOut;
+            }
+            break;
+        }
+        if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
+            break;
+        }
+        interval = if changed {
+            POLL_MIN
+        } else {
+            (interval.mul_f32(1.5)).min(POLL_MAX)
+        };
+        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+    let mut verdicts = Vec::with_capacity(follows.len());
+    for follow in &follows {
+        if follow.verdict != Verdict::Completed {
+            explain_failure(ecs, cluster, follow).await;
+        }
+        verdicts.push(follow.verdict.clone());
+    }
+    verdicts
+}
+
+async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, names: &[String]) -> Result<Vec<Service>, AwsFailure> {
+    const OPERATION: &str = "ecs:DescribeServices";
+    let mut services = Vec::with_capacity(names.len());
+    for batch in names.chunks(DESCRIBE_BATCH) {
+        let started = Instant::now();
+        let output = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
+        aws::log_output(OPERATION, started, &output);
+        services.extend(output.services.unwrap_or_default());
+    }
+    Ok(services)
+}
+
+/// Print what is new about a service and judge it. Returns whether anything changed.
+fn observe(follow: &mut Follow, service: &Service) -> bool {
+    let name = &follow.watched.service;
+    let mut changed = false;
+    // ECS lists events newest first; print the new ones oldest first, each once.
+    for event in service.events().iter().rev() {
+        let id = event.id().unwrap_or_default().to_owned();
+        if follow.seen_events.insert(id) {
+            let message = event.message().unwrap_or_default();
+            info!("{name}: event: {message}");
+            changed = true;
+        }
+    }
+    follow.last_events = service
+        .events()
+        .iter()
+        .take(LAST_EVENTS)
+        .filter_map(|e| e.message().map(str::to_owned))
+        .collect();
+    let deployments: Vec<DeploymentView> = service.deployments().iter().map(DeploymentView::of).collect();
+    if let Some(mine) = deployments.iter().find(|d| d.id == follow.watched.deployment_id) {
+        let progress = format!(
+            "{} {}: {} of {} running, {} pending",
+            mine.id,
+            mine.rollout_state.as_deref().unwrap_or(&mine.status),
+            mine.running,
+            mine.desired,
+            mine.pending
+        );
+        if progress != follow.last_progress {
+            info!("{name}: {progress}");
+            follow.last_progress = progress;
+            changed = true;
+        }
+        follow.reason = mine.reason.clone();
+    }
+    follow.verdict = judge(
+        &follow.watched,
+        service.task_definition().unwrap_or_default(),
+        &deployments,
+    );
+    changed
+}
+
+/// Why a deployment did not complete: ECS's reason, its last events, and how the tasks of the
+/// new revision stopped.
+async fn explain_failure(ecs: &aws_sdk_ecs::Client, cluster: &str, follow: &Follow) {
+    let name = &follow.watched.service;
+    warn!(
+        "{name}: the deployment of {} {}",
+        short_name(&follow.watched.task_definition),
+        follow.verdict
+    );
+    if let Some(reason) = &follow.reason {
+        warn!("{name}: rolloutStateReason: {reason}");
+    }
+    for event in follow.last_events.iter().rev() {
+        warn!("{name}: recent event: {event}");
+    }
+    match stopped_tasks(ecs, cluster, name, &follow.watched.task_definition).await {
+        Ok(lines) if lines.is_empty() => warn!("{name}: no stopped task of the new revision was found"),
+        Ok(lines) => lines.iter().for_each(|line| warn!("{name}: {line}")),
+        Err(failure) => warn!("{name}: could not list stopped tasks: {failure}"),
+    }
+}
+
+async fn stopped_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<Vec<String>, AwsFailure> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|err| AwsFailure::from_sdk("ecs:ListTasks", &err))?;
+    let arns = listed.task_arns.unwrap_or_default();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns.into_iter().take(100).collect()))
+        .send()
+        .await
+        .map_err(|err| AwsFailure::from_sdk("ecs:DescribeTasks", &err))?;
+    let mut tasks: Vec<_> = described
+        .tasks()
+        .iter()
+        .filter(|task| task.task_definition_arn() == Some(task_definition))
+        .collect();
+    tasks.sort_by_key(|task| std::cmp::Reverse(task.stopped_at().map(|t| t.secs())));
+    Ok(tasks
+        .into_iter()
+        .take(STOPPED_TASKS_SHOWN)
+        .map(describe_stopped_task)
+        .collect())
+}
+
+pub fn describe_stopped_task(task: &aws_sdk_ecs::types::Task) -> String {
+    let id = task
+        .task_arn()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let stop_code = task
+        .stop_code()
+        .map(|code| format!("{}: ", code.as_str()))
+        .unwrap_or_default();
+    let mut line = format!(
+        "task {id} stopped ({stop_code}{})",
+        task.stopped_reason().unwrap_or("no reason given")
+    );
+    for container in task.containers() {
+        let exit = container
+            .exit_code()
+            .map_or("no exit code".to_owned(), |code| format!("exit code {code}"));
+        line.push_str(&format!("; container {}: {exit}", container.name().unwrap_or("?")));
+        if let Some(reason) = container.reason() {
+            line.push_str(&format!(" ({reason})"));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "arn:aws:ecs:eu-west-1:1:task-definition/web:41";
+    const OURS: &str = "arn:aws:ecs:eu-west-1:1:task-definition/web:42";
+    const NEWER: &str = "arn:aws:ecs:eu-west-1:1:task-definition/web:43";
+
+    fn watched() -> Watched {
+        Watched {
+            service: "web".into(),
+            deployment_id: "ecs-svc/2".into(),
+            task_definition: OURS.into(),
+            previous: OLD.into(),
+        }
+    }
+
+    fn d(id: &str, status: &str, td: &str, state: Option<&str>, running: i32) -> DeploymentView {
+        DeploymentView {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            desired: 2,
+            pending: 2 - running,
+            running,
+            rollout_state: state.map(str::to_owned),
+            reason: state
+                .filter(|s| *s == "FAILED")
+                .map(|_| "ECS deployment circuit breaker: tasks failed to start.".into()),
+        }
+    }
+
+    #[test]
+    fn sequences_ecs_produces() {
+        let ours = watched();
+        let cases: Vec<(&str, &str, Vec<DeploymentView>, &str)> = vec![
+            (
+                "rolling",
+                OURS,
+                vec![
+                    d("ecs-svc/2", "PRIMARY", OURS, Some("IN_PROGRESS"), 1),
+                    d("ecs-svc/1", "ACTIVE", OLD, Some("COMPLETED"), 2),
+                ],
+                "IN_PROGRESS",
+            ),
+            (
+                "completed",
+                OURS,
+                vec![d("ecs-svc/2", "PRIMARY", OURS, Some("COMPLETED"), 2)],
+                "COMPLETED",
+            ),
+            (
+                "circuit breaker rollback",
+                OLD,
+                vec![
+                    d("ecs-svc/1", "PRIMARY", OLD, Some("IN_PROGRESS"), 1),
+                    d("ecs-svc/2", "ACTIVE", OURS, Some("FAILED"), 0),
+                ],
+                "ROLLED_BACK",
+            ),
+            (
+                "rollback finished, ours gone",
+                OLD,
+                vec![d("ecs-svc/1", "PRIMARY", OLD, Some("COMPLETED"), 2)],
+                "ROLLED_BACK",
+            ),
+            (
+                "failed without rollback",
+                OURS,
+                vec![d("ecs-svc/2", "PRIMARY", OURS, Some("FAILED"), 0)],
+                "FAILED",
+            ),
+            (
+                "superseded",
+                NEWER,
+                vec![
+                    d("ecs-svc/3", "PRIMARY", NEWER, Some("IN_PROGRESS"), 0),
+                    d("ecs-svc/2", "ACTIVE", OURS, Some("IN_PROGRESS"), 1),
+                ],
+                "SUPERSEDED",
+            ),
+            (
+                "superseded, ours gone",
+                NEWER,
+                vec![d("ecs-svc/3", "PRIMARY", NEWER, Some("COMPLETED"), 2)],
+                "SUPERSEDED",
+            ),
+            (
+                "completed but the service reverted",
+                OLD,
+                vec![
+                    d("ecs-svc/2", "ACTIVE", OURS, Some("COMPLETED"), 2),
+                    d("ecs-svc/1", "PRIMARY", OLD, Some("IN_PROGRESS"), 0),
+                ],
+                "ROLLED_BACK",
+            ),
+            (
+                "no rollout state, steady",
+                OURS,
+                vec![d("ecs-svc/2", "PRIMARY", OURS, None, 2)],
+                "COMPLETED",
+            ),
+            (
+                "no rollout state, two deployments",
+                OURS,
+                vec![
+                    d("ecs-svc/2", "PRIMARY", OURS, None, 2),
+                    d("ecs-svc/1", "ACTIVE", OLD, None, 1),
+                ],
+                "IN_PROGRESS",
+            ),
+        ];
+        for (name, service_td, deployments, expected) in cases {
+            assert_eq!(judge(&ours, service_td, &deployments).state(), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn forced_redeploy_of_the_same_revision_fails_only_on_failed_state() {
+        let same = Watched {
+            previous: OURS.into(),
+            ..watched()
+        };
+        let rolling = vec![
+            d("ecs-svc/2", "PRIMARY", OURS, Some("IN_PROGRESS"), 1),
+            d("ecs-svc/1", "ACTIVE", OURS, Some("COMPLETED"), 2),
+        ];
+        assert_eq!(judge(&same, OURS, &rolling), Verdict::InProgress);
+        let failed = vec![
+            d("ecs-svc/1", "PRIMARY", OURS, Some("IN_PROGRESS"), 2),
+            d("ecs-svc/2", "ACTIVE", OURS, Some("FAILED"), 0),
+        ];
+        assert_eq!(judge(&same, OURS, &failed).state(), "ROLLED_BACK");
+    }
+
+    #[test]
+    fn rollback_reason_says_what_ecs_went_back_to() {
+        let deployments = vec![
+            d("ecs-svc/1", "PRIMARY", OLD, Some("IN_PROGRESS"), 1),
+            d("ecs-svc/2", "ACTIVE", OURS, Some("FAILED"), 0),
+        ];
+        let text = judge(&watched(), OLD, &deployments).to_string();
+        assert!(text.contains("circuit breaker") && text.contains("web:41"), "{text}");
+    }
+}

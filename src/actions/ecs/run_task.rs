@@ -1,0 +1,127 @@
+//! The optional one-off task (migrations) that runs the new revision before any service is
+//! updated. Only the container that runs the command is judged: ECS stops sidecars with 137
+//! or 143 when the essential container exits.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{ContainerOverride, LaunchType, Service, TaskOverride};
+use tracing::info;
+
+use super::rollout::describe_stopped_task;
+use super::task_definition::short_name;
+use crate::aws::{self, AwsFailure};
+use crate::error::Error;
+
+const POLL_MIN: Duration = Duration::from_secs(1);
+const POLL_MAX: Duration = Duration::from_secs(10);
+const STARTED_BY: &str = "aws-role-deploy";
+
+/// Run `task_definition` once like `service` runs (launch type or capacity providers, network
+/// configuration, platform version) and wait until it stops; fail unless `container` exited 0.
+pub async fn run(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    task_definition: &str,
+    service: &Service,
+    container: &str,
+    command: Option<&[String]>,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let mut request = ecs
+        .run_task()
+        .cluster(cluster)
+        .task_definition(task_definition)
+        .count(1)
+        .started_by(STARTED_BY)
+        .set_network_configuration(service.network_configuration().cloned())
+        .set_platform_version(service.platform_version().map(str::to_owned));
+    request = if service.capacity_provider_strategy().is_empty() {
+        request.set_launch_type(service.launch_type().cloned().or(Some(LaunchType::Fargate)))
+    } else {
+        request.set_capacity_provider_strategy(Some(service.capacity_provider_strategy().to_vec()))
+    };
+    if let Some(command) = command {
+        let container_override = ContainerOverride::builder()
+            .name(container)
+            .set_command(Some(command.to_vec()))
+            .build();
+        request = request.overrides(TaskOverride::builder().container_overrides(container_override).build());
+    }
+    let started = Instant::now();
+    let output = request
+        .send()
+        .await
+        .map_err(|err| super::failure(AwsFailure::from_sdk("ecs:RunTask", &err)))?;
+    aws::log_output("ecs:RunTask", started, &output);
+    let Some(task_arn) = output
+        .tasks()
+        .first()
+        .and_then(|task| task.task_arn())
+        .map(str::to_owned)
+    else {
+        let reasons: Vec<String> = output
+            .failures()
+            .iter()
+            .map(|f| format!("{} ({})", f.reason().unwrap_or("unknown"), f.arn().unwrap_or("-")))
+            .collect();
+        return Err(Error::failed(
+            format!("ECS could not start the one-off task: {}", reasons.join(", ")),
+            vec!["No service was updated.".to_owned()],
+        ));
+    };
+    let task_id = task_arn.rsplit('/').next().unwrap_or_default().to_owned();
+    info!(
+        "One-off task {task_id} of {} started (container {container})",
+        short_name(task_definition)
+    );
+
+    let mut interval = POLL_MIN;
+    let mut last_status = String::new();
+    loop {
+        let described = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(&task_arn)
+            .send()
+            .await
+            .map_err(|err| super::failure(AwsFailure::from_sdk("ecs:DescribeTasks", &err)))?;
+        if let Some(task) = described.tasks().first() {
+            let status = task.last_status().unwrap_or_default().to_owned();
+            if status != last_status {
+                info!("One-off task {task_id}: {status}");
+                last_status = status;
+                interval = POLL_MIN;
+            }
+            if last_status == "STOPPED" {
+                return judge(task, container, &task_id);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::failed(
+                format!("The one-off task {task_id} did not stop within WAIT_TIMEOUT"),
+                vec![format!("It is still running: {task_arn}. No service was updated.")],
+            ));
+        }
+        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+        interval = (interval.mul_f32(1.5)).min(POLL_MAX);
+    }
+}
+
+fn judge(task: &aws_sdk_ecs::types::Task, container: &str, task_id: &str) -> Result<(), Error> {
+    let exit_code = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some(container))
+        .and_then(|c| c.exit_code());
+    if exit_code == Some(0) {
+        info!("One-off task {task_id}: container {container} exited with 0");
+        return Ok(());
+    }
+    let exit = exit_code.map_or("no exit code (it never ran to the end)".to_owned(), |code| {
+        format!("exit code {code}")
+    });
+    Err(Error::failed(
+        format!("The one-off task {task_id} failed: container {container} ended with {exit}"),
+        vec![describe_stopped_task(task), "No service was updated.".to_owned()],
+    ))
+}
