@@ -11,6 +11,7 @@ use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::RequestId;
 use aws_smithy_runtime::client::identity::IdentityCache;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::date_time::{DateTime, Format};
 
 use crate::config::Config;
@@ -67,35 +68,52 @@ pub fn ecs_client(sdk: &SdkConfig, ecs_endpoint_url: Option<&str>) -> aws_sdk_ec
 
 /// An AWS call that failed, reduced to what a user needs: the operation, AWS's error code and
 /// message (or the transport failure), and the request id for a support case.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AwsFailure {
     pub operation: &'static str,
     pub code: Option<String>,
     pub message: String,
     pub request_id: Option<String>,
+    /// No answer came at all (timeouts, refused or dropped connections), as opposed to an
+    /// answer the pipe did not like.
+    pub unanswered: bool,
 }
 
 impl AwsFailure {
-    pub fn from_sdk<E, R>(operation: &'static str, error: &SdkError<E, R>) -> AwsFailure
+    pub fn from_sdk<E>(operation: &'static str, error: &SdkError<E, HttpResponse>) -> AwsFailure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: fmt::Debug,
     {
         match error {
-            SdkError::ServiceError(service) => AwsFailure {
-                operation,
-                code: service.err().code().map(str::to_owned),
-                message: service.err().message().unwrap_or("(no message)").to_owned(),
-                request_id: service.err().meta().request_id().map(str::to_owned),
-            },
-            // Timeouts, dropped connections, credential refresh failures: the whole chain of
-            // causes is what explains them.
+            SdkError::ServiceError(service) => {
+                AwsFailure {
+                    operation,
+                    code: service.err().code().map(str::to_owned),
+                    message: service.err().message().map(str::to_owned).unwrap_or_else(|| {
+                        format!("HTTP {} without an error message", service.raw().status().as_u16())
+                    }),
+                    request_id: service.err().meta().request_id().map(str::to_owned),
+                    unanswered: false,
+                }
+            }
+            // The whole chain of causes is what explains these (including a credentials
+            // renewal that failed inside a later call).
             other => AwsFailure {
                 operation,
                 code: None,
                 message: DisplayErrorContext(other).to_string(),
                 request_id: None,
+                unanswered: matches!(other, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)),
             },
+        }
+    }
+
+    /// A failure found on our side of a call that AWS did answer (an unexpected response).
+    pub fn local(operation: &'static str, message: impl Into<String>) -> AwsFailure {
+        AwsFailure {
+            operation,
+            message: message.into(),
+            ..AwsFailure::default()
         }
     }
 
@@ -192,10 +210,9 @@ mod tests {
     #[test]
     fn failure_text_names_operation_code_and_request_id() {
         let failure = AwsFailure {
-            operation: "sts:AssumeRole",
             code: Some("AccessDenied".into()),
-            message: "nope".into(),
             request_id: Some("req-1".into()),
+            ..AwsFailure::local("sts:AssumeRole", "nope")
         };
         assert_eq!(
             failure.to_string(),

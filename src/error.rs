@@ -30,7 +30,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Error::Failed { .. } | Error::Outputs(_) => 1,
             Error::Validation(_) | Error::BadInput { .. } => 2,

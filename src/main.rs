@@ -46,5 +46,5 @@ fn main() -> ExitCode {
 
 fn fail(error: &aws_role_deploy::error::Error) -> ExitCode {
     output::failure(error);
-    ExitCode::from(error.exit_code() as u8)
+    ExitCode::from(error.exit_code())
 }

@@ -108,8 +108,12 @@ pub fn failure(error: &Error) {
             }
             // The block is the Bitbucket convention; the last line still says what failed,
             // since that is the line users read first.
-            let mut variables: Vec<&str> = problems.iter().map(|p| p.variable.as_str()).collect();
-            variables.dedup();
+            let mut variables: Vec<&str> = Vec::new();
+            for problem in problems {
+                if !variables.contains(&problem.variable.as_str()) {
+                    variables.push(&problem.variable);
+                }
+            }
             let _ = writeln!(block, "{RED}✖ Fix the variables above: {}{RESET}", variables.join(", "));
         }
         other => {

@@ -1,15 +1,15 @@
 //! Turning STS refusals into what to change. These are the failures users hit most: an `aud` or
 //! `sub` that the trust policy does not admit, a missing `sts:TagSession`, a wrong ExternalId.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::auth::token::TokenClaims;
 use crate::aws::{self, AwsFailure};
-use crate::config::{AuthPlan, ChainedRole, CredentialSource, RoleArn};
+use crate::config::{AuthPlan, ChainedRole, CredentialSource, RoleArn, masked_key_id};
 use crate::error::Error;
 
 /// Codes with which STS refuses an identity (as opposed to failing to answer).
-const REFUSALS: [&str; 8] = [
+const REFUSALS: [&str; 7] = [
     "AccessDenied",
     "InvalidIdentityToken",
     "ExpiredTokenException",
@@ -17,7 +17,6 @@ const REFUSALS: [&str; 8] = [
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
     "ExpiredToken",
-    "RegionDisabledException",
 ];
 
 fn is_refusal(failure: &AwsFailure) -> bool {
@@ -44,19 +43,35 @@ pub fn claims_summary(claims: &TokenClaims) -> String {
     parts.join(" ")
 }
 
-fn token_expiry(claims: &TokenClaims) -> Option<SystemTime> {
-    claims
-        .exp
-        .map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp.max(0) as u64))
-}
-
 fn expiry_text(claims: &TokenClaims) -> String {
-    match (claims.exp, token_expiry(claims)) {
+    match (claims.exp, claims.expiry()) {
         (Some(exp), Some(expiry)) if expiry <= SystemTime::now() => {
             format!("{} (EXPIRED {})", aws::format_epoch(exp), aws::relative(expiry))
         }
         (Some(exp), Some(expiry)) => format!("{} (valid, expires {})", aws::format_epoch(exp), aws::relative(expiry)),
         _ => "(none)".to_owned(),
+    }
+}
+
+/// STS answered, but not with a refusal of who we are.
+fn other_failure(failure: AwsFailure) -> Error {
+    let hint = |text: &str| vec![text.to_owned()];
+    match failure.code.as_deref() {
+        Some("PackedPolicyTooLarge") => Error::BadInput {
+            summary: failure.to_string(),
+            details: hint("The session tags are too large for STS: set AWS_SESSION_TAGS: \"false\"."),
+        },
+        Some("ValidationError") => Error::BadInput {
+            summary: failure.to_string(),
+            details: hint("Check AWS_ROLE_SESSION_NAME, AWS_EXTERNAL_ID and the role ARNs."),
+        },
+        Some("RegionDisabledException") => Error::failed(
+            failure,
+            hint(
+                "STS is not activated in this region for the account: activate it in IAM (Account settings), or change AWS_DEFAULT_REGION.",
+            ),
+        ),
+        _ => Error::failed(failure, vec![]),
     }
 }
 
@@ -66,8 +81,8 @@ fn unreachable(failure: AwsFailure, sts_endpoint: &str) -> Error {
         failure,
         vec![format!(
             "The pipe could not get an answer from {sts_endpoint}. Check AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, \
-             HTTPS_PROXY / NO_PROXY, and that the runner can reach AWS; AWS_ATTEMPT_TIMEOUT and AWS_MAX_ATTEMPTS \
-             decide how long it tries."
+             HTTPS_PROXY / NO_PROXY, SSL_CERT_FILE (for TLS errors), and that the runner can reach AWS; \
+             AWS_ATTEMPT_TIMEOUT and AWS_MAX_ATTEMPTS decide how long it tries."
         )],
     )
 }
@@ -81,17 +96,16 @@ pub fn web_identity_refused(
     plan: &AuthPlan,
     sts_endpoint: &str,
 ) -> Error {
-    if failure.code.is_none() {
+    if failure.unanswered {
         return unreachable(failure, sts_endpoint);
     }
     if is_duration_refusal(&failure) {
         return duration_refused(failure, &role.arn, plan);
     }
     if !is_refusal(&failure) {
-        return Error::failed(failure, vec![]);
+        return other_failure(failure);
     }
-    let expired =
-        failure.code_is("ExpiredTokenException") || token_expiry(claims).is_some_and(|t| t <= SystemTime::now());
+    let expired = failure.code_is("ExpiredTokenException") || claims.expiry().is_some_and(|t| t <= SystemTime::now());
     let mut details = vec![
         "The step's OIDC token carries (decoded, not verified):".to_owned(),
         format!("  iss: {}", claims.iss.as_deref().unwrap_or("(none)")),
@@ -170,7 +184,7 @@ fn trust_policy_for(role: &RoleArn, claims: &TokenClaims) -> Vec<String> {
 
 /// `sts:AssumeRole` on `AWS_ROLE_ARN` failed.
 pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &AuthPlan, sts_endpoint: &str) -> Error {
-    if failure.code.is_none() {
+    if failure.unanswered {
         return unreachable(failure, sts_endpoint);
     }
     let role = &chained.role.arn;
@@ -178,13 +192,16 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
         return duration_refused(failure, role, plan);
     }
     if !is_refusal(&failure) {
-        return Error::failed(failure, vec![]);
+        return other_failure(failure);
     }
     if failure.message.contains("sts:TagSession") {
         return Error::auth(
             failure,
             vec![
-                format!("Session tags need sts:TagSession in the trust policy of AWS_ROLE_ARN {role}. Either:"),
+                format!(
+                    "Session tags need sts:TagSession, both in the trust policy of AWS_ROLE_ARN {role} and in the \
+                     permissions of the identity that assumes it. Either:"
+                ),
                 "  - add it to the statement that admits the pipe: \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]"
                     .to_owned(),
                 "  - or set AWS_SESSION_TAGS: \"false\" (CloudTrail then shows the session name only)".to_owned(),
@@ -197,7 +214,7 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
     let first = match &plan.source {
         CredentialSource::WebIdentity { role, .. } => format!("the role {}", role.arn),
         CredentialSource::AccessKeys { access_key_id, .. } => {
-            format!("the IAM user of access key {access_key_id}")
+            format!("the IAM user of access key {}", masked_key_id(access_key_id))
         }
     };
     let external_id = if chained.external_id.is_some() {
@@ -217,7 +234,7 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
 
 /// The first signed call failed.
 pub fn caller_identity_refused(failure: AwsFailure, plan: &AuthPlan, sts_endpoint: &str) -> Error {
-    if failure.code.is_none() {
+    if failure.unanswered {
         return unreachable(failure, sts_endpoint);
     }
     match key_refusal(&failure, plan) {
@@ -235,8 +252,9 @@ fn key_refusal(failure: &AwsFailure, plan: &AuthPlan) -> Option<Vec<String>> {
     let keys_refused = ["InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"];
     keys_refused.iter().any(|code| failure.code_is(code)).then(|| {
         vec![format!(
-            "AWS does not accept the access key {access_key_id}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-             (and AWS_SESSION_TOKEN for temporary keys), or switch to OIDC with AWS_OIDC_ROLE_ARN."
+            "AWS does not accept the access key {}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+             (and AWS_SESSION_TOKEN for temporary keys), or switch to OIDC with AWS_OIDC_ROLE_ARN.",
+            masked_key_id(access_key_id)
         )]
     })
 }
@@ -277,17 +295,15 @@ mod tests {
             chained: None,
             session_name: "s".into(),
             session_tags: vec![],
-            duration: Duration::from_secs(3600),
+            duration: std::time::Duration::from_secs(3600),
             duration_explicit: false,
         }
     }
 
     fn denied(code: &str, message: &str) -> AwsFailure {
         AwsFailure {
-            operation: "sts:AssumeRoleWithWebIdentity",
             code: Some(code.into()),
-            message: message.into(),
-            request_id: None,
+            ..AwsFailure::local("sts:AssumeRoleWithWebIdentity", message)
         }
     }
 
@@ -342,10 +358,8 @@ mod tests {
     fn transport_failures_are_not_auth_refusals_and_name_the_endpoint() {
         let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
         let failure = AwsFailure {
-            operation: "x",
-            code: None,
-            message: "timeout".into(),
-            request_id: None,
+            unanswered: true,
+            ..AwsFailure::local("x", "timeout")
         };
         let error = web_identity_refused(
             failure,

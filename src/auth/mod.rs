@@ -15,7 +15,9 @@ use aws_sdk_sts::types::Tag;
 use tracing::{debug, info, warn};
 
 use crate::aws::{self, AwsFailure};
-use crate::config::{AuthPlan, CHAINED_SESSION_MAX_SECONDS, ChainedRole, Config, CredentialSource, SESSION_SECONDS};
+use crate::config::{
+    AuthPlan, CHAINED_SESSION_MAX_SECONDS, ChainedRole, Config, CredentialSource, SESSION_SECONDS, masked_key_id,
+};
 use crate::error::Error;
 use crate::secret::Secret;
 
@@ -30,7 +32,6 @@ const WAIT_HEADROOM: Duration = Duration::from_secs(300);
 pub struct Identity {
     pub arn: String,
     pub account: String,
-    pub user_id: String,
     pub session_name: String,
     /// `None` for long-lived keys.
     pub expiration: Option<SystemTime>,
@@ -47,10 +48,14 @@ pub struct Session {
 pub async fn establish(config: &Config) -> Result<Session, Error> {
     let chain = RoleChain::new(config);
     describe_plan(config);
+    // The final role's ARN names its account: refuse before a single call when it is not allowed.
+    if let Some(role) = config.auth.final_role() {
+        check_account(config, &role.account, &role.arn)?;
+    }
     let credentials = chain.current().await?;
     let sdk = aws::sdk_config(config, Some(SharedCredentialsProvider::new(chain)));
     let identity = caller_identity(config, &sdk, credentials.expiry()).await?;
-    check_account(config, &identity)?;
+    check_account(config, &identity.account, &identity.arn)?;
     Ok(Session { sdk, identity })
 }
 
@@ -62,22 +67,21 @@ fn describe_plan(config: &Config) {
                 "OIDC token claims (decoded, not verified): {}",
                 explain::claims_summary(claims)
             );
-            if let (Some(horizon), Some(exp)) = (config.wait_horizon(), claims.exp) {
-                let token_expiry = SystemTime::UNIX_EPOCH + Duration::from_secs(exp.max(0) as u64);
-                if token_expiry < SystemTime::now() + horizon {
-                    warn!(
-                        "WAIT_TIMEOUT ({}) reaches past the expiry of the step's OIDC token ({}, {}). After that \
-                         the AWS session can no longer be renewed, and the wait can outlast the token only by what \
-                         is left of the session. Lower WAIT_TIMEOUT or run this pipe earlier in the step.",
-                        aws::human(horizon),
-                        aws::format_epoch(exp),
-                        aws::relative(token_expiry)
-                    );
-                }
+            if let (Some(horizon), Some(token_expiry)) = (config.wait_horizon(), claims.expiry())
+                && token_expiry < SystemTime::now() + horizon
+            {
+                warn!(
+                    "WAIT_TIMEOUT ({}) reaches past the expiry of the step's OIDC token ({}, {}). After that \
+                     the AWS session can no longer be renewed, and the wait can outlast the token only by what \
+                     is left of the session. Lower WAIT_TIMEOUT or run this pipe earlier in the step.",
+                    aws::human(horizon),
+                    aws::format_time(token_expiry),
+                    aws::relative(token_expiry)
+                );
             }
             format!("the step's OIDC token → {}", role.arn)
         }
-        CredentialSource::AccessKeys { access_key_id, .. } => format!("access key {access_key_id}"),
+        CredentialSource::AccessKeys { access_key_id, .. } => format!("access key {}", masked_key_id(access_key_id)),
     };
     if let Some(chained) = &plan.chained {
         hops.push_str(&format!(" → {}", chained.role.arn));
@@ -107,7 +111,6 @@ async fn caller_identity(config: &Config, sdk: &SdkConfig, expiration: Option<Sy
     let identity = Identity {
         arn: output.arn.unwrap_or_default(),
         account: output.account.unwrap_or_default(),
-        user_id: output.user_id.unwrap_or_default(),
         session_name: config.auth.session_name.clone(),
         expiration,
     };
@@ -122,21 +125,19 @@ async fn caller_identity(config: &Config, sdk: &SdkConfig, expiration: Option<Sy
     Ok(identity)
 }
 
-fn check_account(config: &Config, identity: &Identity) -> Result<(), Error> {
+fn check_account(config: &Config, account: &str, who: &str) -> Result<(), Error> {
     let allowed = &config.allowed_account_ids;
-    if allowed.is_empty() || allowed.contains(&identity.account) {
+    if allowed.is_empty() || allowed.iter().any(|id| id == account) {
         return Ok(());
     }
     Err(Error::auth(
         format!(
-            "Account {} is not allowed: ALLOWED_ACCOUNT_IDS is {}",
-            identity.account,
+            "Account {account} is not allowed: ALLOWED_ACCOUNT_IDS is {}",
             allowed.join(" ")
         ),
         vec![format!(
-            "The pipe authenticated as {} and stopped before changing anything. Check the role ARNs \
-             (AWS_OIDC_ROLE_ARN, AWS_ROLE_ARN) or add the account to ALLOWED_ACCOUNT_IDS.",
-            identity.arn
+            "The pipe would act as {who} and stopped before changing anything. Check the role ARNs \
+             (AWS_OIDC_ROLE_ARN, AWS_ROLE_ARN) or add the account to ALLOWED_ACCOUNT_IDS."
         )],
     ))
 }
@@ -230,7 +231,7 @@ impl RoleChain {
         };
         if renewing {
             let expiry = last.credentials.expiry().map(aws::format_time).unwrap_or_default();
-            info!("Renewed the AWS session before it expired; it now lasts until {expiry}");
+            info!("Renewed the AWS session; it now lasts until {expiry}");
         }
         held.last_hop = Some(last.clone());
         Ok(last.credentials)
@@ -354,12 +355,7 @@ fn obtained_from_sts(
     credentials: Option<aws_sdk_sts::types::Credentials>,
 ) -> Result<Obtained, AwsFailure> {
     let Some(credentials) = credentials else {
-        return Err(AwsFailure {
-            operation,
-            code: None,
-            message: "the response carried no credentials".to_owned(),
-            request_id: None,
-        });
+        return Err(AwsFailure::local(operation, "the response carried no credentials"));
     };
     // Registered before anything else can print them.
     let secret = Secret::new(credentials.secret_access_key);

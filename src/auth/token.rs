@@ -22,7 +22,6 @@ pub struct TokenClaims {
     pub aud: Vec<String>,
     pub sub: Option<String>,
     pub exp: Option<i64>,
-    pub iat: Option<i64>,
     /// Bitbucket's own claims (repositoryUuid, deploymentEnvironmentUuid, branchName...).
     pub context: BTreeMap<String, String>,
 }
@@ -40,7 +39,6 @@ struct RawClaims {
     aud: Option<OneOrMany>,
     sub: Option<String>,
     exp: Option<i64>,
-    iat: Option<i64>,
     #[serde(flatten)]
     rest: BTreeMap<String, serde_json::Value>,
 }
@@ -79,9 +77,14 @@ impl TokenClaims {
             aud,
             sub: raw.sub,
             exp: raw.exp,
-            iat: raw.iat,
             context,
         })
+    }
+
+    /// When the token stops being accepted (`exp`).
+    pub fn expiry(&self) -> Option<std::time::SystemTime> {
+        let exp = u64::try_from(self.exp?).ok()?;
+        Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(exp))
     }
 
     /// The issuer as IAM writes it in condition keys and provider ARNs: without `https://`.

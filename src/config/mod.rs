@@ -17,9 +17,16 @@ use crate::secret::Secret;
 use crate::vars::{self, Var};
 
 /// A snapshot of the process environment, so that configuration is a pure function of it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+}
+
+/// Names only: the values include secrets.
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.vars.keys()).finish()
+    }
 }
 
 impl Env {
@@ -56,16 +63,12 @@ impl Env {
 pub struct BitbucketContext {
     pub repo_slug: Option<String>,
     pub repo_full_name: Option<String>,
-    pub repo_uuid: Option<String>,
-    pub workspace: Option<String>,
     pub branch: Option<String>,
     pub tag: Option<String>,
     pub commit: Option<String>,
     pub build_number: Option<String>,
     pub step_uuid: Option<String>,
-    pub pipeline_uuid: Option<String>,
     pub deployment_environment: Option<String>,
-    pub deployment_environment_uuid: Option<String>,
     pub clone_dir: Option<PathBuf>,
     pub pipe_shared_storage_dir: Option<PathBuf>,
     /// Present when the step has `oidc: true`.
@@ -302,8 +305,8 @@ impl<'e> Reader<'e> {
         });
     }
 
-    /// How a rejected value is quoted back: exactly as received (escaping is a known footgun),
-    /// unless it is secret.
+    /// How a rejected value is quoted back: in Rust's debug quoting, so invisible characters
+    /// and escaping mistakes (a known footgun) show, unless it is secret.
     fn shown(var: &Var, value: &str) -> String {
         if var.secret {
             "(value hidden)".to_owned()
@@ -374,10 +377,22 @@ impl<'e> Reader<'e> {
                 .map(|value| value.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default();
         };
-        let Ok(count) = count.parse::<usize>() else {
-            self.problem(&count_name, format!("must be a whole number, got {count:?}"));
-            return Vec::new();
+        let count = match count.parse::<usize>() {
+            Ok(count) if count <= LIST_MAX => count,
+            _ => {
+                self.problem(
+                    &count_name,
+                    format!("must be a whole number up to {LIST_MAX}, got {count:?}"),
+                );
+                return Vec::new();
+            }
         };
+        if self.raw(var).is_some() {
+            self.problem(
+                var.name,
+                format!("is set both as a string and as a YAML list ({count_name}); keep one"),
+            );
+        }
         let mut items = Vec::with_capacity(count);
         for index in 0..count {
             let item_name = format!("{}_{index}", var.name);
@@ -438,9 +453,28 @@ fn is_external_id(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
+/// Access key ids are upper-case letters and digits (`AKIA…`, `ASIA…`). A secret key pasted
+/// into the wrong variable has lower-case letters or `/+`, so it fails this and is not echoed.
 fn is_access_key_id(value: &str) -> bool {
-    (16..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric())
+    (16..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
+
+/// `AKIA…WXYZ`: enough to tell keys apart in a log, not the whole id.
+pub fn masked_key_id(access_key_id: &str) -> String {
+    let start: String = access_key_id.chars().take(4).collect();
+    let end: String = access_key_id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{start}…{end}")
+}
+
+/// More list items than any pipe variable needs; a larger `NAME_COUNT` is a mistake.
+const LIST_MAX: usize = 100;
 
 /// The longest session STS grants, and the shortest.
 pub const SESSION_SECONDS: RangeInclusive<u64> = 900..=43_200;
@@ -493,6 +527,11 @@ impl Config {
         for proxy in [&vars::HTTPS_PROXY, &vars::HTTP_PROXY] {
             read.url(proxy);
         }
+        // The HTTP client also reads these spellings; they can carry passwords too.
+        for name in ["https_proxy", "http_proxy", "all_proxy", "ALL_PROXY"] {
+            env.value(name)
+                .inspect(|value| crate::output::redact_from_now_on(value));
+        }
 
         let wait = read.bool(&vars::WAIT);
         let wait_timeout = Duration::from_secs(read.number(&vars::WAIT_TIMEOUT, 1..=86_400));
@@ -505,12 +544,12 @@ impl Config {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("/"));
         let ca_bundle = read.raw(&vars::SSL_CERT_FILE).and_then(|value| {
-            let checked = resolve_path(&work_dir, value).and_then(|path| {
-                if path.is_file() {
-                    Ok(path)
-                } else {
-                    Err(format!("{value:?} is not a readable file"))
-                }
+            let checked = resolve_path(&work_dir, value).and_then(|path| match std::fs::read_to_string(&path) {
+                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Ok(path),
+                Ok(_) => Err(format!(
+                    "{value:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+                )),
+                Err(err) => Err(format!("{value:?} is not a readable file: {err}")),
             });
             checked
                 .map_err(|message| read.problem(vars::SSL_CERT_FILE.name, message))
@@ -635,6 +674,14 @@ fn read_auth(read: &mut Reader<'_>, context: &BitbucketContext, warnings: &mut V
             ),
         );
     }
+    // Temporary keys may themselves be a role's session; then AWS applies the same cap.
+    let maybe_chaining = !oidc_role_set && chained_role_set && read.raw(&vars::AWS_SESSION_TOKEN).is_some();
+    if maybe_chaining && duration > CHAINED_SESSION_MAX_SECONDS {
+        warnings.push(format!(
+            "AWS_ROLE_DURATION_SECONDS is {duration}: if the temporary keys (AWS_SESSION_TOKEN) belong to a role \
+             session, AWS refuses more than {CHAINED_SESSION_MAX_SECONDS} for AWS_ROLE_ARN."
+        ));
+    }
 
     let session_name = session_name(read.raw(&vars::AWS_ROLE_SESSION_NAME), context)
         .map_err(|message| read.problem(vars::AWS_ROLE_SESSION_NAME.name, message))
@@ -690,9 +737,14 @@ fn read_access_keys(
     match (access_key_id, secret_access_key) {
         (Some(access_key_id), Some(secret_access_key)) => {
             if !is_access_key_id(&access_key_id) {
+                // Not quoted back: this is where a secret key lands when the two are swapped.
                 read.problem(
                     vars::AWS_ACCESS_KEY_ID.name,
-                    format!("must be 16-128 letters and digits, got {access_key_id:?}"),
+                    format!(
+                        "must be 16-128 upper-case letters and digits (AKIA…), got {} characters that are not; \
+                         is the secret key in AWS_ACCESS_KEY_ID?",
+                        access_key_id.chars().count()
+                    ),
                 );
                 return None;
             }
@@ -714,7 +766,7 @@ fn read_access_keys(
         (None, _) => {
             read.problem(
                 vars::AWS_ACCESS_KEY_ID.name,
-                "is required with AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (or use AWS_OIDC_ROLE_ARN)",
+                "is required with the other access key variables (or use AWS_OIDC_ROLE_ARN instead)",
             );
             None
         }

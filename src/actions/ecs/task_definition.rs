@@ -194,12 +194,8 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<Valu
         .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
     crate::aws::log_output(OPERATION, started, &output);
     let bytes = raw.take().unwrap_or_default();
-    serde_json::from_slice(&bytes).map_err(|err| AwsFailure {
-        operation: OPERATION,
-        code: None,
-        message: format!("the response is not JSON: {err}"),
-        request_id: None,
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|err| AwsFailure::local(OPERATION, format!("the response is not JSON: {err}")))
 }
 
 /// Register `body` exactly as given: the SDK builds and signs the request, and the body is
