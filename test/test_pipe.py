@@ -443,7 +443,7 @@ SINGLE_BAD_VARIABLES = [
     ({"AWS_ENDPOINT_URL": "localhost:5000"}, "AWS_ENDPOINT_URL", "http://"),
     ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS", "1 to 10"),
     ({"ACTION": "deploy"}, "ACTION", "must be one of"),
-    ({"ACTION": "ecs-deploy"}, "ACTION", "not available"),
+    ({"ACTION": "lambda-deploy"}, "ACTION", "not available"),
     ({"ACTION": None}, "ACTION", "is required"),
 ]
 
@@ -536,7 +536,24 @@ def test_account_not_allowed(scenario, emulator):
     assert ACCOUNT in result.final_line and "ALLOWED_ACCOUNT_IDS" in result.final_line, result
     assert not result.env_file.exists() and not result.json_file.exists()
     assert not any(scenario.outputs_dir.iterdir())
+    # The role ARN names its account, so the pipe refuses before a single call.
+    assert emulator.requests() == []
+
+
+def test_account_not_allowed_for_access_keys(scenario, emulator):
+    # Plain keys name no account: the refusal follows GetCallerIdentity, before any change.
+    user = scenario.user()
+    result = scenario.run(
+        AWS_OIDC_ROLE_ARN=None,
+        AWS_ACCESS_KEY_ID=user["access_key_id"],
+        AWS_SECRET_ACCESS_KEY=user["secret_access_key"],
+        ALLOWED_ACCOUNT_IDS="333333333333",
+    )
+
+    assert result.code == 3, result
+    assert ACCOUNT in result.final_line and "ALLOWED_ACCOUNT_IDS" in result.final_line, result
     only(caller_identity_calls(emulator), "GetCallerIdentity")
+    assert not result.env_file.exists()
 
 
 def test_allowed_accounts_as_yaml_list(scenario, emulator):
