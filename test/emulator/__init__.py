@@ -2,5 +2,6 @@
 
 moto answers the AWS APIs; this layer adds what moto lacks for the pipe's tests:
 STS judging (web-identity tokens, trust policies, durations, tags), fault injection,
-request recording, a secrets registry and credential expiry. See README.md.
+request recording, a secrets registry, credential expiry, and ECS scenarios (task
+definitions that round-trip, rollouts over time, tasks that stop). See README.md.
 """

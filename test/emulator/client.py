@@ -150,6 +150,40 @@ class Emulator:
         """-> {"lifetime_seconds", "issued": [{access_key_id, arn, role_arn, account, expiration, ...}]}"""
         return self._call("GET", "credentials")
 
+    # ---------------------------------------------------------------- ECS scenarios (ecs.py)
+
+    def ecs_rollout(self, cluster, service, outcome, polls=1, events=None, stopped_tasks=None, account=None):
+        """Script the next UpdateService of `service` that changes its task definition or
+        forces a deployment. outcome: complete | fail | superseded | stuck."""
+        body = {"cluster": cluster, "service": service, "outcome": outcome, "polls": polls,
+                "events": list(events or []), "stopped_tasks": list(stopped_tasks or [])}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "ecs/rollout", body)["rollout"]
+
+    def ecs_rollouts(self):
+        """-> {"pending": [scripts], "active": [{cluster, service, outcome, polled, deployment_id...}]}"""
+        return self._call("GET", "ecs/rollouts")
+
+    def clear_ecs_rollouts(self):
+        self._call("DELETE", "ecs/rollouts")
+
+    def ecs_run_task(self, polls=1, containers=None, stopped_reason="Essential container in task exited",
+                     stop_code="EssentialContainerExited", failures=None):
+        """Script the next RunTask. containers: [{"name", "exitCode" (None: never started),
+        "reason"}]; default: every container of the task definition exits 0."""
+        body = {"polls": polls, "stoppedReason": stopped_reason, "stopCode": stop_code}
+        if containers is not None:
+            body["containers"] = list(containers)
+        if failures is not None:
+            body["failures"] = list(failures)
+        return self._call("POST", "ecs/run-task", body)["run_task"]
+
+    def ecs_task_definition(self, family_revision, account=None):
+        """The exact body RegisterTaskDefinition received for `family:revision`."""
+        params = {"account": account} if account else None
+        return self._call("GET", f"ecs/task-definitions/{family_revision}", params=params)
+
 
 # -------------------------------------------------------------------- helpers for tests
 

@@ -29,3 +29,22 @@ def after(service, action):
         return fn
 
     return register
+
+
+# Control endpoints and reset hooks of per-service modules (ecs.py...), installed by layer.py.
+# A path ending in "/*" matches any path under it; the rest is passed as query["*"].
+CONTROLS = {}
+RESETS = []
+
+
+def control(method, path):
+    def register(fn):
+        CONTROLS[(method, path)] = fn  # fn(layer, body, query) -> JSON-able
+        return fn
+
+    return register
+
+
+def on_reset(fn):
+    RESETS.append(fn)  # fn(layer), on /_layer/reset and at start
+    return fn

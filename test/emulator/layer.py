@@ -9,7 +9,7 @@ Every request passes through `Layer.__call__`:
         2. record it (token redacted)                            self.records
         3. scripted fault?  answer with it / drop / hang         faults.py
         4. credentials check for keys this layer issued          expiry, session token
-        5. judge (service, action) -> refuse, or let moto answer dispatch.JUDGES (sts.py)
+        5. judge (service, action) -> refuse, or let moto answer dispatch.JUDGES (sts.py, ecs.py)
         6. moto answers; after-handler may rewrite a 2xx        dispatch.AFTERS
         7. every secret in the response is remembered            self.secrets
 """
@@ -22,8 +22,8 @@ import time
 import traceback
 from urllib.parse import parse_qsl
 
-from . import backends, sts  # noqa: F401  (sts registers its judges on import)
-from .dispatch import AFTERS, JUDGES
+from . import backends, ecs, sts  # noqa: F401  (modules register their handlers on import)
+from .dispatch import AFTERS, CONTROLS, JUDGES, RESETS
 from .faults import FaultQueue, drop_connection, error_response, hang_then_drop
 from .oidc import TestIssuer
 from .policy import UnsupportedCondition
@@ -70,6 +70,9 @@ class Layer:
             ("POST", "/_layer/credentials"): self.c_set_credentials,
             ("GET", "/_layer/credentials"): self.c_get_credentials,
         }
+        # Endpoints of per-service modules (ecs.py...): fn(layer, body, query).
+        for route, fn in CONTROLS.items():
+            self.control_routes[route] = lambda body, q, fn=fn: fn(self, body, q)
 
     # ------------------------------------------------------------------ state
 
@@ -79,6 +82,8 @@ class Layer:
             self._secrets = {}  # insertion-ordered set
             self._issued = {}  # access key id -> dict (see sts._register_session)
             self.lifetime_seconds = None
+            for hook in RESETS:
+                hook(self)
 
     def add_secret(self, value):
         if value:
@@ -191,6 +196,11 @@ class Layer:
         path = environ.get("PATH_INFO", "").rstrip("/")
         query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
         route = self.control_routes.get((method, path))
+        if route is None:  # "/_layer/x/*" routes: the rest of the path is query["*"]
+            for (m, p), fn in self.control_routes.items():
+                if m == method and p.endswith("/*") and path.startswith(p[:-1]) and len(path) > len(p) - 1:
+                    route, query["*"] = fn, path[len(p) - 1 :]
+                    break
         if route is None:
             known = sorted({p for m, p in self.control_routes if p == path})
             status = 405 if known else 404
