@@ -148,11 +148,9 @@ pub fn log_output<T: RequestId>(operation: &str, started: Instant, output: &T) {
     log_call(operation, started, output.request_id());
 }
 
-/// RFC 3339, as AWS prints times.
+/// RFC 3339 in whole seconds, as AWS prints times.
 pub fn format_time(time: SystemTime) -> String {
-    DateTime::from(time)
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| format!("{time:?}"))
+    format_epoch(DateTime::from(time).secs())
 }
 
 pub fn format_epoch(seconds: i64) -> String {

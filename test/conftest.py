@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulator.client import Emulator
+from pipe import Scenario
 
 TEST_DIR = Path(__file__).resolve().parent
 SERVER = TEST_DIR / "emulator" / "server.py"
@@ -77,3 +78,9 @@ def emulator(emulator_process):
     client = Emulator(emulator_process.base_url)
     client.reset()
     return client
+
+
+@pytest.fixture
+def scenario(emulator, tmp_path):
+    """A Bitbucket step with OIDC set up in the emulator (see pipe.py), running the binary."""
+    return Scenario(emulator, tmp_path)

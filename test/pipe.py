@@ -25,8 +25,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from emulator.client import bitbucket_audience, bitbucket_claims, bitbucket_issuer, web_identity_trust_policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -305,7 +303,3 @@ class Scenario:
         outputs_dir = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
         return self.runner(env, cwd=str(self.clone_dir), outputs_dir=outputs_dir and Path(outputs_dir), timeout=timeout)
 
-
-@pytest.fixture
-def scenario(emulator, tmp_path):
-    return Scenario(emulator, tmp_path)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipe import (  # noqa: F401  (scenario is a fixture)
+from pipe import (
     ACCOUNT,
     BUILD_NUMBER,
     ISSUER,
@@ -25,7 +25,6 @@ from pipe import (  # noqa: F401  (scenario is a fixture)
     REPO_FULL_NAME,
     SESSION_NAME,
     new_uuid,
-    scenario,
 )
 
 ASSUMED_ROLE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/{SESSION_NAME}"

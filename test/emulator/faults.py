@@ -25,6 +25,9 @@ class Fault:
         self.service = spec.get("service") or "*"
         self.action = spec.get("action") or "*"
         self.count = int(spec.get("count", 1))
+        # Let this many matching requests through first: to fault a call in the middle of a
+        # sequence (a poll during a wait) rather than the first one.
+        self.skip = int(spec.get("skip", 0))
         self.hang_seconds = float(spec.get("hang_seconds", 30))
         # For kind "error": any error document the service could send.
         self.status = int(spec.get("status", 400))
@@ -40,6 +43,7 @@ class Fault:
             "action": self.action,
             "fault": self.kind,
             "remaining": self.count,
+            "skip": self.skip,
         }
 
 
@@ -72,6 +76,9 @@ class FaultQueue:
         with self._lock:
             for fault in self._faults:
                 if fault.count > 0 and fault.matches(req):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None, None
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)

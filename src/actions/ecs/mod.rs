@@ -199,7 +199,8 @@ pub async fn run(config: &Config, ecs_config: &EcsConfig, session: &Session) -> 
         } else {
             format!("{} of {} deployments did not complete", failed.len(), watched.len())
         };
-        let mut details = failed.clone();
+        // One failure is the headline itself; several are listed above it.
+        let mut details = if failed.len() == 1 { Vec::new() } else { failed.clone() };
         details.push(format!("Console: {}", outcome.services[0].console_url));
         return Err(Error::failed(summary, details));
     }

@@ -1,0 +1,360 @@
+"""ACTION=ecs-deploy end to end: the binary, authenticated with the step's OIDC token, against
+the emulator's ECS (moto plus scripted rollouts). Each test asserts what the pipe printed, its
+exit code, and what ECS now holds or was asked."""
+
+import json
+
+import pytest
+
+from emulator.ecs_scenario import UNKNOWN_FIELD, UNKNOWN_VALUE, ecs_fixture, task_definition_body
+from pipe import ACCOUNT, REGION, Scenario
+
+CLUSTER = "prod"
+
+
+class Ecs:
+    """A Fargate cluster with services (see ecs_scenario) and a pipe step that deploys to it."""
+
+    def __init__(self, step, emulator, services=("web",), **fixture):
+        self.step = step
+        self.emulator = emulator
+        self.ecs = ecs_fixture(emulator, cluster=CLUSTER, services=services, **fixture)
+        self.boto = self.ecs.client("ecs")
+
+    def run(self, **overrides):
+        variables = {"ACTION": "ecs-deploy", "CLUSTER_NAME": CLUSTER, "SERVICE_NAME": " ".join(self.ecs.services)}
+        variables.update(overrides)
+        return self.step.run(**variables)
+
+    def rollout(self, outcome="complete", polls=1, services=None, **extra):
+        for service in services or self.ecs.services:
+            self.emulator.ecs_rollout(CLUSTER, service, outcome, polls=polls, **extra)
+
+    def calls(self, action=None):
+        """The pipe's own ECS calls (its User-Agent names it), not the fixture's setup."""
+        return [
+            call for call in self.emulator.requests(service="ecs", action=action)
+            if "aws-role-deploy" in (call["user_agent"] or "")
+        ]
+
+    def service(self, name="web"):
+        return self.boto.describe_services(cluster=CLUSTER, services=[name])["services"][0]
+
+    def write_task_definition(self, body, name="task-definition.json"):
+        path = self.step.clone_dir / name
+        path.write_text(json.dumps(body, indent=2))
+        return name
+
+
+@pytest.fixture
+def ecs(scenario, emulator):
+    return Ecs(scenario, emulator)
+
+
+def assert_nothing_changed(ecs):
+    for action in ("RegisterTaskDefinition", "UpdateService", "RunTask"):
+        assert ecs.calls(action) == [], f"{action} was called"
+
+
+# ------------------------------------------------------------------------------ sources
+
+
+def test_image_only_deploy_registers_from_the_current_definition(ecs):
+    ecs.rollout("complete", polls=2)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 0, result
+    assert "Deployed web:2 to web" in result.final_line
+    [register] = ecs.calls("RegisterTaskDefinition")
+    sent = register["params"]
+    assert sent["containerDefinitions"][0]["image"] == "repo/app:2"
+    # Everything else comes from the current revision, unknown fields and tags included.
+    assert sent[UNKNOWN_FIELD] == UNKNOWN_VALUE
+    assert sent["tags"] == [{"key": "team", "value": "platform"}]
+    assert "taskDefinitionArn" not in sent and "revision" not in sent
+    service = ecs.service()
+    assert service["taskDefinition"].endswith("task-definition/web:2")
+    assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
+    outputs = result.outputs_env
+    assert outputs["AWS_ROLE_DEPLOY_REVISION"] == "2"
+    assert outputs["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "COMPLETED"
+    assert outputs["AWS_ROLE_DEPLOY_SERVICES_0_DEPLOYMENT_ID"] == service["deployments"][0]["id"]
+    assert "/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1" in outputs[
+        "AWS_ROLE_DEPLOY_SERVICES_0_CONSOLE_URL"]
+
+
+def test_file_with_unknown_fields_and_placeholders_is_sent_as_written(ecs, emulator):
+    body = task_definition_body("web", ("app", "envoy"))
+    body["containerDefinitions"][0]["image"] = "repo/app:${BITBUCKET_BUILD_NUMBER}"
+    body["containerDefinitions"][0]["command"] = ["serve", "--port", "$${PORT}"]
+    body["brandNewEcsFeature"] = {"enabled": True, "level": 3}
+    ecs.rollout("complete")
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(body))
+
+    assert result.code == 0, result
+    stored = emulator.ecs_task_definition("web:2")
+    assert stored["brandNewEcsFeature"] == {"enabled": True, "level": 3}
+    assert stored[UNKNOWN_FIELD] == UNKNOWN_VALUE
+    assert stored["containerDefinitions"][0]["image"] == "repo/app:42"
+    assert stored["containerDefinitions"][0]["command"] == ["serve", "--port", "${PORT}"]
+    assert stored["ephemeralStorage"] == {"sizeInGiB": 21}
+
+
+def test_describe_task_definition_output_is_accepted(ecs, emulator):
+    described = ecs.boto.describe_task_definition(taskDefinition="web:1", include=["TAGS"])
+    described.pop("ResponseMetadata")
+    described["taskDefinition"]["containerDefinitions"][0]["image"] = "repo/app:3"
+    ecs.rollout("complete")
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(json.loads(json.dumps(described, default=str))))
+
+    assert result.code == 0, result
+    assert "dropped the read-only fields" in result.output and "taskDefinitionArn" in result.output
+    [register] = ecs.calls("RegisterTaskDefinition")
+    for field in ("taskDefinitionArn", "revision", "status", "compatibilities", "registeredAt", "registeredBy"):
+        assert field not in register["params"], field
+    assert register["params"]["tags"] == [{"key": "team", "value": "platform"}]
+
+
+def test_existing_revision_is_deployed_without_registering(ecs):
+    arn = ecs.ecs.register_revision(image_tag="7")
+    ecs.rollout("complete")
+    result = ecs.run(TASK_DEFINITION="web:2")
+
+    assert result.code == 0, result
+    assert ecs.calls("RegisterTaskDefinition") == []
+    [update] = ecs.calls("UpdateService")
+    assert update["params"]["taskDefinition"] == arn
+    assert result.outputs_env["AWS_ROLE_DEPLOY_REGISTERED"] == "false"
+
+
+def test_register_only_without_services(ecs):
+    result = ecs.run(SERVICE_NAME=None, TASK_DEFINITION=ecs.write_task_definition(task_definition_body("batch")))
+
+    assert result.code == 0, result
+    assert "no service was updated" in result.final_line
+    assert ecs.calls("UpdateService") == []
+    assert result.outputs_env["AWS_ROLE_DEPLOY_TASK_DEFINITION_ARN"].endswith("task-definition/batch:1")
+
+
+def test_placeholder_problems_are_validation_errors(ecs, emulator):
+    body = task_definition_body()
+    body["containerDefinitions"][0]["image"] = "repo/app:${NOT_DEFINED_ANYWHERE}"
+    body["containerDefinitions"][0]["environment"].append({"name": "K", "value": "${AWS_SECRET_ACCESS_KEY}"})
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(body))
+
+    assert result.code == 2, result
+    assert "${NOT_DEFINED_ANYWHERE} is not defined" in result.output
+    assert "${AWS_SECRET_ACCESS_KEY} names a credential variable" in result.output
+    assert ecs.calls() == []
+
+
+# ------------------------------------------------------------------------------ several services
+
+
+def test_one_revision_to_several_services(scenario, emulator):
+    names = [f"svc{i}" for i in range(12)]
+    ecs = Ecs(scenario, emulator, services=names)
+    ecs.rollout("complete", polls=2)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", FORCE_NEW_DEPLOYMENT="true", DESIRED_COUNT="3")
+
+    assert result.code == 0, result
+    assert len(ecs.calls("RegisterTaskDefinition")) == 1
+    updates = ecs.calls("UpdateService")
+    assert sorted(u["params"]["service"] for u in updates) == sorted(names)
+    for update in updates:
+        assert update["params"]["taskDefinition"].endswith("task-definition/web:2")
+        assert update["params"]["forceNewDeployment"] is True
+        assert update["params"]["desiredCount"] == 3
+    # DescribeServices in batches of at most ten.
+    assert all(len(call["params"]["services"]) <= 10 for call in ecs.calls("DescribeServices"))
+    assert [result.outputs_env[f"AWS_ROLE_DEPLOY_SERVICES_{i}_NAME"] for i in range(12)] == names
+
+
+def test_services_of_different_families_are_refused(scenario, emulator):
+    ecs = Ecs(scenario, emulator, services=("web", "worker"))
+    other = ecs.ecs.register_revision(family="worker")
+    ecs.boto.update_service(cluster=CLUSTER, service="worker", taskDefinition=other)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 2, result
+    assert "different task definition families" in result.output
+    assert "web runs web:1" in result.output and "worker runs worker:" in result.output
+    assert_nothing_changed(ecs)
+
+
+# ------------------------------------------------------------------------------ failures
+
+
+def test_circuit_breaker_rollback_fails_with_reasons(ecs):
+    stopped = [{"stoppedReason": "Essential container in task exited", "stopCode": "EssentialContainerExited",
+                "containers": [{"name": "app", "exitCode": 3, "reason": "OutOfMemoryError"}]}]
+    ecs.rollout("fail", polls=2, stopped_tasks=stopped)
+    result = ecs.run(IMAGE="repo/app:broken", CONTAINER_NAME="app")
+
+    assert result.code == 1, result
+    assert "rolled back" in result.output
+    assert "circuit breaker" in result.output
+    assert "web:1" in result.output  # what ECS went back to
+    assert "exit code 3" in result.output and "OutOfMemoryError" in result.output
+    assert "rolling back to deployment" in result.output  # a service event
+    assert ecs.service()["taskDefinition"].endswith("web:1")
+    assert not result.env_file.exists()
+
+
+def test_superseded_deployment_is_not_called_a_rollback(ecs):
+    ecs.rollout("superseded", polls=1)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 1, result
+    assert "superseded" in result.output
+    assert "not a rollback" in result.output
+    assert "web:3" in result.output
+
+
+def test_stuck_deployment_times_out(ecs):
+    ecs.rollout("stuck")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT="4")
+
+    assert result.code == 1, result
+    assert "did not complete within WAIT_TIMEOUT" in result.output
+    assert "unable to consistently start tasks" in result.output
+
+
+def test_throttling_during_the_wait_is_retried(ecs, emulator):
+    ecs.rollout("complete", polls=3)
+    # The first DescribeServices checks the input; the next ones are polls of the wait.
+    emulator.add_fault("throttle", service="ecs", action="DescribeServices", count=2, skip=2)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", AWS_MAX_ATTEMPTS="3")
+
+    assert result.code == 0, result
+    faults = [call["fault"] for call in ecs.calls("DescribeServices")]
+    assert faults.count("throttle") == 2
+    assert faults[:2] == [None, None]
+
+
+def test_access_denied_names_the_iam_action(ecs, emulator):
+    emulator.add_fault("access_denied", service="ecs", action="UpdateService", count=1)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 3, result
+    assert "ecs:UpdateService" in result.output
+    assert len(ecs.calls("UpdateService")) == 1
+
+
+# ------------------------------------------------------------------------------ bad input found in AWS
+
+
+def test_unknown_container_lists_the_containers(ecs):
+    result = ecs.run(IMAGE="repo/x:2", CONTAINER_NAME="sidecar")
+
+    assert result.code == 2, result
+    assert "no container \"sidecar\"" in result.output and "its containers: app" in result.output
+    assert_nothing_changed(ecs)
+
+
+def test_missing_cluster_and_service(ecs):
+    result = ecs.run(CLUSTER_NAME="staging", IMAGE="repo/app:2")
+    assert result.code == 2, result
+    assert "Cluster staging not found" in result.output and "CLUSTER_NAME" in result.output
+
+    result = ecs.run(SERVICE_NAME="web api", IMAGE="repo/app:2")
+    assert result.code == 2, result
+    assert "api" in result.final_line
+    assert "Services in prod: web" in result.output
+    assert_nothing_changed(ecs)
+
+
+def test_code_deploy_services_are_refused_before_any_change(scenario, emulator):
+    ecs = Ecs(scenario, emulator, controller="CODE_DEPLOY")
+    result = ecs.run(IMAGE="repo/app:2")
+
+    assert result.code == 2, result
+    assert "CODE_DEPLOY deployment controller" in result.output
+    assert_nothing_changed(ecs)
+
+
+# ------------------------------------------------------------------------------ one-off task
+
+
+def test_run_task_passes_then_services_update(ecs, emulator):
+    emulator.ecs_run_task(polls=2, containers=[{"name": "app", "exitCode": 0}])
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:2", RUN_TASK="true", RUN_TASK_COMMAND="python manage.py migrate --database 'main db'")
+
+    assert result.code == 0, result
+    [run] = ecs.calls("RunTask")
+    assert run["params"]["taskDefinition"].endswith("web:2")
+    assert run["params"]["launchType"] == "FARGATE"
+    assert run["params"]["networkConfiguration"] == ecs.ecs.network_configuration()
+    [override] = run["params"]["overrides"]["containerOverrides"]
+    assert override == {"name": "app", "command": ["python", "manage.py", "migrate", "--database", "main db"]}
+    assert len(ecs.calls("UpdateService")) == 1
+
+
+def test_failed_run_task_stops_before_any_service_changes(scenario, emulator):
+    ecs = Ecs(scenario, emulator, containers=("app", "envoy"))
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": 2, "reason": "migration failed"},
+                                      {"name": "envoy", "exitCode": 137}])
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", RUN_TASK="true", RUN_TASK_COMMAND="migrate")
+
+    assert result.code == 1, result
+    assert "container app ended with exit code 2" in result.output
+    assert "migration failed" in result.output
+    assert "No service was updated" in result.output
+    assert ecs.calls("UpdateService") == []
+
+
+def test_run_task_judges_only_its_container(scenario, emulator):
+    ecs = Ecs(scenario, emulator, containers=("app", "envoy"))
+    # The sidecar is stopped by ECS with 137 when the essential container exits: not a failure.
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": 0}, {"name": "envoy", "exitCode": 137}])
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", RUN_TASK="true")
+
+    assert result.code == 0, result
+    [run] = ecs.calls("RunTask")
+    assert "overrides" not in run["params"] or not run["params"]["overrides"].get("containerOverrides")
+
+
+def test_run_task_container_that_never_ran(ecs, emulator):
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": None, "reason": "CannotPullContainerError"}],
+                          stopped_reason="Task failed to start", stop_code="TaskFailedToStart")
+    result = ecs.run(IMAGE="repo/app:2", RUN_TASK="true", RUN_TASK_COMMAND="migrate")
+
+    assert result.code == 1, result
+    assert "no exit code" in result.output and "CannotPullContainerError" in result.output
+    assert "TaskFailedToStart" in result.output
+    assert ecs.calls("UpdateService") == []
+
+
+# ------------------------------------------------------------------------------ dry run, no wait
+
+
+def test_dry_run_changes_nothing_and_masks_environment_values(ecs):
+    body = task_definition_body()
+    body["cpu"] = "512"
+    body["containerDefinitions"][0]["environment"] = [
+        {"name": "APP_ENV", "value": "production"},
+        {"name": "DB_PASSWORD", "value": "a-new-database-password"},
+        {"name": "API_TOKEN", "value": "tok-123456789"},
+    ]
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(body), DRY_RUN="true", DESIRED_COUNT="4")
+
+    assert result.code == 0, result
+    assert "Dry run: nothing was changed" in result.final_line
+    assert '~ cpu: "256" → "512"' in result.output
+    assert "environment[DB_PASSWORD].value: changed (sha256:" in result.output
+    assert "+ containerDefinitions[app].environment[API_TOKEN]: sha256:" in result.output
+    for secret in ("a-new-database-password", "tok-123456789", "s3cret-app"):
+        assert secret not in result.everything()
+    assert "would update web (now web:1), desired count 2 → 4" in result.output
+    assert_nothing_changed(ecs)
+
+
+def test_without_wait_the_pipe_returns_after_the_update(ecs):
+    result = ecs.run(IMAGE="repo/app:2", WAIT="false")
+
+    assert result.code == 0, result
+    assert "not waited for" in result.final_line
+    assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "IN_PROGRESS"
+    assert len(ecs.calls("DescribeServices")) == 1
