@@ -4,12 +4,15 @@
 - image size: uncompressed, as `docker image inspect` reports it;
 - start-up: from just before the process is spawned to the moment its first STS request
   reaches a loopback listener (the median and worst of several runs);
-- peak RSS of a whole `assume-role` run against the emulator (OIDC, then a chained role).
+- peak RSS of a whole `assume-role` run against the emulator (OIDC, then a chained role);
+- ecs-deploy to 10 services against 1: the pipe's own CPU time (the emulator's time and the
+  simulated waiting excluded) and the AWS calls by operation; the poll intervals of a wait.
 
 Timings are reported, never asserted in tests: machines are noisy.
 """
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -36,6 +39,7 @@ TARGETS = {
     "image_mb": 15.0,
     "startup_ms": 20.0,
     "rss_mb": 25.0,
+    "ecs_ten_vs_one": 1.5,
 }
 
 
@@ -118,12 +122,38 @@ def assume_role_run(binary, base_url):
     return done.returncode, wall, peak_kib / 1024
 
 
+def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900"):
+    """One ecs-deploy (image change) to `services`; returns (exit code, CPU seconds of the pipe,
+    the pipe's AWS calls by operation, the times of its DescribeServices calls)."""
+    from emulator.ecs_scenario import ecs_fixture
+    from pipe import Scenario
+
+    emu = Emulator(base_url)
+    emu.reset()
+    with tempfile.TemporaryDirectory() as tmp:
+        step = Scenario(emu, tmp)
+        ecs = ecs_fixture(emu, cluster="prod", services=services)
+        for service in services:
+            emu.ecs_rollout("prod", service, rollout, polls=polls)
+        env = step.env(ACTION="ecs-deploy", CLUSTER_NAME="prod", SERVICE_NAME=" ".join(services),
+                       IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT=wait_timeout)
+        proc = subprocess.Popen([binary], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+    ours = [r for r in emu.requests() if "aws-role-deploy" in (r["user_agent"] or "")]
+    calls = {}
+    for record in ours:
+        calls[record["action"]] = calls.get(record["action"], 0) + 1
+    polls_at = [r["time"] for r in ours if r["action"] == "DescribeServices"]
+    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, calls, polls_at
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--image", required=True)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    args.binary = os.path.abspath(args.binary)
 
     results = []
     static = is_static(args.binary)
@@ -145,6 +175,31 @@ def main():
     results.append(("peak RSS, assume-role (OIDC + chained role)", f"{rss:.1f} MB", f"≤ {TARGETS['rss_mb']} MB",
                     rss <= TARGETS["rss_mb"]))
     results.append(("wall time of that run (median, emulator included)", f"{statistics.median(walls):.0f} ms", "-", True))
+
+    with running_emulator() as base_url:
+        one, ten = [], []
+        for _ in range(5):
+            code, cpu, calls_one, _ = ecs_deploy_run(args.binary, base_url, ["web"])
+            one.append(cpu)
+            code_ten, cpu, calls_ten, _ = ecs_deploy_run(args.binary, base_url, [f"svc{i}" for i in range(10)])
+            ten.append(cpu)
+            if code or code_ten:
+                raise SystemExit(f"ecs-deploy runs failed with exit codes {code} and {code_ten}")
+        ratio = statistics.median(ten) / statistics.median(one)
+        results.append(("ecs-deploy, pipe CPU time, 10 services / 1", f"{ratio:.2f} ({statistics.median(one) * 1000:.0f} → "
+                        f"{statistics.median(ten) * 1000:.0f} ms)", f"≤ {TARGETS['ecs_ten_vs_one']}",
+                        ratio <= TARGETS["ecs_ten_vs_one"]))
+        extra_updates = calls_ten.get("UpdateService", 0) - calls_one.get("UpdateService", 0)
+        others_equal = all(calls_ten.get(op, 0) == calls_one.get(op, 0)
+                           for op in set(calls_one) | set(calls_ten) if op not in ("UpdateService", "DescribeServices"))
+        results.append(("ecs-deploy, AWS calls, 1 service", json.dumps(calls_one, sort_keys=True), "-", True))
+        results.append(("ecs-deploy, AWS calls, 10 services", json.dumps(calls_ten, sort_keys=True),
+                        "+9 UpdateService, batched DescribeServices", extra_updates == 9 and others_equal))
+        _, _, _, polls_at = ecs_deploy_run(args.binary, base_url, ["web"], rollout="stuck", wait_timeout="30")
+        gaps = [round(b - a, 1) for a, b in zip(polls_at[1:], polls_at[2:])]
+        adapts = len(set(gaps)) > 1 and max(gaps) > min(gaps)
+        results.append(("ecs-deploy, seconds between polls of a stuck 30 s wait", " ".join(map(str, gaps)), "adapts",
+                        adapts))
 
     width = max(len(name) for name, *_ in results)
     for name, value, target, ok in results:

@@ -188,3 +188,20 @@ def test_https_is_verified_against_the_images_bundle(container, https_emulator, 
     assert result.code == 1, result
     assert "UnknownIssuer" in result.output or "certificate" in result.output.lower(), result
     assert emulator.requests(service="sts") == []
+
+
+def test_ecs_deploy_in_the_image(container, emulator):
+    from emulator.ecs_scenario import task_definition_body
+    from test_ecs import Ecs
+
+    ecs = Ecs(container, emulator)
+    ecs.rollout("complete", polls=2)
+    body = task_definition_body()
+    body["containerDefinitions"][0]["image"] = "repo/app:${BITBUCKET_COMMIT}"
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(body, name="deploy/task.json"))
+
+    assert result.code == 0, result
+    assert "Deployed web:2 to web" in result.final_line
+    stored = emulator.ecs_task_definition("web:2")
+    assert stored["containerDefinitions"][0]["image"] == f"repo/app:{container.commit}"
+    assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "COMPLETED"

@@ -41,7 +41,9 @@ class Ecs:
         return self.boto.describe_services(cluster=CLUSTER, services=[name])["services"][0]
 
     def write_task_definition(self, body, name="task-definition.json"):
+        """Into the clone directory; returns the relative path, as users give it."""
         path = self.step.clone_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(body, indent=2))
         return name
 
