@@ -184,6 +184,42 @@ class Emulator:
         params = {"account": account} if account else None
         return self._call("GET", f"ecs/task-definitions/{family_revision}", params=params)
 
+    # ---------------------------------------------------------------- Lambda scenarios (lambda_.py)
+
+    def lambda_script(self, function, in_progress_polls=1, outcome="Successful", reason=None,
+                      reason_code=None, applies_to="any", account=None):
+        """Script the next UpdateFunctionCode/UpdateFunctionConfiguration of `function`
+        (applies_to: code | configuration | any): InProgress for `in_progress_polls`
+        GetFunction(Configuration) calls, then Successful or Failed (reason, reason_code)."""
+        body = {"function": function, "in_progress_polls": in_progress_polls, "outcome": outcome,
+                "reason": reason, "reason_code": reason_code, "applies_to": applies_to}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/script", body)["script"]
+
+    def lambda_state(self, function, state="Pending", polls=1, reason=None, reason_code=None, account=None):
+        """The function reports State `state` (Pending: also LastUpdateStatus InProgress) for
+        `polls` GetFunction(Configuration) calls (None: for ever), then Active."""
+        body = {"function": function, "state": state, "polls": polls, "reason": reason, "reason_code": reason_code}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/state", body)["state"]
+
+    def lambda_conflicts(self, function, count=1, action="*", account=None):
+        """The next `count` calls of `action` ("*": any call that changes the function) on
+        `function` get 409 ResourceConflictException."""
+        body = {"function": function, "count": count, "action": action}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/conflicts", body)["conflicts"]
+
+    def lambda_status(self):
+        """-> {"scripts", "conflicts", "history", "functions": [{function, revision_id, view, versions...}]}"""
+        return self._call("GET", "lambda/status")
+
+    def clear_lambda_scripts(self):
+        self._call("DELETE", "lambda/scripts")
+
 
 # -------------------------------------------------------------------- helpers for tests
 

@@ -1,0 +1,453 @@
+"""Self-tests of the emulator's Lambda scenarios (test/emulator/lambda_.py), driven with boto3.
+
+They pin down what the pipe's lambda-deploy tests rely on: updates that stay InProgress for
+N polls and then succeed or fail, ResourceConflictException while they run (and scripted),
+RevisionId/CodeSha256 preconditions of PublishVersion, versions that are not re-published
+when nothing changed, aliases, S3 and image code, throttling, and records without packages.
+"""
+
+import base64
+import json
+import os
+import zlib
+
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from emulator.lambda_scenario import code_sha256, lambda_fixture, make_zip
+
+ACCOUNT = "111111111111"
+ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:api"
+IN_PROGRESS = f"The operation cannot be performed at this time. An update is in progress for resource: {ARN}"
+
+
+@pytest.fixture
+def scn(emulator):
+    return lambda_fixture(emulator, name="api")
+
+
+@pytest.fixture
+def lam(scn):
+    return scn.client("lambda", retries=1)  # retries off: every error reaches the test
+
+
+def error_of(excinfo):
+    err = excinfo.value.response
+    return err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Code"], err["Error"]["Message"]
+
+
+def status(cfg):
+    return cfg["State"], cfg["LastUpdateStatus"]
+
+
+def new_zip(text="v2"):
+    return make_zip({"app.py": f"VERSION = {text!r}\ndef handler(event, context):\n    return 200\n"})
+
+
+# ---------------------------------------------------------------- update states over time
+
+
+def test_update_in_progress_then_successful(emulator, scn, lam):
+    before = lam.get_function_configuration(FunctionName="api")
+    assert status(before) == ("Active", "Successful")
+    emulator.lambda_script("api", in_progress_polls=2)
+
+    package = new_zip()
+    resp = lam.update_function_code(FunctionName="api", ZipFile=package)
+    assert resp["LastUpdateStatus"] == "InProgress"
+    assert resp["LastUpdateStatusReason"] == "The function is being created."
+    assert resp["LastUpdateStatusReasonCode"] == "Creating"
+    assert resp["CodeSha256"] == code_sha256(package) != scn.code_sha256
+    assert resp["RevisionId"] != before["RevisionId"]
+
+    polls = [lam.get_function_configuration(FunctionName="api") for _ in range(2)]
+    assert [status(c) for c in polls] == [("Active", "InProgress")] * 2
+    assert polls[0]["RevisionId"] == resp["RevisionId"]
+    done = lam.get_function(FunctionName="api")["Configuration"]  # GetFunction polls too
+    assert status(done) == ("Active", "Successful")
+    assert "LastUpdateStatusReason" not in done
+    # The state change gave a new revision: the update's RevisionId is stale now.
+    assert done["RevisionId"] != resp["RevisionId"]
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")
+    assert emulator.lambda_status()["history"][0]["outcome"] == "Successful"
+
+
+def test_update_failed_with_reason_and_code(emulator, scn, lam):
+    emulator.lambda_script("api", in_progress_polls=1, outcome="Failed", applies_to="configuration",
+                           reason="Lambda was unable to create an ENI.", reason_code="EniLimitExceeded")
+    # A code update does not take a configuration script.
+    assert lam.update_function_code(FunctionName="api", ZipFile=new_zip())["LastUpdateStatus"] == "Successful"
+
+    resp = lam.update_function_configuration(FunctionName="api", Timeout=30)
+    assert resp["LastUpdateStatus"] == "InProgress"
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "InProgress")
+    for _ in range(2):  # Failed stays until the next update
+        failed = lam.get_function_configuration(FunctionName="api")
+        assert status(failed) == ("Active", "Failed")
+        assert failed["LastUpdateStatusReason"] == "Lambda was unable to create an ENI."
+        assert failed["LastUpdateStatusReasonCode"] == "EniLimitExceeded"
+
+    again = lam.update_function_configuration(FunctionName="api", Timeout=31)
+    assert again["LastUpdateStatus"] == "Successful" and "LastUpdateStatusReasonCode" not in again
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")
+
+
+def test_in_progress_polls_zero_and_queued_scripts(emulator, scn, lam):
+    emulator.lambda_script("api", in_progress_polls=0)
+    emulator.lambda_script("api", in_progress_polls=1, outcome="Failed")
+    assert lam.update_function_code(FunctionName="api", ZipFile=new_zip("a"))["LastUpdateStatus"] == "InProgress"
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip("b"))
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "InProgress")
+    failed = lam.get_function_configuration(FunctionName="api")
+    assert failed["LastUpdateStatus"] == "Failed"
+    assert (failed["LastUpdateStatusReason"], failed["LastUpdateStatusReasonCode"]) == (
+        "The function update failed.", "InternalError")
+    assert emulator.lambda_status()["scripts"] == []
+
+
+def test_conflict_while_in_progress(emulator, scn, lam):
+    emulator.lambda_script("api", in_progress_polls=2)
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    for call in (
+        lambda: lam.update_function_code(FunctionName="api", ZipFile=new_zip("v3")),
+        lambda: lam.update_function_configuration(FunctionName=ARN, Timeout=20),
+        lambda: lam.publish_version(FunctionName="api"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == (409, "ResourceConflictException", IN_PROGRESS)
+    for _ in range(3):
+        cfg = lam.get_function_configuration(FunctionName="api")
+    assert status(cfg) == ("Active", "Successful")
+    assert lam.update_function_configuration(FunctionName="api", Timeout=20)["Timeout"] == 20
+
+
+def test_pending_state_then_active(emulator, scn, lam):
+    emulator.lambda_state("api", "Pending", polls=2)
+    pending = lam.get_function_configuration(FunctionName="api")
+    assert status(pending) == ("Pending", "InProgress")
+    assert (pending["StateReason"], pending["StateReasonCode"]) == ("The function is being created.", "Creating")
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    assert error_of(e) == (409, "ResourceConflictException", "The operation cannot be performed at this time. "
+                           "The function is currently in the following state: Pending")
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Pending", "InProgress")
+    active = lam.get_function_configuration(FunctionName="api")
+    assert status(active) == ("Active", "Successful") and "StateReason" not in active
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+
+
+def test_scripted_conflicts_count_and_match(emulator, scn, lam):
+    other = lam.create_function(FunctionName="other", Role=scn.role_arn, Runtime="python3.12",
+                                Handler="app.handler", Code={"ZipFile": new_zip()})
+    emulator.lambda_conflicts("api", count=2, action="UpdateFunctionCode")
+    lam.update_function_code(FunctionName="other", ZipFile=new_zip("x"))  # another function
+    lam.update_function_configuration(FunctionName="api", Timeout=9)  # another action
+    for _ in range(2):
+        with pytest.raises(ClientError) as e:
+            lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+        assert error_of(e) == (409, "ResourceConflictException", IN_PROGRESS)
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+
+    emulator.lambda_conflicts(other["FunctionArn"], count=1)  # "*": any call that changes it
+    lam.get_function_configuration(FunctionName="other")  # reads are not conflicted
+    with pytest.raises(ClientError) as e:
+        lam.publish_version(FunctionName="other")
+    assert error_of(e)[1] == "ResourceConflictException"
+    assert lam.publish_version(FunctionName="other")["Version"] == "1"
+    assert [r["error_code"] for r in emulator.requests("lambda", "PublishVersion")] == ["ResourceConflictException", None]
+
+
+def test_generic_error_fault_also_gives_conflicts(emulator, scn, lam):
+    # Without a function to match, the generic fault does the same for any function.
+    emulator.add_fault("error", service="lambda", action="UpdateFunctionConfiguration", count=1,
+                       status=409, code="ResourceConflictException", message=IN_PROGRESS)
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName="api", Timeout=5)
+    assert error_of(e) == (409, "ResourceConflictException", IN_PROGRESS)
+
+
+# ---------------------------------------------------------------- RevisionId, CodeSha256, versions
+
+
+def test_revision_id_precondition(emulator, scn, lam):
+    first = lam.get_function_configuration(FunctionName="api")["RevisionId"]
+    updated = lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    assert updated["RevisionId"] != first
+    assert lam.get_function_configuration(FunctionName="api")["RevisionId"] == updated["RevisionId"]
+    message = ("The Revision Id provided does not match the latest Revision Id. "
+               "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+    with pytest.raises(ClientError) as e:
+        lam.publish_version(FunctionName="api", RevisionId=first)
+    assert error_of(e) == (412, "PreconditionFailedException", message)
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName="api", Timeout=4, RevisionId=first)
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+
+    version = lam.publish_version(FunctionName="api", RevisionId=updated["RevisionId"],
+                                  CodeSha256=updated["CodeSha256"], Description="build 7")
+    assert (version["Version"], version["Description"]) == ("1", "build 7")
+    assert version["RevisionId"] != updated["RevisionId"]  # a version has its own
+    assert lam.get_function_configuration(FunctionName="api", Qualifier="1")["RevisionId"] == version["RevisionId"]
+
+
+def test_code_sha256_precondition(emulator, scn, lam):
+    current = lam.get_function_configuration(FunctionName="api")["CodeSha256"]
+    stale = code_sha256(b"something else")
+    with pytest.raises(ClientError) as e:
+        lam.publish_version(FunctionName="api", CodeSha256=stale)
+    assert error_of(e) == (400, "InvalidParameterValueException",
+                           f"CodeSha256 ({stale}) is different from current CodeSha256 in $LATEST ({current}). "
+                           "Please try again.")
+    assert lam.publish_version(FunctionName="api", CodeSha256=current)["Version"] == "1"
+
+
+def test_publish_version_returns_existing_when_unchanged(emulator, scn, lam):
+    assert lam.publish_version(FunctionName="api")["Version"] == "1"
+    assert lam.publish_version(FunctionName="api", Description="again")["Version"] == "1"
+    lam.update_function_code(FunctionName="api", ZipFile=scn.zip_bytes)  # the same package
+    assert lam.publish_version(FunctionName="api")["Version"] == "1"
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    assert lam.publish_version(FunctionName="api")["Version"] == "2"
+    lam.update_function_configuration(FunctionName="api", MemorySize=512)
+    v3 = lam.publish_version(FunctionName="api")
+    assert (v3["Version"], v3["MemorySize"]) == ("3", 512)
+    assert lam.publish_version(FunctionName="api")["Version"] == "3"
+    versions = lam.list_versions_by_function(FunctionName=ARN)["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2", "3"]
+
+
+def test_fixture_published_version(emulator):
+    scn = lambda_fixture(emulator, name="worker", publish=True)
+    lam = scn.client("lambda", retries=1)
+    assert scn.published_version == "1"
+    assert lam.publish_version(FunctionName="worker")["Version"] == "1"
+    assert lam.get_function_configuration(FunctionName="worker", Qualifier="1")["CodeSha256"] == scn.code_sha256
+
+
+def test_configuration_passed_through(emulator, scn, lam):
+    body = {
+        "Timeout": 42,
+        "MemorySize": 1024,
+        "Environment": {"Variables": {"APP_ENV": "staging"}},
+        "TracingConfig": {"Mode": "Active"},
+        "EphemeralStorage": {"Size": 2048},
+        "LoggingConfig": {"LogFormat": "JSON", "LogGroup": "/custom/api"},
+        "DeadLetterConfig": {"TargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:dlq"},
+    }
+    lam.update_function_configuration(FunctionName="api", **body)
+    cfg = lam.get_function_configuration(FunctionName="api")
+    for key, value in body.items():
+        assert cfg[key] == value, key
+    assert emulator.requests("lambda", "UpdateFunctionConfiguration")[0]["params"] == {**body, "FunctionName": "api"}
+
+
+# ---------------------------------------------------------------- aliases and function names
+
+
+def test_alias_missing_create_update(emulator, scn, lam):
+    for ref in ("api", ARN, f"{ACCOUNT}:function:api"):
+        with pytest.raises(ClientError) as e:
+            lam.get_alias(FunctionName=ref, Name="live")
+        assert error_of(e) == (404, "ResourceNotFoundException", f"Cannot find alias arn: {ARN}:live")
+    lam.publish_version(FunctionName="api")
+    created = lam.create_alias(FunctionName="api", Name="live", FunctionVersion="1")
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert (created["AliasArn"], created["FunctionVersion"]) == (f"{ARN}:live", "1")
+    with pytest.raises(ClientError) as e:
+        lam.create_alias(FunctionName="api", Name="live", FunctionVersion="1")
+    assert error_of(e) == (409, "ResourceConflictException", f"Alias already exists: {ARN}:live")
+
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    assert lam.publish_version(FunctionName="api")["Version"] == "2"
+    got = lam.get_alias(FunctionName=f"{ACCOUNT}:function:api", Name="live")
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    moved = lam.update_alias(FunctionName=ARN, Name="live", FunctionVersion="2", RevisionId=got["RevisionId"])
+    assert moved["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert moved["FunctionVersion"] == "2" and moved["RevisionId"] != got["RevisionId"]
+    with pytest.raises(ClientError) as e:
+        lam.update_alias(FunctionName="api", Name="live", FunctionVersion="1", RevisionId=got["RevisionId"])
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    assert lam.get_alias(FunctionName="api", Name="live")["FunctionVersion"] == "2"
+    assert lam.get_function_configuration(FunctionName="api:live")["Version"] == "2"
+
+
+def test_function_name_forms(emulator, scn, lam):
+    partial = f"{ACCOUNT}:function:api"
+    for ref in ("api", ARN, partial):
+        assert lam.get_function_configuration(FunctionName=ref)["FunctionArn"] == ARN
+    assert lam.update_function_code(FunctionName=partial, ZipFile=new_zip())["CodeSha256"] == code_sha256(new_zip())
+    assert lam.publish_version(FunctionName=partial)["Version"] == "1"
+    with pytest.raises(ClientError) as e:
+        lam.get_function_configuration(FunctionName="arn:aws:lambda:eu-west-1:111111111111:function:api")
+    assert error_of(e) == (404, "ResourceNotFoundException",
+                           "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')")
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="222222222222:function:api", ZipFile=new_zip())
+    code, kind, message = error_of(e)
+    assert (code, kind) == (403, "AccessDeniedException")
+    assert "lambda:UpdateFunctionCode on resource: arn:aws:lambda:us-east-1:222222222222:function:api" in message
+    with pytest.raises(ClientError) as e:
+        lam.get_function_configuration(FunctionName="missing")
+    assert error_of(e)[:2] == (404, "ResourceNotFoundException")
+
+
+# ---------------------------------------------------------------- code sources
+
+
+def test_s3_code_sha_and_object_version(emulator, scn, lam):
+    v1, v2 = new_zip("s3-1"), new_zip("s3-2")
+    first = scn.upload("builds/api.zip", v1)
+    scn.upload("builds/api.zip", v2)
+    resp = lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/api.zip")
+    assert (resp["CodeSha256"], resp["CodeSize"]) == (code_sha256(v2), len(v2))
+    resp = lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/api.zip",
+                                    S3ObjectVersion=first)
+    assert resp["CodeSha256"] == code_sha256(v1)
+    assert lam.get_function_configuration(FunctionName="api")["CodeSha256"] == code_sha256(v1)
+
+    for kwargs, s3_code, s3_message in (
+        ({"S3Key": "builds/missing.zip"}, "NoSuchKey", "The specified key does not exist."),
+        ({"S3Key": "builds/api.zip", "S3ObjectVersion": "nope"}, "NoSuchVersion", "The specified version does not exist."),
+        ({"S3Bucket": "no-such-bucket", "S3Key": "x.zip"}, "NoSuchBucket", "The specified bucket does not exist"),
+    ):
+        with pytest.raises(ClientError) as e:
+            lam.update_function_code(FunctionName="api", **{"S3Bucket": scn.bucket, **kwargs})
+        assert error_of(e) == (400, "InvalidParameterValueException",
+                               f"Error occurred while GetObject. S3 Error Code: {s3_code}. S3 Error Message: {s3_message}")
+
+    puts = emulator.requests("s3", "PutObject")
+    assert [(p["params"]["Bucket"], p["params"]["Key"], p["params"]["Body"]) for p in puts] == [
+        (scn.bucket, "builds/api.zip", {"size": len(v1), "sha256_b64": code_sha256(v1)}),
+        (scn.bucket, "builds/api.zip", {"size": len(v2), "sha256_b64": code_sha256(v2)}),
+    ]
+
+
+def test_s3_put_object_aws_chunked_is_recorded_decoded(emulator, scn, lam):
+    """The Rust SDK streams PutObject as aws-chunked with a checksum trailer: the record and
+    moto both see the object's bytes, not the chunk framing."""
+    data = make_zip({"blob.bin": os.urandom(200_000)})
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    body = b"".join(b"%x\r\n" % len(data[i : i + 65536]) + data[i : i + 65536] + b"\r\n"
+                    for i in range(0, len(data), 65536))
+    body += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    headers = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(data)), "x-amz-trailer": "x-amz-checksum-crc32"}
+    signed = AWSRequest(method="PUT", url=f"{emulator.base_url}/{scn.bucket}/pkg.zip", data=body, headers=headers)
+    creds = Credentials(scn.credentials["access_key_id"], scn.credentials["secret_access_key"])
+    SigV4Auth(creds, "s3", "us-east-1").add_auth(signed)
+    assert requests.put(signed.url, data=body, headers=dict(signed.headers), timeout=30).status_code == 200
+
+    put = emulator.requests("s3", "PutObject")[0]["params"]
+    assert put["Body"] == {"size": len(data), "sha256_b64": code_sha256(data)}
+    resp = lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="pkg.zip")
+    assert (resp["CodeSha256"], resp["CodeSize"]) == (code_sha256(data), len(data))
+
+
+def test_image_function(emulator):
+    scn = lambda_fixture(emulator, name="web", package="image")
+    lam = scn.client("lambda", retries=1)
+    fn = lam.get_function(FunctionName="web")
+    assert fn["Configuration"]["PackageType"] == "Image"
+    assert fn["Code"]["ImageUri"] == scn.image_uri
+    uri2 = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web:2"
+    resp = lam.update_function_code(FunctionName="web", ImageUri=uri2)
+    assert resp["CodeSha256"] != scn.code_sha256
+    digest = "a" * 64
+    resp = lam.update_function_code(FunctionName="web", ImageUri=f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web@sha256:{digest}")
+    assert resp["CodeSha256"] == digest
+    assert lam.publish_version(FunctionName="web", CodeSha256=digest)["Version"] == "1"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="web", ZipFile=new_zip())
+    assert error_of(e) == (400, "InvalidParameterValueException",
+                           "Please provide ImageUri when updating a function with packageType Image.")
+    zipped = lambda_fixture(emulator, name="api").client("lambda", retries=1)
+    with pytest.raises(ClientError) as e:
+        zipped.update_function_code(FunctionName="api", ImageUri=uri2)
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
+# ---------------------------------------------------------------- faults and records
+
+
+def test_throttling_is_too_many_requests(emulator, scn, lam):
+    emulator.add_fault("throttle", service="lambda", action="GetFunctionConfiguration", count=1)
+    with pytest.raises(ClientError) as e:
+        lam.get_function_configuration(FunctionName="api")
+    assert error_of(e)[:2] == (429, "TooManyRequestsException")
+    lam.get_function_configuration(FunctionName="api")
+    records = emulator.requests("lambda", "GetFunctionConfiguration")
+    assert [(r["status"], r["fault"]) for r in records] == [(429, "throttle"), (200, None)]
+
+
+def test_throttled_poll_is_not_a_poll(emulator, scn, lam):
+    emulator.lambda_script("api", in_progress_polls=1)
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    emulator.add_fault("throttle", service="lambda", action="GetFunctionConfiguration", count=1)
+    with pytest.raises(ClientError):
+        lam.get_function_configuration(FunctionName="api")
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "InProgress")
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")
+
+
+def test_records_carry_operations_and_no_package(emulator, scn, lam):
+    big = make_zip({"app.py": "x = 1\n", "blob.bin": os.urandom(600_000)})  # incompressible
+    emulator.add_fault("throttle", service="lambda", action="UpdateFunctionCode", count=1)
+    with pytest.raises(ClientError):
+        lam.update_function_code(FunctionName="api", ZipFile=big)
+    updated = lam.update_function_code(FunctionName=ARN, ZipFile=big)
+    cfg = lam.get_function_configuration(FunctionName="api")
+    lam.update_function_configuration(FunctionName="api", Description="new")
+    cfg = lam.get_function(FunctionName="api")["Configuration"]
+    lam.publish_version(FunctionName="api", CodeSha256=cfg["CodeSha256"], RevisionId=cfg["RevisionId"], Description="d")
+    with pytest.raises(ClientError):
+        lam.get_alias(FunctionName="api", Name="live")
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion="1")
+    lam.update_alias(FunctionName="api", Name="live", FunctionVersion="1")
+
+    records = emulator.requests(service="lambda")
+    dumped = json.dumps(records)
+    assert len(dumped) < 20000  # no package in there
+    summary = {"size": len(big), "sha256_b64": code_sha256(big)}
+    assert updated["CodeSha256"] == summary["sha256_b64"]
+    code_calls = [r for r in records if r["action"] == "UpdateFunctionCode"]
+    assert [(r["params"]["ZipFile"], r["fault"]) for r in code_calls] == [(summary, "throttle"), (summary, None)]
+    assert code_calls[1]["params"]["FunctionName"] == ARN
+    create = [r for r in records if r["action"] == "CreateFunction"][0]
+    assert create["params"]["Code"]["ZipFile"] == {"size": len(scn.zip_bytes), "sha256_b64": scn.code_sha256}
+    assert [r["action"] for r in records][-8:] == [
+        "UpdateFunctionCode", "GetFunctionConfiguration", "UpdateFunctionConfiguration", "GetFunction",
+        "PublishVersion", "GetAlias", "CreateAlias", "UpdateAlias"]
+    publish = [r for r in records if r["action"] == "PublishVersion"][0]
+    assert publish["params"] == {"FunctionName": "api", "CodeSha256": cfg["CodeSha256"],
+                                 "RevisionId": cfg["RevisionId"], "Description": "d"}
+    get_alias = [r for r in records if r["action"] == "GetAlias"][0]
+    assert (get_alias["params"], get_alias["status"], get_alias["error_code"]) == (
+        {"FunctionName": "api", "Name": "live"}, 404, "ResourceNotFoundException")
+    assert [r for r in records if r["action"] == "UpdateAlias"][0]["params"] == {
+        "FunctionName": "api", "Name": "live", "FunctionVersion": "1"}
+
+
+def test_control_validation_and_reset(emulator, scn):
+    from emulator.client import EmulatorError
+
+    with pytest.raises(EmulatorError, match="404"):
+        emulator.lambda_state("nope", "Pending", polls=1)
+    with pytest.raises(EmulatorError, match="400"):
+        emulator.lambda_script("api", outcome="Maybe")
+    with pytest.raises(EmulatorError, match="400"):
+        emulator.lambda_script("api", outcome="Failed", reason_code="NotACode")
+    emulator.lambda_script("api")
+    emulator.lambda_conflicts("api", count=3)
+    status_doc = emulator.lambda_status()
+    assert len(status_doc["scripts"]) == 1 and status_doc["conflicts"][0]["remaining"] == 3
+    emulator.clear_lambda_scripts()
+    assert emulator.lambda_status()["scripts"] == [] and emulator.lambda_status()["conflicts"] == []
+    emulator.lambda_script("api")
+    emulator.reset()
+    assert emulator.lambda_status() == {"scripts": [], "conflicts": [], "history": [], "functions": []}
