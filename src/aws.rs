@@ -2,6 +2,7 @@
 //! attribution) and where AWS errors are turned into text users can act on.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
@@ -11,7 +12,12 @@ use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::RequestId;
 use aws_smithy_runtime::client::identity::IdentityCache;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::date_time::{DateTime, Format};
 
 use crate::config::Config;
@@ -64,6 +70,28 @@ pub fn ecs_client(sdk: &SdkConfig, ecs_endpoint_url: Option<&str>) -> aws_sdk_ec
         builder = builder.endpoint_url(url);
     }
     aws_sdk_ecs::Client::from_conf(builder.build())
+}
+
+/// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.
+pub fn lambda_client(sdk: &SdkConfig, lambda_endpoint_url: Option<&str>) -> aws_sdk_lambda::Client {
+    let mut builder = aws_sdk_lambda::config::Builder::from(sdk);
+    if let Some(url) = lambda_endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_lambda::Client::from_conf(builder.build())
+}
+
+/// `AWS_ENDPOINT_URL_S3` wins over `AWS_ENDPOINT_URL` for S3. Path-style addressing when an
+/// endpoint is given: emulators and VPC endpoints do not serve bucket subdomains.
+pub fn s3_client(sdk: &SdkConfig, s3_endpoint_url: Option<&str>) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(url) = s3_endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    if s3_endpoint_url.is_some() || sdk.endpoint_url().is_some() {
+        builder = builder.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
 }
 
 /// An AWS call that failed, reduced to what a user needs: the operation, AWS's error code and
@@ -157,6 +185,41 @@ pub fn format_epoch(seconds: i64) -> String {
     DateTime::from_secs(seconds)
         .fmt(Format::DateTime)
         .unwrap_or_else(|_| seconds.to_string())
+}
+
+/// Keeps the raw body of one response: for documents the SDK's types would lose fields of
+/// (task definitions, function configurations), which are then sent back as they are.
+#[derive(Debug, Clone, Default)]
+pub struct RawResponse(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl RawResponse {
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.take()
+    }
+
+    pub fn json(&self, operation: &'static str) -> Result<serde_json::Value, AwsFailure> {
+        let bytes = self.take().unwrap_or_default();
+        serde_json::from_slice(&bytes)
+            .map_err(|err| AwsFailure::local(operation, format!("the response is not JSON: {err}")))
+    }
+}
+
+impl Intercept for RawResponse {
+    fn name(&self) -> &'static str {
+        "RawResponse"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(bytes), Ok(mut slot)) = (context.response().body().bytes(), self.0.lock()) {
+            *slot = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
 }
 
 /// "in 12 min" / "3 min ago", for expiries.

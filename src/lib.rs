@@ -25,6 +25,7 @@ pub async fn run(config: &Config) -> Result<Outcome, Error> {
     let outcome = match &config.action {
         Action::AssumeRole => Outcome::AssumeRole(actions::assume_role::run(config, &session)),
         Action::EcsDeploy(ecs) => Outcome::EcsDeploy(actions::ecs::run(config, ecs, &session).await?),
+        Action::LambdaDeploy(lambda) => Outcome::LambdaDeploy(actions::lambda::run(config, lambda, &session).await?),
     };
     deliver(config, &outcome)?;
     Ok(outcome)

@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity) or `ecs-deploy` (register a task definition and roll it out). `ecr-push` and `lambda-deploy` are announced and not available yet.",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out) or `lambda-deploy` (update a function, publish a version, move an alias). `ecr-push` is announced and not available yet.",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -90,6 +90,12 @@ pipe_variables! {
     }
     AWS_ENDPOINT_URL_ECS {
         usage: "Endpoint for ECS only; wins over `AWS_ENDPOINT_URL`.",
+    }
+    AWS_ENDPOINT_URL_LAMBDA {
+        usage: "Endpoint for Lambda only; wins over `AWS_ENDPOINT_URL`.",
+    }
+    AWS_ENDPOINT_URL_S3 {
+        usage: "Endpoint for S3 only (package uploads); wins over `AWS_ENDPOINT_URL`.",
     }
     AWS_MAX_ATTEMPTS {
         usage: "Attempts per AWS request (1-10). Throttling, 5xx and network errors are retried with jittered exponential backoff; access and validation errors never are.",
@@ -146,8 +152,40 @@ pipe_variables! {
     RUN_TASK_COMMAND {
         usage: "`ecs-deploy`: the command of that task, split like a shell would (quotes, backslashes). Unset: the container's own command.",
     }
+    FUNCTION_NAME {
+        usage: "`lambda-deploy`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`.",
+    }
+    ZIP_FILE {
+        usage: "`lambda-deploy`: the code, as a `.zip` or a directory that the pipe zips reproducibly. With `S3_BUCKET` and `S3_KEY`, uploaded there first (needed above Lambda's 50 MB direct-upload limit).",
+    }
+    S3_BUCKET {
+        usage: "`lambda-deploy`: bucket of the code (with `S3_KEY`): an existing object, or where `ZIP_FILE` is uploaded.",
+    }
+    S3_KEY {
+        usage: "`lambda-deploy`: key of the code in `S3_BUCKET`.",
+    }
+    S3_OBJECT_VERSION {
+        usage: "`lambda-deploy`: version of an existing S3 object (not with `ZIP_FILE`).",
+    }
+    IMAGE_URI {
+        usage: "`lambda-deploy`: the code, as a container image URI (functions of package type Image).",
+    }
+    FUNCTION_CONFIGURATION {
+        usage: "`lambda-deploy`: a JSON file of UpdateFunctionConfiguration fields (`MemorySize`, `Environment`...), sent as written, with `${VAR}` placeholders filled from the environment.",
+    }
+    PUBLISH {
+        usage: "`lambda-deploy`: publish a version once the code and configuration are updated.",
+        default: Some("true"),
+    }
+    VERSION_DESCRIPTION {
+        usage: "`lambda-deploy`: description of the published version.",
+        default: Some("Bitbucket build <build number>, commit <short commit>"),
+    }
+    ALIAS {
+        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`).",
+    }
     WAIT {
-        usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED.",
+        usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED. `lambda-deploy` always waits for each update, since the next step depends on it.",
         default: Some("true"),
     }
     WAIT_TIMEOUT {

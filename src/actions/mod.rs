@@ -4,6 +4,7 @@
 pub mod assume_role;
 pub mod diff;
 pub mod ecs;
+pub mod lambda;
 
 use std::fmt;
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 pub enum Outcome {
     AssumeRole(assume_role::AssumeRoleOutcome),
     EcsDeploy(ecs::EcsOutcome),
+    LambdaDeploy(lambda::LambdaOutcome),
 }
 
 impl fmt::Display for Outcome {
@@ -21,6 +23,7 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::AssumeRole(outcome) => outcome.fmt(f),
             Outcome::EcsDeploy(outcome) => outcome.fmt(f),
+            Outcome::LambdaDeploy(outcome) => outcome.fmt(f),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod ecs;
+pub mod lambda;
 
 use crate::auth::session::{session_name, session_tags};
 use crate::auth::token::TokenClaims;
@@ -92,6 +93,7 @@ impl BitbucketContext {
 pub enum Action {
     AssumeRole,
     EcsDeploy(Box<ecs::EcsConfig>),
+    LambdaDeploy(Box<lambda::LambdaConfig>),
 }
 
 impl Action {
@@ -99,6 +101,7 @@ impl Action {
         match self {
             Action::AssumeRole => "assume-role",
             Action::EcsDeploy(_) => "ecs-deploy",
+            Action::LambdaDeploy(_) => "lambda-deploy",
         }
     }
 
@@ -107,7 +110,7 @@ impl Action {
     pub fn waits(&self) -> bool {
         match self {
             Action::AssumeRole => false,
-            Action::EcsDeploy(_) => true,
+            Action::EcsDeploy(_) | Action::LambdaDeploy(_) => true,
         }
     }
 }
@@ -116,6 +119,7 @@ impl Action {
 enum ActionName {
     AssumeRole,
     EcsDeploy,
+    LambdaDeploy,
 }
 
 impl ActionName {
@@ -123,8 +127,10 @@ impl ActionName {
         match value.to_ascii_lowercase().as_str() {
             "assume-role" => Ok(ActionName::AssumeRole),
             "ecs-deploy" => Ok(ActionName::EcsDeploy),
-            planned @ ("ecr-push" | "lambda-deploy") => Err(format!(
-                "{planned:?} is not available in this version of the pipe yet; available: \"assume-role\", \"ecs-deploy\""
+            "lambda-deploy" => Ok(ActionName::LambdaDeploy),
+            planned @ "ecr-push" => Err(format!(
+                "{planned:?} is not available in this version of the pipe yet; available: \"assume-role\", \
+                 \"ecs-deploy\", \"lambda-deploy\""
             )),
             _ => Err(format!(
                 "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", got {value:?}"
@@ -249,6 +255,8 @@ pub struct Network {
     pub endpoint_url: Option<String>,
     pub sts_endpoint_url: Option<String>,
     pub ecs_endpoint_url: Option<String>,
+    pub lambda_endpoint_url: Option<String>,
+    pub s3_endpoint_url: Option<String>,
 }
 
 impl Network {
@@ -523,6 +531,8 @@ impl Config {
             endpoint_url: read.url(&vars::AWS_ENDPOINT_URL),
             sts_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_STS),
             ecs_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_ECS),
+            lambda_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_LAMBDA),
+            s3_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_S3),
         };
         for proxy in [&vars::HTTPS_PROXY, &vars::HTTP_PROXY] {
             read.url(proxy);
@@ -559,6 +569,9 @@ impl Config {
         let action = action.and_then(|name| match name {
             ActionName::AssumeRole => Some(Action::AssumeRole),
             ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
+            ActionName::LambdaDeploy => {
+                lambda::read(&mut read, env, &work_dir, &context).map(|lambda| Action::LambdaDeploy(Box::new(lambda)))
+            }
         });
 
         match (action, region, auth) {
@@ -919,7 +932,7 @@ mod tests {
             (&[("ACTION", None)], "ACTION", "is required"),
             (&[("ACTION", Some("deploy"))], "ACTION", "must be one of"),
             (
-                &[("ACTION", Some("lambda-deploy"))],
+                &[("ACTION", Some("ecr-push"))],
                 "ACTION",
                 "not available in this version",
             ),

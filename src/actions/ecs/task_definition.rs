@@ -1,15 +1,10 @@
 //! Task definitions as JSON documents: read from a file or from ECS, changed only where asked
 //! (images), and registered exactly as written, so fields this code does not know survive.
 
-use std::sync::{Arc, Mutex};
-
-use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
 use aws_smithy_types::body::SdkBody;
 use serde_json::{Map, Value};
 
-use crate::aws::AwsFailure;
+use crate::aws::{AwsFailure, RawResponse};
 use crate::config::ecs::ImageChange;
 
 /// Fields ECS adds to a registered definition; RegisterTaskDefinition refuses them.
@@ -193,9 +188,7 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<Valu
         .await
         .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
     crate::aws::log_output(OPERATION, started, &output);
-    let bytes = raw.take().unwrap_or_default();
-    serde_json::from_slice(&bytes)
-        .map_err(|err| AwsFailure::local(OPERATION, format!("the response is not JSON: {err}")))
+    raw.json(OPERATION)
 }
 
 /// Register `body` exactly as given: the SDK builds and signs the request, and the body is
@@ -223,34 +216,6 @@ pub async fn register(ecs: &aws_sdk_ecs::Client, body: &Value) -> Result<(String
         .unwrap_or_default()
         .to_owned();
     Ok((arn, registered.map(|td| td.revision()).unwrap_or_default()))
-}
-
-/// Keeps the raw body of one response.
-#[derive(Debug, Clone, Default)]
-struct RawResponse(Arc<Mutex<Option<Vec<u8>>>>);
-
-impl RawResponse {
-    fn take(&self) -> Option<Vec<u8>> {
-        self.0.lock().ok()?.take()
-    }
-}
-
-impl Intercept for RawResponse {
-    fn name(&self) -> &'static str {
-        "RawResponse"
-    }
-
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let (Some(bytes), Ok(mut slot)) = (context.response().body().bytes(), self.0.lock()) {
-            *slot = Some(bytes.to_vec());
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

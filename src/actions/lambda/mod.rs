@@ -1,0 +1,751 @@
+//! `ACTION=lambda-deploy`: the whole release in one step, in the order Lambda needs: wait
+//! until the function is ready, update the code and wait, update the configuration and wait,
+//! publish a version pinned to exactly that code and revision, then move the alias.
+//!
+//! Every wait is part of correctness (an update while another is in progress fails), so they
+//! all share one deadline, `WAIT_TIMEOUT`.
+
+pub mod package;
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{LastUpdateStatus, State};
+use aws_smithy_types::body::SdkBody;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use self::package::{DIRECT_UPLOAD_MAX, Package};
+use crate::actions::diff;
+use crate::auth::Session;
+use crate::aws::{self, AwsFailure, RawResponse};
+use crate::config::Config;
+use crate::config::lambda::{CodeSource, LambdaConfig, S3Location};
+use crate::error::Error;
+
+const POLL_MIN: Duration = Duration::from_secs(1);
+const POLL_MAX: Duration = Duration::from_secs(5);
+const CONFLICT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Serialize)]
+pub struct LambdaOutcome {
+    pub action: &'static str,
+    pub region: String,
+    pub function_arn: String,
+    pub code_sha256: String,
+    pub code_changed: bool,
+    pub configuration_changed: bool,
+    /// None when not published (or in a dry run).
+    pub version: Option<String>,
+    pub alias_arn: Option<String>,
+    pub dry_run: bool,
+}
+
+impl fmt::Display for LambdaOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.function_arn.rsplit(':').next().unwrap_or(&self.function_arn);
+        if self.dry_run {
+            return write!(f, "Dry run: nothing was changed ({name})");
+        }
+        let code = if self.code_changed {
+            "new code"
+        } else {
+            "code unchanged"
+        };
+        match (&self.version, &self.alias_arn) {
+            (Some(version), Some(alias)) => {
+                write!(
+                    f,
+                    "Deployed {name} ({code}): version {version}, alias {}",
+                    alias.rsplit(':').next().unwrap_or(alias)
+                )
+            }
+            (Some(version), None) => write!(f, "Deployed {name} ({code}): version {version}"),
+            (None, _) => write!(f, "Updated {name} ({code}); no version published (PUBLISH is false)"),
+        }
+    }
+}
+
+/// What the function looks like between steps.
+#[derive(Debug, Clone, Default)]
+struct FunctionState {
+    arn: String,
+    code_sha256: String,
+    revision_id: String,
+    package_type: String,
+    image_uri: Option<String>,
+}
+
+pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Session) -> Result<LambdaOutcome, Error> {
+    let deadline = Instant::now() + config.wait_timeout;
+    let lambda = aws::lambda_client(&session.sdk, config.network.lambda_endpoint_url.as_deref());
+    let function = lambda_config.function.as_str();
+    if !config.wait {
+        warn!("WAIT is false, but lambda-deploy waits for each update anyway: the next step depends on it");
+    }
+
+    // Read and check everything first.
+    let current = get_function(&lambda, function).await?;
+    check_package_type(&current, lambda_config.code.as_ref())?;
+    let package = match &lambda_config.code {
+        Some(CodeSource::Zip { path, upload_to }) => {
+            let package = package::build(path).map_err(|message| bad_input(message, "ZIP_FILE"))?;
+            info!(
+                "Package {}: {} bytes, CodeSha256 {}",
+                path.display(),
+                package.bytes.len(),
+                package.sha256
+            );
+            if upload_to.is_none() && package.bytes.len() as u64 > DIRECT_UPLOAD_MAX {
+                return Err(bad_input(
+                    format!(
+                        "The package is {} MB, above Lambda's {} MB direct-upload limit",
+                        package.bytes.len() / 1024 / 1024,
+                        DIRECT_UPLOAD_MAX / 1024 / 1024
+                    ),
+                    "S3_BUCKET and S3_KEY (to upload it to S3 first)",
+                ));
+            }
+            Some(package)
+        }
+        _ => None,
+    };
+    let code_changes = match (&lambda_config.code, &package) {
+        (None, _) => false,
+        (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
+        _ => true,
+    };
+    let configuration_diff = match &lambda_config.configuration {
+        Some((_, wanted)) => Some(configuration_diff(&lambda, function, wanted).await?),
+        None => None,
+    };
+    let current_alias = match &lambda_config.alias {
+        Some(alias) => get_alias(&lambda, function, alias).await?,
+        None => None,
+    };
+
+    if config.dry_run {
+        return Ok(dry_run(
+            config,
+            lambda_config,
+            &current,
+            code_changes,
+            configuration_diff,
+            current_alias,
+        ));
+    }
+
+    // 1. Ready?
+    let mut state = wait_ready(&lambda, function, deadline, "before the update").await?;
+
+    // 2. Code.
+    let mut code_changed = false;
+    match (&lambda_config.code, package) {
+        (Some(CodeSource::Zip { .. }), Some(package)) if package.sha256 == state.code_sha256 => {
+            info!(
+                "The code is unchanged (CodeSha256 {}): skipping the upload",
+                package.sha256
+            );
+        }
+        (Some(source), package) => {
+            update_code(config, session, &lambda, function, source, package, &state, deadline).await?;
+            state = wait_ready(&lambda, function, deadline, "after the code update").await?;
+            info!("Code updated: CodeSha256 {}", state.code_sha256);
+            code_changed = true;
+        }
+        (None, _) => {}
+    }
+
+    // 3. Configuration.
+    let mut configuration_changed = false;
+    if let (Some((path, wanted)), Some(lines)) = (&lambda_config.configuration, &configuration_diff) {
+        if lines.is_empty() {
+            info!("The configuration in {} is already in place", path.display());
+        } else {
+            update_configuration(&lambda, function, wanted, &state, deadline).await?;
+            state = wait_ready(&lambda, function, deadline, "after the configuration update").await?;
+            info!("Configuration updated from {}", path.display());
+            configuration_changed = true;
+        }
+    }
+
+    // 4. Publish exactly what was just produced: a concurrent change makes this fail instead
+    //    of slipping into the version.
+    let version = if lambda_config.publish {
+        Some(publish(&lambda, function, &state, &lambda_config.version_description, deadline).await?)
+    } else {
+        None
+    };
+
+    // 5. Alias.
+    let alias_arn = match (&lambda_config.alias, &version) {
+        (Some(alias), Some(version)) => {
+            Some(move_alias(&lambda, function, alias, version, current_alias, deadline).await?)
+        }
+        _ => None,
+    };
+
+    Ok(LambdaOutcome {
+        action: "lambda-deploy",
+        region: config.region.clone(),
+        function_arn: state.arn,
+        code_sha256: state.code_sha256,
+        code_changed,
+        configuration_changed,
+        version,
+        alias_arn,
+        dry_run: false,
+    })
+}
+
+async fn get_function(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<FunctionState, Error> {
+    const OPERATION: &str = "lambda:GetFunction";
+    let started = Instant::now();
+    let output = lambda
+        .get_function()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(|err| {
+            let failure = AwsFailure::from_sdk(OPERATION, &err);
+            if failure.code_is("ResourceNotFoundException") {
+                bad_input(
+                    format!("Function {function} not found ({failure})"),
+                    "FUNCTION_NAME and AWS_DEFAULT_REGION",
+                )
+            } else {
+                failure_of(failure)
+            }
+        })?;
+    aws::log_output(OPERATION, started, &output);
+    let configuration = output.configuration();
+    Ok(FunctionState {
+        arn: configuration
+            .and_then(|c| c.function_arn())
+            .unwrap_or_default()
+            .to_owned(),
+        code_sha256: configuration
+            .and_then(|c| c.code_sha256())
+            .unwrap_or_default()
+            .to_owned(),
+        revision_id: configuration
+            .and_then(|c| c.revision_id())
+            .unwrap_or_default()
+            .to_owned(),
+        package_type: configuration
+            .and_then(|c| c.package_type())
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        image_uri: output.code().and_then(|c| c.image_uri()).map(str::to_owned),
+    })
+}
+
+fn check_package_type(current: &FunctionState, code: Option<&CodeSource>) -> Result<(), Error> {
+    let image_code = matches!(code, Some(CodeSource::Image(_)));
+    let image_function = current.package_type == "Image";
+    match (code, image_code == image_function) {
+        (None, _) | (_, true) => Ok(()),
+        (Some(_), false) => Err(bad_input(
+            format!(
+                "The function's package type is {}, so its code comes from {}",
+                current.package_type,
+                if image_function {
+                    "IMAGE_URI"
+                } else {
+                    "ZIP_FILE or S3_BUCKET/S3_KEY"
+                }
+            ),
+            "the code source",
+        )),
+    }
+}
+
+/// Poll until the function is Active and no update is in progress. A failed update ends the
+/// pipe with Lambda's reason; a failed update from before the pipe started only warns, since
+/// this deployment may be the fix.
+async fn wait_ready(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    deadline: Instant,
+    when: &str,
+) -> Result<FunctionState, Error> {
+    const OPERATION: &str = "lambda:GetFunctionConfiguration";
+    let mut interval = POLL_MIN;
+    let mut last_seen = String::new();
+    loop {
+        let started = Instant::now();
+        let config = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|err| failure_of(AwsFailure::from_sdk(OPERATION, &err)))?;
+        aws::log_output(OPERATION, started, &config);
+        let state = config.state().cloned().unwrap_or(State::Active);
+        let update = config
+            .last_update_status()
+            .cloned()
+            .unwrap_or(LastUpdateStatus::Successful);
+        let seen = format!("State {}, LastUpdateStatus {}", state.as_str(), update.as_str());
+        if seen != last_seen {
+            info!("{function} {when}: {seen}");
+            last_seen = seen;
+        }
+        let reason = || {
+            let code = config
+                .last_update_status_reason_code()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default();
+            format!(
+                "{} ({code})",
+                config.last_update_status_reason().unwrap_or("no reason given")
+            )
+        };
+        match (&state, &update) {
+            (State::Failed, _) => {
+                return Err(Error::failed(
+                    format!(
+                        "The function {function} is in state Failed: {}",
+                        config.state_reason().unwrap_or("no reason given")
+                    ),
+                    vec![],
+                ));
+            }
+            (_, LastUpdateStatus::Failed) if when != "before the update" => {
+                return Err(Error::failed(
+                    format!("The update of {function} failed: {}", reason()),
+                    vec![
+                    "Lambda keeps the previous code and configuration; no version was published and no alias moved."
+                        .to_owned(),
+                ],
+                ));
+            }
+            (State::Pending, _) | (_, LastUpdateStatus::InProgress) => {}
+            (_, LastUpdateStatus::Failed) => {
+                warn!(
+                    "The previous update of {function} had failed: {}; deploying anyway",
+                    reason()
+                );
+                return Ok(state_of(&config));
+            }
+            _ => return Ok(state_of(&config)),
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::failed(
+                format!("{function} was still busy ({last_seen}) {when} when WAIT_TIMEOUT ran out"),
+                vec!["Nothing further was changed.".to_owned()],
+            ));
+        }
+        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+        interval = interval.mul_f32(1.5).min(POLL_MAX);
+    }
+}
+
+fn state_of(
+    config: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
+) -> FunctionState {
+    FunctionState {
+        arn: config.function_arn().unwrap_or_default().to_owned(),
+        code_sha256: config.code_sha256().unwrap_or_default().to_owned(),
+        revision_id: config.revision_id().unwrap_or_default().to_owned(),
+        package_type: config.package_type().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        image_uri: None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn update_code(
+    config: &Config,
+    session: &Session,
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    source: &CodeSource,
+    package: Option<Package>,
+    state: &FunctionState,
+    deadline: Instant,
+) -> Result<(), Error> {
+    const OPERATION: &str = "lambda:UpdateFunctionCode";
+    let request = lambda
+        .update_function_code()
+        .function_name(function)
+        .revision_id(&state.revision_id);
+    let request = match (source, package) {
+        (
+            CodeSource::Zip {
+                upload_to: Some(location),
+                ..
+            },
+            Some(package),
+        ) => {
+            let version = upload(config, session, location, package).await?;
+            request
+                .s3_bucket(&location.bucket)
+                .s3_key(&location.key)
+                .set_s3_object_version(version)
+        }
+        (CodeSource::Zip { .. }, Some(package)) => request.zip_file(Blob::new(package.bytes)),
+        (CodeSource::S3(location), _) => request
+            .s3_bucket(&location.bucket)
+            .s3_key(&location.key)
+            .set_s3_object_version(location.version.clone()),
+        (CodeSource::Image(uri), _) => request.image_uri(uri),
+        (CodeSource::Zip { .. }, None) => return Ok(()),
+    };
+    let started = Instant::now();
+    let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
+        .await
+        .map_err(failure_of)?;
+    aws::log_output(OPERATION, started, &output);
+    Ok(())
+}
+
+/// Put the package in S3 (for packages over the direct-upload limit); returns the object
+/// version when the bucket is versioned.
+async fn upload(
+    config: &Config,
+    session: &Session,
+    location: &S3Location,
+    package: Package,
+) -> Result<Option<String>, Error> {
+    const OPERATION: &str = "s3:PutObject";
+    let s3 = aws::s3_client(&session.sdk, config.network.s3_endpoint_url.as_deref());
+    let size = package.bytes.len();
+    let started = Instant::now();
+    let output = s3
+        .put_object()
+        .bucket(&location.bucket)
+        .key(&location.key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(package.bytes))
+        .send()
+        .await
+        .map_err(|err| {
+            let failure = AwsFailure::from_sdk(OPERATION, &err);
+            if failure.code_is("NoSuchBucket") {
+                bad_input(format!("Bucket {} not found ({failure})", location.bucket), "S3_BUCKET")
+            } else {
+                failure_of(failure)
+            }
+        })?;
+    aws::log_output(OPERATION, started, &output);
+    info!(
+        "Uploaded the package ({size} bytes) to s3://{}/{}",
+        location.bucket, location.key
+    );
+    Ok(output.version_id().map(str::to_owned))
+}
+
+/// The fields of the file that differ from the function's current configuration (values under
+/// `Environment` masked). Only the file's own fields are compared.
+async fn configuration_diff(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    wanted: &Value,
+) -> Result<Vec<String>, Error> {
+    const OPERATION: &str = "lambda:GetFunctionConfiguration";
+    let raw = RawResponse::default();
+    lambda
+        .get_function_configuration()
+        .function_name(function)
+        .customize()
+        .interceptor(raw.clone())
+        .send()
+        .await
+        .map_err(|err| failure_of(AwsFailure::from_sdk(OPERATION, &err)))?;
+    let current = raw.json(OPERATION).map_err(failure_of)?;
+    let current_subset: serde_json::Map<String, Value> = wanted
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, _)| (key.clone(), current.get(key).cloned().unwrap_or(Value::Null)))
+        .collect();
+    let lines = diff::diff(&Value::Object(current_subset), wanted);
+    if !lines.is_empty() {
+        info!("Configuration changes (environment values masked):");
+        for line in &lines {
+            info!("  {line}");
+        }
+    }
+    Ok(lines)
+}
+
+/// UpdateFunctionConfiguration with the file's fields exactly as written, plus the RevisionId
+/// observed, so a concurrent change is refused rather than overwritten.
+async fn update_configuration(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    wanted: &Value,
+    state: &FunctionState,
+    deadline: Instant,
+) -> Result<(), Error> {
+    const OPERATION: &str = "lambda:UpdateFunctionConfiguration";
+    let mut body = wanted.clone();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("RevisionId".to_owned(), Value::String(state.revision_id.clone()));
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let started = Instant::now();
+    let output = retry_conflicts(OPERATION, deadline, || {
+        let bytes = bytes.clone();
+        lambda
+            .update_function_configuration()
+            .function_name(function)
+            .customize()
+            .mutate_request(move |request| {
+                let length = bytes.len().to_string();
+                *request.body_mut() = SdkBody::from(bytes.clone());
+                request.headers_mut().insert("content-length", length);
+            })
+            .send()
+    })
+    .await
+    .map_err(|failure| match failure.code.as_deref() {
+        Some("InvalidParameterValueException" | "ValidationException") => Error::BadInput {
+            summary: format!("Lambda refused the configuration (FUNCTION_CONFIGURATION): {failure}"),
+            details: vec![],
+        },
+        _ => failure_of(failure),
+    })?;
+    aws::log_output(OPERATION, started, &output);
+    Ok(())
+}
+
+async fn publish(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    state: &FunctionState,
+    description: &str,
+    deadline: Instant,
+) -> Result<String, Error> {
+    const OPERATION: &str = "lambda:PublishVersion";
+    let request = lambda
+        .publish_version()
+        .function_name(function)
+        .code_sha256(&state.code_sha256)
+        .revision_id(&state.revision_id)
+        .description(description);
+    let started = Instant::now();
+    let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
+        .await
+        .map_err(|failure| {
+            if failure.code_is("PreconditionFailedException") || failure.code_is("InvalidParameterValueException") {
+                Error::failed(
+                    format!("Someone changed {function} while the pipe was deploying it, so no version was published"),
+                    vec![failure.to_string(), "Run the step again.".to_owned()],
+                )
+            } else {
+                failure_of(failure)
+            }
+        })?;
+    aws::log_output(OPERATION, started, &output);
+    let version = output.version().unwrap_or_default().to_owned();
+    info!("Published version {version} ({description})");
+    Ok(version)
+}
+
+/// The alias as it is now: (ARN, version, RevisionId), or None when it does not exist yet.
+async fn get_alias(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    alias: &str,
+) -> Result<Option<(String, String, String)>, Error> {
+    const OPERATION: &str = "lambda:GetAlias";
+    match lambda.get_alias().function_name(function).name(alias).send().await {
+        Ok(output) => Ok(Some((
+            output.alias_arn().unwrap_or_default().to_owned(),
+            output.function_version().unwrap_or_default().to_owned(),
+            output.revision_id().unwrap_or_default().to_owned(),
+        ))),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(failure_of(AwsFailure::from_sdk(OPERATION, &err))),
+    }
+}
+
+async fn move_alias(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+    current: Option<(String, String, String)>,
+    deadline: Instant,
+) -> Result<String, Error> {
+    let arn = match current {
+        Some((arn, from, _)) if from == version => {
+            info!("Alias {alias} already points at version {version}");
+            arn
+        }
+        Some((_, from, revision_id)) => {
+            const OPERATION: &str = "lambda:UpdateAlias";
+            let request = lambda
+                .update_alias()
+                .function_name(function)
+                .name(alias)
+                .function_version(version)
+                .revision_id(revision_id);
+            let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
+                .await
+                .map_err(failure_of)?;
+            info!("Alias {alias}: version {from} → {version}");
+            output.alias_arn().unwrap_or_default().to_owned()
+        }
+        None => {
+            const OPERATION: &str = "lambda:CreateAlias";
+            let created = lambda
+                .create_alias()
+                .function_name(function)
+                .name(alias)
+                .function_version(version)
+                .send()
+                .await;
+            match created {
+                Ok(output) => {
+                    info!("Alias {alias} created at version {version}");
+                    output.alias_arn().unwrap_or_default().to_owned()
+                }
+                // Someone created it since GetAlias: move it like an existing alias.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
+                {
+                    let current = get_alias(lambda, function, alias).await?;
+                    return Box::pin(move_alias(lambda, function, alias, version, current, deadline)).await;
+                }
+                Err(err) => return Err(failure_of(AwsFailure::from_sdk(OPERATION, &err))),
+            }
+        }
+    };
+    Ok(arn)
+}
+
+fn dry_run(
+    config: &Config,
+    lambda_config: &LambdaConfig,
+    current: &FunctionState,
+    code_changes: bool,
+    configuration_diff: Option<Vec<String>>,
+    current_alias: Option<(String, String, String)>,
+) -> LambdaOutcome {
+    let code = match &lambda_config.code {
+        None => "would leave the code as it is".to_owned(),
+        Some(CodeSource::Zip { .. }) if !code_changes => "the code is unchanged: no upload".to_owned(),
+        Some(CodeSource::Zip {
+            upload_to: Some(s3), ..
+        }) => {
+            format!(
+                "would upload the new package to s3://{}/{} and update the code",
+                s3.bucket, s3.key
+            )
+        }
+        Some(CodeSource::Zip { .. }) => "would update the code with the new package".to_owned(),
+        Some(CodeSource::S3(s3)) => format!("would update the code from s3://{}/{}", s3.bucket, s3.key),
+        Some(CodeSource::Image(uri)) => {
+            format!(
+                "would update the image from {} to {uri}",
+                current.image_uri.as_deref().unwrap_or("?")
+            )
+        }
+    };
+    info!("Dry run: {code}");
+    match configuration_diff {
+        Some(lines) if lines.is_empty() => info!("Dry run: the configuration is already in place"),
+        Some(_) => info!("Dry run: would update the configuration as shown above"),
+        None => {}
+    }
+    if lambda_config.publish {
+        info!(
+            "Dry run: would publish a version ({})",
+            lambda_config.version_description
+        );
+    }
+    if let Some(alias) = &lambda_config.alias {
+        match current_alias {
+            Some((_, from, _)) => info!("Dry run: would move alias {alias} from version {from} to the new version"),
+            None => info!("Dry run: would create alias {alias} at the new version"),
+        }
+    }
+    LambdaOutcome {
+        action: "lambda-deploy",
+        region: config.region.clone(),
+        function_arn: current.arn.clone(),
+        code_sha256: current.code_sha256.clone(),
+        code_changed: false,
+        configuration_changed: false,
+        version: None,
+        alias_arn: None,
+        dry_run: true,
+    }
+}
+
+/// Lambda refuses a change while another is in progress (ResourceConflictException) and
+/// throttles (TooManyRequestsException); both pass, so retry them with backoff until the
+/// deadline. The SDK has already retried throttling a few times by then.
+async fn retry_conflicts<T, E, F, Fut>(operation: &'static str, deadline: Instant, mut call: F) -> Result<T, AwsFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<
+        Output = Result<
+            T,
+            aws_sdk_lambda::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+        >,
+    >,
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut delay = POLL_MIN;
+    loop {
+        let failure = match call().await {
+            Ok(output) => return Ok(output),
+            Err(err) => AwsFailure::from_sdk(operation, &err),
+        };
+        let passing = failure.code_is("ResourceConflictException") || failure.code_is("TooManyRequestsException");
+        if !passing || Instant::now() + delay >= deadline {
+            return Err(failure);
+        }
+        info!(
+            "{operation}: {} ({}); trying again in {} s",
+            failure.message,
+            failure.code.as_deref().unwrap_or(""),
+            delay.as_secs()
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(CONFLICT_BACKOFF_MAX);
+    }
+}
+
+fn bad_input(summary: String, variable: &str) -> Error {
+    Error::BadInput {
+        summary,
+        details: vec![format!("Check {variable}.")],
+    }
+}
+
+/// Access refusals name the IAM action to grant; the rest keep Lambda's code and message.
+fn failure_of(failure: AwsFailure) -> Error {
+    match failure.code.as_deref() {
+        Some("AccessDeniedException" | "AccessDenied") => {
+            let action = failure.operation;
+            Error::auth(
+                failure.clone(),
+                vec![format!(
+                    "The role needs the IAM permission {action} (see the README's minimal Lambda policy)."
+                )],
+            )
+        }
+        Some("ResourceNotFoundException") => bad_input(failure.to_string(), "FUNCTION_NAME"),
+        Some("InvalidParameterValueException" | "ValidationException" | "CodeStorageExceededException") => {
+            Error::BadInput {
+                summary: failure.to_string(),
+                details: vec![],
+            }
+        }
+        _ => Error::failed(failure, vec![]),
+    }
+}

@@ -1,0 +1,173 @@
+//! The deployment package: a `.zip` as it is, or a directory zipped reproducibly (entries
+//! sorted, timestamps fixed, executable bits kept), so the same directory always gives the same
+//! CodeSha256 and an unchanged build is recognised and not uploaded again.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// Lambda's limit for a package uploaded in the request itself (zipped).
+pub const DIRECT_UPLOAD_MAX: u64 = 50 * 1024 * 1024;
+
+pub struct Package {
+    pub bytes: Vec<u8>,
+    /// base64 of the SHA-256 of the bytes, as Lambda reports CodeSha256.
+    pub sha256: String,
+}
+
+impl Package {
+    pub fn new(bytes: Vec<u8>) -> Package {
+        let sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+        Package { bytes, sha256 }
+    }
+}
+
+/// Read a `.zip`, or zip a directory.
+pub fn build(path: &Path) -> Result<Package, String> {
+    if path.is_dir() {
+        return zip_directory(path).map(Package::new);
+    }
+    let bytes = std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    if !(bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")) {
+        return Err(format!("{} is not a zip file (nor a directory to zip)", path.display()));
+    }
+    Ok(Package::new(bytes))
+}
+
+/// Zip every file under `root` in byte order of their paths, with the zip format's earliest
+/// timestamp and 0755/0644 modes, so only the files' contents and names decide the bytes.
+pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
+    let real_root = root
+        .canonicalize()
+        .map_err(|err| format!("{}: {err}", root.display()))?;
+    let mut files = Vec::new();
+    collect(&real_root, &real_root, &mut files)?;
+    files.sort_by(|(a, _, _), (b, _, _)| a.as_bytes().cmp(b.as_bytes()));
+    if files.is_empty() {
+        return Err(format!("{} has no files to deploy", root.display()));
+    }
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, path, executable) in files {
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .last_modified_time(DateTime::default())
+            .unix_permissions(if executable { 0o755 } else { 0o644 });
+        writer
+            .start_file(name.as_str(), options)
+            .map_err(|err| format!("zipping {name}: {err}"))?;
+        let mut file = std::fs::File::open(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        std::io::copy(&mut file, &mut writer).map_err(|err| format!("zipping {name}: {err}"))?;
+    }
+    let cursor = writer
+        .finish()
+        .map_err(|err| format!("zipping {}: {err}", root.display()))?;
+    let mut bytes = cursor.into_inner();
+    bytes.flush().ok();
+    Ok(bytes)
+}
+
+/// Regular files under `dir` as (name in the zip, path, executable). Symbolic links are
+/// followed only while they stay inside the package directory.
+fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf, bool)>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|err| format!("{}: {err}", dir.display()))?.path();
+        let real = path
+            .canonicalize()
+            .map_err(|err| format!("{}: {err}", path.display()))?;
+        if !real.starts_with(root) {
+            return Err(format!("{} links outside the package directory", path.display()));
+        }
+        let metadata = std::fs::metadata(&real).map_err(|err| format!("{}: {err}", path.display()))?;
+        if metadata.is_dir() {
+            collect(root, &path, files)?;
+        } else if metadata.is_file() {
+            let name = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            use std::os::unix::fs::PermissionsExt as _;
+            files.push((name, path, metadata.permissions().mode() & 0o111 != 0));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn tree(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("ard-package-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("lib/deep")).unwrap();
+        std::fs::write(root.join("handler.py"), "def handler(e, c):\n    return 200\n").unwrap();
+        std::fs::write(root.join("lib/deep/data.bin"), [0u8, 1, 2, 3, 255]).unwrap();
+        std::fs::write(root.join("bootstrap"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(root.join("bootstrap"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        root
+    }
+
+    #[test]
+    fn the_same_directory_gives_the_same_bytes() {
+        let root = tree("same");
+        let first = zip_directory(&root).unwrap();
+        // New modification times must not change the package.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(root.join("handler.py"), "def handler(e, c):\n    return 200\n").unwrap();
+        assert_eq!(first, zip_directory(&root).unwrap());
+        std::fs::write(root.join("handler.py"), "changed").unwrap();
+        assert_ne!(first, zip_directory(&root).unwrap());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn entries_are_sorted_with_modes_kept() {
+        let root = tree("modes");
+        let bytes = zip_directory(&root).unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let names: Vec<String> = (0..archive.len())
+            .map(|i| archive.by_index(i).unwrap().name().unwrap().into_owned())
+            .collect();
+        assert_eq!(names, ["bootstrap", "handler.py", "lib/deep/data.bin"]);
+        assert_eq!(
+            archive.by_name("bootstrap").unwrap().unix_mode().unwrap() & 0o777,
+            0o755
+        );
+        assert_eq!(
+            archive.by_name("handler.py").unwrap().unix_mode().unwrap() & 0o777,
+            0o644
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn links_out_of_the_directory_are_refused() {
+        let root = tree("links");
+        std::os::unix::fs::symlink("/etc/hostname", root.join("stolen")).unwrap();
+        assert!(zip_directory(&root).unwrap_err().contains("links outside"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn zip_files_are_checked_and_hashed_like_lambda() {
+        let root = tree("file");
+        let zip_path = root.join("../ard-package.zip");
+        std::fs::write(&zip_path, zip_directory(&root).unwrap()).unwrap();
+        let package = build(&zip_path).unwrap();
+        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&package.bytes));
+        assert_eq!(package.sha256, expected);
+        std::fs::write(&zip_path, b"not a zip").unwrap();
+        assert!(build(&zip_path).err().unwrap().contains("not a zip file"));
+        std::fs::remove_file(&zip_path).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,291 @@
+//! The variables of `ACTION=lambda-deploy`, checked before the first AWS call. The code source
+//! must be exactly one; a configuration file is read and filled here, so a broken file is a
+//! validation error.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{BitbucketContext, Env, Reader, resolve_path};
+use crate::actions::lambda::package::DIRECT_UPLOAD_MAX;
+use crate::template;
+use crate::vars;
+
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    pub function: String,
+    pub code: Option<CodeSource>,
+    /// UpdateFunctionConfiguration fields, filled.
+    pub configuration: Option<(PathBuf, Value)>,
+    pub publish: bool,
+    pub version_description: String,
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeSource {
+    /// A `.zip` or a directory, uploaded in the request (or first to S3).
+    Zip {
+        path: PathBuf,
+        upload_to: Option<S3Location>,
+    },
+    /// An existing S3 object.
+    S3(S3Location),
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+}
+
+pub(super) fn read(
+    read: &mut Reader<'_>,
+    env: &Env,
+    work_dir: &Path,
+    context: &BitbucketContext,
+) -> Option<LambdaConfig> {
+    let problems_before = read.problems.len();
+    let function = read.text(&vars::FUNCTION_NAME);
+    match &function {
+        None => read.problem(vars::FUNCTION_NAME.name, "is required for lambda-deploy"),
+        Some(name) if !is_function_name(name) => read.problem(
+            vars::FUNCTION_NAME.name,
+            format!("{name:?} is not a function name, ARN or partial ARN (no version or alias qualifier)"),
+        ),
+        Some(_) => {}
+    }
+
+    let code = read_code(read, work_dir);
+    let configuration = read.raw(&vars::FUNCTION_CONFIGURATION).and_then(|value| {
+        read_configuration(env, work_dir, value)
+            .map_err(|messages| {
+                for message in messages {
+                    read.problem(vars::FUNCTION_CONFIGURATION.name, message);
+                }
+            })
+            .ok()
+    });
+    if code.is_none() && configuration.is_none() && read.problems.len() == problems_before {
+        read.problem(
+            vars::ZIP_FILE.name,
+            "nothing to deploy: set one code source (ZIP_FILE, S3_BUCKET with S3_KEY, or IMAGE_URI), \
+             or FUNCTION_CONFIGURATION",
+        );
+    }
+
+    let publish = read.bool(&vars::PUBLISH);
+    let alias = read.text(&vars::ALIAS);
+    if let Some(alias) = &alias {
+        if !publish {
+            read.problem(
+                vars::ALIAS.name,
+                "needs PUBLISH: the alias points at the version the pipe publishes",
+            );
+        } else if !is_alias_name(alias) {
+            read.problem(
+                vars::ALIAS.name,
+                format!("{alias:?} is not an alias name (1-128 letters, digits, - and _, not only digits)"),
+            );
+        }
+    }
+    let version_description = read
+        .text(&vars::VERSION_DESCRIPTION)
+        .unwrap_or_else(|| default_description(context));
+    if version_description.chars().count() > 256 {
+        read.problem(vars::VERSION_DESCRIPTION.name, "must be at most 256 characters");
+    }
+
+    if read.problems.len() > problems_before {
+        return None;
+    }
+    Some(LambdaConfig {
+        function: function?,
+        code,
+        configuration,
+        publish,
+        version_description,
+        alias,
+    })
+}
+
+fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
+    let zip = read.raw(&vars::ZIP_FILE);
+    let bucket = read.text(&vars::S3_BUCKET);
+    let key = read.text(&vars::S3_KEY);
+    let version = read.text(&vars::S3_OBJECT_VERSION);
+    let image = read.text(&vars::IMAGE_URI);
+
+    let s3 = match (bucket, key) {
+        (Some(bucket), Some(key)) => Some(S3Location { bucket, key, version }),
+        (Some(_), None) => {
+            read.problem(vars::S3_KEY.name, "is required with S3_BUCKET");
+            None
+        }
+        (None, Some(_)) => {
+            read.problem(vars::S3_BUCKET.name, "is required with S3_KEY");
+            None
+        }
+        (None, None) => {
+            if version.is_some() {
+                read.problem(vars::S3_OBJECT_VERSION.name, "is only used with S3_BUCKET and S3_KEY");
+            }
+            None
+        }
+    };
+    let sources = [zip.is_some(), s3.is_some() && zip.is_none(), image.is_some()];
+    if sources.iter().filter(|set| **set).count() > 1 {
+        read.problem(
+            vars::IMAGE_URI.name,
+            "the code comes from exactly one of ZIP_FILE, S3_BUCKET with S3_KEY, or IMAGE_URI",
+        );
+        return None;
+    }
+    if let Some(image) = image {
+        return Some(CodeSource::Image(image));
+    }
+    let Some(zip) = zip else { return s3.map(CodeSource::S3) };
+    if s3.as_ref().is_some_and(|s3| s3.version.is_some()) {
+        read.problem(
+            vars::S3_OBJECT_VERSION.name,
+            "cannot be set with ZIP_FILE: the upload makes the version",
+        );
+        return None;
+    }
+    let path = match resolve_path(work_dir, zip) {
+        Ok(path) if path.exists() => path,
+        Ok(path) => {
+            read.problem(vars::ZIP_FILE.name, format!("{} does not exist", path.display()));
+            return None;
+        }
+        Err(message) => {
+            read.problem(vars::ZIP_FILE.name, message);
+            return None;
+        }
+    };
+    let too_big = path.is_file() && std::fs::metadata(&path).is_ok_and(|m| m.len() > DIRECT_UPLOAD_MAX);
+    if too_big && s3.is_none() {
+        read.problem(
+            vars::ZIP_FILE.name,
+            format!(
+                "{} is larger than Lambda's {} MB direct-upload limit: set S3_BUCKET and S3_KEY to upload it to S3 first",
+                path.display(),
+                DIRECT_UPLOAD_MAX / 1024 / 1024
+            ),
+        );
+        return None;
+    }
+    Some(CodeSource::Zip { path, upload_to: s3 })
+}
+
+fn read_configuration(env: &Env, work_dir: &Path, value: &str) -> Result<(PathBuf, Value), Vec<String>> {
+    let path = resolve_path(work_dir, value).map_err(|message| vec![message])?;
+    let text = std::fs::read_to_string(&path).map_err(|err| vec![format!("cannot read {}: {err}", path.display())])?;
+    let mut document: Value =
+        serde_json::from_str(&text).map_err(|err| vec![format!("{} is not valid JSON: {err}", path.display())])?;
+    let Some(fields) = document.as_object() else {
+        return Err(vec![format!(
+            "{} must be a JSON object of UpdateFunctionConfiguration fields",
+            path.display()
+        )]);
+    };
+    for owned in ["FunctionName", "RevisionId"] {
+        if fields.contains_key(owned) {
+            return Err(vec![format!(
+                "{} sets {owned}, which the pipe sets itself (FUNCTION_NAME)",
+                path.display()
+            )]);
+        }
+    }
+    template::substitute(&mut document, &|name| env.value(name).map(str::to_owned)).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect::<Vec<_>>()
+    })?;
+    Ok((path, document))
+}
+
+fn default_description(context: &BitbucketContext) -> String {
+    let commit: String = context.commit.as_deref().unwrap_or_default().chars().take(12).collect();
+    match (context.build_number.as_deref(), commit.is_empty()) {
+        (Some(build), false) => format!("Bitbucket build {build}, commit {commit}"),
+        (Some(build), true) => format!("Bitbucket build {build}"),
+        (None, false) => format!("Commit {commit}"),
+        (None, true) => "Deployed by aws-role-deploy".to_owned(),
+    }
+}
+
+/// A name, an ARN or a partial ARN, without a qualifier.
+fn is_function_name(value: &str) -> bool {
+    let name = match value.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.split(':').collect();
+            match parts.as_slice() {
+                [_partition, "lambda", _region, account, "function", name] if super::is_account_id(account) => *name,
+                _ => return false,
+            }
+        }
+        None => match value.split(':').collect::<Vec<_>>().as_slice() {
+            [account, "function", name] if super::is_account_id(account) => name,
+            [name] => name,
+            _ => return false,
+        },
+    };
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn is_alias_name(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !value.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names() {
+        for good in [
+            "api",
+            "my-func_2",
+            "123456789012:function:api",
+            "arn:aws:lambda:eu-west-1:123456789012:function:api",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:api",
+        ] {
+            assert!(is_function_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "api:prod",
+            "arn:aws:lambda:eu-west-1:123456789012:function:api:3",
+            "a b",
+            "x:function:api",
+        ] {
+            assert!(!is_function_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn alias_names() {
+        assert!(is_alias_name("live") && is_alias_name("v2-canary"));
+        assert!(!is_alias_name("42") && !is_alias_name("a.b") && !is_alias_name(""));
+    }
+
+    #[test]
+    fn default_description_names_build_and_commit() {
+        let context = BitbucketContext {
+            build_number: Some("42".into()),
+            commit: Some("0123456789abcdef0123".into()),
+            ..BitbucketContext::default()
+        };
+        assert_eq!(default_description(&context), "Bitbucket build 42, commit 0123456789ab");
+        assert_eq!(
+            default_description(&BitbucketContext::default()),
+            "Deployed by aws-role-deploy"
+        );
+    }
+}
