@@ -5,6 +5,8 @@
 - start-up: from just before the process is spawned to the moment its first STS request
   reaches a loopback listener (the median and worst of several runs);
 - peak RSS of a whole `assume-role` run against the emulator (OIDC, then a chained role);
+- lambda-deploy: zipping a 50 MB directory of mixed files against `zip -r -X`, and the peak
+  RSS of the whole deploy against the package size;
 - ecs-deploy to 10 services against 1: the pipe's own CPU time (the emulator's time and the
   simulated waiting excluded) and the AWS calls by operation; the poll intervals of a wait.
 
@@ -40,7 +42,30 @@ TARGETS = {
     "startup_ms": 20.0,
     "rss_mb": 25.0,
     "ecs_ten_vs_one": 1.5,
+    "zip_vs_info_zip": 1.5,
 }
+
+
+def mixed_directory(root, total_mb=50):
+    """Half text (compressible), half random bytes (not), in a few hundred files and folders."""
+    import random
+
+    rng = random.Random(7)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(500)]
+    size, index = 0, 0
+    while size < total_mb * 1024 * 1024:
+        folder = os.path.join(root, f"pkg{index % 17}", f"mod{index % 5}")
+        os.makedirs(folder, exist_ok=True)
+        length = rng.randint(50_000, 400_000)
+        if index % 2:
+            data = rng.randbytes(length)
+        else:
+            data = b" ".join(rng.choice(words) for _ in range(length // 6))[:length]
+        with open(os.path.join(folder, f"file{index}.{'bin' if index % 2 else 'txt'}"), "wb") as out:
+            out.write(data)
+        size += len(data)
+        index += 1
+    return size
 
 
 def is_static(binary):
@@ -147,6 +172,48 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, calls, polls_at
 
 
+def lambda_runs(binary, base_url):
+    """(pipe zip seconds, zip -r -X seconds, package bytes, peak RSS MB of a real deploy)."""
+    from emulator.lambda_scenario import lambda_fixture
+    from pipe import Scenario
+
+    emu = Emulator(base_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        step_dir = os.path.join(tmp, "step")
+        os.makedirs(step_dir)
+        source = os.path.join(step_dir, "build", "package")
+        os.makedirs(source)
+        mixed_directory(source)
+        reference = os.path.join(tmp, "reference.zip")
+        started = time.perf_counter()
+        subprocess.run(["zip", "-q", "-r", "-X", reference, "."], cwd=source, check=True)
+        info_zip = time.perf_counter() - started
+
+        pipe_times = []
+        for _ in range(3):
+            emu.reset()
+            step = Scenario(emu, step_dir + f"/dry{len(pipe_times)}")
+            lambda_fixture(emu, name="api")
+            env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, DRY_RUN="true")
+            started = time.perf_counter()
+            done = subprocess.run([binary], env=env, capture_output=True)
+            pipe_times.append(time.perf_counter() - started)
+            if done.returncode:
+                raise SystemExit(f"lambda dry run failed:\n{done.stdout.decode()}{done.stderr.decode()}")
+
+        emu.reset()
+        step = Scenario(emu, step_dir + "/real")
+        lambda_fixture(emu, name="api")
+        env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, ALIAS="live")
+        report = os.path.join(tmp, "rss")
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report, binary], env=env, capture_output=True)
+        if done.returncode:
+            raise SystemExit(f"lambda deploy failed:\n{done.stdout.decode()}{done.stderr.decode()}")
+        package = [r for r in emu.requests(service="lambda", action="UpdateFunctionCode")][-1]["params"]["ZipFile"]["size"]
+        peak = int(Path(report).read_text().split()[-1]) / 1024
+    return statistics.median(pipe_times), info_zip, package, peak
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -175,6 +242,16 @@ def main():
     results.append(("peak RSS, assume-role (OIDC + chained role)", f"{rss:.1f} MB", f"≤ {TARGETS['rss_mb']} MB",
                     rss <= TARGETS["rss_mb"]))
     results.append(("wall time of that run (median, emulator included)", f"{statistics.median(walls):.0f} ms", "-", True))
+
+    with running_emulator() as base_url:
+        pipe_zip, info_zip, package, peak = lambda_runs(args.binary, base_url)
+        ratio = pipe_zip / info_zip
+        results.append(("lambda-deploy, zipping 50 MB of mixed files (whole dry run) / zip -r -X",
+                        f"{ratio:.2f} ({pipe_zip:.2f} s vs {info_zip:.2f} s)", f"≤ {TARGETS['zip_vs_info_zip']}",
+                        ratio <= TARGETS["zip_vs_info_zip"]))
+        limit = 2 * package / 1e6 + 30
+        results.append(("lambda-deploy, peak RSS of the deploy", f"{peak:.0f} MB (package {package / 1e6:.0f} MB)",
+                        f"≤ 2 × package + 30 = {limit:.0f} MB", peak <= limit))
 
     with running_emulator() as base_url:
         one, ten = [], []

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from emulator.ecs_scenario import UNKNOWN_FIELD, UNKNOWN_VALUE, ecs_fixture, task_definition_body
-from pipe import ACCOUNT, REGION, Scenario
+from pipe import Scenario
 
 CLUSTER = "prod"
 
@@ -360,3 +360,42 @@ def test_without_wait_the_pipe_returns_after_the_update(ecs):
     assert "not waited for" in result.final_line
     assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "IN_PROGRESS"
     assert len(ecs.calls("DescribeServices")) == 1
+
+
+# ------------------------------------------------------------------------------ long waits and sessions
+
+
+def web_identity_durations(emulator):
+    return [(call["params"]["DurationSeconds"], call["error_code"])
+            for call in emulator.requests(service="sts", action="AssumeRoleWithWebIdentity")]
+
+
+def test_a_long_wait_asks_for_a_session_that_covers_it(emulator, tmp_path):
+    step = Scenario(emulator, tmp_path, role_max_session_duration=43200)
+    ecs = Ecs(step, emulator)
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:2", WAIT_TIMEOUT="7200")
+
+    assert result.code == 0, result
+    # Two hours of waiting plus five minutes of headroom, in one session.
+    assert web_identity_durations(emulator) == [("7500", None)]
+    # The step's token (ten minutes here) cannot renew the session after it expires.
+    assert "reaches past the expiry of the step's OIDC token" in result.output
+
+
+def test_a_role_with_a_shorter_maximum_falls_back_with_a_warning(ecs, emulator):
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:2", WAIT_TIMEOUT="7200")
+
+    assert result.code == 0, result
+    assert web_identity_durations(emulator) == [("7500", "ValidationError"), ("3600", None)]
+    assert "refused a 2.1 h session" in result.output and "MaxSessionDuration" in result.output
+
+
+def test_a_short_wait_keeps_the_usual_session(ecs, emulator):
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:2", WAIT_TIMEOUT="300")
+
+    assert result.code == 0, result
+    assert web_identity_durations(emulator) == [("3600", None)]
+    assert "reaches past the expiry" not in result.output
