@@ -205,3 +205,17 @@ def test_ecs_deploy_in_the_image(container, emulator):
     stored = emulator.ecs_task_definition("web:2")
     assert stored["containerDefinitions"][0]["image"] == f"repo/app:{container.commit}"
     assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "COMPLETED"
+
+
+def test_lambda_deploy_in_the_image(container, emulator):
+    from test_lambda import Lambda
+
+    fn = Lambda(container, emulator)
+    fn.emulator.lambda_script("api", in_progress_polls=2, applies_to="code")
+    result = fn.run(ZIP_FILE=fn.source_dir({"app.py": "def handler(e, c):\n    return 'image'\n"}), ALIAS="live")
+
+    assert result.code == 0, result
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert fn.boto.get_alias(FunctionName="api", Name="live")["FunctionVersion"] == version
+    [update] = fn.calls("UpdateFunctionCode")
+    assert update["params"]["ZipFile"]["sha256_b64"] == result.outputs_env["AWS_ROLE_DEPLOY_CODE_SHA256"]

@@ -11,7 +11,6 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 use aws_smithy_types::body::SdkBody;
 use serde::Serialize;
@@ -386,7 +385,27 @@ async fn update_code(
                 .s3_key(&location.key)
                 .set_s3_object_version(version)
         }
-        (CodeSource::Zip { .. }, Some(package)) => request.zip_file(Blob::new(package.bytes)),
+        (CodeSource::Zip { .. }, Some(package)) => {
+            // The body is written by hand: the SDK would hold the zip and its base64 at once.
+            let body = package::direct_upload_body(package, &state.revision_id);
+            let started = Instant::now();
+            let output = retry_conflicts(OPERATION, deadline, || {
+                let body = body.clone();
+                request
+                    .clone()
+                    .customize()
+                    .mutate_request(move |http| {
+                        let length = body.len().to_string();
+                        *http.body_mut() = SdkBody::from(body.clone());
+                        http.headers_mut().insert("content-length", length);
+                    })
+                    .send()
+            })
+            .await
+            .map_err(failure_of)?;
+            aws::log_output(OPERATION, started, &output);
+            return Ok(());
+        }
         (CodeSource::S3(location), _) => request
             .s3_bucket(&location.bucket)
             .s3_key(&location.key)

@@ -2,7 +2,7 @@
 //! sorted, timestamps fixed, executable bits kept), so the same directory always gives the same
 //! CodeSha256 and an unchanged build is recognised and not uploaded again.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -24,6 +24,20 @@ impl Package {
         let sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
         Package { bytes, sha256 }
     }
+}
+
+/// The UpdateFunctionCode body for a direct upload, built straight from the package so the zip
+/// and its base64 never exist twice: the package is dropped as soon as it is encoded.
+pub fn direct_upload_body(package: Package, revision_id: &str) -> bytes::Bytes {
+    let encoded_len = package.bytes.len().div_ceil(3) * 4;
+    let mut body = String::with_capacity(encoded_len + revision_id.len() + 64);
+    body.push_str("{\"RevisionId\":");
+    body.push_str(&serde_json::Value::String(revision_id.to_owned()).to_string());
+    body.push_str(",\"ZipFile\":\"");
+    base64::engine::general_purpose::STANDARD.encode_string(&package.bytes, &mut body);
+    drop(package);
+    body.push_str("\"}");
+    bytes::Bytes::from(body.into_bytes())
 }
 
 /// Read a `.zip`, or zip a directory.
@@ -50,7 +64,15 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
     if files.is_empty() {
         return Err(format!("{} has no files to deploy", root.display()));
     }
-    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    // Reserve what the zip can grow to (deflate hardly expands, plus headers), so the buffer is
+    // never copied while it grows: only the pages written count in memory.
+    let input: u64 = files
+        .iter()
+        .filter_map(|(_, path, _)| std::fs::metadata(path).ok())
+        .map(|m| m.len())
+        .sum();
+    let capacity = input + input / 64 + files.len() as u64 * 256 + 64 * 1024;
+    let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(capacity as usize)));
     for (name, path, executable) in files {
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Deflated)
@@ -65,9 +87,7 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
     let cursor = writer
         .finish()
         .map_err(|err| format!("zipping {}: {err}", root.display()))?;
-    let mut bytes = cursor.into_inner();
-    bytes.flush().ok();
-    Ok(bytes)
+    Ok(cursor.into_inner())
 }
 
 /// Regular files under `dir` as (name in the zip, path, executable). Symbolic links are
@@ -147,6 +167,16 @@ mod tests {
             0o644
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn direct_upload_body_is_the_json_lambda_expects() {
+        let body = direct_upload_body(Package::new(vec![1, 2, 3, 4]), "rev-\"1");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"RevisionId": "rev-\"1", "ZipFile": "AQIDBA=="})
+        );
     }
 
     #[test]
