@@ -187,6 +187,40 @@ pub fn format_epoch(seconds: i64) -> String {
         .unwrap_or_else(|_| seconds.to_string())
 }
 
+/// A request interceptor that replaces the body the SDK serialised with `body`, before signing:
+/// for documents sent exactly as the user wrote them (task definitions, function
+/// configurations) or written without copies (zip uploads).
+pub fn with_body(body: bytes::Bytes) -> impl Fn(&mut aws_smithy_runtime_api::http::Request) + Send + Sync + 'static {
+    move |request| {
+        let length = body.len().to_string();
+        *request.body_mut() = aws_smithy_types::body::SdkBody::from(body.clone());
+        request.headers_mut().insert("content-length", length);
+    }
+}
+
+/// AccessDenied from any service: name the IAM action to grant, as AWS's message states it
+/// ("not authorized to perform: ecs:TagResource"), else the operation that was refused.
+pub fn access_denied(failure: &AwsFailure, policy: &str) -> Option<crate::error::Error> {
+    let denied = ["AccessDenied", "AccessDeniedException"]
+        .iter()
+        .any(|code| failure.code_is(code));
+    if !denied {
+        return None;
+    }
+    let action = failure
+        .message
+        .split("perform: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or(failure.operation);
+    Some(crate::error::Error::auth(
+        failure.clone(),
+        vec![format!(
+            "The role needs the IAM permission {action} (see the README's {policy})."
+        )],
+    ))
+}
+
 /// Keeps the raw body of one response: for documents the SDK's types would lose fields of
 /// (task definitions, function configurations), which are then sent back as they are.
 #[derive(Debug, Clone, Default)]
@@ -259,6 +293,19 @@ mod tests {
         assert_eq!(console_host("aws"), "console.aws.amazon.com");
         assert_eq!(console_host("aws-cn"), "console.amazonaws.cn");
         assert_eq!(console_host("aws-us-gov"), "console.amazonaws-us-gov.com");
+    }
+
+    #[test]
+    fn access_denied_names_the_action_aws_names() {
+        let failure = |message: &str| AwsFailure {
+            code: Some("AccessDeniedException".into()),
+            ..AwsFailure::local("ecs:RegisterTaskDefinition", message)
+        };
+        let hint = |f: &AwsFailure| access_denied(f, "policy").unwrap().details().join(" ");
+        let named = failure("User: arn:x is not authorized to perform: ecs:TagResource on resource: y");
+        assert!(hint(&named).contains("ecs:TagResource"));
+        assert!(hint(&failure("Access denied")).contains("ecs:RegisterTaskDefinition"));
+        assert!(access_denied(&AwsFailure::local("x", "y"), "policy").is_none());
     }
 
     #[test]

@@ -46,6 +46,25 @@ impl Error {
         }
     }
 
+    /// Bad input found in AWS (a name it does not know), with the variable to change.
+    pub fn bad_input(summary: impl fmt::Display, variable: &str) -> Self {
+        Error::BadInput {
+            summary: summary.to_string(),
+            details: vec![format!("Check {variable}.")],
+        }
+    }
+
+    /// Add lines (what was already done, say) to the explanation.
+    pub fn with_details(mut self, more: impl IntoIterator<Item = String>) -> Self {
+        match &mut self {
+            Error::BadInput { details, .. } | Error::Auth { details, .. } | Error::Failed { details, .. } => {
+                details.extend(more)
+            }
+            Error::Validation(_) | Error::Outputs(_) => {}
+        }
+        self
+    }
+
     pub fn auth(summary: impl fmt::Display, details: Vec<String>) -> Self {
         Error::Auth {
             summary: summary.to_string(),

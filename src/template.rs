@@ -5,16 +5,21 @@
 
 use serde_json::Value;
 
-/// Variables that hold credentials: a placeholder naming one is refused, so a secret cannot be
-/// copied into a task definition that anyone with read access to ECS can see.
+/// Variables that hold credentials besides the pipe's secret variables: a placeholder naming
+/// one is refused, so a secret cannot be copied into a task definition or function
+/// configuration that anyone with read access can see.
 const CREDENTIALS: [&str; 6] = [
     "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_EXTERNAL_ID",
     "BITBUCKET_STEP_OIDC_TOKEN",
-    "HTTPS_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "ALL_PROXY",
 ];
+
+fn is_credential(name: &str) -> bool {
+    CREDENTIALS.contains(&name) || crate::vars::ALL.iter().any(|var| var.secret && var.name == name)
+}
 
 /// Fill every placeholder in the string values of `document`. Errors name each undefined or
 /// refused placeholder once.
@@ -48,7 +53,7 @@ fn fill(text: &str, lookup: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<
             match open.find('}') {
                 Some(end) => {
                     let name = &open[..end];
-                    if CREDENTIALS.contains(&name) {
+                    if is_credential(name) {
                         problems.push(format!(
                             "${{{name}}} names a credential variable, which is never substituted"
                         ));

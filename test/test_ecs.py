@@ -21,10 +21,10 @@ class Ecs:
         self.ecs = ecs_fixture(emulator, cluster=CLUSTER, services=services, **fixture)
         self.boto = self.ecs.client("ecs")
 
-    def run(self, **overrides):
+    def run(self, timeout=60, **overrides):
         variables = {"ACTION": "ecs-deploy", "CLUSTER_NAME": CLUSTER, "SERVICE_NAME": " ".join(self.ecs.services)}
         variables.update(overrides)
-        return self.step.run(**variables)
+        return self.step.run(timeout=timeout, **variables)
 
     def rollout(self, outcome="complete", polls=1, services=None, **extra):
         for service in services or self.ecs.services:
@@ -399,3 +399,36 @@ def test_a_short_wait_keeps_the_usual_session(ecs, emulator):
     assert result.code == 0, result
     assert web_identity_durations(emulator) == [("3600", None)]
     assert "reaches past the expiry" not in result.output
+
+
+def test_force_new_deployment_alone_restarts_the_current_revision(ecs):
+    ecs.rollout("complete")
+    result = ecs.run(FORCE_NEW_DEPLOYMENT="true")
+
+    assert result.code == 0, result
+    assert ecs.calls("RegisterTaskDefinition") == []
+    [update] = ecs.calls("UpdateService")
+    assert update["params"]["taskDefinition"].endswith("task-definition/web:1")
+    assert update["params"]["forceNewDeployment"] is True
+
+
+def test_access_denied_during_the_wait_fails_at_once(ecs, emulator):
+    ecs.rollout("stuck")
+    emulator.add_fault("access_denied", service="ecs", action="DescribeServices", count=50, skip=1)
+    # WAIT_TIMEOUT is far beyond the runner's 30 s: only failing fast finishes in time.
+    result = ecs.run(IMAGE="repo/app:2", WAIT_TIMEOUT="600", timeout=30)
+
+    assert result.code == 1, result
+    assert "could not follow it" in result.output and "AccessDenied" in result.output
+
+
+def test_one_refused_update_among_several_says_what_was_done(scenario, emulator):
+    ecs = Ecs(scenario, emulator, services=("web", "worker"))
+    emulator.add_fault("access_denied", service="ecs", action="UpdateService", count=1)
+    result = ecs.run(IMAGE="repo/app:2", WAIT="false")
+
+    assert result.code == 3, result
+    assert "ecs:UpdateService" in result.output
+    assert "web:2 is registered" in result.output
+    assert "Updated anyway (their deployments go on): " in result.output
+    assert len(ecs.calls("UpdateService")) == 2

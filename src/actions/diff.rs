@@ -77,8 +77,53 @@ fn name_of(item: &Value) -> &str {
     item.get("name").and_then(Value::as_str).unwrap_or_default()
 }
 
+/// A value as it may be printed: wholly masked, or with everything under an `environment` key
+/// masked (an added container brings its environment along).
 fn show(value: &Value, masked: bool) -> String {
-    if masked { fingerprint(value) } else { value.to_string() }
+    if masked {
+        fingerprint(value)
+    } else {
+        mask_environments(value).to_string()
+    }
+}
+
+fn mask_environments(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| {
+                    let shown = if is_sensitive(key) {
+                        mask_all(item)
+                    } else {
+                        mask_environments(item)
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(mask_environments).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Names stay readable (`{"name": "DB_PASSWORD", "value": "sha256:…"}`), values do not.
+fn mask_all(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| {
+                    let shown = if key == "name" && item.is_string() {
+                        item.clone()
+                    } else {
+                        mask_all(item)
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(mask_all).collect()),
+        other => Value::String(fingerprint(other)),
+    }
 }
 
 /// A short hash: enough to see that a value changed, not what it is.
@@ -164,6 +209,22 @@ mod tests {
         );
         assert!(text.contains("~ MemorySize: 128 → 256"));
         assert!(!text.contains("\"a\"") && !text.contains("\"b\""), "{text}");
+    }
+
+    #[test]
+    fn added_and_removed_subtrees_mask_their_environment() {
+        let old =
+            json!({"containerDefinitions": [{"name": "gone", "environment": [{"name": "A", "value": "old-secret"}]}]});
+        let new = json!({"containerDefinitions": [{"name": "worker", "image": "w:1",
+            "environment": [{"name": "B", "value": "new-secret"}]}], "env": {"environment": {"K": "map-secret"}}});
+        let text = diff(&old, &new).join("\n");
+        for secret in ["old-secret", "new-secret", "map-secret"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert!(
+            text.contains("\"name\":\"B\"") && text.contains("\"image\":\"w:1\""),
+            "{text}"
+        );
     }
 
     #[test]

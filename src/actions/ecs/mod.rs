@@ -113,7 +113,7 @@ pub async fn run(config: &Config, ecs_config: &EcsConfig, session: &Session) -> 
     let command_container = match &ecs_config.run_task {
         Some(_) => Some(
             task_definition::command_container(revision.body(), ecs_config.container_name.as_deref())
-                .map_err(|message| bad_input(format!("The task definition {message}"), "CONTAINER_NAME"))?,
+                .map_err(|message| Error::bad_input(format!("The task definition {message}"), "CONTAINER_NAME"))?,
         ),
         None => None,
     };
@@ -201,7 +201,11 @@ pub async fn run(config: &Config, ecs_config: &EcsConfig, session: &Session) -> 
         };
         // One failure is the headline itself; several are listed above it.
         let mut details = if failed.len() == 1 { Vec::new() } else { failed.clone() };
-        details.push(format!("Console: {}", outcome.services[0].console_url));
+        for (service, verdict) in outcome.services.iter().zip(&verdicts) {
+            if *verdict != Verdict::Completed {
+                details.push(format!("{}: {}", service.name, service.console_url));
+            }
+        }
         return Err(Error::failed(summary, details));
     }
     Ok(outcome)
@@ -209,39 +213,23 @@ pub async fn run(config: &Config, ecs_config: &EcsConfig, session: &Session) -> 
 
 /// The listed services, checked: they exist, are active, and use the ECS deployment controller.
 async fn describe_services(ecs: &aws_sdk_ecs::Client, ecs_config: &EcsConfig) -> Result<Vec<Service>, Error> {
-    const OPERATION: &str = "ecs:DescribeServices";
     let cluster = &ecs_config.cluster;
-    let mut services = Vec::with_capacity(ecs_config.services.len());
-    let mut missing = Vec::new();
-    for batch in ecs_config.services.chunks(rollout::DESCRIBE_BATCH) {
-        let started = Instant::now();
-        let output = ecs
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(|err| {
-                let failure = AwsFailure::from_sdk(OPERATION, &err);
-                if failure.code_is("ClusterNotFoundException") {
-                    bad_input(format!("Cluster {cluster} not found ({failure})"), "CLUSTER_NAME")
-                } else {
-                    failure_of(failure)
-                }
-            })?;
-        aws::log_output(OPERATION, started, &output);
-        for failure in output.failures() {
-            let name = failure
-                .arn()
-                .unwrap_or_default()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            missing.push(format!("{name} ({})", failure.reason().unwrap_or("MISSING")));
-        }
-        services.extend(output.services.unwrap_or_default());
-    }
+    let (mut services, failures) = rollout::describe(ecs, cluster, &ecs_config.services)
+        .await
+        .map_err(|failure| {
+            if failure.code_is("ClusterNotFoundException") {
+                Error::bad_input(format!("Cluster {cluster} not found ({failure})"), "CLUSTER_NAME")
+            } else {
+                failure_of(failure)
+            }
+        })?;
+    let mut missing: Vec<String> = failures
+        .iter()
+        .map(|failure| {
+            let name = failure.arn().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+            format!("{name} ({})", failure.reason().unwrap_or("MISSING"))
+        })
+        .collect();
     for service in &services {
         let name = service.service_name().unwrap_or_default();
         if service.status() != Some("ACTIVE") {
@@ -336,7 +324,7 @@ async fn plan_revision(
         TaskDefinitionSource::Existing(reference) => {
             let described = task_definition::describe(ecs, reference).await.map_err(|failure| {
                 if failure.code_is("ClientException") {
-                    bad_input(
+                    Error::bad_input(
                         format!("Task definition {reference} not found ({failure})"),
                         "TASK_DEFINITION",
                     )
@@ -379,6 +367,12 @@ async fn plan_revision(
             }
             let reference = families.first().map(|(_, td)| td.clone()).unwrap_or_default();
             let described = task_definition::describe(ecs, &reference).await.map_err(failure_of)?;
+            if ecs_config.images.is_empty() {
+                // FORCE_NEW_DEPLOYMENT alone: restart the tasks on the revision they run, rather
+                // than registering an identical one.
+                let body = described.get("taskDefinition").cloned().unwrap_or_default();
+                return Ok(Revision::Existing { arn: reference, body });
+            }
             let (current, _) = task_definition::request_body(described)
                 .map_err(|message| Error::failed(format!("ECS returned a task definition that {message}"), vec![]))?;
             Revision::New {
@@ -395,8 +389,8 @@ async fn plan_revision(
     } else {
         "CONTAINER_NAME"
     };
-    for (container, old, new) in
-        task_definition::set_images(&mut body, &ecs_config.images).map_err(|message| bad_input(message, variable))?
+    for (container, old, new) in task_definition::set_images(&mut body, &ecs_config.images)
+        .map_err(|message| Error::bad_input(message, variable))?
     {
         info!("Container {container}: image {old} → {new}");
     }
@@ -551,11 +545,11 @@ async fn update_services(
     }
     if let Some((_, first)) = refused.first() {
         let updated: Vec<&str> = watched.iter().map(|w| w.service.as_str()).collect();
-        let mut error = failure_of(first.clone());
         let mut details: Vec<String> = refused
             .iter()
             .map(|(name, failure)| format!("{name}: {failure}"))
             .collect();
+        details.push(format!("{} is registered.", short_name(task_definition_arn)));
         details.push(format!(
             "Updated anyway (their deployments go on): {}",
             if updated.is_empty() {
@@ -564,12 +558,7 @@ async fn update_services(
                 updated.join(", ")
             }
         ));
-        if let Error::Failed { details: d, .. } | Error::Auth { details: d, .. } | Error::BadInput { details: d, .. } =
-            &mut error
-        {
-            d.splice(0..0, details);
-        }
-        return Err(error);
+        return Err(failure_of(first.clone()).with_details(details));
     }
     Ok(watched)
 }
@@ -582,13 +571,6 @@ fn console_url(config: &Config, cluster: &str, service: &str) -> String {
         aws::console_host(partition),
         config.region
     )
-}
-
-fn bad_input(summary: String, variable: &str) -> Error {
-    Error::BadInput {
-        summary,
-        details: vec![format!("Check {variable}.")],
-    }
 }
 
 /// RegisterTaskDefinition refused the document: ECS's message, and which file it came from.
@@ -607,25 +589,14 @@ fn registration_refused(failure: AwsFailure, source: &TaskDefinitionSource) -> E
 }
 
 /// Any other ECS failure: access refusals name the IAM action to grant.
-pub(crate) fn failure(failure: AwsFailure) -> Error {
-    failure_of(failure)
-}
-
-fn failure_of(failure: AwsFailure) -> Error {
+pub(crate) fn failure_of(failure: AwsFailure) -> Error {
+    if let Some(denied) = aws::access_denied(&failure, "minimal ECS policy") {
+        return denied;
+    }
     match failure.code.as_deref() {
-        Some("AccessDeniedException" | "AccessDenied") => {
-            let action = failure.operation;
-            Error::auth(
-                failure.clone(),
-                vec![format!(
-                    "The role needs the IAM permission {action} (see the README's minimal ECS policy). Nothing after \
-                     this step was done."
-                )],
-            )
-        }
-        Some("ClusterNotFoundException") => bad_input(failure.to_string(), "CLUSTER_NAME"),
+        Some("ClusterNotFoundException") => Error::bad_input(failure.to_string(), "CLUSTER_NAME"),
         Some("ServiceNotFoundException" | "ServiceNotActiveException") => {
-            bad_input(failure.to_string(), "SERVICE_NAME")
+            Error::bad_input(failure.to_string(), "SERVICE_NAME")
         }
         Some("ClientException" | "InvalidParameterException") => Error::BadInput {
             summary: failure.to_string(),

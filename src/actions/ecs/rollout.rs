@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{DesiredStatus, Service};
 use tracing::{info, warn};
 
-use super::task_definition::{family_revision, short_name};
+use super::task_definition::short_name;
 use crate::aws::{self, AwsFailure};
 
 /// DescribeServices takes at most this many services per call.
@@ -102,38 +102,47 @@ impl DeploymentView {
 pub fn judge(ours: &Watched, service_task_definition: &str, deployments: &[DeploymentView]) -> Verdict {
     let mine = deployments.iter().find(|d| d.id == ours.deployment_id);
     let primary = deployments.iter().find(|d| d.status == "PRIMARY");
-    let newer = |task_definition: &str| is_newer(task_definition, &ours.task_definition);
 
-    if let Some(primary) = primary.filter(|p| p.id != ours.deployment_id && newer(&p.task_definition)) {
-        return Verdict::Superseded(format!(
-            "{} is being deployed by someone else now ({}); this is not a rollback",
-            short_name(&primary.task_definition),
-            primary.id
-        ));
-    }
-    match mine {
-        Some(mine) if mine.rollout_state.as_deref() == Some("FAILED") => {
-            let reason = mine
-                .reason
-                .clone()
-                .unwrap_or_else(|| "ECS marked the deployment FAILED".to_owned());
-            match primary.filter(|p| p.id != mine.id) {
-                Some(back) => Verdict::RolledBack(format!(
+    // Our deployment failed: ECS going back to what ran before is a rollback, whatever the
+    // revision numbers say (the user may have deployed an older revision on purpose).
+    if let Some(mine) = mine.filter(|d| d.rollout_state.as_deref() == Some("FAILED")) {
+        let reason = mine
+            .reason
+            .clone()
+            .unwrap_or_else(|| "ECS marked the deployment FAILED".to_owned());
+        return match primary.filter(|p| p.id != mine.id) {
+            Some(back) if back.task_definition == ours.previous || back.task_definition == ours.task_definition => {
+                Verdict::RolledBack(format!(
                     "{reason} ECS went back to {} ({})",
                     short_name(&back.task_definition),
                     back.id
-                )),
-                None => Verdict::Failed(reason),
+                ))
             }
-        }
+            Some(other) => Verdict::Failed(format!(
+                "{reason} Meanwhile {} is being deployed",
+                short_name(&other.task_definition)
+            )),
+            None => Verdict::Failed(reason),
+        };
+    }
+    // Another deployment with a revision that is neither ours nor the previous one took over.
+    if let Some(other) = primary.filter(|p| {
+        p.id != ours.deployment_id && p.task_definition != ours.task_definition && p.task_definition != ours.previous
+    }) {
+        return Verdict::Superseded(format!(
+            "{} is being deployed by someone else now ({}); this is not a rollback",
+            short_name(&other.task_definition),
+            other.id
+        ));
+    }
+    match mine {
         Some(mine) => {
             let completed = match mine.rollout_state.as_deref() {
                 Some(state) => state == "COMPLETED",
                 // Without rollout states (old services): steady when ours is all there is.
                 None => deployments.len() == 1 && mine.pending == 0 && mine.running == mine.desired,
             };
-            let ours_running = service_task_definition == ours.task_definition;
-            if completed && mine.status == "PRIMARY" && ours_running {
+            if completed && mine.status == "PRIMARY" && service_task_definition == ours.task_definition {
                 Verdict::Completed
             } else if reverted(ours, service_task_definition) {
                 Verdict::RolledBack(format!(
@@ -144,13 +153,13 @@ pub fn judge(ours: &Watched, service_task_definition: &str, deployments: &[Deplo
                 Verdict::InProgress
             }
         }
-        None if newer(service_task_definition) => Verdict::Superseded(format!(
-            "the service runs {} now, deployed by someone else; this is not a rollback",
-            short_name(service_task_definition)
-        )),
         None if reverted(ours, service_task_definition) => Verdict::RolledBack(format!(
             "our deployment {} is gone and the service runs {} again",
             ours.deployment_id,
+            short_name(service_task_definition)
+        )),
+        None if service_task_definition != ours.task_definition => Verdict::Superseded(format!(
+            "the service runs {} now, deployed by someone else; this is not a rollback",
             short_name(service_task_definition)
         )),
         None => Verdict::Failed(format!(
@@ -165,14 +174,6 @@ fn reverted(ours: &Watched, service_task_definition: &str) -> bool {
     ours.previous != ours.task_definition && service_task_definition == ours.previous
 }
 
-/// Same family, higher revision.
-fn is_newer(candidate: &str, ours: &str) -> bool {
-    match (family_revision(candidate), family_revision(ours)) {
-        (Some((family, revision)), Some((our_family, our_revision))) => family == our_family && revision > our_revision,
-        _ => false,
-    }
-}
-
 /// The state of one service between polls: what was printed already.
 struct Follow {
     watched: Watched,
@@ -181,7 +182,14 @@ struct Follow {
     last_progress: String,
     last_events: Vec<String>,
     reason: Option<String>,
+    /// DescribeServices is eventually consistent: right after UpdateService it may not show
+    /// our deployment yet, which must not read as "gone".
+    seen_ours: bool,
+    polls: u32,
 }
+
+/// Polls during which a missing deployment is taken for a view that is not up to date yet.
+const GRACE_POLLS: u32 = 5;
 
 /// Poll every watched service (in batches of ten) until each is done or `deadline` passes.
 /// Returns each service's verdict, in order.
@@ -195,6 +203,8 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
             last_progress: String::new(),
             last_events: Vec::new(),
             reason: None,
+            seen_ours: false,
+            polls: 0,
         })
         .collect();
     let mut interval = POLL_MIN;
@@ -209,7 +219,7 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
         }
         let mut changed = false;
         match describe(ecs, cluster, &pending).await {
-            Ok(services) => {
+            Ok((services, _)) => {
                 for service in services {
                     let name = service.service_name().unwrap_or_default();
                     if let Some(follow) = follows.iter_mut().find(|f| f.watched.service == name) {
@@ -217,9 +227,18 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
                     }
                 }
             }
-            // Retries are exhausted for this poll; the deployment goes on regardless, so keep
-            // following it until the deadline.
-            Err(failure) => warn!("Could not check the deployment this time: {failure}"),
+            // Throttling or no answer once retries are spent: the deployment goes on
+            // regardless, so keep following it until the deadline.
+            Err(failure) if failure.unanswered || is_throttling(&failure) => {
+                warn!("Could not check the deployment this time: {failure}")
+            }
+            // Anything else (access refused, cluster gone) will not pass: say so now.
+            Err(failure) => {
+                for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
+                    follow.verdict = Verdict::Failed(format!("the pipe could not follow it: {failure}"));
+                }
+                break;
+            }
         }
         if Instant::now() >= deadline {
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
@@ -247,9 +266,22 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
     verdicts
 }
 
-async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, names: &[String]) -> Result<Vec<Service>, AwsFailure> {
+fn is_throttling(failure: &AwsFailure) -> bool {
+    failure
+        .code
+        .as_deref()
+        .is_some_and(|code| code.contains("Throttl") || code == "TooManyRequestsException")
+}
+
+/// DescribeServices for `names`, in batches of ten; also the services ECS could not find.
+pub async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    names: &[String],
+) -> Result<(Vec<Service>, Vec<aws_sdk_ecs::types::Failure>), AwsFailure> {
     const OPERATION: &str = "ecs:DescribeServices";
     let mut services = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
     for batch in names.chunks(DESCRIBE_BATCH) {
         let started = Instant::now();
         let output = ecs
@@ -260,9 +292,10 @@ async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, names: &[String]) ->
             .await
             .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
         aws::log_output(OPERATION, started, &output);
+        missing.extend(output.failures.unwrap_or_default());
         services.extend(output.services.unwrap_or_default());
     }
-    Ok(services)
+    Ok((services, missing))
 }
 
 /// Print what is new about a service and judge it. Returns whether anything changed.
@@ -285,7 +318,13 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
         .filter_map(|e| e.message().map(str::to_owned))
         .collect();
     let deployments: Vec<DeploymentView> = service.deployments().iter().map(DeploymentView::of).collect();
-    if let Some(mine) = deployments.iter().find(|d| d.id == follow.watched.deployment_id) {
+    follow.polls += 1;
+    let mine = deployments.iter().find(|d| d.id == follow.watched.deployment_id);
+    follow.seen_ours |= mine.is_some();
+    if mine.is_none() && !follow.seen_ours && follow.polls <= GRACE_POLLS {
+        return changed;
+    }
+    if let Some(mine) = mine {
         let progress = format!(
             "{} {}: {} of {} running, {} pending",
             mine.id,
@@ -511,6 +550,35 @@ mod tests {
         for (name, service_td, deployments, expected) in cases {
             assert_eq!(judge(&ours, service_td, &deployments).state(), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn takeovers_by_other_revisions_and_families_are_superseded() {
+        let ours = watched();
+        let other_family = "arn:aws:ecs:eu-west-1:1:task-definition/api:7";
+        let older = "arn:aws:ecs:eu-west-1:1:task-definition/web:30";
+        for td in [other_family, older, NEWER] {
+            let deployments = vec![
+                d("ecs-svc/9", "PRIMARY", td, Some("IN_PROGRESS"), 0),
+                d("ecs-svc/2", "ACTIVE", OURS, Some("IN_PROGRESS"), 1),
+            ];
+            assert_eq!(judge(&ours, td, &deployments).state(), "SUPERSEDED", "{td}");
+        }
+    }
+
+    #[test]
+    fn an_older_revision_deployed_on_purpose_and_rolled_back_is_a_rollback() {
+        // Deploying web:40 while web:42 runs; the circuit breaker goes back to web:42.
+        let ours = Watched {
+            task_definition: "arn:aws:ecs:eu-west-1:1:task-definition/web:40".into(),
+            previous: NEWER.into(),
+            ..watched()
+        };
+        let deployments = vec![
+            d("ecs-svc/1", "PRIMARY", NEWER, Some("IN_PROGRESS"), 1),
+            d("ecs-svc/2", "ACTIVE", &ours.task_definition, Some("FAILED"), 0),
+        ];
+        assert_eq!(judge(&ours, NEWER, &deployments).state(), "ROLLED_BACK");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub async fn run(
     let output = request
         .send()
         .await
-        .map_err(|err| super::failure(AwsFailure::from_sdk("ecs:RunTask", &err)))?;
+        .map_err(|err| super::failure_of(AwsFailure::from_sdk("ecs:RunTask", &err)))?;
     aws::log_output("ecs:RunTask", started, &output);
     let Some(task_arn) = output
         .tasks()
@@ -84,7 +84,7 @@ pub async fn run(
             .tasks(&task_arn)
             .send()
             .await
-            .map_err(|err| super::failure(AwsFailure::from_sdk("ecs:DescribeTasks", &err)))?;
+            .map_err(|err| super::failure_of(AwsFailure::from_sdk("ecs:DescribeTasks", &err)))?;
         if let Some(task) = described.tasks().first() {
             let status = task.last_status().unwrap_or_default().to_owned();
             if status != last_status {

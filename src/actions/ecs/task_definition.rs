@@ -1,7 +1,6 @@
 //! Task definitions as JSON documents: read from a file or from ECS, changed only where asked
 //! (images), and registered exactly as written, so fields this code does not know survive.
 
-use aws_smithy_types::body::SdkBody;
 use serde_json::{Map, Value};
 
 use crate::aws::{AwsFailure, RawResponse};
@@ -195,17 +194,13 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<Valu
 /// replaced by the document before signing.
 pub async fn register(ecs: &aws_sdk_ecs::Client, body: &Value) -> Result<(String, i32), AwsFailure> {
     const OPERATION: &str = "ecs:RegisterTaskDefinition";
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let bytes = bytes::Bytes::from(serde_json::to_vec(body).unwrap_or_default());
     let started = std::time::Instant::now();
     let output = ecs
         .register_task_definition()
         .family(family(body))
         .customize()
-        .mutate_request(move |request| {
-            let length = bytes.len().to_string();
-            *request.body_mut() = SdkBody::from(bytes.clone());
-            request.headers_mut().insert("content-length", length);
-        })
+        .mutate_request(crate::aws::with_body(bytes))
         .send()
         .await
         .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
