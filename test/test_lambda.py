@@ -302,3 +302,27 @@ def test_dry_run_changes_nothing(fn):
     for action in ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias"):
         assert fn.calls(action) == [], action
     assert fn.configuration()["RevisionId"] == before["RevisionId"]
+
+
+def test_a_failure_halfway_says_what_was_already_changed(fn):
+    fn.emulator.lambda_script(FUNCTION, in_progress_polls=1, outcome="Failed", applies_to="configuration",
+                              reason="The security group does not exist", reason_code="InvalidSecurityGroup")
+    config = {"Timeout": 42}
+    result = fn.run(ZIP_FILE=fn.source_dir(), FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)),
+                    ALIAS="live")
+
+    assert result.code == 1, result
+    assert "InvalidSecurityGroup" in result.final_line
+    assert "Already done: $LATEST has the new code; $LATEST has the new configuration." in result.output
+    assert fn.calls("PublishVersion") == []
+
+
+def test_configuration_already_in_place_is_not_sent_again(fn):
+    current = fn.configuration()
+    config = {"MemorySize": current["MemorySize"], "Timeout": current["Timeout"]}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), PUBLISH="false")
+
+    assert result.code == 0, result
+    assert "already in place" in result.output
+    assert fn.calls("UpdateFunctionConfiguration") == []
+    assert result.outputs_env["AWS_ROLE_DEPLOY_CONFIGURATION_CHANGED"] == "false"

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
-use aws_smithy_types::body::SdkBody;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -28,6 +27,32 @@ use crate::error::Error;
 const POLL_MIN: Duration = Duration::from_secs(1);
 const POLL_MAX: Duration = Duration::from_secs(5);
 const CONFLICT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn current_configuration_is_compared_in_the_request_shape() {
+        let current = json!({
+            "MemorySize": 256, "Runtime": "python3.12",
+            "VpcConfig": {"SubnetIds": ["s-1"], "SecurityGroupIds": ["g-1"], "VpcId": "vpc-1"},
+            "Layers": [{"Arn": "arn:aws:lambda:eu-west-1:1:layer:a:3", "CodeSize": 10}],
+            "Environment": {"Variables": {"A": "1"}}
+        });
+        let wanted = json!({
+            "MemorySize": 256,
+            "VpcConfig": {"SubnetIds": ["s-1"], "SecurityGroupIds": ["g-1"]},
+            "Layers": ["arn:aws:lambda:eu-west-1:1:layer:a:3"],
+            "Environment": {"Variables": {"A": "1"}}
+        });
+        assert!(diff::diff(&shaped_like(&current, &wanted), &wanted).is_empty());
+        let changed = json!({"MemorySize": 512, "Timeout": 30});
+        let lines = diff::diff(&shaped_like(&current, &changed), &changed);
+        assert_eq!(lines, vec!["~ MemorySize: 256 → 512", "~ Timeout: null → 30"]);
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct LambdaOutcome {
@@ -91,7 +116,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
     check_package_type(&current, lambda_config.code.as_ref())?;
     let package = match &lambda_config.code {
         Some(CodeSource::Zip { path, upload_to }) => {
-            let package = package::build(path).map_err(|message| bad_input(message, "ZIP_FILE"))?;
+            let package = package::build(path).map_err(|message| Error::bad_input(message, "ZIP_FILE"))?;
             info!(
                 "Package {}: {} bytes, CodeSha256 {}",
                 path.display(),
@@ -99,7 +124,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
                 package.sha256
             );
             if upload_to.is_none() && package.bytes.len() as u64 > DIRECT_UPLOAD_MAX {
-                return Err(bad_input(
+                return Err(Error::bad_input(
                     format!(
                         "The package is {} MB, above Lambda's {} MB direct-upload limit",
                         package.bytes.len() / 1024 / 1024,
@@ -122,7 +147,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
         None => None,
     };
     let current_alias = match &lambda_config.alias {
-        Some(alias) => get_alias(&lambda, function, alias).await?,
+        Some(alias) => get_alias(&lambda, function, alias, deadline).await?,
         None => None,
     };
 
@@ -137,6 +162,10 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
         ));
     }
 
+    // What has been changed so far: every error after the first change says it, so nothing
+    // is left half-done without the log saying so.
+    let mut done: Vec<String> = Vec::new();
+
     // 1. Ready?
     let mut state = wait_ready(&lambda, function, deadline, "before the update").await?;
 
@@ -150,8 +179,23 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
             );
         }
         (Some(source), package) => {
-            update_code(config, session, &lambda, function, source, package, &state, deadline).await?;
-            state = wait_ready(&lambda, function, deadline, "after the code update").await?;
+            let expected = update_code(config, session, &lambda, function, source, package, &state, deadline)
+                .await
+                .map_err(said(&done))?;
+            done.push("$LATEST has the new code".to_owned());
+            state = wait_ready(&lambda, function, deadline, "after the code update")
+                .await
+                .map_err(said(&done))?;
+            // Publishing pins what is there now: make sure it is what this pipe uploaded.
+            if let Some(expected) = expected.filter(|sha| !sha.is_empty() && *sha != state.code_sha256) {
+                return Err(Error::failed(
+                    format!(
+                        "The code of {function} changed under the pipe (CodeSha256 {} instead of {expected})",
+                        state.code_sha256
+                    ),
+                    vec!["Someone else deployed meanwhile; no version was published. Run the step again.".to_owned()],
+                ));
+            }
             info!("Code updated: CodeSha256 {}", state.code_sha256);
             code_changed = true;
         }
@@ -164,8 +208,13 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
         if lines.is_empty() {
             info!("The configuration in {} is already in place", path.display());
         } else {
-            update_configuration(&lambda, function, wanted, &state, deadline).await?;
-            state = wait_ready(&lambda, function, deadline, "after the configuration update").await?;
+            update_configuration(&lambda, function, wanted, &state, deadline)
+                .await
+                .map_err(said(&done))?;
+            done.push("$LATEST has the new configuration".to_owned());
+            state = wait_ready(&lambda, function, deadline, "after the configuration update")
+                .await
+                .map_err(said(&done))?;
             info!("Configuration updated from {}", path.display());
             configuration_changed = true;
         }
@@ -174,15 +223,26 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
     // 4. Publish exactly what was just produced: a concurrent change makes this fail instead
     //    of slipping into the version.
     let version = if lambda_config.publish {
-        Some(publish(&lambda, function, &state, &lambda_config.version_description, deadline).await?)
+        let version = publish(&lambda, function, &state, &lambda_config.version_description, deadline)
+            .await
+            .map_err(said(&done))?;
+        done.push(format!("version {version} is published"));
+        Some(version)
     } else {
         None
     };
 
-    // 5. Alias.
+    // 5. Alias, read again now: it may have moved during the deployment.
     let alias_arn = match (&lambda_config.alias, &version) {
         (Some(alias), Some(version)) => {
-            Some(move_alias(&lambda, function, alias, version, current_alias, deadline).await?)
+            let current = get_alias(&lambda, function, alias, deadline)
+                .await
+                .map_err(said(&done))?;
+            Some(
+                move_alias(&lambda, function, alias, version, current, deadline)
+                    .await
+                    .map_err(said(&done))?,
+            )
         }
         _ => None,
     };
@@ -211,7 +271,7 @@ async fn get_function(lambda: &aws_sdk_lambda::Client, function: &str) -> Result
         .map_err(|err| {
             let failure = AwsFailure::from_sdk(OPERATION, &err);
             if failure.code_is("ResourceNotFoundException") {
-                bad_input(
+                Error::bad_input(
                     format!("Function {function} not found ({failure})"),
                     "FUNCTION_NAME and AWS_DEFAULT_REGION",
                 )
@@ -247,7 +307,7 @@ fn check_package_type(current: &FunctionState, code: Option<&CodeSource>) -> Res
     let image_function = current.package_type == "Image";
     match (code, image_code == image_function) {
         (None, _) | (_, true) => Ok(()),
-        (Some(_), false) => Err(bad_input(
+        (Some(_), false) => Err(Error::bad_input(
             format!(
                 "The function's package type is {}, so its code comes from {}",
                 current.package_type,
@@ -276,12 +336,11 @@ async fn wait_ready(
     let mut last_seen = String::new();
     loop {
         let started = Instant::now();
-        let config = lambda
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|err| failure_of(AwsFailure::from_sdk(OPERATION, &err)))?;
+        let config = retry_conflicts(OPERATION, deadline, || {
+            lambda.get_function_configuration().function_name(function).send()
+        })
+        .await
+        .map_err(failure_of)?;
         aws::log_output(OPERATION, started, &config);
         let state = config.state().cloned().unwrap_or(State::Active);
         let update = config
@@ -317,7 +376,7 @@ async fn wait_ready(
                 return Err(Error::failed(
                     format!("The update of {function} failed: {}", reason()),
                     vec![
-                    "Lambda keeps the previous code and configuration; no version was published and no alias moved."
+                    "Lambda keeps what the failed update would have replaced; no version was published and no alias moved."
                         .to_owned(),
                 ],
                 ));
@@ -365,7 +424,7 @@ async fn update_code(
     package: Option<Package>,
     state: &FunctionState,
     deadline: Instant,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     const OPERATION: &str = "lambda:UpdateFunctionCode";
     let request = lambda
         .update_function_code()
@@ -387,38 +446,39 @@ async fn update_code(
         }
         (CodeSource::Zip { .. }, Some(package)) => {
             // The body is written by hand: the SDK would hold the zip and its base64 at once.
+            let sha256 = package.sha256.clone();
             let body = package::direct_upload_body(package, &state.revision_id);
             let started = Instant::now();
             let output = retry_conflicts(OPERATION, deadline, || {
-                let body = body.clone();
                 request
                     .clone()
                     .customize()
-                    .mutate_request(move |http| {
-                        let length = body.len().to_string();
-                        *http.body_mut() = SdkBody::from(body.clone());
-                        http.headers_mut().insert("content-length", length);
-                    })
+                    .mutate_request(aws::with_body(body.clone()))
                     .send()
             })
             .await
             .map_err(failure_of)?;
             aws::log_output(OPERATION, started, &output);
-            return Ok(());
+            return Ok(Some(sha256));
         }
         (CodeSource::S3(location), _) => request
             .s3_bucket(&location.bucket)
             .s3_key(&location.key)
             .set_s3_object_version(location.version.clone()),
         (CodeSource::Image(uri), _) => request.image_uri(uri),
-        (CodeSource::Zip { .. }, None) => return Ok(()),
+        (CodeSource::Zip { .. }, None) => return Ok(None),
     };
     let started = Instant::now();
     let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
         .await
         .map_err(failure_of)?;
     aws::log_output(OPERATION, started, &output);
-    Ok(())
+    // Images resolve asynchronously, so only package sources are checked against the result.
+    let expected = match source {
+        CodeSource::Image(_) => None,
+        _ => output.code_sha256().map(str::to_owned),
+    };
+    Ok(expected)
 }
 
 /// Put the package in S3 (for packages over the direct-upload limit); returns the object
@@ -443,7 +503,7 @@ async fn upload(
         .map_err(|err| {
             let failure = AwsFailure::from_sdk(OPERATION, &err);
             if failure.code_is("NoSuchBucket") {
-                bad_input(format!("Bucket {} not found ({failure})", location.bucket), "S3_BUCKET")
+                Error::bad_input(format!("Bucket {} not found ({failure})", location.bucket), "S3_BUCKET")
             } else {
                 failure_of(failure)
             }
@@ -474,13 +534,8 @@ async fn configuration_diff(
         .await
         .map_err(|err| failure_of(AwsFailure::from_sdk(OPERATION, &err)))?;
     let current = raw.json(OPERATION).map_err(failure_of)?;
-    let current_subset: serde_json::Map<String, Value> = wanted
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(key, _)| (key.clone(), current.get(key).cloned().unwrap_or(Value::Null)))
-        .collect();
-    let lines = diff::diff(&Value::Object(current_subset), wanted);
+    let current_subset = shaped_like(&current, wanted);
+    let lines = diff::diff(&current_subset, wanted);
     if !lines.is_empty() {
         info!("Configuration changes (environment values masked):");
         for line in &lines {
@@ -488,6 +543,27 @@ async fn configuration_diff(
         }
     }
     Ok(lines)
+}
+
+/// The current configuration in the shape of the request: only the fields the file sets (at
+/// every depth), and `Layers` as ARNs, since GetFunctionConfiguration answers with more (a
+/// `VpcId`, layer sizes) than UpdateFunctionConfiguration takes.
+fn shaped_like(current: &Value, wanted: &Value) -> Value {
+    match (current, wanted) {
+        (Value::Object(current), Value::Object(wanted)) => Value::Object(
+            wanted
+                .iter()
+                .map(|(key, want)| (key.clone(), shaped_like(current.get(key).unwrap_or(&Value::Null), want)))
+                .collect(),
+        ),
+        (Value::Array(current), Value::Array(wanted)) if wanted.iter().all(Value::is_string) => Value::Array(
+            current
+                .iter()
+                .map(|item| item.get("Arn").cloned().unwrap_or_else(|| item.clone()))
+                .collect(),
+        ),
+        (current, _) => current.clone(),
+    }
 }
 
 /// UpdateFunctionConfiguration with the file's fields exactly as written, plus the RevisionId
@@ -504,19 +580,14 @@ async fn update_configuration(
     if let Some(fields) = body.as_object_mut() {
         fields.insert("RevisionId".to_owned(), Value::String(state.revision_id.clone()));
     }
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
     let started = Instant::now();
     let output = retry_conflicts(OPERATION, deadline, || {
-        let bytes = bytes.clone();
         lambda
             .update_function_configuration()
             .function_name(function)
             .customize()
-            .mutate_request(move |request| {
-                let length = bytes.len().to_string();
-                *request.body_mut() = SdkBody::from(bytes.clone());
-                request.headers_mut().insert("content-length", length);
-            })
+            .mutate_request(aws::with_body(bytes.clone()))
             .send()
     })
     .await
@@ -549,7 +620,9 @@ async fn publish(
     let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
         .await
         .map_err(|failure| {
-            if failure.code_is("PreconditionFailedException") || failure.code_is("InvalidParameterValueException") {
+            let concurrent = failure.code_is("PreconditionFailedException")
+                || (failure.code_is("InvalidParameterValueException") && failure.message.contains("CodeSha256"));
+            if concurrent {
                 Error::failed(
                     format!("Someone changed {function} while the pipe was deploying it, so no version was published"),
                     vec![failure.to_string(), "Run the step again.".to_owned()],
@@ -569,22 +642,20 @@ async fn get_alias(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     alias: &str,
+    deadline: Instant,
 ) -> Result<Option<(String, String, String)>, Error> {
     const OPERATION: &str = "lambda:GetAlias";
-    match lambda.get_alias().function_name(function).name(alias).send().await {
+    let read = retry_conflicts(OPERATION, deadline, || {
+        lambda.get_alias().function_name(function).name(alias).send()
+    });
+    match read.await {
         Ok(output) => Ok(Some((
             output.alias_arn().unwrap_or_default().to_owned(),
             output.function_version().unwrap_or_default().to_owned(),
             output.revision_id().unwrap_or_default().to_owned(),
         ))),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(failure_of(AwsFailure::from_sdk(OPERATION, &err))),
+        Err(failure) if failure.code_is("ResourceNotFoundException") => Ok(None),
+        Err(failure) => Err(failure_of(failure)),
     }
 }
 
@@ -609,11 +680,18 @@ async fn move_alias(
                 .name(alias)
                 .function_version(version)
                 .revision_id(revision_id);
-            let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
-                .await
-                .map_err(failure_of)?;
-            info!("Alias {alias}: version {from} → {version}");
-            output.alias_arn().unwrap_or_default().to_owned()
+            match retry_conflicts(OPERATION, deadline, || request.clone().send()).await {
+                Ok(output) => {
+                    info!("Alias {alias}: version {from} → {version}");
+                    output.alias_arn().unwrap_or_default().to_owned()
+                }
+                // The alias moved since it was read: read it again and move it from there.
+                Err(failure) if failure.code_is("PreconditionFailedException") && Instant::now() < deadline => {
+                    let current = get_alias(lambda, function, alias, deadline).await?;
+                    return Box::pin(move_alias(lambda, function, alias, version, current, deadline)).await;
+                }
+                Err(failure) => return Err(failure_of(failure)),
+            }
         }
         None => {
             const OPERATION: &str = "lambda:CreateAlias";
@@ -635,7 +713,7 @@ async fn move_alias(
                         .as_service_error()
                         .is_some_and(|e| e.is_resource_conflict_exception()) =>
                 {
-                    let current = get_alias(lambda, function, alias).await?;
+                    let current = get_alias(lambda, function, alias, deadline).await?;
                     return Box::pin(move_alias(lambda, function, alias, version, current, deadline)).await;
                 }
                 Err(err) => return Err(failure_of(AwsFailure::from_sdk(OPERATION, &err))),
@@ -739,26 +817,24 @@ where
     }
 }
 
-fn bad_input(summary: String, variable: &str) -> Error {
-    Error::BadInput {
-        summary,
-        details: vec![format!("Check {variable}.")],
+/// Access refusals name the IAM action to grant; the rest keep Lambda's code and message.
+/// Adds what was already changed to an error, so a failure halfway says what it leaves behind.
+fn said(done: &[String]) -> impl Fn(Error) -> Error + '_ {
+    move |error| {
+        if done.is_empty() {
+            error
+        } else {
+            error.with_details([format!("Already done: {}.", done.join("; "))])
+        }
     }
 }
 
-/// Access refusals name the IAM action to grant; the rest keep Lambda's code and message.
 fn failure_of(failure: AwsFailure) -> Error {
+    if let Some(denied) = aws::access_denied(&failure, "minimal Lambda policy") {
+        return denied;
+    }
     match failure.code.as_deref() {
-        Some("AccessDeniedException" | "AccessDenied") => {
-            let action = failure.operation;
-            Error::auth(
-                failure.clone(),
-                vec![format!(
-                    "The role needs the IAM permission {action} (see the README's minimal Lambda policy)."
-                )],
-            )
-        }
-        Some("ResourceNotFoundException") => bad_input(failure.to_string(), "FUNCTION_NAME"),
+        Some("ResourceNotFoundException") => Error::bad_input(failure.to_string(), "FUNCTION_NAME"),
         Some("InvalidParameterValueException" | "ValidationException" | "CodeStorageExceededException") => {
             Error::BadInput {
                 summary: failure.to_string(),

@@ -12,6 +12,8 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// Lambda's limit for a package uploaded in the request itself (zipped).
 pub const DIRECT_UPLOAD_MAX: u64 = 50 * 1024 * 1024;
+/// Lambda's limit for the unzipped code: a larger directory cannot deploy, so it is not zipped.
+pub const UNZIPPED_MAX: u64 = 250 * 1024 * 1024;
 
 pub struct Package {
     pub bytes: Vec<u8>,
@@ -59,7 +61,7 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
         .canonicalize()
         .map_err(|err| format!("{}: {err}", root.display()))?;
     let mut files = Vec::new();
-    collect(&real_root, &real_root, &mut files)?;
+    collect(&real_root, &real_root, &mut vec![real_root.clone()], &mut files)?;
     files.sort_by(|(a, _, _), (b, _, _)| a.as_bytes().cmp(b.as_bytes()));
     if files.is_empty() {
         return Err(format!("{} has no files to deploy", root.display()));
@@ -91,8 +93,14 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Regular files under `dir` as (name in the zip, path, executable). Symbolic links are
-/// followed only while they stay inside the package directory.
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf, bool)>) -> Result<(), String> {
+/// followed only while they stay inside the package directory, and never back into a directory
+/// being walked (which would loop).
+fn collect(
+    root: &Path,
+    dir: &Path,
+    walking: &mut Vec<PathBuf>,
+    files: &mut Vec<(String, PathBuf, bool)>,
+) -> Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
     for entry in entries {
         let path = entry.map_err(|err| format!("{}: {err}", dir.display()))?.path();
@@ -104,7 +112,12 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf, bool)>) ->
         }
         let metadata = std::fs::metadata(&real).map_err(|err| format!("{}: {err}", path.display()))?;
         if metadata.is_dir() {
-            collect(root, &path, files)?;
+            if walking.contains(&real) {
+                return Err(format!("{} links back to a directory that contains it", path.display()));
+            }
+            walking.push(real);
+            collect(root, &path, walking, files)?;
+            walking.pop();
         } else if metadata.is_file() {
             let name = path
                 .strip_prefix(root)
@@ -177,6 +190,14 @@ mod tests {
             json,
             serde_json::json!({"RevisionId": "rev-\"1", "ZipFile": "AQIDBA=="})
         );
+    }
+
+    #[test]
+    fn links_back_up_are_refused_instead_of_looping() {
+        let root = tree("loop");
+        std::os::unix::fs::symlink("..", root.join("lib/deep/up")).unwrap();
+        assert!(zip_directory(&root).unwrap_err().contains("links back"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
