@@ -432,3 +432,14 @@ def test_one_refused_update_among_several_says_what_was_done(scenario, emulator)
     assert "web:2 is registered" in result.output
     assert "Updated anyway (their deployments go on): " in result.output
     assert len(ecs.calls("UpdateService")) == 2
+
+
+def test_throttling_while_following_the_one_off_task(ecs, emulator):
+    emulator.ecs_run_task(polls=2, containers=[{"name": "app", "exitCode": 0}])
+    ecs.rollout("complete")
+    emulator.add_fault("throttle", service="ecs", action="DescribeTasks", count=3)
+    result = ecs.run(IMAGE="repo/app:2", RUN_TASK="true", AWS_MAX_ATTEMPTS="1")
+
+    assert result.code == 0, result
+    assert "Could not check the one-off task this time" in result.output
+    assert len(ecs.calls("UpdateService")) == 1

@@ -266,7 +266,7 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
     verdicts
 }
 
-fn is_throttling(failure: &AwsFailure) -> bool {
+pub fn is_throttling(failure: &AwsFailure) -> bool {
     failure
         .code
         .as_deref()

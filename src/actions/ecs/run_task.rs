@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{ContainerOverride, LaunchType, Service, TaskOverride};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::rollout::describe_stopped_task;
 use super::task_definition::short_name;
@@ -78,14 +78,22 @@ pub async fn run(
     let mut interval = POLL_MIN;
     let mut last_status = String::new();
     loop {
-        let described = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .tasks(&task_arn)
-            .send()
-            .await
-            .map_err(|err| super::failure_of(AwsFailure::from_sdk("ecs:DescribeTasks", &err)))?;
-        if let Some(task) = described.tasks().first() {
+        let described = match ecs.describe_tasks().cluster(cluster).tasks(&task_arn).send().await {
+            Ok(described) => Some(described),
+            Err(err) => {
+                let failure = AwsFailure::from_sdk("ecs:DescribeTasks", &err);
+                // The task runs on regardless: keep following it through throttling and
+                // network trouble; anything else will not pass.
+                if !(failure.unanswered || super::rollout::is_throttling(&failure)) {
+                    return Err(super::failure_of(failure).with_details([format!(
+                        "The one-off task {task_arn} may still be running. No service was updated."
+                    )]));
+                }
+                warn!("Could not check the one-off task this time: {failure}");
+                None
+            }
+        };
+        if let Some(task) = described.as_ref().and_then(|d| d.tasks().first()) {
             let status = task.last_status().unwrap_or_default().to_owned();
             if status != last_status {
                 info!("One-off task {task_id}: {status}");
