@@ -18,26 +18,13 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-import boto3
-from botocore.config import Config
+from .scenario import REGION, AccountScenario, client_for
 
 ACCOUNT = "111111111111"
-REGION = "us-east-1"
 # The unknown field registered with every fixture task definition: ECS (and the pipe) must
 # carry fields it does not know.
 UNKNOWN_FIELD = "someFutureField"
 UNKNOWN_VALUE = {"x": 1}
-
-
-def client_for(emulator, service, credentials, retries=3):
-    return boto3.client(
-        service,
-        endpoint_url=emulator.base_url,
-        region_name=REGION,
-        aws_access_key_id=credentials["access_key_id"],
-        aws_secret_access_key=credentials["secret_access_key"],
-        config=Config(retries={"total_max_attempts": retries, "mode": "standard"}),
-    )
 
 
 def register_task_definition_raw(ecs, body):
@@ -88,11 +75,7 @@ def task_definition_body(family="web", containers=("app",), image_tag="1", execu
 
 
 @dataclass
-class EcsScenario:
-    emulator: object
-    account: str
-    region: str
-    credentials: dict  # {"arn", "access_key_id", "secret_access_key"} of the IAM user
+class EcsScenario(AccountScenario):
     cluster: str
     cluster_arn: str
     services: list
@@ -106,19 +89,6 @@ class EcsScenario:
     desired: int
     controller: str
     extra: dict = field(default_factory=dict)
-
-    def client(self, service, retries=3):
-        return client_for(self.emulator, service, self.credentials, retries)
-
-    def env(self):
-        """AWS variables for running the pipe against this scenario."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.credentials["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": self.credentials["secret_access_key"],
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL": self.emulator.base_url,
-        }
 
     def network_configuration(self):
         return {

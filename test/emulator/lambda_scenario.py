@@ -22,10 +22,9 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 
-from .ecs_scenario import client_for
+from .scenario import REGION, AccountScenario, client_for
 
 ACCOUNT = "111111111111"
-REGION = "us-east-1"
 HANDLER_SOURCE = 'def handler(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -55,11 +54,7 @@ def code_sha256(data):
 
 
 @dataclass
-class LambdaScenario:
-    emulator: object
-    account: str
-    region: str
-    credentials: dict  # {"arn", "access_key_id", "secret_access_key"} of the IAM user
+class LambdaScenario(AccountScenario):
     function_name: str
     function_arn: str
     role_arn: str
@@ -70,19 +65,6 @@ class LambdaScenario:
     bucket: str
     published_version: str | None
     environment: dict = field(default_factory=dict)
-
-    def client(self, service, retries=3):
-        return client_for(self.emulator, service, self.credentials, retries)
-
-    def env(self):
-        """AWS variables for running the pipe against this scenario."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.credentials["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": self.credentials["secret_access_key"],
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL": self.emulator.base_url,
-        }
 
     def upload(self, key, data):
         """PutObject into the scenario's bucket; -> the object's VersionId."""
