@@ -126,15 +126,39 @@ fn mask_all(value: &Value) -> Value {
     }
 }
 
-/// A short hash: enough to see that a value changed, not what it is.
+/// A short keyed hash: enough to see within one run that a value changed, not what it is. The
+/// key is new for every run, so a weak secret cannot be guessed from a log by hashing
+/// candidates, nor matched across runs.
 pub fn fingerprint(value: &Value) -> String {
     let text = match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let digest = Sha256::digest(text.as_bytes());
+    let mut hasher = Sha256::new();
+    hasher.update(run_key());
+    hasher.update(text.as_bytes());
+    let digest = hasher.finalize();
     let hex: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+fn run_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        // /dev/urandom exists in every container Docker starts, FROM scratch included.
+        if std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+            .is_err()
+        {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            key[..16].copy_from_slice(&now.as_nanos().to_le_bytes());
+            key[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        key
+    })
 }
 
 #[cfg(test)]
@@ -225,6 +249,19 @@ mod tests {
             text.contains("\"name\":\"B\"") && text.contains("\"image\":\"w:1\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn fingerprints_are_stable_within_a_run_and_not_a_plain_hash() {
+        let value = json!("hunter2");
+        assert_eq!(fingerprint(&value), fingerprint(&value));
+        assert_ne!(fingerprint(&value), fingerprint(&json!("hunter3")));
+        let plain: String = Sha256::digest(b"hunter2")
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(fingerprint(&value), format!("sha256:{plain}"));
     }
 
     #[test]
