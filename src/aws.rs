@@ -148,6 +148,15 @@ impl AwsFailure {
     pub fn code_is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+
+    /// Throttling, or no answer at all: worth asking again later, unlike a refusal.
+    pub fn is_transient(&self) -> bool {
+        self.unanswered
+            || self
+                .code
+                .as_deref()
+                .is_some_and(|code| code.contains("Throttl") || code == "TooManyRequestsException")
+    }
 }
 
 impl fmt::Display for AwsFailure {

@@ -5,6 +5,7 @@ pub mod assume_role;
 pub mod diff;
 pub mod ecs;
 pub mod lambda;
+pub mod poll;
 
 use std::fmt;
 

@@ -10,12 +10,12 @@ use aws_sdk_ecs::types::{DesiredStatus, Service};
 use tracing::{info, warn};
 
 use super::task_definition::short_name;
+use crate::actions::poll::Poller;
 use crate::aws::{self, AwsFailure};
 
 /// DescribeServices takes at most this many services per call.
 pub const DESCRIBE_BATCH: usize = 10;
-/// Polls start quick, so short deployments finish quickly, and slow down while nothing
-/// changes, so long ones do not hammer the API.
+/// Deployments take minutes: polls start at a second and slow down to fifteen.
 const POLL_MIN: Duration = Duration::from_secs(1);
 const POLL_MAX: Duration = Duration::from_secs(15);
 const LAST_EVENTS: usize = 5;
@@ -207,7 +207,7 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
             polls: 0,
         })
         .collect();
-    let mut interval = POLL_MIN;
+    let mut poller = Poller::new(POLL_MIN, POLL_MAX, deadline);
     loop {
         let pending: Vec<String> = follows
             .iter()
@@ -229,7 +229,7 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
             }
             // Throttling or no answer once retries are spent: the deployment goes on
             // regardless, so keep following it until the deadline.
-            Err(failure) if failure.unanswered || is_throttling(&failure) => {
+            Err(failure) if failure.is_transient() => {
                 warn!("Could not check the deployment this time: {failure}")
             }
             // Anything else (access refused, cluster gone) will not pass: say so now.
@@ -240,7 +240,7 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
                 break;
             }
         }
-        if Instant::now() >= deadline {
+        if poller.expired() {
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
                 follow.verdict = Verdict::TimedOut;
             }
@@ -249,12 +249,10 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
         if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
             break;
         }
-        interval = if changed {
-            POLL_MIN
-        } else {
-            (interval.mul_f32(1.5)).min(POLL_MAX)
-        };
-        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+        if changed {
+            poller.news();
+        }
+        poller.pause().await;
     }
     let mut verdicts = Vec::with_capacity(follows.len());
     for follow in &follows {
@@ -264,13 +262,6 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
         verdicts.push(follow.verdict.clone());
     }
     verdicts
-}
-
-pub fn is_throttling(failure: &AwsFailure) -> bool {
-    failure
-        .code
-        .as_deref()
-        .is_some_and(|code| code.contains("Throttl") || code == "TooManyRequestsException")
 }
 
 /// DescribeServices for `names`, in batches of ten; also the services ECS could not find.

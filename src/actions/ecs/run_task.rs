@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::rollout::describe_stopped_task;
 use super::task_definition::short_name;
+use crate::actions::poll::Poller;
 use crate::aws::{self, AwsFailure};
 use crate::error::Error;
 
@@ -75,7 +76,7 @@ pub async fn run(
         short_name(task_definition)
     );
 
-    let mut interval = POLL_MIN;
+    let mut poller = Poller::new(POLL_MIN, POLL_MAX, deadline);
     let mut last_status = String::new();
     loop {
         let described = match ecs.describe_tasks().cluster(cluster).tasks(&task_arn).send().await {
@@ -84,7 +85,7 @@ pub async fn run(
                 let failure = AwsFailure::from_sdk("ecs:DescribeTasks", &err);
                 // The task runs on regardless: keep following it through throttling and
                 // network trouble; anything else will not pass.
-                if !(failure.unanswered || super::rollout::is_throttling(&failure)) {
+                if !failure.is_transient() {
                     return Err(super::failure_of(failure).with_details([format!(
                         "The one-off task {task_arn} may still be running. No service was updated."
                     )]));
@@ -98,20 +99,19 @@ pub async fn run(
             if status != last_status {
                 info!("One-off task {task_id}: {status}");
                 last_status = status;
-                interval = POLL_MIN;
+                poller.news();
             }
             if last_status == "STOPPED" {
                 return judge(task, container, &task_id);
             }
         }
-        if Instant::now() >= deadline {
+        if poller.expired() {
             return Err(Error::failed(
                 format!("The one-off task {task_id} did not stop within WAIT_TIMEOUT"),
                 vec![format!("It is still running: {task_arn}. No service was updated.")],
             ));
         }
-        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
-        interval = (interval.mul_f32(1.5)).min(POLL_MAX);
+        poller.pause().await;
     }
 }
 

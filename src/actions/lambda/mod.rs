@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use self::package::{DIRECT_UPLOAD_MAX, Package};
 use crate::actions::diff;
+use crate::actions::poll::Poller;
 use crate::auth::Session;
 use crate::aws::{self, AwsFailure, RawResponse};
 use crate::config::Config;
@@ -167,7 +168,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
     let mut done: Vec<String> = Vec::new();
 
     // 1. Ready?
-    let mut state = wait_ready(&lambda, function, deadline, "before the update").await?;
+    let mut state = wait_ready(&lambda, function, deadline, Waiting::BeforeUpdating).await?;
 
     // 2. Code.
     let mut code_changed = false;
@@ -183,7 +184,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
                 .await
                 .map_err(said(&done))?;
             done.push("$LATEST has the new code".to_owned());
-            state = wait_ready(&lambda, function, deadline, "after the code update")
+            state = wait_ready(&lambda, function, deadline, Waiting::After("the code update"))
                 .await
                 .map_err(said(&done))?;
             // Publishing pins what is there now: make sure it is what this pipe uploaded.
@@ -212,7 +213,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
                 .await
                 .map_err(said(&done))?;
             done.push("$LATEST has the new configuration".to_owned());
-            state = wait_ready(&lambda, function, deadline, "after the configuration update")
+            state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
                 .await
                 .map_err(said(&done))?;
             info!("Configuration updated from {}", path.display());
@@ -325,14 +326,30 @@ fn check_package_type(current: &FunctionState, code: Option<&CodeSource>) -> Res
 /// Poll until the function is Active and no update is in progress. A failed update ends the
 /// pipe with Lambda's reason; a failed update from before the pipe started only warns, since
 /// this deployment may be the fix.
+/// Whose update a wait is for: one of ours fails the pipe when it fails; an earlier one does not.
+#[derive(Clone, Copy)]
+enum Waiting {
+    BeforeUpdating,
+    After(&'static str),
+}
+
+impl fmt::Display for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Waiting::BeforeUpdating => f.write_str("before the update"),
+            Waiting::After(what) => write!(f, "after {what}"),
+        }
+    }
+}
+
 async fn wait_ready(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     deadline: Instant,
-    when: &str,
+    when: Waiting,
 ) -> Result<FunctionState, Error> {
     const OPERATION: &str = "lambda:GetFunctionConfiguration";
-    let mut interval = POLL_MIN;
+    let mut poller = Poller::new(POLL_MIN, POLL_MAX, deadline);
     let mut last_seen = String::new();
     loop {
         let started = Instant::now();
@@ -351,6 +368,7 @@ async fn wait_ready(
         if seen != last_seen {
             info!("{function} {when}: {seen}");
             last_seen = seen;
+            poller.news();
         }
         let reason = || {
             let code = config
@@ -372,7 +390,7 @@ async fn wait_ready(
                     vec![],
                 ));
             }
-            (_, LastUpdateStatus::Failed) if when != "before the update" => {
+            (_, LastUpdateStatus::Failed) if matches!(when, Waiting::After(_)) => {
                 return Err(Error::failed(
                     format!("The update of {function} failed: {}", reason()),
                     vec![
@@ -391,14 +409,13 @@ async fn wait_ready(
             }
             _ => return Ok(state_of(&config)),
         }
-        if Instant::now() >= deadline {
+        if poller.expired() {
             return Err(Error::failed(
                 format!("{function} was still busy ({last_seen}) {when} when WAIT_TIMEOUT ran out"),
                 vec!["Nothing further was changed.".to_owned()],
             ));
         }
-        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
-        interval = interval.mul_f32(1.5).min(POLL_MAX);
+        poller.pause().await;
     }
 }
 
