@@ -2,16 +2,22 @@
 //!
 //! The pipeline, top to bottom: environment (`vars`) → validated `config` → credentials
 //! (`auth`) → the chosen action (`actions`) → outcome (`output`).
+//!
+//! Layers point one way (a test keeps it so): `domain`, `error` and `vars` at the bottom;
+//! `config` turns the environment into domain types; `aws` is the one way to call and wait on
+//! AWS; `auth` builds the session; `actions` receive their own settings, a `RunContext` and the
+//! clients, never the whole configuration or the credentials; this file ties them together.
 
 pub mod actions;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod output;
-pub mod secret;
-pub mod template;
 pub mod vars;
+
+use std::time::Instant;
 
 use tracing::info;
 
@@ -21,11 +27,18 @@ use crate::error::Error;
 
 /// Authenticate, run the action, and leave its outcome for later script lines.
 pub async fn run(config: &Config) -> Result<Outcome, Error> {
-    let session = auth::establish(config).await?;
+    let run = config.run_context(Instant::now());
+    let session = auth::establish(&config.auth, &config.region, &config.network, config.wait_horizon()).await?;
     let outcome = match &config.action {
-        Action::AssumeRole => Outcome::AssumeRole(actions::assume_role::run(config, &session)),
-        Action::EcsDeploy(ecs) => Outcome::EcsDeploy(actions::ecs::run(config, ecs, &session).await?),
-        Action::LambdaDeploy(lambda) => Outcome::LambdaDeploy(actions::lambda::run(config, lambda, &session).await?),
+        Action::AssumeRole => Outcome::AssumeRole(actions::assume_role::run(
+            &run,
+            &session.identity,
+            config.auth.final_role(),
+        )),
+        Action::EcsDeploy(settings) => Outcome::EcsDeploy(actions::ecs::run(&run, settings, &session.clients).await?),
+        Action::LambdaDeploy(settings) => {
+            Outcome::LambdaDeploy(actions::lambda::run(&run, settings, &session.clients).await?)
+        }
     };
     deliver(config, &outcome)?;
     Ok(outcome)

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use aws_role_deploy::config::{Config, Env};
+use aws_role_deploy::domain::secret::redact;
 use aws_role_deploy::{output, run};
 
 fn main() -> ExitCode {
@@ -10,7 +11,7 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("✖ Internal error{location}: {}", output::redact(&info.to_string()));
+        eprintln!("✖ Internal error{location}: {}", redact(&info.to_string()));
         std::process::exit(1);
     }));
 

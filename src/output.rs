@@ -1,10 +1,8 @@
 //! Everything the pipe prints or leaves behind: `INFO:`/`WARNING:`/`DEBUG:` lines, the final
 //! `✔`/`✖` line, and the outputs files for later script lines. All text passes the redactor.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
@@ -15,6 +13,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::domain::secret::redact;
 use crate::error::Error;
 
 // Bitbucket's log viewer renders ANSI colours, so they are kept even without a TTY, as
@@ -24,37 +23,6 @@ const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
 const GREY: &str = "\x1b[90m";
 const RESET: &str = "\x1b[0m";
-
-/// Values too short to mask without mangling ordinary words are not registered.
-const SHORTEST_MASKED: usize = 8;
-const MASK: &str = "***";
-
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Mask `value` in every line printed from now on. A second line of defence behind `Secret`:
-/// it also catches a secret echoed back inside some other text.
-pub fn redact_from_now_on(value: &str) {
-    if value.len() < SHORTEST_MASKED {
-        return;
-    }
-    let mut secrets = SECRETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !secrets.iter().any(|known| known == value) {
-        secrets.push(value.to_owned());
-        // Longest first, so a secret containing another is masked whole.
-        secrets.sort_by_key(|known| std::cmp::Reverse(known.len()));
-    }
-}
-
-pub fn redact(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets.iter() {
-        if text.contains(secret.as_str()) {
-            text = Cow::Owned(text.replace(secret.as_str(), MASK));
-        }
-    }
-    text
-}
 
 /// Route the crate's `tracing` events to Bitbucket-style lines: warnings and errors on stderr,
 /// the rest on stdout. Only this crate's events are shown: the SDK's own debug output can
@@ -160,24 +128,6 @@ pub fn shell_quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registered_secrets_are_masked_everywhere() {
-        redact_from_now_on("s3cr3t-value-for-redaction-test");
-        redact_from_now_on("short");
-        assert_eq!(
-            redact("token=s3cr3t-value-for-redaction-test; again s3cr3t-value-for-redaction-test"),
-            "token=***; again ***"
-        );
-        assert_eq!(redact("short stays"), "short stays");
-    }
-
-    #[test]
-    fn longer_secret_masked_whole() {
-        redact_from_now_on("abcdefgh-inner");
-        redact_from_now_on("prefix-abcdefgh-inner-suffix");
-        assert_eq!(redact("x prefix-abcdefgh-inner-suffix y"), "x *** y");
-    }
 
     #[test]
     fn shell_quoting_round_trips_awkward_values() {

@@ -1,6 +1,6 @@
 //! Every pipe variable, declared once with its documentation.
 //!
-//! `config.rs` reads variables only through these declarations, and a test compares this list
+//! `config` reads variables only through these declarations, and a test compares this list
 //! with the README's variables table, so the documentation cannot drift from the code.
 
 /// One pipe variable as users see it in `bitbucket-pipelines.yml`.
@@ -11,7 +11,7 @@ pub struct Var {
     pub usage: &'static str,
     /// The value used when the variable is unset or empty, in the form a user would write it.
     pub default: Option<&'static str>,
-    /// Required for every action (action-specific requirements are checked in `config.rs`).
+    /// Required for every action (action-specific requirements are checked in `config`).
     pub required: bool,
     /// Never echoed back, not even in a validation error.
     pub secret: bool,

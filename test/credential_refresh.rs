@@ -6,9 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use aws_credential_types::provider::ProvideCredentials;
-use aws_role_deploy::auth;
-use aws_role_deploy::aws::sts_client;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_role_deploy::auth::{self, Session};
 use aws_role_deploy::config::{Config, Env};
 use serde_json::json;
 use support::Emulator;
@@ -31,6 +30,12 @@ fn config(emulator: &Emulator, role_arn: &str, token: &str, extra: &[(&str, &str
     Config::from_env(&Env::from_pairs(pairs)).expect("valid configuration")
 }
 
+async fn establish(config: &Config) -> Session {
+    auth::establish(&config.auth, &config.region, &config.network, config.wait_horizon())
+        .await
+        .expect("authenticated")
+}
+
 async fn sleep_past_expiry() {
     tokio::time::sleep(Duration::from_millis(LIFETIME_SECONDS * 1000 + 500)).await;
 }
@@ -46,18 +51,17 @@ async fn web_identity_session_is_renewed_across_expiry() {
     );
     let config = config(&emulator, &role_arn, &token, &[]);
 
-    let session = auth::establish(&config).await.expect("authenticated");
-    let provider = session.sdk.credentials_provider().unwrap();
+    let session = establish(&config).await;
+    let sts = session.clients.sts();
+    let provider = session.chain.clone();
     let first = provider.provide_credentials().await.unwrap();
-    let sts = sts_client(&session.sdk, None);
     sleep_past_expiry().await;
 
     // The control: the first credentials really are refused now.
-    let stale = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&session.sdk)
-            .credentials_provider(first.clone())
-            .build(),
-    );
+    let stale = session
+        .clients
+        .signed_with(SharedCredentialsProvider::new(first.clone()))
+        .sts();
     let refused = stale
         .get_caller_identity()
         .send()
@@ -119,9 +123,9 @@ async fn chained_session_renews_both_hops() {
         ],
     );
 
-    let session = auth::establish(&config).await.expect("authenticated");
+    let session = establish(&config).await;
     assert_eq!(session.identity.account, "222222222222");
-    let sts = sts_client(&session.sdk, None);
+    let sts = session.clients.sts();
     for _ in 0..2 {
         sleep_past_expiry().await;
         let identity = sts

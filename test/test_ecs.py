@@ -418,8 +418,10 @@ def test_access_denied_during_the_wait_fails_at_once(ecs, emulator):
     # WAIT_TIMEOUT is far beyond the runner's 30 s: only failing fast finishes in time.
     result = ecs.run(IMAGE="repo/app:2", WAIT_TIMEOUT="600", timeout=30)
 
-    assert result.code == 1, result
-    assert "could not follow it" in result.output and "AccessDenied" in result.output
+    # One mapping for every AWS failure: a refused permission is exit 3 wherever it happens.
+    assert result.code == 3, result
+    assert "AccessDenied" in result.output and "ecs:DescribeServices" in result.output
+    assert "not followed to the end" in result.output and "web (web:2" in result.output
 
 
 def test_one_refused_update_among_several_says_what_was_done(scenario, emulator):
@@ -441,5 +443,8 @@ def test_throttling_while_following_the_one_off_task(ecs, emulator):
     result = ecs.run(IMAGE="repo/app:2", RUN_TASK="true", AWS_MAX_ATTEMPTS="1")
 
     assert result.code == 0, result
-    assert "Could not check the one-off task this time" in result.output
+    # Said once for the streak of three throttled polls, and once when AWS answers again.
+    assert result.output.count("ThrottlingException") == 1, result
+    assert "One-off task" in result.output and "trying again until WAIT_TIMEOUT" in result.output
+    assert "AWS answers again, after 3 failed attempt(s)" in result.output
     assert len(ecs.calls("UpdateService")) == 1

@@ -5,9 +5,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::auth::Session;
-use crate::aws;
-use crate::config::Config;
+use crate::domain::arn::{RoleArn, console_host};
+use crate::domain::auth_plan::Identity;
+use crate::domain::context::RunContext;
+use crate::domain::time::format_time;
 
 #[derive(Debug, Serialize)]
 pub struct AssumeRoleOutcome {
@@ -23,23 +24,22 @@ pub struct AssumeRoleOutcome {
     pub role_console_url: Option<String>,
 }
 
-pub fn run(config: &Config, session: &Session) -> AssumeRoleOutcome {
-    let identity = &session.identity;
-    let role = config.auth.final_role();
+/// `role`: the role the pipe ended up acting as (none for plain access keys).
+pub fn run(run: &RunContext, identity: &Identity, role: Option<&RoleArn>) -> AssumeRoleOutcome {
     let role_console_url = role.map(|role| {
         format!(
             "https://{}/iam/home#/roles/details/{}",
-            aws::console_host(&role.partition),
+            console_host(&role.partition),
             role.name
         )
     });
     AssumeRoleOutcome {
-        action: config.action.name(),
-        region: config.region.clone(),
+        action: "assume-role",
+        region: run.region.clone(),
         account: identity.account.clone(),
         caller_arn: identity.arn.clone(),
         session_name: identity.session_name.clone(),
-        session_expiration: identity.expiration.map(aws::format_time),
+        session_expiration: identity.expiration.map(format_time),
         role_arn: role.map(|role| role.arn.clone()),
         role_console_url,
     }

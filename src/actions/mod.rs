@@ -5,7 +5,6 @@ pub mod assume_role;
 pub mod diff;
 pub mod ecs;
 pub mod lambda;
-pub mod poll;
 
 use std::fmt;
 

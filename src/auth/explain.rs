@@ -3,9 +3,12 @@
 
 use std::time::SystemTime;
 
-use crate::auth::token::TokenClaims;
-use crate::aws::{self, AwsFailure};
-use crate::config::{AuthPlan, ChainedRole, CredentialSource, RoleArn, masked_key_id};
+use crate::aws::{AwsFailure, FailureKind};
+use crate::domain::arn::RoleArn;
+use crate::domain::auth_plan::{AuthPlan, ChainedRole, CredentialSource};
+use crate::domain::sts::masked_key_id;
+use crate::domain::time::{format_epoch, relative};
+use crate::domain::token::TokenClaims;
 use crate::error::Error;
 
 /// Codes with which STS refuses an identity (as opposed to failing to answer).
@@ -36,7 +39,7 @@ pub fn claims_summary(claims: &TokenClaims) -> String {
         format!("sub={}", claims.sub.as_deref().unwrap_or("(none)")),
         format!(
             "exp={}",
-            claims.exp.map(aws::format_epoch).unwrap_or_else(|| "(none)".into())
+            claims.exp.map(format_epoch).unwrap_or_else(|| "(none)".into())
         ),
     ];
     parts.extend(claims.context.iter().map(|(name, value)| format!("{name}={value}")));
@@ -46,9 +49,9 @@ pub fn claims_summary(claims: &TokenClaims) -> String {
 fn expiry_text(claims: &TokenClaims) -> String {
     match (claims.exp, claims.expiry()) {
         (Some(exp), Some(expiry)) if expiry <= SystemTime::now() => {
-            format!("{} (EXPIRED {})", aws::format_epoch(exp), aws::relative(expiry))
+            format!("{} (EXPIRED {})", format_epoch(exp), relative(expiry))
         }
-        (Some(exp), Some(expiry)) => format!("{} (valid, expires {})", aws::format_epoch(exp), aws::relative(expiry)),
+        (Some(exp), Some(expiry)) => format!("{} (valid, expires {})", format_epoch(exp), relative(expiry)),
         _ => "(none)".to_owned(),
     }
 }
@@ -96,7 +99,7 @@ pub fn web_identity_refused(
     plan: &AuthPlan,
     sts_endpoint: &str,
 ) -> Error {
-    if failure.unanswered {
+    if failure.kind == FailureKind::NoResponse {
         return unreachable(failure, sts_endpoint);
     }
     if is_duration_refusal(&failure) {
@@ -184,7 +187,7 @@ fn trust_policy_for(role: &RoleArn, claims: &TokenClaims) -> Vec<String> {
 
 /// `sts:AssumeRole` on `AWS_ROLE_ARN` failed.
 pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &AuthPlan, sts_endpoint: &str) -> Error {
-    if failure.unanswered {
+    if failure.kind == FailureKind::NoResponse {
         return unreachable(failure, sts_endpoint);
     }
     let role = &chained.role.arn;
@@ -234,7 +237,7 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
 
 /// The first signed call failed.
 pub fn caller_identity_refused(failure: AwsFailure, plan: &AuthPlan, sts_endpoint: &str) -> Error {
-    if failure.unanswered {
+    if failure.kind == FailureKind::NoResponse {
         return unreachable(failure, sts_endpoint);
     }
     match key_refusal(&failure, plan) {
@@ -273,7 +276,7 @@ fn duration_refused(failure: AwsFailure, role: &str, plan: &AuthPlan) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::domain::secret::Secret;
 
     fn claims(sub: &str, exp: i64) -> TokenClaims {
         TokenClaims {
@@ -297,6 +300,7 @@ mod tests {
             session_tags: vec![],
             duration: std::time::Duration::from_secs(3600),
             duration_explicit: false,
+            allowed_account_ids: vec![],
         }
     }
 
@@ -358,7 +362,7 @@ mod tests {
     fn transport_failures_are_not_auth_refusals_and_name_the_endpoint() {
         let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
         let failure = AwsFailure {
-            unanswered: true,
+            kind: FailureKind::NoResponse,
             ..AwsFailure::local("x", "timeout")
         };
         let error = web_identity_refused(

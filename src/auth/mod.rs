@@ -1,82 +1,79 @@
 //! Credentials: the step's OIDC token (or legacy keys) → optionally a chained role → a session
 //! the action runs with, refreshed before it expires, and checked against `ALLOWED_ACCOUNT_IDS`.
+//!
+//! This is the only layer that sees the credentials. Actions get `Session::clients`, whose
+//! provider is the `RoleChain`, and the confirmed `Identity`.
 
+mod chain;
 pub mod explain;
-pub mod session;
-pub mod token;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
-use aws_sdk_sts::types::Tag;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use tracing::{debug, info, warn};
 
-use crate::aws::{self, AwsFailure};
-use crate::config::{
-    AuthPlan, CHAINED_SESSION_MAX_SECONDS, ChainedRole, Config, CredentialSource, SESSION_SECONDS, masked_key_id,
-};
+pub use self::chain::{RoleChain, web_identity_duration};
+use crate::aws::{self, Clients};
+use crate::domain::auth_plan::{AuthPlan, CredentialSource, Identity};
+use crate::domain::network::Network;
+use crate::domain::sts::masked_key_id;
+use crate::domain::time::{format_time, human, relative};
 use crate::error::Error;
-use crate::secret::Secret;
 
-/// Credentials are renewed when less than this is left of them (or a quarter of their
-/// lifetime, for short sessions), so no request goes out with credentials about to expire.
-const REFRESH_MARGIN_MAX: Duration = Duration::from_secs(300);
-/// Asked on top of a wait, so the session outlives the last poll.
-const WAIT_HEADROOM: Duration = Duration::from_secs(300);
-
-/// Who the pipe acts as, confirmed by `sts:GetCallerIdentity`.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub arn: String,
-    pub account: String,
-    pub session_name: String,
-    /// `None` for long-lived keys.
-    pub expiration: Option<SystemTime>,
-}
-
-/// An authenticated session: the configuration every AWS client of the action is built from.
+/// An authenticated session: the clients every AWS call of the action goes through, and who
+/// they act as. `run` hands actions the clients and the identity, never the chain.
 pub struct Session {
-    pub sdk: SdkConfig,
+    pub clients: Clients,
     pub identity: Identity,
+    /// The credentials provider inside `clients`.
+    pub chain: RoleChain,
 }
 
 /// Obtain the session, confirm who it is, and refuse accounts outside `ALLOWED_ACCOUNT_IDS`
-/// before the action changes anything.
-pub async fn establish(config: &Config) -> Result<Session, Error> {
-    let chain = RoleChain::new(config);
-    describe_plan(config);
+/// before the action changes anything. `wait_horizon`: how long the action may wait, which
+/// the session must outlast.
+pub async fn establish(
+    plan: &AuthPlan,
+    region: &str,
+    network: &Network,
+    wait_horizon: Option<Duration>,
+) -> Result<Session, Error> {
+    let sts_endpoint = network.sts_endpoint(region);
+    let unsigned = Clients::new(region, network, None);
+    let chain = RoleChain::new(plan, unsigned.clone(), sts_endpoint.clone(), wait_horizon);
+    describe_plan(plan, wait_horizon);
     // The final role's ARN names its account: refuse before a single call when it is not allowed.
-    if let Some(role) = config.auth.final_role() {
-        check_account(config, &role.account, &role.arn)?;
+    if let Some(role) = plan.final_role() {
+        check_account(plan, &role.account, &role.arn)?;
     }
     let credentials = chain.current().await?;
-    let sdk = aws::sdk_config(config, Some(SharedCredentialsProvider::new(chain)));
-    let identity = caller_identity(config, &sdk, credentials.expiry()).await?;
-    check_account(config, &identity.account, &identity.arn)?;
-    Ok(Session { sdk, identity })
+    let clients = unsigned.signed_with(SharedCredentialsProvider::new(chain.clone()));
+    let identity = caller_identity(plan, &clients, &sts_endpoint, credentials.expiry()).await?;
+    check_account(plan, &identity.account, &identity.arn)?;
+    Ok(Session {
+        clients,
+        identity,
+        chain,
+    })
 }
 
-fn describe_plan(config: &Config) {
-    let plan = &config.auth;
+fn describe_plan(plan: &AuthPlan, wait_horizon: Option<Duration>) {
     let mut hops = match &plan.source {
         CredentialSource::WebIdentity { role, claims, .. } => {
             debug!(
                 "OIDC token claims (decoded, not verified): {}",
                 explain::claims_summary(claims)
             );
-            if let (Some(horizon), Some(token_expiry)) = (config.wait_horizon(), claims.expiry())
+            if let (Some(horizon), Some(token_expiry)) = (wait_horizon, claims.expiry())
                 && token_expiry < SystemTime::now() + horizon
             {
                 warn!(
                     "WAIT_TIMEOUT ({}) reaches past the expiry of the step's OIDC token ({}, {}). After that \
                      the AWS session can no longer be renewed, and the wait can outlast the token only by what \
                      is left of the session. Lower WAIT_TIMEOUT or run this pipe earlier in the step.",
-                    aws::human(horizon),
-                    aws::format_time(token_expiry),
-                    aws::relative(token_expiry)
+                    human(horizon),
+                    format_time(token_expiry),
+                    relative(token_expiry)
                 );
             }
             format!("the step's OIDC token → {}", role.arn)
@@ -100,22 +97,23 @@ fn describe_plan(config: &Config) {
     }
 }
 
-async fn caller_identity(config: &Config, sdk: &SdkConfig, expiration: Option<SystemTime>) -> Result<Identity, Error> {
-    let sts = aws::sts_client(sdk, config.network.sts_endpoint_url.as_deref());
-    let started = Instant::now();
-    let output = sts.get_caller_identity().send().await.map_err(|err| {
-        let failure = AwsFailure::from_sdk("sts:GetCallerIdentity", &err);
-        explain::caller_identity_refused(failure, &config.auth, &config.network.sts_endpoint(&config.region))
-    })?;
-    aws::log_output("sts:GetCallerIdentity", started, &output);
+async fn caller_identity(
+    plan: &AuthPlan,
+    clients: &Clients,
+    sts_endpoint: &str,
+    expiration: Option<SystemTime>,
+) -> Result<Identity, Error> {
+    let output = aws::call("sts:GetCallerIdentity", clients.sts().get_caller_identity().send())
+        .await
+        .map_err(|failure| explain::caller_identity_refused(failure, plan, sts_endpoint))?;
     let identity = Identity {
         arn: output.arn.unwrap_or_default(),
         account: output.account.unwrap_or_default(),
-        session_name: config.auth.session_name.clone(),
+        session_name: plan.session_name.clone(),
         expiration,
     };
     let expiry = match identity.expiration {
-        Some(time) => format!("session expires {} ({})", aws::format_time(time), aws::relative(time)),
+        Some(time) => format!("session expires {} ({})", format_time(time), relative(time)),
         None => "long-lived access keys, no expiry".to_owned(),
     };
     info!(
@@ -125,8 +123,8 @@ async fn caller_identity(config: &Config, sdk: &SdkConfig, expiration: Option<Sy
     Ok(identity)
 }
 
-fn check_account(config: &Config, account: &str, who: &str) -> Result<(), Error> {
-    let allowed = &config.allowed_account_ids;
+fn check_account(plan: &AuthPlan, account: &str, who: &str) -> Result<(), Error> {
+    let allowed = &plan.allowed_account_ids;
     if allowed.is_empty() || allowed.iter().any(|id| id == account) {
         return Ok(());
     }
@@ -140,331 +138,4 @@ fn check_account(config: &Config, account: &str, who: &str) -> Result<(), Error>
              (AWS_OIDC_ROLE_ARN, AWS_ROLE_ARN) or add the account to ALLOWED_ACCOUNT_IDS."
         )],
     ))
-}
-
-/// The credentials provider every client of the run uses. It holds each hop's credentials and
-/// renews a hop only when it nears expiry: the first hop (web identity) can be renewed while the
-/// step's token is valid, the chained hop from the first hop's credentials.
-#[derive(Clone, Debug)]
-pub struct RoleChain {
-    inner: Arc<ChainInner>,
-}
-
-#[derive(Debug)]
-struct ChainInner {
-    plan: AuthPlan,
-    wait_horizon: Option<Duration>,
-    /// Without credentials: `AssumeRoleWithWebIdentity` is unsigned.
-    unsigned_sdk: SdkConfig,
-    sts_endpoint_url: Option<String>,
-    /// Named in errors when STS cannot be reached.
-    sts_endpoint: String,
-    /// One refresh at a time; concurrent requests wait for it instead of each calling STS.
-    held: tokio::sync::Mutex<Held>,
-}
-
-#[derive(Debug, Default)]
-struct Held {
-    first_hop: Option<Obtained>,
-    last_hop: Option<Obtained>,
-    /// What STS granted the first time, so renewals do not ask for a refused duration again.
-    web_identity_duration: Option<Duration>,
-}
-
-#[derive(Debug, Clone)]
-struct Obtained {
-    credentials: Credentials,
-    at: SystemTime,
-}
-
-impl Obtained {
-    fn now(credentials: Credentials) -> Obtained {
-        Obtained {
-            credentials,
-            at: SystemTime::now(),
-        }
-    }
-
-    fn is_fresh(&self, now: SystemTime) -> bool {
-        let Some(expiry) = self.credentials.expiry() else {
-            return true;
-        };
-        let lifetime = expiry.duration_since(self.at).unwrap_or_default();
-        let margin = REFRESH_MARGIN_MAX.min(lifetime / 4);
-        expiry.duration_since(now).is_ok_and(|left| left > margin)
-    }
-}
-
-impl RoleChain {
-    pub fn new(config: &Config) -> RoleChain {
-        RoleChain {
-            inner: Arc::new(ChainInner {
-                plan: config.auth.clone(),
-                wait_horizon: config.wait_horizon(),
-                unsigned_sdk: aws::sdk_config(config, None),
-                sts_endpoint_url: config.network.sts_endpoint_url.clone(),
-                sts_endpoint: config.network.sts_endpoint(&config.region),
-                held: tokio::sync::Mutex::new(Held::default()),
-            }),
-        }
-    }
-
-    /// Credentials of the last hop, renewed first when they near expiry.
-    pub async fn current(&self) -> Result<Credentials, Error> {
-        let mut held = self.inner.held.lock().await;
-        let now = SystemTime::now();
-        if let Some(last) = held.last_hop.as_ref().filter(|last| last.is_fresh(now)) {
-            return Ok(last.credentials.clone());
-        }
-        let renewing = held.last_hop.is_some();
-        let first = match held.first_hop.as_ref().filter(|first| first.is_fresh(now)) {
-            Some(first) => first.clone(),
-            None => {
-                let first = self.first_hop(&mut held).await?;
-                held.first_hop = Some(first.clone());
-                first
-            }
-        };
-        let last = match &self.inner.plan.chained {
-            None => first,
-            Some(chained) => self.assume_chained_role(chained, &first.credentials).await?,
-        };
-        if renewing {
-            let expiry = last.credentials.expiry().map(aws::format_time).unwrap_or_default();
-            info!("Renewed the AWS session; it now lasts until {expiry}");
-        }
-        held.last_hop = Some(last.clone());
-        Ok(last.credentials)
-    }
-
-    async fn first_hop(&self, held: &mut Held) -> Result<Obtained, Error> {
-        let plan = &self.inner.plan;
-        match &plan.source {
-            CredentialSource::AccessKeys {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            } => Ok(Obtained::now(Credentials::new(
-                access_key_id,
-                secret_access_key.expose(),
-                session_token.as_ref().map(|token| token.expose().to_owned()),
-                None,
-                "pipe-variables",
-            ))),
-            CredentialSource::WebIdentity { role, token, claims } => {
-                let (preferred, fallback) = match held.web_identity_duration {
-                    Some(granted) => (granted, None),
-                    None => web_identity_duration(plan, self.inner.wait_horizon),
-                };
-                let result = match self.assume_with_web_identity(&role.arn, token, preferred).await {
-                    Err(failure) if fallback.is_some() && explain::is_duration_refusal(&failure) => {
-                        let fallback = fallback.unwrap_or(preferred);
-                        warn!(
-                            "The role {} refused a {} session ({}); using {} and renewing it while the step's \
-                             token is valid. Raise the role's MaxSessionDuration to cover WAIT_TIMEOUT.",
-                            role.arn,
-                            aws::human(preferred),
-                            failure.message,
-                            aws::human(fallback)
-                        );
-                        held.web_identity_duration = Some(fallback);
-                        self.assume_with_web_identity(&role.arn, token, fallback).await
-                    }
-                    other => other,
-                };
-                held.web_identity_duration.get_or_insert(preferred);
-                result.map_err(|failure| {
-                    explain::web_identity_refused(failure, role, claims, plan, &self.inner.sts_endpoint)
-                })
-            }
-        }
-    }
-
-    async fn assume_with_web_identity(
-        &self,
-        role_arn: &str,
-        token: &Secret,
-        duration: Duration,
-    ) -> Result<Obtained, AwsFailure> {
-        const OPERATION: &str = "sts:AssumeRoleWithWebIdentity";
-        let sts = aws::sts_client(&self.inner.unsigned_sdk, self.inner.sts_endpoint_url.as_deref());
-        let started = Instant::now();
-        let output = sts
-            .assume_role_with_web_identity()
-            .role_arn(role_arn)
-            .role_session_name(&self.inner.plan.session_name)
-            .web_identity_token(token.expose())
-            .duration_seconds(duration.as_secs() as i32)
-            .send()
-            .await
-            .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
-        aws::log_output(OPERATION, started, &output);
-        obtained_from_sts(OPERATION, output.credentials)
-    }
-
-    async fn assume_chained_role(&self, chained: &ChainedRole, first: &Credentials) -> Result<Obtained, Error> {
-        const OPERATION: &str = "sts:AssumeRole";
-        let plan = &self.inner.plan;
-        let signed = self
-            .inner
-            .unsigned_sdk
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(first.clone()))
-            .build();
-        let sts = aws::sts_client(&signed, self.inner.sts_endpoint_url.as_deref());
-        let mut request = sts
-            .assume_role()
-            .role_arn(&chained.role.arn)
-            .role_session_name(&plan.session_name)
-            .duration_seconds(plan.duration.as_secs() as i32)
-            .set_external_id(chained.external_id.as_ref().map(|id| id.expose().to_owned()));
-        for (key, value) in &plan.session_tags {
-            let tag = Tag::builder().key(key).value(value).build();
-            request = request.tags(tag.map_err(|err| Error::failed(format!("session tag {key}: {err}"), vec![]))?);
-        }
-        let started = Instant::now();
-        let output = request.send().await.map_err(|err| {
-            let failure = AwsFailure::from_sdk(OPERATION, &err);
-            explain::assume_role_refused(failure, chained, plan, &self.inner.sts_endpoint)
-        })?;
-        aws::log_output(OPERATION, started, &output);
-        obtained_from_sts(OPERATION, output.credentials).map_err(|failure| Error::failed(failure, vec![]))
-    }
-}
-
-impl ProvideCredentials for RoleChain {
-    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        provider::future::ProvideCredentials::new(async move {
-            self.current().await.map_err(|err| {
-                let mut text = err.to_string();
-                for line in err.details() {
-                    text.push('\n');
-                    text.push_str(line);
-                }
-                CredentialsError::provider_error(text)
-            })
-        })
-    }
-}
-
-fn obtained_from_sts(
-    operation: &'static str,
-    credentials: Option<aws_sdk_sts::types::Credentials>,
-) -> Result<Obtained, AwsFailure> {
-    let Some(credentials) = credentials else {
-        return Err(AwsFailure::local(operation, "the response carried no credentials"));
-    };
-    // Registered before anything else can print them.
-    let secret = Secret::new(credentials.secret_access_key);
-    let session_token = Secret::new(credentials.session_token);
-    let expiry = SystemTime::try_from(credentials.expiration).ok();
-    Ok(Obtained::now(Credentials::new(
-        credentials.access_key_id,
-        secret.expose(),
-        Some(session_token.expose().to_owned()),
-        expiry,
-        "aws-role-deploy",
-    )))
-}
-
-/// How long a web-identity session to ask for, and what to fall back to if the role's
-/// MaxSessionDuration refuses it. The step's token cannot be used once it expires, so when the
-/// action will wait, the first hop asks for enough to cover the wait; the user's own choice of
-/// duration for an unchained role is kept as it is.
-pub fn web_identity_duration(plan: &AuthPlan, wait_horizon: Option<Duration>) -> (Duration, Option<Duration>) {
-    let usual = if plan.chained.is_some() {
-        Duration::from_secs(CHAINED_SESSION_MAX_SECONDS)
-    } else {
-        plan.duration
-    };
-    if plan.chained.is_none() && plan.duration_explicit {
-        return (plan.duration, None);
-    }
-    let Some(horizon) = wait_horizon else {
-        return (usual, None);
-    };
-    let longest = Duration::from_secs(*SESSION_SECONDS.end());
-    let needed = (horizon + WAIT_HEADROOM).min(longest);
-    // Whole minutes read better in CloudTrail and in warnings.
-    let needed = Duration::from_secs(needed.as_secs().div_ceil(60) * 60).min(longest);
-    if needed > usual {
-        (needed, Some(usual))
-    } else {
-        (usual, None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::token::TokenClaims;
-    use crate::config::RoleArn;
-
-    fn plan(chained: bool, duration: u64, explicit: bool) -> AuthPlan {
-        let role = RoleArn::parse("arn:aws:iam::111111111111:role/deploy").unwrap();
-        AuthPlan {
-            source: CredentialSource::WebIdentity {
-                role: role.clone(),
-                token: Secret::new("header.payload.signature"),
-                claims: TokenClaims::default(),
-            },
-            chained: chained.then_some(ChainedRole {
-                role,
-                external_id: None,
-            }),
-            session_name: "s".into(),
-            session_tags: vec![],
-            duration: Duration::from_secs(duration),
-            duration_explicit: explicit,
-        }
-    }
-
-    #[test]
-    fn web_identity_session_covers_the_wait_when_it_can() {
-        let secs = Duration::from_secs;
-        let cases = [
-            // (chained, duration, explicit, horizon) → (preferred, fallback)
-            ((false, 3600, false, None), (secs(3600), None)),
-            ((false, 3600, false, Some(900)), (secs(3600), None)),
-            ((false, 3600, false, Some(7200)), (secs(7500), Some(secs(3600)))),
-            ((false, 3600, false, Some(86_400)), (secs(43_200), Some(secs(3600)))),
-            ((false, 1800, true, Some(7200)), (secs(1800), None)),
-            ((true, 900, true, None), (secs(3600), None)),
-            ((true, 900, true, Some(7200)), (secs(7500), Some(secs(3600)))),
-            ((false, 3600, false, Some(3601)), (secs(3960), Some(secs(3600)))),
-        ];
-        for ((chained, duration, explicit, horizon), expected) in cases {
-            let got = web_identity_duration(&plan(chained, duration, explicit), horizon.map(secs));
-            assert_eq!(
-                got, expected,
-                "chained={chained} duration={duration} explicit={explicit} horizon={horizon:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn credentials_are_fresh_until_the_margin() {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let expiring = |lifetime: u64| Obtained {
-            credentials: Credentials::new("a", "b", None, Some(at + Duration::from_secs(lifetime)), "t"),
-            at,
-        };
-        // An hour-long session is renewed five minutes before it ends...
-        let hour = expiring(3600);
-        assert!(hour.is_fresh(at + Duration::from_secs(3600 - 301)));
-        assert!(!hour.is_fresh(at + Duration::from_secs(3600 - 299)));
-        // ...a short one a quarter of its lifetime before.
-        let short = expiring(8);
-        assert!(short.is_fresh(at + Duration::from_secs(5)));
-        assert!(!short.is_fresh(at + Duration::from_secs(7)));
-        // Long-lived keys never expire.
-        let keys = Obtained {
-            credentials: Credentials::new("a", "b", None, None, "t"),
-            at,
-        };
-        assert!(keys.is_fresh(at + Duration::from_secs(10_000_000)));
-    }
 }

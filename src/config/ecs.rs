@@ -2,56 +2,16 @@
 //! A task definition file is read, filled and checked here too, so a broken file is a
 //! validation error, not a half-done deployment.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::Value;
-
-use super::{Env, Reader, resolve_path};
-use crate::actions::ecs::task_definition;
-use crate::template;
+use super::Env;
+use super::files::load_json_document;
+use super::reader::Reader;
+use crate::domain::ecs::{EcsSettings, ImageChange, RunTask, TaskDefinitionSource};
+use crate::domain::task_definition;
 use crate::vars;
 
-#[derive(Debug, Clone)]
-pub struct EcsConfig {
-    pub cluster: String,
-    /// Empty: register only (with a file).
-    pub services: Vec<String>,
-    pub task_definition: TaskDefinitionSource,
-    pub images: Vec<ImageChange>,
-    pub container_name: Option<String>,
-    pub force_new_deployment: bool,
-    pub desired_count: Option<i32>,
-    pub run_task: Option<RunTask>,
-}
-
-#[derive(Debug, Clone)]
-pub enum TaskDefinitionSource {
-    /// A file, already filled and shaped as the RegisterTaskDefinition body.
-    File {
-        path: PathBuf,
-        body: Value,
-        dropped_fields: Vec<String>,
-    },
-    /// `family:revision` or an ARN, deployed as it is.
-    Existing(String),
-    /// The services' current task definition, with only the images changed.
-    Current,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageChange {
-    /// None: the only container of the task definition.
-    pub container: Option<String>,
-    pub image: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct RunTask {
-    /// None: the container's own command.
-    pub command: Option<Vec<String>>,
-}
-
-pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<EcsConfig> {
+pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<EcsSettings> {
     let problems_before = read.problems.len();
     let cluster = read.text(&vars::CLUSTER_NAME);
     if cluster.is_none() {
@@ -142,7 +102,7 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
     if read.problems.len() > problems_before {
         return None;
     }
-    Some(EcsConfig {
+    Some(EcsSettings {
         cluster: cluster?,
         services,
         task_definition,
@@ -193,16 +153,7 @@ fn read_images(read: &mut Reader<'_>, container_name: Option<&str>) -> Vec<Image
 }
 
 fn read_file(env: &Env, work_dir: &Path, value: &str) -> Result<TaskDefinitionSource, Vec<String>> {
-    let path = resolve_path(work_dir, value).map_err(|message| vec![message])?;
-    let text = std::fs::read_to_string(&path).map_err(|err| vec![format!("cannot read {}: {err}", path.display())])?;
-    let mut document: Value =
-        serde_json::from_str(&text).map_err(|err| vec![format!("{} is not valid JSON: {err}", path.display())])?;
-    template::substitute(&mut document, &|name| env.value(name).map(str::to_owned)).map_err(|problems| {
-        problems
-            .into_iter()
-            .map(|problem| format!("{}: {problem}", path.display()))
-            .collect::<Vec<_>>()
-    })?;
+    let (path, document) = load_json_document(env, work_dir, value)?;
     let (body, dropped_fields) =
         task_definition::request_body(document).map_err(|message| vec![format!("{} {message}", path.display())])?;
     Ok(TaskDefinitionSource::File {

@@ -6,47 +6,20 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{BitbucketContext, Env, Reader, resolve_path};
-use crate::actions::lambda::package::DIRECT_UPLOAD_MAX;
-use crate::template;
+use super::Env;
+use super::files::{load_json_document, resolve_path};
+use super::reader::Reader;
+use crate::domain::arn::is_account_id;
+use crate::domain::context::BitbucketContext;
+use crate::domain::lambda::{CodeSource, DIRECT_UPLOAD_MAX, LambdaSettings, S3Location};
 use crate::vars;
-
-#[derive(Debug, Clone)]
-pub struct LambdaConfig {
-    pub function: String,
-    pub code: Option<CodeSource>,
-    /// UpdateFunctionConfiguration fields, filled.
-    pub configuration: Option<(PathBuf, Value)>,
-    pub publish: bool,
-    pub version_description: String,
-    pub alias: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeSource {
-    /// A `.zip` or a directory, uploaded in the request (or first to S3).
-    Zip {
-        path: PathBuf,
-        upload_to: Option<S3Location>,
-    },
-    /// An existing S3 object.
-    S3(S3Location),
-    Image(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Location {
-    pub bucket: String,
-    pub key: String,
-    pub version: Option<String>,
-}
 
 pub(super) fn read(
     read: &mut Reader<'_>,
     env: &Env,
     work_dir: &Path,
     context: &BitbucketContext,
-) -> Option<LambdaConfig> {
+) -> Option<LambdaSettings> {
     let problems_before = read.problems.len();
     let function = read.text(&vars::FUNCTION_NAME);
     match &function {
@@ -101,7 +74,7 @@ pub(super) fn read(
     if read.problems.len() > problems_before {
         return None;
     }
-    Some(LambdaConfig {
+    Some(LambdaSettings {
         function: function?,
         code,
         configuration,
@@ -181,10 +154,7 @@ fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
 }
 
 fn read_configuration(env: &Env, work_dir: &Path, value: &str) -> Result<(PathBuf, Value), Vec<String>> {
-    let path = resolve_path(work_dir, value).map_err(|message| vec![message])?;
-    let text = std::fs::read_to_string(&path).map_err(|err| vec![format!("cannot read {}: {err}", path.display())])?;
-    let mut document: Value =
-        serde_json::from_str(&text).map_err(|err| vec![format!("{} is not valid JSON: {err}", path.display())])?;
+    let (path, document) = load_json_document(env, work_dir, value)?;
     let Some(fields) = document.as_object() else {
         return Err(vec![format!(
             "{} must be a JSON object of UpdateFunctionConfiguration fields",
@@ -199,12 +169,6 @@ fn read_configuration(env: &Env, work_dir: &Path, value: &str) -> Result<(PathBu
             )]);
         }
     }
-    template::substitute(&mut document, &|name| env.value(name).map(str::to_owned)).map_err(|problems| {
-        problems
-            .into_iter()
-            .map(|p| format!("{}: {p}", path.display()))
-            .collect::<Vec<_>>()
-    })?;
     Ok((path, document))
 }
 
@@ -224,12 +188,12 @@ fn is_function_name(value: &str) -> bool {
         Some(rest) => {
             let parts: Vec<&str> = rest.split(':').collect();
             match parts.as_slice() {
-                [_partition, "lambda", _region, account, "function", name] if super::is_account_id(account) => *name,
+                [_partition, "lambda", _region, account, "function", name] if is_account_id(account) => *name,
                 _ => return false,
             }
         }
         None => match value.split(':').collect::<Vec<_>>().as_slice() {
-            [account, "function", name] if super::is_account_id(account) => name,
+            [account, "function", name] if is_account_id(account) => name,
             [name] => name,
             _ => return false,
         },

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{DesiredStatus, Service};
 use tracing::{info, warn};
 
-use super::task_definition::short_name;
-use crate::actions::poll::Poller;
+use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
+use crate::domain::task_definition::short_name;
 
 /// DescribeServices takes at most this many services per call.
 pub const DESCRIBE_BATCH: usize = 10;
@@ -192,8 +192,14 @@ struct Follow {
 const GRACE_POLLS: u32 = 5;
 
 /// Poll every watched service (in batches of ten) until each is done or `deadline` passes.
-/// Returns each service's verdict, in order.
-pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watched>, deadline: Instant) -> Vec<Verdict> {
+/// Returns each service's verdict, in order; or the failure that ended the watch before that
+/// (credentials that could not be renewed, a refusal), when the pipe can no longer follow.
+pub async fn watch(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    watched: Vec<Watched>,
+    deadline: Instant,
+) -> Result<Vec<Verdict>, AwsFailure> {
     let mut follows: Vec<Follow> = watched
         .into_iter()
         .map(|watched| Follow {
@@ -207,52 +213,40 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
             polls: 0,
         })
         .collect();
-    let mut poller = Poller::new(POLL_MIN, POLL_MAX, deadline);
-    loop {
-        let pending: Vec<String> = follows
-            .iter()
-            .filter(|follow| follow.verdict == Verdict::InProgress)
-            .map(|follow| follow.watched.service.clone())
-            .collect();
-        if pending.is_empty() {
-            break;
-        }
-        let mut changed = false;
-        match describe(ecs, cluster, &pending).await {
-            Ok((services, _)) => {
-                for service in services {
-                    let name = service.service_name().unwrap_or_default();
-                    if let Some(follow) = follows.iter_mut().find(|f| f.watched.service == name) {
-                        changed |= observe(follow, &service);
-                    }
+    let wait = Wait::new("ECS deployments", deadline).polling(POLL_MIN, POLL_MAX);
+    let ended = wait
+        .until(async || {
+            let pending: Vec<String> = follows
+                .iter()
+                .filter(|follow| follow.verdict == Verdict::InProgress)
+                .map(|follow| follow.watched.service.clone())
+                .collect();
+            let (services, _) = describe(ecs, cluster, &pending).await?;
+            let mut news = false;
+            for service in services {
+                let name = service.service_name().unwrap_or_default();
+                if let Some(follow) = follows.iter_mut().find(|f| f.watched.service == name) {
+                    news |= observe(follow, &service);
                 }
             }
-            // Throttling or no answer once retries are spent: the deployment goes on
-            // regardless, so keep following it until the deadline.
-            Err(failure) if failure.is_transient() => {
-                warn!("Could not check the deployment this time: {failure}")
+            if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
+                Ok(Poll::Ready(()))
+            } else {
+                Ok(Poll::Pending { news })
             }
-            // Anything else (access refused, cluster gone) will not pass: say so now.
-            Err(failure) => {
-                for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
-                    follow.verdict = Verdict::Failed(format!("the pipe could not follow it: {failure}"));
-                }
-                break;
+        })
+        .await;
+    match ended {
+        Ok(()) => {}
+        Err(WaitEnd::TimedOut { unanswered }) => {
+            if let Some(failure) = unanswered {
+                warn!("The last checks of the deployments failed: {failure}");
             }
-        }
-        if poller.expired() {
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
                 follow.verdict = Verdict::TimedOut;
             }
-            break;
         }
-        if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
-            break;
-        }
-        if changed {
-            poller.news();
-        }
-        poller.pause().await;
+        Err(WaitEnd::Stopped(failure)) => return Err(failure),
     }
     let mut verdicts = Vec::with_capacity(follows.len());
     for follow in &follows {
@@ -261,7 +255,7 @@ pub async fn watch(ecs: &aws_sdk_ecs::Client, cluster: &str, watched: Vec<Watche
         }
         verdicts.push(follow.verdict.clone());
     }
-    verdicts
+    Ok(verdicts)
 }
 
 /// DescribeServices for `names`, in batches of ten; also the services ECS could not find.
@@ -270,19 +264,14 @@ pub async fn describe(
     cluster: &str,
     names: &[String],
 ) -> Result<(Vec<Service>, Vec<aws_sdk_ecs::types::Failure>), AwsFailure> {
-    const OPERATION: &str = "ecs:DescribeServices";
     let mut services = Vec::with_capacity(names.len());
     let mut missing = Vec::new();
     for batch in names.chunks(DESCRIBE_BATCH) {
-        let started = Instant::now();
-        let output = ecs
+        let request = ecs
             .describe_services()
             .cluster(cluster)
-            .set_services(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(|err| AwsFailure::from_sdk(OPERATION, &err))?;
-        aws::log_output(OPERATION, started, &output);
+            .set_services(Some(batch.to_vec()));
+        let output = aws::call("ecs:DescribeServices", request.send()).await?;
         missing.extend(output.failures.unwrap_or_default());
         services.extend(output.services.unwrap_or_default());
     }
@@ -367,25 +356,21 @@ async fn stopped_tasks(
     service: &str,
     task_definition: &str,
 ) -> Result<Vec<String>, AwsFailure> {
-    let listed = ecs
+    let request = ecs
         .list_tasks()
         .cluster(cluster)
         .service_name(service)
-        .desired_status(DesiredStatus::Stopped)
-        .send()
-        .await
-        .map_err(|err| AwsFailure::from_sdk("ecs:ListTasks", &err))?;
+        .desired_status(DesiredStatus::Stopped);
+    let listed = aws::call("ecs:ListTasks", request.send()).await?;
     let arns = listed.task_arns.unwrap_or_default();
     if arns.is_empty() {
         return Ok(Vec::new());
     }
-    let described = ecs
+    let request = ecs
         .describe_tasks()
         .cluster(cluster)
-        .set_tasks(Some(arns.into_iter().take(100).collect()))
-        .send()
-        .await
-        .map_err(|err| AwsFailure::from_sdk("ecs:DescribeTasks", &err))?;
+        .set_tasks(Some(arns.into_iter().take(100).collect()));
+    let described = aws::call("ecs:DescribeTasks", request.send()).await?;
     let mut tasks: Vec<_> = described
         .tasks()
         .iter()

@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{ContainerOverride, LaunchType, Service, TaskOverride};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::rollout::describe_stopped_task;
-use super::task_definition::short_name;
-use crate::actions::poll::Poller;
+use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
+use crate::domain::task_definition::short_name;
 use crate::error::Error;
 
 const POLL_MIN: Duration = Duration::from_secs(1);
@@ -48,12 +48,9 @@ pub async fn run(
             .build();
         request = request.overrides(TaskOverride::builder().container_overrides(container_override).build());
     }
-    let started = Instant::now();
-    let output = request
-        .send()
+    let output = aws::call("ecs:RunTask", request.send())
         .await
-        .map_err(|err| super::failure_of(AwsFailure::from_sdk("ecs:RunTask", &err)))?;
-    aws::log_output("ecs:RunTask", started, &output);
+        .map_err(AwsFailure::into_error)?;
     let Some(task_arn) = output
         .tasks()
         .first()
@@ -76,42 +73,38 @@ pub async fn run(
         short_name(task_definition)
     );
 
-    let mut poller = Poller::new(POLL_MIN, POLL_MAX, deadline);
     let mut last_status = String::new();
-    loop {
-        let described = match ecs.describe_tasks().cluster(cluster).tasks(&task_arn).send().await {
-            Ok(described) => Some(described),
-            Err(err) => {
-                let failure = AwsFailure::from_sdk("ecs:DescribeTasks", &err);
-                // The task runs on regardless: keep following it through throttling and
-                // network trouble; anything else will not pass.
-                if !failure.is_transient() {
-                    return Err(super::failure_of(failure).with_details([format!(
-                        "The one-off task {task_arn} may still be running. No service was updated."
-                    )]));
-                }
-                warn!("Could not check the one-off task this time: {failure}");
-                None
-            }
-        };
-        if let Some(task) = described.as_ref().and_then(|d| d.tasks().first()) {
+    let wait = Wait::new(format!("One-off task {task_id}"), deadline).polling(POLL_MIN, POLL_MAX);
+    let stopped = wait
+        .until(async || {
+            let request = ecs.describe_tasks().cluster(cluster).tasks(&task_arn);
+            let described = aws::call("ecs:DescribeTasks", request.send()).await?;
+            let Some(task) = described.tasks().first() else {
+                return Ok(Poll::Pending { news: false });
+            };
             let status = task.last_status().unwrap_or_default().to_owned();
-            if status != last_status {
+            let news = status != last_status;
+            if news {
                 info!("One-off task {task_id}: {status}");
                 last_status = status;
-                poller.news();
             }
-            if last_status == "STOPPED" {
-                return judge(task, container, &task_id);
-            }
-        }
-        if poller.expired() {
-            return Err(Error::failed(
-                format!("The one-off task {task_id} did not stop within WAIT_TIMEOUT"),
-                vec![format!("It is still running: {task_arn}. No service was updated.")],
-            ));
-        }
-        poller.pause().await;
+            Ok(if last_status == "STOPPED" {
+                Poll::Ready(task.clone())
+            } else {
+                Poll::Pending { news }
+            })
+        })
+        .await;
+    match stopped {
+        Ok(task) => judge(&task, container, &task_id),
+        Err(WaitEnd::TimedOut { .. }) => Err(Error::failed(
+            format!("The one-off task {task_id} did not stop within WAIT_TIMEOUT"),
+            vec![format!("It is still running: {task_arn}. No service was updated.")],
+        )),
+        // The task runs on regardless; the pipe can no longer see it.
+        Err(WaitEnd::Stopped(failure)) => Err(failure.into_error().with_details([format!(
+            "The one-off task {task_arn} may still be running. No service was updated."
+        )])),
     }
 }
 

@@ -5,55 +5,29 @@
 //! Every wait is part of correctness (an update while another is in progress fails), so they
 //! all share one deadline, `WAIT_TIMEOUT`.
 
+mod code;
+mod configuration;
+mod function;
 pub mod package;
+mod release;
 
 use std::fmt;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_lambda::types::{LastUpdateStatus, State};
 use serde::Serialize;
-use serde_json::Value;
 use tracing::{info, warn};
 
-use self::package::{DIRECT_UPLOAD_MAX, Package};
-use crate::actions::diff;
-use crate::actions::poll::Poller;
-use crate::auth::Session;
-use crate::aws::{self, AwsFailure, RawResponse};
-use crate::config::Config;
-use crate::config::lambda::{CodeSource, LambdaConfig, S3Location};
+use self::function::{FunctionState, Waiting, wait_ready};
+use self::release::Alias;
+use crate::aws::Clients;
+use crate::aws::wait::Wait;
+use crate::domain::context::RunContext;
+use crate::domain::lambda::{CodeSource, DIRECT_UPLOAD_MAX, LambdaSettings};
 use crate::error::Error;
 
-const POLL_MIN: Duration = Duration::from_secs(1);
-const POLL_MAX: Duration = Duration::from_secs(5);
-const CONFLICT_BACKOFF_MAX: Duration = Duration::from_secs(10);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn current_configuration_is_compared_in_the_request_shape() {
-        let current = json!({
-            "MemorySize": 256, "Runtime": "python3.12",
-            "VpcConfig": {"SubnetIds": ["s-1"], "SecurityGroupIds": ["g-1"], "VpcId": "vpc-1"},
-            "Layers": [{"Arn": "arn:aws:lambda:eu-west-1:1:layer:a:3", "CodeSize": 10}],
-            "Environment": {"Variables": {"A": "1"}}
-        });
-        let wanted = json!({
-            "MemorySize": 256,
-            "VpcConfig": {"SubnetIds": ["s-1"], "SecurityGroupIds": ["g-1"]},
-            "Layers": ["arn:aws:lambda:eu-west-1:1:layer:a:3"],
-            "Environment": {"Variables": {"A": "1"}}
-        });
-        assert!(diff::diff(&shaped_like(&current, &wanted), &wanted).is_empty());
-        let changed = json!({"MemorySize": 512, "Timeout": 30});
-        let lines = diff::diff(&shaped_like(&current, &changed), &changed);
-        assert_eq!(lines, vec!["~ MemorySize: 256 → 512", "~ Timeout: null → 30"]);
-    }
-}
+/// Calls that Lambda refuses while another change is in progress are made again, backing off
+/// up to this, until the function is free or the deadline passes.
+const BUSY_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize)]
 pub struct LambdaOutcome {
@@ -94,28 +68,18 @@ impl fmt::Display for LambdaOutcome {
     }
 }
 
-/// What the function looks like between steps.
-#[derive(Debug, Clone, Default)]
-struct FunctionState {
-    arn: String,
-    code_sha256: String,
-    revision_id: String,
-    package_type: String,
-    image_uri: Option<String>,
-}
-
-pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Session) -> Result<LambdaOutcome, Error> {
-    let deadline = Instant::now() + config.wait_timeout;
-    let lambda = aws::lambda_client(&session.sdk, config.network.lambda_endpoint_url.as_deref());
-    let function = lambda_config.function.as_str();
-    if !config.wait {
+pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients) -> Result<LambdaOutcome, Error> {
+    let deadline = run.deadline;
+    let lambda = clients.lambda();
+    let function = settings.function.as_str();
+    if !run.wait {
         warn!("WAIT is false, but lambda-deploy waits for each update anyway: the next step depends on it");
     }
 
     // Read and check everything first.
-    let current = get_function(&lambda, function).await?;
-    check_package_type(&current, lambda_config.code.as_ref())?;
-    let package = match &lambda_config.code {
+    let current = function::get_function(&lambda, function).await?;
+    function::check_package_type(&current, settings.code.as_ref())?;
+    let package = match &settings.code {
         Some(CodeSource::Zip { path, upload_to }) => {
             let package = package::build(path).map_err(|message| Error::bad_input(message, "ZIP_FILE"))?;
             info!(
@@ -138,24 +102,24 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
         }
         _ => None,
     };
-    let code_changes = match (&lambda_config.code, &package) {
+    let code_changes = match (&settings.code, &package) {
         (None, _) => false,
         (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
         _ => true,
     };
-    let configuration_diff = match &lambda_config.configuration {
-        Some((_, wanted)) => Some(configuration_diff(&lambda, function, wanted).await?),
+    let configuration_diff = match &settings.configuration {
+        Some((_, wanted)) => Some(configuration::changes(&lambda, function, wanted).await?),
         None => None,
     };
-    let current_alias = match &lambda_config.alias {
-        Some(alias) => get_alias(&lambda, function, alias, deadline).await?,
+    let current_alias = match &settings.alias {
+        Some(alias) => release::get_alias(&lambda, function, alias, deadline).await?,
         None => None,
     };
 
-    if config.dry_run {
+    if run.dry_run {
         return Ok(dry_run(
-            config,
-            lambda_config,
+            run,
+            settings,
             &current,
             code_changes,
             configuration_diff,
@@ -172,7 +136,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
 
     // 2. Code.
     let mut code_changed = false;
-    match (&lambda_config.code, package) {
+    match (&settings.code, package) {
         (Some(CodeSource::Zip { .. }), Some(package)) if package.sha256 == state.code_sha256 => {
             info!(
                 "The code is unchanged (CodeSha256 {}): skipping the upload",
@@ -180,7 +144,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
             );
         }
         (Some(source), package) => {
-            let expected = update_code(config, session, &lambda, function, source, package, &state, deadline)
+            let expected = code::update(clients, function, source, package, &state, deadline)
                 .await
                 .map_err(said(&done))?;
             done.push("$LATEST has the new code".to_owned());
@@ -205,11 +169,11 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
 
     // 3. Configuration.
     let mut configuration_changed = false;
-    if let (Some((path, wanted)), Some(lines)) = (&lambda_config.configuration, &configuration_diff) {
+    if let (Some((path, wanted)), Some(lines)) = (&settings.configuration, &configuration_diff) {
         if lines.is_empty() {
             info!("The configuration in {} is already in place", path.display());
         } else {
-            update_configuration(&lambda, function, wanted, &state, deadline)
+            configuration::update(&lambda, function, wanted, &state, deadline)
                 .await
                 .map_err(said(&done))?;
             done.push("$LATEST has the new configuration".to_owned());
@@ -223,8 +187,8 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
 
     // 4. Publish exactly what was just produced: a concurrent change makes this fail instead
     //    of slipping into the version.
-    let version = if lambda_config.publish {
-        let version = publish(&lambda, function, &state, &lambda_config.version_description, deadline)
+    let version = if settings.publish {
+        let version = release::publish(&lambda, function, &state, &settings.version_description, deadline)
             .await
             .map_err(said(&done))?;
         done.push(format!("version {version} is published"));
@@ -234,13 +198,13 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
     };
 
     // 5. Alias, read again now: it may have moved during the deployment.
-    let alias_arn = match (&lambda_config.alias, &version) {
+    let alias_arn = match (&settings.alias, &version) {
         (Some(alias), Some(version)) => {
-            let current = get_alias(&lambda, function, alias, deadline)
+            let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
                 .map_err(said(&done))?;
             Some(
-                move_alias(&lambda, function, alias, version, current, deadline)
+                release::move_alias(&lambda, function, alias, version, current, deadline)
                     .await
                     .map_err(said(&done))?,
             )
@@ -250,7 +214,7 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
 
     Ok(LambdaOutcome {
         action: "lambda-deploy",
-        region: config.region.clone(),
+        region: run.region.clone(),
         function_arn: state.arn,
         code_sha256: state.code_sha256,
         code_changed,
@@ -261,494 +225,15 @@ pub async fn run(config: &Config, lambda_config: &LambdaConfig, session: &Sessio
     })
 }
 
-async fn get_function(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<FunctionState, Error> {
-    const OPERATION: &str = "lambda:GetFunction";
-    let started = Instant::now();
-    let output = lambda
-        .get_function()
-        .function_name(function)
-        .send()
-        .await
-        .map_err(|err| {
-            let failure = AwsFailure::from_sdk(OPERATION, &err);
-            if failure.code_is("ResourceNotFoundException") {
-                Error::bad_input(
-                    format!("Function {function} not found ({failure})"),
-                    "FUNCTION_NAME and AWS_DEFAULT_REGION",
-                )
-            } else {
-                failure_of(failure)
-            }
-        })?;
-    aws::log_output(OPERATION, started, &output);
-    let configuration = output.configuration();
-    Ok(FunctionState {
-        arn: configuration
-            .and_then(|c| c.function_arn())
-            .unwrap_or_default()
-            .to_owned(),
-        code_sha256: configuration
-            .and_then(|c| c.code_sha256())
-            .unwrap_or_default()
-            .to_owned(),
-        revision_id: configuration
-            .and_then(|c| c.revision_id())
-            .unwrap_or_default()
-            .to_owned(),
-        package_type: configuration
-            .and_then(|c| c.package_type())
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default(),
-        image_uri: output.code().and_then(|c| c.image_uri()).map(str::to_owned),
-    })
-}
-
-fn check_package_type(current: &FunctionState, code: Option<&CodeSource>) -> Result<(), Error> {
-    let image_code = matches!(code, Some(CodeSource::Image(_)));
-    let image_function = current.package_type == "Image";
-    match (code, image_code == image_function) {
-        (None, _) | (_, true) => Ok(()),
-        (Some(_), false) => Err(Error::bad_input(
-            format!(
-                "The function's package type is {}, so its code comes from {}",
-                current.package_type,
-                if image_function {
-                    "IMAGE_URI"
-                } else {
-                    "ZIP_FILE or S3_BUCKET/S3_KEY"
-                }
-            ),
-            "the code source",
-        )),
-    }
-}
-
-/// Poll until the function is Active and no update is in progress. A failed update ends the
-/// pipe with Lambda's reason; a failed update from before the pipe started only warns, since
-/// this deployment may be the fix.
-/// Whose update a wait is for: one of ours fails the pipe when it fails; an earlier one does not.
-#[derive(Clone, Copy)]
-enum Waiting {
-    BeforeUpdating,
-    After(&'static str),
-}
-
-impl fmt::Display for Waiting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Waiting::BeforeUpdating => f.write_str("before the update"),
-            Waiting::After(what) => write!(f, "after {what}"),
-        }
-    }
-}
-
-async fn wait_ready(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    deadline: Instant,
-    when: Waiting,
-) -> Result<FunctionState, Error> {
-    const OPERATION: &str = "lambda:GetFunctionConfiguration";
-    let mut poller = Poller::new(POLL_MIN, POLL_MAX, deadline);
-    let mut last_seen = String::new();
-    loop {
-        let started = Instant::now();
-        let config = retry_conflicts(OPERATION, deadline, || {
-            lambda.get_function_configuration().function_name(function).send()
-        })
-        .await
-        .map_err(failure_of)?;
-        aws::log_output(OPERATION, started, &config);
-        let state = config.state().cloned().unwrap_or(State::Active);
-        let update = config
-            .last_update_status()
-            .cloned()
-            .unwrap_or(LastUpdateStatus::Successful);
-        let seen = format!("State {}, LastUpdateStatus {}", state.as_str(), update.as_str());
-        if seen != last_seen {
-            info!("{function} {when}: {seen}");
-            last_seen = seen;
-            poller.news();
-        }
-        let reason = || {
-            let code = config
-                .last_update_status_reason_code()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default();
-            format!(
-                "{} ({code})",
-                config.last_update_status_reason().unwrap_or("no reason given")
-            )
-        };
-        match (&state, &update) {
-            (State::Failed, _) => {
-                return Err(Error::failed(
-                    format!(
-                        "The function {function} is in state Failed: {}",
-                        config.state_reason().unwrap_or("no reason given")
-                    ),
-                    vec![],
-                ));
-            }
-            (_, LastUpdateStatus::Failed) if matches!(when, Waiting::After(_)) => {
-                return Err(Error::failed(
-                    format!("The update of {function} failed: {}", reason()),
-                    vec![
-                    "Lambda keeps what the failed update would have replaced; no version was published and no alias moved."
-                        .to_owned(),
-                ],
-                ));
-            }
-            (State::Pending, _) | (_, LastUpdateStatus::InProgress) => {}
-            (_, LastUpdateStatus::Failed) => {
-                warn!(
-                    "The previous update of {function} had failed: {}; deploying anyway",
-                    reason()
-                );
-                return Ok(state_of(&config));
-            }
-            _ => return Ok(state_of(&config)),
-        }
-        if poller.expired() {
-            return Err(Error::failed(
-                format!("{function} was still busy ({last_seen}) {when} when WAIT_TIMEOUT ran out"),
-                vec!["Nothing further was changed.".to_owned()],
-            ));
-        }
-        poller.pause().await;
-    }
-}
-
-fn state_of(
-    config: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
-) -> FunctionState {
-    FunctionState {
-        arn: config.function_arn().unwrap_or_default().to_owned(),
-        code_sha256: config.code_sha256().unwrap_or_default().to_owned(),
-        revision_id: config.revision_id().unwrap_or_default().to_owned(),
-        package_type: config.package_type().map(|p| p.as_str().to_owned()).unwrap_or_default(),
-        image_uri: None,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn update_code(
-    config: &Config,
-    session: &Session,
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    source: &CodeSource,
-    package: Option<Package>,
-    state: &FunctionState,
-    deadline: Instant,
-) -> Result<Option<String>, Error> {
-    const OPERATION: &str = "lambda:UpdateFunctionCode";
-    let request = lambda
-        .update_function_code()
-        .function_name(function)
-        .revision_id(&state.revision_id);
-    let request = match (source, package) {
-        (
-            CodeSource::Zip {
-                upload_to: Some(location),
-                ..
-            },
-            Some(package),
-        ) => {
-            let version = upload(config, session, location, package).await?;
-            request
-                .s3_bucket(&location.bucket)
-                .s3_key(&location.key)
-                .set_s3_object_version(version)
-        }
-        (CodeSource::Zip { .. }, Some(package)) => {
-            // The body is written by hand: the SDK would hold the zip and its base64 at once.
-            let sha256 = package.sha256.clone();
-            let body = package::direct_upload_body(package, &state.revision_id);
-            let started = Instant::now();
-            let output = retry_conflicts(OPERATION, deadline, || {
-                request
-                    .clone()
-                    .customize()
-                    .mutate_request(aws::with_body(body.clone()))
-                    .send()
-            })
-            .await
-            .map_err(failure_of)?;
-            aws::log_output(OPERATION, started, &output);
-            return Ok(Some(sha256));
-        }
-        (CodeSource::S3(location), _) => request
-            .s3_bucket(&location.bucket)
-            .s3_key(&location.key)
-            .set_s3_object_version(location.version.clone()),
-        (CodeSource::Image(uri), _) => request.image_uri(uri),
-        (CodeSource::Zip { .. }, None) => return Ok(None),
-    };
-    let started = Instant::now();
-    let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
-        .await
-        .map_err(failure_of)?;
-    aws::log_output(OPERATION, started, &output);
-    // Images resolve asynchronously, so only package sources are checked against the result.
-    let expected = match source {
-        CodeSource::Image(_) => None,
-        _ => output.code_sha256().map(str::to_owned),
-    };
-    Ok(expected)
-}
-
-/// Put the package in S3 (for packages over the direct-upload limit); returns the object
-/// version when the bucket is versioned.
-async fn upload(
-    config: &Config,
-    session: &Session,
-    location: &S3Location,
-    package: Package,
-) -> Result<Option<String>, Error> {
-    const OPERATION: &str = "s3:PutObject";
-    let s3 = aws::s3_client(&session.sdk, config.network.s3_endpoint_url.as_deref());
-    let size = package.bytes.len();
-    let started = Instant::now();
-    let output = s3
-        .put_object()
-        .bucket(&location.bucket)
-        .key(&location.key)
-        .body(aws_sdk_s3::primitives::ByteStream::from(package.bytes))
-        .send()
-        .await
-        .map_err(|err| {
-            let failure = AwsFailure::from_sdk(OPERATION, &err);
-            if failure.code_is("NoSuchBucket") {
-                Error::bad_input(format!("Bucket {} not found ({failure})", location.bucket), "S3_BUCKET")
-            } else {
-                failure_of(failure)
-            }
-        })?;
-    aws::log_output(OPERATION, started, &output);
-    info!(
-        "Uploaded the package ({size} bytes) to s3://{}/{}",
-        location.bucket, location.key
-    );
-    Ok(output.version_id().map(str::to_owned))
-}
-
-/// The fields of the file that differ from the function's current configuration (values under
-/// `Environment` masked). Only the file's own fields are compared.
-async fn configuration_diff(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    wanted: &Value,
-) -> Result<Vec<String>, Error> {
-    const OPERATION: &str = "lambda:GetFunctionConfiguration";
-    let raw = RawResponse::default();
-    lambda
-        .get_function_configuration()
-        .function_name(function)
-        .customize()
-        .interceptor(raw.clone())
-        .send()
-        .await
-        .map_err(|err| failure_of(AwsFailure::from_sdk(OPERATION, &err)))?;
-    let current = raw.json(OPERATION).map_err(failure_of)?;
-    let current_subset = shaped_like(&current, wanted);
-    let lines = diff::diff(&current_subset, wanted);
-    if !lines.is_empty() {
-        info!("Configuration changes (environment values masked):");
-        for line in &lines {
-            info!("  {line}");
-        }
-    }
-    Ok(lines)
-}
-
-/// The current configuration in the shape of the request: only the fields the file sets (at
-/// every depth), and `Layers` as ARNs, since GetFunctionConfiguration answers with more (a
-/// `VpcId`, layer sizes) than UpdateFunctionConfiguration takes.
-fn shaped_like(current: &Value, wanted: &Value) -> Value {
-    match (current, wanted) {
-        (Value::Object(current), Value::Object(wanted)) => Value::Object(
-            wanted
-                .iter()
-                .map(|(key, want)| (key.clone(), shaped_like(current.get(key).unwrap_or(&Value::Null), want)))
-                .collect(),
-        ),
-        (Value::Array(current), Value::Array(wanted)) if wanted.iter().all(Value::is_string) => Value::Array(
-            current
-                .iter()
-                .map(|item| item.get("Arn").cloned().unwrap_or_else(|| item.clone()))
-                .collect(),
-        ),
-        (current, _) => current.clone(),
-    }
-}
-
-/// UpdateFunctionConfiguration with the file's fields exactly as written, plus the RevisionId
-/// observed, so a concurrent change is refused rather than overwritten.
-async fn update_configuration(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    wanted: &Value,
-    state: &FunctionState,
-    deadline: Instant,
-) -> Result<(), Error> {
-    const OPERATION: &str = "lambda:UpdateFunctionConfiguration";
-    let mut body = wanted.clone();
-    if let Some(fields) = body.as_object_mut() {
-        fields.insert("RevisionId".to_owned(), Value::String(state.revision_id.clone()));
-    }
-    let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let started = Instant::now();
-    let output = retry_conflicts(OPERATION, deadline, || {
-        lambda
-            .update_function_configuration()
-            .function_name(function)
-            .customize()
-            .mutate_request(aws::with_body(bytes.clone()))
-            .send()
-    })
-    .await
-    .map_err(|failure| match failure.code.as_deref() {
-        Some("InvalidParameterValueException" | "ValidationException") => Error::BadInput {
-            summary: format!("Lambda refused the configuration (FUNCTION_CONFIGURATION): {failure}"),
-            details: vec![],
-        },
-        _ => failure_of(failure),
-    })?;
-    aws::log_output(OPERATION, started, &output);
-    Ok(())
-}
-
-async fn publish(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    state: &FunctionState,
-    description: &str,
-    deadline: Instant,
-) -> Result<String, Error> {
-    const OPERATION: &str = "lambda:PublishVersion";
-    let request = lambda
-        .publish_version()
-        .function_name(function)
-        .code_sha256(&state.code_sha256)
-        .revision_id(&state.revision_id)
-        .description(description);
-    let started = Instant::now();
-    let output = retry_conflicts(OPERATION, deadline, || request.clone().send())
-        .await
-        .map_err(|failure| {
-            let concurrent = failure.code_is("PreconditionFailedException")
-                || (failure.code_is("InvalidParameterValueException") && failure.message.contains("CodeSha256"));
-            if concurrent {
-                Error::failed(
-                    format!("Someone changed {function} while the pipe was deploying it, so no version was published"),
-                    vec![failure.to_string(), "Run the step again.".to_owned()],
-                )
-            } else {
-                failure_of(failure)
-            }
-        })?;
-    aws::log_output(OPERATION, started, &output);
-    let version = output.version().unwrap_or_default().to_owned();
-    info!("Published version {version} ({description})");
-    Ok(version)
-}
-
-/// The alias as it is now: (ARN, version, RevisionId), or None when it does not exist yet.
-async fn get_alias(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    alias: &str,
-    deadline: Instant,
-) -> Result<Option<(String, String, String)>, Error> {
-    const OPERATION: &str = "lambda:GetAlias";
-    let read = retry_conflicts(OPERATION, deadline, || {
-        lambda.get_alias().function_name(function).name(alias).send()
-    });
-    match read.await {
-        Ok(output) => Ok(Some((
-            output.alias_arn().unwrap_or_default().to_owned(),
-            output.function_version().unwrap_or_default().to_owned(),
-            output.revision_id().unwrap_or_default().to_owned(),
-        ))),
-        Err(failure) if failure.code_is("ResourceNotFoundException") => Ok(None),
-        Err(failure) => Err(failure_of(failure)),
-    }
-}
-
-async fn move_alias(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    alias: &str,
-    version: &str,
-    current: Option<(String, String, String)>,
-    deadline: Instant,
-) -> Result<String, Error> {
-    let arn = match current {
-        Some((arn, from, _)) if from == version => {
-            info!("Alias {alias} already points at version {version}");
-            arn
-        }
-        Some((_, from, revision_id)) => {
-            const OPERATION: &str = "lambda:UpdateAlias";
-            let request = lambda
-                .update_alias()
-                .function_name(function)
-                .name(alias)
-                .function_version(version)
-                .revision_id(revision_id);
-            match retry_conflicts(OPERATION, deadline, || request.clone().send()).await {
-                Ok(output) => {
-                    info!("Alias {alias}: version {from} → {version}");
-                    output.alias_arn().unwrap_or_default().to_owned()
-                }
-                // The alias moved since it was read: read it again and move it from there.
-                Err(failure) if failure.code_is("PreconditionFailedException") && Instant::now() < deadline => {
-                    let current = get_alias(lambda, function, alias, deadline).await?;
-                    return Box::pin(move_alias(lambda, function, alias, version, current, deadline)).await;
-                }
-                Err(failure) => return Err(failure_of(failure)),
-            }
-        }
-        None => {
-            const OPERATION: &str = "lambda:CreateAlias";
-            let created = lambda
-                .create_alias()
-                .function_name(function)
-                .name(alias)
-                .function_version(version)
-                .send()
-                .await;
-            match created {
-                Ok(output) => {
-                    info!("Alias {alias} created at version {version}");
-                    output.alias_arn().unwrap_or_default().to_owned()
-                }
-                // Someone created it since GetAlias: move it like an existing alias.
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
-                {
-                    let current = get_alias(lambda, function, alias, deadline).await?;
-                    return Box::pin(move_alias(lambda, function, alias, version, current, deadline)).await;
-                }
-                Err(err) => return Err(failure_of(AwsFailure::from_sdk(OPERATION, &err))),
-            }
-        }
-    };
-    Ok(arn)
-}
-
 fn dry_run(
-    config: &Config,
-    lambda_config: &LambdaConfig,
+    run: &RunContext,
+    settings: &LambdaSettings,
     current: &FunctionState,
     code_changes: bool,
     configuration_diff: Option<Vec<String>>,
-    current_alias: Option<(String, String, String)>,
+    current_alias: Option<Alias>,
 ) -> LambdaOutcome {
-    let code = match &lambda_config.code {
+    let code = match &settings.code {
         None => "would leave the code as it is".to_owned(),
         Some(CodeSource::Zip { .. }) if !code_changes => "the code is unchanged: no upload".to_owned(),
         Some(CodeSource::Zip {
@@ -774,21 +259,21 @@ fn dry_run(
         Some(_) => info!("Dry run: would update the configuration as shown above"),
         None => {}
     }
-    if lambda_config.publish {
-        info!(
-            "Dry run: would publish a version ({})",
-            lambda_config.version_description
-        );
+    if settings.publish {
+        info!("Dry run: would publish a version ({})", settings.version_description);
     }
-    if let Some(alias) = &lambda_config.alias {
+    if let Some(alias) = &settings.alias {
         match current_alias {
-            Some((_, from, _)) => info!("Dry run: would move alias {alias} from version {from} to the new version"),
+            Some(current) => info!(
+                "Dry run: would move alias {alias} from version {} to the new version",
+                current.version
+            ),
             None => info!("Dry run: would create alias {alias} at the new version"),
         }
     }
     LambdaOutcome {
         action: "lambda-deploy",
-        region: config.region.clone(),
+        region: run.region.clone(),
         function_arn: current.arn.clone(),
         code_sha256: current.code_sha256.clone(),
         code_changed: false,
@@ -799,42 +284,6 @@ fn dry_run(
     }
 }
 
-/// Lambda refuses a change while another is in progress (ResourceConflictException) and
-/// throttles (TooManyRequestsException); both pass, so retry them with backoff until the
-/// deadline. The SDK has already retried throttling a few times by then.
-async fn retry_conflicts<T, E, F, Fut>(operation: &'static str, deadline: Instant, mut call: F) -> Result<T, AwsFailure>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<
-        Output = Result<
-            T,
-            aws_sdk_lambda::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-        >,
-    >,
-    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let mut delay = POLL_MIN;
-    loop {
-        let failure = match call().await {
-            Ok(output) => return Ok(output),
-            Err(err) => AwsFailure::from_sdk(operation, &err),
-        };
-        let passing = failure.code_is("ResourceConflictException") || failure.code_is("TooManyRequestsException");
-        if !passing || Instant::now() + delay >= deadline {
-            return Err(failure);
-        }
-        info!(
-            "{operation}: {} ({}); trying again in {} s",
-            failure.message,
-            failure.code.as_deref().unwrap_or(""),
-            delay.as_secs()
-        );
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(CONFLICT_BACKOFF_MAX);
-    }
-}
-
-/// Access refusals name the IAM action to grant; the rest keep Lambda's code and message.
 /// Adds what was already changed to an error, so a failure halfway says what it leaves behind.
 fn said(done: &[String]) -> impl Fn(Error) -> Error + '_ {
     move |error| {
@@ -846,18 +295,10 @@ fn said(done: &[String]) -> impl Fn(Error) -> Error + '_ {
     }
 }
 
-fn failure_of(failure: AwsFailure) -> Error {
-    if let Some(denied) = aws::access_denied(&failure, "minimal Lambda policy") {
-        return denied;
-    }
-    match failure.code.as_deref() {
-        Some("ResourceNotFoundException") => Error::bad_input(failure.to_string(), "FUNCTION_NAME"),
-        Some("InvalidParameterValueException" | "ValidationException" | "CodeStorageExceededException") => {
-            Error::BadInput {
-                summary: failure.to_string(),
-                details: vec![],
-            }
-        }
-        _ => Error::failed(failure, vec![]),
-    }
+/// Lambda refuses a change while another is in progress (ResourceConflictException), and
+/// throttles: both pass, so such calls go through this wait until the deadline.
+fn busy(function: &str, deadline: Instant) -> Wait {
+    Wait::new(function.to_owned(), deadline)
+        .polling(Duration::from_secs(1), BUSY_BACKOFF_MAX)
+        .through_conflicts()
 }

@@ -10,11 +10,6 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-/// Lambda's limit for a package uploaded in the request itself (zipped).
-pub const DIRECT_UPLOAD_MAX: u64 = 50 * 1024 * 1024;
-/// Lambda's limit for the unzipped code: a larger directory cannot deploy, so it is not zipped.
-pub const UNZIPPED_MAX: u64 = 250 * 1024 * 1024;
-
 pub struct Package {
     pub bytes: Vec<u8>,
     /// base64 of the SHA-256 of the bytes, as Lambda reports CodeSha256.

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::vars;
+
 /// Variables that hold credentials besides the pipe's secret variables: a placeholder naming
 /// one is refused, so a secret cannot be copied into a task definition or function
 /// configuration that anyone with read access can see.
@@ -18,7 +20,7 @@ const CREDENTIALS: [&str; 6] = [
 ];
 
 fn is_credential(name: &str) -> bool {
-    CREDENTIALS.contains(&name) || crate::vars::ALL.iter().any(|var| var.secret && var.name == name)
+    CREDENTIALS.contains(&name) || vars::ALL.iter().any(|var| var.secret && var.name == name)
 }
 
 /// Fill every placeholder in the string values of `document`. Errors name each undefined or

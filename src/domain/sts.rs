@@ -1,7 +1,41 @@
-//! How the pipe's AWS sessions are named and tagged, so that CloudTrail shows which repository
-//! and build acted.
+//! STS's rules: session lifetimes, the one-hour cap of role chaining, the shapes of ExternalIds
+//! and access key ids, and how the pipe's sessions are named and tagged, so that CloudTrail
+//! shows which repository and build acted.
 
-use crate::config::BitbucketContext;
+use std::ops::RangeInclusive;
+
+use crate::domain::context::BitbucketContext;
+
+pub fn is_external_id(value: &str) -> bool {
+    (2..=1224).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+}
+
+/// Access key ids are upper-case letters and digits (`AKIA…`, `ASIA…`). A secret key pasted
+/// into the wrong variable has lower-case letters or `/+`, so it fails this and is not echoed.
+pub fn is_access_key_id(value: &str) -> bool {
+    (16..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// `AKIA…WXYZ`: enough to tell keys apart in a log, not the whole id.
+pub fn masked_key_id(access_key_id: &str) -> String {
+    let start: String = access_key_id.chars().take(4).collect();
+    let end: String = access_key_id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{start}…{end}")
+}
+
+/// The longest session STS grants, and the shortest.
+pub const SESSION_SECONDS: RangeInclusive<u64> = 900..=43_200;
+pub const CHAINED_SESSION_MAX_SECONDS: u64 = 3_600;
 
 /// STS limits for `RoleSessionName`.
 const SESSION_NAME_MAX: usize = 64;

@@ -1,0 +1,90 @@
+//! Rolling the registered revision out: every service updated, a few at a time.
+
+use std::sync::Arc;
+
+use aws_sdk_ecs::types::Service;
+use tracing::info;
+
+use super::rollout::Watched;
+use crate::aws;
+use crate::domain::ecs::EcsSettings;
+use crate::domain::task_definition::short_name;
+use crate::error::Error;
+
+/// UpdateService calls at once: enough to deploy ten services in about the time of one,
+/// few enough that ECS does not throttle.
+const CONCURRENT_UPDATES: usize = 5;
+
+/// Update every service, a few at a time. A failure does not cancel the others (they are
+/// already on their way), and the error says exactly which services were updated.
+pub(super) async fn update_services(
+    ecs: &aws_sdk_ecs::Client,
+    settings: &EcsSettings,
+    services: &[Service],
+    task_definition_arn: &str,
+) -> Result<Vec<Watched>, Error> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPDATES));
+    let mut updates = tokio::task::JoinSet::new();
+    for (index, service) in services.iter().enumerate() {
+        let (ecs, permits) = (ecs.clone(), permits.clone());
+        let name = service.service_name().unwrap_or_default().to_owned();
+        let previous = service.task_definition().unwrap_or_default().to_owned();
+        let request = ecs
+            .update_service()
+            .cluster(&settings.cluster)
+            .service(&name)
+            .task_definition(task_definition_arn)
+            .force_new_deployment(settings.force_new_deployment)
+            .set_desired_count(settings.desired_count);
+        let ours = task_definition_arn.to_owned();
+        updates.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let result = aws::call("ecs:UpdateService", request.send()).await;
+            let watched = result.map(|output| {
+                let deployments = output.service().map(|s| s.deployments()).unwrap_or_default();
+                let primary = deployments
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.as_str()))
+                    .or_else(|| deployments.iter().find(|d| d.status() == Some("PRIMARY")));
+                Watched {
+                    service: name.clone(),
+                    deployment_id: primary.and_then(|d| d.id()).unwrap_or_default().to_owned(),
+                    task_definition: ours,
+                    previous,
+                }
+            });
+            (index, name, watched)
+        });
+    }
+    let mut results = updates.join_all().await;
+    results.sort_by_key(|(index, _, _)| *index);
+    let mut watched = Vec::new();
+    let mut refused = Vec::new();
+    for (_, name, result) in results {
+        match result {
+            Ok(update) => {
+                info!("Updated {name}: deployment {}", update.deployment_id);
+                watched.push(update);
+            }
+            Err(failure) => refused.push((name, failure)),
+        }
+    }
+    if let Some((_, first)) = refused.first() {
+        let updated: Vec<&str> = watched.iter().map(|w| w.service.as_str()).collect();
+        let mut details: Vec<String> = refused
+            .iter()
+            .map(|(name, failure)| format!("{name}: {failure}"))
+            .collect();
+        details.push(format!("{} is registered.", short_name(task_definition_arn)));
+        details.push(format!(
+            "Updated anyway (their deployments go on): {}",
+            if updated.is_empty() {
+                "none".to_owned()
+            } else {
+                updated.join(", ")
+            }
+        ));
+        return Err(first.clone().into_error().with_details(details));
+    }
+    Ok(watched)
+}

@@ -1,0 +1,45 @@
+//! The settings of `ACTION=ecs-deploy`, as `config` reads them from the variables.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct EcsSettings {
+    pub cluster: String,
+    /// Empty: register only (with a file).
+    pub services: Vec<String>,
+    pub task_definition: TaskDefinitionSource,
+    pub images: Vec<ImageChange>,
+    pub container_name: Option<String>,
+    pub force_new_deployment: bool,
+    pub desired_count: Option<i32>,
+    pub run_task: Option<RunTask>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TaskDefinitionSource {
+    /// A file, already filled and shaped as the RegisterTaskDefinition body.
+    File {
+        path: PathBuf,
+        body: Value,
+        dropped_fields: Vec<String>,
+    },
+    /// `family:revision` or an ARN, deployed as it is.
+    Existing(String),
+    /// The services' current task definition, with only the images changed.
+    Current,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageChange {
+    /// None: the only container of the task definition.
+    pub container: Option<String>,
+    pub image: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunTask {
+    /// None: the container's own command.
+    pub command: Option<Vec<String>>,
+}

@@ -1,0 +1,18 @@
+//! The bottom layer: plain types and pure rules of the pipe's world. Role ARNs and partitions,
+//! STS limits and session naming, the step's token claims, the auth plan, task-definition
+//! documents, Lambda package limits, and the settings of each action.
+//!
+//! Nothing here reads the environment or calls AWS, and nothing here imports another module of
+//! the crate (a test keeps it so), so every layer above can use it and none can be pulled in.
+
+pub mod arn;
+pub mod auth_plan;
+pub mod context;
+pub mod ecs;
+pub mod lambda;
+pub mod network;
+pub mod secret;
+pub mod sts;
+pub mod task_definition;
+pub mod time;
+pub mod token;
