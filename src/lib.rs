@@ -28,7 +28,14 @@ use crate::error::Error;
 /// Authenticate, run the action, and leave its outcome for later script lines.
 pub async fn run(config: &Config) -> Result<Outcome, Error> {
     let run = config.run_context(Instant::now());
-    let session = auth::establish(&config.auth, &config.region, &config.network, config.wait_horizon()).await?;
+    let session = auth::establish(
+        &config.auth,
+        &config.region,
+        &config.network,
+        config.wait_horizon(),
+        run.deadline,
+    )
+    .await?;
     let outcome = match &config.action {
         Action::AssumeRole => Outcome::AssumeRole(actions::assume_role::run(
             &run,

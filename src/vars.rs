@@ -65,7 +65,7 @@ pipe_variables! {
         default: Some("3600"),
     }
     AWS_SESSION_TAGS {
-        usage: "Tag the `AWS_ROLE_ARN` session with the Bitbucket context (Repository, Branch or Tag, Commit, BuildNumber, StepUuid, DeploymentEnvironment). Needs `sts:TagSession` in that role's trust policy.",
+        usage: "Tag the `AWS_ROLE_ARN` session with the Bitbucket context (Repository, Branch or Tag, Commit, BuildNumber, StepUuid, DeploymentEnvironment). Needs `sts:TagSession` in that role's trust policy; when the policy lacks it, the role is assumed untagged with a warning, unless you set `true` explicitly (then it is an error).",
         default: Some("true"),
     }
     ALLOWED_ACCOUNT_IDS {

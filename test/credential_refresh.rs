@@ -31,9 +31,16 @@ fn config(emulator: &Emulator, role_arn: &str, token: &str, extra: &[(&str, &str
 }
 
 async fn establish(config: &Config) -> Session {
-    auth::establish(&config.auth, &config.region, &config.network, config.wait_horizon())
-        .await
-        .expect("authenticated")
+    let deadline = std::time::Instant::now() + config.wait_timeout;
+    auth::establish(
+        &config.auth,
+        &config.region,
+        &config.network,
+        config.wait_horizon(),
+        deadline,
+    )
+    .await
+    .expect("authenticated")
 }
 
 async fn sleep_past_expiry() {

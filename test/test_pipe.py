@@ -216,10 +216,28 @@ def test_missing_external_id_is_refused(scenario, emulator):
     assert "ExternalId" not in call["params"]
 
 
-def test_role_without_tag_session(scenario, emulator):
+def test_role_without_tag_session_is_assumed_untagged_with_a_warning(scenario, emulator):
+    # Typical of a vendor's role with an ExternalId: its trust policy admits sts:AssumeRole only.
     target = scenario.chained_role(tag_session=False)
 
     result = scenario.run(AWS_ROLE_ARN=target)
+
+    assert result.code == 0, result
+    first, second = assume_role_calls(emulator)
+    assert first["status"] == 403 and first["error_code"] == "AccessDenied" and tags_of(first["params"])
+    assert second["status"] == 200 and not tag_params(second["params"]), second["params"]
+    warning = [line for line in result.lines if line.startswith("WARNING:") and "sts:TagSession" in line]
+    assert len(warning) == 1, result
+    # It names the statement to add, and how to silence it.
+    assert scenario.role_arn in warning[0] and target in warning[0], warning[0]
+    assert '"Action": ["sts:AssumeRole", "sts:TagSession"]' in warning[0], warning[0]
+    assert 'AWS_SESSION_TAGS: "false"' in warning[0], warning[0]
+
+
+def test_role_without_tag_session_refuses_when_tags_are_required(scenario, emulator):
+    target = scenario.chained_role(tag_session=False)
+
+    result = scenario.run(AWS_ROLE_ARN=target, AWS_SESSION_TAGS="true")
 
     assert result.code == 3, result
     assert "sts:TagSession" in result.output
@@ -360,6 +378,40 @@ def test_expired_token(scenario, emulator):
     call = only(web_identity_calls(emulator), WEB_IDENTITY)
     assert (call["status"], call["error_code"], call["fault"]) == (400, "ExpiredTokenException", None)
     assert_nothing_secret(emulator, result)
+
+
+# IDPCommunicationError is retried by the SDK itself, silently; the "key" form of the same
+# outage is an InvalidIdentityToken, which only the pipe knows to try again.
+@pytest.mark.parametrize(
+    "kind, code, said", [("keys", "InvalidIdentityToken", True), ("communication", "IDPCommunicationError", False)]
+)
+def test_sts_failing_to_reach_the_identity_provider_is_retried(scenario, emulator, kind, code, said):
+    emulator.idp_outage(count=2, kind=kind)
+
+    result = scenario.run()
+
+    assert result.code == 0, result
+    calls = web_identity_calls(emulator)
+    assert [call["error_code"] for call in calls] == [code, code, None], calls
+    assert calls[-1]["status"] == 200
+    warnings = [line for line in result.lines if line.startswith("WARNING:") and "identity provider" in line]
+    assert len(warnings) == (1 if said else 0), result
+    assert "trust policy" not in result.output.lower()
+
+
+def test_sts_never_reaching_the_identity_provider_says_so_without_policy_advice(scenario, emulator):
+    emulator.idp_outage(count=50)
+
+    result = scenario.run()
+
+    assert result.code == 1, result
+    assert "could not reach the identity provider" in result.final_line, result
+    assert "InvalidIdentityToken" in result.output
+    # The token and the trust policy are fine: no advice about them.
+    assert "trust policy" not in result.output.lower() and "Condition" not in result.output, result
+    calls = web_identity_calls(emulator)
+    assert len(calls) == 4 and all(call["error_code"] == "InvalidIdentityToken" for call in calls), calls
+    assert not caller_identity_calls(emulator)
 
 
 def test_forged_token(scenario, emulator):

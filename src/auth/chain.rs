@@ -3,7 +3,7 @@
 //! reported as such to whichever call needed it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
@@ -11,6 +11,7 @@ use aws_sdk_sts::types::Tag;
 use tracing::{info, warn};
 
 use super::explain;
+use crate::aws::wait::Wait;
 use crate::aws::{self, AwsFailure, Clients, CredentialsUnavailable};
 use crate::domain::auth_plan::{AuthPlan, ChainedRole, CredentialSource};
 use crate::domain::secret::Secret;
@@ -23,6 +24,8 @@ use crate::error::Error;
 const REFRESH_MARGIN_MAX: Duration = Duration::from_secs(300);
 /// Asked on top of a wait, so the session outlives the last poll.
 const WAIT_HEADROOM: Duration = Duration::from_secs(300);
+/// Tries of the web-identity exchange while STS cannot reach the identity provider's keys.
+const IDP_ATTEMPTS: u32 = 4;
 
 /// The credentials provider every client of the run uses. It holds each hop's credentials and
 /// renews a hop only when it nears expiry: the first hop (web identity) can be renewed while the
@@ -36,6 +39,8 @@ pub struct RoleChain {
 struct ChainInner {
     plan: AuthPlan,
     wait_horizon: Option<Duration>,
+    /// Retries of STS stop here (the run's WAIT_TIMEOUT).
+    deadline: Instant,
     /// Without credentials: `AssumeRoleWithWebIdentity` is unsigned.
     unsigned: Clients,
     /// Named in errors when STS cannot be reached.
@@ -50,6 +55,8 @@ struct Held {
     last_hop: Option<Obtained>,
     /// What STS granted the first time, so renewals do not ask for a refused duration again.
     web_identity_duration: Option<Duration>,
+    /// The chained role refused session tags once: renewals do not ask again.
+    untagged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,11 +84,18 @@ impl Obtained {
 }
 
 impl RoleChain {
-    pub fn new(plan: &AuthPlan, unsigned: Clients, sts_endpoint: String, wait_horizon: Option<Duration>) -> RoleChain {
+    pub fn new(
+        plan: &AuthPlan,
+        unsigned: Clients,
+        sts_endpoint: String,
+        wait_horizon: Option<Duration>,
+        deadline: Instant,
+    ) -> RoleChain {
         RoleChain {
             inner: Arc::new(ChainInner {
                 plan: plan.clone(),
                 wait_horizon,
+                deadline,
                 unsigned,
                 sts_endpoint,
                 held: tokio::sync::Mutex::new(Held::default()),
@@ -117,7 +131,7 @@ impl RoleChain {
         let last = match &plan.chained {
             None => first,
             Some(chained) => self
-                .assume_chained_role(chained, &first.credentials)
+                .assume_chained_role(chained, &first.credentials, &mut held)
                 .await
                 .map_err(|error| {
                     (
@@ -193,11 +207,55 @@ impl RoleChain {
             .role_session_name(&self.inner.plan.session_name)
             .web_identity_token(token.expose())
             .duration_seconds(duration.as_secs() as i32);
-        let output = aws::call(OPERATION, request.send()).await?;
+        // STS now and then cannot fetch the provider's keys; that passes within seconds.
+        let output = Wait::new("STS", self.inner.deadline)
+            .polling(Duration::from_secs(1), Duration::from_secs(4))
+            .through_only(explain::is_idp_unreachable)
+            .at_most(IDP_ATTEMPTS)
+            .jittered()
+            .retry(|| aws::call(OPERATION, request.clone().send()))
+            .await?;
         obtained_from_sts(OPERATION, output.credentials)
     }
 
-    async fn assume_chained_role(&self, chained: &ChainedRole, first: &Credentials) -> Result<Obtained, Error> {
+    /// AssumeRole on the chained role. A role whose trust policy does not allow session tags
+    /// (typical of a vendor's role with an ExternalId) is assumed again without them, with a
+    /// warning, unless the user asked for tags explicitly.
+    async fn assume_chained_role(
+        &self,
+        chained: &ChainedRole,
+        first: &Credentials,
+        held: &mut Held,
+    ) -> Result<Obtained, Error> {
+        let plan = &self.inner.plan;
+        let tags: &[(String, String)] = if held.untagged { &[] } else { &plan.session_tags };
+        let result = match self.assume_role(chained, first, tags).await {
+            Err(failure)
+                if !tags.is_empty() && !plan.session_tags_required && explain::is_tag_session_refusal(&failure) =>
+            {
+                warn!(
+                    "The trust policy of AWS_ROLE_ARN {role} does not allow sts:TagSession, so the session is not \
+                     tagged with the Bitbucket context (CloudTrail shows the session name only). To tag it, allow \
+                     it in the statement that admits {first}: \"Principal\": {{\"AWS\": \"{first}\"}}, \
+                     \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]. To silence this, set \
+                     AWS_SESSION_TAGS: \"false\".",
+                    role = chained.role.arn,
+                    first = first_principal(plan),
+                );
+                held.untagged = true;
+                self.assume_role(chained, first, &[]).await
+            }
+            other => other,
+        };
+        result.map_err(|failure| explain::assume_role_refused(failure, chained, plan, &self.inner.sts_endpoint))
+    }
+
+    async fn assume_role(
+        &self,
+        chained: &ChainedRole,
+        first: &Credentials,
+        tags: &[(String, String)],
+    ) -> Result<Obtained, AwsFailure> {
         const OPERATION: &str = "sts:AssumeRole";
         let plan = &self.inner.plan;
         let sts = self
@@ -211,14 +269,13 @@ impl RoleChain {
             .role_session_name(&plan.session_name)
             .duration_seconds(plan.duration.as_secs() as i32)
             .set_external_id(chained.external_id.as_ref().map(|id| id.expose().to_owned()));
-        for (key, value) in &plan.session_tags {
+        for (key, value) in tags {
             let tag = Tag::builder().key(key).value(value).build();
-            request = request.tags(tag.map_err(|err| Error::failed(format!("session tag {key}: {err}"), vec![]))?);
+            request =
+                request.tags(tag.map_err(|err| AwsFailure::local(OPERATION, format!("session tag {key}: {err}")))?);
         }
-        let output = aws::call(OPERATION, request.send())
-            .await
-            .map_err(|failure| explain::assume_role_refused(failure, chained, plan, &self.inner.sts_endpoint))?;
-        obtained_from_sts(OPERATION, output.credentials).map_err(|failure| Error::failed(failure, vec![]))
+        let output = aws::call(OPERATION, request.send()).await?;
+        obtained_from_sts(OPERATION, output.credentials)
     }
 }
 
@@ -288,6 +345,16 @@ pub fn web_identity_duration(plan: &AuthPlan, wait_horizon: Option<Duration>) ->
     }
 }
 
+/// Who assumes the chained role, as a trust policy's principal names it.
+fn first_principal(plan: &AuthPlan) -> String {
+    match &plan.source {
+        CredentialSource::WebIdentity { role, .. } => role.arn.clone(),
+        CredentialSource::AccessKeys { access_key_id, .. } => {
+            format!("the IAM user of access key {}", masked_key_id(access_key_id))
+        }
+    }
+}
+
 /// The first hop as users name it, for a renewal that failed.
 fn first_hop_name(plan: &AuthPlan) -> String {
     match &plan.source {
@@ -318,6 +385,7 @@ mod tests {
             }),
             session_name: "s".into(),
             session_tags: vec![],
+            session_tags_required: false,
             duration: Duration::from_secs(duration),
             duration_explicit: explicit,
             allowed_account_ids: vec![],

@@ -26,6 +26,18 @@ fn is_refusal(failure: &AwsFailure) -> bool {
     failure.code.as_deref().is_some_and(|code| REFUSALS.contains(&code))
 }
 
+/// STS could not fetch the identity provider's signing keys to verify the token: a passing
+/// problem between STS and the provider, not a verdict on the token or the trust policy.
+pub fn is_idp_unreachable(failure: &AwsFailure) -> bool {
+    failure.code_is("IDPCommunicationError")
+        || (failure.code_is("InvalidIdentityToken") && failure.message.contains("retrieve verification key"))
+}
+
+/// The chained role's trust policy admits the pipe but not `sts:TagSession`.
+pub fn is_tag_session_refusal(failure: &AwsFailure) -> bool {
+    failure.code_is("AccessDenied") && failure.message.contains("sts:TagSession")
+}
+
 /// STS refuses a `DurationSeconds` above the role's `MaxSessionDuration` (or the one-hour cap of
 /// role chaining) with a ValidationError that names `DurationSeconds`.
 pub fn is_duration_refusal(failure: &AwsFailure) -> bool {
@@ -104,6 +116,16 @@ pub fn web_identity_refused(
     }
     if is_duration_refusal(&failure) {
         return duration_refused(failure, &role.arn, plan);
+    }
+    if is_idp_unreachable(&failure) {
+        let issuer = claims.iss.as_deref().unwrap_or("the token's issuer");
+        return Error::failed(
+            format!("STS could not reach the identity provider's keys to verify the step's token ({failure})"),
+            vec![format!(
+                "STS fetches the signing keys of {issuer} to check the token, and could not, several times. \
+                     This passes by itself: run the step again. The token and the role were not judged."
+            )],
+        );
     }
     if !is_refusal(&failure) {
         return other_failure(failure);
@@ -197,7 +219,7 @@ pub fn assume_role_refused(failure: AwsFailure, chained: &ChainedRole, plan: &Au
     if !is_refusal(&failure) {
         return other_failure(failure);
     }
-    if failure.message.contains("sts:TagSession") {
+    if is_tag_session_refusal(&failure) {
         return Error::auth(
             failure,
             vec![
@@ -298,6 +320,7 @@ mod tests {
             chained: None,
             session_name: "s".into(),
             session_tags: vec![],
+            session_tags_required: false,
             duration: std::time::Duration::from_secs(3600),
             duration_explicit: false,
             allowed_account_ids: vec![],

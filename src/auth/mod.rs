@@ -7,7 +7,7 @@
 mod chain;
 pub mod explain;
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use tracing::{debug, info, warn};
@@ -31,16 +31,17 @@ pub struct Session {
 
 /// Obtain the session, confirm who it is, and refuse accounts outside `ALLOWED_ACCOUNT_IDS`
 /// before the action changes anything. `wait_horizon`: how long the action may wait, which
-/// the session must outlast.
+/// the session must outlast; `deadline`: when retries of STS stop.
 pub async fn establish(
     plan: &AuthPlan,
     region: &str,
     network: &Network,
     wait_horizon: Option<Duration>,
+    deadline: Instant,
 ) -> Result<Session, Error> {
     let sts_endpoint = network.sts_endpoint(region);
     let unsigned = Clients::new(region, network, None);
-    let chain = RoleChain::new(plan, unsigned.clone(), sts_endpoint.clone(), wait_horizon);
+    let chain = RoleChain::new(plan, unsigned.clone(), sts_endpoint.clone(), wait_horizon, deadline);
     describe_plan(plan, wait_horizon);
     // The final role's ARN names its account: refuse before a single call when it is not allowed.
     if let Some(role) = plan.final_role() {

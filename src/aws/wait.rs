@@ -10,6 +10,7 @@
 //!   not be renewed will not come back.
 //! - It never sleeps past the deadline.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -42,6 +43,12 @@ pub struct Wait {
     min: Duration,
     max: Duration,
     through_conflicts: bool,
+    /// What passes here instead of the kinds that pass by themselves (an STS-side outage).
+    passing: Option<fn(&AwsFailure) -> bool>,
+    /// At most this many looks, for trouble that is worth a few tries but not a long wait.
+    attempts: Option<u32>,
+    /// Spread the pauses, so that many pipelines retrying the same service do not line up.
+    jitter: bool,
 }
 
 /// A failure streak: the latest failure and how many looks in a row failed.
@@ -58,6 +65,9 @@ impl Wait {
             min: Duration::from_secs(1),
             max: Duration::from_secs(15),
             through_conflicts: false,
+            passing: None,
+            attempts: None,
+            jitter: false,
         }
     }
 
@@ -75,11 +85,38 @@ impl Wait {
         self
     }
 
+    /// Wait through the failures `passes` picks, instead of throttling, no response and
+    /// server errors (which the SDK has retried already).
+    pub fn through_only(mut self, passes: fn(&AwsFailure) -> bool) -> Wait {
+        self.passing = Some(passes);
+        self
+    }
+
+    /// Give up after `attempts` looks (the last failure ends the wait as `TimedOut`).
+    pub fn at_most(mut self, attempts: u32) -> Wait {
+        self.attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// Pauses vary by up to a quarter either way.
+    pub fn jittered(mut self) -> Wait {
+        self.jitter = true;
+        self
+    }
+
     /// Look with `poll` until it is ready, the deadline passes, or a failure will not pass.
-    pub async fn until<T>(&self, mut poll: impl AsyncFnMut() -> Result<Poll<T>, AwsFailure>) -> Result<T, WaitEnd> {
+    /// State that the looks share lives outside the closure (a `RefCell` the looks borrow),
+    /// which keeps the returned futures `Send` where they need to be (credentials renewal).
+    pub async fn until<T, F, Fut>(&self, mut poll: F) -> Result<T, WaitEnd>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<T>, AwsFailure>>,
+    {
         let mut interval = self.min;
         let mut streak: Option<Streak> = None;
+        let mut looks = 0;
         loop {
+            looks += 1;
             match poll().await {
                 Ok(Poll::Ready(value)) => {
                     self.streak_over(streak.take());
@@ -107,27 +144,28 @@ impl Wait {
                 Err(failure) => return Err(WaitEnd::Stopped(failure)),
             }
             let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || self.attempts.is_some_and(|attempts| looks >= attempts) {
                 return Err(WaitEnd::TimedOut {
                     unanswered: streak.map(|streak| streak.last),
                 });
             }
-            tokio::time::sleep(interval.min(left)).await;
+            let pause = if self.jitter { jitter(interval) } else { interval };
+            tokio::time::sleep(pause.min(left)).await;
             interval = interval.mul_f32(1.5).min(self.max);
         }
     }
 
     /// One call, made again while its failure passes (and through conflicts, when asked) until
     /// the deadline; then the last failure.
-    pub async fn retry<T>(&self, mut call: impl AsyncFnMut() -> Result<T, AwsFailure>) -> Result<T, AwsFailure> {
-        let mut last = None;
+    pub async fn retry<T, F, Fut>(&self, mut call: F) -> Result<T, AwsFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsFailure>>,
+    {
         let result = self
-            .until(async || match call().await {
-                Ok(value) => Ok(Poll::Ready(value)),
-                Err(failure) => {
-                    last = Some(failure.clone());
-                    Err(failure)
-                }
+            .until(|| {
+                let attempt = call();
+                async move { attempt.await.map(Poll::Ready) }
             })
             .await;
         result.map_err(|end| match end {
@@ -135,14 +173,17 @@ impl Wait {
             | WaitEnd::TimedOut {
                 unanswered: Some(failure),
             } => failure,
-            WaitEnd::TimedOut { unanswered: None } => {
-                last.unwrap_or_else(|| AwsFailure::local("retry", "the deadline passed before the first attempt"))
-            }
+            // Every look of a retry that is not ready failed, so the last one is always known.
+            WaitEnd::TimedOut { unanswered: None } => AwsFailure::local("retry", "no attempt was made"),
         })
     }
 
     fn tolerates(&self, failure: &AwsFailure) -> bool {
-        failure.kind.passes() || (self.through_conflicts && failure.kind == FailureKind::Conflict)
+        let passes = match self.passing {
+            Some(passes) => passes(failure),
+            None => failure.kind.passes(),
+        };
+        passes || (self.through_conflicts && failure.kind == FailureKind::Conflict)
     }
 
     fn streak_begins(&self, failure: &AwsFailure) {
@@ -153,7 +194,10 @@ impl Wait {
                 failure.operation,
                 failure.code.as_deref().unwrap_or("conflict")
             ),
-            _ => warn!("{what}: {failure}; trying again until WAIT_TIMEOUT (said once until AWS answers again)"),
+            _ => match self.attempts {
+                Some(attempts) => warn!("{what}: {failure}; trying again ({attempts} attempts at most)"),
+                None => warn!("{what}: {failure}; trying again until WAIT_TIMEOUT (said once until AWS answers again)"),
+            },
         }
     }
 
@@ -167,8 +211,19 @@ impl Wait {
     }
 }
 
+/// `interval` scaled by a factor from 0.75 to 1.25, from the clock's nanoseconds: enough to keep
+/// concurrent retries apart, with no random-number crate in the image.
+fn jitter(interval: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.subsec_nanos());
+    interval.mul_f64(0.75 + f64::from(nanos % 1000) / 2000.0)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
@@ -191,14 +246,14 @@ mod tests {
             FailureKind::NoResponse,
             FailureKind::ServerError,
         ] {
-            let mut looks = 0;
+            let looks = &Cell::new(0);
             let result = quick(Duration::from_secs(10))
-                .until(async || {
-                    looks += 1;
-                    match looks {
+                .until(move || async move {
+                    looks.set(looks.get() + 1);
+                    match looks.get() {
                         1..=6 => Err(failure(kind)),
                         7 => Ok(Poll::Pending { news: true }),
-                        _ => Ok(Poll::Ready(looks)),
+                        _ => Ok(Poll::Ready(looks.get())),
                     }
                 })
                 .await;
@@ -213,29 +268,29 @@ mod tests {
             FailureKind::CredentialsUnavailable,
             FailureKind::Conflict,
         ] {
-            let mut looks = 0;
+            let looks = &Cell::new(0);
             let result: Result<(), WaitEnd> = quick(Duration::from_secs(10))
-                .until(async || {
-                    looks += 1;
+                .until(move || async move {
+                    looks.set(looks.get() + 1);
                     Err(failure(kind))
                 })
                 .await;
             assert!(matches!(result, Err(WaitEnd::Stopped(f)) if f.kind == kind), "{kind:?}");
-            assert_eq!(looks, 1, "{kind:?}");
+            assert_eq!(looks.get(), 1, "{kind:?}");
         }
     }
 
     #[tokio::test]
     async fn conflicts_pass_when_asked() {
-        let mut calls = 0;
+        let calls = &Cell::new(0);
         let result = quick(Duration::from_secs(10))
             .through_conflicts()
-            .retry(async || {
-                calls += 1;
-                if calls < 3 {
+            .retry(move || async move {
+                calls.set(calls.get() + 1);
+                if calls.get() < 3 {
                     Err(failure(FailureKind::Conflict))
                 } else {
-                    Ok(calls)
+                    Ok(calls.get())
                 }
             })
             .await;
@@ -245,16 +300,57 @@ mod tests {
     #[tokio::test]
     async fn the_deadline_ends_the_wait_with_what_kept_it_blind() {
         let result: Result<(), WaitEnd> = quick(20 * MS)
-            .until(async || Err(failure(FailureKind::ServerError)))
+            .until(|| async { Err(failure(FailureKind::ServerError)) })
             .await;
         assert!(matches!(result, Err(WaitEnd::TimedOut { unanswered: Some(f) }) if f.kind == FailureKind::ServerError));
-        let result: Result<(), WaitEnd> = quick(20 * MS).until(async || Ok(Poll::Pending { news: false })).await;
+        let result: Result<(), WaitEnd> = quick(20 * MS)
+            .until(|| async { Ok(Poll::Pending { news: false }) })
+            .await;
         assert!(matches!(result, Err(WaitEnd::TimedOut { unanswered: None })));
         let last = quick(20 * MS)
-            .retry(async || Err::<(), _>(failure(FailureKind::Throttled)))
+            .retry(|| async { Err::<(), _>(failure(FailureKind::Throttled)) })
             .await
             .unwrap_err();
         assert_eq!(last.kind, FailureKind::Throttled);
+    }
+
+    #[tokio::test]
+    async fn a_few_attempts_through_what_the_caller_says_passes() {
+        let calls = &Cell::new(0);
+        let last = quick(Duration::from_secs(10))
+            .through_only(|failure| failure.code_is("IDPCommunicationError"))
+            .at_most(3)
+            .jittered()
+            .retry(move || async move {
+                calls.set(calls.get() + 1);
+                Err::<(), _>(AwsFailure {
+                    code: Some("IDPCommunicationError".into()),
+                    ..failure(FailureKind::Refused)
+                })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.get(), 3);
+        assert!(last.code_is("IDPCommunicationError"));
+        let calls = &Cell::new(0);
+        let wait = quick(Duration::from_secs(10)).through_only(|failure| failure.code_is("IDPCommunicationError"));
+        let other = wait
+            .retry(move || async move {
+                calls.set(calls.get() + 1);
+                Err::<(), _>(failure(FailureKind::ServerError))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (calls.get(), other.kind),
+            (1, FailureKind::ServerError),
+            "only what the caller picked passes"
+        );
+        let pause = jitter(Duration::from_secs(4));
+        assert!(
+            pause >= Duration::from_secs(3) && pause <= Duration::from_secs(5),
+            "{pause:?}"
+        );
     }
 
     #[tokio::test]
@@ -262,7 +358,7 @@ mod tests {
         let wait =
             Wait::new("test", Instant::now() + 30 * MS).polling(Duration::from_secs(60), Duration::from_secs(60));
         let started = Instant::now();
-        let result: Result<(), WaitEnd> = wait.until(async || Ok(Poll::Pending { news: false })).await;
+        let result: Result<(), WaitEnd> = wait.until(|| async { Ok(Poll::Pending { news: false }) }).await;
         assert!(matches!(result, Err(WaitEnd::TimedOut { .. })));
         assert!(started.elapsed() < Duration::from_secs(30), "slept past the deadline");
     }

@@ -91,6 +91,7 @@ pub(super) fn read(read: &mut Reader<'_>, context: &BitbucketContext, warnings: 
         .map_err(|message| read.problem(vars::AWS_ROLE_SESSION_NAME.name, message))
         .ok();
     let tags_on = read.bool(&vars::AWS_SESSION_TAGS);
+    let session_tags_required = tags_on && read.raw(&vars::AWS_SESSION_TAGS).is_some();
     let session_tags = if tags_on && chained_role_set {
         session_tags(context)
     } else {
@@ -111,6 +112,7 @@ pub(super) fn read(read: &mut Reader<'_>, context: &BitbucketContext, warnings: 
         chained,
         session_name: session_name?,
         session_tags,
+        session_tags_required,
         duration: Duration::from_secs(duration),
         duration_explicit,
         allowed_account_ids,

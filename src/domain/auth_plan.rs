@@ -37,6 +37,9 @@ pub struct AuthPlan {
     pub session_name: String,
     /// Tags for the `AssumeRole` hop; empty when disabled or without context.
     pub session_tags: Vec<(String, String)>,
+    /// `AWS_SESSION_TAGS: "true"` set explicitly: a role that refuses tags is an error. By
+    /// default the pipe assumes such a role untagged, with a warning.
+    pub session_tags_required: bool,
     /// Lifetime of the final session.
     pub duration: Duration,
     /// The user chose `duration`; otherwise the pipe may ask for longer to cover a wait.

@@ -81,6 +81,11 @@ class Emulator:
     def jwks(self):
         return self._call("GET", "oidc/jwks")
 
+    def idp_outage(self, count=1, kind="keys"):
+        """STS cannot fetch the identity provider's keys for the next `count` web-identity
+        calls: kind "keys" (InvalidIdentityToken) or "communication" (IDPCommunicationError)."""
+        return self._call("POST", "oidc/outage", {"count": count, "kind": kind})["outage"]
+
     # ---------------------------------------------------------------- IAM scenario setup
 
     def create_oidc_provider(self, account, url, client_ids):

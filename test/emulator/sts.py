@@ -10,7 +10,7 @@ import unicodedata
 from datetime import datetime, timezone
 
 from . import backends
-from .dispatch import after, judge
+from .dispatch import after, control, judge, on_reset
 from .oidc import TokenError
 from .policy import Caller, is_allowed, load_policy
 from .protocol import aws_error, xml_escape
@@ -150,6 +150,51 @@ def _session_tags(params):
     return tags, transitive, sent
 
 
+# ---------------------------------------------------------------- the identity provider's keys
+
+# STS fetches the provider's signing keys (its JWKS) to verify a token, and now and then cannot:
+# the call then fails with one of these, although the token and the trust policy are fine.
+IDP_OUTAGES = {
+    "keys": (
+        400,
+        "InvalidIdentityToken",
+        "Couldn't retrieve verification key from your identity provider,  please reference "
+        "AssumeRoleWithWebIdentity documentation for requirements",
+    ),
+    "communication": (
+        400,
+        "IDPCommunicationError",
+        "The request could not be fulfilled because the identity provider (IDP) that was asked to "
+        "verify the incoming identity token could not be reached. This is often a transient error "
+        "caused by network conditions.",
+    ),
+}
+
+
+@on_reset
+def _reset_idp(layer):
+    layer.idp_outage = {"remaining": 0, "kind": "keys"}
+
+
+@control("POST", "/_layer/oidc/outage")
+def c_idp_outage(layer, body, query):
+    """STS cannot reach the identity provider's keys for the next `count` web-identity calls
+    (`kind`: "keys" or "communication"); later calls are judged as usual."""
+    kind = body.get("kind", "keys")
+    if kind not in IDP_OUTAGES:
+        raise ValueError(f"kind must be one of {', '.join(IDP_OUTAGES)}")
+    layer.idp_outage = {"remaining": int(body.get("count", 1)), "kind": kind}
+    return {"outage": dict(layer.idp_outage)}
+
+
+def _keys_reachable(layer):
+    outage = layer.idp_outage
+    if outage["remaining"] <= 0:
+        return
+    outage["remaining"] -= 1
+    raise Refusal(*IDP_OUTAGES[outage["kind"]])
+
+
 # ---------------------------------------------------------------- AssumeRoleWithWebIdentity
 
 
@@ -176,6 +221,7 @@ def judge_web_identity(layer, req):
                 "InvalidIdentityToken",
                 f"No OpenIDConnect provider found in your account for {issuer}",
             )
+        _keys_reachable(layer)
         layer.issuer.verify_signature(token, header)
     except TokenError as e:
         raise Refusal(400, e.code, e.message)

@@ -2,6 +2,7 @@
 //! it reached COMPLETED with our revision. Rolled back, superseded and stuck deployments fail
 //! the pipe, with the reasons ECS gives.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -200,7 +201,7 @@ pub async fn watch(
     watched: Vec<Watched>,
     deadline: Instant,
 ) -> Result<Vec<Verdict>, AwsFailure> {
-    let mut follows: Vec<Follow> = watched
+    let follows: Vec<Follow> = watched
         .into_iter()
         .map(|watched| Follow {
             watched,
@@ -213,15 +214,19 @@ pub async fn watch(
             polls: 0,
         })
         .collect();
+    let shared = RefCell::new(follows);
+    let state = &shared;
     let wait = Wait::new("ECS deployments", deadline).polling(POLL_MIN, POLL_MAX);
     let ended = wait
-        .until(async || {
-            let pending: Vec<String> = follows
+        .until(move || async move {
+            let pending: Vec<String> = state
+                .borrow()
                 .iter()
                 .filter(|follow| follow.verdict == Verdict::InProgress)
                 .map(|follow| follow.watched.service.clone())
                 .collect();
             let (services, _) = describe(ecs, cluster, &pending).await?;
+            let mut follows = state.borrow_mut();
             let mut news = false;
             for service in services {
                 let name = service.service_name().unwrap_or_default();
@@ -236,6 +241,7 @@ pub async fn watch(
             }
         })
         .await;
+    let mut follows = shared.into_inner();
     match ended {
         Ok(()) => {}
         Err(WaitEnd::TimedOut { unanswered }) => {

@@ -2,6 +2,7 @@
 //! updated. Only the container that runs the command is judged: ECS stops sidecars with 137
 //! or 143 when the essential container exits.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{ContainerOverride, LaunchType, Service, TaskOverride};
@@ -73,22 +74,23 @@ pub async fn run(
         short_name(task_definition)
     );
 
-    let mut last_status = String::new();
+    let last_status = &RefCell::new(String::new());
+    let (task_arn, task_id) = (&task_arn, &task_id);
     let wait = Wait::new(format!("One-off task {task_id}"), deadline).polling(POLL_MIN, POLL_MAX);
     let stopped = wait
-        .until(async || {
-            let request = ecs.describe_tasks().cluster(cluster).tasks(&task_arn);
+        .until(move || async move {
+            let request = ecs.describe_tasks().cluster(cluster).tasks(task_arn);
             let described = aws::call("ecs:DescribeTasks", request.send()).await?;
             let Some(task) = described.tasks().first() else {
                 return Ok(Poll::Pending { news: false });
             };
-            let status = task.last_status().unwrap_or_default().to_owned();
-            let news = status != last_status;
+            let status = task.last_status().unwrap_or_default();
+            let news = status != *last_status.borrow();
             if news {
                 info!("One-off task {task_id}: {status}");
-                last_status = status;
+                *last_status.borrow_mut() = status.to_owned();
             }
-            Ok(if last_status == "STOPPED" {
+            Ok(if status == "STOPPED" {
                 Poll::Ready(task.clone())
             } else {
                 Poll::Pending { news }
@@ -96,7 +98,7 @@ pub async fn run(
         })
         .await;
     match stopped {
-        Ok(task) => judge(&task, container, &task_id),
+        Ok(task) => judge(&task, container, task_id),
         Err(WaitEnd::TimedOut { .. }) => Err(Error::failed(
             format!("The one-off task {task_id} did not stop within WAIT_TIMEOUT"),
             vec![format!("It is still running: {task_arn}. No service was updated.")],

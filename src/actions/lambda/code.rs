@@ -47,9 +47,9 @@ pub(super) async fn update(
             let sha256 = package.sha256.clone();
             let body = package::direct_upload_body(package, &state.revision_id);
             busy(function, deadline)
-                .retry(async || {
+                .retry(|| {
                     let request = request.clone().customize().mutate_request(aws::with_body(body.clone()));
-                    aws::call(OPERATION, request.send()).await
+                    aws::call(OPERATION, request.send())
                 })
                 .await
                 .map_err(AwsFailure::into_error)?;
@@ -63,7 +63,7 @@ pub(super) async fn update(
         (CodeSource::Zip { .. }, None) => return Ok(None),
     };
     let output = busy(function, deadline)
-        .retry(async || aws::call(OPERATION, request.clone().send()).await)
+        .retry(|| aws::call(OPERATION, request.clone().send()))
         .await
         .map_err(AwsFailure::into_error)?;
     // Images resolve asynchronously, so only package sources are checked against the result.

@@ -77,13 +77,13 @@ pub(super) async fn update(
     }
     let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
     busy(function, deadline)
-        .retry(async || {
+        .retry(|| {
             let request = lambda
                 .update_function_configuration()
                 .function_name(function)
                 .customize()
                 .mutate_request(aws::with_body(bytes.clone()));
-            aws::call("lambda:UpdateFunctionConfiguration", request.send()).await
+            aws::call("lambda:UpdateFunctionConfiguration", request.send())
         })
         .await
         .map_err(|failure| match failure.code.as_deref() {

@@ -1,6 +1,7 @@
 //! The function's state between steps, and the wait for it to be ready: Lambda refuses a change
 //! while another is in progress, and a version must not be published before an update is done.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -106,10 +107,10 @@ pub(super) async fn wait_ready(
     deadline: Instant,
     when: Waiting,
 ) -> Result<FunctionState, Error> {
-    let mut last_seen = String::new();
+    let last_seen = &RefCell::new(String::new());
     let wait = Wait::new(format!("{function} {when}"), deadline).polling(POLL_MIN, POLL_MAX);
     let ready = wait
-        .until(async || {
+        .until(move || async move {
             let request = lambda.get_function_configuration().function_name(function);
             let config = aws::call("lambda:GetFunctionConfiguration", request.send()).await?;
             let state = config.state().cloned().unwrap_or(State::Active);
@@ -118,10 +119,10 @@ pub(super) async fn wait_ready(
                 .cloned()
                 .unwrap_or(LastUpdateStatus::Successful);
             let seen = format!("State {}, LastUpdateStatus {}", state.as_str(), update.as_str());
-            let news = seen != last_seen;
+            let news = seen != *last_seen.borrow();
             if news {
                 info!("{function} {when}: {seen}");
-                last_seen = seen;
+                *last_seen.borrow_mut() = seen;
             }
             let reason = || {
                 let code = config
@@ -168,7 +169,10 @@ pub(super) async fn wait_ready(
             let mut details = vec!["Nothing further was changed.".to_owned()];
             details.extend(unanswered.map(|failure| format!("The last checks failed: {failure}")));
             Err(Error::failed(
-                format!("{function} was still busy ({last_seen}) {when} when WAIT_TIMEOUT ran out"),
+                format!(
+                    "{function} was still busy ({}) {when} when WAIT_TIMEOUT ran out",
+                    last_seen.borrow()
+                ),
                 details,
             ))
         }

@@ -34,7 +34,7 @@ pub(super) async fn publish(
         .revision_id(&state.revision_id)
         .description(description);
     let output = busy(function, deadline)
-        .retry(async || aws::call("lambda:PublishVersion", request.clone().send()).await)
+        .retry(|| aws::call("lambda:PublishVersion", request.clone().send()))
         .await
         .map_err(|failure| {
             let concurrent = failure.code_is("PreconditionFailedException")
@@ -61,12 +61,11 @@ pub(super) async fn get_alias(
     deadline: Instant,
 ) -> Result<Option<Alias>, Error> {
     let read = busy(function, deadline)
-        .retry(async || {
+        .retry(|| {
             aws::call(
                 "lambda:GetAlias",
                 lambda.get_alias().function_name(function).name(alias).send(),
             )
-            .await
         })
         .await;
     match read {
@@ -103,7 +102,7 @@ pub(super) async fn move_alias(
                 .function_version(version)
                 .revision_id(current.revision_id);
             let moved = busy(function, deadline)
-                .retry(async || aws::call("lambda:UpdateAlias", request.clone().send()).await)
+                .retry(|| aws::call("lambda:UpdateAlias", request.clone().send()))
                 .await;
             match moved {
                 Ok(output) => {
