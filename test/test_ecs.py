@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from emulator.ecs_scenario import UNKNOWN_FIELD, UNKNOWN_VALUE, ecs_fixture, task_definition_body
+from emulator.ecs_scenario import (
+    UNKNOWN_FIELD,
+    UNKNOWN_VALUE,
+    ecs_fixture,
+    register_task_definition_raw,
+    task_definition_body,
+)
 from pipe import Scenario
 
 CLUSTER = "prod"
@@ -172,16 +178,111 @@ def test_one_revision_to_several_services(scenario, emulator):
     assert [result.outputs_env[f"AWS_ROLE_DEPLOY_SERVICES_{i}_NAME"] for i in range(12)] == names
 
 
-def test_services_of_different_families_are_refused(scenario, emulator):
+def services_on_two_revisions(scenario, emulator):
+    """web runs web:1; worker runs web:2, which has a change of its own (an extra variable)."""
+    ecs = Ecs(scenario, emulator, services=("web", "worker"))
+    body = task_definition_body("web", ("app",), image_tag="1")
+    body["containerDefinitions"][0]["environment"].append({"name": "WORKER_QUEUE", "value": "jobs"})
+    revision_2 = register_task_definition_raw(ecs.boto, body)["taskDefinition"]["taskDefinitionArn"]
+    ecs.boto.update_service(cluster=CLUSTER, service="worker", taskDefinition=revision_2)
+    return ecs
+
+
+def test_a_restart_keeps_each_service_on_its_own_revision(scenario, emulator):
+    ecs = services_on_two_revisions(scenario, emulator)
+    ecs.rollout("complete")
+    result = ecs.run(FORCE_NEW_DEPLOYMENT="true")
+
+    assert result.code == 0, result
+    assert ecs.calls("RegisterTaskDefinition") == []
+    updates = {call["params"]["service"]: call["params"] for call in ecs.calls("UpdateService")}
+    assert set(updates) == {"web", "worker"}
+    for params in updates.values():
+        assert "taskDefinition" not in params, params
+        assert params["forceNewDeployment"] is True
+    assert ecs.service("web")["taskDefinition"].endswith("task-definition/web:1")
+    assert ecs.service("worker")["taskDefinition"].endswith("task-definition/web:2")
+    assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_1_TASK_DEFINITION_ARN"].endswith("web:2")
+
+
+def test_a_new_image_builds_one_revision_per_current_revision(scenario, emulator):
+    ecs = services_on_two_revisions(scenario, emulator)
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:9", CONTAINER_NAME="app")
+
+    assert result.code == 0, result
+    registered = ecs.calls("RegisterTaskDefinition")
+    assert len(registered) == 2, registered
+    variables = [
+        sorted(e["name"] for e in call["params"]["containerDefinitions"][0]["environment"]) for call in registered
+    ]
+    assert ["APP_ENV", "DB_PASSWORD"] in variables and ["APP_ENV", "DB_PASSWORD", "WORKER_QUEUE"] in variables
+    assert all(call["params"]["containerDefinitions"][0]["image"] == "repo/app:9" for call in registered)
+    web, worker = (emulator.ecs_task_definition(ecs.service(name)["taskDefinition"].split("/")[-1])
+                   for name in ("web", "worker"))
+    assert "WORKER_QUEUE" not in json.dumps(web) and "WORKER_QUEUE" in json.dumps(worker)
+    assert web["containerDefinitions"][0]["image"] == worker["containerDefinitions"][0]["image"] == "repo/app:9"
+
+
+def test_services_of_different_families_each_get_their_own_revision(scenario, emulator):
     ecs = Ecs(scenario, emulator, services=("web", "worker"))
     other = ecs.ecs.register_revision(family="worker")
     ecs.boto.update_service(cluster=CLUSTER, service="worker", taskDefinition=other)
+    ecs.rollout("complete")
     result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
 
+    assert result.code == 0, result
+    families = sorted(call["params"]["family"] for call in ecs.calls("RegisterTaskDefinition"))
+    assert families == ["web", "worker"]
+    assert ecs.service("web")["taskDefinition"].endswith("task-definition/web:2")
+    assert ecs.service("worker")["taskDefinition"].endswith("task-definition/worker:2")
+
+
+def test_an_inactive_revision_is_refused_before_any_change(ecs):
+    revision = ecs.ecs.register_revision(image_tag="2")
+    ecs.boto.deregister_task_definition(taskDefinition=revision)
+    result = ecs.run(TASK_DEFINITION="web:2")
+
     assert result.code == 2, result
-    assert "different task definition families" in result.output
-    assert "web runs web:1" in result.output and "worker runs worker:" in result.output
+    assert "INACTIVE" in result.output and "TASK_DEFINITION" in result.output
     assert_nothing_changed(ecs)
+
+
+def test_a_bare_family_means_its_latest_active_revision(ecs):
+    ecs.ecs.register_revision(image_tag="2")
+    newest = ecs.ecs.register_revision(image_tag="3")
+    ecs.boto.deregister_task_definition(taskDefinition=newest)
+    ecs.rollout("complete")
+    result = ecs.run(TASK_DEFINITION="web")
+
+    assert result.code == 0, result
+    assert ecs.calls("RegisterTaskDefinition") == []
+    [update] = ecs.calls("UpdateService")
+    assert update["params"]["taskDefinition"].endswith("task-definition/web:2")
+
+
+def test_tags_reserved_by_aws_are_not_copied_from_the_current_revision(ecs, emulator):
+    # CloudFormation keeps aws:cloudformation:* tags on the revisions it registers; ECS refuses
+    # them in RegisterTaskDefinition.
+    emulator.ecs_system_tags("web:1", [{"key": "aws:cloudformation:stack-name", "value": "prod-web"}])
+    ecs.rollout("complete")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 0, result
+    [register] = ecs.calls("RegisterTaskDefinition")
+    assert register["params"]["tags"] == [{"key": "team", "value": "platform"}]
+    assert "aws:cloudformation:stack-name" in result.output  # said, not silently dropped
+
+
+def test_an_unchanged_file_is_reported_identical(ecs):
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(task_definition_body()), DRY_RUN="true")
+
+    assert result.code == 0, result
+    assert "identical" in result.output, result
+    changed = task_definition_body(image_tag="2")
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(changed), DRY_RUN="true")
+    diff = [line for line in result.lines if line.startswith("INFO:   ")]
+    assert diff == ['INFO:   ~ containerDefinitions[app].image: "repo/app:1" → "repo/app:2"'], result
 
 
 # ------------------------------------------------------------------------------ failures
@@ -211,6 +312,17 @@ def test_superseded_deployment_is_not_called_a_rollback(ecs):
     assert "superseded" in result.output
     assert "not a rollback" in result.output
     assert "web:3" in result.output
+
+
+def test_a_stale_read_that_misses_our_deployment_is_not_taken_for_a_rollback(ecs, emulator):
+    # DescribeServices is eventually consistent: the second poll answers as before the update.
+    ecs.rollout("complete", polls=4, stale_polls=[2])
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 0, result
+    assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "COMPLETED"
+    stale = [call for call in ecs.calls("DescribeServices") if call.get("scenario")]
+    assert len(stale) == 1 and stale[0]["scenario"] == {"stale_read": ["web"]}
 
 
 def test_stuck_deployment_times_out(ecs):
@@ -291,6 +403,56 @@ def test_run_task_passes_then_services_update(ecs, emulator):
     [override] = run["params"]["overrides"]["containerOverrides"]
     assert override == {"name": "app", "command": ["python", "manage.py", "migrate", "--database", "main db"]}
     assert len(ecs.calls("UpdateService")) == 1
+
+
+def test_the_one_off_task_runs_like_the_first_listed_service(ecs, emulator):
+    # A second service on Fargate Spot, with placement, tags, execute command and an EBS volume
+    # configured at launch, listed first (by ARN): the one-off task must run like it.
+    volume = {"name": "data", "managedEBSVolume": {
+        "roleArn": "arn:aws:iam::111111111111:role/ecs-ebs", "sizeInGiB": 20, "volumeType": "gp3",
+        "encrypted": True, "filesystemType": "ext4"}}
+    spot = [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    placement = [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}]
+    spread = [{"type": "spread", "field": "attribute:ecs.availability-zone"}]
+    worker = ecs.boto.create_service(
+        cluster=CLUSTER, serviceName="worker", taskDefinition=ecs.ecs.task_definition_arn, desiredCount=1,
+        capacityProviderStrategy=spot, networkConfiguration=ecs.ecs.network_configuration(),
+        placementConstraints=placement, placementStrategy=spread, propagateTags="SERVICE",
+        tags=[{"key": "team", "value": "jobs"}], enableExecuteCommand=True, enableECSManagedTags=True,
+        volumeConfigurations=[volume],
+    )["service"]
+    web_arn = ecs.ecs.service_arns["web"]
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": 0}])
+    ecs.rollout("complete", services=("web", "worker"))
+    result = ecs.run(SERVICE_NAME=f"{worker['serviceArn']} {web_arn}", IMAGE="repo/app:2", RUN_TASK="true")
+
+    assert result.code == 0, result
+    [run] = ecs.calls("RunTask")
+    params = run["params"]
+    assert params["capacityProviderStrategy"] == spot and "launchType" not in params, params
+    assert params["placementConstraints"] == placement and params["placementStrategy"] == spread
+    assert params["tags"] == [{"key": "team", "value": "jobs"}], "RunTask cannot propagate a service's tags"
+    assert "propagateTags" not in params
+    assert params["enableExecuteCommand"] is True and params["enableECSManagedTags"] is True
+    assert params["volumeConfigurations"] == [volume]
+    assert params["networkConfiguration"] == ecs.ecs.network_configuration()
+
+
+def test_a_capacity_provider_service_gets_no_launch_type_guess(ecs, emulator):
+    ecs.boto.create_service(
+        cluster=CLUSTER, serviceName="batch", taskDefinition=ecs.ecs.task_definition_arn, desiredCount=1,
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+        networkConfiguration=ecs.ecs.network_configuration(), propagateTags="TASK_DEFINITION",
+    )
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": 0}])
+    ecs.rollout("complete", services=("batch",))
+    result = ecs.run(SERVICE_NAME="batch", IMAGE="repo/app:2", RUN_TASK="true")
+
+    assert result.code == 0, result
+    [run] = ecs.calls("RunTask")
+    assert "launchType" not in run["params"], "no FARGATE guess beside a capacity provider strategy"
+    assert run["params"]["propagateTags"] == "TASK_DEFINITION"
+    assert "tags" not in run["params"]
 
 
 def test_failed_run_task_stops_before_any_service_changes(scenario, emulator):
@@ -408,8 +570,11 @@ def test_force_new_deployment_alone_restarts_the_current_revision(ecs):
     assert result.code == 0, result
     assert ecs.calls("RegisterTaskDefinition") == []
     [update] = ecs.calls("UpdateService")
-    assert update["params"]["taskDefinition"].endswith("task-definition/web:1")
+    # No task definition in the request: the service restarts on whatever it runs at that moment.
+    assert "taskDefinition" not in update["params"]
     assert update["params"]["forceNewDeployment"] is True
+    assert ecs.service()["taskDefinition"].endswith("task-definition/web:1")
+    assert "Deployed web:1 to web" in result.final_line
 
 
 def test_access_denied_during_the_wait_fails_at_once(ecs, emulator):
@@ -431,7 +596,7 @@ def test_one_refused_update_among_several_says_what_was_done(scenario, emulator)
 
     assert result.code == 3, result
     assert "ecs:UpdateService" in result.output
-    assert "web:2 is registered" in result.output
+    assert "Registered or chosen: web:2." in result.output
     assert "Updated anyway (their deployments go on): " in result.output
     assert len(ecs.calls("UpdateService")) == 2
 

@@ -32,6 +32,10 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
     let task_definition = match read.raw(&vars::TASK_DEFINITION) {
         None => TaskDefinitionSource::Current,
         Some(value) if is_revision_reference(value) => TaskDefinitionSource::Existing(value.to_owned()),
+        // A bare family (`web`) is its latest ACTIVE revision, unless a file has that name.
+        Some(value) if is_family(value) && !work_dir.join(value).exists() => {
+            TaskDefinitionSource::Existing(value.to_owned())
+        }
         Some(value) => match read_file(env, work_dir, value) {
             Ok(source) => source,
             Err(messages) => {
@@ -168,12 +172,12 @@ fn is_revision_reference(value: &str) -> bool {
     if value.starts_with("arn:") {
         return value.contains(":task-definition/");
     }
-    task_definition::family_revision(value).is_some_and(|(family, _)| {
-        !family.is_empty()
-            && family
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    })
+    task_definition::family_revision(value).is_some_and(|(family, _)| is_family(family))
+}
+
+/// A task definition family name: up to 255 letters, digits, `_` and `-`.
+fn is_family(value: &str) -> bool {
+    (1..=255).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn is_resource_name(value: &str) -> bool {
@@ -288,5 +292,7 @@ mod tests {
         for path in ["task.json", "deploy/web:prod.json", "./web:3", "web"] {
             assert!(!is_revision_reference(path), "{path}");
         }
+        assert!(is_family("web") && is_family("my_app-2"));
+        assert!(!is_family("task.json") && !is_family("deploy/web") && !is_family(""));
     }
 }

@@ -38,13 +38,103 @@ pub fn request_body(document: Value) -> Result<(Value, Vec<String>), String> {
         Some(_) => return Err("has a \"taskDefinition\" that is not an object".to_owned()),
         None => outer,
     };
-    let dropped: Vec<String> = READ_ONLY_FIELDS
+    let mut dropped: Vec<String> = READ_ONLY_FIELDS
         .iter()
         .filter(|field| body.remove(**field).is_some())
         .map(|field| field.to_string())
         .collect();
+    dropped.extend(
+        drop_reserved_tags(&mut body)
+            .into_iter()
+            .map(|key| format!("tag {key}")),
+    );
     check_shape(&body)?;
     Ok((Value::Object(body), dropped))
+}
+
+/// Tags whose key or value starts with `aws:` are AWS's own (CloudFormation puts
+/// `aws:cloudformation:*` on the revisions it registers, and DescribeTaskDefinition returns
+/// them); RegisterTaskDefinition refuses them. Returns the keys dropped.
+fn drop_reserved_tags(body: &mut Map<String, Value>) -> Vec<String> {
+    let Some(Value::Array(tags)) = body.get_mut("tags") else {
+        return Vec::new();
+    };
+    let reserved = |tag: &Value| {
+        ["key", "value"].iter().any(|field| {
+            tag.get(*field)
+                .and_then(Value::as_str)
+                .is_some_and(|text| text.to_ascii_lowercase().starts_with("aws:"))
+        })
+    };
+    let dropped = tags
+        .iter()
+        .filter(|tag| reserved(tag))
+        .map(|tag| tag.get("key").and_then(Value::as_str).unwrap_or_default().to_owned())
+        .collect();
+    tags.retain(|tag| !reserved(tag));
+    if tags.is_empty() {
+        body.remove("tags");
+    }
+    dropped
+}
+
+/// A task definition as ECS compares it, for diffs only: empty lists and objects dropped, and
+/// the defaults ECS fills in (container `cpu: 0` and `essential: true`, port mappings'
+/// `protocol: "tcp"` and a `hostPort` equal to the `containerPort`), so that a file and the
+/// revision registered from it read the same. What is sent to ECS stays as written.
+pub fn normalized(body: &Value) -> Value {
+    let mut body = body.clone();
+    for container in body
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+    {
+        drop_default(container, "cpu", &Value::from(0));
+        drop_default(container, "essential", &Value::Bool(true));
+        for mapping in container
+            .get_mut("portMappings")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            drop_default(mapping, "protocol", &Value::from("tcp"));
+            if mapping.get("hostPort").is_some() && mapping.get("hostPort") == mapping.get("containerPort") {
+                mapping.remove("hostPort");
+            }
+        }
+    }
+    prune_empty(&mut body);
+    body
+}
+
+fn drop_default(fields: &mut Map<String, Value>, key: &str, default: &Value) {
+    if fields.get(key) == Some(default) {
+        fields.remove(key);
+    }
+}
+
+/// Remove nulls, empty lists and empty objects from every object, at every depth.
+fn prune_empty(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.values_mut().for_each(prune_empty);
+            fields.retain(|_, field| !is_empty(field));
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_empty),
+        _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
+        _ => false,
+    }
 }
 
 fn check_shape(body: &Map<String, Value>) -> Result<(), String> {
@@ -202,6 +292,45 @@ mod tests {
         let (same, dropped) = request_body(body.clone()).unwrap();
         assert_eq!(same, body);
         assert!(dropped.is_empty());
+    }
+
+    #[test]
+    fn reserved_tags_are_dropped_and_named() {
+        let described = json!({
+            "taskDefinition": {"family": "web", "containerDefinitions": [{"name": "app", "image": "a:1"}]},
+            "tags": [
+                {"key": "aws:cloudformation:stack-name", "value": "prod"},
+                {"key": "team", "value": "web"},
+                {"key": "origin", "value": "AWS:console"}
+            ]
+        });
+        let (body, dropped) = request_body(described).unwrap();
+        assert_eq!(body["tags"], json!([{"key": "team", "value": "web"}]));
+        assert_eq!(dropped, ["tag aws:cloudformation:stack-name", "tag origin"]);
+        let only_reserved = json!({"family": "web", "containerDefinitions": [{"name": "app"}],
+            "tags": [{"key": "aws:x", "value": "y"}]});
+        assert!(request_body(only_reserved).unwrap().0.get("tags").is_none());
+    }
+
+    #[test]
+    fn normalised_documents_compare_like_ecs_compares_them() {
+        let written = json!({
+            "family": "web",
+            "containerDefinitions": [{"name": "app", "image": "a:1",
+                "portMappings": [{"containerPort": 8080}], "environment": []}],
+            "volumes": []
+        });
+        let described = json!({
+            "family": "web",
+            "containerDefinitions": [{"name": "app", "image": "a:1", "cpu": 0, "essential": true,
+                "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}],
+                "environment": [], "mountPoints": [], "volumesFrom": [], "systemControls": []}],
+            "volumes": [], "placementConstraints": [], "proxyConfiguration": null
+        });
+        assert_eq!(normalized(&written), normalized(&described));
+        let kept = json!({"family": "web", "containerDefinitions": [{"name": "app", "cpu": 256,
+            "essential": false, "portMappings": [{"containerPort": 80, "hostPort": 8080, "protocol": "udp"}]}]});
+        assert_eq!(normalized(&kept), kept, "values that are not ECS's defaults stay");
     }
 
     #[test]

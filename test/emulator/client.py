@@ -157,11 +157,14 @@ class Emulator:
 
     # ---------------------------------------------------------------- ECS scenarios (ecs.py)
 
-    def ecs_rollout(self, cluster, service, outcome, polls=1, events=None, stopped_tasks=None, account=None):
+    def ecs_rollout(self, cluster, service, outcome, polls=1, events=None, stopped_tasks=None, account=None,
+                    stale_polls=None):
         """Script the next UpdateService of `service` that changes its task definition or
-        forces a deployment. outcome: complete | fail | superseded | stuck."""
+        forces a deployment. outcome: complete | fail | superseded | stuck. stale_polls: the
+        DescribeServices polls (1 = first) answered as before the update (eventual consistency)."""
         body = {"cluster": cluster, "service": service, "outcome": outcome, "polls": polls,
-                "events": list(events or []), "stopped_tasks": list(stopped_tasks or [])}
+                "events": list(events or []), "stopped_tasks": list(stopped_tasks or []),
+                "stale_polls": list(stale_polls or [])}
         if account is not None:
             body["account"] = account
         return self._call("POST", "ecs/rollout", body)["rollout"]
@@ -183,6 +186,10 @@ class Emulator:
         if failures is not None:
             body["failures"] = list(failures)
         return self._call("POST", "ecs/run-task", body)["run_task"]
+
+    def ecs_system_tags(self, task_definition, tags):
+        """Put tags AWS reserves ("aws:...") on a revision, as CloudFormation would."""
+        return self._call("POST", "ecs/system-tags", {"task_definition": task_definition, "tags": tags})
 
     def ecs_task_definition(self, family_revision, account=None):
         """The exact body RegisterTaskDefinition received for `family:revision`."""

@@ -104,6 +104,7 @@ class EcsState:
         self.run_task_scripts = []  # pending, the next RunTask takes the first
         self.run_tasks = {}  # task ARN -> scripted one-off task
         self.service_extras = {}  # ServiceKey -> {"deploymentConfiguration": ...}
+        self.system_tags = {}  # task definition ARN -> tags AWS itself put there ("aws:...")
 
 
 def state(layer):
@@ -271,6 +272,29 @@ def remember_task_definition(st, arn, body, registered_by):
         }
 
 
+def reserved_tags(tags):
+    """Tags whose key or value starts with "aws:" (any case): reserved for AWS's own use."""
+    return [
+        t for t in tags or []
+        if isinstance(t, dict)
+        and any(str(t.get(f, "")).lower().startswith("aws:") for f in ("key", "value"))
+    ]
+
+
+@judge("ecs", "RegisterTaskDefinition")
+def _judge_register(layer, req):
+    """ECS refuses tags with the reserved "aws:" prefix (CloudFormation puts them on the
+    revisions it registers, so they come back from DescribeTaskDefinition; moto accepts them)."""
+    reserved = reserved_tags(req.params.get("tags"))
+    if reserved:
+        keys = ", ".join(t.get("key", "") for t in reserved)
+        return aws_error(
+            "ecs", 400, "ClientException",
+            f"Tag keys and values with the prefix 'aws:' are reserved for AWS use and cannot be set: {keys}",
+        )
+    return None
+
+
 @after("ecs", "RegisterTaskDefinition")
 def _after_register(layer, req, resp):
     st = state(layer)
@@ -287,6 +311,20 @@ def _after_register(layer, req, resp):
     return rewritten(resp, doc)
 
 
+@judge("ecs", "DescribeTaskDefinition")
+def _judge_describe_task_definition(layer, req):
+    """A bare family means its latest ACTIVE revision; moto answers the latest of any status."""
+    reference = req.params.get("taskDefinition") or ""
+    if not reference or ":" in reference:
+        return None
+    revisions = backend(request_account(req), req.region or DEFAULT_REGION).task_definitions.get(reference, {})
+    active = [number for number, td in sorted(revisions.items()) if td.status == "ACTIVE"]
+    if not active:
+        return aws_error("ecs", 400, "ClientException", "Unable to describe task definition.")
+    req.forward_json({**req.params, "taskDefinition": f"{reference}:{active[-1]}"})
+    return None
+
+
 @after("ecs", "DescribeTaskDefinition")
 def _after_describe_task_definition(layer, req, resp):
     st = state(layer)
@@ -297,11 +335,13 @@ def _after_describe_task_definition(layer, req, resp):
     doc["taskDefinition"] = full_task_definition(st, moto_doc)
     include = req.params.get("include") or []
     if "TAGS" in include:
+        arn = moto_doc.get("taskDefinitionArn")
         tags = doc.get("tags")
-        if not tags:
-            with st.lock:
-                stored = st.task_definitions.get(moto_doc.get("taskDefinitionArn"))
-            tags = copy.deepcopy((stored or {}).get("body", {}).get("tags") or [])
+        with st.lock:
+            if not tags:
+                stored = st.task_definitions.get(arn)
+                tags = copy.deepcopy((stored or {}).get("body", {}).get("tags") or [])
+            tags = tags + copy.deepcopy(st.system_tags.get(arn) or [])
         doc["tags"] = tags
     else:
         doc.pop("tags", None)
@@ -358,6 +398,24 @@ def stored_body(st, arn):
     with st.lock:
         stored = st.task_definitions.get(arn)
     return copy.deepcopy(stored["body"]) if stored else None
+
+
+@control("POST", "/_layer/ecs/system-tags")
+def c_system_tags(layer, body, query):
+    """Tags AWS itself keeps on a revision (e.g. "aws:cloudformation:stack-name" when a stack
+    registered it): answered by DescribeTaskDefinition with include=TAGS, refused by
+    RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}."""
+    st = state(layer)
+    wanted = body["task_definition"]
+    tags = body.get("tags") or []
+    if not reserved_tags(tags) or len(reserved_tags(tags)) != len(tags):
+        raise _control_error(400, "system tags start with aws:")
+    with st.lock:
+        arns = [arn for arn in st.task_definitions if arn == wanted or arn.endswith("task-definition/" + wanted)]
+        if len(arns) != 1:
+            raise _control_error(404, f"no single task definition {wanted}")
+        st.system_tags[arns[0]] = copy.deepcopy(tags)
+    return {"task_definition": arns[0], "tags": tags}
 
 
 @control("GET", "/_layer/ecs/task-definitions/*")
@@ -418,23 +476,50 @@ def default_deployment_configuration():
     }
 
 
+# Service fields moto drops (or, for launchType, invents: EC2 beside a capacity provider
+# strategy); the layer keeps them as CreateService received them and answers them back.
+KEPT_SERVICE_FIELDS = (
+    "deploymentConfiguration",
+    "capacityProviderStrategy",
+    "placementConstraints",
+    "placementStrategy",
+    "propagateTags",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "volumeConfigurations",  # answered on the deployments, as ECS does
+)
+
+
+def overlay_service_extras(st, key, svc_doc):
+    with st.lock:
+        extras = copy.deepcopy(st.service_extras.get(key) or {})
+    for field in KEPT_SERVICE_FIELDS:
+        if field in extras and field != "volumeConfigurations":
+            svc_doc[field] = extras[field]
+    if "volumeConfigurations" in extras:
+        for deployment in svc_doc.get("deployments") or []:
+            deployment["volumeConfigurations"] = copy.deepcopy(extras["volumeConfigurations"])
+    if extras.get("capacityProviderStrategy"):
+        svc_doc.pop("launchType", None)
+
+
 @after("ecs", "CreateService")
 def _after_create_service(layer, req, resp):
-    """moto drops deploymentConfiguration: keep it (ECS's defaults when not given)."""
+    """moto drops deploymentConfiguration (ECS's defaults when not given), placement, capacity
+    providers, execute-command and volume settings: keep them."""
     doc = json_body(resp)
     svc = doc.get("service")
     if not svc:
         return resp
     key = key_of_service_doc(svc)
     controller = (svc.get("deploymentController") or {}).get("type", "ECS")
-    config = req.params.get("deploymentConfiguration")
-    if config is None and controller == "ECS":
-        config = default_deployment_configuration()
-    if config is not None:
-        st = state(layer)
-        with st.lock:
-            st.service_extras[key] = {"deploymentConfiguration": copy.deepcopy(config)}
-        svc["deploymentConfiguration"] = copy.deepcopy(config)
+    extras = {f: copy.deepcopy(req.params[f]) for f in KEPT_SERVICE_FIELDS if f in req.params}
+    if "deploymentConfiguration" not in extras and controller == "ECS":
+        extras["deploymentConfiguration"] = default_deployment_configuration()
+    st = state(layer)
+    with st.lock:
+        st.service_extras[key] = extras
+    overlay_service_extras(st, key, svc)
     return rewritten(resp, doc)
 
 
@@ -454,6 +539,9 @@ def c_rollout(layer, body, query):
         raise _control_error(400, "polls must be >= 1")
     events = body.get("events") or []
     stopped = body.get("stopped_tasks") or []
+    stale_polls = body.get("stale_polls") or []
+    if not isinstance(stale_polls, list) or not all(isinstance(n, int) and n >= 1 for n in stale_polls):
+        raise _control_error(400, "stale_polls must be a list of poll numbers (1 = the first DescribeServices)")
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         raise _control_error(400, "events must be a list of messages")
     if not isinstance(stopped, list) or not all(isinstance(t, dict) for t in stopped):
@@ -467,6 +555,7 @@ def c_rollout(layer, body, query):
         "polls": polls,
         "events": list(events),
         "stopped_tasks": copy.deepcopy(stopped),
+        "stale_polls": list(stale_polls),
     }
     st = state(layer)
     with st.lock:
@@ -524,6 +613,7 @@ class Rollout:
         self.polled = 0
         self.desired = desired
         self.events = events  # newest first
+        self.events_before = copy.deepcopy(events)
         self.stopped_tasks = []  # synthesized task documents (from the first poll on)
         t = now()
         self.previous = {
@@ -570,6 +660,18 @@ class Rollout:
             "pendingCount": self.pending(),
             "deployments": [without_nones(copy.deepcopy(d)) for d in self.deployments],
             "events": copy.deepcopy(self.events),
+        }
+
+    def stale_view(self):
+        """What a replica that has not seen UpdateService yet answers: the deployment that ran
+        before, alone and complete, and the events from before."""
+        previous = {**self.previous, "status": "PRIMARY", "rolloutState": "COMPLETED"}
+        return {
+            "taskDefinition": previous["taskDefinition"],
+            "runningCount": previous.get("runningCount", 0),
+            "pendingCount": 0,
+            "deployments": [without_nones(copy.deepcopy(previous))],
+            "events": copy.deepcopy(self.events_before),
         }
 
     def summary(self):
@@ -845,10 +947,10 @@ def _after_update_service(layer, req, resp):
         if rollout is not None:
             svc_doc.update(rollout.view())
         extras = st.service_extras.setdefault(key, {})
-        if req.params.get("deploymentConfiguration") is not None:
-            extras["deploymentConfiguration"] = copy.deepcopy(req.params["deploymentConfiguration"])
-        if "deploymentConfiguration" in extras:
-            svc_doc["deploymentConfiguration"] = copy.deepcopy(extras["deploymentConfiguration"])
+        for field in KEPT_SERVICE_FIELDS:
+            if req.params.get(field) is not None:
+                extras[field] = copy.deepcopy(req.params[field])
+    overlay_service_extras(st, key, svc_doc)
     return rewritten(resp, doc)
 
 
@@ -865,16 +967,22 @@ def _after_describe_services(layer, req, resp):
     """Each call that includes a service being rolled out is one poll of it."""
     st = state(layer)
     doc = json_body(resp)
+    stale = []
     for svc_doc in doc.get("services") or []:
         key = key_of_service_doc(svc_doc)
         with st.lock:
             rollout = st.rollouts.get(key)
             if rollout is not None:
                 rollout.advance()
-                svc_doc.update(rollout.view())
-            extras = st.service_extras.get(key) or {}
-            if "deploymentConfiguration" in extras:
-                svc_doc["deploymentConfiguration"] = copy.deepcopy(extras["deploymentConfiguration"])
+                if rollout.polled in rollout.script.get("stale_polls", ()):
+                    # An eventually consistent read: this answer lags behind UpdateService.
+                    svc_doc.update(rollout.stale_view())
+                    stale.append(key.service)
+                else:
+                    svc_doc.update(rollout.view())
+        overlay_service_extras(st, key, svc_doc)
+    if stale:
+        req.notes["record"] = {"scenario": {"stale_read": stale}}
     return rewritten(resp, doc)
 
 
@@ -1010,12 +1118,23 @@ def c_clear_run_task(layer, body, query):
     return {"status": "ok"}
 
 
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+
+
 @judge("ecs", "RunTask")
 def _judge_run_task(layer, req):
     """moto raises a bare Exception (an HTML 500) for an EC2 task in a cluster without
     container instances; ECS answers InvalidParameterException."""
     params = req.params
-    if params.get("launchType") or params.get("capacityProviderStrategy"):
+    strategy = params.get("capacityProviderStrategy") or []
+    if strategy and all(item.get("capacityProvider") in FARGATE_PROVIDERS for item in strategy):
+        # moto fails (an HTML 500) on any capacity provider strategy; on ECS, a Fargate one
+        # places the task on Fargate.
+        forwarded = {k: v for k, v in params.items() if k != "capacityProviderStrategy"}
+        req.forward_json({**forwarded, "launchType": "FARGATE"})
+        req.notes["capacity_provider"] = strategy[0]["capacityProvider"]
+        return None
+    if params.get("launchType") or strategy:
         return None
     account, region = request_account(req), req.region or DEFAULT_REGION
     try:
@@ -1033,11 +1152,17 @@ def _judge_run_task(layer, req):
 @after("ecs", "RunTask")
 def _after_run_task(layer, req, resp):
     st = state(layer)
+    doc = json_body(resp)
+    provider = req.notes.get("capacity_provider")
+    if provider:
+        for task in doc.get("tasks") or []:
+            task.pop("launchType", None)
+            task["capacityProviderName"] = provider
+        resp = rewritten(resp, doc)
     with st.lock:
         script = st.run_task_scripts.pop(0) if st.run_task_scripts else None
     if script is None:
         return resp
-    doc = json_body(resp)
     tasks = doc.get("tasks") or []
     if script["failures"] is not None:
         # ECS placed nothing: drop what moto started.

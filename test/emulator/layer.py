@@ -164,6 +164,8 @@ class Layer:
             )
         self.collect_secrets(resp)
         record["status"], record["error_code"] = resp.status, error_code_of(resp)
+        # What a scenario did to this answer (a stale read, say), for tests to see in the log.
+        record.update(req.notes.get("record") or {})
         return resp
 
     def check_credentials(self, req):

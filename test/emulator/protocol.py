@@ -100,6 +100,13 @@ class AwsRequest:
             environ["CONTENT_LENGTH"] = str(len(body))
         return body
 
+    def forward_json(self, doc):
+        """Hand moto `doc` as the JSON body instead of what the client sent (the request log
+        keeps what was sent): for answers moto gets wrong only because of how it was asked."""
+        data = json.dumps(doc).encode("utf-8")
+        self.environ["wsgi.input"] = io.BytesIO(data)
+        self.environ["CONTENT_LENGTH"] = str(len(data))
+
     def _parse_params(self):
         params = dict(self.query)
         if self.body:

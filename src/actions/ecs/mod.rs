@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::info;
 
-use self::plan::{Revision, describe_services, plan_revision, show_changes};
+use self::plan::{Plan, Revision, describe_services, show_changes};
 use self::rollout::{Verdict, Watched};
 use self::update::update_services;
 use crate::aws::{AwsFailure, Clients};
@@ -32,6 +32,7 @@ pub struct EcsOutcome {
     pub action: &'static str,
     pub region: String,
     pub cluster: String,
+    /// The first service's revision (the only one unless services ran different revisions);
     /// None in a dry run with a new revision (nothing was registered).
     pub task_definition_arn: Option<String>,
     pub revision: Option<i32>,
@@ -43,10 +44,35 @@ pub struct EcsOutcome {
 #[derive(Debug, Serialize)]
 pub struct ServiceOutcome {
     pub name: String,
+    /// The revision this service was given (None in a dry run with a new revision).
+    pub task_definition_arn: Option<String>,
     pub deployment_id: Option<String>,
     /// COMPLETED; IN_PROGRESS when not waited for; DRY_RUN.
     pub state: String,
     pub console_url: String,
+}
+
+impl EcsOutcome {
+    /// "web:2 to web, api; worker:5 to worker": each revision with the services that got it.
+    fn deployed(&self) -> String {
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for service in &self.services {
+            let revision = service
+                .task_definition_arn
+                .as_deref()
+                .map(short_name)
+                .unwrap_or_else(|| "a new revision".into());
+            match groups.iter_mut().find(|(known, _)| *known == revision) {
+                Some((_, names)) => names.push(&service.name),
+                None => groups.push((revision, vec![&service.name])),
+            }
+        }
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|(revision, names)| format!("{revision} to {}", names.join(", ")))
+            .collect();
+        groups.join("; ")
+    }
 }
 
 impl fmt::Display for EcsOutcome {
@@ -56,31 +82,30 @@ impl fmt::Display for EcsOutcome {
             .as_deref()
             .map(short_name)
             .unwrap_or_else(|| "a new revision".into());
-        let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         match (
             self.dry_run,
-            names.is_empty(),
+            self.services.is_empty(),
             self.services.first().map(|s| s.state.as_str()),
         ) {
-            (true, _, _) => write!(
-                f,
-                "Dry run: nothing was changed ({revision} would go to {})",
-                names.join(", ")
-            ),
+            (true, _, _) => write!(f, "Dry run: nothing was changed (would deploy {})", self.deployed()),
             (false, true, _) => write!(
                 f,
                 "Registered {revision}; no service was updated (SERVICE_NAME is empty)"
             ),
-            (false, false, Some("IN_PROGRESS")) => {
-                write!(
-                    f,
-                    "Started deploying {revision} to {} (not waited for: WAIT is false)",
-                    names.join(", ")
-                )
-            }
-            (false, false, _) => write!(f, "Deployed {revision} to {}", names.join(", ")),
+            (false, false, Some("IN_PROGRESS")) => write!(
+                f,
+                "Started deploying {} (not waited for: WAIT is false)",
+                self.deployed()
+            ),
+            (false, false, _) => write!(f, "Deployed {}", self.deployed()),
         }
     }
+}
+
+/// A revision of the plan once it exists in ECS.
+struct Deployable {
+    arn: String,
+    number: Option<i32>,
 }
 
 pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) -> Result<EcsOutcome, Error> {
@@ -90,45 +115,46 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
 
     // Read and check everything first.
     let services = describe_services(&ecs, settings).await?;
-    let revision = plan_revision(&ecs, settings, &services).await?;
+    let plan = plan::plan(&ecs, settings, &services).await?;
     let command_container = match &settings.run_task {
         Some(_) => Some(
-            document::command_container(revision.body(), settings.container_name.as_deref())
+            document::command_container(plan.first().body(), settings.container_name.as_deref())
                 .map_err(|message| Error::bad_input(format!("The task definition {message}"), "CONTAINER_NAME"))?,
         ),
         None => None,
     };
-    show_changes(&revision);
+    show_changes(&plan, &services);
 
     if run.dry_run {
-        return Ok(dry_run(
-            run,
-            settings,
-            &services,
-            &revision,
-            command_container.as_deref(),
-        ));
+        return Ok(dry_run(run, settings, &services, &plan, command_container.as_deref()));
     }
 
-    let (task_definition_arn, revision_number, registered) = match &revision {
-        Revision::New { body, .. } => {
-            let (arn, number) = task_definition::register(&ecs, body)
-                .await
-                .map_err(|failure| registration_refused(failure, &settings.task_definition))?;
-            info!("Registered {}", short_name(&arn));
-            (arn, Some(number), true)
-        }
-        Revision::Existing { arn, body } => {
-            let number = body.get("revision").and_then(Value::as_i64).map(|n| n as i32);
-            (arn.clone(), number, false)
-        }
-    };
+    let mut deployable = Vec::with_capacity(plan.revisions.len());
+    for revision in &plan.revisions {
+        deployable.push(match revision {
+            Revision::New { body, from, .. } => {
+                let (arn, number) = task_definition::register(&ecs, body)
+                    .await
+                    .map_err(|failure| registration_refused(failure, &settings.task_definition, from.as_deref()))?;
+                info!("Registered {}", short_name(&arn));
+                Deployable {
+                    arn,
+                    number: Some(number),
+                }
+            }
+            Revision::Existing { arn, body } => Deployable {
+                arn: arn.clone(),
+                number: body.get("revision").and_then(Value::as_i64).map(|n| n as i32),
+            },
+        });
+    }
+    let first = &deployable[plan.targets.first().copied().unwrap_or_default()];
 
     if let (Some(one_off), Some(container)) = (&settings.run_task, &command_container) {
         run_task::run(
             &ecs,
             cluster,
-            &task_definition_arn,
+            &first.arn,
             &services[0],
             container,
             one_off.command.as_deref(),
@@ -137,7 +163,13 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         .await?;
     }
 
-    let watched = update_services(&ecs, settings, &services, &task_definition_arn).await?;
+    // A restart names no revision: each service goes on with the one it runs.
+    let targets: Vec<Option<&str>> = plan
+        .targets
+        .iter()
+        .map(|index| (!plan.restart).then(|| deployable[*index].arn.as_str()))
+        .collect();
+    let watched = update_services(&ecs, settings, &services, &targets).await?;
     let verdicts = if run.wait && !watched.is_empty() {
         info!(
             "Waiting for {} deployment(s) to complete (WAIT_TIMEOUT {} s)",
@@ -155,15 +187,16 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         action: "ecs-deploy",
         region: run.region.clone(),
         cluster: cluster.to_owned(),
-        task_definition_arn: Some(task_definition_arn),
-        revision: revision_number,
-        registered,
+        task_definition_arn: Some(first.arn.clone()),
+        revision: first.number,
+        registered: plan.revisions.iter().any(|r| matches!(r, Revision::New { .. })),
         dry_run: false,
         services: watched
             .iter()
             .zip(&verdicts)
             .map(|(w, verdict)| ServiceOutcome {
                 name: w.service.clone(),
+                task_definition_arn: Some(w.task_definition.clone()),
                 deployment_id: Some(w.deployment_id.clone()),
                 state: verdict.state().to_owned(),
                 console_url: console_url(run, cluster, &w.service),
@@ -198,22 +231,28 @@ fn dry_run(
     run: &RunContext,
     settings: &EcsSettings,
     services: &[Service],
-    revision: &Revision,
+    plan: &Plan,
     command_container: Option<&str>,
 ) -> EcsOutcome {
-    let (arn, number) = match revision {
-        Revision::New { .. } => {
-            info!(
-                "Dry run: would register a new revision of {}",
-                document::family(revision.body())
-            );
-            (None, None)
-        }
+    let existing = |revision: &Revision| match revision {
+        Revision::New { .. } => (None, None),
         Revision::Existing { arn, body } => (
             Some(arn.clone()),
             body.get("revision").and_then(Value::as_i64).map(|n| n as i32),
         ),
     };
+    for revision in &plan.revisions {
+        if let Revision::New { body, from, .. } = revision {
+            let source = from
+                .as_deref()
+                .map(|arn| format!(" from {}", short_name(arn)))
+                .unwrap_or_default();
+            info!(
+                "Dry run: would register a new revision of {}{source}",
+                document::family(body)
+            );
+        }
+    }
     if let (Some(one_off), Some(container)) = (&settings.run_task, command_container) {
         let command = one_off
             .command
@@ -235,6 +274,7 @@ fn dry_run(
         }
         info!("{change}");
     }
+    let (arn, number) = existing(plan.first());
     EcsOutcome {
         action: "ecs-deploy",
         region: run.region.clone(),
@@ -245,10 +285,12 @@ fn dry_run(
         dry_run: true,
         services: services
             .iter()
-            .map(|service| {
+            .zip(&plan.targets)
+            .map(|(service, target)| {
                 let name = service.service_name().unwrap_or_default().to_owned();
                 ServiceOutcome {
                     console_url: console_url(run, &settings.cluster, &name),
+                    task_definition_arn: existing(&plan.revisions[*target]).0,
                     name,
                     deployment_id: None,
                     state: "DRY_RUN".to_owned(),
@@ -287,10 +329,11 @@ fn unfollowed(failure: AwsFailure, watched: &[Watched]) -> Error {
     )])
 }
 
-/// RegisterTaskDefinition refused the document: ECS's message, and which file it came from.
-fn registration_refused(failure: AwsFailure, source: &TaskDefinitionSource) -> Error {
-    let origin = match source {
-        TaskDefinitionSource::File { path, .. } => format!("the file {} (TASK_DEFINITION)", path.display()),
+/// RegisterTaskDefinition refused the document: ECS's message, and where the document came from.
+fn registration_refused(failure: AwsFailure, source: &TaskDefinitionSource, from: Option<&str>) -> Error {
+    let origin = match (source, from) {
+        (TaskDefinitionSource::File { path, .. }, _) => format!("the file {} (TASK_DEFINITION)", path.display()),
+        (_, Some(from)) => format!("{} with the new images", short_name(from)),
         _ => "the services' current task definition with the new images".to_owned(),
     };
     match failure.code.as_deref() {

@@ -1,6 +1,7 @@
 //! The first step of an ECS deploy: read and check everything before any change. The services
-//! exist, are active and use the ECS controller; the revision to deploy is decided (a file, an
-//! existing revision, or the current one with new images) and its changes shown.
+//! exist, are active and use the ECS controller; the revision each service gets is decided (a
+//! file, an existing revision, its current one with new images, or a restart on the one it
+//! runs) and the changes shown.
 
 use aws_sdk_ecs::types::{DeploymentControllerType, Service};
 use serde_json::Value;
@@ -13,10 +14,15 @@ use crate::domain::ecs::{EcsSettings, TaskDefinitionSource};
 use crate::domain::task_definition::{self as document, short_name};
 use crate::error::Error;
 
-/// The revision to deploy, before anything is registered.
+/// A revision to deploy, before anything is registered.
 pub(super) enum Revision {
-    /// A new revision from this body; `current` is what it replaces, for the diff.
-    New { body: Value, current: Option<Value> },
+    /// A new revision from this body; `current` is what it replaces (for the diff), `from` the
+    /// revision it was built from when it is a service's current one with new images.
+    New {
+        body: Value,
+        current: Option<Value>,
+        from: Option<String>,
+    },
     /// An existing revision, deployed as it is.
     Existing { arn: String, body: Value },
 }
@@ -26,6 +32,34 @@ impl Revision {
         match self {
             Revision::New { body, .. } | Revision::Existing { body, .. } => body,
         }
+    }
+}
+
+/// What every service gets.
+pub(super) struct Plan {
+    pub(super) revisions: Vec<Revision>,
+    /// For each service, in the user's order, the index of its revision.
+    pub(super) targets: Vec<usize>,
+    /// `FORCE_NEW_DEPLOYMENT` alone: each service restarts on the revision it runs, and the
+    /// update names no task definition, so nothing is rolled forward or back.
+    pub(super) restart: bool,
+}
+
+impl Plan {
+    /// The revision of the first listed service (the only revision when no service is listed):
+    /// what a one-off task runs.
+    pub(super) fn first(&self) -> &Revision {
+        &self.revisions[self.targets.first().copied().unwrap_or_default()]
+    }
+
+    /// The services that get revision `index`, by name.
+    pub(super) fn services_of<'s>(&self, index: usize, services: &'s [Service]) -> Vec<&'s str> {
+        services
+            .iter()
+            .zip(&self.targets)
+            .filter(|(_, target)| **target == index)
+            .map(|(service, _)| service.service_name().unwrap_or_default())
+            .collect()
     }
 }
 
@@ -80,12 +114,13 @@ pub(super) async fn describe_services(
             ],
         });
     }
-    // DescribeServices answers in its own order; keep the user's.
+    // DescribeServices answers in its own order; keep the user's (names or ARNs), since the
+    // first listed service is the one a one-off task runs like.
     services.sort_by_key(|s| {
         settings
             .services
             .iter()
-            .position(|n| Some(n.as_str()) == s.service_name())
+            .position(|n| Some(n.as_str()) == s.service_name() || Some(n.as_str()) == s.service_arn())
     });
     Ok(services)
 }
@@ -109,13 +144,14 @@ async fn list_services(ecs: &aws_sdk_ecs::Client, cluster: &str) -> String {
     }
 }
 
-pub(super) async fn plan_revision(
+/// Decide what each service gets, reading what ECS has; nothing is changed here.
+pub(super) async fn plan(
     ecs: &aws_sdk_ecs::Client,
     settings: &EcsSettings,
     services: &[Service],
-) -> Result<Revision, Error> {
-    let current_arn = services.first().and_then(|s| s.task_definition()).map(str::to_owned);
-    let revision = match &settings.task_definition {
+) -> Result<Plan, Error> {
+    let everyone = vec![0; services.len()];
+    match &settings.task_definition {
         TaskDefinitionSource::File {
             path,
             body,
@@ -128,115 +164,194 @@ pub(super) async fn plan_revision(
                     dropped_fields.join(", ")
                 );
             }
-            // What the new revision replaces: the service's, else the family's latest.
-            let reference = current_arn.unwrap_or_else(|| document::family(body).to_owned());
+            // What the new revision replaces: the first service's, else the family's latest.
+            let reference = services
+                .first()
+                .and_then(|s| s.task_definition())
+                .map_or_else(|| document::family(body).to_owned(), str::to_owned);
             let current = match task_definition::describe(ecs, &reference).await {
                 Ok(described) => document::request_body(described).ok().map(|(body, _)| body),
                 Err(failure) if services.is_empty() && failure.code_is("ClientException") => None,
                 Err(failure) => return Err(failure.into_error()),
             };
-            Revision::New {
+            let mut revision = Revision::New {
                 body: body.clone(),
                 current,
-            }
+                from: None,
+            };
+            set_images(&mut revision, settings)?;
+            Ok(Plan {
+                revisions: vec![revision],
+                targets: everyone,
+                restart: false,
+            })
         }
         TaskDefinitionSource::Existing(reference) => {
-            let described = task_definition::describe(ecs, reference).await.map_err(|failure| {
-                if failure.code_is("ClientException") {
-                    Error::bad_input(
-                        format!("Task definition {reference} not found ({failure})"),
-                        "TASK_DEFINITION",
-                    )
-                } else {
-                    failure.into_error()
-                }
-            })?;
-            let inner = described.get("taskDefinition").cloned().unwrap_or_default();
-            let arn = inner
-                .get("taskDefinitionArn")
-                .and_then(Value::as_str)
-                .unwrap_or(reference)
-                .to_owned();
-            Revision::Existing { arn, body: inner }
+            let (arn, body) = existing(ecs, reference).await?;
+            Ok(Plan {
+                revisions: vec![Revision::Existing { arn, body }],
+                targets: everyone,
+                restart: false,
+            })
         }
-        TaskDefinitionSource::Current => {
-            let families: Vec<(String, String)> = services
-                .iter()
-                .map(|s| {
-                    let td = s.task_definition().unwrap_or_default();
-                    (s.service_name().unwrap_or_default().to_owned(), td.to_owned())
-                })
-                .collect();
-            let family_of = |td: &str| document::family_revision(td).map(|(f, _)| f.to_owned());
-            let first_family = families.first().and_then(|(_, td)| family_of(td));
-            if families.iter().any(|(_, td)| family_of(td) != first_family) {
-                let listed: Vec<String> = families
-                    .iter()
-                    .map(|(s, td)| format!("{s} runs {}", short_name(td)))
-                    .collect();
-                return Err(Error::BadInput {
-                    summary:
-                        "The services run different task definition families, so there is no one definition to update"
-                            .to_owned(),
-                    details: vec![
-                        listed.join("; "),
-                        "Deploy them in separate pipe calls, or give a TASK_DEFINITION file.".to_owned(),
-                    ],
-                });
+        TaskDefinitionSource::Current => current_revisions(ecs, settings, services).await,
+    }
+}
+
+/// `TASK_DEFINITION` names a revision (`web:42`, an ARN) or a family (`web`: its latest ACTIVE
+/// revision): deployed as it is, unless ECS no longer runs new tasks from it.
+async fn existing(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(String, Value), Error> {
+    let described = task_definition::describe(ecs, reference).await.map_err(|failure| {
+        if failure.code_is("ClientException") {
+            Error::bad_input(
+                format!("Task definition {reference} not found ({failure})"),
+                "TASK_DEFINITION",
+            )
+        } else {
+            failure.into_error()
+        }
+    })?;
+    let body = described.get("taskDefinition").cloned().unwrap_or_default();
+    let arn = body
+        .get("taskDefinitionArn")
+        .and_then(Value::as_str)
+        .unwrap_or(reference)
+        .to_owned();
+    if body.get("status").and_then(Value::as_str) == Some("INACTIVE") {
+        return Err(Error::BadInput {
+            summary: format!(
+                "{} is INACTIVE (deregistered): ECS starts no new tasks from it",
+                short_name(&arn)
+            ),
+            details: vec![
+                "Nothing was changed. Set TASK_DEFINITION to an ACTIVE revision, or to the family alone for \
+                 its latest ACTIVE revision."
+                    .to_owned(),
+            ],
+        });
+    }
+    Ok((arn, body))
+}
+
+/// No `TASK_DEFINITION`: each service's own revision, restarted as it is, or with the new
+/// images as one new revision per distinct current revision, so a change that exists only in
+/// one service's revision is kept, and services of different families each keep theirs.
+async fn current_revisions(
+    ecs: &aws_sdk_ecs::Client,
+    settings: &EcsSettings,
+    services: &[Service],
+) -> Result<Plan, Error> {
+    let restart = settings.images.is_empty();
+    let mut revisions: Vec<Revision> = Vec::new();
+    let mut sources: Vec<&str> = Vec::new();
+    let mut targets = Vec::with_capacity(services.len());
+    for service in services {
+        let arn = service.task_definition().unwrap_or_default();
+        if let Some(index) = sources.iter().position(|known| *known == arn) {
+            targets.push(index);
+            continue;
+        }
+        let described = task_definition::describe(ecs, arn)
+            .await
+            .map_err(AwsFailure::into_error)?;
+        let revision = if restart {
+            let body = described.get("taskDefinition").cloned().unwrap_or_default();
+            Revision::Existing {
+                arn: arn.to_owned(),
+                body,
             }
-            let reference = families.first().map(|(_, td)| td.clone()).unwrap_or_default();
-            let described = task_definition::describe(ecs, &reference)
-                .await
-                .map_err(AwsFailure::into_error)?;
-            if settings.images.is_empty() {
-                // FORCE_NEW_DEPLOYMENT alone: restart the tasks on the revision they run, rather
-                // than registering an identical one.
-                let body = described.get("taskDefinition").cloned().unwrap_or_default();
-                return Ok(Revision::Existing { arn: reference, body });
-            }
-            let (current, _) = document::request_body(described)
+        } else {
+            let (body, dropped) = document::request_body(described)
                 .map_err(|message| Error::failed(format!("ECS returned a task definition that {message}"), vec![]))?;
-            Revision::New {
-                body: current.clone(),
-                current: Some(current),
+            let reserved: Vec<&String> = dropped.iter().filter(|field| field.starts_with("tag ")).collect();
+            if !reserved.is_empty() {
+                let reserved: Vec<&str> = reserved.iter().map(|field| field.trim_start_matches("tag ")).collect();
+                info!(
+                    "{}: tags reserved by AWS are not copied to the new revision: {}",
+                    short_name(arn),
+                    reserved.join(", ")
+                );
             }
-        }
-    };
-    let Revision::New { mut body, current } = revision else {
-        return Ok(revision);
+            let mut revision = Revision::New {
+                current: Some(body.clone()),
+                body,
+                from: Some(arn.to_owned()),
+            };
+            set_images(&mut revision, settings)?;
+            revision
+        };
+        targets.push(revisions.len());
+        revisions.push(revision);
+        sources.push(arn);
+    }
+    Ok(Plan {
+        revisions,
+        targets,
+        restart,
+    })
+}
+
+/// Put the new images into a new revision (nothing to do for an existing one).
+fn set_images(revision: &mut Revision, settings: &EcsSettings) -> Result<(), Error> {
+    let Revision::New { body, from, .. } = revision else {
+        return Ok(());
     };
     let variable = if settings.images.len() > 1 || settings.images.iter().all(|i| i.container.is_some()) {
         "IMAGES or CONTAINER_NAME"
     } else {
         "CONTAINER_NAME"
     };
-    for (container, old, new) in
-        document::set_images(&mut body, &settings.images).map_err(|message| Error::bad_input(message, variable))?
-    {
-        info!("Container {container}: image {old} → {new}");
+    let changes = document::set_images(body, &settings.images).map_err(|message| {
+        let source = from.as_deref().map(short_name).unwrap_or_else(|| "the file".to_owned());
+        Error::bad_input(format!("{source}: {message}"), variable)
+    })?;
+    let source = from
+        .as_deref()
+        .map(|arn| format!(" (from {})", short_name(arn)))
+        .unwrap_or_default();
+    for (container, old, new) in changes {
+        info!("Container {container}{source}: image {old} → {new}");
     }
-    Ok(Revision::New { body, current })
+    Ok(())
 }
 
-pub(super) fn show_changes(revision: &Revision) {
-    match revision {
-        Revision::New {
-            body,
-            current: Some(current),
-        } => {
-            let lines = diff::diff(current, body);
-            if lines.is_empty() {
-                info!("The new revision is identical to the current one (environment values are masked in diffs)");
-            } else {
-                info!("Task definition changes (environment values masked):");
-                for line in lines {
-                    info!("  {line}");
+/// Print what each revision changes, compared as ECS compares task definitions.
+pub(super) fn show_changes(plan: &Plan, services: &[Service]) {
+    let several = plan.revisions.len() > 1;
+    for (index, revision) in plan.revisions.iter().enumerate() {
+        let whose = if several {
+            format!(" (for {})", plan.services_of(index, services).join(", "))
+        } else {
+            String::new()
+        };
+        match revision {
+            Revision::New {
+                body,
+                current: Some(current),
+                ..
+            } => {
+                let lines = diff::diff(&document::normalized(current), &document::normalized(body));
+                if lines.is_empty() {
+                    info!(
+                        "The new revision{whose} is identical to the current one (environment values are masked in \
+                         diffs)"
+                    );
+                } else {
+                    info!("Task definition changes{whose} (environment values masked):");
+                    for line in lines {
+                        info!("  {line}");
+                    }
                 }
             }
+            Revision::New {
+                body, current: None, ..
+            } => {
+                info!("New task definition family {}", document::family(body));
+            }
+            Revision::Existing { arn, .. } if plan.restart => {
+                info!("Restarting on the revision they run: {}{whose}", short_name(arn));
+            }
+            Revision::Existing { arn, .. } => info!("Deploying the existing revision {}{whose}", short_name(arn)),
         }
-        Revision::New { body, current: None } => {
-            info!("New task definition family {}", document::family(body));
-        }
-        Revision::Existing { arn, .. } => info!("Deploying the existing revision {}", short_name(arn)),
     }
 }

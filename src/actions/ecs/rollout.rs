@@ -187,6 +187,9 @@ struct Follow {
     /// our deployment yet, which must not read as "gone".
     seen_ours: bool,
     polls: u32,
+    /// A verdict read from our deployment's absence, waiting for the next poll to agree: one
+    /// stale answer must not end the watch.
+    absent_reading: Option<Verdict>,
 }
 
 /// Polls during which a missing deployment is taken for a view that is not up to date yet.
@@ -212,6 +215,7 @@ pub async fn watch(
             reason: None,
             seen_ours: false,
             polls: 0,
+            absent_reading: None,
         })
         .collect();
     let shared = RefCell::new(follows);
@@ -326,11 +330,25 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
         }
         follow.reason = mine.reason.clone();
     }
-    follow.verdict = judge(
+    let verdict = judge(
         &follow.watched,
         service.task_definition().unwrap_or_default(),
         &deployments,
     );
+    follow.verdict = if mine.is_none() && verdict != Verdict::InProgress {
+        // Superseded or reverted, inferred from our deployment being gone: believed when two
+        // polls in a row say the same (a FAILED rollout state is ECS's own word, taken at once).
+        if follow.absent_reading.as_ref() == Some(&verdict) {
+            verdict
+        } else {
+            follow.absent_reading = Some(verdict);
+            changed = true;
+            Verdict::InProgress
+        }
+    } else {
+        follow.absent_reading = None;
+        verdict
+    };
     changed
 }
 
@@ -589,5 +607,76 @@ mod tests {
         ];
         let text = judge(&watched(), OLD, &deployments).to_string();
         assert!(text.contains("circuit breaker") && text.contains("web:41"), "{text}");
+    }
+
+    fn service(task_definition: &str, deployments: &[(&str, &str, &str, Option<&str>)]) -> Service {
+        let mut service = Service::builder().service_name("web").task_definition(task_definition);
+        for (id, status, td, state) in deployments {
+            let mut deployment = aws_sdk_ecs::types::Deployment::builder()
+                .id(*id)
+                .status(*status)
+                .task_definition(*td)
+                .desired_count(2)
+                .running_count(2);
+            if let Some(state) = state {
+                deployment = deployment.rollout_state(aws_sdk_ecs::types::DeploymentRolloutState::from(*state));
+            }
+            service = service.deployments(deployment.build());
+        }
+        service.build()
+    }
+
+    fn follow() -> Follow {
+        Follow {
+            watched: watched(),
+            verdict: Verdict::InProgress,
+            seen_events: HashSet::new(),
+            last_progress: String::new(),
+            last_events: Vec::new(),
+            reason: None,
+            seen_ours: false,
+            polls: 0,
+            absent_reading: None,
+        }
+    }
+
+    #[test]
+    fn a_verdict_from_absence_needs_two_polls_in_a_row() {
+        let ours = service(OURS, &[("ecs-svc/2", "PRIMARY", OURS, Some("IN_PROGRESS"))]);
+        let stale = service(OLD, &[("ecs-svc/1", "PRIMARY", OLD, Some("COMPLETED"))]);
+        let mut follow = follow();
+        observe(&mut follow, &ours);
+        observe(&mut follow, &stale);
+        assert_eq!(
+            follow.verdict,
+            Verdict::InProgress,
+            "one stale answer is not a rollback"
+        );
+        observe(&mut follow, &ours);
+        observe(&mut follow, &stale);
+        assert_eq!(
+            follow.verdict,
+            Verdict::InProgress,
+            "the reading starts again after ours was back"
+        );
+        observe(&mut follow, &stale);
+        assert_eq!(follow.verdict.state(), "ROLLED_BACK");
+
+        let failed = service(
+            OLD,
+            &[
+                ("ecs-svc/1", "PRIMARY", OLD, Some("IN_PROGRESS")),
+                ("ecs-svc/2", "ACTIVE", OURS, Some("FAILED")),
+            ],
+        );
+        let mut follow = follow_after(&ours);
+        observe(&mut follow, &failed);
+        assert_eq!(follow.verdict.state(), "ROLLED_BACK", "ECS's FAILED is taken at once");
+    }
+
+    fn follow_after(first: &Service) -> Follow {
+        let mut follow = follow();
+        observe(&mut follow, first);
+        follow
     }
 }

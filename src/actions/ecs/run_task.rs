@@ -5,7 +5,10 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{ContainerOverride, LaunchType, Service, TaskOverride};
+use aws_sdk_ecs::types::{
+    ContainerOverride, PropagateTags, Service, ServiceField, ServiceVolumeConfiguration,
+    TaskManagedEbsVolumeConfiguration, TaskOverride, TaskVolumeConfiguration,
+};
 use tracing::info;
 
 use super::rollout::describe_stopped_task;
@@ -18,8 +21,9 @@ const POLL_MIN: Duration = Duration::from_secs(1);
 const POLL_MAX: Duration = Duration::from_secs(10);
 const STARTED_BY: &str = "aws-role-deploy";
 
-/// Run `task_definition` once like `service` runs (launch type or capacity providers, network
-/// configuration, platform version) and wait until it stops; fail unless `container` exited 0.
+/// Run `task_definition` once like `service` runs (capacity providers or launch type, network
+/// configuration, platform version, placement, tags, execute command, EBS volumes configured at
+/// launch) and wait until it stops; fail unless `container` exited 0.
 pub async fn run(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
@@ -29,6 +33,13 @@ pub async fn run(
     command: Option<&[String]>,
     deadline: Instant,
 ) -> Result<(), Error> {
+    // ECS keeps the EBS volumes configured at launch on the service's deployments.
+    let volumes = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .map(|d| d.volume_configurations())
+        .unwrap_or_default();
     let mut request = ecs
         .run_task()
         .cluster(cluster)
@@ -36,12 +47,31 @@ pub async fn run(
         .count(1)
         .started_by(STARTED_BY)
         .set_network_configuration(service.network_configuration().cloned())
-        .set_platform_version(service.platform_version().map(str::to_owned));
-    request = if service.capacity_provider_strategy().is_empty() {
-        request.set_launch_type(service.launch_type().cloned().or(Some(LaunchType::Fargate)))
-    } else {
-        request.set_capacity_provider_strategy(Some(service.capacity_provider_strategy().to_vec()))
-    };
+        .set_platform_version(service.platform_version().map(str::to_owned))
+        .set_placement_constraints(non_empty(service.placement_constraints()))
+        .set_placement_strategy(non_empty(service.placement_strategy()))
+        .set_volume_configurations(task_volumes(volumes)?);
+    // The service's capacity provider strategy, else its launch type; with neither, the
+    // cluster's default strategy applies, as it does for the service.
+    if !service.capacity_provider_strategy().is_empty() {
+        request = request.set_capacity_provider_strategy(Some(service.capacity_provider_strategy().to_vec()));
+    } else if let Some(launch_type) = service.launch_type() {
+        request = request.launch_type(launch_type.clone());
+    }
+    if service.enable_ecs_managed_tags() {
+        request = request.enable_ecs_managed_tags(true);
+    }
+    if service.enable_execute_command() {
+        request = request.enable_execute_command(true);
+    }
+    match service.propagate_tags() {
+        Some(PropagateTags::TaskDefinition) => request = request.propagate_tags(PropagateTags::TaskDefinition),
+        // RunTask cannot propagate a service's tags: they are copied onto the task instead.
+        Some(PropagateTags::Service) => {
+            request = request.set_tags(non_empty(&service_tags(ecs, cluster, service).await?))
+        }
+        _ => {}
+    }
     if let Some(command) = command {
         let container_override = ContainerOverride::builder()
             .name(container)
@@ -108,6 +138,69 @@ pub async fn run(
             "The one-off task {task_arn} may still be running. No service was updated."
         )])),
     }
+}
+
+/// The service's tags (DescribeServices leaves them out unless asked).
+async fn service_tags(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &Service,
+) -> Result<Vec<aws_sdk_ecs::types::Tag>, Error> {
+    let request = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service.service_arn().unwrap_or_default())
+        .include(ServiceField::Tags);
+    let output = aws::call("ecs:DescribeServices", request.send())
+        .await
+        .map_err(AwsFailure::into_error)?;
+    Ok(output.services().first().map(|s| s.tags().to_vec()).unwrap_or_default())
+}
+
+/// The service's EBS volumes configured at launch, as RunTask takes them.
+fn task_volumes(volumes: &[ServiceVolumeConfiguration]) -> Result<Option<Vec<TaskVolumeConfiguration>>, Error> {
+    let invalid = |err: aws_sdk_ecs::error::BuildError| {
+        Error::failed(
+            format!("ECS described a service volume the pipe cannot pass on: {err}"),
+            vec![],
+        )
+    };
+    let mut converted = Vec::with_capacity(volumes.len());
+    for volume in volumes {
+        let managed = match volume.managed_ebs_volume() {
+            Some(ebs) => Some(
+                TaskManagedEbsVolumeConfiguration::builder()
+                    .set_encrypted(ebs.encrypted())
+                    .set_kms_key_id(ebs.kms_key_id().map(str::to_owned))
+                    .set_volume_type(ebs.volume_type().map(str::to_owned))
+                    .set_size_in_gib(ebs.size_in_gib())
+                    .set_snapshot_id(ebs.snapshot_id().map(str::to_owned))
+                    .set_volume_initialization_rate(ebs.volume_initialization_rate())
+                    .set_iops(ebs.iops())
+                    .set_throughput(ebs.throughput())
+                    .set_tag_specifications(
+                        (!ebs.tag_specifications().is_empty()).then(|| ebs.tag_specifications().to_vec()),
+                    )
+                    .role_arn(ebs.role_arn())
+                    .set_filesystem_type(ebs.filesystem_type().cloned())
+                    .build()
+                    .map_err(invalid)?,
+            ),
+            None => None,
+        };
+        converted.push(
+            TaskVolumeConfiguration::builder()
+                .name(volume.name())
+                .set_managed_ebs_volume(managed)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    Ok((!converted.is_empty()).then_some(converted))
+}
+
+fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
 }
 
 fn judge(task: &aws_sdk_ecs::types::Task, container: &str, task_id: &str) -> Result<(), Error> {

@@ -15,17 +15,18 @@ use crate::error::Error;
 /// few enough that ECS does not throttle.
 const CONCURRENT_UPDATES: usize = 5;
 
-/// Update every service, a few at a time. A failure does not cancel the others (they are
+/// Update every service to its target revision (None: a restart on the revision it runs), a
+/// few at a time. A failure does not cancel the others (they are
 /// already on their way), and the error says exactly which services were updated.
 pub(super) async fn update_services(
     ecs: &aws_sdk_ecs::Client,
     settings: &EcsSettings,
     services: &[Service],
-    task_definition_arn: &str,
+    targets: &[Option<&str>],
 ) -> Result<Vec<Watched>, Error> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPDATES));
     let mut updates = tokio::task::JoinSet::new();
-    for (index, service) in services.iter().enumerate() {
+    for (index, (service, target)) in services.iter().zip(targets).enumerate() {
         let (ecs, permits) = (ecs.clone(), permits.clone());
         let name = service.service_name().unwrap_or_default().to_owned();
         let previous = service.task_definition().unwrap_or_default().to_owned();
@@ -33,10 +34,10 @@ pub(super) async fn update_services(
             .update_service()
             .cluster(&settings.cluster)
             .service(&name)
-            .task_definition(task_definition_arn)
+            .set_task_definition(target.map(str::to_owned))
             .force_new_deployment(settings.force_new_deployment)
             .set_desired_count(settings.desired_count);
-        let ours = task_definition_arn.to_owned();
+        let ours = target.map_or_else(|| previous.clone(), str::to_owned);
         updates.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let result = aws::call("ecs:UpdateService", request.send()).await;
@@ -75,7 +76,11 @@ pub(super) async fn update_services(
             .iter()
             .map(|(name, failure)| format!("{name}: {failure}"))
             .collect();
-        details.push(format!("{} is registered.", short_name(task_definition_arn)));
+        let mut revisions: Vec<String> = targets.iter().flatten().map(|arn| short_name(arn)).collect();
+        revisions.dedup();
+        if !revisions.is_empty() {
+            details.push(format!("Registered or chosen: {}.", revisions.join(", ")));
+        }
         details.push(format!(
             "Updated anyway (their deployments go on): {}",
             if updated.is_empty() {
