@@ -27,6 +27,17 @@ pub enum Error {
     /// The action finished but its results could not be written for later script lines. Exit 1.
     #[error("The action succeeded, but its outputs could not be written: {0}")]
     Outputs(String),
+    /// The step was cancelled (SIGTERM: Bitbucket's time limit, or a manual stop). Exit 143,
+    /// as for a process ended by SIGTERM.
+    #[error("{summary}")]
+    Cancelled { summary: String, details: Vec<String> },
+    /// A failure that leaves state later script lines can act on (what was deployed, how each
+    /// deployment ended): the outputs files are written, then `error` is reported.
+    #[error("{error}")]
+    WithOutputs {
+        error: Box<Error>,
+        outputs: serde_json::Value,
+    },
 }
 
 impl Error {
@@ -35,13 +46,19 @@ impl Error {
             Error::Failed { .. } | Error::Outputs(_) => 1,
             Error::Validation(_) | Error::BadInput { .. } => 2,
             Error::Auth { .. } => 3,
+            Error::Cancelled { .. } => 143,
+            Error::WithOutputs { error, .. } => error.exit_code(),
         }
     }
 
     /// Lines printed before the `✖` headline: explanations and hints.
     pub fn details(&self) -> &[String] {
         match self {
-            Error::BadInput { details, .. } | Error::Auth { details, .. } | Error::Failed { details, .. } => details,
+            Error::BadInput { details, .. }
+            | Error::Auth { details, .. }
+            | Error::Failed { details, .. }
+            | Error::Cancelled { details, .. } => details,
+            Error::WithOutputs { error, .. } => error.details(),
             Error::Validation(_) | Error::Outputs(_) => &[],
         }
     }
@@ -57,8 +74,13 @@ impl Error {
     /// Add lines (what was already done, say) to the explanation.
     pub fn with_details(mut self, more: impl IntoIterator<Item = String>) -> Self {
         match &mut self {
-            Error::BadInput { details, .. } | Error::Auth { details, .. } | Error::Failed { details, .. } => {
-                details.extend(more)
+            Error::BadInput { details, .. }
+            | Error::Auth { details, .. }
+            | Error::Failed { details, .. }
+            | Error::Cancelled { details, .. } => details.extend(more),
+            Error::WithOutputs { error, .. } => {
+                let inner = std::mem::replace(error.as_mut(), Error::Outputs(String::new()));
+                **error = inner.with_details(more);
             }
             Error::Validation(_) | Error::Outputs(_) => {}
         }

@@ -25,8 +25,25 @@ use crate::actions::Outcome;
 use crate::config::{Action, Config};
 use crate::error::Error;
 
-/// Authenticate, run the action, and leave its outcome for later script lines.
+/// Authenticate, run the action, and leave its outcome for later script lines (also when it
+/// failed in a way that leaves state behind: what was deployed, how each deployment ended).
 pub async fn run(config: &Config) -> Result<Outcome, Error> {
+    match act(config).await {
+        Ok(outcome) => {
+            deliver(config, &outcome.to_json())?;
+            Ok(outcome)
+        }
+        Err(Error::WithOutputs { error, outputs }) => {
+            if let Err(unwritten) = deliver(config, &outputs) {
+                tracing::warn!("{unwritten}");
+            }
+            Err(*error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn act(config: &Config) -> Result<Outcome, Error> {
     let run = config.run_context(Instant::now());
     let session = auth::establish(
         &config.auth,
@@ -47,16 +64,15 @@ pub async fn run(config: &Config) -> Result<Outcome, Error> {
             Outcome::LambdaDeploy(actions::lambda::run(&run, settings, &session.clients).await?)
         }
     };
-    deliver(config, &outcome)?;
     Ok(outcome)
 }
 
-fn deliver(config: &Config, outcome: &Outcome) -> Result<(), Error> {
+fn deliver(config: &Config, outputs: &serde_json::Value) -> Result<(), Error> {
     let Some(dir) = &config.context.pipe_shared_storage_dir else {
         info!("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set: no outputs files written");
         return Ok(());
     };
-    let (env_path, json_path) = output::write_outputs(dir, &outcome.env_pairs(), &outcome.to_json())?;
+    let (env_path, json_path) = output::write_outputs(dir, outputs)?;
     info!(
         "Outputs for later script lines: {} (source it) and {}",
         env_path.display(),

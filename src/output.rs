@@ -98,18 +98,18 @@ pub fn failure(error: &Error) {
 pub const ENV_FILE: &str = "aws-role-deploy.env";
 pub const JSON_FILE: &str = "aws-role-deploy.json";
 
+/// Prefix of the variables in the env outputs file, so sourcing it clobbers nothing else.
+pub const ENV_PREFIX: &str = "AWS_ROLE_DEPLOY_";
+
 /// Write the outcome as a sourceable env file and as JSON. Credentials are never part of an
 /// outcome, so nothing secret can land here.
-pub fn write_outputs(
-    dir: &Path,
-    env_pairs: &[(String, String)],
-    json: &serde_json::Value,
-) -> Result<(PathBuf, PathBuf), Error> {
+pub fn write_outputs(dir: &Path, json: &serde_json::Value) -> Result<(PathBuf, PathBuf), Error> {
+    let env_pairs = env_pairs(json);
     let failed = |path: &Path, err: std::io::Error| Error::Outputs(format!("{}: {err}", path.display()));
     std::fs::create_dir_all(dir).map_err(|err| failed(dir, err))?;
     let env_path = dir.join(ENV_FILE);
     let mut env_text = String::new();
-    for (key, value) in env_pairs {
+    for (key, value) in &env_pairs {
         let _ = writeln!(env_text, "{key}={}", shell_quote(value));
     }
     std::fs::write(&env_path, redact(&env_text).as_bytes()).map_err(|err| failed(&env_path, err))?;
@@ -117,6 +117,32 @@ pub fn write_outputs(
     let json_text = serde_json::to_string_pretty(json).unwrap_or_default() + "\n";
     std::fs::write(&json_path, redact(&json_text).as_bytes()).map_err(|err| failed(&json_path, err))?;
     Ok((env_path, json_path))
+}
+
+/// The JSON flattened into `KEY=value` pairs: `{"a": {"b": 1}}` → `AWS_ROLE_DEPLOY_A_B=1`,
+/// list items by index. One shape for both files, so they cannot disagree.
+pub fn env_pairs(json: &serde_json::Value) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    flatten(ENV_PREFIX.trim_end_matches('_'), json, &mut pairs);
+    pairs
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                flatten(&format!("{prefix}_{}", key.to_ascii_uppercase()), value, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}_{index}"), item, out);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::String(text) => out.push((prefix.to_owned(), text.clone())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
 }
 
 /// Single quotes keep every character literal in POSIX shells; a quote itself is closed,
@@ -128,6 +154,16 @@ pub fn shell_quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_values_flatten_to_env_names() {
+        let mut pairs = Vec::new();
+        let value = serde_json::json!({"a": "x", "n": 2, "list": [{"k": true}], "none": null});
+        flatten("P", &value, &mut pairs);
+        let expected = [("P_A", "x"), ("P_LIST_0_K", "true"), ("P_N", "2")];
+        let expected: Vec<(String, String)> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(pairs, expected);
+    }
 
     #[test]
     fn shell_quoting_round_trips_awkward_values() {

@@ -152,6 +152,14 @@ pipe_variables! {
     RUN_TASK_COMMAND {
         usage: "`ecs-deploy`: the command of that task, split like a shell would (quotes, backslashes). Unset: the container's own command.",
     }
+    ON_TIMEOUT {
+        usage: "`ecs-deploy`: what to do with a deployment still running when `WAIT_TIMEOUT` passes: `fail` (leave it to ECS, and say so) or `rollback` (roll it back with `StopServiceDeployment`, follow the rollback, report it). Also decides whether a cancelled step rolls back. The step fails either way.",
+        default: Some("fail"),
+    }
+    ON_FAILURE {
+        usage: "`ecs-deploy`: what to do with a deployment that failed without ECS rolling it back (no circuit-breaker rollback configured): `fail` or `rollback`.",
+        default: Some("fail"),
+    }
     FUNCTION_NAME {
         usage: "`lambda-deploy`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`.",
     }

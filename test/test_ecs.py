@@ -301,7 +301,11 @@ def test_circuit_breaker_rollback_fails_with_reasons(ecs):
     assert "exit code 3" in result.output and "OutOfMemoryError" in result.output
     assert "rolling back to deployment" in result.output  # a service event
     assert ecs.service()["taskDefinition"].endswith("web:1")
-    assert not result.env_file.exists()
+    # The outputs say how it ended, for later script lines.
+    outputs = result.outputs_env
+    assert outputs["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "ROLLED_BACK"
+    assert outputs["AWS_ROLE_DEPLOY_SERVICES_0_FINAL_STATUS"] == "ROLLBACK_SUCCESSFUL"
+    assert "circuit breaker" in outputs["AWS_ROLE_DEPLOY_SERVICES_0_FINDINGS"]
 
 
 def test_superseded_deployment_is_not_called_a_rollback(ecs):

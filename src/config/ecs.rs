@@ -7,7 +7,7 @@ use std::path::Path;
 use super::Env;
 use super::files::load_json_document;
 use super::reader::Reader;
-use crate::domain::ecs::{EcsSettings, ImageChange, RunTask, TaskDefinitionSource};
+use crate::domain::ecs::{EcsSettings, ImageChange, RunTask, TaskDefinitionSource, WhenUnfinished};
 use crate::domain::task_definition;
 use crate::vars;
 
@@ -102,6 +102,8 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
         );
     }
     let run_task = run_task_on.then_some(RunTask { command });
+    let on_timeout = read_when_unfinished(read, &vars::ON_TIMEOUT);
+    let on_failure = read_when_unfinished(read, &vars::ON_FAILURE);
 
     if read.problems.len() > problems_before {
         return None;
@@ -115,6 +117,18 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
         force_new_deployment,
         desired_count,
         run_task,
+        on_timeout,
+        on_failure,
+    })
+}
+
+fn read_when_unfinished(read: &mut Reader<'_>, var: &crate::vars::Var) -> WhenUnfinished {
+    let Some(value) = read.raw(var) else {
+        return WhenUnfinished::Fail;
+    };
+    WhenUnfinished::parse(value).unwrap_or_else(|| {
+        read.problem(var.name, format!("must be fail or rollback, got {value:?}"));
+        WhenUnfinished::Fail
     })
 }
 

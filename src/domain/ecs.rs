@@ -15,6 +15,28 @@ pub struct EcsSettings {
     pub force_new_deployment: bool,
     pub desired_count: Option<i32>,
     pub run_task: Option<RunTask>,
+    /// What to do with a deployment still running when `WAIT_TIMEOUT` passes (`ON_TIMEOUT`).
+    pub on_timeout: WhenUnfinished,
+    /// What to do with a deployment that failed without ECS rolling it back (`ON_FAILURE`).
+    pub on_failure: WhenUnfinished,
+}
+
+/// A deployment the pipe gives up on is left to ECS, or rolled back on request
+/// (`StopServiceDeployment` with `ROLLBACK`). The step fails either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnfinished {
+    Fail,
+    Rollback,
+}
+
+impl WhenUnfinished {
+    pub fn parse(value: &str) -> Option<WhenUnfinished> {
+        match value.to_ascii_lowercase().as_str() {
+            "fail" => Some(WhenUnfinished::Fail),
+            "rollback" => Some(WhenUnfinished::Rollback),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -39,9 +39,10 @@ from moto.iam.models import get_account_id_from
 
 from . import backends
 from .dispatch import after, control, judge, on_reset
+from .ecs_service_deployments import ServiceDeployment
 from .protocol import aws_error
 
-OUTCOMES = ("complete", "fail", "superseded", "stuck")
+OUTCOMES = ("complete", "fail", "superseded", "stuck", "fail_no_rollback", "hook_fail", "alarm")
 DEFAULT_REGION = "us-east-1"
 STUCK_EVENT_EVERY = 5  # polls between "unable to consistently start tasks" events
 
@@ -105,6 +106,7 @@ class EcsState:
         self.run_tasks = {}  # task ARN -> scripted one-off task
         self.service_extras = {}  # ServiceKey -> {"deploymentConfiguration": ...}
         self.system_tags = {}  # task definition ARN -> tags AWS itself put there ("aws:...")
+        self.finished_service_deployments = []  # of rollouts replaced since (still describable)
 
 
 def state(layer):
@@ -580,6 +582,7 @@ def c_clear_rollouts(layer, body, query):
     st = state(layer)
     with st.lock:
         st.rollout_scripts.clear()
+        st.finished_service_deployments.extend(r.service_deployment for r in st.rollouts.values())
         st.rollouts.clear()
     return {"status": "ok"}
 
@@ -604,10 +607,11 @@ class Rollout:
     is what the layer puts in DescribeServices/UpdateService answers and in moto's model.
     """
 
-    def __init__(self, layer, key, script, previous, new_td_arn, desired, events):
+    def __init__(self, layer, key, script, previous, new_td_arn, desired, events, config=None):
         self.layer = layer
         self.key = key
         self.script = script
+        self.reverted = None  # the reason, once the service went back to the previous revision
         self.outcome = script["outcome"]
         self.polls = script["polls"]
         self.polled = 0
@@ -644,6 +648,8 @@ class Rollout:
         self.deployments = [self.new, self.previous]
         self.task_definition = new_td_arn
         self._started_ids = [new_task_id() for _ in range(max(desired, 1))]
+        self.service_deployment = ServiceDeployment(self, config, now())
+        self.newer_service_deployment = None  # the ARN of the deployment that superseded ours
 
     # -------------------------------------------------------------- view
 
@@ -655,6 +661,7 @@ class Rollout:
 
     def view(self):
         return {
+            "currentServiceDeployment": self.newer_service_deployment or self.service_deployment.arn,
             "taskDefinition": self.task_definition,
             "runningCount": self.running(),
             "pendingCount": self.pending(),
@@ -759,8 +766,65 @@ class Rollout:
         if k == 1:
             self._emit(self._started_message(self._started_ids[: self.desired] or self._started_ids[:1]), *self.script["events"])
             self._materialize_stopped_tasks()
-        getattr(self, "_step_" + self.outcome)(k)
+        if self.reverted is not None:
+            self.finish_revert()
+        else:
+            getattr(self, "_step_" + self.outcome)(k)
+        self.service_deployment.advance(k, now())
         self.sync_model()
+
+    def revert(self, reason, *events):
+        """The service goes back to the previous revision: ours FAILED, the previous one PRIMARY
+        again (the circuit breaker; a rollback of the service deployment: a failed hook, an
+        alarm, a StopServiceDeployment request). `events` come before the rollback's own."""
+        if self.reverted is not None:
+            return
+        self.reverted = reason
+        self.new.update(status="ACTIVE", rolloutState="FAILED", rolloutStateReason=reason, pendingCount=0)
+        self.previous.update(
+            status="PRIMARY", rolloutState="IN_PROGRESS",
+            rolloutStateReason=f"ECS deployment {self.previous['id']} in progress.",
+        )
+        self._touch(self.new, self.previous)
+        self.deployments = [self.previous, self.new]
+        self.task_definition = self.previous["taskDefinition"]
+        self._emit(*events, f"{self._svc()} rolling back to deployment {self.previous['id']}.")
+
+    def finish_revert(self):
+        """The previous revision runs again, steady."""
+        if self.previous.get("rolloutState") == "COMPLETED":
+            return
+        self.previous.update(
+            rolloutState="COMPLETED",
+            rolloutStateReason=f"ECS deployment {self.previous['id']} completed.",
+            runningCount=self.previous.get("desiredCount", self.desired), pendingCount=0,
+        )
+        self._touch(self.previous)
+        self.deployments = [self.previous]
+        self._emit(
+            f"{self._svc()} (deployment {self.previous['id']}) deployment completed.",
+            f"{self._svc()} has reached a steady state.",
+        )
+
+    def _step_hook_fail(self, k):
+        self._step_complete(k)
+
+    def _step_alarm(self, k):
+        self._step_complete(k)
+
+    def _step_fail_no_rollback(self, k):
+        """The circuit breaker trips without rollback configured: our deployment is FAILED and
+        stays; the service keeps trying with the new revision."""
+        if k < self.polls:
+            self._progress(self.new, k)
+        elif k == self.polls:
+            self.new.update(
+                rolloutState="FAILED",
+                rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
+                runningCount=0, pendingCount=self.desired, failedTasks=3,
+            )
+            self._touch(self.new)
+            self._emit(f"{self._svc()} (deployment {self.new['id']}) deployment failed: tasks failed to start.")
 
     def _step_complete(self, k):
         if k < self.polls:
@@ -784,35 +848,14 @@ class Rollout:
         if k < self.polls:
             self._progress(self.new, k)
         elif k == self.polls:
-            # ECS's circuit breaker: ours FAILED, the previous one PRIMARY again.
+            # ECS's circuit breaker rolls back (advance() finishes it at the next poll).
             self.new.update(
-                status="ACTIVE", rolloutState="FAILED",
-                rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
-                runningCount=0, pendingCount=0,
+                runningCount=0,
                 failedTasks=max(self.new.get("failedTasks", 0) + 1, len(self.script["stopped_tasks"]), 3),
             )
-            self.previous.update(
-                status="PRIMARY", rolloutState="IN_PROGRESS",
-                rolloutStateReason=f"ECS deployment {self.previous['id']} in progress.",
-            )
-            self._touch(self.new, self.previous)
-            self.deployments = [self.previous, self.new]
-            self.task_definition = self.previous["taskDefinition"]
-            self._emit(
+            self.revert(
+                "ECS deployment circuit breaker: tasks failed to start.",
                 f"{self._svc()} (deployment {self.new['id']}) deployment failed: tasks failed to start.",
-                f"{self._svc()} rolling back to deployment {self.previous['id']}.",
-            )
-        elif k == self.polls + 1:
-            self.previous.update(
-                rolloutState="COMPLETED",
-                rolloutStateReason=f"ECS deployment {self.previous['id']} completed.",
-                runningCount=self.previous.get("desiredCount", self.desired), pendingCount=0,
-            )
-            self._touch(self.previous)
-            self.deployments = [self.previous]
-            self._emit(
-                f"{self._svc()} (deployment {self.previous['id']}) deployment completed.",
-                f"{self._svc()} has reached a steady state.",
             )
 
     def _step_superseded(self, k):
@@ -841,6 +884,7 @@ class Rollout:
             self._touch(self.new)
             self.deployments = [self.newer, self.new, self.previous]
             self.task_definition = newer_arn
+            self.newer_service_deployment = self.service_deployment.arn.rsplit("/", 1)[0] + "/" + uuid.uuid4().hex[:22]
             self._emit(self._started_message([new_task_id() for _ in range(max(self.desired, 1))]))
         elif k == self.polls + 1:
             self.newer.update(
@@ -935,14 +979,20 @@ def _after_update_service(layer, req, resp):
                 previous.setdefault("taskDefinition", before.get("task_definition"))
                 previous.setdefault("desiredCount", svc_doc.get("desiredCount", 0))
                 previous.setdefault("createdAt", now())
+                config = (st.service_extras.get(key) or {}).get("deploymentConfiguration")
                 rollout = Rollout(
                     layer, key, script, previous, new_td, svc_doc.get("desiredCount", 0),
-                    before.get("events") or [],
+                    before.get("events") or [], config,
                 )
+                replaced = st.rollouts.get(key)
+                if replaced is not None:
+                    st.finished_service_deployments.append(replaced.service_deployment)
                 st.rollouts[key] = rollout
                 rollout.sync_model()
             else:
-                st.rollouts.pop(key, None)  # unscripted: moto's own behaviour stands
+                replaced = st.rollouts.pop(key, None)  # unscripted: moto's own behaviour stands
+                if replaced is not None:
+                    st.finished_service_deployments.append(replaced.service_deployment)
         rollout = st.rollouts.get(key)
         if rollout is not None:
             svc_doc.update(rollout.view())

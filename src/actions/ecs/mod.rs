@@ -5,10 +5,13 @@
 //! before the first change, so a bad input never leaves a half-done deployment.
 
 mod plan;
+mod rollback;
 pub mod rollout;
 pub mod run_task;
+mod service_deployment;
 pub mod task_definition;
 mod update;
+pub mod watch;
 
 use std::fmt;
 
@@ -20,6 +23,7 @@ use tracing::info;
 use self::plan::{Plan, Revision, describe_services, show_changes};
 use self::rollout::{Verdict, Watched};
 use self::update::update_services;
+use self::watch::Followed;
 use crate::aws::{AwsFailure, Clients};
 use crate::domain::arn::console_host;
 use crate::domain::context::RunContext;
@@ -47,8 +51,19 @@ pub struct ServiceOutcome {
     /// The revision this service was given (None in a dry run with a new revision).
     pub task_definition_arn: Option<String>,
     pub deployment_id: Option<String>,
-    /// COMPLETED; IN_PROGRESS when not waited for; DRY_RUN.
+    /// COMPLETED; IN_PROGRESS when not waited for; DRY_RUN; ROLLED_BACK, FAILED, SUPERSEDED,
+    /// TIMED_OUT in the outputs of a failed step.
     pub state: String,
+    /// ECS's service deployment of the rollout, when it reports one.
+    pub service_deployment_arn: Option<String>,
+    /// ROLLING, BLUE_GREEN, LINEAR or CANARY.
+    pub strategy: Option<String>,
+    /// The service deployment's last status (SUCCESSFUL, ROLLBACK_SUCCESSFUL…).
+    pub final_status: Option<String>,
+    /// What ECS found when it rolled back or stopped the deployment.
+    pub findings: Option<String>,
+    /// A rollback the pipe asked for, and how it ended.
+    pub rollback: Option<String>,
     pub console_url: String,
 }
 
@@ -170,18 +185,32 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         .map(|index| (!plan.restart).then(|| deployable[*index].arn.as_str()))
         .collect();
     let watched = update_services(&ecs, settings, &services, &targets).await?;
-    let verdicts = if run.wait && !watched.is_empty() {
+    let mut followed = if run.wait && !watched.is_empty() {
         info!(
             "Waiting for {} deployment(s) to complete (WAIT_TIMEOUT {} s)",
             watched.len(),
             run.wait_timeout.as_secs()
         );
-        rollout::watch(&ecs, cluster, watched.clone(), deadline)
-            .await
-            .map_err(|failure| unfollowed(failure, &watched))?
+        tokio::select! {
+            result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
+                result.map_err(|failure| unfollowed(failure, &watched))?
+            }
+            () = terminated() => {
+                let details = rollback::on_cancel(&ecs, settings, &watched).await;
+                return Err(Error::Cancelled {
+                    summary: format!(
+                        "Cancelled (SIGTERM) while waiting for {} deployment(s)",
+                        watched.len()
+                    ),
+                    details,
+                });
+            }
+        }
     } else {
-        vec![Verdict::InProgress; watched.len()]
+        vec![Followed::in_progress(); watched.len()]
     };
+    rollback::on_request(&ecs, settings, &watched, &mut followed, run.wait_timeout).await;
+    let verdicts: Vec<Verdict> = followed.iter().map(|f| f.verdict.clone()).collect();
 
     let outcome = EcsOutcome {
         action: "ecs-deploy",
@@ -193,12 +222,17 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         dry_run: false,
         services: watched
             .iter()
-            .zip(&verdicts)
-            .map(|(w, verdict)| ServiceOutcome {
+            .zip(&followed)
+            .map(|(w, done)| ServiceOutcome {
                 name: w.service.clone(),
                 task_definition_arn: Some(w.task_definition.clone()),
                 deployment_id: Some(w.deployment_id.clone()),
-                state: verdict.state().to_owned(),
+                state: done.verdict.state().to_owned(),
+                service_deployment_arn: w.service_deployment.clone(),
+                strategy: Some(w.strategy.name.clone()),
+                final_status: done.status.clone(),
+                findings: done.findings.clone(),
+                rollback: done.rollback.clone(),
                 console_url: console_url(run, cluster, &w.service),
             })
             .collect(),
@@ -218,13 +252,37 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         // One failure is the headline itself; several are listed above it.
         let mut details = if failed.len() == 1 { Vec::new() } else { failed.clone() };
         for (service, verdict) in outcome.services.iter().zip(&verdicts) {
+            if let Some(rollback) = service.rollback.as_ref().filter(|_| *verdict != Verdict::Completed) {
+                details.push(format!("{}: {rollback}", service.name));
+            }
             if *verdict != Verdict::Completed {
                 details.push(format!("{}: {}", service.name, service.console_url));
             }
         }
-        return Err(Error::failed(summary, details));
+        if settings.on_timeout == crate::domain::ecs::WhenUnfinished::Fail && verdicts.contains(&Verdict::TimedOut) {
+            details.push(
+                "Deployments that timed out are left running: ECS goes on with them (ON_TIMEOUT=rollback rolls \
+                 them back)."
+                    .to_owned(),
+            );
+        }
+        return Err(Error::WithOutputs {
+            error: Box::new(Error::failed(summary, details)),
+            outputs: serde_json::to_value(&outcome).unwrap_or_default(),
+        });
     }
     Ok(outcome)
+}
+
+/// SIGTERM: Bitbucket stops a step at its time limit, and on a manual stop. Never resolves
+/// where the signal cannot be watched.
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }
 
 fn dry_run(
@@ -294,6 +352,11 @@ fn dry_run(
                     name,
                     deployment_id: None,
                     state: "DRY_RUN".to_owned(),
+                    service_deployment_arn: None,
+                    strategy: None,
+                    final_status: None,
+                    findings: None,
+                    rollback: None,
                 }
             })
             .collect(),

@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::{DeploymentControllerType, Service};
 use serde_json::Value;
 use tracing::info;
 
-use super::{rollout, task_definition};
+use super::{task_definition, watch};
 use crate::actions::diff;
 use crate::aws::{self, AwsFailure};
 use crate::domain::ecs::{EcsSettings, TaskDefinitionSource};
@@ -69,7 +69,7 @@ pub(super) async fn describe_services(
     settings: &EcsSettings,
 ) -> Result<Vec<Service>, Error> {
     let cluster = &settings.cluster;
-    let (mut services, failures) = rollout::describe(ecs, cluster, &settings.services)
+    let (mut services, failures) = watch::describe(ecs, cluster, &settings.services)
         .await
         .map_err(|failure| {
             if failure.code_is("ClusterNotFoundException") {

@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use tracing::info;
 
-use super::rollout::describe_stopped_task;
+use super::watch::describe_stopped_task;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;

@@ -38,21 +38,19 @@ pub(super) async fn update_services(
             .force_new_deployment(settings.force_new_deployment)
             .set_desired_count(settings.desired_count);
         let ours = target.map_or_else(|| previous.clone(), str::to_owned);
+        let described = service.clone();
         updates.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let result = aws::call("ecs:UpdateService", request.send()).await;
             let watched = result.map(|output| {
-                let deployments = output.service().map(|s| s.deployments()).unwrap_or_default();
+                let updated = output.service().cloned().unwrap_or(described);
+                let deployments = updated.deployments();
                 let primary = deployments
                     .iter()
                     .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.as_str()))
                     .or_else(|| deployments.iter().find(|d| d.status() == Some("PRIMARY")));
-                Watched {
-                    service: name.clone(),
-                    deployment_id: primary.and_then(|d| d.id()).unwrap_or_default().to_owned(),
-                    task_definition: ours,
-                    previous,
-                }
+                let deployment_id = primary.and_then(|d| d.id()).unwrap_or_default().to_owned();
+                Watched::of_update(&updated, deployment_id, ours, previous)
             });
             (index, name, watched)
         });

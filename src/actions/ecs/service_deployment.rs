@@ -1,0 +1,321 @@
+//! ECS's own account of each rollout, its *service deployment*: status, lifecycle stage, and
+//! what rolled it back. The watch follows it when the API is there, because for blue/green,
+//! linear and canary strategies `deployments[]` reads COMPLETED while traffic is still shifting,
+//! and a failed lifecycle hook or an alarm shows only here. Without the API (denied, or a
+//! partition without it) the watch judges `deployments[]` with rolling-update rules instead.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    DeploymentStrategy, Service, ServiceDeployment, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
+    StopServiceDeploymentStopType,
+};
+
+use super::rollout::Verdict;
+use crate::aws::{self, AwsFailure, FailureKind};
+use crate::domain::time::human;
+
+/// DescribeServiceDeployments takes at most this many ARNs per call.
+pub const DESCRIBE_BATCH: usize = 20;
+
+/// How a service deploys, as printed when the watch starts, and how long its bake times add up
+/// to, which `WAIT_TIMEOUT` must cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Strategy {
+    pub name: String,
+    pub summary: String,
+    pub bake: Duration,
+}
+
+impl Strategy {
+    pub fn of(service: &Service) -> Strategy {
+        let Some(config) = service.deployment_configuration() else {
+            return Strategy::rolling("ROLLING".to_owned());
+        };
+        let minutes = |m: Option<i32>| Duration::from_secs(u64::try_from(m.unwrap_or(0)).unwrap_or(0) * 60);
+        let name = config
+            .strategy()
+            .map_or("ROLLING", DeploymentStrategy::as_str)
+            .to_owned();
+        let mut parts = vec![name.clone()];
+        let mut bake = minutes(config.bake_time_in_minutes());
+        match config.strategy() {
+            Some(DeploymentStrategy::Linear) => {
+                let linear = config.linear_configuration();
+                let step = linear.and_then(|l| l.step_percent()).unwrap_or(0.0);
+                let step_bake = minutes(linear.and_then(|l| l.step_bake_time_in_minutes()));
+                if step > 0.0 {
+                    parts.push(format!(
+                        "{step}% of traffic per step, {} between steps",
+                        human(step_bake)
+                    ));
+                    let steps = (100.0 / step).ceil() as u32;
+                    bake += step_bake * steps.saturating_sub(1);
+                }
+            }
+            Some(DeploymentStrategy::Canary) => {
+                let canary = config.canary_configuration();
+                let share = canary.and_then(|c| c.canary_percent()).unwrap_or(0.0);
+                let canary_bake = minutes(canary.and_then(|c| c.canary_bake_time_in_minutes()));
+                parts.push(format!("{share}% canary for {}", human(canary_bake)));
+                bake += canary_bake;
+            }
+            _ => {}
+        }
+        if config.bake_time_in_minutes().is_some_and(|m| m > 0) {
+            parts.push(format!("bake time {}", human(minutes(config.bake_time_in_minutes()))));
+        }
+        if !config.lifecycle_hooks().is_empty() {
+            parts.push(format!("{} lifecycle hook(s)", config.lifecycle_hooks().len()));
+        }
+        if let Some(alarms) = config.alarms().filter(|a| a.enable() && !a.alarm_names().is_empty()) {
+            parts.push(format!("alarms {}", alarms.alarm_names().join(", ")));
+        }
+        if let Some(breaker) = config.deployment_circuit_breaker().filter(|b| b.enable()) {
+            parts.push(format!(
+                "circuit breaker{}",
+                if breaker.rollback() {
+                    " with rollback"
+                } else {
+                    " without rollback"
+                }
+            ));
+        }
+        Strategy {
+            name,
+            summary: parts.join(", "),
+            bake,
+        }
+    }
+
+    fn rolling(summary: String) -> Strategy {
+        Strategy {
+            name: "ROLLING".to_owned(),
+            summary,
+            bake: Duration::ZERO,
+        }
+    }
+}
+
+/// DescribeServiceDeployments for `arns`, in batches of twenty.
+pub async fn describe(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Result<Vec<ServiceDeployment>, AwsFailure> {
+    let mut found = Vec::with_capacity(arns.len());
+    for batch in arns.chunks(DESCRIBE_BATCH) {
+        let request = ecs
+            .describe_service_deployments()
+            .set_service_deployment_arns(Some(batch.to_vec()));
+        let output = aws::call("ecs:DescribeServiceDeployments", request.send()).await?;
+        found.extend(output.service_deployments.unwrap_or_default());
+    }
+    Ok(found)
+}
+
+/// Ask ECS to roll a deployment back (it may not have been configured to).
+pub async fn roll_back(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<(), AwsFailure> {
+    let request = ecs
+        .stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback);
+    aws::call("ecs:StopServiceDeployment", request.send()).await.map(|_| ())
+}
+
+/// The service deployments API is not there for this pipe: its role may not call it, or the
+/// partition does not offer it. Following `deployments[]` is the way left.
+pub fn is_unavailable(failure: &AwsFailure) -> bool {
+    failure.kind == FailureKind::Refused
+        && [
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnknownOperationException",
+            "InvalidAction",
+            "UnsupportedOperation",
+        ]
+        .iter()
+        .any(|code| failure.code_is(code))
+}
+
+pub fn is_final(deployment: &ServiceDeployment) -> bool {
+    matches!(
+        deployment.status(),
+        Some(
+            ServiceDeploymentStatus::Successful
+                | ServiceDeploymentStatus::Stopped
+                | ServiceDeploymentStatus::RollbackSuccessful
+                | ServiceDeploymentStatus::RollbackFailed
+        )
+    )
+}
+
+/// "IN_PROGRESS, stage TEST_TRAFFIC_SHIFT": printed each time it changes.
+pub fn progress(deployment: &ServiceDeployment) -> String {
+    let status = deployment.status().map_or("unknown", |s| s.as_str());
+    match deployment.lifecycle_stage() {
+        Some(stage) => format!("{status}, stage {}", stage.as_str()),
+        None => status.to_owned(),
+    }
+}
+
+/// Why ECS rolled back (or found the deployment failing): the circuit breaker's count, the
+/// alarms in ALARM, the failed lifecycle hooks, and ECS's own reasons.
+pub fn findings(deployment: &ServiceDeployment) -> String {
+    let triggered = Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered);
+    let mut parts = Vec::new();
+    if let Some(breaker) = deployment
+        .deployment_circuit_breaker()
+        .filter(|b| b.status() == triggered)
+    {
+        parts.push(format!(
+            "circuit breaker: {} failed task(s), threshold {}",
+            breaker.failure_count(),
+            breaker.threshold()
+        ));
+    }
+    if let Some(alarms) = deployment.alarms().filter(|a| a.status() == triggered) {
+        parts.push(format!(
+            "alarms in ALARM: {}",
+            alarms.triggered_alarm_names().join(", ")
+        ));
+    }
+    let failed_hooks: Vec<String> = deployment
+        .lifecycle_hook_details()
+        .iter()
+        .filter(|hook| hook.status().is_some_and(|s| s.as_str() == "FAILED"))
+        .map(|hook| {
+            let target = hook.target_arn().unwrap_or_else(|| hook.hook_id().unwrap_or("?"));
+            format!("lifecycle hook {target} failed")
+        })
+        .collect();
+    parts.extend(failed_hooks);
+    if let Some(reason) = deployment.rollback().and_then(|r| r.reason()) {
+        parts.push(reason.to_owned());
+    }
+    if let Some(reason) = deployment.status_reason() {
+        parts.push(reason.to_owned());
+    }
+    if parts.is_empty() {
+        "ECS gave no reason".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The verdict ECS's service deployment gives, or None while it goes on. `by_pipe`: the pipe
+/// itself asked for the stop or rollback.
+pub fn verdict(deployment: &ServiceDeployment, by_pipe: bool) -> Option<Verdict> {
+    let findings = findings(deployment);
+    let who = if by_pipe {
+        "at the pipe's request"
+    } else {
+        "not by this pipe"
+    };
+    match deployment.status()? {
+        ServiceDeploymentStatus::Successful => Some(Verdict::Completed),
+        ServiceDeploymentStatus::RollbackSuccessful => {
+            Some(Verdict::RolledBack(format!("ECS rolled it back ({findings})")))
+        }
+        ServiceDeploymentStatus::RollbackFailed => Some(Verdict::RolledBack(format!(
+            "ECS tried to roll it back and the rollback FAILED ({findings}); check the service"
+        ))),
+        ServiceDeploymentStatus::Stopped => Some(Verdict::Failed(format!("it was stopped, {who} ({findings})"))),
+        // ECS found it failing but was not configured to roll back: it keeps trying.
+        _ if deployment
+            .deployment_circuit_breaker()
+            .is_some_and(|b| b.status() == Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered))
+            && deployment.rollback().is_none() =>
+        {
+            Some(Verdict::Failed(format!(
+                "ECS found it failing and is not configured to roll back ({findings})"
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::{Rollback, ServiceDeploymentAlarms, ServiceDeploymentCircuitBreaker};
+
+    use super::*;
+
+    fn deployment(status: &str) -> aws_sdk_ecs::types::builders::ServiceDeploymentBuilder {
+        ServiceDeployment::builder()
+            .service_deployment_arn("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/abc")
+            .status(ServiceDeploymentStatus::from(status))
+    }
+
+    #[test]
+    fn verdicts_follow_the_final_status() {
+        let rolled_back = deployment("ROLLBACK_SUCCESSFUL")
+            .deployment_circuit_breaker(
+                ServiceDeploymentCircuitBreaker::builder()
+                    .status(ServiceDeploymentRollbackMonitorsStatus::Triggered)
+                    .failure_count(4)
+                    .threshold(3)
+                    .build(),
+            )
+            .rollback(Rollback::builder().reason("circuit breaker threshold exceeded").build())
+            .build();
+        let text = verdict(&rolled_back, false).unwrap().to_string();
+        assert!(
+            text.contains("4 failed task(s), threshold 3") && text.contains("threshold exceeded"),
+            "{text}"
+        );
+
+        let alarm = deployment("ROLLBACK_IN_PROGRESS")
+            .alarms(
+                ServiceDeploymentAlarms::builder()
+                    .status(ServiceDeploymentRollbackMonitorsStatus::Triggered)
+                    .triggered_alarm_names("web-5xx")
+                    .build(),
+            )
+            .build();
+        assert_eq!(verdict(&alarm, false), None, "a rollback in progress is not over");
+        assert!(findings(&alarm).contains("alarms in ALARM: web-5xx"));
+
+        assert_eq!(
+            verdict(&deployment("SUCCESSFUL").build(), false),
+            Some(Verdict::Completed)
+        );
+        for ongoing in ["PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "STOP_REQUESTED"] {
+            assert_eq!(verdict(&deployment(ongoing).build(), false), None, "{ongoing}");
+        }
+        let stopped = deployment("STOPPED").status_reason("stopped by a user").build();
+        assert!(
+            verdict(&stopped, false)
+                .unwrap()
+                .to_string()
+                .contains("not by this pipe")
+        );
+        assert!(
+            verdict(&stopped, true)
+                .unwrap()
+                .to_string()
+                .contains("at the pipe's request")
+        );
+        let failing = deployment("IN_PROGRESS")
+            .deployment_circuit_breaker(
+                ServiceDeploymentCircuitBreaker::builder()
+                    .status(ServiceDeploymentRollbackMonitorsStatus::Triggered)
+                    .failure_count(3)
+                    .threshold(3)
+                    .build(),
+            )
+            .build();
+        assert_eq!(verdict(&failing, false).unwrap().state(), "FAILED");
+    }
+
+    #[test]
+    fn unavailable_means_denied_or_unknown_not_throttled() {
+        let refused = |code: &str| AwsFailure {
+            code: Some(code.into()),
+            ..AwsFailure::local("ecs:DescribeServiceDeployments", "x")
+        };
+        assert!(is_unavailable(&refused("AccessDeniedException")));
+        assert!(is_unavailable(&refused("UnknownOperationException")));
+        let throttled = AwsFailure {
+            kind: FailureKind::Throttled,
+            ..refused("ThrottlingException")
+        };
+        assert!(!is_unavailable(&throttled));
+    }
+}

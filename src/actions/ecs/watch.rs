@@ -1,0 +1,492 @@
+//! Following ECS deployments until they are done: one loop over every watched service, each
+//! poll one DescribeServices per ten services (events, counts, `deployments[]`) and, where ECS
+//! reports service deployments, one DescribeServiceDeployments per twenty, whose status is the
+//! verdict. Lifecycle stages are printed as they are entered; nothing is printed twice.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceDeployment};
+use tracing::{info, warn};
+
+use super::rollout::{DeploymentView, Verdict, Watched, judge};
+use super::service_deployment;
+use crate::aws::wait::{Poll, Wait, WaitEnd};
+use crate::aws::{self, AwsFailure};
+use crate::domain::task_definition::short_name;
+use crate::domain::time::human;
+
+/// DescribeServices takes at most this many services per call.
+pub const DESCRIBE_BATCH: usize = 10;
+/// Deployments take minutes: polls start at a second and slow down to fifteen.
+const POLL_MIN: Duration = Duration::from_secs(1);
+const POLL_MAX: Duration = Duration::from_secs(15);
+const LAST_EVENTS: usize = 5;
+const STOPPED_TASKS_SHOWN: usize = 5;
+
+/// How one watched deployment ended, for the outcome and the outputs files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    pub verdict: Verdict,
+    /// The service deployment's last status (SUCCESSFUL, ROLLBACK_SUCCESSFUL…), when followed.
+    pub status: Option<String>,
+    /// What ECS found when it rolled back or stopped it.
+    pub findings: Option<String>,
+    /// A rollback the pipe asked for (`ON_TIMEOUT`/`ON_FAILURE`), and how it ended.
+    pub rollback: Option<String>,
+}
+
+impl Followed {
+    /// Not waited for (`WAIT: "false"`).
+    pub fn in_progress() -> Followed {
+        Followed {
+            verdict: Verdict::InProgress,
+            status: None,
+            findings: None,
+            rollback: None,
+        }
+    }
+}
+
+/// The state of one service between polls: what was printed already.
+struct Follow {
+    watched: Watched,
+    verdict: Verdict,
+    /// What `deployments[]` says (the verdict when no service deployment is followed).
+    rolling: Verdict,
+    /// The service's `currentServiceDeployment` and task definition in the last answer.
+    current: Option<String>,
+    running: String,
+    /// The last service deployment progress printed ("IN_PROGRESS, stage SCALE_UP").
+    last_stage: String,
+    status: Option<String>,
+    findings: Option<String>,
+    seen_events: HashSet<String>,
+    last_progress: String,
+    last_events: Vec<String>,
+    reason: Option<String>,
+    /// DescribeServices is eventually consistent: right after UpdateService it may not show
+    /// our deployment yet, which must not read as "gone".
+    seen_ours: bool,
+    polls: u32,
+    /// A verdict read from our deployment's absence, waiting for the next poll to agree: one
+    /// stale answer must not end the watch.
+    absent_reading: Option<Verdict>,
+}
+
+impl Follow {
+    fn new(watched: Watched) -> Follow {
+        Follow {
+            watched,
+            verdict: Verdict::InProgress,
+            rolling: Verdict::InProgress,
+            current: None,
+            running: String::new(),
+            last_stage: String::new(),
+            status: None,
+            findings: None,
+            seen_events: HashSet::new(),
+            last_progress: String::new(),
+            last_events: Vec::new(),
+            reason: None,
+            seen_ours: false,
+            polls: 0,
+            absent_reading: None,
+        }
+    }
+}
+
+/// Polls during which a missing deployment is taken for a view that is not up to date yet.
+const GRACE_POLLS: u32 = 5;
+
+/// Poll every watched service until each is done or `deadline` passes. Returns how each ended,
+/// in order; or the failure that ended the watch before that (credentials that could not be
+/// renewed, a refusal), when the pipe can no longer follow.
+pub async fn watch(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    watched: Vec<Watched>,
+    deadline: Instant,
+) -> Result<Vec<Followed>, AwsFailure> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    for w in &watched {
+        info!("{}: deploying with {}", w.service, w.strategy.summary);
+        if w.strategy.bake > left {
+            warn!(
+                "{}: the strategy's bake times add up to {}, more than what is left of WAIT_TIMEOUT ({}): the \
+                 step will stop waiting before ECS finishes. Raise WAIT_TIMEOUT.",
+                w.service,
+                human(w.strategy.bake),
+                human(left)
+            );
+        }
+    }
+    let follows: Vec<Follow> = watched.into_iter().map(Follow::new).collect();
+    let shared = RefCell::new(follows);
+    let state = &shared;
+    // Whether ECS's service deployments can be read: denied, or absent in the partition, the
+    // watch says so once and judges deployments[] instead.
+    let api = &std::cell::Cell::new(true);
+    let wait = Wait::new("ECS deployments", deadline).polling(POLL_MIN, POLL_MAX);
+    let ended = wait
+        .until(move || async move {
+            let pending: Vec<String> = state
+                .borrow()
+                .iter()
+                .filter(|follow| follow.verdict == Verdict::InProgress)
+                .map(|follow| follow.watched.service.clone())
+                .collect();
+            let (services, _) = describe(ecs, cluster, &pending).await?;
+            let mut news = false;
+            for service in &services {
+                let name = service.service_name().unwrap_or_default();
+                let mut follows = state.borrow_mut();
+                if let Some(follow) = follows.iter_mut().find(|f| f.watched.service == name) {
+                    news |= observe(follow, service);
+                }
+            }
+            let arns: Vec<String> = state
+                .borrow()
+                .iter()
+                .filter(|f| f.verdict == Verdict::InProgress)
+                .filter_map(|f| f.watched.service_deployment.clone())
+                .collect();
+            let mut found = Vec::new();
+            if api.get() && !arns.is_empty() {
+                match service_deployment::describe(ecs, &arns).await {
+                    Ok(deployments) => found = deployments,
+                    Err(failure) if service_deployment::is_unavailable(&failure) => {
+                        api.set(false);
+                        warn!(
+                            "Service deployments cannot be read ({failure}): following deployments[] with \
+                             rolling-update rules instead; lifecycle stages, hooks and alarms are not followed. \
+                             Grant ecs:DescribeServiceDeployments to follow them."
+                        );
+                    }
+                    Err(failure) => return Err(failure),
+                }
+            }
+            let mut follows = state.borrow_mut();
+            for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
+                news |= decide(follow, api.get(), &found);
+            }
+            if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
+                Ok(Poll::Ready(()))
+            } else {
+                Ok(Poll::Pending { news })
+            }
+        })
+        .await;
+    let mut follows = shared.into_inner();
+    match ended {
+        Ok(()) => {}
+        Err(WaitEnd::TimedOut { unanswered }) => {
+            if let Some(failure) = unanswered {
+                warn!("The last checks of the deployments failed: {failure}");
+            }
+            for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
+                follow.verdict = Verdict::TimedOut;
+            }
+        }
+        Err(WaitEnd::Stopped(failure)) => return Err(failure),
+    }
+    let mut followed = Vec::with_capacity(follows.len());
+    for follow in follows {
+        if follow.verdict != Verdict::Completed {
+            explain_failure(ecs, cluster, &follow).await;
+        }
+        followed.push(Followed {
+            verdict: follow.verdict,
+            status: follow.status,
+            findings: follow.findings,
+            rollback: None,
+        });
+    }
+    Ok(followed)
+}
+
+/// The verdict of this poll: ECS's service deployment where it is followed, else what
+/// `deployments[]` says. Returns whether anything new was printed.
+fn decide(follow: &mut Follow, api: bool, found: &[ServiceDeployment]) -> bool {
+    let Some(arn) = follow.watched.service_deployment.clone().filter(|_| api) else {
+        follow.verdict = follow.rolling.clone();
+        return false;
+    };
+    // Not in the answer yet (eventual consistency): it goes on.
+    let Some(deployment) = found.iter().find(|d| d.service_deployment_arn() == Some(arn.as_str())) else {
+        return false;
+    };
+    let name = &follow.watched.service;
+    let mut news = false;
+    let mut line = service_deployment::progress(deployment);
+    if deployment
+        .lifecycle_stage()
+        .is_some_and(|stage| stage.as_str() == "BAKE_TIME")
+    {
+        line.push_str(&format!(
+            " ({} of bake time configured)",
+            human(follow.watched.strategy.bake)
+        ));
+    }
+    if line != follow.last_stage {
+        info!("{name}: service deployment {line}");
+        follow.last_stage = line;
+        news = true;
+    }
+    follow.status = deployment.status().map(|s| s.as_str().to_owned());
+    let verdict = service_deployment::verdict(deployment, false);
+    let taken_over = follow.current.as_deref().is_some_and(|current| current != arn);
+    follow.verdict = match verdict {
+        // Stopped because a newer deployment took over: not ours to call failed.
+        Some(Verdict::Failed(_)) if taken_over && service_deployment::is_final(deployment) => {
+            Verdict::Superseded(format!(
+                "{} is being deployed by someone else now (service deployment {}); this is not a rollback",
+                short_name(&follow.running),
+                follow.current.as_deref().unwrap_or_default()
+            ))
+        }
+        Some(verdict) => verdict,
+        None => Verdict::InProgress,
+    };
+    if !matches!(follow.verdict, Verdict::InProgress | Verdict::Completed) {
+        follow.findings = Some(service_deployment::findings(deployment));
+    }
+    news
+}
+
+/// DescribeServices for `names`, in batches of ten; also the services ECS could not find.
+pub async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    names: &[String],
+) -> Result<(Vec<Service>, Vec<aws_sdk_ecs::types::Failure>), AwsFailure> {
+    let mut services = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
+    for batch in names.chunks(DESCRIBE_BATCH) {
+        let request = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.to_vec()));
+        let output = aws::call("ecs:DescribeServices", request.send()).await?;
+        missing.extend(output.failures.unwrap_or_default());
+        services.extend(output.services.unwrap_or_default());
+    }
+    Ok((services, missing))
+}
+
+/// Print what is new about a service and judge it. Returns whether anything changed.
+fn observe(follow: &mut Follow, service: &Service) -> bool {
+    let name = &follow.watched.service;
+    let mut changed = false;
+    // ECS lists events newest first; print the new ones oldest first, each once.
+    for event in service.events().iter().rev() {
+        let id = event.id().unwrap_or_default().to_owned();
+        if follow.seen_events.insert(id) {
+            let message = event.message().unwrap_or_default();
+            info!("{name}: event: {message}");
+            changed = true;
+        }
+    }
+    follow.last_events = service
+        .events()
+        .iter()
+        .take(LAST_EVENTS)
+        .filter_map(|e| e.message().map(str::to_owned))
+        .collect();
+    let deployments: Vec<DeploymentView> = service.deployments().iter().map(DeploymentView::of).collect();
+    follow.polls += 1;
+    let mine = deployments.iter().find(|d| d.id == follow.watched.deployment_id);
+    follow.seen_ours |= mine.is_some();
+    if mine.is_none() && !follow.seen_ours && follow.polls <= GRACE_POLLS {
+        return changed;
+    }
+    if let Some(mine) = mine {
+        let progress = format!(
+            "{} {}: {} of {} running, {} pending",
+            mine.id,
+            mine.rollout_state.as_deref().unwrap_or(&mine.status),
+            mine.running,
+            mine.desired,
+            mine.pending
+        );
+        if progress != follow.last_progress {
+            info!("{name}: {progress}");
+            follow.last_progress = progress;
+            changed = true;
+        }
+        follow.reason = mine.reason.clone();
+    }
+    let verdict = judge(
+        &follow.watched,
+        service.task_definition().unwrap_or_default(),
+        &deployments,
+    );
+    follow.current = service.current_service_deployment().map(str::to_owned);
+    follow.running = service.task_definition().unwrap_or_default().to_owned();
+    follow.rolling = if mine.is_none() && verdict != Verdict::InProgress {
+        // Superseded or reverted, inferred from our deployment being gone: believed when two
+        // polls in a row say the same (a FAILED rollout state is ECS's own word, taken at once).
+        if follow.absent_reading.as_ref() == Some(&verdict) {
+            verdict
+        } else {
+            follow.absent_reading = Some(verdict);
+            changed = true;
+            Verdict::InProgress
+        }
+    } else {
+        follow.absent_reading = None;
+        verdict
+    };
+    changed
+}
+
+/// Why a deployment did not complete: ECS's reason, its last events, and how the tasks of the
+/// new revision stopped.
+async fn explain_failure(ecs: &aws_sdk_ecs::Client, cluster: &str, follow: &Follow) {
+    let name = &follow.watched.service;
+    warn!(
+        "{name}: the deployment of {} {}",
+        short_name(&follow.watched.task_definition),
+        follow.verdict
+    );
+    if let Some(reason) = &follow.reason {
+        warn!("{name}: rolloutStateReason: {reason}");
+    }
+    for event in follow.last_events.iter().rev() {
+        warn!("{name}: recent event: {event}");
+    }
+    match stopped_tasks(ecs, cluster, name, &follow.watched.task_definition).await {
+        Ok(lines) if lines.is_empty() => warn!("{name}: no stopped task of the new revision was found"),
+        Ok(lines) => lines.iter().for_each(|line| warn!("{name}: {line}")),
+        Err(failure) => warn!("{name}: could not list stopped tasks: {failure}"),
+    }
+}
+
+async fn stopped_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<Vec<String>, AwsFailure> {
+    let request = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(DesiredStatus::Stopped);
+    let listed = aws::call("ecs:ListTasks", request.send()).await?;
+    let arns = listed.task_arns.unwrap_or_default();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let request = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns.into_iter().take(100).collect()));
+    let described = aws::call("ecs:DescribeTasks", request.send()).await?;
+    let mut tasks: Vec<_> = described
+        .tasks()
+        .iter()
+        .filter(|task| task.task_definition_arn() == Some(task_definition))
+        .collect();
+    tasks.sort_by_key(|task| std::cmp::Reverse(task.stopped_at().map(|t| t.secs())));
+    Ok(tasks
+        .into_iter()
+        .take(STOPPED_TASKS_SHOWN)
+        .map(describe_stopped_task)
+        .collect())
+}
+
+pub fn describe_stopped_task(task: &aws_sdk_ecs::types::Task) -> String {
+    let id = task
+        .task_arn()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let stop_code = task
+        .stop_code()
+        .map(|code| format!("{}: ", code.as_str()))
+        .unwrap_or_default();
+    let mut line = format!(
+        "task {id} stopped ({stop_code}{})",
+        task.stopped_reason().unwrap_or("no reason given")
+    );
+    for container in task.containers() {
+        let exit = container
+            .exit_code()
+            .map_or("no exit code".to_owned(), |code| format!("exit code {code}"));
+        line.push_str(&format!("; container {}: {exit}", container.name().unwrap_or("?")));
+        if let Some(reason) = container.reason() {
+            line.push_str(&format!(" ({reason})"));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::ecs::rollout::tests::{OLD, OURS, watched};
+
+    fn service(task_definition: &str, deployments: &[(&str, &str, &str, Option<&str>)]) -> Service {
+        let mut service = Service::builder().service_name("web").task_definition(task_definition);
+        for (id, status, td, state) in deployments {
+            let mut deployment = aws_sdk_ecs::types::Deployment::builder()
+                .id(*id)
+                .status(*status)
+                .task_definition(*td)
+                .desired_count(2)
+                .running_count(2);
+            if let Some(state) = state {
+                deployment = deployment.rollout_state(aws_sdk_ecs::types::DeploymentRolloutState::from(*state));
+            }
+            service = service.deployments(deployment.build());
+        }
+        service.build()
+    }
+
+    fn follow() -> Follow {
+        Follow::new(watched())
+    }
+
+    #[test]
+    fn a_verdict_from_absence_needs_two_polls_in_a_row() {
+        let ours = service(OURS, &[("ecs-svc/2", "PRIMARY", OURS, Some("IN_PROGRESS"))]);
+        let stale = service(OLD, &[("ecs-svc/1", "PRIMARY", OLD, Some("COMPLETED"))]);
+        let mut follow = follow();
+        observe(&mut follow, &ours);
+        observe(&mut follow, &stale);
+        assert_eq!(
+            follow.rolling,
+            Verdict::InProgress,
+            "one stale answer is not a rollback"
+        );
+        observe(&mut follow, &ours);
+        observe(&mut follow, &stale);
+        assert_eq!(
+            follow.rolling,
+            Verdict::InProgress,
+            "the reading starts again after ours was back"
+        );
+        observe(&mut follow, &stale);
+        assert_eq!(follow.rolling.state(), "ROLLED_BACK");
+
+        let failed = service(
+            OLD,
+            &[
+                ("ecs-svc/1", "PRIMARY", OLD, Some("IN_PROGRESS")),
+                ("ecs-svc/2", "ACTIVE", OURS, Some("FAILED")),
+            ],
+        );
+        let mut follow = follow_after(&ours);
+        observe(&mut follow, &failed);
+        assert_eq!(follow.rolling.state(), "ROLLED_BACK", "ECS's FAILED is taken at once");
+    }
+
+    fn follow_after(first: &Service) -> Follow {
+        let mut follow = follow();
+        observe(&mut follow, first);
+        follow
+    }
+}
