@@ -184,6 +184,10 @@ def view(st):
         if pending["state"] == "Pending":
             v.update(LastUpdateStatus="InProgress", LastUpdateStatusReason=IN_PROGRESS_REASON,
                      LastUpdateStatusReasonCode=IN_PROGRESS_CODE)
+        elif pending["state"] == "Failed" and pending.get("version"):
+            # A version that failed to initialise: its LastUpdateStatus fails with it.
+            v.update(LastUpdateStatus="Failed", LastUpdateStatusReason=pending["reason"],
+                     LastUpdateStatusReasonCode=pending["code"])
     if update:
         v.update(LastUpdateStatus="InProgress", LastUpdateStatusReason=IN_PROGRESS_REASON,
                  LastUpdateStatusReasonCode=IN_PROGRESS_CODE)
@@ -194,7 +198,9 @@ def view(st):
 
 
 def poll(fn):
-    """One GetFunction/GetFunctionConfiguration of $LATEST: a scripted state/update advances."""
+    """One GetFunction/GetFunctionConfiguration of $LATEST (or of a version, for its own
+    state): a scripted state/update advances. A state with `then` becomes that state when
+    it ends (a version Pending, then Failed); otherwise the function is Active again."""
     with LOCK:
         st = emu(fn)
         pending = st["pending"]
@@ -202,8 +208,9 @@ def poll(fn):
             if pending["remaining"] > 0:
                 pending["remaining"] -= 1
             else:
-                st["pending"] = None
-                st["revision_id"] = new_revision()
+                st["pending"] = pending.get("then")
+                if not pending.get("version"):
+                    st["revision_id"] = new_revision()
         update = st["update"]
         if update:
             if update["remaining"] > 0:
@@ -327,7 +334,8 @@ class LambdaState:
     def __init__(self):
         self.scripts = []  # pending update scripts, in the order they were posted
         self.conflicts = []  # pending scripted conflicts
-        self.history = []  # updates that took a script: {function, account, action, outcome...}
+        self.version_scripts = []  # pending version-state scripts (lambda_versions.py)
+        self.history = []  # updates and versions that took a script: {function, account, action, outcome...}
 
 
 def state(layer):
@@ -349,6 +357,26 @@ def _control_error(status, message):
 
 
 # ====================================================================== helpers
+
+
+def lambda_versions():
+    """The versions module (it imports this one: imported at call time)."""
+    from . import lambda_versions as module
+
+    return module
+
+
+# Lambda refuses a request body this large: "Request must be smaller than 69905067 bytes"
+# (50 MiB of zip, base64-encoded: 4/3 of it).
+REQUEST_MAX = 69905067
+ECR_IMAGE_RE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+"
+                          r"(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
+
+
+def ecr_image_uri(uri, region):
+    """Lambda takes images from ECR of its own region, by tag or digest."""
+    m = ECR_IMAGE_RE.match(uri)
+    return bool(m) and m.group(2) == region
 
 
 def error(status, code, message, reason):
@@ -597,9 +625,11 @@ def c_status(layer, body, query):
                         "revision_id": st["revision_id"], "code_sha256": fn.code_sha_256,
                         "pending": copy.deepcopy(st["pending"]), "update": copy.deepcopy(st["update"]),
                         "view": view(st), "versions": [str(v.version) for v in group["versions"]],
+                        "version_states": {str(v.version): view(emu(v)) for v in group["versions"]},
                     })
         lst = state(layer)
         return {"scripts": copy.deepcopy(lst.scripts), "conflicts": copy.deepcopy(lst.conflicts),
+                "version_scripts": copy.deepcopy(lst.version_scripts),
                 "history": copy.deepcopy(lst.history), "functions": functions}
 
 
@@ -608,6 +638,7 @@ def c_clear(layer, body, query):
     with LOCK:
         state(layer).scripts.clear()
         state(layer).conflicts.clear()
+        state(layer).version_scripts.clear()
     return {"status": "ok"}
 
 
@@ -625,14 +656,22 @@ def _judge_function_call(layer, req):
     refusal = take_conflict(layer, call, action)
     if refusal is not None:
         return refusal
+    if action == "UpdateFunctionCode" and len(req.body) >= REQUEST_MAX:
+        return error(413, "RequestEntityTooLargeException",
+                     f"Request must be smaller than {REQUEST_MAX} bytes for the UpdateFunctionCode operation",
+                     "Request Entity Too Large")
     if action in ("GetFunction", "GetFunctionConfiguration"):
         qualifier = call.qualifier or req.query.get("Qualifier")
         if qualifier in (None, "", "$LATEST"):
             poll(call.fn)
+        else:
+            lambda_versions().poll_qualified(call, qualifier)
         return None
     if action in UPDATES or action == "PublishVersion":
         with LOCK:
             refusal = busy(call)
+            if refusal is None and action == "PublishVersion":
+                refusal = lambda_versions().before_publish(call, req)
             if refusal is None:
                 revision = req.params.get("RevisionId")
                 if revision and revision != emu(call.fn)["revision_id"]:
@@ -658,6 +697,8 @@ def _check_code_source(call, req):
         return invalid_parameter("Please provide ImageUri when updating a function with packageType Image.")
     if call.fn.package_type != "Image" and image:
         return invalid_parameter("Please don't provide ImageUri when updating a function with packageType Zip.")
+    if image and not ecr_image_uri(p["ImageUri"], call.region):
+        return invalid_parameter(f"Source image {p['ImageUri']} is not valid. Provide a valid source image.")
     if "S3Bucket" in p or "S3Key" in p:
         obj, code, message = s3_object(call.account, p.get("S3Bucket", ""), p.get("S3Key", ""),
                                        p.get("S3ObjectVersion"))
@@ -674,6 +715,9 @@ def _aliases(call):
 def _check_alias(call, req):
     aliases = _aliases(call)
     name = req.params.get("Name")
+    refusal = lambda_versions().check_alias_target(call, req)
+    if refusal is not None:
+        return refusal
     if req.action == "CreateAlias" and name in aliases:
         # moto: ConflictException; Lambda: ResourceConflictException
         return conflict(f"Alias already exists: {call.arn}:{name}")

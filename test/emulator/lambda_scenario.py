@@ -67,18 +67,18 @@ class LambdaScenario(AccountScenario):
     environment: dict = field(default_factory=dict)
 
     def upload(self, key, data):
-        """PutObject into the scenario's bucket; -> the object's VersionId."""
-        return self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data)["VersionId"]
+        """PutObject into the scenario's bucket; -> the object's VersionId (None: unversioned)."""
+        return self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data).get("VersionId")
 
     def configuration(self):
         return self.client("lambda").get_function_configuration(FunctionName=self.function_name)
 
 
 def lambda_fixture(emulator, name="api", runtime="python3.12", package="zip", account=ACCOUNT,
-                   publish=False, environment=None, files=None):
+                   publish=False, environment=None, files=None, versioned_bucket=True):
     """Create the execution role (moto needs it), the function (zip from `files`, or image
     `<account>.dkr.ecr.<region>.amazonaws.com/<name>:1`), optionally version 1, and a
-    versioned bucket `<name>-artifacts-<random>`."""
+    bucket `<name>-artifacts-<random>` (versioned unless `versioned_bucket` is False)."""
     if package not in ("zip", "image"):
         raise ValueError("package must be zip or image")
     suffix = uuid.uuid4().hex[:8]
@@ -102,7 +102,8 @@ def lambda_fixture(emulator, name="api", runtime="python3.12", package="zip", ac
 
     bucket = f"{name}-artifacts-{suffix}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if versioned_bucket:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
     return LambdaScenario(
         emulator=emulator,
