@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
+use crate::domain::lambda::UNZIPPED_MAX;
+
 pub struct Package {
     pub bytes: Vec<u8>,
     /// base64 of the SHA-256 of the bytes, as Lambda reports CodeSha256.
@@ -61,13 +63,22 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
     if files.is_empty() {
         return Err(format!("{} has no files to deploy", root.display()));
     }
-    // Reserve what the zip can grow to (deflate hardly expands, plus headers), so the buffer is
-    // never copied while it grows: only the pages written count in memory.
+    // Lambda refuses code above its unzipped limit when it unpacks it: say so before zipping.
     let input: u64 = files
         .iter()
         .filter_map(|(_, path, _)| std::fs::metadata(path).ok())
         .map(|m| m.len())
         .sum();
+    if input > UNZIPPED_MAX {
+        return Err(format!(
+            "{} holds {} MB of files, above Lambda's {} MB limit for unzipped code (layers included): not zipped",
+            root.display(),
+            input.div_ceil(1024 * 1024),
+            UNZIPPED_MAX / 1024 / 1024
+        ));
+    }
+    // Reserve what the zip can grow to (deflate hardly expands, plus headers), so the buffer is
+    // never copied while it grows: only the pages written count in memory.
     let capacity = input + input / 64 + files.len() as u64 * 256 + 64 * 1024;
     let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(capacity as usize)));
     for (name, path, executable) in files {
@@ -185,6 +196,19 @@ mod tests {
             json,
             serde_json::json!({"RevisionId": "rev-\"1", "ZipFile": "AQIDBA=="})
         );
+    }
+
+    #[test]
+    fn directories_above_the_unzipped_limit_are_refused_before_zipping() {
+        let root = tree("huge");
+        // Sparse: the sizes add up on paper, nothing is written.
+        for name in ["a.bin", "b.bin"] {
+            let file = std::fs::File::create(root.join(name)).unwrap();
+            file.set_len(UNZIPPED_MAX / 2 + 1).unwrap();
+        }
+        let error = zip_directory(&root).unwrap_err();
+        assert!(error.contains("250 MB") && error.contains("not zipped"), "{error}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
