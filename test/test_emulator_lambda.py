@@ -611,3 +611,23 @@ def test_s3_object_replaced_right_after_put(emulator):
     # Once only: the next put stays.
     s3.put_object(Bucket=scn.bucket, Key="builds/api.zip", Body=ours)
     assert s3.get_object(Bucket=scn.bucket, Key="builds/api.zip")["Body"].read() == ours
+
+
+def test_packages_are_unpacked_and_limited(emulator, scn, lam):
+    from emulator.lambda_scenario import make_inflating_zip
+
+    too_big = make_inflating_zip(262144000)  # exactly 250 MiB unzipped: not smaller than the limit
+    assert len(too_big) < 1024 * 1024
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", ZipFile=too_big)
+    assert error_of(e) == (400, "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes")
+    scn.upload("builds/huge.zip", too_big)
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/huge.zip", DryRun=True)
+    assert error_of(e)[2] == "Unzipped size must be smaller than 262144000 bytes"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", ZipFile=b"PK\x03\x04 not really a zip")
+    assert error_of(e) == (400, "InvalidParameterValueException",
+                           "Could not unzip uploaded file. Please check your file, then try to upload again.")
+    assert lam.get_function_configuration(FunctionName="api")["CodeSha256"] == scn.code_sha256
+    lam.update_function_code(FunctionName="api", ZipFile=make_inflating_zip(1024))

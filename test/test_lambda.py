@@ -536,3 +536,14 @@ def test_dry_run_validates_the_image_uri(scenario, emulator):
     assert "Source image docker.io/library/api:2 is not valid" in result.output and "IMAGE_URI" in result.output
     [dry] = fn.calls("UpdateFunctionCode")
     assert dry["params"]["DryRun"] is True
+
+
+def test_zip_file_over_the_unzipped_limit_is_refused_before_any_change(fn):
+    from emulator.lambda_scenario import make_inflating_zip
+
+    fn.write("huge.zip", make_inflating_zip(260 * 1024 * 1024))
+    result = fn.run(ZIP_FILE="huge.zip", FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps({"Timeout": 31})))
+
+    assert result.code == 2, result
+    assert "250 MB" in result.output and "ZIP_FILE" in result.output
+    assert fn.calls("UpdateFunctionConfiguration") == [] and fn.calls("UpdateFunctionCode") == []

@@ -29,10 +29,12 @@ moto quirks patched here: see README.md, "Lambda scenarios".
 import base64
 import copy
 import hashlib
+import io
 import json
 import re
 import threading
 import uuid
+import zipfile
 from urllib.parse import quote
 
 from moto.awslambda.models import ImageConfig, LambdaFunction, LambdaStorage, lambda_backends
@@ -101,12 +103,25 @@ def payload_summary(raw):
     return {"size": len(raw), "sha256_b64": base64.b64encode(hashlib.sha256(raw).digest()).decode()}
 
 
-def zip_summary(value):
+def zip_summary(value, sizes=None):
+    """The record of a ZipFile; `sizes` (a list) gets the package's unzipped size (None: not a zip)."""
     try:
         raw = base64.b64decode(value, validate=True)
     except (ValueError, TypeError):
         return {"size": None, "sha256_b64": None, "invalid_base64_chars": len(value)}
+    if sizes is not None:
+        sizes.append(unzipped_size(raw))
     return payload_summary(raw)
+
+
+def unzipped_size(raw):
+    """The sum of the entries' uncompressed sizes (from the central directory), or None when
+    the bytes are not a zip."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return None
 
 
 def decode_aws_chunked(body):
@@ -127,9 +142,10 @@ def summarize_payloads(req):
     """Keep packages out of request records: a ZipFile (top level, or in Code/Content) and an
     S3 object body are replaced by {"size", "sha256_b64"} of the bytes they carry."""
     if req.service == "lambda":
+        req.unzipped_sizes = []
         for holder in (req.params, req.params.get("Code"), req.params.get("Content")):
             if isinstance(holder, dict) and isinstance(holder.get("ZipFile"), str):
-                holder["ZipFile"] = zip_summary(holder["ZipFile"])
+                holder["ZipFile"] = zip_summary(holder["ZipFile"], req.unzipped_sizes)
     elif req.service == "s3" and req.action in ("PutObject", "UploadPart") and req.body:
         raw = req.body
         encoding = req.environ.get("HTTP_CONTENT_ENCODING", "") or ""
@@ -369,6 +385,8 @@ def lambda_versions():
 # Lambda refuses a request body this large: "Request must be smaller than 69905067 bytes"
 # (50 MiB of zip, base64-encoded: 4/3 of it).
 REQUEST_MAX = 69905067
+# Lambda's limit for unpacked code (250 MiB; layers count too, not modelled here).
+UNZIPPED_MAX = 262144000
 ECR_IMAGE_RE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+"
                           r"(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
 
@@ -705,6 +723,19 @@ def _check_code_source(call, req):
         if obj is None:
             return invalid_parameter(f"Error occurred while GetObject. S3 Error Code: {code}. "
                                      f"S3 Error Message: {message}")
+        return _check_package(unzipped_size(obj.value))
+    if "ZipFile" in p:
+        sizes = getattr(req, "unzipped_sizes", None) or [0]
+        return _check_package(sizes[0])
+    return None
+
+
+def _check_package(size):
+    """Lambda unpacks a package when it takes it: not a zip, or too big unzipped, is refused."""
+    if size is None:
+        return invalid_parameter("Could not unzip uploaded file. Please check your file, then try to upload again.")
+    if size >= UNZIPPED_MAX:
+        return invalid_parameter(f"Unzipped size must be smaller than {UNZIPPED_MAX} bytes")
     return None
 
 

@@ -48,6 +48,22 @@ def make_zip(files=None, date_time=FIXED_DATE):
     return buf.getvalue()
 
 
+def make_inflating_zip(unzipped_bytes, name="model.bin"):
+    """A small zip whose one entry unzips to `unzipped_bytes` zeros (streamed: the zeros never
+    sit in memory), for Lambda's unzipped-size limit."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        chunk = bytes(1024 * 1024)
+        with z.open(info, "w", force_zip64=True) as entry:
+            left = unzipped_bytes
+            while left > 0:
+                entry.write(chunk[: min(left, len(chunk))])
+                left -= len(chunk)
+    return buf.getvalue()
+
+
 def code_sha256(data):
     """Lambda's CodeSha256 of a package: base64 of the sha256 of the zip bytes."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
