@@ -22,7 +22,7 @@ import time
 import traceback
 from urllib.parse import parse_qsl
 
-from . import backends, ecs, lambda_, lambda_versions, s3_, sts  # noqa: F401  (modules register their handlers on import)
+from . import backends, ecs, lambda_, lambda_versions, packages, s3_, sts  # noqa: F401  (modules register their handlers on import)
 from .dispatch import AFTERS, CONTROLS, JUDGES, RESETS
 from .faults import FaultQueue, drop_connection, error_response, hang_then_drop
 from .oidc import TestIssuer

@@ -21,7 +21,7 @@ from moto.iam.models import get_account_id_from
 from moto.s3.models import s3_backends
 
 from .dispatch import after, control, on_reset
-from .lambda_ import payload_summary
+from .packages import payload_summary
 
 LOCK = threading.RLock()
 OTHER_WRITER = "another-build (emulator layer)"
