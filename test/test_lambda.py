@@ -385,6 +385,14 @@ def test_version_that_ends_failed_leaves_the_alias_where_it_was(fn):
     assert fn.calls("UpdateAlias") == []
     assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
 
+    # The same package again: Lambda answers the failed version again, and the alias stays.
+    again = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="20")
+    assert again.code == 1, again
+    assert "FunctionError.InitTimeout" in again.final_line
+    assert "running the step again gives this version again" in again.output
+    assert fn.calls("UpdateAlias") == []
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
+
 
 def test_read_only_configuration_keys_are_refused_before_any_change(fn):
     config = {"MemorySize": 512, "FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:api",

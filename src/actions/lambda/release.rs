@@ -145,6 +145,9 @@ pub(super) async fn wait_version_active(
                         "Lambda could not initialise the version (with SnapStart: while taking its snapshot); its \
                          logs say why."
                             .to_owned(),
+                        "Lambda publishes a new version only when the code or configuration changes: with the same \
+                         package and FUNCTION_CONFIGURATION, running the step again gives this version again."
+                            .to_owned(),
                     ],
                 ))),
                 _ => Poll::Ready(Ok(())),
