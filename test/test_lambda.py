@@ -535,6 +535,12 @@ def test_dry_run_validates_the_code_source_with_lambda(fn):
     assert "NoSuchKey" in missing.output and "S3_KEY" in missing.output
     assert fn.configuration()["RevisionId"] == before["RevisionId"]
 
+    # A role that may not update the code (a read-only role for previews) loses only the check.
+    fn.emulator.add_fault("access_denied", service="lambda", action="UpdateFunctionCode", count=1)
+    read_only = fn.run(S3_BUCKET=fn.fn.bucket, S3_KEY="builds/api.zip", DRY_RUN="true")
+    assert read_only.code == 0, read_only
+    assert any("could not check the code source" in line and "WARN" in line.upper() for line in read_only.lines)
+
 
 def test_dry_run_validates_the_image_uri(scenario, emulator):
     fn = Lambda(scenario, emulator, package="image")

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::busy;
 use super::function::FunctionState;
@@ -48,8 +48,9 @@ pub(super) async fn update(
                 .retry(async || aws::call(OPERATION, request.clone().send()).await)
                 .await
                 .map_err(AwsFailure::into_error)?;
+            // An answer without a hash is left to the check after the wait.
             let read = output.code_sha256().unwrap_or_default();
-            if read != ours {
+            if !read.is_empty() && read != ours {
                 return Err(replaced_in_s3(location, version.is_some(), read, &ours));
             }
             return Ok(Some(ours));
@@ -109,7 +110,9 @@ fn replaced_in_s3(location: &S3Location, versioned: bool, read: &str, ours: &str
 
 /// DRY_RUN: UpdateFunctionCode with DryRun, for an existing S3 object or an image, so Lambda
 /// checks the source (the object exists and can be read, the image URI is valid) and changes
-/// nothing. A package is not sent: that would upload it for nothing.
+/// nothing. A package is not sent: that would upload it for nothing. A role that may not
+/// update the code (a read-only role for previews) only loses the check, with a warning.
+/// Returns whether Lambda checked the source.
 pub(super) async fn dry_run(
     clients: &Clients,
     function: &str,
@@ -132,17 +135,24 @@ pub(super) async fn dry_run(
         CodeSource::Image(uri) => (request.image_uri(uri), "IMAGE_URI"),
         CodeSource::Zip { .. } => return Ok(false),
     };
-    busy(function, deadline)
+    let checked = busy(function, deadline)
         .retry(async || aws::call("lambda:UpdateFunctionCode", request.clone().send()).await)
-        .await
-        .map_err(|failure| {
-            if failure.code_is("InvalidParameterValueException") {
-                Error::bad_input(format!("Lambda refuses the code source (dry run): {failure}"), variable)
-            } else {
-                failure.into_error()
-            }
-        })?;
-    Ok(true)
+        .await;
+    match checked {
+        Ok(_) => Ok(true),
+        Err(failure) if failure.code_is("InvalidParameterValueException") => Err(Error::bad_input(
+            format!("Lambda refuses the code source (dry run): {failure}"),
+            variable,
+        )),
+        Err(failure) if failure.code_is("AccessDeniedException") => {
+            warn!(
+                "Dry run: Lambda could not check the code source, since the role may not call \
+                 lambda:UpdateFunctionCode ({failure}); a deployment with this role would fail there"
+            );
+            Ok(false)
+        }
+        Err(failure) => Err(failure.into_error()),
+    }
 }
 
 /// Put the package in S3 (for packages over the direct-upload limit); returns the object
