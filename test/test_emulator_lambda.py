@@ -631,3 +631,16 @@ def test_packages_are_unpacked_and_limited(emulator, scn, lam):
                            "Could not unzip uploaded file. Please check your file, then try to upload again.")
     assert lam.get_function_configuration(FunctionName="api")["CodeSha256"] == scn.code_sha256
     lam.update_function_code(FunctionName="api", ZipFile=make_inflating_zip(1024))
+
+
+def test_state_of_a_published_version(emulator, scn, lam):
+    from emulator.client import EmulatorError
+
+    version = lam.publish_version(FunctionName="api")["Version"]
+    emulator.lambda_state("api", "Inactive", polls=1, version=version)
+    cfg = lam.get_function_configuration(FunctionName="api", Qualifier=version)
+    assert (cfg["State"], cfg["StateReasonCode"], cfg["LastUpdateStatus"]) == ("Inactive", "Idle", "Successful")
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")  # $LATEST
+    assert qualified(lam, version)[0] == "Active"
+    with pytest.raises(EmulatorError, match="404"):
+        emulator.lambda_state("api", "Inactive", version="9")

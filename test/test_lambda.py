@@ -561,3 +561,16 @@ def test_zip_file_over_the_unzipped_limit_is_refused_before_any_change(fn):
     assert result.code == 2, result
     assert "250 MB" in result.output and "ZIP_FILE" in result.output
     assert fn.calls("UpdateFunctionConfiguration") == [] and fn.calls("UpdateFunctionCode") == []
+
+
+def test_inactive_version_published_again_still_takes_the_alias(fn):
+    # A SnapStart version unused for 14 days is Inactive; with nothing changed, Lambda answers it
+    # again. It serves once invoked, so it is not waited for.
+    version = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.emulator.lambda_state(FUNCTION, "Inactive", polls=None, version=version)
+    result = fn.run(ZIP_FILE=fn.write("same.zip", fn.fn.zip_bytes), ALIAS="live", WAIT_TIMEOUT="20")
+
+    assert result.code == 0, result
+    assert result.outputs_env["AWS_ROLE_DEPLOY_VERSION"] == version
+    assert f"version {version}: State Inactive" in result.output
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == version

@@ -197,10 +197,13 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/script", body)["script"]
 
-    def lambda_state(self, function, state="Pending", polls=1, reason=None, reason_code=None, account=None):
-        """The function reports State `state` (Pending: also LastUpdateStatus InProgress) for
-        `polls` GetFunction(Configuration) calls (None: for ever), then Active."""
-        body = {"function": function, "state": state, "polls": polls, "reason": reason, "reason_code": reason_code}
+    def lambda_state(self, function, state="Pending", polls=1, reason=None, reason_code=None, account=None,
+                     version=None):
+        """The function (or its published `version`) reports State `state` (Pending: also
+        LastUpdateStatus InProgress) for `polls` GetFunction(Configuration) calls of it (None:
+        for ever), then Active."""
+        body = {"function": function, "state": state, "polls": polls, "reason": reason, "reason_code": reason_code,
+                "version": version}
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/state", body)["state"]

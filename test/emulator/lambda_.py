@@ -523,18 +523,25 @@ def c_state(layer, body, query):
     code = body.get("reason_code") or STATE_DEFAULTS[st_name][1]
     if STATE_REASON_CODES and code not in STATE_REASON_CODES:
         raise _control_error(400, f"reason_code {code!r} is not a StateReasonCode of the Lambda API")
+    version = body.get("version")  # a published version instead of $LATEST
     accounts = [account] if account else list(lambda_backends.keys())
     found = []
     with LOCK:
         for acct in accounts:
             fn = latest_function(acct, region, name)
+            if fn is not None and version is not None:
+                group = storage(acct, region)._functions[name]
+                fn = next((v for v in group["versions"] if str(v.version) == str(version)), None)
             if fn is not None:
-                emu(fn)["pending"] = {"state": st_name, "remaining": polls, "reason": reason, "code": code}
-                emu(fn)["revision_id"] = new_revision()
+                emu(fn)["pending"] = {"state": st_name, "remaining": polls, "reason": reason, "code": code,
+                                      "version": version is not None}
+                if version is None:
+                    emu(fn)["revision_id"] = new_revision()
                 found.append(fn.function_arn)
     if not found:
-        raise _control_error(404, f"no function {name} in {region}" + (f" of account {account}" if account else ""))
-    return {"state": {"function": name, "state": st_name, "polls": polls, "reason": reason,
+        what = f"version {version} of function {name}" if version is not None else f"function {name}"
+        raise _control_error(404, f"no {what} in {region}" + (f" of account {account}" if account else ""))
+    return {"state": {"function": name, "version": version, "state": st_name, "polls": polls, "reason": reason,
                       "reason_code": code, "functions": found}}
 
 
