@@ -3,7 +3,11 @@
 They pin down what the pipe's lambda-deploy tests rely on: updates that stay InProgress for
 N polls and then succeed or fail, ResourceConflictException while they run (and scripted),
 RevisionId/CodeSha256 preconditions of PublishVersion, versions that are not re-published
-when nothing changed, aliases, S3 and image code, throttling, and records without packages.
+when nothing changed, aliases, S3 and image code, throttling, and records without packages;
+and what real Lambda does beyond that (issue 8): versions with their own state (SnapStart:
+Pending, then Active or Failed; Inactive), no alias on a Failed version, alias weights kept
+unless cleared, DryRun, ECR image URIs, the request-size and unzipped-size limits, and
+another build writing the same S3 key.
 """
 
 import base64
