@@ -574,3 +574,15 @@ def test_inactive_version_published_again_still_takes_the_alias(fn):
     assert result.outputs_env["AWS_ROLE_DEPLOY_VERSION"] == version
     assert f"version {version}: State Inactive" in result.output
     assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == version
+
+
+def test_version_still_pending_at_the_deadline_leaves_the_alias(fn):
+    first = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=first)
+    fn.emulator.lambda_version_state(FUNCTION, pending_polls=10_000)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="4")
+
+    assert result.code == 1, result
+    assert "still not Active (State Pending) when WAIT_TIMEOUT ran out" in result.final_line
+    assert f"alias live still points at version {first}" in result.output
+    assert fn.calls("UpdateAlias") == []
