@@ -190,7 +190,11 @@ pipe_variables! {
         default: Some("Bitbucket build <build number>, commit <short commit>"),
     }
     ALIAS {
-        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`).",
+        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`). An alias that splits traffic between versions (`RoutingConfig` weights) is refused unless `ALIAS_CLEAR_WEIGHTS` is true.",
+    }
+    ALIAS_CLEAR_WEIGHTS {
+        usage: "`lambda-deploy`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
+        default: Some("false"),
     }
     WAIT {
         usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED. `lambda-deploy` always waits for each update, since the next step depends on it.",

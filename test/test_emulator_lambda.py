@@ -3,7 +3,11 @@
 They pin down what the pipe's lambda-deploy tests rely on: updates that stay InProgress for
 N polls and then succeed or fail, ResourceConflictException while they run (and scripted),
 RevisionId/CodeSha256 preconditions of PublishVersion, versions that are not re-published
-when nothing changed, aliases, S3 and image code, throttling, and records without packages.
+when nothing changed, aliases, S3 and image code, throttling, and records without packages;
+and what real Lambda does beyond that (issue 8): versions with their own state (SnapStart:
+Pending, then Active or Failed; Inactive), no alias on a Failed version, alias weights kept
+unless cleared, DryRun, ECR image URIs, the request-size and unzipped-size limits, and
+another build writing the same S3 key.
 """
 
 import base64
@@ -450,4 +454,197 @@ def test_control_validation_and_reset(emulator, scn):
     assert emulator.lambda_status()["scripts"] == [] and emulator.lambda_status()["conflicts"] == []
     emulator.lambda_script("api")
     emulator.reset()
-    assert emulator.lambda_status() == {"scripts": [], "conflicts": [], "history": [], "functions": []}
+    assert emulator.lambda_status() == {"scripts": [], "conflicts": [], "version_scripts": [], "history": [],
+                                       "functions": []}
+
+
+# ---------------------------------------------------------------- version states (lambda_versions.py)
+
+
+def qualified(lam, version):
+    cfg = lam.get_function_configuration(FunctionName="api", Qualifier=version)
+    return cfg["State"], cfg.get("LastUpdateStatus")
+
+
+def test_version_pending_then_active(emulator, scn, lam):
+    emulator.lambda_version_state("api", pending_polls=2)
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    published = lam.publish_version(FunctionName="api")
+    version = published["Version"]
+    assert (published["State"], published["LastUpdateStatus"], published["StateReasonCode"]) == (
+        "Pending", "InProgress", "Creating")
+    # Polls of $LATEST are not polls of the version.
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")
+    # While it is being created, the next publish conflicts (aws-cli #6718).
+    with pytest.raises(ClientError) as e:
+        lam.publish_version(FunctionName="api")
+    assert error_of(e) == (409, "ResourceConflictException", IN_PROGRESS)
+    # An alias may point at a Pending version.
+    lam.create_alias(FunctionName="api", Name="canary", FunctionVersion=version)
+    assert qualified(lam, version) == ("Pending", "InProgress")
+    assert lam.get_function(FunctionName="api", Qualifier="canary")["Configuration"]["State"] == "Pending"
+    assert qualified(lam, version) == ("Active", "Successful")
+    assert "StateReason" not in lam.get_function_configuration(FunctionName="api", Qualifier=version)
+    assert emulator.lambda_status()["history"] == [
+        {"function": "api", "account": ACCOUNT, "action": "PublishVersion", "version": version,
+         "outcome": "Active", "pending_polls": 2}]
+
+
+def test_version_that_ends_failed_cannot_take_an_alias(emulator, scn, lam):
+    first = lam.publish_version(FunctionName="api")["Version"]
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=first)
+    emulator.lambda_version_state("api", pending_polls=1, outcome="Failed", reason_code="FunctionError.InitTimeout",
+                                  reason="The function timed out during initialization.")
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    version = lam.publish_version(FunctionName="api")["Version"]
+    assert qualified(lam, version) == ("Pending", "InProgress")
+    failed = lam.get_function_configuration(FunctionName="api", Qualifier=version)
+    assert (failed["State"], failed["StateReasonCode"], failed["StateReason"]) == (
+        "Failed", "FunctionError.InitTimeout", "The function timed out during initialization.")
+    assert (failed["LastUpdateStatus"], failed["LastUpdateStatusReasonCode"]) == ("Failed", "FunctionError.InitTimeout")
+    expected = (409, "ResourceConflictException", "The operation cannot be performed at this time. The function "
+                f"version {version} is currently in the following state: 'Failed', StateReasonCode: "
+                "'FunctionError.InitTimeout'")
+    for call in (
+        lambda: lam.update_alias(FunctionName="api", Name="live", FunctionVersion=version),
+        lambda: lam.update_alias(FunctionName="api", Name="live",
+                                 RoutingConfig={"AdditionalVersionWeights": {version: 0.1}}),
+        lambda: lam.create_alias(FunctionName="api", Name="next", FunctionVersion=version),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == expected
+    alias = lam.get_alias(FunctionName="api", Name="live")
+    assert alias["FunctionVersion"] == first and not alias.get("RoutingConfig")
+    # Nothing changed since: Lambda answers the failed version again, Failed.
+    again = lam.publish_version(FunctionName="api")
+    assert (again["Version"], again["State"]) == (version, "Failed")
+
+
+def test_alias_weights_are_kept_unless_cleared(emulator, scn, lam):
+    one = lam.publish_version(FunctionName="api")["Version"]
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    two = lam.publish_version(FunctionName="api")["Version"]
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=one,
+                     RoutingConfig={"AdditionalVersionWeights": {two: 0.1}})
+    assert lam.get_alias(FunctionName="api", Name="live")["RoutingConfig"] == {"AdditionalVersionWeights": {two: 0.1}}
+    # Moving the primary version leaves the weights as they are...
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip("v3"))
+    three = lam.publish_version(FunctionName="api")["Version"]
+    moved = lam.update_alias(FunctionName="api", Name="live", FunctionVersion=three)
+    assert moved["RoutingConfig"] == {"AdditionalVersionWeights": {two: 0.1}}
+    # ...an empty RoutingConfig clears them.
+    cleared = lam.update_alias(FunctionName="api", Name="live", FunctionVersion=three,
+                               RoutingConfig={"AdditionalVersionWeights": {}})
+    assert not cleared.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    assert not lam.get_alias(FunctionName="api", Name="live").get("RoutingConfig", {}).get("AdditionalVersionWeights")
+
+
+def test_version_state_control_validation(emulator, scn):
+    from emulator.client import EmulatorError
+
+    with pytest.raises(EmulatorError, match="400"):
+        emulator.lambda_version_state("api", outcome="Maybe")
+    with pytest.raises(EmulatorError, match="400"):
+        emulator.lambda_version_state("api", outcome="Failed", reason_code="NotACode")
+    emulator.lambda_version_state("api", pending_polls=3)
+    assert emulator.lambda_status()["version_scripts"][0]["pending_polls"] == 3
+    emulator.clear_lambda_scripts()
+    assert emulator.lambda_status()["version_scripts"] == []
+
+
+# ---------------------------------------------------------------- DryRun, image URIs, request size
+
+
+def test_dry_run_validates_and_changes_nothing(emulator, scn, lam):
+    package = new_zip("dry")
+    scn.upload("builds/api.zip", package)
+    before = lam.get_function_configuration(FunctionName="api")
+    emulator.lambda_script("api", in_progress_polls=3, applies_to="code")
+    resp = lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/api.zip", DryRun=True)
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    after = lam.get_function_configuration(FunctionName="api")
+    assert (after["CodeSha256"], after["RevisionId"]) == (before["CodeSha256"], before["RevisionId"])
+    assert status(after) == ("Active", "Successful")
+    assert len(emulator.lambda_status()["scripts"]) == 1  # a dry run takes no script
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/missing.zip", DryRun=True)
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    records = emulator.requests("lambda", "UpdateFunctionCode")
+    assert [(r["params"].get("DryRun"), r["status"]) for r in records] == [(True, 200), (True, 400)]
+
+
+def test_image_uri_must_be_ecr_of_the_region(emulator):
+    scn = lambda_fixture(emulator, name="web", package="image")
+    lam = scn.client("lambda", retries=1)
+    for uri in ("docker.io/library/web:2", f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/web:2",
+                f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web"):
+        with pytest.raises(ClientError) as e:
+            lam.update_function_code(FunctionName="web", ImageUri=uri, DryRun=True)
+        assert error_of(e) == (400, "InvalidParameterValueException",
+                               f"Source image {uri} is not valid. Provide a valid source image.")
+    ok = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web:2"
+    assert lam.update_function_code(FunctionName="web", ImageUri=ok, DryRun=True)["CodeSha256"] == scn.code_sha256
+
+
+def test_request_size_is_limited_not_the_zip_size(emulator, scn, lam):
+    # 50 MiB of zip is within the documented 50 MB, but its base64 is not within the request limit.
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", ZipFile=b"PK\x03\x04" + bytes(50 * 1024 * 1024 - 4))
+    assert error_of(e) == (413, "RequestEntityTooLargeException",
+                           "Request must be smaller than 69905067 bytes for the UpdateFunctionCode operation")
+    assert lam.get_function_configuration(FunctionName="api")["CodeSha256"] == scn.code_sha256
+
+
+# ---------------------------------------------------------------- another writer of the same S3 key (s3_.py)
+
+
+def test_s3_object_replaced_right_after_put(emulator):
+    scn = lambda_fixture(emulator, name="api", versioned_bucket=False)
+    s3, lam = scn.client("s3", retries=1), scn.client("lambda", retries=1)
+    ours, theirs = new_zip("ours"), new_zip("theirs")
+    emulator.s3_replace_after_put(scn.bucket, "builds/api.zip", theirs)
+    put = s3.put_object(Bucket=scn.bucket, Key="builds/api.zip", Body=ours)
+    assert "VersionId" not in put
+    assert s3.get_object(Bucket=scn.bucket, Key="builds/api.zip")["Body"].read() == theirs
+    resp = lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/api.zip")
+    assert resp["CodeSha256"] == code_sha256(theirs)
+    puts = emulator.requests("s3", "PutObject")
+    assert [(p["user_agent"].startswith("another-build"), p["params"]["Body"]["sha256_b64"], p.get("synthetic"))
+            for p in puts] == [(False, code_sha256(ours), None), (True, code_sha256(theirs), True)]
+    # Once only: the next put stays.
+    s3.put_object(Bucket=scn.bucket, Key="builds/api.zip", Body=ours)
+    assert s3.get_object(Bucket=scn.bucket, Key="builds/api.zip")["Body"].read() == ours
+
+
+def test_packages_are_unpacked_and_limited(emulator, scn, lam):
+    from emulator.lambda_scenario import make_inflating_zip
+
+    too_big = make_inflating_zip(262144000)  # exactly 250 MiB unzipped: not smaller than the limit
+    assert len(too_big) < 1024 * 1024
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", ZipFile=too_big)
+    assert error_of(e) == (400, "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes")
+    scn.upload("builds/huge.zip", too_big)
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", S3Bucket=scn.bucket, S3Key="builds/huge.zip", DryRun=True)
+    assert error_of(e)[2] == "Unzipped size must be smaller than 262144000 bytes"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName="api", ZipFile=b"PK\x03\x04 not really a zip")
+    assert error_of(e) == (400, "InvalidParameterValueException",
+                           "Could not unzip uploaded file. Please check your file, then try to upload again.")
+    assert lam.get_function_configuration(FunctionName="api")["CodeSha256"] == scn.code_sha256
+    lam.update_function_code(FunctionName="api", ZipFile=make_inflating_zip(1024))
+
+
+def test_state_of_a_published_version(emulator, scn, lam):
+    from emulator.client import EmulatorError
+
+    version = lam.publish_version(FunctionName="api")["Version"]
+    emulator.lambda_state("api", "Inactive", polls=1, version=version)
+    cfg = lam.get_function_configuration(FunctionName="api", Qualifier=version)
+    assert (cfg["State"], cfg["StateReasonCode"], cfg["LastUpdateStatus"]) == ("Inactive", "Idle", "Successful")
+    assert status(lam.get_function_configuration(FunctionName="api")) == ("Active", "Successful")  # $LATEST
+    assert qualified(lam, version)[0] == "Active"
+    with pytest.raises(EmulatorError, match="404"):
+        emulator.lambda_state("api", "Inactive", version="9")

@@ -191,9 +191,9 @@ def test_configuration_file_is_sent_as_written(fn):
     assert f"~ MemorySize: {memory_before} → 512" in result.output
     assert "~ Environment.Variables.DB_PASSWORD: changed (sha256:" in result.output
     assert "pa55-word-for-the-db" not in result.everything()
-    # Code first, then configuration, then the version.
+    # Configuration first, then code, then the version.
     order = [call["action"] for call in fn.calls() if call["action"].startswith(("Update", "Publish"))]
-    assert order == ["UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion"]
+    assert order == ["UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"]
 
 
 # ------------------------------------------------------------------------------ waiting and failures
@@ -313,8 +313,9 @@ def test_a_failure_halfway_says_what_was_already_changed(fn):
 
     assert result.code == 1, result
     assert "InvalidSecurityGroup" in result.final_line
-    assert "Already done: $LATEST has the new code; $LATEST has the new configuration." in result.output
-    assert fn.calls("PublishVersion") == []
+    # The configuration goes first: its failure leaves the code as it was.
+    assert "Already done: $LATEST has the new configuration." in result.output
+    assert fn.calls("UpdateFunctionCode") == [] and fn.calls("PublishVersion") == []
 
 
 def test_configuration_already_in_place_is_not_sent_again(fn):
@@ -326,3 +327,262 @@ def test_configuration_already_in_place_is_not_sent_again(fn):
     assert "already in place" in result.output
     assert fn.calls("UpdateFunctionConfiguration") == []
     assert result.outputs_env["AWS_ROLE_DEPLOY_CONFIGURATION_CHANGED"] == "false"
+
+
+# ------------------------------------------------------------------------------ what real Lambda does (issue 8)
+
+
+def actions(calls):
+    return [call["action"] for call in calls]
+
+
+def test_configuration_goes_before_the_code_each_with_its_wait(fn):
+    fn.emulator.lambda_script(FUNCTION, in_progress_polls=2, applies_to="configuration")
+    fn.emulator.lambda_script(FUNCTION, in_progress_polls=2, applies_to="code")
+    result = fn.run(ZIP_FILE=fn.source_dir(), FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps({"Timeout": 33})),
+                    ALIAS="live")
+
+    assert result.code == 0, result
+    changes = [c for c in fn.calls() if c["action"] in (
+        "UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion", "GetFunctionConfiguration")]
+    order = actions(changes)
+    config_at, code_at, publish_at = (order.index(a) for a in (
+        "UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion"))
+    assert config_at < code_at < publish_at
+    # Each update is followed by its wait: the function is polled until Successful in between.
+    assert order[config_at + 1:code_at].count("GetFunctionConfiguration") >= 3
+    assert order[code_at + 1:publish_at].count("GetFunctionConfiguration") >= 3
+    assert all(c["status"] in (200, 201) for c in changes), changes  # never sent while busy
+
+
+def test_snapstart_version_pending_then_active_before_the_alias_moves(fn):
+    fn.emulator.lambda_version_state(FUNCTION, pending_polls=3)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 0, result
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    calls = fn.calls()
+    version_polls = [i for i, c in enumerate(calls) if c["action"] == "GetFunctionConfiguration"
+                     and c["params"].get("Qualifier") == version]
+    [create] = [i for i, c in enumerate(calls) if c["action"] == "CreateAlias"]
+    assert len(version_polls) == 4  # Pending three times, then Active
+    assert version_polls[-1] < create
+    assert f"version {version}: State Pending" in result.output
+    assert fn.boto.get_function_configuration(FunctionName=FUNCTION, Qualifier=version)["State"] == "Active"
+
+
+def test_version_that_ends_failed_leaves_the_alias_where_it_was(fn):
+    first = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=first)
+    fn.emulator.lambda_version_state(FUNCTION, pending_polls=1, outcome="Failed", reason_code="FunctionError.InitTimeout",
+                                     reason="The function timed out during initialization.")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="20")
+
+    assert result.code == 1, result
+    assert "timed out during initialization" in result.final_line
+    assert "FunctionError.InitTimeout" in result.final_line
+    assert f"alias live still points at version {first}" in result.output
+    assert fn.calls("UpdateAlias") == []
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
+
+    # The same package again: Lambda answers the failed version again, and the alias stays.
+    again = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="20")
+    assert again.code == 1, again
+    assert "FunctionError.InitTimeout" in again.final_line
+    assert "running the step again gives this version again" in again.output
+    assert fn.calls("UpdateAlias") == []
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
+
+
+def test_read_only_configuration_keys_are_refused_before_any_change(fn):
+    config = {"MemorySize": 512, "FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:api",
+              "CodeSha256": "abc=", "State": "Active", "LastModified": "2026-01-01T00:00:00.000+0000",
+              "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": [], "VpcId": ""}}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), ZIP_FILE=fn.source_dir())
+
+    assert result.code == 2, result
+    [problem] = [line for line in result.lines if "FUNCTION_CONFIGURATION:" in line]
+    for key in ("CodeSha256", "FunctionArn", "LastModified", "State", "VpcConfig.VpcId"):
+        assert key in problem, (key, problem)
+    assert "MemorySize" not in problem
+    assert fn.calls() == []
+
+
+def test_unknown_configuration_keys_are_sent_as_written_with_a_warning(fn):
+    config = {"MemorySize": 512, "SomeNewLambdaField": {"Mode": "On"}}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), PUBLISH="false")
+
+    assert result.code == 0, result
+    [warning] = [line for line in result.lines if "SomeNewLambdaField" in line and "WARN" in line.upper()]
+    assert "sent as written" in warning
+    [update] = fn.calls("UpdateFunctionConfiguration")
+    assert update["params"]["SomeNewLambdaField"] == {"Mode": "On"}
+
+
+def weighted_alias(fn):
+    one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.update_function_code(FunctionName=FUNCTION, ZipFile=make_zip({"app.py": "X = 'canary'\n"}))
+    two = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one,
+                         RoutingConfig={"AdditionalVersionWeights": {two: 0.1}})
+    return one, two
+
+
+def test_weighted_alias_is_refused_before_any_change(fn):
+    one, two = weighted_alias(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 2, result
+    assert "ALIAS_CLEAR_WEIGHTS" in result.output
+    assert f"version {two}" in result.output and "10%" in result.output
+    for action in ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias"):
+        assert fn.calls(action) == [], action
+    alias = fn.boto.get_alias(FunctionName=FUNCTION, Name="live")
+    assert (alias["FunctionVersion"], alias["RoutingConfig"]) == (one, {"AdditionalVersionWeights": {two: 0.1}})
+
+
+def test_weighted_alias_cleared_with_alias_clear_weights(fn):
+    one, two = weighted_alias(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", ALIAS_CLEAR_WEIGHTS="true")
+
+    assert result.code == 0, result
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert any("ALIAS_CLEAR_WEIGHTS" in line and "WARN" in line.upper() for line in result.lines), result
+    [update] = fn.calls("UpdateAlias")
+    assert update["params"]["FunctionVersion"] == version
+    assert update["params"]["RoutingConfig"] == {"AdditionalVersionWeights": {}}
+    alias = fn.boto.get_alias(FunctionName=FUNCTION, Name="live")
+    assert alias["FunctionVersion"] == version
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def test_s3_object_replaced_between_upload_and_update_is_not_published(scenario, emulator):
+    fn = Lambda(scenario, emulator, versioned_bucket=False)
+    theirs = make_zip({"app.py": "def handler(e, c):\n    return 'another build'\n"})
+    emulator.s3_replace_after_put(fn.fn.bucket, "builds/api.zip", theirs)
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET=fn.fn.bucket, S3_KEY="builds/api.zip", ALIAS="live")
+
+    assert result.code == 1, result
+    [put] = fn.calls("PutObject", service="s3")
+    ours = put["params"]["Body"]["sha256_b64"]
+    assert ours in result.output and sha(theirs) in result.output
+    assert "S3_KEY" in result.output
+    assert fn.calls("PublishVersion") == [] and fn.calls("CreateAlias") == []
+    # The log shows the other writer between our upload and our update.
+    order = [(c["service"], c["action"], c.get("synthetic", False)) for c in emulator.requests()
+             if c["action"] in ("PutObject", "UpdateFunctionCode")]
+    assert order == [("s3", "PutObject", False), ("s3", "PutObject", True), ("lambda", "UpdateFunctionCode", False)]
+
+
+def test_s3_object_replaced_in_a_versioned_bucket_deploys_our_own(fn):
+    theirs = make_zip({"app.py": "def handler(e, c):\n    return 'another build'\n"})
+    fn.emulator.s3_replace_after_put(fn.fn.bucket, "builds/api.zip", theirs)
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET=fn.fn.bucket, S3_KEY="builds/api.zip")
+
+    assert result.code == 0, result
+    [put] = fn.calls("PutObject", service="s3")
+    assert fn.configuration()["CodeSha256"] == put["params"]["Body"]["sha256_b64"] != sha(theirs)
+    [update] = fn.calls("UpdateFunctionCode")
+    assert update["params"]["S3ObjectVersion"]
+
+
+def test_directory_over_the_unzipped_limit_is_refused_before_zipping(fn):
+    root = fn.step.clone_dir / "huge"
+    root.mkdir()
+    (root / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    for name in ("model-a.bin", "model-b.bin"):  # sparse: 130 MB each on paper, nothing on disk
+        with open(root / name, "wb") as out:
+            out.truncate(130 * 1024 * 1024)
+    before = sorted(p.name for p in fn.step.clone_dir.rglob("*"))
+    result = fn.run(ZIP_FILE="huge")
+
+    assert result.code == 2, result
+    assert "250 MB" in result.output and "ZIP_FILE" in result.output
+    assert fn.calls() == [], "refused before any Lambda call"
+    assert sorted(p.name for p in fn.step.clone_dir.rglob("*")) == before  # no zip written
+    assert result.elapsed < 20
+
+
+def test_direct_upload_limit_is_on_the_encoded_request(fn):
+    # Exactly 50 MiB of zip: within "50 MB", but its base64 is above Lambda's request limit.
+    with open(fn.step.clone_dir / "edge.zip", "wb") as out:
+        out.write(b"PK\x03\x04")
+        out.truncate(50 * 1024 * 1024)
+    result = fn.run(ZIP_FILE="edge.zip")
+
+    assert result.code == 2, result
+    assert "base64" in result.output and "S3_BUCKET and S3_KEY" in result.output
+    assert fn.calls() == []
+
+
+def test_dry_run_validates_the_code_source_with_lambda(fn):
+    package = make_zip({"app.py": "def handler(e, c):\n    return 'dry'\n"})
+    fn.fn.upload("builds/api.zip", package)
+    before = fn.configuration()
+    result = fn.run(S3_BUCKET=fn.fn.bucket, S3_KEY="builds/api.zip", DRY_RUN="true", ALIAS="live")
+
+    assert result.code == 0, result
+    [dry] = fn.calls("UpdateFunctionCode")
+    assert dry["params"]["DryRun"] is True and dry["status"] == 200
+    assert "Lambda accepts the code source" in result.output
+    after = fn.configuration()
+    assert (after["CodeSha256"], after["RevisionId"]) == (before["CodeSha256"], before["RevisionId"])
+    for action in ("UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias"):
+        assert fn.calls(action) == [], action
+
+    missing = fn.run(S3_BUCKET=fn.fn.bucket, S3_KEY="builds/missing.zip", DRY_RUN="true")
+    assert missing.code == 2, missing
+    assert "NoSuchKey" in missing.output and "S3_KEY" in missing.output
+    assert fn.configuration()["RevisionId"] == before["RevisionId"]
+
+    # A role that may not update the code (a read-only role for previews) loses only the check.
+    fn.emulator.add_fault("access_denied", service="lambda", action="UpdateFunctionCode", count=1)
+    read_only = fn.run(S3_BUCKET=fn.fn.bucket, S3_KEY="builds/api.zip", DRY_RUN="true")
+    assert read_only.code == 0, read_only
+    assert any("could not check the code source" in line and "WARN" in line.upper() for line in read_only.lines)
+
+
+def test_dry_run_validates_the_image_uri(scenario, emulator):
+    fn = Lambda(scenario, emulator, package="image")
+    result = fn.run(IMAGE_URI="docker.io/library/api:2", DRY_RUN="true")
+
+    assert result.code == 2, result
+    assert "Source image docker.io/library/api:2 is not valid" in result.output and "IMAGE_URI" in result.output
+    [dry] = fn.calls("UpdateFunctionCode")
+    assert dry["params"]["DryRun"] is True
+
+
+def test_zip_file_over_the_unzipped_limit_is_refused_before_any_change(fn):
+    from emulator.lambda_scenario import make_inflating_zip
+
+    fn.write("huge.zip", make_inflating_zip(260 * 1024 * 1024))
+    result = fn.run(ZIP_FILE="huge.zip", FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps({"Timeout": 31})))
+
+    assert result.code == 2, result
+    assert "250 MB" in result.output and "ZIP_FILE" in result.output
+    assert fn.calls("UpdateFunctionConfiguration") == [] and fn.calls("UpdateFunctionCode") == []
+
+
+def test_inactive_version_published_again_still_takes_the_alias(fn):
+    # A SnapStart version unused for 14 days is Inactive; with nothing changed, Lambda answers it
+    # again. It serves once invoked, so it is not waited for.
+    version = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.emulator.lambda_state(FUNCTION, "Inactive", polls=None, version=version)
+    result = fn.run(ZIP_FILE=fn.write("same.zip", fn.fn.zip_bytes), ALIAS="live", WAIT_TIMEOUT="20")
+
+    assert result.code == 0, result
+    assert result.outputs_env["AWS_ROLE_DEPLOY_VERSION"] == version
+    assert f"version {version}: State Inactive" in result.output
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == version
+
+
+def test_version_still_pending_at_the_deadline_leaves_the_alias(fn):
+    first = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=first)
+    fn.emulator.lambda_version_state(FUNCTION, pending_polls=10_000)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="4")
+
+    assert result.code == 1, result
+    assert "still not Active (State Pending) when WAIT_TIMEOUT ran out" in result.final_line
+    assert f"alias live still points at version {first}" in result.output
+    assert fn.calls("UpdateAlias") == []

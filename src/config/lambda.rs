@@ -1,5 +1,6 @@
 //! The variables of `ACTION=lambda-deploy`, checked before the first AWS call. The code source
-//! must be exactly one; a configuration file is read and filled here, so a broken file is a
+//! must be exactly one; a configuration file is read, filled and its fields checked here
+//! (fields Lambda only reports are refused, unknown ones said), so a broken file is a
 //! validation error.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use super::files::{load_json_document, resolve_path};
 use super::reader::Reader;
 use crate::domain::arn::is_account_id;
 use crate::domain::context::BitbucketContext;
-use crate::domain::lambda::{CodeSource, DIRECT_UPLOAD_MAX, LambdaSettings, S3Location};
+use crate::domain::lambda::{
+    CodeSource, LambdaSettings, S3Location, classify_configuration_keys, direct_upload_problem,
+};
 use crate::vars;
 
 pub(super) fn read(
@@ -19,6 +22,7 @@ pub(super) fn read(
     env: &Env,
     work_dir: &Path,
     context: &BitbucketContext,
+    warnings: &mut Vec<String>,
 ) -> Option<LambdaSettings> {
     let problems_before = read.problems.len();
     let function = read.text(&vars::FUNCTION_NAME);
@@ -33,7 +37,7 @@ pub(super) fn read(
 
     let code = read_code(read, work_dir);
     let configuration = read.raw(&vars::FUNCTION_CONFIGURATION).and_then(|value| {
-        read_configuration(env, work_dir, value)
+        read_configuration(env, work_dir, value, warnings)
             .map_err(|messages| {
                 for message in messages {
                     read.problem(vars::FUNCTION_CONFIGURATION.name, message);
@@ -64,6 +68,10 @@ pub(super) fn read(
             );
         }
     }
+    let clear_alias_weights = read.bool(&vars::ALIAS_CLEAR_WEIGHTS);
+    if clear_alias_weights && alias.is_none() {
+        read.problem(vars::ALIAS_CLEAR_WEIGHTS.name, "is only used with ALIAS");
+    }
     let version_description = read
         .text(&vars::VERSION_DESCRIPTION)
         .unwrap_or_else(|| default_description(context));
@@ -81,6 +89,7 @@ pub(super) fn read(
         publish,
         version_description,
         alias,
+        clear_alias_weights,
     })
 }
 
@@ -138,14 +147,18 @@ fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
             return None;
         }
     };
-    let too_big = path.is_file() && std::fs::metadata(&path).is_ok_and(|m| m.len() > DIRECT_UPLOAD_MAX);
-    if too_big && s3.is_none() {
+    // A directory's zip is measured once it is made (the action checks it again then).
+    let too_big = path
+        .is_file()
+        .then(|| std::fs::metadata(&path).ok())
+        .flatten()
+        .and_then(|metadata| direct_upload_problem(metadata.len()));
+    if let (Some(problem), None) = (too_big, &s3) {
         read.problem(
             vars::ZIP_FILE.name,
             format!(
-                "{} is larger than Lambda's {} MB direct-upload limit: set S3_BUCKET and S3_KEY to upload it to S3 first",
-                path.display(),
-                DIRECT_UPLOAD_MAX / 1024 / 1024
+                "{}: {problem}: set S3_BUCKET and S3_KEY to upload it to S3 first",
+                path.display()
             ),
         );
         return None;
@@ -153,7 +166,12 @@ fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
     Some(CodeSource::Zip { path, upload_to: s3 })
 }
 
-fn read_configuration(env: &Env, work_dir: &Path, value: &str) -> Result<(PathBuf, Value), Vec<String>> {
+fn read_configuration(
+    env: &Env,
+    work_dir: &Path,
+    value: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(PathBuf, Value), Vec<String>> {
     let (path, document) = load_json_document(env, work_dir, value)?;
     let Some(fields) = document.as_object() else {
         return Err(vec![format!(
@@ -168,6 +186,23 @@ fn read_configuration(env: &Env, work_dir: &Path, value: &str) -> Result<(PathBu
                 path.display()
             )]);
         }
+    }
+    let keys = classify_configuration_keys(fields);
+    if !keys.read_only.is_empty() {
+        return Err(vec![format!(
+            "{} sets {}, which Lambda only reports (get-function-configuration prints them) and \
+             UpdateFunctionConfiguration does not take: remove them, nothing was changed",
+            path.display(),
+            keys.read_only.join(", ")
+        )]);
+    }
+    if !keys.unknown.is_empty() {
+        warnings.push(format!(
+            "FUNCTION_CONFIGURATION: {} sets {}, which UpdateFunctionConfiguration is not known to take: sent as \
+             written (a newer Lambda field passes; a misspelt one may be ignored by Lambda)",
+            path.display(),
+            keys.unknown.join(", ")
+        ));
     }
     Ok((path, document))
 }

@@ -166,9 +166,8 @@ impl Config {
         let action = action.and_then(|name| match name {
             ActionName::AssumeRole => Some(Action::AssumeRole),
             ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
-            ActionName::LambdaDeploy => {
-                lambda::read(&mut read, env, &work_dir, &context).map(|lambda| Action::LambdaDeploy(Box::new(lambda)))
-            }
+            ActionName::LambdaDeploy => lambda::read(&mut read, env, &work_dir, &context, &mut warnings)
+                .map(|lambda| Action::LambdaDeploy(Box::new(lambda))),
         });
 
         match (action, region, auth) {

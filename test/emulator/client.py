@@ -209,10 +209,13 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/script", body)["script"]
 
-    def lambda_state(self, function, state="Pending", polls=1, reason=None, reason_code=None, account=None):
-        """The function reports State `state` (Pending: also LastUpdateStatus InProgress) for
-        `polls` GetFunction(Configuration) calls (None: for ever), then Active."""
-        body = {"function": function, "state": state, "polls": polls, "reason": reason, "reason_code": reason_code}
+    def lambda_state(self, function, state="Pending", polls=1, reason=None, reason_code=None, account=None,
+                     version=None):
+        """The function (or its published `version`) reports State `state` (Pending: also
+        LastUpdateStatus InProgress) for `polls` GetFunction(Configuration) calls of it (None:
+        for ever), then Active."""
+        body = {"function": function, "state": state, "polls": polls, "reason": reason, "reason_code": reason_code,
+                "version": version}
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/state", body)["state"]
@@ -225,12 +228,35 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/conflicts", body)["conflicts"]
 
+    def lambda_version_state(self, function, pending_polls=1, outcome="Active", reason=None, reason_code=None,
+                             account=None):
+        """Script the next PublishVersion of `function` that makes a new version: the version
+        is Pending for `pending_polls` GetFunction(Configuration) calls of it (Qualifier), then
+        Active or Failed (reason, reason_code: a StateReasonCode)."""
+        body = {"function": function, "pending_polls": pending_polls, "outcome": outcome,
+                "reason": reason, "reason_code": reason_code}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/version-state", body)["version_state"]
+
     def lambda_status(self):
         """-> {"scripts", "conflicts", "history", "functions": [{function, revision_id, view, versions...}]}"""
         return self._call("GET", "lambda/status")
 
     def clear_lambda_scripts(self):
         self._call("DELETE", "lambda/scripts")
+
+    # ---------------------------------------------------------------- S3 scenarios (s3_.py)
+
+    def s3_replace_after_put(self, bucket, key, data, count=1, account=None):
+        """Right after the next `count` successful PutObject of bucket/key, another writer
+        puts `data` (bytes) there (recorded as a synthetic PutObject)."""
+        import base64
+
+        body = {"bucket": bucket, "key": key, "data_b64": base64.b64encode(data).decode(), "count": count}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "s3/replace-after-put", body)["replace_after_put"]
 
 
 # -------------------------------------------------------------------- helpers for tests

@@ -20,7 +20,7 @@ preconditions are ignored. This module adds, per function ($LATEST of account/re
 - **PublishVersion** returns the last version when code and configuration are unchanged
   since it was published (moto published a new one on the second call).
 - **Function names** as name, ARN or partial ARN (`123456789012:function:name`) everywhere.
-- **Request records** never hold a package: `ZipFile` (Lambda) and S3 PutObject/UploadPart
+- **Request records** never hold a package (packages.py): `ZipFile` (Lambda) and S3 PutObject/UploadPart
   bodies are recorded as `{"size", "sha256_b64"}`.
 
 moto quirks patched here: see README.md, "Lambda scenarios".
@@ -40,9 +40,9 @@ from moto.iam.models import get_account_id_from
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 
-from . import protocol
 from .dispatch import after, control, judge, on_reset
 from .ecs import caller_arn
+from .packages import unzipped_size
 from .protocol import aws_error
 
 DEFAULT_REGION = "us-east-1"
@@ -94,68 +94,6 @@ REASON_CODES = _enum("LastUpdateStatusReasonCode")
 STATE_REASON_CODES = _enum("StateReasonCode")
 
 
-# ====================================================================== request records
-
-
-def payload_summary(raw):
-    return {"size": len(raw), "sha256_b64": base64.b64encode(hashlib.sha256(raw).digest()).decode()}
-
-
-def zip_summary(value):
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (ValueError, TypeError):
-        return {"size": None, "sha256_b64": None, "invalid_base64_chars": len(value)}
-    return payload_summary(raw)
-
-
-def decode_aws_chunked(body):
-    """The payload of an `aws-chunked` body (SigV4 streaming: `<hex size>[;ext]\\r\\n<data>\\r\\n`...
-    `0\\r\\n<trailers>\\r\\n`)."""
-    out, i = bytearray(), 0
-    while True:
-        j = body.index(b"\r\n", i)
-        size = int(body[i:j].split(b";", 1)[0], 16)
-        i = j + 2
-        if size == 0:
-            return bytes(out)
-        out += body[i : i + size]
-        i += size + 2
-
-
-def summarize_payloads(req):
-    """Keep packages out of request records: a ZipFile (top level, or in Code/Content) and an
-    S3 object body are replaced by {"size", "sha256_b64"} of the bytes they carry."""
-    if req.service == "lambda":
-        for holder in (req.params, req.params.get("Code"), req.params.get("Content")):
-            if isinstance(holder, dict) and isinstance(holder.get("ZipFile"), str):
-                holder["ZipFile"] = zip_summary(holder["ZipFile"])
-    elif req.service == "s3" and req.action in ("PutObject", "UploadPart") and req.body:
-        raw = req.body
-        encoding = req.environ.get("HTTP_CONTENT_ENCODING", "") or ""
-        streaming = (req.environ.get("HTTP_X_AMZ_CONTENT_SHA256", "") or "").startswith("STREAMING-")
-        if "aws-chunked" in encoding or streaming:
-            try:
-                raw = decode_aws_chunked(raw)
-            except (ValueError, IndexError):
-                pass
-        req.params["Body"] = payload_summary(raw)
-
-
-_layer_request_init = protocol.AwsRequest.__init__
-
-
-def _request_init(self, environ):
-    _layer_request_init(self, environ)
-    try:
-        summarize_payloads(self)
-    except Exception:  # a record without a summary beats a failed request
-        pass
-
-
-protocol.AwsRequest.__init__ = _request_init
-
-
 # ====================================================================== per-function state
 #
 # Kept on moto's LambdaFunction objects (so moto's reset and DeleteFunction drop it too):
@@ -184,6 +122,10 @@ def view(st):
         if pending["state"] == "Pending":
             v.update(LastUpdateStatus="InProgress", LastUpdateStatusReason=IN_PROGRESS_REASON,
                      LastUpdateStatusReasonCode=IN_PROGRESS_CODE)
+        elif pending["state"] == "Failed" and pending.get("version"):
+            # A version that failed to initialise: its LastUpdateStatus fails with it.
+            v.update(LastUpdateStatus="Failed", LastUpdateStatusReason=pending["reason"],
+                     LastUpdateStatusReasonCode=pending["code"])
     if update:
         v.update(LastUpdateStatus="InProgress", LastUpdateStatusReason=IN_PROGRESS_REASON,
                  LastUpdateStatusReasonCode=IN_PROGRESS_CODE)
@@ -194,7 +136,9 @@ def view(st):
 
 
 def poll(fn):
-    """One GetFunction/GetFunctionConfiguration of $LATEST: a scripted state/update advances."""
+    """One GetFunction/GetFunctionConfiguration of $LATEST (or of a version, for its own
+    state): a scripted state/update advances. A state with `then` becomes that state when
+    it ends (a version Pending, then Failed); otherwise the function is Active again."""
     with LOCK:
         st = emu(fn)
         pending = st["pending"]
@@ -202,8 +146,9 @@ def poll(fn):
             if pending["remaining"] > 0:
                 pending["remaining"] -= 1
             else:
-                st["pending"] = None
-                st["revision_id"] = new_revision()
+                st["pending"] = pending.get("then")
+                if not pending.get("version"):
+                    st["revision_id"] = new_revision()
         update = st["update"]
         if update:
             if update["remaining"] > 0:
@@ -327,7 +272,8 @@ class LambdaState:
     def __init__(self):
         self.scripts = []  # pending update scripts, in the order they were posted
         self.conflicts = []  # pending scripted conflicts
-        self.history = []  # updates that took a script: {function, account, action, outcome...}
+        self.version_scripts = []  # pending version-state scripts (lambda_versions.py)
+        self.history = []  # updates and versions that took a script: {function, account, action, outcome...}
 
 
 def state(layer):
@@ -349,6 +295,28 @@ def _control_error(status, message):
 
 
 # ====================================================================== helpers
+
+
+def lambda_versions():
+    """The versions module (it imports this one: imported at call time)."""
+    from . import lambda_versions as module
+
+    return module
+
+
+# Lambda refuses a request body this large: "Request must be smaller than 69905067 bytes"
+# (50 MiB of zip, base64-encoded: 4/3 of it).
+REQUEST_MAX = 69905067
+# Lambda's limit for unpacked code (250 MiB; layers count too, not modelled here).
+UNZIPPED_MAX = 262144000
+ECR_IMAGE_RE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+"
+                          r"(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
+
+
+def ecr_image_uri(uri, region):
+    """Lambda takes images from ECR of its own region, by tag or digest."""
+    m = ECR_IMAGE_RE.match(uri)
+    return bool(m) and m.group(2) == region
 
 
 def error(status, code, message, reason):
@@ -555,18 +523,25 @@ def c_state(layer, body, query):
     code = body.get("reason_code") or STATE_DEFAULTS[st_name][1]
     if STATE_REASON_CODES and code not in STATE_REASON_CODES:
         raise _control_error(400, f"reason_code {code!r} is not a StateReasonCode of the Lambda API")
+    version = body.get("version")  # a published version instead of $LATEST
     accounts = [account] if account else list(lambda_backends.keys())
     found = []
     with LOCK:
         for acct in accounts:
             fn = latest_function(acct, region, name)
+            if fn is not None and version is not None:
+                group = storage(acct, region)._functions[name]
+                fn = next((v for v in group["versions"] if str(v.version) == str(version)), None)
             if fn is not None:
-                emu(fn)["pending"] = {"state": st_name, "remaining": polls, "reason": reason, "code": code}
-                emu(fn)["revision_id"] = new_revision()
+                emu(fn)["pending"] = {"state": st_name, "remaining": polls, "reason": reason, "code": code,
+                                      "version": version is not None}
+                if version is None:
+                    emu(fn)["revision_id"] = new_revision()
                 found.append(fn.function_arn)
     if not found:
-        raise _control_error(404, f"no function {name} in {region}" + (f" of account {account}" if account else ""))
-    return {"state": {"function": name, "state": st_name, "polls": polls, "reason": reason,
+        what = f"version {version} of function {name}" if version is not None else f"function {name}"
+        raise _control_error(404, f"no {what} in {region}" + (f" of account {account}" if account else ""))
+    return {"state": {"function": name, "version": version, "state": st_name, "polls": polls, "reason": reason,
                       "reason_code": code, "functions": found}}
 
 
@@ -597,9 +572,11 @@ def c_status(layer, body, query):
                         "revision_id": st["revision_id"], "code_sha256": fn.code_sha_256,
                         "pending": copy.deepcopy(st["pending"]), "update": copy.deepcopy(st["update"]),
                         "view": view(st), "versions": [str(v.version) for v in group["versions"]],
+                        "version_states": {str(v.version): view(emu(v)) for v in group["versions"]},
                     })
         lst = state(layer)
         return {"scripts": copy.deepcopy(lst.scripts), "conflicts": copy.deepcopy(lst.conflicts),
+                "version_scripts": copy.deepcopy(lst.version_scripts),
                 "history": copy.deepcopy(lst.history), "functions": functions}
 
 
@@ -608,6 +585,7 @@ def c_clear(layer, body, query):
     with LOCK:
         state(layer).scripts.clear()
         state(layer).conflicts.clear()
+        state(layer).version_scripts.clear()
     return {"status": "ok"}
 
 
@@ -625,14 +603,22 @@ def _judge_function_call(layer, req):
     refusal = take_conflict(layer, call, action)
     if refusal is not None:
         return refusal
+    if action == "UpdateFunctionCode" and len(req.body) >= REQUEST_MAX:
+        return error(413, "RequestEntityTooLargeException",
+                     f"Request must be smaller than {REQUEST_MAX} bytes for the UpdateFunctionCode operation",
+                     "Request Entity Too Large")
     if action in ("GetFunction", "GetFunctionConfiguration"):
         qualifier = call.qualifier or req.query.get("Qualifier")
         if qualifier in (None, "", "$LATEST"):
             poll(call.fn)
+        else:
+            lambda_versions().poll_qualified(call, qualifier)
         return None
     if action in UPDATES or action == "PublishVersion":
         with LOCK:
             refusal = busy(call)
+            if refusal is None and action == "PublishVersion":
+                refusal = lambda_versions().before_publish(call, req)
             if refusal is None:
                 revision = req.params.get("RevisionId")
                 if revision and revision != emu(call.fn)["revision_id"]:
@@ -658,12 +644,27 @@ def _check_code_source(call, req):
         return invalid_parameter("Please provide ImageUri when updating a function with packageType Image.")
     if call.fn.package_type != "Image" and image:
         return invalid_parameter("Please don't provide ImageUri when updating a function with packageType Zip.")
+    if image and not ecr_image_uri(p["ImageUri"], call.region):
+        return invalid_parameter(f"Source image {p['ImageUri']} is not valid. Provide a valid source image.")
     if "S3Bucket" in p or "S3Key" in p:
         obj, code, message = s3_object(call.account, p.get("S3Bucket", ""), p.get("S3Key", ""),
                                        p.get("S3ObjectVersion"))
         if obj is None:
             return invalid_parameter(f"Error occurred while GetObject. S3 Error Code: {code}. "
                                      f"S3 Error Message: {message}")
+        return _check_package(unzipped_size(obj.value))
+    if "ZipFile" in p:
+        sizes = getattr(req, "unzipped_sizes", None) or [0]
+        return _check_package(sizes[0])
+    return None
+
+
+def _check_package(size):
+    """Lambda unpacks a package when it takes it: not a zip, or too big unzipped, is refused."""
+    if size is None:
+        return invalid_parameter("Could not unzip uploaded file. Please check your file, then try to upload again.")
+    if size >= UNZIPPED_MAX:
+        return invalid_parameter(f"Unzipped size must be smaller than {UNZIPPED_MAX} bytes")
     return None
 
 
@@ -674,6 +675,9 @@ def _aliases(call):
 def _check_alias(call, req):
     aliases = _aliases(call)
     name = req.params.get("Name")
+    refusal = lambda_versions().check_alias_target(call, req)
+    if refusal is not None:
+        return refusal
     if req.action == "CreateAlias" and name in aliases:
         # moto: ConflictException; Lambda: ResourceConflictException
         return conflict(f"Alias already exists: {call.arn}:{name}")

@@ -48,6 +48,22 @@ def make_zip(files=None, date_time=FIXED_DATE):
     return buf.getvalue()
 
 
+def make_inflating_zip(unzipped_bytes, name="model.bin"):
+    """A small zip whose one entry unzips to `unzipped_bytes` zeros (streamed: the zeros never
+    sit in memory), for Lambda's unzipped-size limit."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        chunk = bytes(1024 * 1024)
+        with z.open(info, "w", force_zip64=True) as entry:
+            left = unzipped_bytes
+            while left > 0:
+                entry.write(chunk[: min(left, len(chunk))])
+                left -= len(chunk)
+    return buf.getvalue()
+
+
 def code_sha256(data):
     """Lambda's CodeSha256 of a package: base64 of the sha256 of the zip bytes."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -67,18 +83,18 @@ class LambdaScenario(AccountScenario):
     environment: dict = field(default_factory=dict)
 
     def upload(self, key, data):
-        """PutObject into the scenario's bucket; -> the object's VersionId."""
-        return self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data)["VersionId"]
+        """PutObject into the scenario's bucket; -> the object's VersionId (None: unversioned)."""
+        return self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data).get("VersionId")
 
     def configuration(self):
         return self.client("lambda").get_function_configuration(FunctionName=self.function_name)
 
 
 def lambda_fixture(emulator, name="api", runtime="python3.12", package="zip", account=ACCOUNT,
-                   publish=False, environment=None, files=None):
+                   publish=False, environment=None, files=None, versioned_bucket=True):
     """Create the execution role (moto needs it), the function (zip from `files`, or image
     `<account>.dkr.ecr.<region>.amazonaws.com/<name>:1`), optionally version 1, and a
-    versioned bucket `<name>-artifacts-<random>`."""
+    bucket `<name>-artifacts-<random>` (versioned unless `versioned_bucket` is False)."""
     if package not in ("zip", "image"):
         raise ValueError("package must be zip or image")
     suffix = uuid.uuid4().hex[:8]
@@ -102,7 +118,8 @@ def lambda_fixture(emulator, name="api", runtime="python3.12", package="zip", ac
 
     bucket = f"{name}-artifacts-{suffix}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if versioned_bucket:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
     return LambdaScenario(
         emulator=emulator,

@@ -22,7 +22,16 @@ import time
 import traceback
 from urllib.parse import parse_qsl
 
-from . import backends, ecs, ecs_service_deployments, lambda_, sts  # noqa: F401  (modules register their handlers on import)
+from . import (  # noqa: F401  (modules register their handlers on import)
+    backends,
+    ecs,
+    ecs_service_deployments,
+    lambda_,
+    lambda_versions,
+    packages,
+    s3_,
+    sts,
+)
 from .dispatch import AFTERS, CONTROLS, JUDGES, RESETS
 from .faults import FaultQueue, drop_connection, error_response, hang_then_drop
 from .oidc import TestIssuer

@@ -1,9 +1,9 @@
-//! Step 2 of a Lambda deploy: the new code, from a package (uploaded in the request, or to S3
-//! first), an S3 object, or an image.
+//! Step 3 of a Lambda deploy: the new code, from a package (uploaded in the request, or to S3
+//! first), an S3 object, or an image; and, in a dry run, Lambda's own check of the source.
 
 use std::time::Instant;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::busy;
 use super::function::FunctionState;
@@ -13,7 +13,9 @@ use crate::domain::lambda::{CodeSource, S3Location};
 use crate::error::Error;
 
 /// UpdateFunctionCode from `source`, pinned to the RevisionId observed. Returns the CodeSha256
-/// the function must have afterwards, when the source decides it.
+/// the function must have afterwards, when the source decides it: for a package, the local
+/// package's, also when it went through S3, so that another build writing the same S3_KEY in
+/// between is caught (Lambda reports the hash of whatever object it read).
 pub(super) async fn update(
     clients: &Clients,
     function: &str,
@@ -36,11 +38,22 @@ pub(super) async fn update(
             },
             Some(package),
         ) => {
+            let ours = package.sha256.clone();
             let version = upload(clients, location, package).await?;
-            request
+            let request = request
                 .s3_bucket(&location.bucket)
                 .s3_key(&location.key)
-                .set_s3_object_version(version)
+                .set_s3_object_version(version.clone());
+            let output = busy(function, deadline)
+                .retry(async || aws::call(OPERATION, request.clone().send()).await)
+                .await
+                .map_err(AwsFailure::into_error)?;
+            // An answer without a hash is left to the check after the wait.
+            let read = output.code_sha256().unwrap_or_default();
+            if !read.is_empty() && read != ours {
+                return Err(replaced_in_s3(location, version.is_some(), read, &ours));
+            }
+            return Ok(Some(ours));
         }
         (CodeSource::Zip { .. }, Some(package)) => {
             // The body is written by hand: the SDK would hold the zip and its base64 at once.
@@ -72,6 +85,74 @@ pub(super) async fn update(
         _ => output.code_sha256().map(str::to_owned),
     };
     Ok(expected)
+}
+
+/// Lambda read another object than the package this step uploaded.
+fn replaced_in_s3(location: &S3Location, versioned: bool, read: &str, ours: &str) -> Error {
+    let how = if versioned {
+        "Lambda did not read the object version the pipe uploaded"
+    } else {
+        "another build wrote the same S3_KEY between the upload and the update"
+    };
+    Error::failed(
+        format!(
+            "s3://{}/{} is not the package this step built: Lambda read CodeSha256 {read}, the package is {ours} ({how})",
+            location.bucket, location.key
+        ),
+        vec![
+            "$LATEST now has the code Lambda read; no version was published and no alias moved.".to_owned(),
+            "Use an S3_KEY unique to the build (e.g. with ${BITBUCKET_COMMIT}), or turn on versioning for S3_BUCKET \
+             (the pipe then names the object version it uploaded), and run the step again."
+                .to_owned(),
+        ],
+    )
+}
+
+/// DRY_RUN: UpdateFunctionCode with DryRun, for an existing S3 object or an image, so Lambda
+/// checks the source (the object exists and can be read, the image URI is valid) and changes
+/// nothing. A package is not sent: that would upload it for nothing. A role that may not
+/// update the code (a read-only role for previews) only loses the check, with a warning.
+/// Returns whether Lambda checked the source.
+pub(super) async fn dry_run(
+    clients: &Clients,
+    function: &str,
+    source: &CodeSource,
+    deadline: Instant,
+) -> Result<bool, Error> {
+    let request = clients
+        .lambda()
+        .update_function_code()
+        .function_name(function)
+        .dry_run(true);
+    let (request, variable) = match source {
+        CodeSource::S3(location) => (
+            request
+                .s3_bucket(&location.bucket)
+                .s3_key(&location.key)
+                .set_s3_object_version(location.version.clone()),
+            "S3_BUCKET, S3_KEY and S3_OBJECT_VERSION",
+        ),
+        CodeSource::Image(uri) => (request.image_uri(uri), "IMAGE_URI"),
+        CodeSource::Zip { .. } => return Ok(false),
+    };
+    let checked = busy(function, deadline)
+        .retry(async || aws::call("lambda:UpdateFunctionCode", request.clone().send()).await)
+        .await;
+    match checked {
+        Ok(_) => Ok(true),
+        Err(failure) if failure.code_is("InvalidParameterValueException") => Err(Error::bad_input(
+            format!("Lambda refuses the code source (dry run): {failure}"),
+            variable,
+        )),
+        Err(failure) if failure.code_is("AccessDeniedException") => {
+            warn!(
+                "Dry run: Lambda could not check the code source, since the role may not call \
+                 lambda:UpdateFunctionCode ({failure}); a deployment with this role would fail there"
+            );
+            Ok(false)
+        }
+        Err(failure) => Err(failure.into_error()),
+    }
 }
 
 /// Put the package in S3 (for packages over the direct-upload limit); returns the object

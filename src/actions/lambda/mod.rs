@@ -1,6 +1,8 @@
 //! `ACTION=lambda-deploy`: the whole release in one step, in the order Lambda needs: wait
-//! until the function is ready, update the code and wait, update the configuration and wait,
-//! publish a version pinned to exactly that code and revision, then move the alias.
+//! until the function is ready, update the configuration and wait, update the code and wait
+//! (configuration first, as lambroll does, so nothing invoking `$LATEST` runs new code with the
+//! old environment), publish a version pinned to exactly that code and revision, wait until
+//! the version is Active, then move the alias. Only that last step is atomic.
 //!
 //! Every wait is part of correctness (an update while another is in progress fails), so they
 //! all share one deadline, `WAIT_TIMEOUT`.
@@ -22,7 +24,7 @@ use self::release::Alias;
 use crate::aws::Clients;
 use crate::aws::wait::Wait;
 use crate::domain::context::RunContext;
-use crate::domain::lambda::{CodeSource, DIRECT_UPLOAD_MAX, LambdaSettings};
+use crate::domain::lambda::{CodeSource, LambdaSettings, direct_upload_problem};
 use crate::error::Error;
 
 /// Calls that Lambda refuses while another change is in progress are made again, backing off
@@ -76,32 +78,13 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         warn!("WAIT is false, but lambda-deploy waits for each update anyway: the next step depends on it");
     }
 
-    // Read and check everything first.
-    let current = function::get_function(&lambda, function).await?;
-    function::check_package_type(&current, settings.code.as_ref())?;
+    // Read and check everything first: the package before any call, then what Lambda has.
     let package = match &settings.code {
-        Some(CodeSource::Zip { path, upload_to }) => {
-            let package = package::build(path).map_err(|message| Error::bad_input(message, "ZIP_FILE"))?;
-            info!(
-                "Package {}: {} bytes, CodeSha256 {}",
-                path.display(),
-                package.bytes.len(),
-                package.sha256
-            );
-            if upload_to.is_none() && package.bytes.len() as u64 > DIRECT_UPLOAD_MAX {
-                return Err(Error::bad_input(
-                    format!(
-                        "The package is {} MB, above Lambda's {} MB direct-upload limit",
-                        package.bytes.len() / 1024 / 1024,
-                        DIRECT_UPLOAD_MAX / 1024 / 1024
-                    ),
-                    "S3_BUCKET and S3_KEY (to upload it to S3 first)",
-                ));
-            }
-            Some(package)
-        }
+        Some(CodeSource::Zip { path, upload_to }) => Some(build_package(path, upload_to.is_some())?),
         _ => None,
     };
+    let current = function::get_function(&lambda, function).await?;
+    function::check_package_type(&current, settings.code.as_ref())?;
     let code_changes = match (&settings.code, &package) {
         (None, _) => false,
         (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
@@ -115,16 +98,21 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         Some(alias) => release::get_alias(&lambda, function, alias, deadline).await?,
         None => None,
     };
+    if let (Some(name), Some(alias)) = (&settings.alias, &current_alias) {
+        release::check_weights(name, alias, settings.clear_alias_weights)?;
+    }
 
     if run.dry_run {
-        return Ok(dry_run(
+        return dry_run(
             run,
             settings,
+            clients,
             &current,
             code_changes,
             configuration_diff,
             current_alias,
-        ));
+        )
+        .await;
     }
 
     // What has been changed so far: every error after the first change says it, so nothing
@@ -134,7 +122,25 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // 1. Ready?
     let mut state = wait_ready(&lambda, function, deadline, Waiting::BeforeUpdating).await?;
 
-    // 2. Code.
+    // 2. Configuration, before the code: new code never runs with the old environment.
+    let mut configuration_changed = false;
+    if let (Some((path, wanted)), Some(lines)) = (&settings.configuration, &configuration_diff) {
+        if lines.is_empty() {
+            info!("The configuration in {} is already in place", path.display());
+        } else {
+            configuration::update(&lambda, function, wanted, &state, deadline)
+                .await
+                .map_err(said(&done))?;
+            done.push("$LATEST has the new configuration".to_owned());
+            state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
+                .await
+                .map_err(said(&done))?;
+            info!("Configuration updated from {}", path.display());
+            configuration_changed = true;
+        }
+    }
+
+    // 3. Code.
     let mut code_changed = false;
     match (&settings.code, package) {
         (Some(CodeSource::Zip { .. }), Some(package)) if package.sha256 == state.code_sha256 => {
@@ -167,46 +173,39 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         (None, _) => {}
     }
 
-    // 3. Configuration.
-    let mut configuration_changed = false;
-    if let (Some((path, wanted)), Some(lines)) = (&settings.configuration, &configuration_diff) {
-        if lines.is_empty() {
-            info!("The configuration in {} is already in place", path.display());
-        } else {
-            configuration::update(&lambda, function, wanted, &state, deadline)
-                .await
-                .map_err(said(&done))?;
-            done.push("$LATEST has the new configuration".to_owned());
-            state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
-                .await
-                .map_err(said(&done))?;
-            info!("Configuration updated from {}", path.display());
-            configuration_changed = true;
-        }
-    }
-
     // 4. Publish exactly what was just produced: a concurrent change makes this fail instead
-    //    of slipping into the version.
+    //    of slipping into the version. Then wait until the version can serve (SnapStart).
     let version = if settings.publish {
         let version = release::publish(&lambda, function, &state, &settings.version_description, deadline)
             .await
             .map_err(said(&done))?;
         done.push(format!("version {version} is published"));
+        release::wait_version_active(&lambda, function, &version, deadline)
+            .await
+            .map_err(|error| said(&done)(error).with_details(alias_left(settings, current_alias.as_ref())))?;
         Some(version)
     } else {
         None
     };
 
-    // 5. Alias, read again now: it may have moved during the deployment.
+    // 5. Alias, read again now: it may have moved during the deployment. The one atomic step.
     let alias_arn = match (&settings.alias, &version) {
         (Some(alias), Some(version)) => {
             let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
                 .map_err(said(&done))?;
             Some(
-                release::move_alias(&lambda, function, alias, version, current, deadline)
-                    .await
-                    .map_err(said(&done))?,
+                release::move_alias(
+                    &lambda,
+                    function,
+                    alias,
+                    version,
+                    current,
+                    settings.clear_alias_weights,
+                    deadline,
+                )
+                .await
+                .map_err(said(&done))?,
             )
         }
         _ => None,
@@ -225,14 +224,46 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     })
 }
 
-fn dry_run(
+/// The package of a `ZIP_FILE`, checked against Lambda's limits before any call: the unzipped
+/// size (while zipping a directory) and, when it goes in the request, the encoded request size.
+fn build_package(path: &std::path::Path, through_s3: bool) -> Result<package::Package, Error> {
+    let package = package::build(path).map_err(|message| Error::bad_input(message, "ZIP_FILE"))?;
+    info!(
+        "Package {}: {} bytes, CodeSha256 {}",
+        path.display(),
+        package.bytes.len(),
+        package.sha256
+    );
+    if let Some(problem) = direct_upload_problem(package.bytes.len() as u64).filter(|_| !through_s3) {
+        return Err(Error::bad_input(
+            format!("{}: {problem}", path.display()),
+            "S3_BUCKET and S3_KEY (to upload it to S3 first)",
+        ));
+    }
+    Ok(package)
+}
+
+/// Where the alias stays when the deployment stops before moving it.
+fn alias_left(settings: &LambdaSettings, current: Option<&Alias>) -> Vec<String> {
+    match (&settings.alias, current) {
+        (Some(name), Some(alias)) => vec![format!(
+            "The alias {name} still points at version {} (not moved).",
+            alias.version
+        )],
+        (Some(name), None) => vec![format!("The alias {name} was not created.")],
+        (None, _) => vec![],
+    }
+}
+
+async fn dry_run(
     run: &RunContext,
     settings: &LambdaSettings,
+    clients: &Clients,
     current: &FunctionState,
     code_changes: bool,
     configuration_diff: Option<Vec<String>>,
     current_alias: Option<Alias>,
-) -> LambdaOutcome {
+) -> Result<LambdaOutcome, Error> {
     let code = match &settings.code {
         None => "would leave the code as it is".to_owned(),
         Some(CodeSource::Zip { .. }) if !code_changes => "the code is unchanged: no upload".to_owned(),
@@ -254,6 +285,11 @@ fn dry_run(
         }
     };
     info!("Dry run: {code}");
+    if let Some(source) = &settings.code
+        && code::dry_run(clients, &settings.function, source, run.deadline).await?
+    {
+        info!("Dry run: Lambda accepts the code source (UpdateFunctionCode with DryRun)");
+    }
     match configuration_diff {
         Some(lines) if lines.is_empty() => info!("Dry run: the configuration is already in place"),
         Some(_) => info!("Dry run: would update the configuration as shown above"),
@@ -264,6 +300,10 @@ fn dry_run(
     }
     if let Some(alias) = &settings.alias {
         match current_alias {
+            Some(current) if !current.weights.is_empty() => info!(
+                "Dry run: would move alias {alias} from version {} to the new version and clear its weights",
+                current.version
+            ),
             Some(current) => info!(
                 "Dry run: would move alias {alias} from version {} to the new version",
                 current.version
@@ -271,7 +311,7 @@ fn dry_run(
             None => info!("Dry run: would create alias {alias} at the new version"),
         }
     }
-    LambdaOutcome {
+    Ok(LambdaOutcome {
         action: "lambda-deploy",
         region: run.region.clone(),
         function_arn: current.arn.clone(),
@@ -281,7 +321,7 @@ fn dry_run(
         version: None,
         alias_arn: None,
         dry_run: true,
-    }
+    })
 }
 
 /// Adds what was already changed to an error, so a failure halfway says what it leaves behind.

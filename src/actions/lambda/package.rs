@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
+use crate::domain::lambda::UNZIPPED_MAX;
+
 pub struct Package {
     pub bytes: Vec<u8>,
     /// base64 of the SHA-256 of the bytes, as Lambda reports CodeSha256.
@@ -46,7 +48,33 @@ pub fn build(path: &Path) -> Result<Package, String> {
     if !(bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")) {
         return Err(format!("{} is not a zip file (nor a directory to zip)", path.display()));
     }
+    let unzipped =
+        unzipped_size(&bytes).map_err(|err| format!("{} is not a zip Lambda can unpack: {err}", path.display()))?;
+    if unzipped >= UNZIPPED_MAX {
+        return Err(too_big(path, unzipped, "unzips to"));
+    }
     Ok(Package::new(bytes))
+}
+
+/// What a zip unpacks to, from its central directory (nothing is inflated).
+fn unzipped_size(bytes: &[u8]) -> Result<u64, zip::result::ZipError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))?;
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        total = total.saturating_add(archive.by_index_raw(index)?.size());
+    }
+    Ok(total)
+}
+
+/// Lambda refuses code of `UNZIPPED_MAX` bytes or more once unpacked ("Unzipped size must be
+/// smaller than 262144000 bytes"); layers count towards it too.
+fn too_big(path: &Path, size: u64, what: &str) -> String {
+    format!(
+        "{} {what} {} MB, and Lambda takes less than {} MB of unzipped code (layers included)",
+        path.display(),
+        size.div_ceil(1024 * 1024),
+        UNZIPPED_MAX / 1024 / 1024
+    )
 }
 
 /// Zip every file under `root` in byte order of their paths, with the zip format's earliest
@@ -61,13 +89,17 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
     if files.is_empty() {
         return Err(format!("{} has no files to deploy", root.display()));
     }
-    // Reserve what the zip can grow to (deflate hardly expands, plus headers), so the buffer is
-    // never copied while it grows: only the pages written count in memory.
+    // Lambda refuses code above its unzipped limit when it unpacks it: say so before zipping.
     let input: u64 = files
         .iter()
         .filter_map(|(_, path, _)| std::fs::metadata(path).ok())
         .map(|m| m.len())
         .sum();
+    if input >= UNZIPPED_MAX {
+        return Err(format!("{}: not zipped", too_big(root, input, "holds files of")));
+    }
+    // Reserve what the zip can grow to (deflate hardly expands, plus headers), so the buffer is
+    // never copied while it grows: only the pages written count in memory.
     let capacity = input + input / 64 + files.len() as u64 * 256 + 64 * 1024;
     let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(capacity as usize)));
     for (name, path, executable) in files {
@@ -185,6 +217,28 @@ mod tests {
             json,
             serde_json::json!({"RevisionId": "rev-\"1", "ZipFile": "AQIDBA=="})
         );
+    }
+
+    #[test]
+    fn directories_above_the_unzipped_limit_are_refused_before_zipping() {
+        let root = tree("huge");
+        // Sparse: the sizes add up on paper, nothing is written.
+        for name in ["a.bin", "b.bin"] {
+            let file = std::fs::File::create(root.join(name)).unwrap();
+            file.set_len(UNZIPPED_MAX / 2 + 1).unwrap();
+        }
+        let error = zip_directory(&root).unwrap_err();
+        assert!(error.contains("250 MB") && error.contains("not zipped"), "{error}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn zip_files_are_measured_unzipped() {
+        let root = tree("unzipped");
+        let bytes = zip_directory(&root).unwrap();
+        assert_eq!(unzipped_size(&bytes).unwrap(), 34 + 5 + 10);
+        assert!(unzipped_size(b"PK\x03\x04 truncated").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
