@@ -248,6 +248,18 @@ def test_an_inactive_revision_is_refused_before_any_change(ecs):
     assert_nothing_changed(ecs)
 
 
+def test_a_one_off_task_from_an_inactive_current_revision_is_refused_before_any_change(ecs, emulator):
+    # A restart keeps the service on web:1, which a cleanup job deregistered; ECS would refuse the
+    # one-off task (TaskDefinition is inactive) after nothing else, but say so before anything.
+    ecs.boto.deregister_task_definition(taskDefinition=ecs.ecs.task_definition_arn)
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": 0}])
+    result = ecs.run(FORCE_NEW_DEPLOYMENT="true", RUN_TASK="true")
+
+    assert result.code == 2, result
+    assert "INACTIVE" in result.output and "RUN_TASK" in result.output, result
+    assert_nothing_changed(ecs)
+
+
 def test_a_bare_family_means_its_latest_active_revision(ecs):
     ecs.ecs.register_revision(image_tag="2")
     newest = ecs.ecs.register_revision(image_tag="3")

@@ -237,8 +237,8 @@ impl RoleChain {
                     "The trust policy of AWS_ROLE_ARN {role} does not allow sts:TagSession, so the session is not \
                      tagged with the Bitbucket context (CloudTrail shows the session name only). To tag it, allow \
                      it in the statement that admits {first}: \"Principal\": {{\"AWS\": \"{first}\"}}, \
-                     \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]. To silence this, set \
-                     AWS_SESSION_TAGS: \"false\".",
+                     \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"], and, across accounts, in the \
+                     permissions of {first} as well. To silence this, set AWS_SESSION_TAGS: \"false\".",
                     role = chained.role.arn,
                     first = first_principal(plan),
                 );

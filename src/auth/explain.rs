@@ -123,7 +123,9 @@ pub fn web_identity_refused(
             format!("STS could not reach the identity provider's keys to verify the step's token ({failure})"),
             vec![format!(
                 "STS fetches the signing keys of {issuer} to check the token, and could not, several times. \
-                     This passes by itself: run the step again. The token and the role were not judged."
+                     For Bitbucket's own issuer this usually passes: run the step again. If it persists, the keys \
+                     may not be reachable from AWS (a self-hosted issuer behind a firewall, or answering slower \
+                     than STS waits). The token and the role were not judged."
             )],
         );
     }

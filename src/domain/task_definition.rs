@@ -84,6 +84,10 @@ fn drop_reserved_tags(body: &mut Map<String, Value>) -> Vec<String> {
 /// revision registered from it read the same. What is sent to ECS stays as written.
 pub fn normalized(body: &Value) -> Value {
     let mut body = body.clone();
+    // Every revision answers it now, whether or not it was registered with it.
+    if let Some(fields) = body.as_object_mut() {
+        drop_default(fields, "enableFaultInjection", &Value::Bool(false));
+    }
     for container in body
         .get_mut("containerDefinitions")
         .and_then(Value::as_array_mut)
@@ -325,7 +329,8 @@ mod tests {
             "containerDefinitions": [{"name": "app", "image": "a:1", "cpu": 0, "essential": true,
                 "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}],
                 "environment": [], "mountPoints": [], "volumesFrom": [], "systemControls": []}],
-            "volumes": [], "placementConstraints": [], "proxyConfiguration": null
+            "volumes": [], "placementConstraints": [], "proxyConfiguration": null,
+            "enableFaultInjection": false
         });
         assert_eq!(normalized(&written), normalized(&described));
         let kept = json!({"family": "web", "containerDefinitions": [{"name": "app", "cpu": 256,

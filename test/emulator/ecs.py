@@ -404,9 +404,9 @@ def stored_body(st, arn):
 
 @control("POST", "/_layer/ecs/system-tags")
 def c_system_tags(layer, body, query):
-    """Tags AWS itself keeps on a revision (e.g. "aws:cloudformation:stack-name" when a stack
-    registered it): answered by DescribeTaskDefinition with include=TAGS, refused by
-    RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}."""
+    """Tags with the reserved "aws:" prefix on a revision (put there by AWS's own tooling;
+    CloudFormation does not tag task definitions today): answered by DescribeTaskDefinition with
+    include=TAGS, refused by RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}."""
     st = state(layer)
     wanted = body["task_definition"]
     tags = body.get("tags") or []
@@ -919,6 +919,9 @@ def _judge_update_service(layer, req):
     """Snapshot the service before moto changes it; refuse what ECS refuses for services
     whose deployments are not ECS's own."""
     params = req.params
+    refused = refuses_inactive(req)
+    if refused is not None:
+        return refused
     account, region = request_account(req), req.region or DEFAULT_REGION
     try:
         svc = backend(account, region)._get_service(params.get("cluster") or "default", name_of(params.get("service")))
@@ -1171,11 +1174,28 @@ def c_clear_run_task(layer, body, query):
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 
 
+def refuses_inactive(req):
+    """ECS starts no new task from a deregistered revision, and updates no service to one."""
+    reference = req.params.get("taskDefinition")
+    if not reference:
+        return None
+    try:
+        td = backend(request_account(req), req.region or DEFAULT_REGION).describe_task_definition(reference)
+    except Exception:
+        return None  # moto answers the unknown revision itself
+    if td.status != "ACTIVE":
+        return invalid_parameter("TaskDefinition is inactive")
+    return None
+
+
 @judge("ecs", "RunTask")
 def _judge_run_task(layer, req):
     """moto raises a bare Exception (an HTML 500) for an EC2 task in a cluster without
     container instances; ECS answers InvalidParameterException."""
     params = req.params
+    refused = refuses_inactive(req)
+    if refused is not None:
+        return refused
     strategy = params.get("capacityProviderStrategy") or []
     if strategy and all(item.get("capacityProvider") in FARGATE_PROVIDERS for item in strategy):
         # moto fails (an HTML 500) on any capacity provider strategy; on ECS, a Fargate one

@@ -217,10 +217,10 @@ async fn existing(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(String,
         .and_then(Value::as_str)
         .unwrap_or(reference)
         .to_owned();
-    if body.get("status").and_then(Value::as_str) == Some("INACTIVE") {
+    if let Some(status) = unusable(&body) {
         return Err(Error::BadInput {
             summary: format!(
-                "{} is INACTIVE (deregistered): ECS starts no new tasks from it",
+                "{} is {status}: ECS starts no new tasks from it and no service can be updated to it",
                 short_name(&arn)
             ),
             details: vec![
@@ -231,6 +231,14 @@ async fn existing(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(String,
         });
     }
     Ok((arn, body))
+}
+
+/// INACTIVE (deregistered) and DELETE_IN_PROGRESS revisions keep running where they run, but
+/// ECS refuses them for new tasks and service updates.
+fn unusable(body: &Value) -> Option<&str> {
+    body.get("status")
+        .and_then(Value::as_str)
+        .filter(|status| matches!(*status, "INACTIVE" | "DELETE_IN_PROGRESS"))
 }
 
 /// No `TASK_DEFINITION`: each service's own revision, restarted as it is, or with the new
@@ -256,6 +264,20 @@ async fn current_revisions(
             .map_err(AwsFailure::into_error)?;
         let revision = if restart {
             let body = described.get("taskDefinition").cloned().unwrap_or_default();
+            // The service restarts on it as it is, but a one-off task would be a new task.
+            if let (Some(status), Some(_), true) = (unusable(&body), &settings.run_task, targets.is_empty()) {
+                return Err(Error::BadInput {
+                    summary: format!(
+                        "RUN_TASK: the first service runs {}, which is {status}: ECS starts no one-off task from it",
+                        short_name(arn)
+                    ),
+                    details: vec![
+                        "Nothing was changed. Deploy an ACTIVE revision (TASK_DEFINITION, IMAGE), or restart without \
+                         RUN_TASK."
+                            .to_owned(),
+                    ],
+                });
+            }
             Revision::Existing {
                 arn: arn.to_owned(),
                 body,

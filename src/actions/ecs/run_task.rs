@@ -178,9 +178,7 @@ fn task_volumes(volumes: &[ServiceVolumeConfiguration]) -> Result<Option<Vec<Tas
                     .set_volume_initialization_rate(ebs.volume_initialization_rate())
                     .set_iops(ebs.iops())
                     .set_throughput(ebs.throughput())
-                    .set_tag_specifications(
-                        (!ebs.tag_specifications().is_empty()).then(|| ebs.tag_specifications().to_vec()),
-                    )
+                    .set_tag_specifications(task_tag_specifications(ebs.tag_specifications()))
                     .role_arn(ebs.role_arn())
                     .set_filesystem_type(ebs.filesystem_type().cloned())
                     .build()
@@ -197,6 +195,24 @@ fn task_volumes(volumes: &[ServiceVolumeConfiguration]) -> Result<Option<Vec<Tas
         );
     }
     Ok((!converted.is_empty()).then_some(converted))
+}
+
+/// A task's EBS volume may not propagate tags from a service (only a service's volume may):
+/// such a specification keeps its own tags and drops the propagation.
+fn task_tag_specifications(
+    specifications: &[aws_sdk_ecs::types::EbsTagSpecification],
+) -> Option<Vec<aws_sdk_ecs::types::EbsTagSpecification>> {
+    let converted: Vec<_> = specifications
+        .iter()
+        .map(|spec| {
+            let mut spec = spec.clone();
+            if spec.propagate_tags == Some(PropagateTags::Service) {
+                spec.propagate_tags = None;
+            }
+            spec
+        })
+        .collect();
+    non_empty(&converted)
 }
 
 fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
