@@ -147,9 +147,10 @@ def assume_role_run(binary, base_url):
     return done.returncode, wall, peak_kib / 1024
 
 
-def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900"):
-    """One ecs-deploy (image change) to `services`; returns (exit code, CPU seconds of the pipe,
-    the pipe's AWS calls by operation, the times of its DescribeServices calls)."""
+def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900", strategy=None):
+    """One ecs-deploy (image change) to `services` (with `strategy`, e.g. BLUE_GREEN, set on each);
+    returns (exit code, CPU seconds of the pipe, the pipe's AWS calls by operation, the times of
+    its DescribeServices calls)."""
     from emulator.ecs_scenario import ecs_fixture
     from pipe import Scenario
 
@@ -158,6 +159,12 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
     with tempfile.TemporaryDirectory() as tmp:
         step = Scenario(emu, tmp)
         ecs = ecs_fixture(emu, cluster="prod", services=services)
+        if strategy:
+            client = ecs.client("ecs")
+            for service in services:
+                client.update_service(cluster="prod", service=service, deploymentConfiguration={
+                    "strategy": strategy, "bakeTimeInMinutes": 0, "maximumPercent": 200,
+                    "minimumHealthyPercent": 100})
         for service in services:
             emu.ecs_rollout("prod", service, rollout, polls=polls)
         env = step.env(ACTION="ecs-deploy", CLUSTER_NAME="prod", SERVICE_NAME=" ".join(services),
@@ -170,6 +177,16 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
         calls[record["action"]] = calls.get(record["action"], 0) + 1
     polls_at = [r["time"] for r in ours if r["action"] == "DescribeServices"]
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, calls, polls_at
+
+
+def waiting_calls_per_minute(binary, base_url, services, seconds=30):
+    """AWS calls per minute while the pipe waits on stuck blue/green deployments of `services`."""
+    started = time.monotonic()
+    _, _, calls, _ = ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds),
+                                    strategy="BLUE_GREEN")
+    waited = time.monotonic() - started
+    watching = calls.get("DescribeServices", 0) + calls.get("DescribeServiceDeployments", 0)
+    return watching / waited * 60, calls
 
 
 def lambda_runs(binary, base_url):
@@ -277,6 +294,15 @@ def main():
         adapts = len(set(gaps)) > 1 and max(gaps) > min(gaps)
         results.append(("ecs-deploy, seconds between polls of a stuck 30 s wait", " ".join(map(str, gaps)), "adapts",
                         adapts))
+
+    with running_emulator() as base_url:
+        one, calls_one = waiting_calls_per_minute(args.binary, base_url, ["web"])
+        ten, calls_ten = waiting_calls_per_minute(args.binary, base_url, [f"svc{i}" for i in range(10)])
+        results.append(("ecs-deploy, API calls per minute of waiting, 1 blue/green service",
+                        f"{one:.0f} ({calls_one.get('DescribeServiceDeployments', 0)} DescribeServiceDeployments)",
+                        "-", True))
+        results.append(("ecs-deploy, API calls per minute of waiting, 10 blue/green services",
+                        f"{ten:.0f} ({ten / one:.2f}× one)", "< 2× one, describes batched", ten < 2 * one))
 
     width = max(len(name) for name, *_ in results)
     for name, value, target, ok in results:
