@@ -28,6 +28,9 @@ use crate::error::Error;
 /// Authenticate, run the action, and leave its outcome for later script lines (also when it
 /// failed in a way that leaves state behind: what was deployed, how each deployment ended).
 pub async fn run(config: &Config) -> Result<Outcome, Error> {
+    if let Some(dir) = &config.context.pipe_shared_storage_dir {
+        output::remove_stale_outputs(dir);
+    }
     match act(config).await {
         Ok(outcome) => {
             deliver(config, &outcome.to_json())?;

@@ -103,20 +103,65 @@ pub const ENV_PREFIX: &str = "AWS_ROLE_DEPLOY_";
 
 /// Write the outcome as a sourceable env file and as JSON. Credentials are never part of an
 /// outcome, so nothing secret can land here.
+/// Each file is written whole or not at all (a temporary file renamed into place), and never
+/// through a link someone left at its name. Values are masked before they are quoted, so
+/// quoting cannot hide a secret from the redactor.
 pub fn write_outputs(dir: &Path, json: &serde_json::Value) -> Result<(PathBuf, PathBuf), Error> {
-    let env_pairs = env_pairs(json);
+    let json = redacted(json);
     let failed = |path: &Path, err: std::io::Error| Error::Outputs(format!("{}: {err}", path.display()));
     std::fs::create_dir_all(dir).map_err(|err| failed(dir, err))?;
     let env_path = dir.join(ENV_FILE);
     let mut env_text = String::new();
-    for (key, value) in &env_pairs {
-        let _ = writeln!(env_text, "{key}={}", shell_quote(value));
+    for (key, value) in env_pairs(&json) {
+        let _ = writeln!(env_text, "{key}={}", shell_quote(&value));
     }
-    std::fs::write(&env_path, redact(&env_text).as_bytes()).map_err(|err| failed(&env_path, err))?;
+    write_atomically(&env_path, env_text.as_bytes()).map_err(|err| failed(&env_path, err))?;
     let json_path = dir.join(JSON_FILE);
-    let json_text = serde_json::to_string_pretty(json).unwrap_or_default() + "\n";
-    std::fs::write(&json_path, redact(&json_text).as_bytes()).map_err(|err| failed(&json_path, err))?;
+    let json_text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+    write_atomically(&json_path, json_text.as_bytes()).map_err(|err| failed(&json_path, err))?;
     Ok((env_path, json_path))
+}
+
+/// Outputs of an earlier run in the same step must not pass for this run's: removed before the
+/// run does anything (a link is removed, not followed).
+pub fn remove_stale_outputs(dir: &Path) {
+    for name in [ENV_FILE, JSON_FILE] {
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => tracing::debug!("Removed the outputs of an earlier run: {name}"),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!("Could not remove the earlier {name}: {err}"),
+        }
+    }
+}
+
+/// A new file beside `path`, created exclusively (an existing file or link there is an error,
+/// not a target), then renamed over `path` (which replaces a link instead of following it).
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("outputs");
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// Every string in the document masked, before it is serialised or quoted.
+fn redacted(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(redact(text).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), redacted(v))).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The JSON flattened into `KEY=value` pairs: `{"a": {"b": 1}}` → `AWS_ROLE_DEPLOY_A_B=1`,
@@ -163,6 +208,33 @@ mod tests {
         let expected = [("P_A", "x"), ("P_LIST_0_K", "true"), ("P_N", "2")];
         let expected: Vec<(String, String)> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn outputs_replace_links_instead_of_following_them_and_mask_before_quoting() {
+        let dir = std::env::temp_dir().join(format!("ard-outputs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("elsewhere");
+        std::fs::write(&target, "untouched").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join(ENV_FILE)).unwrap();
+        crate::domain::secret::redact_from_now_on("it's-a-secret-value");
+        write_outputs(&dir, &serde_json::json!({"note": "it's-a-secret-value"})).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        let env = std::fs::read_to_string(dir.join(ENV_FILE)).unwrap();
+        assert!(
+            !std::fs::symlink_metadata(dir.join(ENV_FILE))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            env.contains("AWS_ROLE_DEPLOY_NOTE='***'") && !env.contains("secret"),
+            "{env}"
+        );
+        remove_stale_outputs(&dir);
+        assert!(!dir.join(ENV_FILE).exists() && !dir.join(JSON_FILE).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

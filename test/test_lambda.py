@@ -586,3 +586,25 @@ def test_version_still_pending_at_the_deadline_leaves_the_alias(fn):
     assert "still not Active (State Pending) when WAIT_TIMEOUT ran out" in result.final_line
     assert f"alias live still points at version {first}" in result.output
     assert fn.calls("UpdateAlias") == []
+
+
+def test_an_environment_over_lambdas_4_kb_is_refused_before_any_change_without_printing_it(fn, emulator):
+    # Lambda's own refusal quotes every value ("String measured: {...}"); the pipe checks first.
+    secret = "s3cr3t-" + "x" * 40
+    variables = {f"VAR_{i}": f"{secret}-{i}" for i in range(80)}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("big.json", json.dumps({"Environment": {"Variables": variables}})),
+                    DEBUG="true")
+
+    assert result.code == 2, result
+    assert "more than Lambda's 4 KB" in result.output, result
+    assert secret not in result.everything()
+    assert emulator.requests(service="lambda", action="UpdateFunctionConfiguration") == []
+
+
+def test_values_filled_from_repository_variables_are_masked_wherever_they_appear(fn):
+    token = "repo-variable-token-1234567890"
+    config = {"Environment": {"Variables": {"API_TOKEN": "${API_TOKEN}"}}, "Description": "uses ${API_TOKEN}"}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), API_TOKEN=token, DRY_RUN="true")
+
+    assert result.code == 0, result
+    assert token not in result.everything(), result

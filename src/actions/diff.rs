@@ -1,31 +1,116 @@
 //! What a deployment would change, for dry runs and logs: a readable diff of two JSON
-//! documents. Arrays of named objects (containers, environment entries) are matched by name,
-//! and every value under an `environment` key is masked, since teams keep secrets there.
+//! documents. Arrays of named objects (containers, environment entries) are matched by name.
+//!
+//! Only the values of fields known to be safe (images, sizes, names, ARNs, ports, counts…) are
+//! shown; every other value is masked with a keyed fingerprint, since secrets hide in many places
+//! (log driver options, docker labels, commands, volume driver options), and the old side comes
+//! from AWS, where Bitbucket's masking of repository variables cannot reach. Whatever sits under
+//! an `environment` key is masked whole, names aside.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Fields whose values are shown in clear: what a reviewer needs to see, and nothing that
+/// carries a secret. Task definitions (ECS) and function configurations (Lambda).
+const SAFE_FIELDS: &[&str] = &[
+    // ECS task definitions and containers
+    "family",
+    "name",
+    "image",
+    "cpu",
+    "memory",
+    "memoryReservation",
+    "essential",
+    "networkMode",
+    "requiresCompatibilities",
+    "taskRoleArn",
+    "executionRoleArn",
+    "containerPort",
+    "hostPort",
+    "protocol",
+    "appProtocol",
+    "containerPortRange",
+    "sizeInGiB",
+    "cpuArchitecture",
+    "operatingSystemFamily",
+    "logDriver",
+    "startPeriod",
+    "interval",
+    "timeout",
+    "retries",
+    "readonlyRootFilesystem",
+    "privileged",
+    "stopTimeout",
+    "startTimeout",
+    "condition",
+    "containerName",
+    "sourceVolume",
+    "containerPath",
+    "readOnly",
+    "type",
+    "expression",
+    "field",
+    "softLimit",
+    "hardLimit",
+    "valueFrom",
+    "credentialsParameter",
+    "pidMode",
+    "ipcMode",
+    "enableFaultInjection",
+    "initProcessEnabled",
+    "workingDirectory",
+    "user",
+    // Lambda function configurations
+    "FunctionName",
+    "Runtime",
+    "Handler",
+    "MemorySize",
+    "Timeout",
+    "Role",
+    "Description",
+    "Layers",
+    "Architectures",
+    "PackageType",
+    "Size",
+    "Mode",
+    "TargetArn",
+    "SubnetIds",
+    "SecurityGroupIds",
+    "Ipv6AllowedForDualStack",
+    "ApplyOn",
+    "LogFormat",
+    "LogGroup",
+    "ApplicationLogLevel",
+    "SystemLogLevel",
+    "KMSKeyArn",
+];
+
+fn is_safe(key: &str) -> bool {
+    SAFE_FIELDS.contains(&key)
+}
+
 /// One line per change: `~ path: old → new`, `+ path: new`, `- path: old`.
 pub fn diff(old: &Value, new: &Value) -> Vec<String> {
     let mut lines = Vec::new();
-    walk("", old, new, false, &mut lines);
+    walk("", "", old, new, false, &mut lines);
     lines
 }
 
-fn walk(path: &str, old: &Value, new: &Value, masked: bool, lines: &mut Vec<String>) {
+/// `key` is the field the values belong to (for array items, the array's field).
+fn walk(path: &str, key: &str, old: &Value, new: &Value, masked: bool, lines: &mut Vec<String>) {
     match (old, new) {
         (Value::Object(old_map), Value::Object(new_map)) => {
-            for (key, old_value) in old_map {
-                let child = join(path, key);
-                let masked = masked || is_sensitive(key);
-                match new_map.get(key) {
-                    Some(new_value) => walk(&child, old_value, new_value, masked, lines),
-                    None => lines.push(format!("- {child}: {}", show(old_value, masked))),
+            for (field, old_value) in old_map {
+                let child = join(path, field);
+                let masked = masked || is_sensitive(field);
+                match new_map.get(field) {
+                    Some(new_value) => walk(&child, field, old_value, new_value, masked, lines),
+                    None => lines.push(format!("- {child}: {}", show(old_value, field, masked))),
                 }
             }
-            for (key, new_value) in new_map.iter().filter(|(key, _)| !old_map.contains_key(*key)) {
-                let masked = masked || is_sensitive(key);
-                lines.push(format!("+ {}: {}", join(path, key), show(new_value, masked)));
+            for (field, new_value) in new_map.iter().filter(|(field, _)| !old_map.contains_key(*field)) {
+                let masked = masked || is_sensitive(field);
+                lines.push(format!("+ {}: {}", join(path, field), show(new_value, field, masked)));
             }
         }
         (Value::Array(old_items), Value::Array(new_items)) if all_named(old_items) && all_named(new_items) => {
@@ -33,24 +118,32 @@ fn walk(path: &str, old: &Value, new: &Value, masked: bool, lines: &mut Vec<Stri
                 let name = name_of(old_item);
                 let child = format!("{path}[{name}]");
                 match new_items.iter().find(|item| name_of(item) == name) {
-                    Some(new_item) => walk(&child, old_item, new_item, masked, lines),
-                    None => lines.push(format!("- {child}: {}", show(old_item, masked))),
+                    Some(new_item) => walk(&child, key, old_item, new_item, masked, lines),
+                    None => lines.push(format!("- {child}: {}", show(old_item, key, masked))),
                 }
             }
             for new_item in new_items
                 .iter()
                 .filter(|item| !old_items.iter().any(|old| name_of(old) == name_of(item)))
             {
-                lines.push(format!("+ {path}[{}]: {}", name_of(new_item), show(new_item, masked)));
+                lines.push(format!(
+                    "+ {path}[{}]: {}",
+                    name_of(new_item),
+                    show(new_item, key, masked)
+                ));
             }
         }
         (old, new) if old == new => {}
-        (old, new) if masked => lines.push(format!(
+        (old, new) if masked || !is_safe(key) => lines.push(format!(
             "~ {path}: changed ({} → {})",
             fingerprint(old),
             fingerprint(new)
         )),
-        (old, new) => lines.push(format!("~ {path}: {} → {}", show(old, false), show(new, false))),
+        (old, new) => lines.push(format!(
+            "~ {path}: {} → {}",
+            show(old, key, false),
+            show(new, key, false)
+        )),
     }
 }
 
@@ -77,32 +170,34 @@ fn name_of(item: &Value) -> &str {
     item.get("name").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// A value as it may be printed: wholly masked, or with everything under an `environment` key
-/// masked (an added container brings its environment along).
-fn show(value: &Value, masked: bool) -> String {
+/// A value of field `key` as it may be printed: wholly masked, or with every value of a field
+/// not known to be safe masked (an added container brings its whole definition along).
+fn show(value: &Value, key: &str, masked: bool) -> String {
     if masked {
         fingerprint(value)
     } else {
-        mask_environments(value).to_string()
+        mask_unsafe(value, key).to_string()
     }
 }
 
-fn mask_environments(value: &Value) -> Value {
+fn mask_unsafe(value: &Value, key: &str) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(key, item)| {
-                    let shown = if is_sensitive(key) {
+                .map(|(field, item)| {
+                    let shown = if is_sensitive(field) {
                         mask_all(item)
                     } else {
-                        mask_environments(item)
+                        mask_unsafe(item, field)
                     };
-                    (key.clone(), shown)
+                    (field.clone(), shown)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(mask_environments).collect()),
-        other => other.clone(),
+        Value::Array(items) => Value::Array(items.iter().map(|item| mask_unsafe(item, key)).collect()),
+        Value::Null => Value::Null,
+        leaf if is_safe(key) => leaf.clone(),
+        leaf => Value::String(fingerprint(leaf)),
     }
 }
 
@@ -247,6 +342,44 @@ mod tests {
         }
         assert!(
             text.contains("\"name\":\"B\"") && text.contains("\"image\":\"w:1\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_fields_known_to_be_safe_are_shown() {
+        let old = json!({"containerDefinitions": [{"name": "app", "image": "a:1",
+            "logConfiguration": {"logDriver": "splunk", "options": {"splunk-token": "tok-old-123456"}},
+            "dockerLabels": {"api-key": "label-secret-1"},
+            "command": ["serve", "--password", "cmd-secret-1"]}],
+            "volumes": [{"name": "data", "dockerVolumeConfiguration": {"driverOpts": {"password": "vol-secret-1"}}}]});
+        let new = json!({"containerDefinitions": [{"name": "app", "image": "a:2",
+            "logConfiguration": {"logDriver": "splunk", "options": {"splunk-token": "tok-new-654321"}},
+            "dockerLabels": {"api-key": "label-secret-2"},
+            "command": ["serve", "--password", "cmd-secret-2"]},
+            {"name": "sidecar", "image": "s:1", "entryPoint": ["sh", "-c", "entry-secret"]}],
+            "volumes": [{"name": "data", "dockerVolumeConfiguration": {"driverOpts": {"password": "vol-secret-2"}}}]});
+        let text = diff(&old, &new).join("\n");
+        for secret in [
+            "tok-old",
+            "tok-new",
+            "label-secret",
+            "cmd-secret",
+            "vol-secret",
+            "entry-secret",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert!(
+            text.contains("~ containerDefinitions[app].image: \"a:1\" → \"a:2\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("logConfiguration.options.splunk-token: changed (sha256:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"image\":\"s:1\"") && text.contains("\"name\":\"sidecar\""),
             "{text}"
         );
     }

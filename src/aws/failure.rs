@@ -113,7 +113,7 @@ impl AwsFailure {
                     message: service
                         .err()
                         .message()
-                        .map(str::to_owned)
+                        .map(without_quoted_values)
                         .unwrap_or_else(|| format!("HTTP {status} without an error message")),
                     code,
                     request_id: service.err().meta().request_id().map(str::to_owned),
@@ -251,6 +251,15 @@ impl AwsFailure {
             };
         }
         Error::failed(self, vec![])
+    }
+}
+
+/// Lambda quotes the whole environment map after "String measured:" when it is too large; the
+/// values are the user's secrets, so the message stops before it.
+fn without_quoted_values(message: &str) -> String {
+    match message.split_once("String measured:") {
+        Some((before, _)) => format!("{}String measured: (values not shown)", before),
+        None => message.to_owned(),
     }
 }
 
@@ -422,6 +431,18 @@ mod tests {
             assert_eq!(error.exit_code(), exit, "{failure}");
             assert!(text.contains(mentioned), "{mentioned} missing from {text}");
         }
+    }
+
+    #[test]
+    fn quoted_environment_values_are_cut_from_messages() {
+        let message = "Lambda was unable to configure your environment variables because the environment \
+            variables you have provided exceeded the 4KB limit. String measured: {\"DB_PASSWORD\":\"hunter2\"}";
+        let cut = without_quoted_values(message);
+        assert!(
+            !cut.contains("hunter2") && cut.contains("exceeded the 4KB limit"),
+            "{cut}"
+        );
+        assert_eq!(without_quoted_values("plain"), "plain");
     }
 
     #[test]

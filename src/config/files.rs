@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Env;
 use super::template;
+use crate::domain::secret;
 
 /// A JSON document named by a variable: resolved inside the clone directory, parsed, and its
 /// `${VAR}` placeholders filled from the environment. Each problem names the file.
@@ -15,7 +16,17 @@ pub(super) fn load_json_document(env: &Env, work_dir: &Path, value: &str) -> Res
     let text = std::fs::read_to_string(&path).map_err(|err| vec![format!("cannot read {}: {err}", path.display())])?;
     let mut document: Value =
         serde_json::from_str(&text).map_err(|err| vec![format!("{} is not valid JSON: {err}", path.display())])?;
-    template::substitute(&mut document, &|name| env.value(name).map(str::to_owned)).map_err(|problems| {
+    template::substitute(&mut document, &|name| {
+        let value = env.value(name)?;
+        // A repository variable may be a secured one: what it filled in is masked from now on,
+        // wherever it appears (an AWS error quoting the document, say). Bitbucket's own build
+        // context is public.
+        if !name.starts_with("BITBUCKET_") {
+            secret::redact_from_now_on(value);
+        }
+        Some(value.to_owned())
+    })
+    .map_err(|problems| {
         problems
             .into_iter()
             .map(|problem| format!("{}: {problem}", path.display()))

@@ -13,7 +13,7 @@ use super::reader::Reader;
 use crate::domain::arn::is_account_id;
 use crate::domain::context::BitbucketContext;
 use crate::domain::lambda::{
-    CodeSource, LambdaSettings, S3Location, classify_configuration_keys, direct_upload_problem,
+    CodeSource, LambdaSettings, S3Location, classify_configuration_keys, direct_upload_problem, environment_too_large,
 };
 use crate::vars;
 
@@ -186,6 +186,13 @@ fn read_configuration(
                 path.display()
             )]);
         }
+    }
+    if let Some(size) = environment_too_large(&document) {
+        return Err(vec![format!(
+            "{}: Environment.Variables add up to {size} bytes (as JSON), more than Lambda's 4 KB: move large \
+             values to SSM Parameter Store or Secrets Manager; nothing was changed",
+            path.display()
+        )]);
     }
     let keys = classify_configuration_keys(fields);
     if !keys.read_only.is_empty() {

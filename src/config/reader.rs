@@ -148,6 +148,13 @@ impl<'e> Reader<'e> {
     pub(super) fn url(&mut self, var: &Var) -> Option<String> {
         let value = self.raw(var)?;
         let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+        // `https://user:password@host`: the credentials are masked wherever the URL is printed.
+        if let Some((userinfo, _)) = rest.and_then(|rest| rest.split(['/', '?', '#']).next()?.rsplit_once('@')) {
+            secret::redact_even_if_short(userinfo);
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secret::redact_even_if_short(password);
+            }
+        }
         let host = rest.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
         if host.is_some_and(|host| !host.is_empty() && !host.contains(char::is_whitespace)) {
             Some(value.to_owned())

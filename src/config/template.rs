@@ -72,7 +72,12 @@ fn fill(text: &str, lookup: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<
                     rest = &open[end + 1..];
                 }
                 None => {
-                    problems.push(format!("{:?} has a ${{ without a closing }}", truncate(text)));
+                    // The value may hold a secret: say where, not what.
+                    let at = text.len() - after.len();
+                    problems.push(format!(
+                        "a string value of {} characters has a ${{ without a closing }} at byte {at}",
+                        text.chars().count()
+                    ));
                     out.push_str(after);
                     rest = "";
                 }
@@ -90,10 +95,6 @@ fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(60).collect()
 }
 
 #[cfg(test)]

@@ -15,6 +15,16 @@ pub const DIRECT_UPLOAD_REQUEST_MAX: u64 = 69_905_067;
 const DIRECT_UPLOAD_JSON_MAX: u64 = 160;
 /// Lambda's limit for the unzipped code: a larger directory cannot deploy, so it is not zipped.
 pub const UNZIPPED_MAX: u64 = 250 * 1024 * 1024;
+/// Lambda's limit for a function's environment variables: the map as JSON, 4 KB.
+pub const ENVIRONMENT_MAX: usize = 4 * 1024;
+
+/// The size Lambda measures the environment variables by (their JSON map), when it is over the
+/// limit. Lambda's own refusal quotes every value, so the pipe checks before sending.
+pub fn environment_too_large(configuration: &Value) -> Option<usize> {
+    let variables = configuration.get("Environment")?.get("Variables")?;
+    let size = serde_json::to_string(variables).map_or(0, |text| text.len());
+    (size > ENVIRONMENT_MAX).then_some(size)
+}
 
 /// The size of the UpdateFunctionCode request that uploads a zip of `zip_len` bytes (at most).
 pub fn direct_upload_request_size(zip_len: u64) -> u64 {

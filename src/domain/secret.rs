@@ -48,9 +48,20 @@ impl fmt::Debug for Secret {
 /// Mask `value` in every line printed from now on. A second line of defence behind `Secret`:
 /// it also catches a secret echoed back inside some other text.
 pub fn redact_from_now_on(value: &str) {
-    if value.len() < SHORTEST_MASKED {
-        return;
+    if value.len() >= SHORTEST_MASKED {
+        register(value);
     }
+}
+
+/// The same for a value that is a secret however short (an ExternalId may have two characters):
+/// masking a short value can mangle an ordinary word in a log, which beats printing it.
+pub fn redact_even_if_short(value: &str) {
+    if !value.is_empty() {
+        register(value);
+    }
+}
+
+fn register(value: &str) {
     let mut secrets = SECRETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     if !secrets.iter().any(|known| known == value) {
         secrets.push(value.to_owned());
@@ -90,6 +101,14 @@ mod tests {
             "token=***; again ***"
         );
         assert_eq!(redact("short stays"), "short stays");
+    }
+
+    #[test]
+    fn short_secrets_can_be_masked_on_purpose() {
+        redact_from_now_on("ab1x");
+        assert_eq!(redact("id ab1x"), "id ab1x");
+        redact_even_if_short("zq9k");
+        assert_eq!(redact("id zq9k"), "id ***");
     }
 
     #[test]
