@@ -160,16 +160,34 @@ def test_by_default_a_timed_out_deployment_is_left_running_and_said_so(ecs):
     assert "left running" in result.output and "ON_TIMEOUT=rollback" in result.output, result
 
 
-@pytest.mark.parametrize("on_failure, stops", [("rollback", 1), ("fail", 0)])
-def test_on_failure_rolls_back_a_failure_ecs_did_not(ecs, on_failure, stops):
+@pytest.mark.parametrize("on_failure, updates", [("rollback", 2), ("fail", 1)])
+def test_on_failure_rolls_back_a_failure_ecs_stopped_without_rolling_back(ecs, on_failure, updates):
+    # Rollback not configured: ECS stops the failing deployment where it is (STOPPED). Stopping it
+    # again is refused, so the pipe deploys the previous revision again and follows that.
     ecs.rollout("fail_no_rollback", polls=2)
+    ecs.rollout("complete", polls=1)  # the redeploy of web:1
     result = ecs.run(IMAGE="repo/app:broken", CONTAINER_NAME="app", ON_FAILURE=on_failure)
 
     assert result.code == 1, result
     assert "not configured to roll back" in result.output, result
-    assert len(stop_calls(ecs)) == stops
-    if stops:
-        assert "rolled back on request (ON_FAILURE=rollback)" in result.output
+    assert stop_calls(ecs) == []
+    calls = ecs.calls("UpdateService")
+    assert len(calls) == updates
+    if on_failure == "rollback":
+        assert calls[1]["params"]["taskDefinition"].endswith("web:1") and calls[1]["params"]["forceNewDeployment"]
+        assert "rolled back on request (ON_FAILURE=rollback): web:1 deployed again, completed" in result.output
+        assert ecs.service()["taskDefinition"].endswith("web:1")
+
+
+def test_a_service_deployment_attached_after_the_update_answered_is_found(ecs):
+    name = blue_green(ecs)
+    ecs.rollout("complete", polls=2, services=(name,), current_late=True)
+    result = ecs.run(SERVICE_NAME=name, IMAGE="repo/app:2")
+
+    assert result.code == 0, result
+    assert f"{name}: following service deployment arn:aws:ecs:" in result.output, result
+    assert any("stage BAKE_TIME" in line for line in stage_lines(result, name)), "followed as blue/green"
+    assert result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_SERVICE_DEPLOYMENT_ARN"].startswith("arn:aws:ecs:")
 
 
 # ------------------------------------------------------------------------------ fallback and batching

@@ -558,6 +558,7 @@ def c_rollout(layer, body, query):
         "events": list(events),
         "stopped_tasks": copy.deepcopy(stopped),
         "stale_polls": list(stale_polls),
+        "current_late": bool(body.get("current_late")),
     }
     st = state(layer)
     with st.lock:
@@ -999,6 +1000,8 @@ def _after_update_service(layer, req, resp):
         rollout = st.rollouts.get(key)
         if rollout is not None:
             svc_doc.update(rollout.view())
+            if rollout.script.get("current_late"):
+                svc_doc.pop("currentServiceDeployment", None)
         extras = st.service_extras.setdefault(key, {})
         for field in KEPT_SERVICE_FIELDS:
             if req.params.get(field) is not None:

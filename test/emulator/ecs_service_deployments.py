@@ -15,7 +15,9 @@ poll (one DescribeServices that includes the service is one poll):
 - Outcomes of their own: `hook_fail` (a lifecycle hook fails at POST_TEST_TRAFFIC_SHIFT),
   `alarm` (an alarm trips during BAKE_TIME, or at the last poll of a rolling deployment): both
   roll back; `fail_no_rollback` (the circuit breaker trips, rollback not configured: the rollout
-  is FAILED and the service deployment stays IN_PROGRESS).
+  is FAILED and ECS stops the service deployment, STOPPED, where it is).
+- `current_late` in the script: UpdateService answers without `currentServiceDeployment` (ECS can
+  answer before it attaches the service deployment); DescribeServices has it.
 - StopServiceDeployment with stopType ROLLBACK on an ongoing deployment: ROLLBACK_REQUESTED, then
   ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL; the service goes back to the previous revision.
   A requested rollback moves one step per look at it, by DescribeServices of the service or by
@@ -106,7 +108,8 @@ class ServiceDeployment:
                 self.stage = self.stages[self.step - 1]
             if outcome == "hook_fail" and self.stage == "POST_TEST_TRAFFIC_SHIFT":
                 hook = HOOK_ARN.format(region=self.rollout.key.region, account=self.rollout.key.account)
-                self.hooks = [{"hookId": "check-green", "targetArn": hook, "status": "FAILED"}]
+                self.hooks = [{"hookId": "check-green", "targetArn": hook, "targetType": "AWS_LAMBDA",
+                               "status": "FAILED"}]
                 self._roll_back(f"Lifecycle hook {hook} returned FAILED at POST_TEST_TRAFFIC_SHIFT.", now)
             elif outcome == "alarm" and self.stage == "BAKE_TIME":
                 self._trip_alarm(now)
@@ -120,10 +123,12 @@ class ServiceDeployment:
             self.breaker.update(status="TRIGGERED", failureCount=max(self.breaker["failureCount"], 3))
             self._roll_back("Service deployment rolled back because the circuit breaker threshold was exceeded.",
                             now, revert=False)  # the rollout's own steps put the previous revision back
-        elif k >= polls and outcome == "fail_no_rollback":
+        elif k == polls and outcome == "fail_no_rollback":
+            # With rollback not configured, ECS stops a deployment it finds failing, where it is.
             self.breaker.update(status="TRIGGERED", failureCount=max(self.breaker["failureCount"], 3))
+            self.status, self.finished = "STOPPED", now
             self.status_reason = ("ECS deployment circuit breaker: tasks failed to start. Rollback is not "
-                                  "configured, so the deployment goes on failing.")
+                                  "configured: the deployment was stopped.")
         elif k == polls and outcome == "superseded":
             self.status, self.finished = "STOPPED", now
             self.status_reason = "Service deployment stopped: a newer service deployment started."
@@ -157,7 +162,9 @@ class ServiceDeployment:
 
     def stop(self, stop_type, now):
         """StopServiceDeployment. Returns an error Response, or None."""
-        if self.status in FINAL or self.status.startswith("ROLLBACK"):
+        if self.status.startswith("ROLLBACK"):
+            return None  # already rolling back: ECS carries on
+        if self.status in FINAL:
             return aws_error(
                 "ecs", 400, "InvalidParameterException",
                 f"The service deployment {self.arn} is in status {self.status} and cannot be stopped.",

@@ -184,7 +184,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         .iter()
         .map(|index| (!plan.restart).then(|| deployable[*index].arn.as_str()))
         .collect();
-    let watched = update_services(&ecs, settings, &services, &targets).await?;
+    let mut watched = update_services(&ecs, settings, &services, &targets).await?;
     let mut followed = if run.wait && !watched.is_empty() {
         info!(
             "Waiting for {} deployment(s) to complete (WAIT_TIMEOUT {} s)",
@@ -209,7 +209,21 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     } else {
         vec![Followed::in_progress(); watched.len()]
     };
-    rollback::on_request(&ecs, settings, &watched, &mut followed, run.wait_timeout).await;
+    for (w, done) in watched.iter_mut().zip(&followed) {
+        if done.service_deployment.is_some() {
+            w.service_deployment.clone_from(&done.service_deployment);
+        }
+    }
+    // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
+    tokio::select! {
+        () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
+        () = terminated() => {
+            return Err(Error::Cancelled {
+                summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),
+                details: rollback::on_cancel(&ecs, settings, &watched).await,
+            });
+        }
+    }
     let verdicts: Vec<Verdict> = followed.iter().map(|f| f.verdict.clone()).collect();
 
     let outcome = EcsOutcome {

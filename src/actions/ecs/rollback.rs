@@ -1,7 +1,10 @@
 //! Rolling back on request: a deployment the pipe gives up on (`ON_TIMEOUT=rollback`), or one
-//! that failed without ECS rolling it back (`ON_FAILURE=rollback`), is stopped with
-//! `StopServiceDeployment` (`ROLLBACK`) and followed until the rollback ends. And when the step
-//! is cancelled, what was started and not finished is said, and rolled back only when asked.
+//! that failed without ECS rolling it back (`ON_FAILURE=rollback`). A service deployment still
+//! going on is stopped with `StopServiceDeployment` (`ROLLBACK`); one ECS has already stopped
+//! (with rollback not configured, ECS stops a failing deployment where it is), or one the pipe
+//! could not follow, is undone by deploying the previous revision again. Either way the rollback
+//! is followed to its end. And when the step is cancelled, what was started and not finished is
+//! said, and rolled back only when asked.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -10,7 +13,8 @@ use tracing::{info, warn};
 
 use super::rollout::{Verdict, Watched};
 use super::service_deployment;
-use super::watch::Followed;
+use super::watch::{self, Followed};
+use crate::aws;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::domain::ecs::{EcsSettings, WhenUnfinished};
 use crate::domain::task_definition::short_name;
@@ -27,38 +31,81 @@ fn asked_by(verdict: &Verdict, settings: &EcsSettings) -> Option<&'static str> {
     }
 }
 
+/// A service deployment in one of these states is over: it can no longer be stopped.
+const FINAL: [&str; 4] = ["SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"];
+
 /// Roll back what the settings ask to, and follow each rollback for at most `budget`; the
 /// result goes into `followed[i].rollback`.
 pub async fn on_request(
     ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
     settings: &EcsSettings,
     watched: &[Watched],
     followed: &mut [Followed],
     budget: Duration,
 ) {
     let mut requested: Vec<(usize, String)> = Vec::new();
+    let mut redeploying: Vec<(usize, Watched)> = Vec::new();
     for (index, (w, done)) in watched.iter().zip(followed.iter_mut()).enumerate() {
         let Some(variable) = asked_by(&done.verdict, settings) else {
             continue;
         };
-        let Some(arn) = &w.service_deployment else {
-            warn!(
-                "{}: {variable}, but ECS reported no service deployment to roll back (the API may be unavailable \
-                 here); the deployment is left to ECS",
-                w.service
-            );
-            done.rollback = Some("not rolled back: no service deployment to stop".to_owned());
-            continue;
-        };
-        match service_deployment::roll_back(ecs, arn).await {
-            Ok(()) => {
-                info!("{}: rolling back {arn} ({variable})", w.service);
-                requested.push((index, arn.clone()));
+        let ongoing = w
+            .service_deployment
+            .as_ref()
+            .filter(|_| done.status.as_deref().is_none_or(|status| !FINAL.contains(&status)));
+        if let Some(arn) = ongoing {
+            match service_deployment::roll_back(ecs, arn).await {
+                Ok(()) => {
+                    info!("{}: rolling back {arn} ({variable})", w.service);
+                    requested.push((index, arn.clone()));
+                }
+                Err(failure) => {
+                    warn!("{}: could not request the rollback ({variable}): {failure}", w.service);
+                    done.rollback = Some(format!("rollback refused: {failure}"));
+                }
             }
-            Err(failure) => {
-                warn!("{}: could not request the rollback ({variable}): {failure}", w.service);
-                done.rollback = Some(format!("rollback refused: {failure}"));
+        } else if w.previous != w.task_definition {
+            match redeploy_previous(ecs, cluster, w).await {
+                Ok(again) => {
+                    info!(
+                        "{}: rolling back by deploying {} again ({variable})",
+                        w.service,
+                        short_name(&w.previous)
+                    );
+                    redeploying.push((index, again));
+                }
+                Err(failure) => {
+                    warn!(
+                        "{}: could not deploy {} again ({variable}): {failure}",
+                        w.service,
+                        short_name(&w.previous)
+                    );
+                    done.rollback = Some(format!("rollback refused: {failure}"));
+                }
             }
+        } else {
+            done.rollback = Some(format!(
+                "not rolled back: {} ran {} before too",
+                w.service,
+                short_name(&w.previous)
+            ));
+        }
+    }
+    if !redeploying.is_empty() {
+        let again: Vec<Watched> = redeploying.iter().map(|(_, w)| w.clone()).collect();
+        let deadline = Instant::now() + budget;
+        let outcome = watch::watch(ecs, cluster, again, deadline).await;
+        for (position, (index, w)) in redeploying.iter().enumerate() {
+            let variable = asked_by(&followed[*index].verdict, settings).unwrap_or_default();
+            followed[*index].rollback = Some(match &outcome {
+                Ok(ended) => format!(
+                    "rolled back on request ({variable}): {} deployed again, {}",
+                    short_name(&w.task_definition),
+                    ended[position].verdict
+                ),
+                Err(failure) => format!("rollback started ({variable}), could not be followed: {failure}"),
+            });
         }
     }
     if requested.is_empty() {
@@ -75,7 +122,11 @@ pub async fn on_request(
             let mut news = false;
             let mut all_final = true;
             for ((index, arn), last) in arns.iter().zip(shown.iter_mut()) {
-                let Some(deployment) = found.iter().find(|d| d.service_deployment_arn() == Some(arn.as_str())) else {
+                let Some(deployment) = found
+                    .deployments
+                    .iter()
+                    .find(|d| d.service_deployment_arn() == Some(arn.as_str()))
+                else {
                     all_final = false;
                     continue;
                 };
@@ -111,6 +162,38 @@ pub async fn on_request(
         followed[*index].status = status.split(',').next().map(str::to_owned);
         followed[*index].rollback = Some(outcome);
     }
+}
+
+/// UpdateService back to the revision the service ran before, as a new deployment.
+async fn redeploy_previous(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    w: &Watched,
+) -> Result<Watched, crate::aws::AwsFailure> {
+    let request = ecs
+        .update_service()
+        .cluster(cluster)
+        .service(&w.service)
+        .task_definition(&w.previous)
+        .force_new_deployment(true);
+    let output = aws::call("ecs:UpdateService", request.send()).await?;
+    let service = output
+        .service()
+        .cloned()
+        .unwrap_or_else(|| aws_sdk_ecs::types::Service::builder().build());
+    let primary = service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Watched::of_update(
+        &service,
+        primary,
+        w.previous.clone(),
+        w.task_definition.clone(),
+    ))
 }
 
 /// The step is being stopped (SIGTERM): say what was started and not finished, and roll it back

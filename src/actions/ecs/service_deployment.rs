@@ -42,8 +42,9 @@ impl Strategy {
         match config.strategy() {
             Some(DeploymentStrategy::Linear) => {
                 let linear = config.linear_configuration();
-                let step = linear.and_then(|l| l.step_percent()).unwrap_or(0.0);
-                let step_bake = minutes(linear.and_then(|l| l.step_bake_time_in_minutes()));
+                // ECS's defaults when a field is left out: 10 % steps, 6 minutes apart.
+                let step = linear.and_then(|l| l.step_percent()).unwrap_or(10.0);
+                let step_bake = minutes(linear.and_then(|l| l.step_bake_time_in_minutes()).or(Some(6)));
                 if step > 0.0 {
                     parts.push(format!(
                         "{step}% of traffic per step, {} between steps",
@@ -55,8 +56,9 @@ impl Strategy {
             }
             Some(DeploymentStrategy::Canary) => {
                 let canary = config.canary_configuration();
-                let share = canary.and_then(|c| c.canary_percent()).unwrap_or(0.0);
-                let canary_bake = minutes(canary.and_then(|c| c.canary_bake_time_in_minutes()));
+                // ECS's defaults: a 5 % canary for 10 minutes.
+                let share = canary.and_then(|c| c.canary_percent()).unwrap_or(5.0);
+                let canary_bake = minutes(canary.and_then(|c| c.canary_bake_time_in_minutes()).or(Some(10)));
                 parts.push(format!("{share}% canary for {}", human(canary_bake)));
                 bake += canary_bake;
             }
@@ -97,17 +99,35 @@ impl Strategy {
     }
 }
 
+/// What DescribeServiceDeployments answered: the deployments, and the ARNs it could not
+/// describe (MISSING, or refused for that service by a resource-level policy).
+#[derive(Debug, Default)]
+pub struct Described {
+    pub deployments: Vec<ServiceDeployment>,
+    pub failed: Vec<(String, String)>,
+}
+
 /// DescribeServiceDeployments for `arns`, in batches of twenty.
-pub async fn describe(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Result<Vec<ServiceDeployment>, AwsFailure> {
-    let mut found = Vec::with_capacity(arns.len());
+pub async fn describe(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Result<Described, AwsFailure> {
+    let mut described = Described::default();
     for batch in arns.chunks(DESCRIBE_BATCH) {
         let request = ecs
             .describe_service_deployments()
             .set_service_deployment_arns(Some(batch.to_vec()));
         let output = aws::call("ecs:DescribeServiceDeployments", request.send()).await?;
-        found.extend(output.service_deployments.unwrap_or_default());
+        described.failed.extend(output.failures().iter().map(|f| {
+            let reason = [f.reason(), f.detail()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            (f.arn().unwrap_or_default().to_owned(), reason)
+        }));
+        described
+            .deployments
+            .extend(output.service_deployments.unwrap_or_default());
     }
-    Ok(found)
+    Ok(described)
 }
 
 /// Ask ECS to roll a deployment back (it may not have been configured to).
@@ -126,6 +146,7 @@ pub fn is_unavailable(failure: &AwsFailure) -> bool {
         && [
             "AccessDenied",
             "AccessDeniedException",
+            "UnsupportedFeatureException",
             "UnknownOperationException",
             "InvalidAction",
             "UnsupportedOperation",
@@ -146,13 +167,33 @@ pub fn is_final(deployment: &ServiceDeployment) -> bool {
     )
 }
 
-/// "IN_PROGRESS, stage TEST_TRAFFIC_SHIFT": printed each time it changes.
+/// "IN_PROGRESS, stage PRODUCTION_TRAFFIC_SHIFT, production traffic 25%": printed each time it
+/// changes, with the hooks that wait or ran out of time.
 pub fn progress(deployment: &ServiceDeployment) -> String {
     let status = deployment.status().map_or("unknown", |s| s.as_str());
-    match deployment.lifecycle_stage() {
+    let mut line = match deployment.lifecycle_stage() {
         Some(stage) => format!("{status}, stage {}", stage.as_str()),
         None => status.to_owned(),
+    };
+    if let Some(target) = deployment.target_service_revision() {
+        if let Some(weight) = target.requested_test_traffic_weight().filter(|w| *w > 0.0) {
+            line.push_str(&format!(", test traffic {weight}%"));
+        }
+        if let Some(weight) = target.requested_production_traffic_weight() {
+            line.push_str(&format!(", production traffic {weight}%"));
+        }
     }
+    for hook in deployment.lifecycle_hook_details() {
+        let state = hook.status().map_or("", |s| s.as_str());
+        if matches!(state, "AWAITING_ACTION" | "TIMED_OUT") {
+            let name = hook.target_arn().or(hook.hook_id()).unwrap_or("a lifecycle hook");
+            line.push_str(&format!(", hook {name} {state}"));
+            if state == "AWAITING_ACTION" {
+                line.push_str(" (ContinueServiceDeployment, or the hook's timeout action, decides)");
+            }
+        }
+    }
+    line
 }
 
 /// Why ECS rolled back (or found the deployment failing): the circuit breaker's count, the
@@ -179,10 +220,18 @@ pub fn findings(deployment: &ServiceDeployment) -> String {
     let failed_hooks: Vec<String> = deployment
         .lifecycle_hook_details()
         .iter()
-        .filter(|hook| hook.status().is_some_and(|s| s.as_str() == "FAILED"))
+        .filter(|hook| {
+            hook.status()
+                .is_some_and(|s| matches!(s.as_str(), "FAILED" | "TIMED_OUT"))
+        })
         .map(|hook| {
             let target = hook.target_arn().unwrap_or_else(|| hook.hook_id().unwrap_or("?"));
-            format!("lifecycle hook {target} failed")
+            let how = if hook.status().is_some_and(|s| s.as_str() == "TIMED_OUT") {
+                "timed out"
+            } else {
+                "failed"
+            };
+            format!("lifecycle hook {target} {how}")
         })
         .collect();
     parts.extend(failed_hooks);
@@ -197,6 +246,15 @@ pub fn findings(deployment: &ServiceDeployment) -> String {
     } else {
         parts.join("; ")
     }
+}
+
+/// The circuit breaker or an alarm found the deployment failing.
+pub fn failure_detected(deployment: &ServiceDeployment) -> bool {
+    let triggered = Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered);
+    deployment
+        .deployment_circuit_breaker()
+        .is_some_and(|b| b.status() == triggered)
+        || deployment.alarms().is_some_and(|a| a.status() == triggered)
 }
 
 /// The verdict ECS's service deployment gives, or None while it goes on. `by_pipe`: the pipe
@@ -216,17 +274,12 @@ pub fn verdict(deployment: &ServiceDeployment, by_pipe: bool) -> Option<Verdict>
         ServiceDeploymentStatus::RollbackFailed => Some(Verdict::RolledBack(format!(
             "ECS tried to roll it back and the rollback FAILED ({findings}); check the service"
         ))),
+        // The circuit breaker or an alarm found it failing, and rollback is not configured: ECS
+        // stops the deployment where it is.
+        ServiceDeploymentStatus::Stopped if failure_detected(deployment) && !by_pipe => Some(Verdict::Failed(format!(
+            "ECS found it failing and stopped it; it is not configured to roll back ({findings})"
+        ))),
         ServiceDeploymentStatus::Stopped => Some(Verdict::Failed(format!("it was stopped, {who} ({findings})"))),
-        // ECS found it failing but was not configured to roll back: it keeps trying.
-        _ if deployment
-            .deployment_circuit_breaker()
-            .is_some_and(|b| b.status() == Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered))
-            && deployment.rollback().is_none() =>
-        {
-            Some(Verdict::Failed(format!(
-                "ECS found it failing and is not configured to roll back ({findings})"
-            )))
-        }
         _ => None,
     }
 }
@@ -292,7 +345,7 @@ mod tests {
                 .to_string()
                 .contains("at the pipe's request")
         );
-        let failing = deployment("IN_PROGRESS")
+        let failing = deployment("STOPPED")
             .deployment_circuit_breaker(
                 ServiceDeploymentCircuitBreaker::builder()
                     .status(ServiceDeploymentRollbackMonitorsStatus::Triggered)
@@ -301,7 +354,20 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(verdict(&failing, false).unwrap().state(), "FAILED");
+        let text = verdict(&failing, false).unwrap().to_string();
+        assert!(text.contains("not configured to roll back"), "{text}");
+        let watching = deployment("IN_PROGRESS")
+            .deployment_circuit_breaker(
+                ServiceDeploymentCircuitBreaker::builder()
+                    .status(ServiceDeploymentRollbackMonitorsStatus::Triggered)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            verdict(&watching, false),
+            None,
+            "ECS decides; a rollback may be on its way"
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Followed {
     pub findings: Option<String>,
     /// A rollback the pipe asked for (`ON_TIMEOUT`/`ON_FAILURE`), and how it ended.
     pub rollback: Option<String>,
+    /// The service deployment followed (also one found after the update answered without it).
+    pub service_deployment: Option<String>,
 }
 
 impl Followed {
@@ -45,6 +47,7 @@ impl Followed {
             status: None,
             findings: None,
             rollback: None,
+            service_deployment: None,
         }
     }
 }
@@ -57,6 +60,10 @@ struct Follow {
     rolling: Verdict,
     /// The service's `currentServiceDeployment` and task definition in the last answer.
     current: Option<String>,
+    /// Our deployment is the PRIMARY one in the last answer.
+    ours_primary: bool,
+    /// Polls in a row DescribeServiceDeployments could not describe ours.
+    undescribed: u32,
     running: String,
     /// The last service deployment progress printed ("IN_PROGRESS, stage SCALE_UP").
     last_stage: String,
@@ -82,6 +89,8 @@ impl Follow {
             verdict: Verdict::InProgress,
             rolling: Verdict::InProgress,
             current: None,
+            ours_primary: false,
+            undescribed: 0,
             running: String::new(),
             last_stage: String::new(),
             status: None,
@@ -152,10 +161,10 @@ pub async fn watch(
                 .filter(|f| f.verdict == Verdict::InProgress)
                 .filter_map(|f| f.watched.service_deployment.clone())
                 .collect();
-            let mut found = Vec::new();
+            let mut found = service_deployment::Described::default();
             if api.get() && !arns.is_empty() {
                 match service_deployment::describe(ecs, &arns).await {
-                    Ok(deployments) => found = deployments,
+                    Ok(described) => found = described,
                     Err(failure) if service_deployment::is_unavailable(&failure) => {
                         api.set(false);
                         warn!(
@@ -169,7 +178,10 @@ pub async fn watch(
             }
             let mut follows = state.borrow_mut();
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
-                news |= decide(follow, api.get(), &found);
+                if api.get() {
+                    adopt_or_drop(follow, &found.failed);
+                }
+                news |= decide(follow, api.get(), &found.deployments);
             }
             if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
                 Ok(Poll::Ready(()))
@@ -201,10 +213,45 @@ pub async fn watch(
             status: follow.status,
             findings: follow.findings,
             rollback: None,
+            service_deployment: follow.watched.service_deployment,
         });
     }
     Ok(followed)
 }
+
+/// UpdateService can answer before ECS has attached the service deployment: adopt the
+/// service's current one once our deployment is PRIMARY in the same answer. And a service
+/// deployment ECS keeps failing to describe (MISSING, or refused for this service) is given up
+/// for `deployments[]`, said once.
+fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
+    let name = &follow.watched.service;
+    match &follow.watched.service_deployment {
+        None if follow.ours_primary => {
+            if let Some(current) = &follow.current {
+                info!("{name}: following service deployment {current}");
+                follow.watched.service_deployment = Some(current.clone());
+            }
+        }
+        Some(arn) => {
+            if let Some((_, reason)) = failed.iter().find(|(failed, _)| failed == arn) {
+                follow.undescribed += 1;
+                if follow.undescribed >= UNDESCRIBED_POLLS {
+                    warn!(
+                        "{name}: ECS cannot describe service deployment {arn} ({reason}): following deployments[] \
+                         for this service instead"
+                    );
+                    follow.watched.service_deployment = None;
+                }
+            } else {
+                follow.undescribed = 0;
+            }
+        }
+        None => {}
+    }
+}
+
+/// Polls in a row a service deployment may be missing from DescribeServiceDeployments.
+const UNDESCRIBED_POLLS: u32 = 3;
 
 /// The verdict of this poll: ECS's service deployment where it is followed, else what
 /// `deployments[]` says. Returns whether anything new was printed.
@@ -323,6 +370,7 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
         &deployments,
     );
     follow.current = service.current_service_deployment().map(str::to_owned);
+    follow.ours_primary = mine.is_some_and(|d| d.status == "PRIMARY");
     follow.running = service.task_definition().unwrap_or_default().to_owned();
     follow.rolling = if mine.is_none() && verdict != Verdict::InProgress {
         // Superseded or reverted, inferred from our deployment being gone: believed when two
