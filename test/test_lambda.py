@@ -608,3 +608,31 @@ def test_values_filled_from_repository_variables_are_masked_wherever_they_appear
 
     assert result.code == 0, result
     assert token not in result.everything(), result
+
+
+MUTATING = ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias")
+
+
+@pytest.mark.parametrize("make", ["fifo", "device", "bomb"])
+def test_hostile_packages_are_refused_within_seconds_before_any_change(fn, emulator, make):
+    if make == "fifo":
+        os.mkfifo(fn.step.clone_dir / "package.zip")
+        zip_file = "package.zip"
+    elif make == "device":
+        zip_file = "/dev/zero"
+    else:
+        # Committed links that double the tree at each level: 2^14 paths without a bound.
+        for level in range(14):
+            level_dir = fn.step.clone_dir / "pkg" / f"d{level}"
+            level_dir.mkdir(parents=True)
+            (level_dir / "f").write_text("x")
+            if level < 13:
+                os.symlink(f"../d{level + 1}", level_dir / "a")
+                os.symlink(f"../d{level + 1}", level_dir / "b")
+        zip_file = "pkg"
+    result = fn.run(ZIP_FILE=zip_file, timeout=20)
+
+    assert result.code == 2, result
+    assert "ZIP_FILE" in result.output, result
+    mutating = [r for r in emulator.requests(service="lambda") if r["action"] in MUTATING]
+    assert mutating == [], mutating

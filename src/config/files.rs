@@ -40,10 +40,12 @@ pub(super) fn load_json_document(env: &Env, work_dir: &Path, value: &str) -> Res
 /// runner through `..` or a symbolic link.
 pub fn resolve_path(base: &Path, value: &str) -> Result<PathBuf, String> {
     let path = Path::new(value);
-    if path.is_absolute() {
+    let base = normalize(base);
+    // An absolute path into the clone directory (`$BITBUCKET_CLONE_DIR/…`) is held to the same
+    // rule as a relative one; one elsewhere (a CA bundle of the runner) is taken as it is.
+    if path.is_absolute() && !normalize(path).starts_with(&base) {
         return Ok(normalize(path));
     }
-    let base = normalize(base);
     let joined = normalize(&base.join(path));
     let outside = || format!("{value:?} leads outside the clone directory {}", base.display());
     if !joined.starts_with(&base) {
@@ -106,6 +108,13 @@ mod tests {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink("/etc", &link).unwrap();
         assert!(resolve_path(&dir, "escape/hostname").unwrap_err().contains("outside"));
+        let absolute = dir.join("escape/hostname");
+        assert!(
+            resolve_path(&dir, absolute.to_str().unwrap())
+                .unwrap_err()
+                .contains("outside"),
+            "the $BITBUCKET_CLONE_DIR/... form follows the same rule"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -44,7 +44,7 @@ pub fn build(path: &Path) -> Result<Package, String> {
     if path.is_dir() {
         return zip_directory(path).map(Package::new);
     }
-    let bytes = std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let bytes = read_regular_file(path, UNZIPPED_MAX)?;
     if !(bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")) {
         return Err(format!("{} is not a zip file (nor a directory to zip)", path.display()));
     }
@@ -57,6 +57,50 @@ pub fn build(path: &Path) -> Result<Package, String> {
 }
 
 /// What a zip unpacks to, from its central directory (nothing is inflated).
+/// Read a file only when it is a regular one (a FIFO would block for ever, a device never end)
+/// and not larger than `limit`, checked before reading, and read no further than that.
+fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let metadata = std::fs::metadata(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    if !metadata.is_file() {
+        return Err(format!(
+            "{} is {}, not a regular file",
+            path.display(),
+            kind_of(&metadata)
+        ));
+    }
+    if metadata.len() >= limit {
+        return Err(too_big(path, metadata.len(), "is"));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file or a directory is, for the error.
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = metadata.file_type();
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Bounds of a directory walk, so no committed tree of links can make it run away: Lambda takes
+/// less than 250 MB unzipped, and no real package nests this deep or holds this many files.
+const MAX_DEPTH: usize = 64;
+const MAX_ENTRIES: usize = 50_000;
+
 fn unzipped_size(bytes: &[u8]) -> Result<u64, zip::result::ZipError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))?;
     let mut total = 0u64;
@@ -83,21 +127,21 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
     let real_root = root
         .canonicalize()
         .map_err(|err| format!("{}: {err}", root.display()))?;
-    let mut files = Vec::new();
-    collect(&real_root, &real_root, &mut vec![real_root.clone()], &mut files)?;
+    let mut walk = Walk {
+        root: real_root.clone(),
+        visited: std::collections::HashSet::from([real_root.clone()]),
+        files: Vec::new(),
+        entries: 0,
+        bytes: 0,
+    };
+    walk.collect(&real_root, 0)?;
+    let mut files = walk.files;
     files.sort_by(|(a, _, _), (b, _, _)| a.as_bytes().cmp(b.as_bytes()));
     if files.is_empty() {
         return Err(format!("{} has no files to deploy", root.display()));
     }
     // Lambda refuses code above its unzipped limit when it unpacks it: say so before zipping.
-    let input: u64 = files
-        .iter()
-        .filter_map(|(_, path, _)| std::fs::metadata(path).ok())
-        .map(|m| m.len())
-        .sum();
-    if input >= UNZIPPED_MAX {
-        return Err(format!("{}: not zipped", too_big(root, input, "holds files of")));
-    }
+    let input = walk.bytes;
     // Reserve what the zip can grow to (deflate hardly expands, plus headers), so the buffer is
     // never copied while it grows: only the pages written count in memory.
     let capacity = input + input / 64 + files.len() as u64 * 256 + 64 * 1024;
@@ -122,42 +166,73 @@ pub fn zip_directory(root: &Path) -> Result<Vec<u8>, String> {
 /// Regular files under `dir` as (name in the zip, path, executable). Symbolic links are
 /// followed only while they stay inside the package directory, and never back into a directory
 /// being walked (which would loop).
-fn collect(
-    root: &Path,
-    dir: &Path,
-    walking: &mut Vec<PathBuf>,
-    files: &mut Vec<(String, PathBuf, bool)>,
-) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-    for entry in entries {
-        let path = entry.map_err(|err| format!("{}: {err}", dir.display()))?.path();
-        let real = path
-            .canonicalize()
-            .map_err(|err| format!("{}: {err}", path.display()))?;
-        if !real.starts_with(root) {
-            return Err(format!("{} links outside the package directory", path.display()));
+/// The state of one directory walk: what was found, and what bounds it.
+struct Walk {
+    root: PathBuf,
+    /// Every real directory entered: one reached again through links (a loop, or the
+    /// `a -> ../next`, `b -> ../next` pattern that doubles the tree at each level) is refused.
+    visited: std::collections::HashSet<PathBuf>,
+    files: Vec<(String, PathBuf, bool)>,
+    entries: usize,
+    bytes: u64,
+}
+
+impl Walk {
+    fn collect(&mut self, dir: &Path, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("{} nests deeper than {MAX_DEPTH} directories", dir.display()));
         }
-        let metadata = std::fs::metadata(&real).map_err(|err| format!("{}: {err}", path.display()))?;
-        if metadata.is_dir() {
-            if walking.contains(&real) {
-                return Err(format!("{} links back to a directory that contains it", path.display()));
+        let entries = std::fs::read_dir(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|err| format!("{}: {err}", dir.display()))?.path();
+            self.entries += 1;
+            if self.entries > MAX_ENTRIES {
+                return Err(format!("{} has more than {MAX_ENTRIES} entries", self.root.display()));
             }
-            walking.push(real);
-            collect(root, &path, walking, files)?;
-            walking.pop();
-        } else if metadata.is_file() {
-            let name = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|part| part.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            use std::os::unix::fs::PermissionsExt as _;
-            files.push((name, path, metadata.permissions().mode() & 0o111 != 0));
+            let real = path
+                .canonicalize()
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            if !real.starts_with(&self.root) {
+                return Err(format!("{} links outside the package directory", path.display()));
+            }
+            let metadata = std::fs::metadata(&real).map_err(|err| format!("{}: {err}", path.display()))?;
+            if metadata.is_dir() {
+                if !self.visited.insert(real) {
+                    return Err(format!(
+                        "{} links to a directory the package reaches another way (a loop, or links that \
+                         multiply the tree): only regular files and directories, each once, are zipped",
+                        path.display()
+                    ));
+                }
+                self.collect(&path, depth + 1)?;
+            } else if metadata.is_file() {
+                self.bytes = self.bytes.saturating_add(metadata.len());
+                if self.bytes >= UNZIPPED_MAX {
+                    return Err(format!(
+                        "{}: not zipped",
+                        too_big(&self.root, self.bytes, "holds files of")
+                    ));
+                }
+                let name = path
+                    .strip_prefix(&self.root)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                use std::os::unix::fs::PermissionsExt as _;
+                self.files
+                    .push((name, path, metadata.permissions().mode() & 0o111 != 0));
+            } else {
+                return Err(format!(
+                    "{} is {}: only regular files and directories are zipped",
+                    path.display(),
+                    kind_of(&metadata)
+                ));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -245,7 +320,40 @@ mod tests {
     fn links_back_up_are_refused_instead_of_looping() {
         let root = tree("loop");
         std::os::unix::fs::symlink("..", root.join("lib/deep/up")).unwrap();
-        assert!(zip_directory(&root).unwrap_err().contains("links back"));
+        assert!(zip_directory(&root).unwrap_err().contains("reaches another way"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn links_that_double_the_tree_at_each_level_are_refused_at_once() {
+        // dN/a and dN/b both point at dN+1: 2^14 paths to walk without the check.
+        let root = tree("bomb");
+        for level in 0..14 {
+            let dir = root.join(format!("d{level}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("f"), "x").unwrap();
+            if level < 13 {
+                std::os::unix::fs::symlink(format!("../d{}", level + 1), dir.join("a")).unwrap();
+                std::os::unix::fs::symlink(format!("../d{}", level + 1), dir.join("b")).unwrap();
+            }
+        }
+        let started = std::time::Instant::now();
+        let err = zip_directory(&root).unwrap_err();
+        assert!(err.contains("reaches another way"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let root = tree("fifo");
+        let fifo = root.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            assert!(zip_directory(&root).unwrap_err().contains("FIFO"));
+            assert!(build(&fifo).err().unwrap().contains("not a regular file"));
+        }
+        assert!(build(Path::new("/dev/zero")).err().unwrap().contains("a device"));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
