@@ -17,6 +17,9 @@ use tracing::{info, warn};
 
 use super::{AwsFailure, FailureKind};
 
+/// How far past the deadline one look may run before it is abandoned.
+const LOOK_MARGIN: Duration = Duration::from_secs(5);
+
 /// What one look at the thing waited for found.
 pub enum Poll<T> {
     Ready(T),
@@ -117,7 +120,16 @@ impl Wait {
         let mut looks = 0;
         loop {
             looks += 1;
-            match poll().await {
+            // One look cannot outlast the deadline by more than a short margin, whatever the
+            // SDK's own attempts and timeouts would allow: WAIT_TIMEOUT is a bound.
+            let bounded = tokio::time::timeout_at((self.deadline + LOOK_MARGIN).into(), poll());
+            let look = bounded.await.unwrap_or_else(|_| {
+                Err(AwsFailure {
+                    kind: FailureKind::NoResponse,
+                    ..AwsFailure::local("wait", "no answer before WAIT_TIMEOUT ran out")
+                })
+            });
+            match look {
                 Ok(Poll::Ready(value)) => {
                     self.streak_over(streak.take());
                     return Ok(value);
@@ -350,6 +362,17 @@ mod tests {
         assert!(
             pause >= Duration::from_secs(3) && pause <= Duration::from_secs(5),
             "{pause:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_look_that_never_answers_ends_at_the_deadline_and_its_margin() {
+        let started = Instant::now();
+        let result: Result<(), WaitEnd> = quick(20 * MS).until(std::future::pending).await;
+        assert!(matches!(result, Err(WaitEnd::TimedOut { unanswered: Some(f) }) if f.kind == FailureKind::NoResponse));
+        assert!(
+            started.elapsed() < LOOK_MARGIN + Duration::from_secs(5),
+            "bounded by the deadline"
         );
     }
 

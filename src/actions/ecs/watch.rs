@@ -203,11 +203,9 @@ pub async fn watch(
         }
         Err(WaitEnd::Stopped(failure)) => return Err(failure),
     }
+    explain_failures(ecs, cluster, &follows).await;
     let mut followed = Vec::with_capacity(follows.len());
     for follow in follows {
-        if follow.verdict != Verdict::Completed {
-            explain_failure(ecs, cluster, &follow).await;
-        }
         followed.push(Followed {
             verdict: follow.verdict,
             status: follow.status,
@@ -391,25 +389,57 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
 
 /// Why a deployment did not complete: ECS's reason, its last events, and how the tasks of the
 /// new revision stopped.
-async fn explain_failure(ecs: &aws_sdk_ecs::Client, cluster: &str, follow: &Follow) {
-    let name = &follow.watched.service;
-    warn!(
-        "{name}: the deployment of {} {}",
-        short_name(&follow.watched.task_definition),
-        follow.verdict
-    );
-    if let Some(reason) = &follow.reason {
-        warn!("{name}: rolloutStateReason: {reason}");
+/// The stopped tasks of every deployment that did not complete are looked up at once, within a
+/// short margin after the wait: WAIT_TIMEOUT stays a bound of the step, however many services.
+async fn explain_failures(ecs: &aws_sdk_ecs::Client, cluster: &str, follows: &[Follow]) {
+    let mut lookups = tokio::task::JoinSet::new();
+    for (index, follow) in follows
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.verdict != Verdict::Completed)
+    {
+        let (ecs, cluster) = (ecs.clone(), cluster.to_owned());
+        let (name, task_definition) = (follow.watched.service.clone(), follow.watched.task_definition.clone());
+        lookups.spawn(async move { (index, stopped_tasks(&ecs, &cluster, &name, &task_definition).await) });
     }
-    for event in follow.last_events.iter().rev() {
-        warn!("{name}: recent event: {event}");
-    }
-    match stopped_tasks(ecs, cluster, name, &follow.watched.task_definition).await {
-        Ok(lines) if lines.is_empty() => warn!("{name}: no stopped task of the new revision was found"),
-        Ok(lines) => lines.iter().for_each(|line| warn!("{name}: {line}")),
-        Err(failure) => warn!("{name}: could not list stopped tasks: {failure}"),
+    let mut found = Vec::new();
+    let _ = tokio::time::timeout(DIAGNOSTICS_MARGIN, async {
+        while let Some(Ok(done)) = lookups.join_next().await {
+            found.push(done);
+        }
+    })
+    .await;
+    for (index, follow) in follows
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.verdict != Verdict::Completed)
+    {
+        let name = &follow.watched.service;
+        warn!(
+            "{name}: the deployment of {} {}",
+            short_name(&follow.watched.task_definition),
+            follow.verdict
+        );
+        if let Some(reason) = &follow.reason {
+            warn!("{name}: rolloutStateReason: {reason}");
+        }
+        for event in follow.last_events.iter().rev() {
+            warn!("{name}: recent event: {event}");
+        }
+        match found.iter().find(|(at, _)| *at == index).map(|(_, result)| result) {
+            Some(Ok(lines)) if lines.is_empty() => warn!("{name}: no stopped task of the new revision was found"),
+            Some(Ok(lines)) => lines.iter().for_each(|line| warn!("{name}: {line}")),
+            Some(Err(failure)) => warn!("{name}: could not list stopped tasks: {failure}"),
+            None => warn!(
+                "{name}: the stopped tasks could not be listed within {} s",
+                DIAGNOSTICS_MARGIN.as_secs()
+            ),
+        }
     }
 }
+
+/// How long the look at stopped tasks may take after the wait, for all services together.
+const DIAGNOSTICS_MARGIN: Duration = Duration::from_secs(15);
 
 async fn stopped_tasks(
     ecs: &aws_sdk_ecs::Client,
