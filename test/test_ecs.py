@@ -629,3 +629,16 @@ def test_throttling_while_following_the_one_off_task(ecs, emulator):
     assert "One-off task" in result.output and "trying again until WAIT_TIMEOUT" in result.output
     assert "AWS answers again, after 3 failed attempt(s)" in result.output
     assert len(ecs.calls("UpdateService")) == 1
+
+
+def test_an_answer_that_cannot_be_read_is_described_not_quoted(ecs, emulator):
+    from emulator.faults import GARBLED_SECRET
+
+    emulator.add_fault("garbled", service="ecs", action="DescribeServices", count=1)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", DEBUG="true")
+
+    assert result.code == 1, result
+    assert "could not be read (HTTP 200, application/x-amz-json-1.1" in result.output, result
+    assert "garbled-request-1" in result.output, "the request id, for a support case"
+    assert GARBLED_SECRET not in result.everything()
+    assert_nothing_changed(ecs)

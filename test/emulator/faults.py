@@ -7,9 +7,13 @@ request on its merits: refusals come from evaluation (sts.py).
 import socket
 import threading
 
-from .protocol import aws_error
+from .protocol import Response, aws_error
 
-KINDS = ("throttle", "access_denied", "server_error", "unavailable", "error", "drop", "hang")
+KINDS = ("throttle", "access_denied", "server_error", "unavailable", "error", "drop", "hang", "garbled")
+
+# What a garbled answer carries: a value a client must never print (an answer's body can hold
+# environment values), in a body that is cut off halfway.
+GARBLED_SECRET = "garbled-body-secret-7d3f9a1c"
 
 
 class ConnectionDropped(ConnectionAbortedError):
@@ -106,6 +110,11 @@ def error_response(fault, req):
         return aws_error(s, 503, "ServiceUnavailable", "Service is unavailable", sender=False)
     if fault.kind == "error":
         return aws_error(s, fault.status, fault.code, fault.message)
+    if fault.kind == "garbled":
+        # A 200 whose body is cut off (a proxy, a broken connection): the client cannot parse it.
+        body = '{"services": [{"serviceName": "web", "environment": "' + GARBLED_SECRET + '", "deploym'
+        return Response(200, [("Content-Type", "application/x-amz-json-1.1"),
+                              ("x-amzn-RequestId", "garbled-request-1")], body)
     return None
 
 
