@@ -47,6 +47,8 @@ JSON_FILE = "aws-role-deploy.json"
 OUTPUTS_PREFIX = "AWS_ROLE_DEPLOY_"
 # A hung pipe fails its test instead of hanging the suite.
 DEFAULT_TIMEOUT = 60
+# Pipe variables whose values are secrets (the OIDC token is registered by the layer itself).
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_EXTERNAL_ID", "BITBUCKET_STEP_OIDC_TOKEN")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -284,6 +286,8 @@ class Scenario:
             # Fail fast: a few attempts, short per-attempt timeout.
             "AWS_MAX_ATTEMPTS": "3",
             "AWS_ATTEMPT_TIMEOUT": "5",
+            # Every scenario runs with DEBUG on, under the secrets scanner (run_env).
+            "DEBUG": "true",
         }
 
     def env(self, **overrides):
@@ -301,5 +305,10 @@ class Scenario:
 
     def run_env(self, env, timeout=DEFAULT_TIMEOUT):
         outputs_dir = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
-        return self.runner(env, cwd=str(self.clone_dir), outputs_dir=outputs_dir and Path(outputs_dir), timeout=timeout)
+        result = self.runner(env, cwd=str(self.clone_dir), outputs_dir=outputs_dir and Path(outputs_dir), timeout=timeout)
+        # The secrets scanner: nothing the layer issued or saw as a secret, nor any secret
+        # variable given to the pipe, in stdout, stderr or the outputs files, in any encoding.
+        given = [env.get(name) for name in SECRET_VARIABLES]
+        self.emulator.assert_no_secrets_in(result.everything(), more=[value for value in given if value])
+        return result
 

@@ -488,3 +488,20 @@ def test_actions_principals_and_deny():
         policy = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": principal},
                                  "Action": "sts:AssumeRole"}]}
         assert is_allowed(policy, "sts:AssumeRole", who, {}) is ok, (principal, who.arn)
+
+
+def test_the_secrets_scanner_finds_every_encoding(emulator):
+    import base64
+    from urllib.parse import quote
+
+    import pytest as _pytest
+
+    from emulator.client import encodings
+
+    secret = "sk/live+token=value-1234"
+    for _, text in encodings(secret):
+        with _pytest.raises(AssertionError, match="secret leaked"):
+            emulator.assert_no_secrets_in(f"...{text}...", more=[secret])
+    assert base64.b64encode(secret.encode()).decode() in [t for _, t in encodings(secret)]
+    assert quote(secret, safe="") in [t for _, t in encodings(secret)]
+    emulator.assert_no_secrets_in("nothing here", more=[secret])

@@ -24,8 +24,11 @@ def index_of(calls, action):
 
 
 def trouble_lines(result, *words):
-    """The output lines naming AWS's error."""
-    return [line for line in result.lines if any(word in line for word in words)]
+    """The output lines naming AWS's error (DEBUG lines, one per call, aside)."""
+    return [
+        line for line in result.lines
+        if not line.startswith("DEBUG:") and any(word in line for word in words)
+    ]
 
 
 # ------------------------------------------------------------------------------ ECS

@@ -44,6 +44,24 @@ def running_emulator():
         proc.wait(timeout=10)
 
 
+def encodings(secret):
+    """The forms a secret can take in text: raw, base64 and URL-encoded."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode("utf-8")
+    forms = [("raw", secret)]
+    for name, fn in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
+        encoded = fn(raw).decode("ascii")
+        forms.append((name, encoded))
+        forms.append((name, encoded.rstrip("=")))
+    for name, fn in (("url-encoded", quote), ("form-encoded", quote_plus)):
+        encoded = fn(secret, safe="")
+        if encoded != secret:
+            forms.append((name, encoded))
+    return forms
+
+
 class Emulator:
     def __init__(self, base_url, timeout=30):
         self.base_url = base_url.rstrip("/")
@@ -135,15 +153,17 @@ class Emulator:
     def secrets(self):
         return self._call("GET", "secrets")["secrets"]
 
-    def assert_no_secrets_in(self, *texts):
-        """Fail if any issued secret appears in the given output texts."""
-        secrets = self.secrets()
+    def assert_no_secrets_in(self, *texts, more=()):
+        """Fail if any secret the layer issued or saw (or `more`) appears in the given output
+        texts: raw, base64 (standard or URL-safe, padded or not) or URL-encoded."""
+        secrets = [s for s in [*self.secrets(), *more] if s and len(s) >= 8]
         for text in texts:
             if isinstance(text, bytes):
                 text = text.decode("utf-8", "replace")
             for secret in secrets:
-                if secret in text:
-                    raise AssertionError(f"secret leaked: {secret[:6]}... found in output")
+                for form, encoded in encodings(secret):
+                    if encoded in text:
+                        raise AssertionError(f"secret leaked ({form}): {secret[:6]}... found in output")
 
     # ---------------------------------------------------------------- credentials
 

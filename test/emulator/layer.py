@@ -50,6 +50,15 @@ SECRET_PATTERNS = [
 ]
 
 
+# Requests whose documents carry environment entries, and the names that mark a secret one.
+ENVIRONMENT_CARRIERS = {
+    ("ecs", "RegisterTaskDefinition"),
+    ("lambda", "CreateFunction"),
+    ("lambda", "UpdateFunctionConfiguration"),
+}
+SECRET_NAME = re.compile(r"(?i)password|secret|token|api_?key|credential|private")
+
+
 class ControlError(Exception):
     def __init__(self, status, message):
         super().__init__(message)
@@ -172,6 +181,7 @@ class Layer:
                 "emulator layer error: " + traceback.format_exc(limit=1).strip().splitlines()[-1],
             )
         self.collect_secrets(resp)
+        self.collect_environment_secrets(req)
         record["status"], record["error_code"] = resp.status, error_code_of(resp)
         # What a scenario did to this answer (a stale read, say), for tests to see in the log.
         record.update(req.notes.get("record") or {})
@@ -193,6 +203,28 @@ class Layer:
                 "The security token included in the request is expired",
             )
         return None
+
+    def collect_environment_secrets(self, req):
+        """Values of secret-looking environment entries in the documents clients send (task
+        definitions, function configurations) join the secrets a client must never print."""
+        def walk(value):
+            if isinstance(value, dict):
+                name, item = value.get("name"), value.get("value")
+                if isinstance(name, str) and isinstance(item, str) and SECRET_NAME.search(name):
+                    self.add_secret(item)
+                variables = value.get("Variables")
+                if isinstance(variables, dict):
+                    for key, item in variables.items():
+                        if isinstance(item, str) and SECRET_NAME.search(key):
+                            self.add_secret(item)
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item)
+
+        if (req.service, req.action) in ENVIRONMENT_CARRIERS:
+            walk(req.params)
 
     def collect_secrets(self, resp):
         text = resp.body.decode("utf-8", "replace")
