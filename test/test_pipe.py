@@ -118,10 +118,8 @@ def test_oidc_success(scenario, emulator):
     assert call["access_key_id"] is None, "AssumeRoleWithWebIdentity is unsigned"
     assert "app/aws-role-deploy" in call["user_agent"]
 
-    session_key = issued_key(emulator, WEB_IDENTITY)
-    identity = only(caller_identity_calls(emulator), "GetCallerIdentity")
-    assert identity["access_key_id"] == session_key
-    assert identity["status"] == 200
+    # The role's session names itself (AssumedRoleUser): no round trip to GetCallerIdentity.
+    assert not caller_identity_calls(emulator)
 
     assert result.env_file.is_file() and result.json_file.is_file(), result
     outputs = result.outputs_env
@@ -136,7 +134,7 @@ def test_oidc_success(scenario, emulator):
     assert str(result.env_file) in result.output and str(result.json_file) in result.output
 
     written = result.outputs_text()
-    for credential in [session_key, *emulator.secrets()]:
+    for credential in [issued_key(emulator, WEB_IDENTITY), *emulator.secrets()]:
         assert credential not in written, f"credential {credential[:6]}... written to the outputs files"
     assert not re.search(r"(?i)secret|session_token|access_key", written), written
     assert_nothing_secret(emulator, result)
@@ -180,8 +178,8 @@ def test_oidc_then_chained_role_with_external_id(scenario, emulator):
     line = identity_line(result)
     assert f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/target/{SESSION_NAME}" in line, line
     assert f"account {OTHER_ACCOUNT}" in line, line
-    identity = only(caller_identity_calls(emulator), "GetCallerIdentity")
-    assert identity["access_key_id"] == issued_key(emulator, "AssumeRole")
+    assert not caller_identity_calls(emulator)
+    assert result.outputs_env["AWS_ROLE_DEPLOY_CALLER_ARN"] == f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/target/{SESSION_NAME}"
     assert result.outputs_env["AWS_ROLE_DEPLOY_ACCOUNT"] == OTHER_ACCOUNT
     assert result.outputs_env["AWS_ROLE_DEPLOY_ROLE_ARN"] == target
     assert_nothing_secret(emulator, result, external_id)
@@ -675,17 +673,22 @@ def test_outputs_skipped_without_shared_storage_dir(scenario, emulator):
 
 
 def test_sts_endpoint_wins_over_general_endpoint(scenario, emulator):
+    target = scenario.chained_role()
     sock, port = dead_port()
     try:
         result = scenario.run(
-            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ENDPOINT_URL_STS=emulator.base_url, AWS_MAX_ATTEMPTS="1"
+            AWS_ROLE_ARN=target,
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+            AWS_ENDPOINT_URL_STS=emulator.base_url,
+            AWS_MAX_ATTEMPTS="1",
         )
     finally:
         sock.close()
 
     assert result.code == 0, result
+    # Both hops, the unsigned one and the signed one, went to the STS endpoint.
     only(web_identity_calls(emulator), WEB_IDENTITY)
-    only(caller_identity_calls(emulator), "GetCallerIdentity")
+    only(assume_role_calls(emulator), "AssumeRole")
 
 
 class ForwardProxy:
@@ -755,7 +758,8 @@ def forward_proxy():
 
 
 def test_http_proxy_is_used(scenario, emulator, forward_proxy):
-    result = scenario.run(HTTP_PROXY=forward_proxy.url, AWS_MAX_ATTEMPTS="1")
+    # A chained role: an unsigned call and a signed one, both through the proxy.
+    result = scenario.run(HTTP_PROXY=forward_proxy.url, AWS_MAX_ATTEMPTS="1", AWS_ROLE_ARN=scenario.chained_role())
 
     assert result.code == 0, result
     urls = [url for _, url in forward_proxy.seen]
@@ -765,7 +769,8 @@ def test_http_proxy_is_used(scenario, emulator, forward_proxy):
 
 
 def test_no_proxy_bypasses_the_proxy(scenario, emulator, forward_proxy):
-    result = scenario.run(HTTP_PROXY=forward_proxy.url, NO_PROXY="127.0.0.1", AWS_MAX_ATTEMPTS="1")
+    result = scenario.run(HTTP_PROXY=forward_proxy.url, NO_PROXY="127.0.0.1", AWS_MAX_ATTEMPTS="1",
+                          AWS_ROLE_ARN=scenario.chained_role())
 
     assert result.code == 0, result
     assert forward_proxy.seen == []

@@ -63,6 +63,9 @@ struct Held {
 struct Obtained {
     credentials: Credentials,
     at: SystemTime,
+    /// Who these credentials act as, when STS said so (`AssumedRoleUser`): plain keys do not
+    /// name their user, so only they need `GetCallerIdentity`.
+    caller_arn: Option<String>,
 }
 
 impl Obtained {
@@ -70,6 +73,7 @@ impl Obtained {
         Obtained {
             credentials,
             at: SystemTime::now(),
+            caller_arn: None,
         }
     }
 
@@ -106,6 +110,12 @@ impl RoleChain {
     /// Credentials of the last hop, renewed first when they near expiry.
     pub async fn current(&self) -> Result<Credentials, Error> {
         self.renewed().await.map_err(|(_, error)| error)
+    }
+
+    /// The assumed-role ARN STS gave the last hop, if it was a role (not plain keys).
+    pub async fn assumed_role_arn(&self) -> Option<String> {
+        let held = self.inner.held.lock().await;
+        held.last_hop.as_ref().and_then(|last| last.caller_arn.clone())
     }
 
     /// `current`, or the hop that could not be obtained and why.
@@ -215,7 +225,7 @@ impl RoleChain {
             .jittered()
             .retry(|| aws::call(OPERATION, request.clone().send()))
             .await?;
-        obtained_from_sts(OPERATION, output.credentials)
+        obtained_from_sts(OPERATION, output.credentials, output.assumed_role_user)
     }
 
     /// AssumeRole on the chained role. A role whose trust policy does not allow session tags
@@ -275,7 +285,7 @@ impl RoleChain {
                 request.tags(tag.map_err(|err| AwsFailure::local(OPERATION, format!("session tag {key}: {err}")))?);
         }
         let output = aws::call(OPERATION, request.send()).await?;
-        obtained_from_sts(OPERATION, output.credentials)
+        obtained_from_sts(OPERATION, output.credentials, output.assumed_role_user)
     }
 }
 
@@ -301,6 +311,7 @@ impl ProvideCredentials for RoleChain {
 fn obtained_from_sts(
     operation: &'static str,
     credentials: Option<aws_sdk_sts::types::Credentials>,
+    assumed_role_user: Option<aws_sdk_sts::types::AssumedRoleUser>,
 ) -> Result<Obtained, AwsFailure> {
     let Some(credentials) = credentials else {
         return Err(AwsFailure::local(operation, "the response carried no credentials"));
@@ -309,13 +320,16 @@ fn obtained_from_sts(
     let secret = Secret::new(credentials.secret_access_key);
     let session_token = Secret::new(credentials.session_token);
     let expiry = SystemTime::try_from(credentials.expiration).ok();
-    Ok(Obtained::now(Credentials::new(
-        credentials.access_key_id,
-        secret.expose(),
-        Some(session_token.expose().to_owned()),
-        expiry,
-        "aws-role-deploy",
-    )))
+    Ok(Obtained {
+        caller_arn: assumed_role_user.map(|user| user.arn),
+        ..Obtained::now(Credentials::new(
+            credentials.access_key_id,
+            secret.expose(),
+            Some(session_token.expose().to_owned()),
+            expiry,
+            "aws-role-deploy",
+        ))
+    })
 }
 
 /// How long a web-identity session to ask for, and what to fall back to if the role's
@@ -421,6 +435,7 @@ mod tests {
         let expiring = |lifetime: u64| Obtained {
             credentials: Credentials::new("a", "b", None, Some(at + Duration::from_secs(lifetime)), "t"),
             at,
+            caller_arn: None,
         };
         // An hour-long session is renewed five minutes before it ends...
         let hour = expiring(3600);
@@ -434,6 +449,7 @@ mod tests {
         let keys = Obtained {
             credentials: Credentials::new("a", "b", None, None, "t"),
             at,
+            caller_arn: None,
         };
         assert!(keys.is_fresh(at + Duration::from_secs(10_000_000)));
     }

@@ -49,7 +49,18 @@ pub async fn establish(
     }
     let credentials = chain.current().await?;
     let clients = unsigned.signed_with(SharedCredentialsProvider::new(chain.clone()));
-    let identity = caller_identity(plan, &clients, &sts_endpoint, credentials.expiry()).await?;
+    // A role's session names itself (STS's AssumedRoleUser, in the role's account): asking
+    // GetCallerIdentity as well would cost every run a round trip to STS for nothing.
+    let identity = match (chain.assumed_role_arn().await, plan.final_role()) {
+        (Some(arn), Some(role)) => Identity {
+            arn,
+            account: role.account.clone(),
+            session_name: plan.session_name.clone(),
+            expiration: credentials.expiry(),
+        },
+        _ => caller_identity(plan, &clients, &sts_endpoint, credentials.expiry()).await?,
+    };
+    announce(&identity);
     check_account(plan, &identity.account, &identity.arn)?;
     Ok(Session {
         clients,
@@ -107,12 +118,15 @@ async fn caller_identity(
     let output = aws::call("sts:GetCallerIdentity", clients.sts().get_caller_identity().send())
         .await
         .map_err(|failure| explain::caller_identity_refused(failure, plan, sts_endpoint))?;
-    let identity = Identity {
+    Ok(Identity {
         arn: output.arn.unwrap_or_default(),
         account: output.account.unwrap_or_default(),
         session_name: plan.session_name.clone(),
         expiration,
-    };
+    })
+}
+
+fn announce(identity: &Identity) {
     let expiry = match identity.expiration {
         Some(time) => format!("session expires {} ({})", format_time(time), relative(time)),
         None => "long-lived access keys, no expiry".to_owned(),
@@ -121,7 +135,6 @@ async fn caller_identity(
         "Authenticated as {} in account {}; {expiry}",
         identity.arn, identity.account
     );
-    Ok(identity)
 }
 
 fn check_account(plan: &AuthPlan, account: &str, who: &str) -> Result<(), Error> {

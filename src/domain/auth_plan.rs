@@ -64,7 +64,8 @@ impl AuthPlan {
     }
 }
 
-/// Who the pipe acts as, confirmed by `sts:GetCallerIdentity`.
+/// Who the pipe acts as: the assumed-role user STS named, or for plain keys what
+/// `sts:GetCallerIdentity` answered.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub arn: String,
