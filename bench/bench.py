@@ -1,0 +1,181 @@
+"""The benchmark: the pipe side by side with what users run instead, in one run on this machine,
+against one local emulator. Prints the figures, writes BENCHMARKS.md, and exits 1 when a target
+is missed (never in --smoke mode, which only proves the script still works).
+
+    bench/run [--smoke] [--runs N] [--output PATH]
+
+Timings are reported here, never asserted in tests: machines are noisy.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import measures  # noqa: E402
+import side_by_side  # noqa: E402
+from measures import Emulator, running_emulator  # noqa: E402
+from report import Row, print_rows, write_markdown  # noqa: E402
+
+# The issue's targets (issue 13), and the older ones still promised.
+TARGETS = {
+    "image_mb": 15.0,
+    "image_gz_mb": 5.0,
+    "startup_ms": 5.0,
+    "faster_than_boto3": 10.0,
+    "faster_than_cli": 40.0,
+    "deploy_rss_mb": 8.0,
+    "fifty_vs_one": 1.5,
+    "zip_vs_info_zip": 1.5,
+}
+
+# Sizes: the real run, and the smoke run the test suite makes.
+FULL = {"runs": 10, "startup_runs": 20, "services": (1, 10, 50), "lambda_mb": 50, "wait_s": 30}
+SMOKE = {"runs": 1, "startup_runs": 3, "services": (1, 3, 5), "lambda_mb": 2, "wait_s": 4}
+
+
+def size_rows(args):
+    rows = []
+    static = measures.is_static(args.binary)
+    rows.append(Row("Size", "binary is static", "yes" if static else "NO", "yes", static))
+    rows.append(Row("Size", "binary", f"{os.path.getsize(args.binary) / 1e6:.1f} MB"))
+    if args.image:
+        size = measures.image_size_mb(args.image)
+        rows.append(Row("Size", "image, uncompressed", f"{size:.1f} MB", f"≤ {TARGETS['image_mb']} MB",
+                        size <= TARGETS["image_mb"]))
+        packed = measures.compressed_image_mb(args.image)
+        rows.append(Row("Size", "image, compressed (gzip of docker save)", f"{packed:.1f} MB",
+                        f"≤ {TARGETS['image_gz_mb']} MB (Atlassian's ECS pipe: ~68.5 MB)",
+                        packed <= TARGETS["image_gz_mb"]))
+    return rows
+
+
+def startup_rows(args, sizes):
+    median, worst = measures.startup_ms(args.binary, sizes["startup_runs"])
+    return [Row("Start-up", f"start → first AWS request (median of {sizes['startup_runs']})",
+                f"{median:.1f} ms (worst {worst:.1f})", f"≤ {TARGETS['startup_ms']} ms",
+                median <= TARGETS["startup_ms"])]
+
+
+def side_by_side_rows(tools):
+    by_name = {tool.name[:3]: tool for tool in tools}
+    pipe_ms = by_name["(a)"].stat("wall_ms")[0]
+    rows = []
+    for key, target_name, label in (("(d)", "faster_than_boto3", "boto3 script"),
+                                    ("(c)", "faster_than_cli", "AWS CLI v1")):
+        ratio = by_name[key].stat("wall_ms")[0] / pipe_ms
+        target = TARGETS[target_name]
+        rows.append(Row("A deploy, side by side", f"assume + deploy: {label} wall / pipe wall",
+                        f"{ratio:.1f}× ({by_name[key].stat('wall_ms')[0]:.0f} vs {pipe_ms:.0f} ms)",
+                        f"≥ {target:.0f}×", ratio >= target))
+    rss = by_name["(a)"].stat("rss_mb")[2]
+    rows.append(Row("A deploy, side by side", "assume + deploy: pipe peak RSS (worst run)", f"{rss:.1f} MB",
+                    f"≤ {TARGETS['deploy_rss_mb']:.0f} MB (boto3 {by_name['(d)'].stat('rss_mb')[0]:.0f}, "
+                    f"CLI {by_name['(c)'].stat('rss_mb')[0]:.0f})", rss <= TARGETS["deploy_rss_mb"]))
+    if "(b)" in by_name:
+        overhead = by_name["(b)"].stat("wall_ms")[0] - pipe_ms
+        rows.append(Row("A deploy, side by side", "assume + deploy: docker run overhead over the binary",
+                        f"{overhead:.0f} ms"))
+    return rows
+
+
+def scaling_rows(base_url, args, sizes):
+    """(rows, table): the pipe's CPU time, wall time and calls for each service count."""
+    table = []
+    repeats = 3 if not args.smoke else 1
+    for count in sizes["services"]:
+        services = ["web"] if count == 1 else [f"svc{i}" for i in range(count)]
+        cpus, walls = [], []
+        for _ in range(repeats):
+            code, cpu, calls, _, wall = measures.ecs_deploy_run(args.binary, base_url, services)
+            if code:
+                raise SystemExit(f"ecs-deploy to {count} services failed with exit code {code}")
+            cpus.append(cpu * 1000)
+            walls.append(wall * 1000)
+        table.append((count, statistics.median(cpus), statistics.median(walls), sum(calls.values())))
+    first, last = table[0], table[-1]
+    ratio = last[1] / first[1]
+    rows = [Row("Scaling", f"ecs-deploy, pipe-side time, {last[0]} services / 1",
+                f"{ratio:.2f} ({first[1]:.0f} → {last[1]:.0f} ms)", f"≤ {TARGETS['fifty_vs_one']}",
+                ratio <= TARGETS["fifty_vs_one"])]
+    rows.append(Row("Scaling", f"ecs-deploy, AWS calls, 1 / {last[0]} services", f"{first[3]} / {last[3]}"))
+    return rows, table
+
+
+def waiting_rows(base_url, args, sizes):
+    seconds = sizes["wait_s"]
+    one, calls_one = measures.waiting_calls_per_minute(args.binary, base_url, ["web"], seconds)
+    ten, _ = measures.waiting_calls_per_minute(args.binary, base_url, [f"svc{i}" for i in range(10)], seconds)
+    _, _, _, polls_at, _ = measures.ecs_deploy_run(args.binary, base_url, ["web"], rollout="stuck",
+                                                   wait_timeout=str(seconds))
+    gaps = [round(b - a, 1) for a, b in zip(polls_at[1:], polls_at[2:])]
+    return [
+        Row("Waiting", "API calls per minute of waiting, 1 blue/green service", f"{one:.0f}"),
+        Row("Waiting", "API calls per minute of waiting, 10 blue/green services", f"{ten:.0f} ({ten / one:.2f}× one)",
+            "< 2× one (describes batched)", ten < 2 * one),
+        Row("Waiting", f"seconds between polls of a stuck {seconds} s wait", " ".join(map(str, gaps)) or "-"),
+    ]
+
+
+def lambda_rows(base_url, args, sizes):
+    pipe_zip, info_zip, package, peak = measures.lambda_runs(args.binary, base_url, sizes["lambda_mb"])
+    ratio = pipe_zip / info_zip
+    limit = 2 * package / 1e6 + 30
+    return [
+        Row("Lambda", f"zipping {sizes['lambda_mb']} MB of mixed files (whole dry run) / zip -r -X",
+            f"{ratio:.2f} ({pipe_zip:.2f} s vs {info_zip:.2f} s)", f"≤ {TARGETS['zip_vs_info_zip']}",
+            ratio <= TARGETS["zip_vs_info_zip"]),
+        Row("Lambda", "peak RSS of the deploy", f"{peak:.0f} MB (package {package / 1e6:.0f} MB)",
+            f"≤ 2 × package + 30 = {limit:.0f} MB", peak <= limit),
+    ]
+
+
+def ecr_rows():
+    return [Row("ECR", "push through the daemon / from an archive vs docker push",
+                "not measured: ACTION=ecr-push does not exist yet")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--image", help="the pipe image; without it the image rows are left out")
+    parser.add_argument("--runs", type=int, help="runs of each side-by-side tool (default 10)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run: checks the script works")
+    parser.add_argument("--output", default=str(BENCH.parent / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    args.binary = os.path.abspath(args.binary)
+    sizes = dict(SMOKE if args.smoke else FULL)
+    if args.runs:
+        sizes["runs"] = args.runs
+
+    rows = size_rows(args) + startup_rows(args, sizes)
+    with running_emulator() as base_url:
+        tools = side_by_side.run_all(Emulator(base_url), args.binary, args.image, sizes["runs"])
+        rows += side_by_side_rows(tools)
+        scaled, scaling = scaling_rows(base_url, args, sizes)
+        rows += scaled
+        rows += waiting_rows(base_url, args, sizes)
+        rows += lambda_rows(base_url, args, sizes)
+    rows += ecr_rows()
+
+    print_rows(rows)
+    notes = [(row.name, MISSED.get(row.name.split(" (")[0], "not explained yet: profile it"))
+             for row in rows if row.ok is False]
+    write_markdown(args.output, rows, tools, scaling, notes, args.smoke, sizes["runs"])
+    print(f"\nwritten: {args.output}")
+    if args.smoke:
+        return 0
+    return 0 if all(row.ok is not False for row in rows) else 1
+
+
+# Why a target is missed, where it cannot be met on this machine; shown in BENCHMARKS.md only
+# when the run misses it.
+MISSED = {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

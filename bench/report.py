@@ -1,0 +1,147 @@
+"""BENCHMARKS.md: method, machine, the tables, and how to rerun — written from one run's rows."""
+
+import datetime
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Row:
+    section: str
+    name: str
+    value: str
+    target: str = "-"
+    ok: bool | None = None  # None: reported, no target
+
+    @property
+    def mark(self):
+        return {True: "✔", False: "✖", None: " "}[self.ok]
+
+
+def _command(argv):
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        return (done.stdout or done.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unavailable"
+
+
+def machine():
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), "0")
+    venv = ROOT / ".venv" / "bin"
+    return [
+        ("CPU", f"{cpu}, {os.cpu_count()} cores"),
+        ("Memory", f"{int(memory) / 1024 / 1024:.0f} GiB"),
+        ("Kernel", platform.release()),
+        ("Docker Engine", _command(["docker", "version", "--format", "{{.Server.Version}}"])),
+        ("Rust", _command(["rustc", "--version"])),
+        ("Python", platform.python_version()),
+        ("AWS CLI", _command([str(venv / "aws"), "--version"])),
+        ("boto3", _command([str(venv / "python"), "-c", "import boto3; print(boto3.__version__)"])),
+    ]
+
+
+def print_rows(rows):
+    width = max(len(row.name) for row in rows)
+    section = None
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            print(f"\n{section}")
+        print(f"{row.mark} {row.name:<{width}}  {row.value:<30} target {row.target}")
+
+
+def _table(headers, lines):
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(cell) for cell in line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def write_markdown(path, rows, tools, scaling, notes, smoke, runs):
+    """The whole BENCHMARKS.md. `tools`: side-by-side Tool objects; `scaling`: (services, cpu ms,
+    wall ms, calls) per service count; `notes`: explanations of missed targets."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Measured by `bench/run` on {now}{' (SMOKE MODE: tiny sizes, one run; not figures to quote)' if smoke else ''}.",
+        "Every number comes from this one run on this machine, against the same local emulator",
+        "(moto plus the project's layer, on loopback). Ratios are taken within the run, so they",
+        "compare like with like; absolute times move with the machine.",
+        "",
+        "## Machine",
+        "",
+        _table(["", ""], machine()),
+        "",
+        "## Targets",
+        "",
+        _table(["", "measure", "measured", "target"],
+               [(row.mark, row.name, row.value, row.target) for row in rows]),
+        "",
+        "## A deploy, side by side",
+        "",
+        f"`assume-role` (OIDC token → role) plus an ECS deploy (register the task-definition file,",
+        f"update the service, no wait); median of {runs} runs, min–max in brackets. AWS calls are",
+        "counted from the emulator's request log. The AWS CLI is v1 from PyPI: v2 is not on PyPI",
+        "and nothing else can be installed here; v2 starts faster than v1 but is still a Python",
+        "program started three times.",
+        "",
+        _table(["tool", "wall ms", "peak RSS MB", "AWS calls"], [
+            (tool.name, _spread(tool.stat("wall_ms"), "{:.0f}"), _spread(tool.stat("rss_mb"), "{:.1f}"),
+             _spread(tool.stat("calls"), "{:.0f}"))
+            for tool in tools
+        ]),
+        "",
+        "## Scaling",
+        "",
+        "ecs-deploy of an image change to N services, each rolling out and followed to the end.",
+        "Pipe-side time is the pipe's own CPU time (user + system): the emulator's request handling",
+        "and the waits between polls are excluded.",
+        "",
+        _table(["services", "pipe-side ms", "wall ms", "AWS calls"],
+               [(n, f"{cpu:.1f}", f"{wall:.0f}", calls) for n, cpu, wall, calls in scaling]),
+        "",
+    ]
+    if notes:
+        parts += ["## Targets missed, and why", ""]
+        parts += [f"- **{name}**: {text}" for name, text in notes]
+        parts.append("")
+    parts += [
+        "## Method",
+        "",
+        "- Start-up: a loopback listener timestamps the first byte of the pipe's first request",
+        "  (STS); the clock starts just before the process is spawned.",
+        "- Peak RSS: GNU time's maximum resident set of the measured process, spawned by GNU time",
+        "  (measured from Python, a vforked child would carry the interpreter's peak).",
+        "- Image size: `docker image inspect` (uncompressed); compressed is gzip -6 of",
+        "  `docker save`, about what a registry stores and a runner pulls.",
+        "- The pipe runs with `DEBUG=false`, the alternatives with their defaults.",
+        "",
+        "## Rerun",
+        "",
+        "```sh",
+        "bench/run             # builds the release image, measures, rewrites BENCHMARKS.md",
+        "bench/run --smoke     # seconds, tiny sizes; what the test suite runs so the script never rots",
+        "```",
+        "",
+    ]
+    Path(path).write_text("\n".join(parts))
+
+
+def _spread(stat, fmt):
+    if stat is None:
+        return "n/a"
+    median, low, high = stat
+    return f"{fmt.format(median)} ({fmt.format(low)}–{fmt.format(high)})"

@@ -1,0 +1,55 @@
+"""The benchmark's smoke mode, so the script never rots: every section is measured (tiny sizes,
+one run) with the test binary and image, and BENCHMARKS.md is written in full. No timing is
+asserted: machines are noisy; bench/run reports the real figures.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.container
+
+
+def test_benchmark_smoke_mode_measures_every_section(tmp_path):
+    image = os.environ.get("PIPE_IMAGE")
+    assert image, "PIPE_IMAGE is not set: run test/run, which builds the image with scripts/build-image"
+    binary = os.environ.get("PIPE_BINARY", str(ROOT / "target" / "debug" / "aws-role-deploy"))
+    output = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench.py"), "--smoke", "--binary", binary, "--image", image,
+         "--output", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = output.read_text()
+    assert "SMOKE MODE" in report
+    for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## Scaling", "## Method", "## Rerun"):
+        assert heading in report, heading
+
+    # Each tool deployed and was measured: a wall time, and AWS calls counted from the emulator.
+    tools = {}
+    for line in report.splitlines():
+        match = re.match(r"\| (\([abcd]\)[^|]*) \| ([^|]*) \| ([^|]*) \| ([^|]*) \|", line)
+        if match:
+            tools[match[1].strip()[:3]] = [cell.strip() for cell in match.groups()[1:]]
+    assert set(tools) == {"(a)", "(b)", "(c)", "(d)"}, report
+    for name, (wall, rss, calls) in tools.items():
+        assert re.match(r"\d+ \(", wall), (name, wall)
+        assert int(calls.split()[0]) >= 3, (name, calls)  # assume, register, update at least
+        if name != "(b)":
+            assert re.match(r"\d+\.\d MB|\d+\.\d \(", rss), (name, rss)
+
+    # The pipe's own figures: sizes, start-up, scaling, waiting, Lambda.
+    for row in ("image, uncompressed", "image, compressed", "start → first AWS request", "pipe-side time",
+                "API calls per minute of waiting", "zipping", "peak RSS of the deploy"):
+        assert row in report, row
+    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| \d+ \| (\d+) \|$", report, re.M)
+    assert [int(n) for n, _ in scaling] == [1, 3, 5], report
+    # More services, more calls (one UpdateService each), but batched reads.
+    assert int(scaling[-1][1]) > int(scaling[0][1])
