@@ -35,6 +35,11 @@ from emulator.client import (  # noqa: E402
     web_identity_trust_policy,
 )
 
+# As in the image (Dockerfile): the TLS roots come from the bundle alone. Unset, they are also
+# read one file at a time from /etc/ssl/certs (~290 files on Debian), which the image does not have.
+AS_IN_THE_IMAGE = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
+
+
 def mixed_directory(root, total_mb=50):
     """Half text (compressible), half random bytes (not), in a few hundred files and folders."""
     import random
@@ -91,9 +96,7 @@ def startup_ms(binary, runs):
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_MAX_ATTEMPTS": "1",
         "AWS_ATTEMPT_TIMEOUT": "2",
-        # As in the image (Dockerfile): the bundle alone. Unset, the TLS roots are also read
-        # one file at a time from /etc/ssl/certs, which the image does not have.
-        "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+        **AS_IN_THE_IMAGE,
     }
     for _ in range(runs):
         started = time.perf_counter()
@@ -132,6 +135,7 @@ def assume_role_run(binary, base_url):
             "BITBUCKET_BUILD_NUMBER": "1", "BITBUCKET_BRANCH": "main",
             "BITBUCKET_CLONE_DIR": clone, "BITBUCKET_PIPE_SHARED_STORAGE_DIR": f"{clone}/pipes",
             "AWS_ENDPOINT_URL": base_url,
+            **AS_IN_THE_IMAGE,
         }
         # GNU time forks the pipe from its own small process and reports that child's peak.
         # Measuring from here would count this Python process: subprocess spawns with vfork,
@@ -148,7 +152,7 @@ def assume_role_run(binary, base_url):
 def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900", strategy=None):
     """One ecs-deploy (image change) to `services` (with `strategy`, e.g. BLUE_GREEN, set on each);
     returns (exit code, CPU seconds of the pipe, the pipe's AWS calls by operation, the times of
-    its DescribeServices calls, wall seconds)."""
+    its DescribeServices calls, wall seconds, (user, system) CPU seconds)."""
     from emulator.ecs_scenario import ecs_fixture
     from pipe import Scenario
 
@@ -167,7 +171,7 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
             emu.ecs_rollout("prod", service, rollout, polls=polls)
         env = step.env(ACTION="ecs-deploy", CLUSTER_NAME="prod", SERVICE_NAME=" ".join(services),
                        IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT=wait_timeout)
-        env["DEBUG"] = "false"
+        env.update(DEBUG="false", **AS_IN_THE_IMAGE)
         started = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -177,13 +181,14 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
     for record in ours:
         calls[record["action"]] = calls.get(record["action"], 0) + 1
     polls_at = [r["time"] for r in ours if r["action"] == "DescribeServices"]
-    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, calls, polls_at, wall
+    return (os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, calls, polls_at, wall,
+            (usage.ru_utime, usage.ru_stime))
 
 
 def waiting_calls_per_minute(binary, base_url, services, seconds=30):
     """AWS calls per minute while the pipe waits on stuck blue/green deployments of `services`."""
     started = time.monotonic()
-    _, _, calls, _, _ = ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds),
+    _, _, calls, _, _, _ = ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds),
                                     strategy="BLUE_GREEN")
     waited = time.monotonic() - started
     watching = calls.get("DescribeServices", 0) + calls.get("DescribeServiceDeployments", 0)
@@ -212,7 +217,8 @@ def lambda_runs(binary, base_url, total_mb=50):
             emu.reset()
             step = Scenario(emu, step_dir + f"/dry{len(pipe_times)}")
             lambda_fixture(emu, name="api")
-            env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, DRY_RUN="true", DEBUG="false")
+            env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, DRY_RUN="true", DEBUG="false",
+                           **AS_IN_THE_IMAGE)
             started = time.perf_counter()
             done = subprocess.run([binary], env=env, capture_output=True)
             pipe_times.append(time.perf_counter() - started)
@@ -222,7 +228,8 @@ def lambda_runs(binary, base_url, total_mb=50):
         emu.reset()
         step = Scenario(emu, step_dir + "/real")
         lambda_fixture(emu, name="api")
-        env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, ALIAS="live", DEBUG="false")
+        env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, ALIAS="live", DEBUG="false",
+                       **AS_IN_THE_IMAGE)
         report = os.path.join(tmp, "rss")
         done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report, binary], env=env, capture_output=True)
         if done.returncode:
