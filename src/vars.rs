@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out) `lambda-deploy` (update a function, publish a version, move an alias) or `ecr-push` (push an image to ECR, or give an image already there more tags).",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias) or `ecr-push` (push an image to ECR, or give an image already there more tags).",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
