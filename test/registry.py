@@ -127,3 +127,91 @@ def start_registry(workdir):
 def required():
     """CI (REQUIRE_DOCKER=1) fails instead of skipping when the engine or registry is missing."""
     return os.environ.get("REQUIRE_DOCKER") == "1"
+
+
+MIN_PART = 5 * 1024 * 1024
+
+
+class EcrLikeFront:
+    """A proxy in front of the registry that answers chunked blob uploads the way ECR's registry
+    API does, as its users report it (aws/containers-roadmap#2831, jdx/mise#11376; the design
+    notes' "parts of at least 5 MiB"):
+
+    - a `PATCH` of a part is answered `201 Created`, not the spec's `202 Accepted`;
+    - its `Range` header stops advancing after the first part, though every part is stored;
+    - a part smaller than 5 MiB followed by another part is refused (`400 BLOB_UPLOAD_INVALID`):
+      only the last part may be small.
+
+    `parts` records (upload path, size, status) of every `PATCH`, in order.
+    """
+
+    def __init__(self, registry):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        front = self
+        self.parts = []
+        self._sessions = {}  # upload path -> (first range header, last part size)
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                if self.command == "PATCH":
+                    with front._lock:
+                        first, previous = front._sessions.get(path, (None, None))
+                    if previous is not None and previous < MIN_PART:
+                        front.parts.append((path, len(body), 400))
+                        doc = json.dumps({"errors": [{"code": "BLOB_UPLOAD_INVALID",
+                                                      "message": "Layer parts must be at least 5 MiB in size"}]})
+                        return self._answer(400, [("Content-Type", "application/json")], doc.encode())
+                upstream = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                out = [(k, v) for k, v in response.getheaders() if k.lower() not in ("content-length", "connection")]
+                status = response.status
+                upstream.close()
+                if self.command == "PATCH" and status == 202:
+                    status = 201
+                    new_path = next((v for k, v in out if k.lower() == "location"), path)
+                    new_path = new_path.split("://", 1)[-1]
+                    new_path = new_path[new_path.find("/"):].split("?", 1)[0]
+                    with front._lock:
+                        first = front._sessions.get(path, (None, None))[0]
+                        current = next((v for k, v in out if k.lower() == "range"), None)
+                        stale = first or current
+                        front._sessions[new_path] = (stale, len(body))
+                    out = [(k, stale if k.lower() == "range" else v) for k, v in out]
+                    front.parts.append((path, len(body), status))
+                return self._answer(status, out, data)
+
+            def _answer(self, status, headers, data):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -297,3 +297,33 @@ def test_promote_of_a_missing_tag_is_named(scenario, ecr):
     result = push(scenario, SOURCE_TAG="nope", ECR_REPOSITORY=repository, TAGS="prod")
     assert result.code == 2, result
     assert "tag nope is not in the repository" in result.output
+
+
+# --------------------------------------------------------------- ECR's own upload behaviour
+
+
+@pytest.fixture
+def ecr_like(emulator, registry_process):
+    """The registry behind a front that answers part uploads as ECR does (test/registry.py)."""
+    from registry import EcrLikeFront
+
+    front = EcrLikeFront(registry_process)
+    emulator.ecr_registry(front.endpoint, registry_process.password)
+    yield front
+    front.close()
+
+
+def test_parts_answered_as_ecr_does(scenario, ecr, ecr_like, registry_process):
+    """ECR answers each part 201 with a stale Range, and refuses small parts but the last."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "big", layer_sizes=(40 * 1024 * 1024 + 7,))
+    result = push(scenario, IMAGE_ARCHIVE="big", ECR_REPOSITORY=repository, TAGS="v1")
+    assert result.code == 0, result
+    assert result.outputs_json["digest"] == top
+    assert result.outputs_json["repository_uri"] == f"{ecr_like.host}/{repository}"
+    assert registry_process.manifest(repository, "v1")[0] == top
+    statuses = {status for _, _, status in ecr_like.parts}
+    assert statuses == {201}, ecr_like.parts
+    big = [size for _, size, _ in ecr_like.parts if size > 1024]
+    assert big[:-1] and all(size >= 5 * 1024 * 1024 for size in big[:-1]), ecr_like.parts

@@ -177,10 +177,15 @@ impl Registry {
                     part,
                 )
                 .await?;
-            if status != StatusCode::ACCEPTED {
+            // The spec says 202; ECR answers 201 (and a `Range` that stops advancing after the
+            // first part, though it stores every part), so neither is taken as a failure and the
+            // offset is tracked here, not read from `Range`.
+            if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
                 return Err(self.refusal("upload of a blob part", status, body).await);
             }
-            location = self.location(&headers)?;
+            if headers.contains_key(LOCATION) {
+                location = self.location(&headers)?;
+            }
         }
         let separator = if location.contains('?') { '&' } else { '?' };
         let finish = format!("{location}{separator}digest={}", blob.digest);
