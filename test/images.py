@@ -66,7 +66,7 @@ def _layer(sizes):
     return out.getvalue()
 
 
-def _image_manifest(layout, architecture, layer_sizes):
+def _image_manifest(layout, architecture, layer_sizes, declare_media_type=True):
     layers = [_blob(layout, _layer([size])) for size in layer_sizes]
     config = {
         "architecture": architecture, "os": "linux",
@@ -79,10 +79,12 @@ def _image_manifest(layout, architecture, layer_sizes):
         "config": {"mediaType": OCI_CONFIG, **config_blob},
         "layers": [{"mediaType": OCI_LAYER, **layer} for layer in layers],
     }
+    if not declare_media_type:
+        del manifest["mediaType"]  # optional in OCI
     return _blob(layout, json.dumps(manifest).encode())
 
 
-def oci_layout(layout, layer_sizes=(3000, 50_000), platforms=None):
+def oci_layout(layout, layer_sizes=(3000, 50_000), platforms=None, declare_media_type=True):
     """An OCI image layout directory; with `platforms` (e.g. ["amd64", "arm64"]) a multi-platform
     index. Returns (top digest, [platform manifest digests])."""
     layout = Path(layout)
@@ -99,7 +101,7 @@ def oci_layout(layout, layer_sizes=(3000, 50_000), platforms=None):
         top = _blob(layout, json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode())
         top_type = OCI_INDEX
     else:
-        top = _image_manifest(layout, "amd64", layer_sizes)
+        top = _image_manifest(layout, "amd64", layer_sizes, declare_media_type)
         top_type = OCI_MANIFEST
     (layout / "index.json").write_text(json.dumps({
         "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": top_type, **top}],

@@ -140,7 +140,12 @@ class EcrLikeFront:
     - a `PATCH` of a part is answered `201 Created`, not the spec's `202 Accepted`;
     - its `Range` header stops advancing after the first part, though every part is stored;
     - a part smaller than 5 MiB followed by another part is refused (`400 BLOB_UPLOAD_INVALID`):
-      only the last part may be small.
+      only the last part may be small;
+    - a manifest without a top-level `mediaType` (optional in OCI) is refused with
+      `405 UNSUPPORTED` "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid
+      JSON syntax'" (containers/image#584, opcr-io/policy#149);
+    - with `token_expired` set, every request is answered as ECR answers an expired token: a
+      plain-text 403 "Your authorization token has expired. Reauthenticate and try again."
 
     `parts` records (upload path, size, status) of every `PATCH`, in order.
     """
@@ -152,6 +157,7 @@ class EcrLikeFront:
 
         front = self
         self.parts = []
+        self.token_expired = False
         self._sessions = {}  # upload path -> (first range header, last part size)
         self._lock = threading.Lock()
 
@@ -165,6 +171,18 @@ class EcrLikeFront:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
+                if front.token_expired:
+                    text = b"Your authorization token has expired. Reauthenticate and try again."
+                    return self._answer(403, [("Content-Type", "text/plain")], text)
+                if self.command == "PUT" and "/manifests/" in path:
+                    try:
+                        declared = "mediaType" in json.loads(body)
+                    except ValueError:
+                        declared = False
+                    if not declared:
+                        doc = json.dumps({"errors": [{"code": "UNSUPPORTED", "message": (
+                            "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'")}]})
+                        return self._answer(405, [("Content-Type", "application/json")], doc.encode())
                 if self.command == "PATCH":
                     with front._lock:
                         first, previous = front._sessions.get(path, (None, None))

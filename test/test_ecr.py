@@ -327,3 +327,23 @@ def test_parts_answered_as_ecr_does(scenario, ecr, ecr_like, registry_process):
     assert statuses == {201}, ecr_like.parts
     big = [size for _, size, _ in ecr_like.parts if size > 1024]
     assert big[:-1] and all(size >= 5 * 1024 * 1024 for size in big[:-1]), ecr_like.parts
+
+
+def test_manifest_without_media_type_is_refused_with_a_warning(scenario, ecr, ecr_like):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "bare", declare_media_type=False)
+    result = push(scenario, IMAGE_ARCHIVE="bare", ECR_REPOSITORY=repository)
+    assert result.code == 1, result
+    assert "has no top-level mediaType" in result.output
+    assert "UNSUPPORTED: Invalid parameter at 'ImageManifest'" in result.final_line
+
+
+def test_expired_token_is_an_authorization_refusal(scenario, ecr, ecr_like):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.token_expired = True
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 3, result
+    assert "Your authorization token has expired" in result.final_line

@@ -36,6 +36,8 @@ pub struct Manifest {
     pub bytes: Vec<u8>,
     pub media_type: String,
     pub digest: String,
+    /// The document names its own `mediaType` (optional in OCI; ECR refuses manifests without it).
+    pub declares_media_type: bool,
 }
 
 /// Where the archive's files are.
@@ -209,6 +211,7 @@ fn manifest_blob(store: &Store, digest: &str, media_type: Option<&str>) -> Resul
         return Err(format!("{name} does not hash to its name: the archive is damaged"));
     }
     let document: Value = serde_json::from_slice(&bytes).map_err(|err| format!("{name} is not JSON: {err}"))?;
+    let declares_media_type = document.get("mediaType").and_then(Value::as_str).is_some();
     let media_type = document
         .get("mediaType")
         .and_then(Value::as_str)
@@ -223,6 +226,7 @@ fn manifest_blob(store: &Store, digest: &str, media_type: Option<&str>) -> Resul
         bytes,
         media_type,
         digest: digest.to_owned(),
+        declares_media_type,
     })
 }
 
@@ -356,6 +360,7 @@ fn from_docker_save(store: &Store, manifest: &[u8]) -> Result<ArchiveImage, Stri
         digest: sha256_hex(&bytes),
         bytes,
         media_type: OCI_MANIFEST.to_owned(),
+        declares_media_type: true,
     };
     let mut blobs = vec![config_blob];
     for layer in layers {

@@ -273,13 +273,17 @@ async fn login_with_password(clients: &Clients, registry_id: Option<&str>) -> Re
                 vec![],
             )
         })?;
+    let expires = data
+        .and_then(|data| data.expires_at())
+        .and_then(|at| at.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .unwrap_or_else(|| "in 12 hours".to_owned());
     let endpoint = RegistryEndpoint::parse(endpoint).map_err(|message| {
         Error::failed(
             format!("ecr:GetAuthorizationToken returned an unusable registry: {message}"),
             vec![],
         )
     })?;
-    info!("Logged in to {} (token valid for 12 hours)", endpoint.host);
+    info!("Logged in to {} (the token expires {expires})", endpoint.host);
     Ok((Registry::new(endpoint, &token)?, password))
 }
 
@@ -290,6 +294,22 @@ async fn push_archive(
     tags: &[String],
 ) -> Result<String, Error> {
     registry.check_authorization().await?;
+    let undeclared: Vec<&str> = image
+        .children
+        .iter()
+        .chain([&image.top])
+        .filter(|manifest| !manifest.declares_media_type)
+        .map(|manifest| manifest.digest.as_str())
+        .collect();
+    if !undeclared.is_empty() {
+        // Pushed as they are (their digest is their bytes), but ECR is known to refuse them with
+        // UNSUPPORTED "Invalid JSON syntax".
+        warn!(
+            "Manifest {} has no top-level mediaType (optional in OCI): ECR refuses such manifests; if the push \
+             fails, rebuild the archive with a tool that writes it",
+            undeclared.join(", ")
+        );
+    }
     let permits = Arc::new(Semaphore::new(CONCURRENT_UPLOADS));
     let mut uploads = tokio::task::JoinSet::new();
     for blob in image.blobs.clone() {

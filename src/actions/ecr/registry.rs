@@ -277,7 +277,7 @@ impl Registry {
                     first.get("message").and_then(|m| m.as_str()).unwrap_or_default()
                 ))
             })
-            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            .unwrap_or_else(|| plain_answer(status, &text));
         let summary = format!("The registry {} refused {what}: {said}", self.host());
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::auth(
@@ -295,6 +295,24 @@ impl Registry {
             ),
             _ => Error::failed(summary, vec![]),
         }
+    }
+}
+
+/// A refusal that is not an OCI error document: ECR answers an expired token with a plain-text
+/// 403 ("Your authorization token has expired. Reauthenticate and try again.").
+fn plain_answer(status: StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect();
+    if line.is_empty() || line.starts_with('<') {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("HTTP {}: {line}", status.as_u16())
     }
 }
 
@@ -321,6 +339,19 @@ fn path_of(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_refusals_are_quoted_on_one_line() {
+        let said = plain_answer(
+            StatusCode::FORBIDDEN,
+            b"Your authorization token has expired.\nReauthenticate and try again.",
+        );
+        assert_eq!(
+            said,
+            "HTTP 403: Your authorization token has expired. Reauthenticate and try again."
+        );
+        assert_eq!(plain_answer(StatusCode::BAD_GATEWAY, b"<html>...</html>"), "HTTP 502");
+    }
 
     #[test]
     fn paths_are_shown_without_queries() {
