@@ -114,3 +114,31 @@ def tar_directory(directory, path):
         for item in sorted(Path(directory).rglob("*")):
             tar.add(item, arcname=str(item.relative_to(directory)), recursive=False)
     return path
+
+
+def legacy_docker_save(path, layer_sizes=(2000, 30_000), wrong_diff_id=False):
+    """A `docker save` tarball as Docker before 25 writes it (manifest.json, <id>/layer.tar,
+    <config>.json; no index.json), without a daemon. With `wrong_diff_id`, the configuration
+    names a digest that is not the first layer's. Returns the config's diff ids."""
+    members = {}
+    layer_names, diff_ids = [], []
+    for index, size in enumerate(layer_sizes):
+        data = _layer([size])
+        layer_id = hashlib.sha256(f"{index}{uuid.uuid4()}".encode()).hexdigest()
+        members[f"{layer_id}/layer.tar"] = data
+        layer_names.append(f"{layer_id}/layer.tar")
+        diff_ids.append("sha256:" + hashlib.sha256(data).hexdigest())
+    if wrong_diff_id:
+        diff_ids[0] = "sha256:" + "0" * 64
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    members[config_name] = config
+    members["manifest.json"] = json.dumps([{"Config": config_name, "RepoTags": ["legacy:1"],
+                                            "Layers": layer_names}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return diff_ids

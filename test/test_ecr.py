@@ -347,3 +347,23 @@ def test_expired_token_is_an_authorization_refusal(scenario, ecr, ecr_like):
     result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
     assert result.code == 3, result
     assert "Your authorization token has expired" in result.final_line
+
+
+def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    diff_ids = images.legacy_docker_save(scenario.clone_dir / "legacy.tar")
+    result = push(scenario, IMAGE_ARCHIVE="legacy.tar", ECR_REPOSITORY=repository)
+    assert_pushed(result, ecr_registry, repository, ["latest"])
+    manifest = json.loads(ecr_registry.manifest(repository, "latest")[2])
+    assert [layer["digest"] for layer in manifest["layers"]] == diff_ids
+
+
+def test_a_layer_that_is_not_what_the_archive_says_is_refused(scenario, ecr, ecr_registry):
+    """The digests come from the archive's configuration; the registry checks the bytes."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.legacy_docker_save(scenario.clone_dir / "lying.tar", wrong_diff_id=True)
+    result = push(scenario, IMAGE_ARCHIVE="lying.tar", ECR_REPOSITORY=repository)
+    assert result.code == 1, result
+    assert "DIGEST_INVALID" in result.final_line or "BLOB_UPLOAD_INVALID" in result.final_line, result

@@ -333,13 +333,33 @@ fn from_docker_save(store: &Store, manifest: &[u8]) -> Result<ArchiveImage, Stri
         .read_small(config_name)?
         .ok_or_else(|| format!("lacks the image configuration {config_name:?} that manifest.json names"))?;
     let config_blob = blob_at(store, config_name, sha256_hex(&config))?;
+    let layer_names: Vec<&str> = entry
+        .get("Layers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|layer| layer.as_str().unwrap_or_default())
+        .collect();
+    // These layers are uncompressed, so their digests are the configuration's diff ids: no need
+    // to read them twice. The registry checks each digest against the bytes it receives.
+    let diff_ids: Vec<String> = serde_json::from_slice::<Value>(&config)
+        .ok()
+        .and_then(|config| config.get("rootfs")?.get("diff_ids")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| id.as_str().filter(|id| is_digest(id)).map(str::to_owned))
+        .collect();
+    let known = diff_ids.len() == layer_names.len();
     let mut layers = Vec::new();
-    for layer in entry.get("Layers").and_then(Value::as_array).into_iter().flatten() {
-        let name = layer.as_str().unwrap_or_default();
+    for (index, name) in layer_names.into_iter().enumerate() {
         let (path, offset, size) = store
             .locate(name)
             .ok_or_else(|| format!("lacks the layer {name:?} that manifest.json names"))?;
-        let digest = hash_region(&path, offset, size).map_err(|err| format!("cannot read {name}: {err}"))?;
+        let digest = if known {
+            diff_ids[index].clone()
+        } else {
+            hash_region(&path, offset, size).map_err(|err| format!("cannot read {name}: {err}"))?
+        };
         layers.push(BlobSource {
             digest,
             size,
