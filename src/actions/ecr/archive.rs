@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use super::registry::BlobSource;
 use crate::domain::ecr::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST, is_digest, is_index};
 use crate::error::Error;
-use crate::vars;
 
 /// A manifest or configuration larger than this is not one.
 const SMALL_FILE: u64 = 4 * 1024 * 1024;
@@ -90,11 +89,11 @@ impl Store {
 fn bad(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::BadInput {
         summary: format!("IMAGE_ARCHIVE {}: {message}", path.display()),
-        details: vec![format!(
-            "Check {}: it must be a `docker save` tarball (uncompressed), or an OCI image layout as a directory or \
-             a tar.",
-            vars::IMAGE_ARCHIVE.name
-        )],
+        details: vec![
+            "Check IMAGE_ARCHIVE: it must be a `docker save` tarball (uncompressed), or an OCI image layout as a \
+             directory or a tar."
+                .to_owned(),
+        ],
     }
 }
 

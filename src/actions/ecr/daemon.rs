@@ -19,7 +19,6 @@ use tracing::{debug, info};
 use super::body::{self, read_limited};
 use crate::domain::secret::{self, Secret};
 use crate::error::Error;
-use crate::vars;
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
@@ -129,9 +128,8 @@ impl Daemon {
             StatusCode::NOT_FOUND => Err(Error::BadInput {
                 summary: format!("The image {image:?} is not in the Docker daemon at {}", self.shown),
                 details: vec![format!(
-                    "Check {}: build or pull it earlier in the same step (`docker build -t {image} .`); `docker images` \
-                     lists what the daemon has.",
-                    vars::IMAGE_NAME.name
+                    "Check IMAGE_NAME: build or pull it earlier in the same step (`docker build -t {image} .`); \
+                     `docker images` lists what the daemon has."
                 )],
             }),
             _ => Err(self.daemon_error(&format!("inspect {image}"), status, body).await),

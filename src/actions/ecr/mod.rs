@@ -27,7 +27,6 @@ use crate::domain::ecr::{
 };
 use crate::domain::secret::Secret;
 use crate::error::Error;
-use crate::vars;
 
 #[derive(Debug, Serialize)]
 pub struct EcrOutcome {
@@ -219,13 +218,11 @@ pub(crate) fn repository_failure(failure: AwsFailure, repository: &str) -> Error
                 "The ECR repository {repository} does not exist (RepositoryNotFoundException: {})",
                 failure.message
             ),
-            details: vec![format!(
-                "Check {} (and {} for another account's registry), or set {}: true to create it (needs \
-                 ecr:CreateRepository).",
-                vars::ECR_REPOSITORY.name,
-                vars::REGISTRY_ID.name,
-                vars::CREATE_REPOSITORY.name
-            )],
+            details: vec![
+                "Check ECR_REPOSITORY (and REGISTRY_ID for another account's registry), or set CREATE_REPOSITORY: true \
+                 to create it (needs ecr:CreateRepository)."
+                    .to_owned(),
+            ],
         };
     }
     failure.into_error()

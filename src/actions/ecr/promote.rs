@@ -8,7 +8,6 @@ use tracing::info;
 use crate::aws::{self, Clients};
 use crate::domain::ecr::{ImageRef, MANIFEST_TYPES};
 use crate::error::Error;
-use crate::vars;
 
 /// The digest of the promoted image.
 pub async fn promote(
@@ -49,8 +48,8 @@ pub async fn promote(
         return Err(Error::BadInput {
             summary: format!("{source} is not in the repository {repository} ({reason})"),
             details: vec![format!(
-                "Check {}: a tag or sha256: digest of an image already pushed to {repository} (aws ecr list-images).",
-                vars::SOURCE_TAG.name
+                "Check SOURCE_TAG: a tag or sha256: digest of an image already pushed to {repository} (aws ecr \
+                 list-images)."
             )],
         });
     };
@@ -112,10 +111,10 @@ pub fn immutable_tag(tag: &str, repository: &str, message: &str) -> Error {
         format!(
             "Tag {tag} already exists in {repository}, whose tags are immutable: ECR refused to move it ({message})"
         ),
-        vec![format!(
-            "Change {}: an immutable repository takes each tag once (use a new tag, e.g. the commit), or make the \
-             repository's tags MUTABLE.",
-            vars::TAGS.name
-        )],
+        vec![
+            "Change TAGS: an immutable repository takes each tag once (use a new tag, e.g. the commit), or make the \
+             repository's tags MUTABLE."
+                .to_owned(),
+        ],
     )
 }
