@@ -367,3 +367,16 @@ def test_a_layer_that_is_not_what_the_archive_says_is_refused(scenario, ecr, ecr
     result = push(scenario, IMAGE_ARCHIVE="lying.tar", ECR_REPOSITORY=repository)
     assert result.code == 1, result
     assert "DIGEST_INVALID" in result.final_line or "BLOB_UPLOAD_INVALID" in result.final_line, result
+
+
+def test_dry_run_reads_the_archive_and_pushes_nothing(scenario, ecr, ecr_registry, emulator):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    before = ecr_registry.log_offset()
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, DRY_RUN="true")
+    assert result.code == 0, result
+    assert result.final_line.startswith("✔ Dry run: nothing was pushed")
+    assert result.outputs_json["digest"] == top and result.outputs_json["dry_run"] is True
+    assert ecr_registry.requests_since(before) == []
+    assert emulator.requests(service="ecr", action="GetAuthorizationToken") == []

@@ -51,6 +51,8 @@ pub(super) fn read(read: &mut Reader<'_>, work_dir: &Path) -> Option<EcrSettings
     let repository = match (read.text(&vars::ECR_REPOSITORY), &image_name) {
         (Some(repository), _) => Some(repository),
         (None, Some(image)) => Some(repository_of_image_name(image)),
+        // Without any source, that one problem is enough to say.
+        (None, None) if given.is_empty() => None,
         (None, None) => {
             read.problem(
                 vars::ECR_REPOSITORY.name,

@@ -10,6 +10,7 @@ mod body;
 mod daemon;
 mod promote;
 mod registry;
+mod store;
 
 use std::fmt;
 use std::sync::Arc;
