@@ -246,15 +246,17 @@ impl Progress {
             return;
         }
         let status = event.get("status").and_then(Value::as_str).unwrap_or_default();
-        match event.get("id").and_then(Value::as_str) {
-            Some(id) if !status.is_empty() => {
-                if self.states.get(id).map(String::as_str) != Some(status) {
-                    self.states.insert(id.to_owned(), status.to_owned());
-                    info!("  {id}: {status}");
-                }
-            }
-            _ if !status.is_empty() => debug!("daemon: {status}"),
-            _ => {}
+        if status.is_empty() {
+            return;
+        }
+        let Some(id) = event.get("id").and_then(Value::as_str) else {
+            debug!("daemon: {status}");
+            return;
+        };
+        // "Pushing" repeats with every progress tick: only a change of state is a line.
+        if self.states.get(id).map(String::as_str) != Some(status) {
+            self.states.insert(id.to_owned(), status.to_owned());
+            info!("  {id}: {status}");
         }
     }
 }
