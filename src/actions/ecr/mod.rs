@@ -392,7 +392,16 @@ async fn push_from_daemon(
     // What a later pull gets, asked of the registry itself rather than taken from the daemon.
     let accept = MANIFEST_TYPES.join(", ");
     for tag in tags {
-        let served = registry.manifest_digest(repository, tag, &accept).await?;
+        let served = match registry.manifest_digest(repository, tag, &accept).await {
+            Ok(served) => served,
+            // The daemon reached the registry (through its own proxy settings, say); this pipe's
+            // direct requests do not use HTTPS_PROXY. The daemon's digest is the registry's answer.
+            Err(err) if registry::unanswered(&err) => {
+                warn!("The digest could not be checked with the registry directly ({err}); the daemon's is reported");
+                break;
+            }
+            Err(err) => return Err(err),
+        };
         if served != digest {
             return Err(Error::failed(
                 format!("The registry serves {repository_uri}:{tag} as {served}, but the daemon pushed {digest}"),

@@ -100,7 +100,7 @@ impl Registry {
         let response = self.inner.client.request(request).await.map_err(|err| {
             Error::failed(
                 format!(
-                    "The registry {} did not answer {method} {}: {err}",
+                    "The registry {} {UNANSWERED} {method} {}: {err}",
                     self.host(),
                     path_of(url)
                 ),
@@ -315,6 +315,14 @@ fn plain_answer(status: StatusCode, body: &[u8]) -> String {
         format!("HTTP {}: {line}", status.as_u16())
     }
 }
+
+/// The registry gave no answer at all (connection refused, DNS, proxy needed), as opposed to
+/// refusing the request.
+pub fn unanswered(error: &Error) -> bool {
+    error.to_string().contains(UNANSWERED)
+}
+
+const UNANSWERED: &str = "did not answer";
 
 fn check_digest(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), Error> {
     match headers
