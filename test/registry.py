@@ -35,11 +35,13 @@ def free_port():
 
 
 class Registry:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, tls=None, ca=None):
+        """`tls`: (certificate, key) PEM paths to serve HTTPS; `ca`: the CA file that signed it."""
         self.workdir = workdir
+        self.ca = ca
         self.password = "reg-" + secrets.token_urlsafe(24)
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         self.log_path = workdir / "registry.log"
         htpasswd = workdir / "htpasswd"
@@ -47,12 +49,15 @@ class Registry:
             ["htpasswd", "-niB", USERNAME], input=self.password.encode(), capture_output=True, check=True
         )
         htpasswd.write_bytes(made.stdout.strip() + b"\n")
+        http = {"addr": f"127.0.0.1:{self.port}", "secret": secrets.token_hex(16)}
+        if tls:
+            http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
         config = workdir / "config.yml"
         config.write_text(json.dumps({
             "version": 0.1,
             "log": {"level": "info", "formatter": "json", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(workdir / "storage")}, "delete": {"enabled": True}},
-            "http": {"addr": self.host, "secret": secrets.token_hex(16)},
+            "http": http,
             "auth": {"htpasswd": {"realm": "ecr-test", "path": str(htpasswd)}},
         }))
         with open(self.log_path, "wb") as log:
@@ -64,7 +69,7 @@ class Registry:
             try:
                 self.request("GET", "/v2/")
                 return
-            except OSError:
+            except OSError:  # urllib's URLError included
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"docker-registry did not answer on {self.endpoint}: {self.log_path.read_text()}")
@@ -83,8 +88,13 @@ class Registry:
         request = urllib.request.Request(
             self.endpoint + path, method=method, headers={"Authorization": f"Basic {auth}", **(headers or {})}
         )
+        context = None
+        if self.ca:
+            import ssl
+
+            context = ssl.create_default_context(cafile=str(self.ca))
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as refused:
             return refused.code, dict(refused.headers), refused.read()
@@ -233,3 +243,53 @@ class EcrLikeFront:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class ConnectProxy:
+    """An HTTP proxy on a free loopback port that only tunnels (CONNECT), as corporate proxies
+    of self-hosted runners do for HTTPS; `tunnels` records (target, Proxy-Authorization)."""
+
+    def __init__(self):
+        import threading
+
+        self.tunnels = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+
+        from bitbucket import _pump
+
+        self.listener.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = (lines[0].split(" ") + ["", "", ""])[:3]
+            auth = next((line.split(":", 1)[1].strip() for line in lines[1:]
+                         if line.lower().startswith("proxy-authorization:")), None)
+            if method != "CONNECT":
+                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                client.close()
+                continue
+            self.tunnels.append((target, auth))
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()

@@ -7,6 +7,7 @@
 
 mod archive;
 mod body;
+mod connect;
 mod daemon;
 mod promote;
 mod registry;

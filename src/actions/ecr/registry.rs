@@ -10,16 +10,16 @@ use std::sync::Arc;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tracing::debug;
 
 use super::body::{self, Body};
+use super::connect::ProxyAware;
 use crate::domain::ecr::{RegistryEndpoint, part_size, parts};
 use crate::domain::secret::Secret;
 use crate::error::Error;
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+type Https = hyper_rustls::HttpsConnector<ProxyAware>;
 
 /// Where one blob's bytes are: a region of a file (a blob file, or an entry of a tar).
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ impl Registry {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(ProxyAware::from_env());
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Registry {
             inner: Arc::new(Inner {
