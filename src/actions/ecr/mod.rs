@@ -383,6 +383,7 @@ async fn push_from_daemon(
             .push(repository_uri, tag, registry.host(), password)
             .await
             .map_err(|err| tag_refusal(err, tag, repository))?;
+        info!("  tag {tag} → {pushed}");
         match &digest {
             Some(first) if *first != pushed => warn!("{tag} was pushed as {pushed}, not {first}"),
             Some(_) => {}
