@@ -291,6 +291,20 @@ def test_immutable_tag_conflict_names_the_tag(scenario, ecr):
     assert refused["error_code"] == "ImageTagAlreadyExistsException"
 
 
+def test_tags_pushed_before_a_refusal_are_in_the_outputs(scenario, ecr):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    seed_image(ecr, repository, "prod", content="old")
+    digest = seed_image(ecr, repository, "sha-new", content="new")
+    result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="candidate prod")
+    assert result.code == 1, result
+    assert "Tag prod already exists" in result.final_line
+    assert f"Already pushed: candidate → {digest}" in result.output
+    assert result.outputs_json["tags"] == ["candidate"]
+    assert result.outputs_json["image"].endswith(f"@{digest}")
+    assert digest_of_tag(ecr, repository, "candidate") == digest
+
+
 def test_promote_of_a_missing_tag_is_named(scenario, ecr):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)

@@ -30,7 +30,7 @@ use crate::domain::ecr::{
 use crate::domain::secret::Secret;
 use crate::error::Error;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EcrOutcome {
     pub action: &'static str,
     pub region: String,
@@ -84,12 +84,16 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         dry_run: run.dry_run,
     };
 
+    // Tags already pointing at the image when a later one fails: later script lines can use them.
+    let mut done: Vec<(String, String)> = Vec::new();
     let digest = match &settings.source {
         ImageSource::Promote(source) => {
             if run.dry_run {
                 return Ok(outcome);
             }
-            promote::promote(clients, repository, registry_id, source, &settings.tags).await?
+            promote::promote(clients, repository, registry_id, source, &settings.tags, &mut done)
+                .await
+                .map_err(|err| partial(err, &outcome, &done))?
         }
         ImageSource::Archive(path) => {
             let path = path.clone();
@@ -109,7 +113,9 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
             let registry = login(clients, registry_id).await?;
             outcome.registry = registry.host().to_owned();
             outcome.repository_uri = format!("{}/{repository}", registry.host());
-            push_archive(&registry, repository, &image, &settings.tags).await?
+            push_archive(&registry, repository, &image, &settings.tags, &mut done)
+                .await
+                .map_err(|err| partial(err, &outcome, &done))?
         }
         ImageSource::Daemon(image) => {
             let daemon = daemon::Daemon::new(settings.docker_host.as_deref());
@@ -129,8 +135,10 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 &outcome.repository_uri,
                 repository,
                 &settings.tags,
+                &mut done,
             )
-            .await?
+            .await
+            .map_err(|err| partial(err, &outcome, &done))?
         }
     };
     outcome.image = Some(format!("{}@{digest}", outcome.repository_uri));
@@ -209,6 +217,23 @@ async fn ensure_repository(
             Ok((uri, true))
         }
         Err(failure) => Err(repository_failure(failure, repository)),
+    }
+}
+
+/// A push that failed after some tags were pushed: the outputs name those, so a later step can
+/// still use the image; the error says what failed.
+fn partial(error: Error, outcome: &EcrOutcome, done: &[(String, String)]) -> Error {
+    let Some((_, digest)) = done.first() else {
+        return error;
+    };
+    let mut partial = outcome.clone();
+    partial.tags = done.iter().map(|(tag, _)| tag.clone()).collect();
+    partial.image = Some(format!("{}@{digest}", partial.repository_uri));
+    partial.digest = Some(digest.clone());
+    let pushed = partial.tags.join(", ");
+    Error::WithOutputs {
+        error: Box::new(error.with_details([format!("Already pushed: {pushed} → {digest}.")])),
+        outputs: serde_json::to_value(&partial).unwrap_or_default(),
     }
 }
 
@@ -291,6 +316,7 @@ async fn push_archive(
     repository: &str,
     image: &archive::ArchiveImage,
     tags: &[String],
+    done: &mut Vec<(String, String)>,
 ) -> Result<String, Error> {
     registry.check_authorization().await?;
     let undeclared: Vec<&str> = image
@@ -352,6 +378,7 @@ async fn push_archive(
             .await
             .map_err(|err| tag_refusal(err, tag, repository))?;
         info!("  tag {tag} → {}", top.digest);
+        done.push((tag.clone(), top.digest.clone()));
     }
     Ok(top.digest.clone())
 }
@@ -374,6 +401,7 @@ async fn push_from_daemon(
     repository_uri: &str,
     repository: &str,
     tags: &[String],
+    done: &mut Vec<(String, String)>,
 ) -> Result<String, Error> {
     let mut digest: Option<String> = None;
     for tag in tags {
@@ -384,6 +412,7 @@ async fn push_from_daemon(
             .await
             .map_err(|err| tag_refusal(err, tag, repository))?;
         info!("  tag {tag} → {pushed}");
+        done.push((tag.clone(), pushed.clone()));
         match &digest {
             Some(first) if *first != pushed => warn!("{tag} was pushed as {pushed}, not {first}"),
             Some(_) => {}

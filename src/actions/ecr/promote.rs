@@ -16,6 +16,7 @@ pub async fn promote(
     registry_id: Option<&str>,
     source: &ImageRef,
     tags: &[String],
+    done: &mut Vec<(String, String)>,
 ) -> Result<String, Error> {
     let ecr = clients.ecr();
     let id = match source {
@@ -92,9 +93,11 @@ pub async fn promote(
                     ));
                 }
                 info!("  tag {tag} → {digest}");
+                done.push((tag.clone(), digest.clone()));
             }
             Err(failure) if failure.code_is("ImageAlreadyExistsException") => {
                 info!("  tag {tag} already points at {digest}");
+                done.push((tag.clone(), digest.clone()));
             }
             Err(failure) if failure.code_is("ImageTagAlreadyExistsException") => {
                 return Err(immutable_tag(tag, repository, &failure.message));
