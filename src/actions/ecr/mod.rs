@@ -132,7 +132,6 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 &registry,
                 &password,
                 image,
-                &outcome.repository_uri,
                 repository,
                 &settings.tags,
                 &mut done,
@@ -398,11 +397,11 @@ async fn push_from_daemon(
     registry: &Registry,
     password: &Secret,
     image: &str,
-    repository_uri: &str,
     repository: &str,
     tags: &[String],
     done: &mut Vec<(String, String)>,
 ) -> Result<String, Error> {
+    let repository_uri = &format!("{}/{repository}", registry.host());
     let mut digest: Option<String> = None;
     for tag in tags {
         daemon.tag(image, repository_uri, tag).await?;
