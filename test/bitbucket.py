@@ -8,8 +8,9 @@ as `--env NAME` (the value travels in the docker CLI's environment, never in its
 
 The one deviation, documented in the README: the daemon here listens on a unix socket and
 nothing may leave loopback, so the container uses `--network host`,
-`--add-host host.docker.internal:127.0.0.1`, and a loopback TCP forward from 127.0.0.1:2375 to
-the socket stands in for the step's docker service.
+`--add-host host.docker.internal:127.0.0.1`, and a loopback TCP forward from a free port (2375
+by default; tests pass port 0, since other suites may share the machine) to the socket stands in
+for the step's docker service.
 """
 
 import os

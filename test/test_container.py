@@ -36,7 +36,8 @@ def pipe_image():
 
 @pytest.fixture(scope="session")
 def docker_forward():
-    forward = SocketForward()
+    # A free port, not 2375: other suites on the same machine may hold that one.
+    forward = SocketForward(port=0)
     yield forward
     forward.close()
 
@@ -46,7 +47,7 @@ def container(emulator, tmp_path, pipe_image, docker_forward):
     """A scenario whose pipe runs in the image."""
     ssh_dir = tmp_path / "ssh"
     ssh_dir.mkdir()
-    return Scenario(emulator, tmp_path, runner=docker_runner(pipe_image, ssh_dir))
+    return Scenario(emulator, tmp_path, runner=docker_runner(pipe_image, ssh_dir, docker_forward.port))
 
 
 def test_assume_role_in_the_image(container, emulator):
