@@ -66,6 +66,7 @@ async fn act(config: &Config) -> Result<Outcome, Error> {
         Action::LambdaDeploy(settings) => {
             Outcome::LambdaDeploy(actions::lambda::run(&run, settings, &session.clients).await?)
         }
+        Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(&run, settings, &session.clients).await?),
     };
     Ok(outcome)
 }

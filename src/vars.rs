@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out) or `lambda-deploy` (update a function, publish a version, move an alias). `ecr-push` is announced and not available yet.",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias) or `ecr-push` (push an image to ECR, or give an image already there more tags).",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -195,6 +195,39 @@ pipe_variables! {
     ALIAS_CLEAR_WEIGHTS {
         usage: "`lambda-deploy`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
         default: Some("false"),
+    }
+    IMAGE_NAME {
+        usage: "`ecr-push`: the image to push from the step's Docker daemon (`services: [docker]`), e.g. `my-app` or `my-app:1.2`. Exactly one of `IMAGE_NAME`, `IMAGE_ARCHIVE` and `SOURCE_TAG`.",
+    }
+    IMAGE_ARCHIVE {
+        usage: "`ecr-push`: an image archive inside the clone directory, pushed straight to the registry without a daemon: a `docker save` tarball, or an OCI image layout as a directory or a tar (a multi-platform index is pushed whole).",
+    }
+    SOURCE_TAG {
+        usage: "`ecr-push`: a tag or `sha256:` digest already in `ECR_REPOSITORY`; `TAGS` are added to that image without moving any bytes (promotion).",
+    }
+    ECR_REPOSITORY {
+        usage: "`ecr-push`: the repository name, e.g. `team/my-app`. Default: `IMAGE_NAME` without its registry and tag; required with `IMAGE_ARCHIVE` and `SOURCE_TAG`.",
+    }
+    TAGS {
+        usage: "`ecr-push`: the tags to push, space-separated or a YAML list. Unset: `latest`.",
+    }
+    CREATE_REPOSITORY {
+        usage: "`ecr-push`: create `ECR_REPOSITORY` when it does not exist, with `IMAGE_TAG_MUTABILITY` and `SCAN_ON_PUSH`. Needs `ecr:CreateRepository`.",
+        default: Some("false"),
+    }
+    IMAGE_TAG_MUTABILITY {
+        usage: "`ecr-push`: `MUTABLE` or `IMMUTABLE`, for a repository the pipe creates.",
+        default: Some("MUTABLE"),
+    }
+    SCAN_ON_PUSH {
+        usage: "`ecr-push`: turn on basic scanning on push, for a repository the pipe creates.",
+        default: Some("false"),
+    }
+    REGISTRY_ID {
+        usage: "`ecr-push`: the account id (12 digits) of the registry, when the repository is in another account than the role's.",
+    }
+    DOCKER_HOST {
+        usage: "`ecr-push` with `IMAGE_NAME`: the Docker daemon, `tcp://host:port` or `unix:///path`. Bitbucket sets it for steps with `services: [docker]`; unset: `unix:///var/run/docker.sock`.",
     }
     WAIT {
         usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED. `lambda-deploy` always waits for each update, since the next step depends on it.",

@@ -8,8 +8,9 @@ as `--env NAME` (the value travels in the docker CLI's environment, never in its
 
 The one deviation, documented in the README: the daemon here listens on a unix socket and
 nothing may leave loopback, so the container uses `--network host`,
-`--add-host host.docker.internal:127.0.0.1`, and a loopback TCP forward from 127.0.0.1:2375 to
-the socket stands in for the step's docker service.
+`--add-host host.docker.internal:127.0.0.1`, and a loopback TCP forward from a free port (2375
+by default; tests pass port 0, since other suites may share the machine) to the socket stands in
+for the step's docker service.
 """
 
 import os
@@ -27,8 +28,9 @@ SSH_DIR = "/opt/atlassian/pipelines/agent/ssh"
 DOCKER_PORT = 2375
 
 
-def docker_runner(image, ssh_dir):
-    """A `Scenario` runner that starts `image` instead of the binary."""
+def docker_runner(image, ssh_dir, docker_port=DOCKER_PORT):
+    """A `Scenario` runner that starts `image` instead of the binary; the step's daemon is
+    `tcp://host.docker.internal:<docker_port>` (a `SocketForward`)."""
 
     def run(env, cwd=None, outputs_dir=None, timeout=DEFAULT_TIMEOUT):
         clone_dir = Path(cwd)
@@ -51,7 +53,7 @@ def docker_runner(image, ssh_dir):
             "--label=org.bitbucket.pipelines.system=true",
             "--network=host",
             "--add-host=host.docker.internal:127.0.0.1",
-            f"--env=DOCKER_HOST=tcp://host.docker.internal:{DOCKER_PORT}",
+            f"--env=DOCKER_HOST=tcp://host.docker.internal:{docker_port}",
         ]
         argv += [f"--env={name}" for name in sorted(pipe_env)]
         argv.append(image)
@@ -77,6 +79,7 @@ class SocketForward:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         self.socket_path = socket_path or host.removeprefix("unix://")
         self.listener = socket.create_server(("127.0.0.1", port))
+        self.port = self.listener.getsockname()[1]  # port=0: a free one
         self.stopped = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 

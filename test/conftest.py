@@ -84,3 +84,42 @@ def emulator(emulator_process):
 def scenario(emulator, tmp_path):
     """A Bitbucket step with OIDC set up in the emulator (see pipe.py), running the binary."""
     return Scenario(emulator, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def registry_process(tmp_path_factory):
+    """Debian's docker-registry on a free loopback port with htpasswd auth (test/registry.py).
+    Missing or failing: a skip on a developer machine, a failure under REQUIRE_DOCKER=1 (CI)."""
+    import registry
+
+    try:
+        started = registry.start_registry(tmp_path_factory.mktemp("registry"))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as failed:
+        if registry.required():
+            pytest.fail(f"the test registry could not start (REQUIRE_DOCKER=1): {failed}")
+        pytest.skip(f"NO TEST REGISTRY (run scripts/dev-setup): {failed}")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def ecr_registry(emulator, registry_process):
+    """The registry, with the emulator's GetAuthorizationToken answering with its credentials."""
+    emulator.ecr_registry(registry_process.endpoint, registry_process.password)
+    return registry_process
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The Docker engine, for tests that push from a daemon. Missing: a skip, or a failure under
+    REQUIRE_DOCKER=1 (CI)."""
+    import images
+    import registry
+
+    if not images.docker_available():
+        if registry.required():
+            pytest.fail("the Docker engine is not reachable (REQUIRE_DOCKER=1)")
+        pytest.skip("NO DOCKER ENGINE: daemon push tests skipped")
+    return True

@@ -36,7 +36,8 @@ def pipe_image():
 
 @pytest.fixture(scope="session")
 def docker_forward():
-    forward = SocketForward()
+    # A free port, not 2375: other suites on the same machine may hold that one.
+    forward = SocketForward(port=0)
     yield forward
     forward.close()
 
@@ -46,7 +47,7 @@ def container(emulator, tmp_path, pipe_image, docker_forward):
     """A scenario whose pipe runs in the image."""
     ssh_dir = tmp_path / "ssh"
     ssh_dir.mkdir()
-    return Scenario(emulator, tmp_path, runner=docker_runner(pipe_image, ssh_dir))
+    return Scenario(emulator, tmp_path, runner=docker_runner(pipe_image, ssh_dir, docker_forward.port))
 
 
 def test_assume_role_in_the_image(container, emulator):
@@ -218,3 +219,48 @@ def test_lambda_deploy_in_the_image(container, emulator):
     assert fn.boto.get_alias(FunctionName="api", Name="live")["FunctionVersion"] == version
     [update] = fn.calls("UpdateFunctionCode")
     assert update["params"]["ZipFile"]["sha256_b64"] == result.outputs_env["AWS_ROLE_DEPLOY_CODE_SHA256"]
+
+
+@pytest.fixture
+def free_docker_forward(docker_engine):
+    """The step's daemon on a free loopback port (other suites may hold 2375)."""
+    forward = SocketForward(port=0)
+    yield forward
+    forward.close()
+
+
+def test_ecr_push_in_the_image_from_the_step_daemon_and_an_archive(
+    emulator, tmp_path, pipe_image, ecr_registry, free_docker_forward
+):
+    """Bitbucket's way: DOCKER_HOST=tcp://host.docker.internal:<port> reaches the step's daemon;
+    the image has no docker CLI, only the Engine API. Then the same image from a docker save
+    archive in the clone directory, without the daemon."""
+    import uuid
+
+    import images
+    from emulator.scenario import client_for
+
+    ssh_dir = tmp_path / "ssh"
+    ssh_dir.mkdir()
+    step = Scenario(emulator, tmp_path, runner=docker_runner(pipe_image, ssh_dir, free_docker_forward.port))
+    repository = f"team/boxed-{uuid.uuid4().hex[:8]}"
+    client_for(emulator, "ecr", step.user(name="ecr-admin")).create_repository(repositoryName=repository)
+    name = images.build_image(tmp_path / "context")
+    pushed_names = [f"{ecr_registry.host}/{repository}:{tag}" for tag in ("v1", "latest")]
+    try:
+        result = step.run(ACTION="ecr-push", IMAGE_NAME=name, ECR_REPOSITORY=repository, TAGS="v1 latest",
+                          timeout=120)
+        assert result.code == 0, result
+        assert f"tcp://host.docker.internal:{free_docker_forward.port}" not in result.final_line
+        digest = result.outputs_env["AWS_ROLE_DEPLOY_DIGEST"]
+        assert result.outputs_env["AWS_ROLE_DEPLOY_IMAGE"] == f"{ecr_registry.host}/{repository}@{digest}"
+        for tag in ("v1", "latest"):
+            assert ecr_registry.manifest(repository, tag)[0] == digest
+
+        images.docker_save(name, step.clone_dir / "saved.tar")
+        archived = step.run(ACTION="ecr-push", IMAGE_ARCHIVE="saved.tar", ECR_REPOSITORY=repository,
+                            TAGS="from-archive", DOCKER_HOST=None, timeout=120)
+        assert archived.code == 0, archived
+        assert ecr_registry.manifest(repository, "from-archive")[0] == archived.outputs_env["AWS_ROLE_DEPLOY_DIGEST"]
+    finally:
+        images.remove_images(name, *pushed_names)

@@ -492,7 +492,7 @@ SINGLE_BAD_VARIABLES = [
     ({"AWS_ENDPOINT_URL": "localhost:5000"}, "AWS_ENDPOINT_URL", "http://"),
     ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS", "1 to 10"),
     ({"ACTION": "deploy"}, "ACTION", "must be one of"),
-    ({"ACTION": "ecr-push"}, "ACTION", "not available"),
+    ({"ACTION": "ecr-push"}, "IMAGE_NAME", "exactly one image source"),
     ({"ACTION": None}, "ACTION", "is required"),
 ]
 

@@ -3,6 +3,7 @@
 
 pub mod assume_role;
 pub mod diff;
+pub mod ecr;
 pub mod ecs;
 pub mod lambda;
 
@@ -16,6 +17,7 @@ pub enum Outcome {
     AssumeRole(assume_role::AssumeRoleOutcome),
     EcsDeploy(ecs::EcsOutcome),
     LambdaDeploy(lambda::LambdaOutcome),
+    EcrPush(ecr::EcrOutcome),
 }
 
 impl fmt::Display for Outcome {
@@ -24,6 +26,7 @@ impl fmt::Display for Outcome {
             Outcome::AssumeRole(outcome) => outcome.fmt(f),
             Outcome::EcsDeploy(outcome) => outcome.fmt(f),
             Outcome::LambdaDeploy(outcome) => outcome.fmt(f),
+            Outcome::EcrPush(outcome) => outcome.fmt(f),
         }
     }
 }

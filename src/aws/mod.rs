@@ -92,6 +92,12 @@ impl Clients {
         aws_sdk_ecs::Client::from_conf(builder.build())
     }
 
+    /// ECR's API (`AWS_ENDPOINT_URL` applies). The registry itself is reached at the address
+    /// `GetAuthorizationToken` gives, not through this client.
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(&self.sdk).build())
+    }
+
     /// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
         let mut builder = aws_sdk_lambda::config::Builder::from(&self.sdk);

@@ -5,6 +5,7 @@
 //! `auth`, `aws` and the actions use those types, never this module's parsing.
 
 mod auth;
+mod ecr;
 mod ecs;
 mod env;
 mod files;
@@ -20,6 +21,7 @@ use self::reader::Reader;
 use crate::domain::arn::partition_of_region;
 use crate::domain::auth_plan::AuthPlan;
 use crate::domain::context::{BitbucketContext, RunContext};
+use crate::domain::ecr::EcrSettings;
 use crate::domain::ecs::EcsSettings;
 use crate::domain::lambda::LambdaSettings;
 use crate::domain::network::Network;
@@ -33,6 +35,7 @@ pub enum Action {
     AssumeRole,
     EcsDeploy(Box<EcsSettings>),
     LambdaDeploy(Box<LambdaSettings>),
+    EcrPush(Box<EcrSettings>),
 }
 
 impl Action {
@@ -41,6 +44,7 @@ impl Action {
             Action::AssumeRole => "assume-role",
             Action::EcsDeploy(_) => "ecs-deploy",
             Action::LambdaDeploy(_) => "lambda-deploy",
+            Action::EcrPush(_) => "ecr-push",
         }
     }
 
@@ -48,7 +52,7 @@ impl Action {
     /// credentials must last.
     pub fn waits(&self) -> bool {
         match self {
-            Action::AssumeRole => false,
+            Action::AssumeRole | Action::EcrPush(_) => false,
             Action::EcsDeploy(_) | Action::LambdaDeploy(_) => true,
         }
     }
@@ -59,6 +63,7 @@ enum ActionName {
     AssumeRole,
     EcsDeploy,
     LambdaDeploy,
+    EcrPush,
 }
 
 impl ActionName {
@@ -67,10 +72,7 @@ impl ActionName {
             "assume-role" => Ok(ActionName::AssumeRole),
             "ecs-deploy" => Ok(ActionName::EcsDeploy),
             "lambda-deploy" => Ok(ActionName::LambdaDeploy),
-            planned @ "ecr-push" => Err(format!(
-                "{planned:?} is not available in this version of the pipe yet; available: \"assume-role\", \
-                 \"ecs-deploy\", \"lambda-deploy\""
-            )),
+            "ecr-push" => Ok(ActionName::EcrPush),
             _ => Err(format!(
                 "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", got {value:?}"
             )),
@@ -168,6 +170,7 @@ impl Config {
             ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
             ActionName::LambdaDeploy => lambda::read(&mut read, env, &work_dir, &context, &mut warnings)
                 .map(|lambda| Action::LambdaDeploy(Box::new(lambda))),
+            ActionName::EcrPush => ecr::read(&mut read, &work_dir).map(|ecr| Action::EcrPush(Box::new(ecr))),
         });
 
         match (action, region, auth) {
@@ -320,8 +323,8 @@ mod tests {
             (&[("ACTION", Some("deploy"))], "ACTION", "must be one of"),
             (
                 &[("ACTION", Some("ecr-push"))],
-                "ACTION",
-                "not available in this version",
+                "IMAGE_NAME",
+                "exactly one image source",
             ),
             (&[("AWS_DEFAULT_REGION", None)], "AWS_DEFAULT_REGION", "is required"),
             (

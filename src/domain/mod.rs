@@ -8,6 +8,7 @@
 pub mod arn;
 pub mod auth_plan;
 pub mod context;
+pub mod ecr;
 pub mod ecs;
 pub mod lambda;
 pub mod network;

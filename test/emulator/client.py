@@ -278,6 +278,16 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "s3/replace-after-put", body)["replace_after_put"]
 
+    # ---------------------------------------------------------------- ECR (ecr.py)
+
+    def ecr_registry(self, endpoint, password, username="AWS"):
+        """GetAuthorizationToken answers with this registry and its credentials from now on."""
+        body = {"endpoint": endpoint, "username": username, "password": password}
+        return self._call("POST", "ecr/registry", body)["registry"]
+
+    def clear_ecr_registry(self):
+        return self._call("DELETE", "ecr/registry")
+
 
 # -------------------------------------------------------------------- helpers for tests
 

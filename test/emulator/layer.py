@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 
 from . import (  # noqa: F401  (modules register their handlers on import)
     backends,
+    ecr,
     ecs,
     ecs_service_deployments,
     lambda_,

@@ -1,0 +1,316 @@
+//! The step's Docker daemon, spoken to directly over its Engine API (no docker CLI in the
+//! image): `DOCKER_HOST` as Bitbucket sets it (`tcp://host.docker.internal:2375`) or a unix
+//! socket. Only three calls: inspect the image, tag it, push it.
+//!
+//! The registry credentials travel only in the push's `X-Registry-Auth` header: never on disk,
+//! never on a command line, and the header's value is masked in anything printed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tracing::{debug, info};
+
+use super::body::{self, read_limited};
+use crate::domain::secret::{self, Secret};
+use crate::error::Error;
+
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+#[derive(Debug, Clone)]
+enum Endpoint {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+pub struct Daemon {
+    endpoint: Endpoint,
+    shown: String,
+}
+
+impl Daemon {
+    pub fn new(docker_host: Option<&str>) -> Daemon {
+        let shown = docker_host.unwrap_or("unix:///var/run/docker.sock").to_owned();
+        let endpoint = match docker_host {
+            Some(host) if host.starts_with("tcp://") => {
+                Endpoint::Tcp(host["tcp://".len()..].trim_end_matches('/').to_owned())
+            }
+            Some(host) => Endpoint::Unix(PathBuf::from(host.trim_start_matches("unix://"))),
+            None => Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)),
+        };
+        Daemon { endpoint, shown }
+    }
+
+    fn unreachable(&self, err: impl std::fmt::Display) -> Error {
+        Error::failed(
+            format!("The Docker daemon at {} cannot be reached: {err}", self.shown),
+            vec![
+                "IMAGE_NAME pushes from the step's Docker daemon: add `services: [docker]` to the step (Bitbucket then \
+                 sets DOCKER_HOST), or push a `docker save` / OCI archive with IMAGE_ARCHIVE instead, which needs no \
+                 daemon."
+                    .to_owned(),
+            ],
+        )
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, Incoming), Error> {
+        let mut request = Request::builder().method(method).uri(path).header("host", "docker");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body::empty())
+            .map_err(|err| Error::failed(format!("Could not build a request to the daemon: {err}"), vec![]))?;
+        let response = match &self.endpoint {
+            Endpoint::Tcp(address) => {
+                let stream = tokio::net::TcpStream::connect(address)
+                    .await
+                    .map_err(|err| self.unreachable(err))?;
+                self.exchange(TokioIo::new(stream), request).await?
+            }
+            Endpoint::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|err| self.unreachable(err))?;
+                self.exchange(TokioIo::new(stream), request).await?
+            }
+        };
+        let status = response.status();
+        Ok((status, response.into_body()))
+    }
+
+    async fn exchange<S>(&self, io: S, request: Request<body::Body>) -> Result<http::Response<Incoming>, Error>
+    where
+        S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|err| self.unreachable(err))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        sender.send_request(request).await.map_err(|err| self.unreachable(err))
+    }
+
+    async fn daemon_error(&self, what: &str, status: StatusCode, body: Incoming) -> Error {
+        let text = read_limited(body, 64 * 1024).await.unwrap_or_default();
+        let message = serde_json::from_slice::<Value>(&text)
+            .ok()
+            .and_then(|doc| doc.get("message")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        Error::failed(format!("The Docker daemon refused to {what}: {message}"), vec![])
+    }
+
+    /// The image exists in the daemon; its id.
+    pub async fn inspect(&self, image: &str) -> Result<String, Error> {
+        let (status, body) = self
+            .send(Method::GET, &format!("/images/{}/json", encode(image)), &[])
+            .await?;
+        match status {
+            StatusCode::OK => {
+                let bytes = read_limited(body, 4 * 1024 * 1024).await.unwrap_or_default();
+                let id = serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|doc| doc.get("Id")?.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Ok(id)
+            }
+            StatusCode::NOT_FOUND => Err(Error::BadInput {
+                summary: format!("The image {image:?} is not in the Docker daemon at {}", self.shown),
+                details: vec![format!(
+                    "Check IMAGE_NAME: build or pull it earlier in the same step (`docker build -t {image} .`); \
+                     `docker images` lists what the daemon has."
+                )],
+            }),
+            _ => Err(self.daemon_error(&format!("inspect {image}"), status, body).await),
+        }
+    }
+
+    pub async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), Error> {
+        let path = format!(
+            "/images/{}/tag?repo={}&tag={}",
+            encode(image),
+            encode(repository),
+            encode(tag)
+        );
+        let (status, body) = self.send(Method::POST, &path, &[]).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(self
+            .daemon_error(&format!("tag {image} as {repository}:{tag}"), status, body)
+            .await)
+    }
+
+    /// Push `repository:tag`, logging one line per layer state change; the digest the
+    /// registry gave the daemon (`aux.Digest`).
+    pub async fn push(&self, repository: &str, tag: &str, registry: &str, password: &Secret) -> Result<String, Error> {
+        let auth = serde_json::json!({
+            "username": "AWS",
+            "password": password.expose(),
+            "serveraddress": registry,
+        });
+        let header = base64::engine::general_purpose::URL_SAFE.encode(auth.to_string());
+        secret::redact_from_now_on(&header);
+        let path = format!("/images/{}/push?tag={}", encode(repository), encode(tag));
+        let (status, mut body) = self
+            .send(Method::POST, &path, &[("x-registry-auth", header.as_str())])
+            .await?;
+        if !status.is_success() {
+            return Err(self
+                .daemon_error(&format!("push {repository}:{tag}"), status, body)
+                .await);
+        }
+        let mut progress = Progress::default();
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|err| Error::failed(format!("The daemon's push answer broke off: {err}"), vec![]))?;
+            let Some(data) = frame.data_ref() else { continue };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                progress.line(&line);
+            }
+        }
+        progress.line(&pending);
+        if let Some(message) = progress.error {
+            let refused = ["unauthorized", "authentication required", "denied", "no basic auth"]
+                .iter()
+                .any(|word| message.to_ascii_lowercase().contains(word));
+            return Err(if refused {
+                Error::auth(
+                    format!("The registry {registry} refused the authorization for the push of {repository}:{tag}: {message}"),
+                    vec![
+                        "The role needs ecr:GetAuthorizationToken, and on the repository ecr:BatchCheckLayerAvailability, \
+                         ecr:InitiateLayerUpload, ecr:UploadLayerPart, ecr:CompleteLayerUpload and ecr:PutImage."
+                            .to_owned(),
+                    ],
+                )
+            } else if message.contains("tag invalid") || message.contains("already exists") {
+                Error::failed(
+                    format!("The registry refused tag {tag} of {repository}: {message}"),
+                    vec!["The repository's tags are immutable: push a new tag instead of moving this one.".to_owned()],
+                )
+            } else {
+                Error::failed(format!("The push of {repository}:{tag} failed: {message}"), vec![])
+            });
+        }
+        progress.digest.ok_or_else(|| {
+            Error::failed(
+                format!("The daemon finished the push of {repository}:{tag} without reporting a digest"),
+                vec![],
+            )
+        })
+    }
+}
+
+/// The daemon's push stream reduced to one line per layer state change.
+#[derive(Default)]
+struct Progress {
+    states: HashMap<String, String>,
+    digest: Option<String>,
+    error: Option<String>,
+}
+
+impl Progress {
+    fn line(&mut self, line: &[u8]) {
+        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        if let Some(error) = event
+            .get("errorDetail")
+            .and_then(|detail| detail.get("message"))
+            .or_else(|| event.get("error"))
+            .and_then(Value::as_str)
+        {
+            self.error = Some(error.to_owned());
+            return;
+        }
+        if let Some(digest) = event
+            .get("aux")
+            .and_then(|aux| aux.get("Digest"))
+            .and_then(Value::as_str)
+        {
+            self.digest = Some(digest.to_owned());
+            return;
+        }
+        let status = event.get("status").and_then(Value::as_str).unwrap_or_default();
+        if status.is_empty() {
+            return;
+        }
+        let Some(id) = event.get("id").and_then(Value::as_str) else {
+            debug!("daemon: {status}");
+            return;
+        };
+        // "Pushing" repeats with every progress tick: only a change of state is a line.
+        if self.states.get(id).map(String::as_str) != Some(status) {
+            self.states.insert(id.to_owned(), status.to_owned());
+            info!("  {id}: {status}");
+        }
+    }
+}
+
+/// Percent-encoding for path segments and query values of the Engine API.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_keeps_one_line_per_state_and_the_digest() {
+        let mut progress = Progress::default();
+        for line in [
+            r#"{"status":"The push refers to repository [127.0.0.1:5000/app]"}"#,
+            r#"{"status":"Preparing","progressDetail":{},"id":"abc"}"#,
+            r#"{"status":"Pushing","progressDetail":{"current":1,"total":9},"id":"abc"}"#,
+            r#"{"status":"Pushing","progressDetail":{"current":5,"total":9},"id":"abc"}"#,
+            r#"{"status":"Pushed","progressDetail":{},"id":"abc"}"#,
+            r#"{"progressDetail":{},"aux":{"Tag":"v1","Digest":"sha256:00","Size":1}}"#,
+        ] {
+            progress.line(line.as_bytes());
+        }
+        assert_eq!(progress.states["abc"], "Pushed");
+        assert_eq!(progress.digest.as_deref(), Some("sha256:00"));
+        progress.line(br#"{"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"}"#);
+        assert_eq!(progress.error.as_deref(), Some("unauthorized: authentication required"));
+    }
+
+    #[test]
+    fn names_are_encoded_for_the_api() {
+        assert_eq!(encode("127.0.0.1:5000/team/app"), "127.0.0.1:5000/team/app");
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+    }
+
+    #[test]
+    fn docker_host_forms() {
+        assert!(
+            matches!(Daemon::new(Some("tcp://host.docker.internal:2375")).endpoint, Endpoint::Tcp(ref a) if a == "host.docker.internal:2375")
+        );
+        assert!(
+            matches!(Daemon::new(Some("unix:///run/docker.sock")).endpoint, Endpoint::Unix(ref p) if p == &PathBuf::from("/run/docker.sock"))
+        );
+        assert!(matches!(Daemon::new(None).endpoint, Endpoint::Unix(_)));
+    }
+}

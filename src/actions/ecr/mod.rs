@@ -1,0 +1,447 @@
+//! `ACTION=ecr-push`: push an image to ECR with the role's short-lived credentials, from the
+//! step's Docker daemon (`IMAGE_NAME`) or from an archive without any daemon (`IMAGE_ARCHIVE`),
+//! or promote an image already in ECR (`SOURCE_TAG`).
+//!
+//! Order: the repository exists (or is created, when asked), then the ECR token (pushes only),
+//! then the push, then the registry's digest is checked against the one computed or reported.
+
+mod archive;
+mod body;
+mod connect;
+mod daemon;
+mod promote;
+mod registry;
+mod store;
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use self::registry::{BlobPush, Registry};
+use crate::aws::{self, AwsFailure, Clients};
+use crate::domain::context::RunContext;
+use crate::domain::ecr::{
+    CONCURRENT_UPLOADS, EcrSettings, ImageSource, MANIFEST_TYPES, RegistryEndpoint, split_basic_credentials,
+};
+use crate::domain::secret::Secret;
+use crate::error::Error;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EcrOutcome {
+    pub action: &'static str,
+    pub region: String,
+    pub registry: String,
+    pub repository_uri: String,
+    /// None only in a dry run of a daemon push (the digest is the registry's to make).
+    pub digest: Option<String>,
+    pub tags: Vec<String>,
+    /// `<repository URI>@<digest>`, for `ecs-deploy`'s `IMAGE`.
+    pub image: Option<String>,
+    /// `daemon`, `archive` or `promote`.
+    pub source: &'static str,
+    pub created_repository: bool,
+    pub dry_run: bool,
+}
+
+impl fmt::Display for EcrOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tags = self.tags.join(", ");
+        match (&self.image, self.dry_run) {
+            (_, true) => write!(
+                f,
+                "Dry run: nothing was pushed to {} (tags {tags})",
+                self.repository_uri
+            ),
+            (Some(image), false) if self.source == "promote" => write!(f, "Tagged {image} as {tags}"),
+            (Some(image), false) => write!(f, "Pushed {image} as {tags}"),
+            (None, false) => write!(f, "Pushed to {} as {tags}", self.repository_uri),
+        }
+    }
+}
+
+pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) -> Result<EcrOutcome, Error> {
+    let repository = settings.repository.as_str();
+    let registry_id = settings.registry_id.as_deref();
+    let (repository_uri, created_repository) = ensure_repository(run, settings, clients).await?;
+    let mut outcome = EcrOutcome {
+        action: "ecr-push",
+        region: run.region.clone(),
+        registry: repository_uri.split('/').next().unwrap_or_default().to_owned(),
+        repository_uri,
+        digest: None,
+        tags: settings.tags.clone(),
+        image: None,
+        source: match settings.source {
+            ImageSource::Daemon(_) => "daemon",
+            ImageSource::Archive(_) => "archive",
+            ImageSource::Promote(_) => "promote",
+        },
+        created_repository,
+        dry_run: run.dry_run,
+    };
+
+    // Tags already pointing at the image when a later one fails: later script lines can use them.
+    let mut done: Vec<(String, String)> = Vec::new();
+    let digest = match &settings.source {
+        ImageSource::Promote(source) => {
+            if run.dry_run {
+                return Ok(outcome);
+            }
+            promote::promote(clients, repository, registry_id, source, &settings.tags, &mut done)
+                .await
+                .map_err(|err| partial(err, &outcome, &done))?
+        }
+        ImageSource::Archive(path) => {
+            let path = path.clone();
+            let image = tokio::task::spawn_blocking(move || archive::open(&path))
+                .await
+                .map_err(|err| Error::failed(format!("Reading the archive failed: {err}"), vec![]))??;
+            info!(
+                "IMAGE_ARCHIVE holds {}: {} blobs, {} bytes",
+                image.description,
+                image.blobs.len(),
+                image.blobs.iter().map(|blob| blob.size).sum::<u64>()
+            );
+            if run.dry_run {
+                outcome.digest = Some(image.top.digest.clone());
+                return Ok(outcome);
+            }
+            let registry = login(clients, registry_id).await?;
+            outcome.registry = registry.host().to_owned();
+            outcome.repository_uri = format!("{}/{repository}", registry.host());
+            push_archive(&registry, repository, &image, &settings.tags, &mut done)
+                .await
+                .map_err(|err| partial(err, &outcome, &done))?
+        }
+        ImageSource::Daemon(image) => {
+            let daemon = daemon::Daemon::new(settings.docker_host.as_deref());
+            let id = daemon.inspect(image).await?;
+            info!("Found {image} ({id}) in the Docker daemon");
+            if run.dry_run {
+                return Ok(outcome);
+            }
+            let (registry, password) = login_with_password(clients, registry_id).await?;
+            outcome.registry = registry.host().to_owned();
+            outcome.repository_uri = format!("{}/{repository}", registry.host());
+            push_from_daemon(
+                &daemon,
+                &registry,
+                &password,
+                image,
+                repository,
+                &settings.tags,
+                &mut done,
+            )
+            .await
+            .map_err(|err| partial(err, &outcome, &done))?
+        }
+    };
+    outcome.image = Some(format!("{}@{digest}", outcome.repository_uri));
+    outcome.digest = Some(digest);
+    info!("registry: {}", outcome.registry);
+    info!("repository_uri: {}", outcome.repository_uri);
+    info!("digest: {}", outcome.digest.as_deref().unwrap_or_default());
+    info!("tags: {}", outcome.tags.join(" "));
+    info!(
+        "image: {} (use it as IMAGE in ecs-deploy)",
+        outcome.image.as_deref().unwrap_or_default()
+    );
+    Ok(outcome)
+}
+
+/// The repository's URI; created with the repository settings when missing and asked to.
+async fn ensure_repository(
+    run: &RunContext,
+    settings: &EcrSettings,
+    clients: &Clients,
+) -> Result<(String, bool), Error> {
+    let ecr = clients.ecr();
+    let repository = settings.repository.as_str();
+    let found = aws::call(
+        "ecr:DescribeRepositories",
+        ecr.describe_repositories()
+            .repository_names(repository)
+            .set_registry_id(settings.registry_id.clone())
+            .send(),
+    )
+    .await;
+    match found {
+        Ok(output) => {
+            let uri = output
+                .repositories()
+                .first()
+                .and_then(|repo| repo.repository_uri())
+                .unwrap_or(repository)
+                .to_owned();
+            Ok((uri, false))
+        }
+        Err(failure)
+            if failure.code_is("RepositoryNotFoundException")
+                && settings.create_repository
+                && !matches!(settings.source, ImageSource::Promote(_)) =>
+        {
+            if run.dry_run {
+                info!("Dry run: the repository {repository} would be created");
+                return Ok((repository.to_owned(), false));
+            }
+            let created = aws::call(
+                "ecr:CreateRepository",
+                ecr.create_repository()
+                    .repository_name(repository)
+                    .set_registry_id(settings.registry_id.clone())
+                    .image_tag_mutability(settings.tag_mutability.as_str().into())
+                    .image_scanning_configuration(
+                        aws_sdk_ecr::types::ImageScanningConfiguration::builder()
+                            .scan_on_push(settings.scan_on_push)
+                            .build(),
+                    )
+                    .send(),
+            )
+            .await
+            .map_err(|failure| repository_failure(failure, repository))?;
+            let uri = created
+                .repository()
+                .and_then(|repo| repo.repository_uri())
+                .unwrap_or(repository)
+                .to_owned();
+            info!(
+                "Created the repository {repository} (tags {}, scan on push {})",
+                settings.tag_mutability.as_str(),
+                settings.scan_on_push
+            );
+            Ok((uri, true))
+        }
+        Err(failure) => Err(repository_failure(failure, repository)),
+    }
+}
+
+/// A push that failed after some tags were pushed: the outputs name those, so a later step can
+/// still use the image; the error says what failed.
+fn partial(error: Error, outcome: &EcrOutcome, done: &[(String, String)]) -> Error {
+    let Some((_, digest)) = done.first() else {
+        return error;
+    };
+    let mut partial = outcome.clone();
+    partial.tags = done.iter().map(|(tag, _)| tag.clone()).collect();
+    partial.image = Some(format!("{}@{digest}", partial.repository_uri));
+    partial.digest = Some(digest.clone());
+    let pushed = partial.tags.join(", ");
+    Error::WithOutputs {
+        error: Box::new(error.with_details([format!("Already pushed: {pushed} → {digest}.")])),
+        outputs: serde_json::to_value(&partial).unwrap_or_default(),
+    }
+}
+
+/// A failed ECR call about the repository, with the variable to change.
+pub(crate) fn repository_failure(failure: AwsFailure, repository: &str) -> Error {
+    if failure.code_is("RepositoryNotFoundException") {
+        return Error::BadInput {
+            summary: format!(
+                "The ECR repository {repository} does not exist (RepositoryNotFoundException: {})",
+                failure.message
+            ),
+            details: vec![
+                "Check ECR_REPOSITORY (and REGISTRY_ID for another account's registry), or set CREATE_REPOSITORY: true \
+                 to create it (needs ecr:CreateRepository)."
+                    .to_owned(),
+            ],
+        };
+    }
+    failure.into_error()
+}
+
+async fn login(clients: &Clients, registry_id: Option<&str>) -> Result<Registry, Error> {
+    Ok(login_with_password(clients, registry_id).await?.0)
+}
+
+/// `GetAuthorizationToken`: the registry's address and its Basic credentials, as secrets.
+/// `registryIds` is deprecated as a scope (one token serves every registry the role may use),
+/// but it still decides which registry's address `proxyEndpoint` names: `REGISTRY_ID`'s.
+#[allow(deprecated)]
+async fn login_with_password(clients: &Clients, registry_id: Option<&str>) -> Result<(Registry, Secret), Error> {
+    let output = aws::call(
+        "ecr:GetAuthorizationToken",
+        clients
+            .ecr()
+            .get_authorization_token()
+            .set_registry_ids(registry_id.map(|id| vec![id.to_owned()]))
+            .send(),
+    )
+    .await
+    .map_err(AwsFailure::into_error)?;
+    let data = output.authorization_data().first();
+    let (Some(token), Some(endpoint)) = (
+        data.and_then(|data| data.authorization_token()),
+        data.and_then(|data| data.proxy_endpoint()),
+    ) else {
+        return Err(Error::failed("ecr:GetAuthorizationToken returned no token", vec![]));
+    };
+    let token = Secret::new(token);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.expose())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Secret::new);
+    let password = decoded
+        .as_ref()
+        .and_then(|decoded| split_basic_credentials(decoded.expose()))
+        .map(|(_, password)| Secret::new(password))
+        .ok_or_else(|| {
+            Error::failed(
+                "ecr:GetAuthorizationToken returned a token that is not AWS:<password>",
+                vec![],
+            )
+        })?;
+    let expires = data
+        .and_then(|data| data.expires_at())
+        .and_then(|at| at.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .unwrap_or_else(|| "in 12 hours".to_owned());
+    let endpoint = RegistryEndpoint::parse(endpoint).map_err(|message| {
+        Error::failed(
+            format!("ecr:GetAuthorizationToken returned an unusable registry: {message}"),
+            vec![],
+        )
+    })?;
+    info!("Logged in to {} (the token expires {expires})", endpoint.host);
+    Ok((Registry::new(endpoint, &token)?, password))
+}
+
+async fn push_archive(
+    registry: &Registry,
+    repository: &str,
+    image: &archive::ArchiveImage,
+    tags: &[String],
+    done: &mut Vec<(String, String)>,
+) -> Result<String, Error> {
+    registry.check_authorization().await?;
+    let undeclared: Vec<&str> = image
+        .children
+        .iter()
+        .chain([&image.top])
+        .filter(|manifest| !manifest.declares_media_type)
+        .map(|manifest| manifest.digest.as_str())
+        .collect();
+    if !undeclared.is_empty() {
+        // Pushed as they are (their digest is their bytes), but ECR is known to refuse them with
+        // UNSUPPORTED "Invalid JSON syntax".
+        warn!(
+            "Manifest {} has no top-level mediaType (optional in OCI): ECR refuses such manifests; if the push \
+             fails, rebuild the archive with a tool that writes it",
+            undeclared.join(", ")
+        );
+    }
+    let permits = Arc::new(Semaphore::new(CONCURRENT_UPLOADS));
+    let mut uploads = tokio::task::JoinSet::new();
+    for blob in image.blobs.clone() {
+        let (registry, permits, repository) = (registry.clone(), permits.clone(), repository.to_owned());
+        uploads.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let pushed = registry.push_blob(&repository, &blob).await;
+            (blob, pushed)
+        });
+    }
+    let (mut uploaded, mut skipped) = (0, 0);
+    while let Some(done) = uploads.join_next().await {
+        let (blob, pushed) = done.map_err(|err| Error::failed(format!("An upload task failed: {err}"), vec![]))?;
+        match pushed? {
+            BlobPush::Uploaded => {
+                uploaded += 1;
+                info!("  {}: uploaded ({} bytes)", short(&blob.digest), blob.size);
+            }
+            BlobPush::AlreadyThere => {
+                skipped += 1;
+                info!("  {}: already in the registry", short(&blob.digest));
+            }
+        }
+    }
+    info!("Blobs: {uploaded} uploaded, {skipped} already in the registry");
+    for child in &image.children {
+        registry
+            .put_manifest(
+                repository,
+                &child.digest,
+                &child.media_type,
+                &child.bytes,
+                &child.digest,
+            )
+            .await?;
+    }
+    let top = &image.top;
+    for tag in tags {
+        registry
+            .put_manifest(repository, tag, &top.media_type, &top.bytes, &top.digest)
+            .await
+            .map_err(|err| tag_refusal(err, tag, repository))?;
+        info!("  tag {tag} → {}", top.digest);
+        done.push((tag.clone(), top.digest.clone()));
+    }
+    Ok(top.digest.clone())
+}
+
+/// ECR answers a manifest `PUT` that would move an immutable tag with `TAG_INVALID`.
+fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
+    let text = error.to_string();
+    if text.contains("TAG_INVALID") || text.contains("cannot be overwritten") || text.contains("immutable") {
+        promote::immutable_tag(tag, repository, &text)
+    } else {
+        error
+    }
+}
+
+async fn push_from_daemon(
+    daemon: &daemon::Daemon,
+    registry: &Registry,
+    password: &Secret,
+    image: &str,
+    repository: &str,
+    tags: &[String],
+    done: &mut Vec<(String, String)>,
+) -> Result<String, Error> {
+    let repository_uri = &format!("{}/{repository}", registry.host());
+    let mut digest: Option<String> = None;
+    for tag in tags {
+        daemon.tag(image, repository_uri, tag).await?;
+        info!("Pushing {repository_uri}:{tag}");
+        let pushed = daemon
+            .push(repository_uri, tag, registry.host(), password)
+            .await
+            .map_err(|err| tag_refusal(err, tag, repository))?;
+        info!("  tag {tag} → {pushed}");
+        done.push((tag.clone(), pushed.clone()));
+        match &digest {
+            Some(first) if *first != pushed => warn!("{tag} was pushed as {pushed}, not {first}"),
+            Some(_) => {}
+            None => digest = Some(pushed),
+        }
+    }
+    let digest = digest.ok_or_else(|| Error::failed("No tag was pushed", vec![]))?;
+    // What a later pull gets, asked of the registry itself rather than taken from the daemon.
+    let accept = MANIFEST_TYPES.join(", ");
+    for tag in tags {
+        let served = match registry.manifest_digest(repository, tag, &accept).await {
+            Ok(served) => served,
+            // The daemon reached the registry (through its own proxy settings, say); this pipe's
+            // direct requests do not use HTTPS_PROXY. The daemon's digest is the registry's answer.
+            Err(err) if registry::unanswered(&err) => {
+                warn!("The digest could not be checked with the registry directly ({err}); the daemon's is reported");
+                break;
+            }
+            Err(err) => return Err(err),
+        };
+        if served != digest {
+            return Err(Error::failed(
+                format!("The registry serves {repository_uri}:{tag} as {served}, but the daemon pushed {digest}"),
+                vec!["Another push to the same tag may have run at the same time.".to_owned()],
+            ));
+        }
+    }
+    Ok(digest)
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
+}

@@ -1,0 +1,144 @@
+"""Test images, made locally since nothing can be pulled: `FROM scratch` images built by the
+Docker engine from random files, and OCI image layouts written by hand (one platform or a
+multi-platform index)."""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+def docker_available():
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "info"], capture_output=True
+    ).returncode == 0
+
+
+def build_image(workdir, sizes=(4096, 70_000)):
+    """A `FROM scratch` image with one layer of random bytes per size; returns its name."""
+    context = Path(workdir) / f"context-{uuid.uuid4().hex[:8]}"
+    context.mkdir(parents=True)
+    lines = ["FROM scratch"]
+    for index, size in enumerate(sizes):
+        (context / f"file{index}").write_bytes(os.urandom(size))
+        lines.append(f"COPY file{index} /file{index}")
+    (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+    name = f"ecr-test-{uuid.uuid4().hex[:10]}:built"
+    subprocess.run(["docker", "build", "-q", "-t", name, str(context)], check=True, capture_output=True)
+    return name
+
+
+def remove_images(*names):
+    if names:
+        subprocess.run(["docker", "rmi", "-f", *names], capture_output=True)
+
+
+def docker_save(name, path):
+    subprocess.run(["docker", "save", "-o", str(path), name], check=True, capture_output=True)
+    return path
+
+
+def _blob(layout, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return {"digest": digest, "size": len(data)}
+
+
+def _layer(sizes):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for index, size in enumerate(sizes):
+            info = tarfile.TarInfo(f"data{index}-{uuid.uuid4().hex[:6]}")
+            info.size = size
+            tar.addfile(info, io.BytesIO(os.urandom(size)))
+    return out.getvalue()
+
+
+def _image_manifest(layout, architecture, layer_sizes, declare_media_type=True):
+    layers = [_blob(layout, _layer([size])) for size in layer_sizes]
+    config = {
+        "architecture": architecture, "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+        "config": {},
+    }
+    config_blob = _blob(layout, json.dumps(config).encode())
+    manifest = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, **config_blob},
+        "layers": [{"mediaType": OCI_LAYER, **layer} for layer in layers],
+    }
+    if not declare_media_type:
+        del manifest["mediaType"]  # optional in OCI
+    return _blob(layout, json.dumps(manifest).encode())
+
+
+def oci_layout(layout, layer_sizes=(3000, 50_000), platforms=None, declare_media_type=True):
+    """An OCI image layout directory; with `platforms` (e.g. ["amd64", "arm64"]) a multi-platform
+    index. Returns (top digest, [platform manifest digests])."""
+    layout = Path(layout)
+    layout.mkdir(parents=True, exist_ok=True)
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    children = []
+    if platforms:
+        entries = []
+        for architecture in platforms:
+            descriptor = _image_manifest(layout, architecture, layer_sizes)
+            children.append(descriptor["digest"])
+            entries.append({"mediaType": OCI_MANIFEST, **descriptor,
+                            "platform": {"architecture": architecture, "os": "linux"}})
+        top = _blob(layout, json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode())
+        top_type = OCI_INDEX
+    else:
+        top = _image_manifest(layout, "amd64", layer_sizes, declare_media_type)
+        top_type = OCI_MANIFEST
+    (layout / "index.json").write_text(json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": top_type, **top}],
+    }))
+    return top["digest"], children
+
+
+def tar_directory(directory, path):
+    with tarfile.open(path, "w") as tar:
+        for item in sorted(Path(directory).rglob("*")):
+            tar.add(item, arcname=str(item.relative_to(directory)), recursive=False)
+    return path
+
+
+def legacy_docker_save(path, layer_sizes=(2000, 30_000), wrong_diff_id=False):
+    """A `docker save` tarball as Docker before 25 writes it (manifest.json, <id>/layer.tar,
+    <config>.json; no index.json), without a daemon. With `wrong_diff_id`, the configuration
+    names a digest that is not the first layer's. Returns the config's diff ids."""
+    members = {}
+    layer_names, diff_ids = [], []
+    for index, size in enumerate(layer_sizes):
+        data = _layer([size])
+        layer_id = hashlib.sha256(f"{index}{uuid.uuid4()}".encode()).hexdigest()
+        members[f"{layer_id}/layer.tar"] = data
+        layer_names.append(f"{layer_id}/layer.tar")
+        diff_ids.append("sha256:" + hashlib.sha256(data).hexdigest())
+    if wrong_diff_id:
+        diff_ids[0] = "sha256:" + "0" * 64
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    members[config_name] = config
+    members["manifest.json"] = json.dumps([{"Config": config_name, "RepoTags": ["legacy:1"],
+                                            "Layers": layer_names}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return diff_ids

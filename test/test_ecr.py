@@ -1,0 +1,425 @@
+"""ACTION=ecr-push end to end: the binary against the emulator (ECR's API, moto + layer) and a
+real registry (Debian's docker-registry with htpasswd auth), the layer's GetAuthorizationToken
+pointing at that registry with its real credentials. Daemon pushes use this machine's Docker
+engine (marked `docker`); archive pushes and promotions need no daemon.
+
+Every digest the pipe reports is compared with what the registry itself serves.
+"""
+
+import json
+import uuid
+
+import pytest
+
+import images
+from emulator.scenario import client_for
+from pipe import ACCOUNT
+from registry import free_port
+
+docker = pytest.mark.docker
+
+
+def repo_name():
+    return f"team/app-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def ecr(scenario, emulator):
+    """boto3 ECR in the scenario's account, for setting up and reading back repositories."""
+    return client_for(emulator, "ecr", scenario.user(name=f"ecr-admin-{uuid.uuid4().hex[:6]}"))
+
+
+@pytest.fixture
+def built_image(tmp_path, docker_engine):
+    name = images.build_image(tmp_path)
+    yield name
+    images.remove_images(name)
+
+
+def push(scenario, **variables):
+    return scenario.run(ACTION="ecr-push", timeout=120, **variables)
+
+
+def assert_pushed(result, registry, repository, tags):
+    """The run succeeded, and every tag serves the digest it reported, in log and outputs."""
+    assert result.code == 0, result
+    outputs = result.outputs_json
+    digest = outputs["digest"]
+    assert outputs["registry"] == registry.host
+    assert outputs["repository_uri"] == f"{registry.host}/{repository}"
+    assert outputs["image"] == f"{registry.host}/{repository}@{digest}"
+    assert outputs["tags"] == list(tags)
+    env = result.outputs_env
+    assert env["AWS_ROLE_DEPLOY_IMAGE"] == outputs["image"]
+    assert env["AWS_ROLE_DEPLOY_TAGS_0"] == tags[0]
+    assert f"image: {outputs['image']}" in result.output
+    for tag in tags:
+        served, body_digest, _ = registry.manifest(repository, tag)
+        assert served == digest == body_digest, (tag, served, body_digest, digest)
+    return digest
+
+
+# ----------------------------------------------------------------------------- archive pushes
+
+
+def test_oci_layout_directory_push_with_several_tags(scenario, ecr, ecr_registry, tmp_path):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    layout = scenario.clone_dir / "image-oci"
+    top, _ = images.oci_layout(layout)
+    result = push(scenario, IMAGE_ARCHIVE="image-oci", ECR_REPOSITORY=repository, TAGS="v1 latest")
+    digest = assert_pushed(result, ecr_registry, repository, ["v1", "latest"])
+    assert digest == top
+    [token_call] = scenario.emulator.requests(service="ecr", action="GetAuthorizationToken")
+    assert token_call["registry"] == ecr_registry.endpoint
+
+
+def test_oci_layout_tar_push_skips_blobs_the_registry_has(scenario, ecr, ecr_registry, tmp_path):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    layout = tmp_path / "layout"
+    top, _ = images.oci_layout(layout, layer_sizes=(2000, 6 * 1024 * 1024 + 123))
+    images.tar_directory(layout, scenario.clone_dir / "image.tar")
+
+    before = ecr_registry.log_offset()
+    first = push(scenario, IMAGE_ARCHIVE="image.tar", ECR_REPOSITORY=repository, TAGS="v1")
+    assert assert_pushed(first, ecr_registry, repository, ["v1"]) == top
+    # Two layers and a config; the 6 MiB layer travels in one part (parts are 16 MiB).
+    assert len(ecr_registry.blob_uploads_since(before)) == 3, ecr_registry.requests_since(before)
+
+    before = ecr_registry.log_offset()
+    second = push(scenario, IMAGE_ARCHIVE="image.tar", ECR_REPOSITORY=repository, TAGS="v2")
+    assert assert_pushed(second, ecr_registry, repository, ["v2"]) == top
+    assert ecr_registry.blob_uploads_since(before) == [], ecr_registry.requests_since(before)
+    assert "3 already in the registry" in second.output
+
+
+def test_a_large_layer_is_uploaded_in_parts_of_at_least_5_mib(scenario, ecr, ecr_registry, tmp_path):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "big", layer_sizes=(40 * 1024 * 1024,))
+    before = ecr_registry.log_offset()
+    result = push(scenario, IMAGE_ARCHIVE="big", ECR_REPOSITORY=repository)
+    assert assert_pushed(result, ecr_registry, repository, ["latest"]) == top
+    patches = [r for r in ecr_registry.requests_since(before) if r[0] == "PATCH"]
+    assert len(patches) == 4, patches  # 40 MiB + the config: 16 + 16 + 8 MiB, and 1 small part
+
+
+def test_multi_platform_index_is_pushed_whole(scenario, ecr, ecr_registry):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, children = images.oci_layout(scenario.clone_dir / "multi", platforms=["amd64", "arm64"])
+    result = push(scenario, IMAGE_ARCHIVE="multi", ECR_REPOSITORY=repository, TAGS="v1")
+    assert assert_pushed(result, ecr_registry, repository, ["v1"]) == top
+    served = json.loads(ecr_registry.manifest(repository, "v1")[2])
+    assert [m["digest"] for m in served["manifests"]] == children
+    for child in children:
+        assert ecr_registry.manifest(repository, child)[0] == child
+
+
+@docker
+def test_docker_save_archive_push(scenario, ecr, ecr_registry, built_image):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.docker_save(built_image, scenario.clone_dir / "saved.tar")
+    result = push(scenario, IMAGE_ARCHIVE="saved.tar", ECR_REPOSITORY=repository, TAGS="a b c")
+    digest = assert_pushed(result, ecr_registry, repository, ["a", "b", "c"])
+    manifest = json.loads(ecr_registry.manifest(repository, "a")[2])
+    assert len(manifest["layers"]) == 2
+    assert digest.startswith("sha256:")
+
+
+# ------------------------------------------------------------------------------ daemon pushes
+
+
+@docker
+def test_daemon_push_with_several_tags(scenario, ecr, ecr_registry, built_image):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    try:
+        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="1.0 latest")
+        assert_pushed(result, ecr_registry, repository, ["1.0", "latest"])
+        # One line per layer state, not a progress flood.
+        layer_lines = [line for line in result.lines if line.startswith("INFO:   ") and ": Push" in line]
+        assert 0 < len(layer_lines) <= 2 * 2 * 3, layer_lines
+    finally:
+        images.remove_images(*(f"{ecr_registry.host}/{repository}:{tag}" for tag in ("1.0", "latest")))
+
+
+@docker
+def test_daemon_push_defaults_repository_to_the_image_name(scenario, ecr, ecr_registry, built_image):
+    repository = built_image.split(":")[0]
+    ecr.create_repository(repositoryName=repository)
+    try:
+        result = push(scenario, IMAGE_NAME=built_image)
+        assert_pushed(result, ecr_registry, repository, ["latest"])
+    finally:
+        images.remove_images(f"{ecr_registry.host}/{repository}:latest")
+
+
+@docker
+def test_missing_image_is_named(scenario, ecr, ecr_registry, docker_engine):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    result = push(scenario, IMAGE_NAME="no-such-image-here:1", ECR_REPOSITORY=repository)
+    assert result.code == 2, result
+    assert '"no-such-image-here:1" is not in the Docker daemon' in result.output
+    assert "IMAGE_NAME" in result.output
+
+
+def test_daemon_down_hints_at_the_docker_service(scenario, ecr, ecr_registry):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    result = push(scenario, IMAGE_NAME="app:1", ECR_REPOSITORY=repository,
+                  DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}")
+    assert result.code == 1, result
+    assert "cannot be reached" in result.final_line
+    assert "services: [docker]" in result.output and "IMAGE_ARCHIVE" in result.output
+
+
+# ------------------------------------------------------------------------------------ refusals
+
+
+def test_wrong_registry_credentials_are_refused(scenario, ecr, ecr_registry, emulator):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    emulator.ecr_registry(ecr_registry.endpoint, "wrong-password-" + uuid.uuid4().hex)
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 3, result
+    assert "refused the authorization" in result.final_line
+
+
+def test_broken_archive_says_what_was_found(scenario, ecr, ecr_registry):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    (scenario.clone_dir / "notes").mkdir()
+    (scenario.clone_dir / "notes" / "README.txt").write_text("hello")
+    result = push(scenario, IMAGE_ARCHIVE="notes", ECR_REPOSITORY=repository)
+    assert result.code == 2, result
+    assert "neither an OCI index.json nor a docker save manifest.json" in result.output
+    assert "README.txt" in result.output
+    (scenario.clone_dir / "image.tar").write_bytes(b"this is not a tar" * 100)
+    result = push(scenario, IMAGE_ARCHIVE="image.tar", ECR_REPOSITORY=repository)
+    assert result.code == 2, result
+    assert "is not a tar archive" in result.output
+
+
+def test_missing_repository_hints_at_create_repository(scenario, ecr_registry):
+    images.oci_layout(scenario.clone_dir / "image")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repo_name())
+    assert result.code == 2, result
+    assert "RepositoryNotFoundException" in result.output
+    assert "CREATE_REPOSITORY: true" in result.output
+
+
+def test_repository_created_with_its_settings(scenario, ecr, ecr_registry):
+    repository = repo_name()
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, CREATE_REPOSITORY="true",
+                  IMAGE_TAG_MUTABILITY="IMMUTABLE", SCAN_ON_PUSH="true")
+    assert assert_pushed(result, ecr_registry, repository, ["latest"]) == top
+    assert result.outputs_json["created_repository"] is True
+    [repo] = ecr.describe_repositories(repositoryNames=[repository])["repositories"]
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+
+
+def test_exactly_one_source(scenario):
+    result = push(scenario, IMAGE_NAME="app", SOURCE_TAG="v1")
+    assert result.code == 2, result
+    assert "exactly one of IMAGE_NAME, IMAGE_ARCHIVE and SOURCE_TAG" in result.output
+
+
+# ---------------------------------------------------------------------------------- promotion
+
+
+def seed_image(ecr, repository, tag, content="one"):
+    """An image put straight into ECR's API (the registry is not involved in promotion)."""
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
+        "config": {"mediaType": images.OCI_CONFIG, "digest": "sha256:" + "a" * 64, "size": 10},
+        "layers": [{"mediaType": images.OCI_LAYER, "digest": "sha256:" + "b" * 64, "size": len(content)}],
+        "annotations": {"content": content},
+    })
+    put = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag,
+                        imageManifestMediaType=images.OCI_MANIFEST)
+    return put["image"]["imageId"]["imageDigest"]
+
+
+def digest_of_tag(ecr, repository, tag):
+    [image] = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])["images"]
+    return image["imageId"]["imageDigest"]
+
+
+def test_promote_by_tag_without_moving_bytes(scenario, ecr, emulator):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    digest = seed_image(ecr, repository, "sha-9fceb02")
+    result = push(scenario, SOURCE_TAG="sha-9fceb02", ECR_REPOSITORY=repository, TAGS="prod stable")
+    assert result.code == 0, result
+    assert result.outputs_json["digest"] == digest
+    assert result.outputs_json["image"].endswith(f"/{repository}@{digest}")
+    for tag in ("prod", "stable", "sha-9fceb02"):
+        assert digest_of_tag(ecr, repository, tag) == digest
+    calls = [r["action"] for r in emulator.requests(service="ecr") if "aws-role-deploy" in (r["user_agent"] or "")]
+    assert "GetAuthorizationToken" not in calls
+    assert calls.count("PutImage") == 2
+
+
+def test_promote_by_digest_and_again_is_fine(scenario, ecr):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    digest = seed_image(ecr, repository, "build-7")
+    for _ in range(2):  # the second time the tag already points there
+        result = push(scenario, SOURCE_TAG=digest, ECR_REPOSITORY=repository, TAGS="prod")
+        assert result.code == 0, result
+    assert "already points at" in result.output
+    assert digest_of_tag(ecr, repository, "prod") == digest
+
+
+def test_immutable_tag_conflict_names_the_tag(scenario, ecr):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    seed_image(ecr, repository, "prod", content="old")
+    seed_image(ecr, repository, "sha-new", content="new")
+    result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="prod")
+    assert result.code == 1, result
+    assert "Tag prod already exists" in result.final_line and "immutable" in result.final_line
+    assert "Change TAGS" in result.output
+    [refused] = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
+    assert refused["error_code"] == "ImageTagAlreadyExistsException"
+
+
+def test_tags_pushed_before_a_refusal_are_in_the_outputs(scenario, ecr):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    seed_image(ecr, repository, "prod", content="old")
+    digest = seed_image(ecr, repository, "sha-new", content="new")
+    result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="candidate prod")
+    assert result.code == 1, result
+    assert "Tag prod already exists" in result.final_line
+    assert f"Already pushed: candidate → {digest}" in result.output
+    assert result.outputs_json["tags"] == ["candidate"]
+    assert result.outputs_json["image"].endswith(f"@{digest}")
+    assert digest_of_tag(ecr, repository, "candidate") == digest
+
+
+def test_promote_of_a_missing_tag_is_named(scenario, ecr):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    result = push(scenario, SOURCE_TAG="nope", ECR_REPOSITORY=repository, TAGS="prod")
+    assert result.code == 2, result
+    assert "tag nope is not in the repository" in result.output
+
+
+# --------------------------------------------------------------- ECR's own upload behaviour
+
+
+@pytest.fixture
+def ecr_like(emulator, registry_process):
+    """The registry behind a front that answers part uploads as ECR does (test/registry.py)."""
+    from registry import EcrLikeFront
+
+    front = EcrLikeFront(registry_process)
+    emulator.ecr_registry(front.endpoint, registry_process.password)
+    yield front
+    front.close()
+
+
+def test_parts_answered_as_ecr_does(scenario, ecr, ecr_like, registry_process):
+    """ECR answers each part 201 with a stale Range, and refuses small parts but the last."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "big", layer_sizes=(40 * 1024 * 1024 + 7,))
+    result = push(scenario, IMAGE_ARCHIVE="big", ECR_REPOSITORY=repository, TAGS="v1")
+    assert result.code == 0, result
+    assert result.outputs_json["digest"] == top
+    assert result.outputs_json["repository_uri"] == f"{ecr_like.host}/{repository}"
+    assert registry_process.manifest(repository, "v1")[0] == top
+    statuses = {status for _, _, status in ecr_like.parts}
+    assert statuses == {201}, ecr_like.parts
+    big = [size for _, size, _ in ecr_like.parts if size > 1024]
+    assert big[:-1] and all(size >= 5 * 1024 * 1024 for size in big[:-1]), ecr_like.parts
+
+
+def test_manifest_without_media_type_is_refused_with_a_warning(scenario, ecr, ecr_like):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "bare", declare_media_type=False)
+    result = push(scenario, IMAGE_ARCHIVE="bare", ECR_REPOSITORY=repository)
+    assert result.code == 1, result
+    assert "has no top-level mediaType" in result.output
+    assert "UNSUPPORTED: Invalid parameter at 'ImageManifest'" in result.final_line
+
+
+def test_expired_token_is_an_authorization_refusal(scenario, ecr, ecr_like):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.token_expired = True
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 3, result
+    assert "Your authorization token has expired" in result.final_line
+
+
+def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    diff_ids = images.legacy_docker_save(scenario.clone_dir / "legacy.tar")
+    result = push(scenario, IMAGE_ARCHIVE="legacy.tar", ECR_REPOSITORY=repository)
+    assert_pushed(result, ecr_registry, repository, ["latest"])
+    manifest = json.loads(ecr_registry.manifest(repository, "latest")[2])
+    assert [layer["digest"] for layer in manifest["layers"]] == diff_ids
+
+
+def test_a_layer_that_is_not_what_the_archive_says_is_refused(scenario, ecr, ecr_registry):
+    """The digests come from the archive's configuration; the registry checks the bytes."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.legacy_docker_save(scenario.clone_dir / "lying.tar", wrong_diff_id=True)
+    result = push(scenario, IMAGE_ARCHIVE="lying.tar", ECR_REPOSITORY=repository)
+    assert result.code == 1, result
+    assert "DIGEST_INVALID" in result.final_line or "BLOB_UPLOAD_INVALID" in result.final_line, result
+
+
+def test_dry_run_reads_the_archive_and_pushes_nothing(scenario, ecr, ecr_registry, emulator):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    before = ecr_registry.log_offset()
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, DRY_RUN="true")
+    assert result.code == 0, result
+    assert result.final_line.startswith("✔ Dry run: nothing was pushed")
+    assert result.outputs_json["digest"] == top and result.outputs_json["dry_run"] is True
+    assert ecr_registry.requests_since(before) == []
+    assert emulator.requests(service="ecr", action="GetAuthorizationToken") == []
+
+
+def test_archive_push_to_an_https_registry_through_https_proxy(scenario, ecr, emulator, tmp_path, registry_process):
+    """A self-hosted runner behind a proxy: the registry is reached through a CONNECT tunnel
+    (with the proxy's credentials), its certificate checked against SSL_CERT_FILE."""
+    from registry import ConnectProxy, Registry
+    from test_container import _certificate_authority
+
+    ca, cert, key = _certificate_authority(tmp_path)
+    (tmp_path / "tls-registry").mkdir()
+    registry = Registry(tmp_path / "tls-registry", tls=(cert, key), ca=ca)
+    proxy = ConnectProxy()
+    try:
+        emulator.ecr_registry(registry.endpoint, registry.password)
+        repository = repo_name()
+        ecr.create_repository(repositoryName=repository)
+        top, _ = images.oci_layout(scenario.clone_dir / "image")
+        proxy_password = "px-" + uuid.uuid4().hex
+        proxy_url = proxy.url.replace("http://", f"http://ci:{proxy_password}@")
+        result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1",
+                      HTTPS_PROXY=proxy_url, SSL_CERT_FILE=str(ca))
+        assert result.code == 0, result
+        assert proxy_password not in result.everything()
+        assert result.outputs_json["digest"] == top == registry.manifest(repository, "v1")[0]
+        assert proxy.tunnels and {target for target, _ in proxy.tunnels} == {registry.host}, proxy.tunnels
+        assert all(auth and auth.startswith("Basic ") for _, auth in proxy.tunnels), proxy.tunnels
+    finally:
+        proxy.close()
+        registry.stop()

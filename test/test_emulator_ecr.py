@@ -1,0 +1,80 @@
+"""Self-tests of the emulator's ECR layer (test/emulator/ecr.py), driven with boto3: what the
+ecr-push tests rely on and what real ECR does where moto differs.
+
+- GetAuthorizationToken names the test registry and carries its real credentials (moto's own
+  answer points at an unreachable host), and the password joins the secrets;
+- PutImage refuses to move an immutable tag with ImageTagAlreadyExistsException and ECR's text,
+  keeps ImageAlreadyExistsException for the same image under the same tag, and an image's digest
+  is the sha256 of its manifest.
+"""
+
+import base64
+import hashlib
+import json
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from emulator.scenario import client_for
+
+ACCOUNT = "111111111111"
+
+
+@pytest.fixture
+def ecr(emulator):
+    return client_for(emulator, "ecr", emulator.create_user(ACCOUNT, f"ecr-{uuid.uuid4().hex[:6]}"), retries=1)
+
+
+def manifest(content):
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "a" * 64, "size": 1},
+                       "layers": [], "annotations": {"c": content}})
+
+
+def test_token_is_moto_s_without_a_registry(ecr):
+    [data] = ecr.get_authorization_token()["authorizationData"]
+    assert data["proxyEndpoint"] == f"https://{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def test_token_carries_the_registry_s_credentials(ecr, emulator):
+    emulator.ecr_registry("http://127.0.0.1:41999", "pw-" + uuid.uuid4().hex)
+    [data] = ecr.get_authorization_token()["authorizationData"]
+    assert data["proxyEndpoint"] == "http://127.0.0.1:41999"
+    user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    assert user == "AWS" and password.startswith("pw-")
+    assert password in emulator.secrets() and data["authorizationToken"] in emulator.secrets()
+    [record] = emulator.requests(service="ecr", action="GetAuthorizationToken")
+    assert record["registry"] == "http://127.0.0.1:41999"
+    emulator.clear_ecr_registry()
+    [data] = ecr.get_authorization_token()["authorizationData"]
+    assert data["proxyEndpoint"].startswith("https://")
+
+
+def test_digest_is_the_manifest_s_sha256(ecr):
+    ecr.create_repository(repositoryName="app")
+    body = manifest("x")
+    put = ecr.put_image(repositoryName="app", imageManifest=body, imageTag="v1")
+    expected = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+    assert put["image"]["imageId"]["imageDigest"] == expected
+    [image] = ecr.batch_get_image(repositoryName="app", imageIds=[{"imageTag": "v1"}])["images"]
+    assert image["imageId"]["imageDigest"] == expected
+
+
+def test_immutable_tags_cannot_move(ecr, emulator):
+    ecr.create_repository(repositoryName="frozen", imageTagMutability="IMMUTABLE")
+    ecr.put_image(repositoryName="frozen", imageManifest=manifest("old"), imageTag="prod")
+    with pytest.raises(ClientError) as same:
+        ecr.put_image(repositoryName="frozen", imageManifest=manifest("old"), imageTag="prod")
+    assert same.value.response["Error"]["Code"] == "ImageAlreadyExistsException"
+    with pytest.raises(ClientError) as moved:
+        ecr.put_image(repositoryName="frozen", imageManifest=manifest("new"), imageTag="prod")
+    error = moved.value.response["Error"]
+    assert error["Code"] == "ImageTagAlreadyExistsException"
+    assert error["Message"] == ("The image tag 'prod' already exists in the 'frozen' repository and cannot be "
+                                "overwritten because the repository is immutable.")
+    # A mutable repository moves the tag.
+    ecr.create_repository(repositoryName="loose")
+    ecr.put_image(repositoryName="loose", imageManifest=manifest("old"), imageTag="prod")
+    ecr.put_image(repositoryName="loose", imageManifest=manifest("new"), imageTag="prod")
