@@ -9,6 +9,7 @@ mod ecs;
 mod env;
 mod files;
 mod lambda;
+pub mod onboarding;
 mod reader;
 pub mod template;
 
@@ -67,12 +68,16 @@ impl ActionName {
             "assume-role" => Ok(ActionName::AssumeRole),
             "ecs-deploy" => Ok(ActionName::EcsDeploy),
             "lambda-deploy" => Ok(ActionName::LambdaDeploy),
+            // Read apart from `Config` (`onboarding::read`): it needs no region nor credentials.
+            "trust-policy" => {
+                Err("\"trust-policy\" is read apart from the deploy actions; this is a bug of the pipe".to_owned())
+            }
             planned @ "ecr-push" => Err(format!(
                 "{planned:?} is not available in this version of the pipe yet; available: \"assume-role\", \
-                 \"ecs-deploy\", \"lambda-deploy\""
+                 \"ecs-deploy\", \"lambda-deploy\", \"trust-policy\""
             )),
             _ => Err(format!(
-                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", got {value:?}"
+                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", \"trust-policy\", got {value:?}"
             )),
         }
     }

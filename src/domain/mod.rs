@@ -11,6 +11,7 @@ pub mod context;
 pub mod ecs;
 pub mod lambda;
 pub mod network;
+pub mod onboarding;
 pub mod secret;
 pub mod sts;
 pub mod task_definition;
