@@ -119,8 +119,9 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
         vec![arns.of("ecs", "task-definition/*")],
     );
     if let Some(cluster) = cluster {
+        // StringLike: the ARN has `*` for the region when none was given.
         run_task = run_task.when(
-            "StringEquals",
+            "StringLike",
             "ecs:cluster",
             vec![arns.of("ecs", &format!("cluster/{cluster}"))],
         );
@@ -297,7 +298,7 @@ mod tests {
             "ecs-tasks.amazonaws.com"
         );
         assert_eq!(
-            statement(&policy, "EcsOneOffTask")["Condition"]["StringEquals"]["ecs:cluster"],
+            statement(&policy, "EcsOneOffTask")["Condition"]["StringLike"]["ecs:cluster"],
             "arn:aws:ecs:eu-west-1:111111111111:cluster/prod"
         );
         // iam:PassRole never appears on a wildcard.
