@@ -89,11 +89,19 @@ pub fn compare(claims: &TokenClaims, role: &RoleAt<'_>, verdict: Verdict) -> Vec
         claims.aud.join(", ")
     };
     let subject = subject(claims);
-    let mark = |differs: bool| if differs { "✖" } else { "✔" };
+    // After an unexplained refusal nothing is known to match: no ✔ then.
+    let mark = |differs: bool| match (differs, verdict) {
+        (true, _) => "✖",
+        (false, Verdict::Other) => "·",
+        (false, _) => "✔",
+    };
 
-    let mut lines = vec![
-        "The step's token compared with what a trust policy from `aws-role-deploy trust-policy` requires:".to_owned(),
-    ];
+    let header = if verdict == Verdict::Admitted {
+        "STS admitted the step's token; what `aws-role-deploy trust-policy` requires of it:"
+    } else {
+        "The step's token compared with what a trust policy from `aws-role-deploy trust-policy` requires:"
+    };
+    let mut lines = vec![header.to_owned()];
     lines.push(format!(
         "  {} iss {issuer}: needs an IAM OpenID Connect provider with exactly this URL in account {} ({provider_arn})",
         mark(verdict == Verdict::NoProvider),
@@ -303,6 +311,18 @@ mod tests {
         assert!(text.contains("this step runs in deployment environment {e}"), "{text}");
         assert!(text.contains("\"{r}:{e}:*\""), "{text}");
         assert!(text.contains("--environment-uuid e"), "{text}");
+    }
+
+    #[test]
+    fn an_unexplained_refusal_marks_nothing_as_matching() {
+        let text = compare(
+            &claims("{r}:{s}", "ari:cloud:bitbucket::workspace/w"),
+            &ROLE,
+            Verdict::Other,
+        )
+        .join("\n");
+        assert!(!text.contains('✔') && !text.contains("What differs"), "{text}");
+        assert!(text.contains("· iss") && text.contains("\"{r}:*\""), "{text}");
     }
 
     #[test]
