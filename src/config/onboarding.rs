@@ -194,3 +194,83 @@ fn token_scope(claims: &TokenClaims) -> TokenScope {
         audience: workspace_aud.or_else(|| claims.aud.first().cloned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WS: &str = "{0a1b2c3d-0000-4000-8000-000000000001}";
+    const REPO: &str = "{0a1b2c3d-0000-4000-8000-000000000002}";
+    const ENV: &str = "{0a1b2c3d-0000-4000-8000-000000000003}";
+
+    fn token(sub: &str) -> String {
+        crate::domain::token::tests::encode(&serde_json::json!({
+            "iss": "https://api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc",
+            "aud": "ari:cloud:bitbucket::workspace/0a1b2c3d-0000-4000-8000-000000000001",
+            "sub": sub,
+            "exp": 4_000_000_000u64
+        }))
+    }
+
+    fn read_with(pairs: &[(&str, &str)]) -> Result<TrustPolicyStep, Error> {
+        let mut all = vec![("ACTION", "trust-policy")];
+        all.extend_from_slice(pairs);
+        read(&Env::from_pairs(
+            all.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        ))
+    }
+
+    #[test]
+    fn a_deployment_step_is_scoped_to_its_environment_by_its_token() {
+        let sub = format!("{REPO}:{ENV}:{{step}}");
+        let step = read_with(&[
+            ("BITBUCKET_STEP_OIDC_TOKEN", &token(&sub)),
+            ("AWS_OIDC_ROLE_ARN", "arn:aws-cn:iam::111111111111:role/ci"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::222222222222:role/target"),
+            ("AWS_EXTERNAL_ID", "secret-value"),
+            ("POLICY_ACTIONS", "lambda-deploy"),
+            ("POLICY_FORMAT", "terraform"),
+        ])
+        .unwrap();
+        let setup = &step.setup;
+        assert_eq!(setup.scope.sub_pattern(), format!("{REPO}:{ENV}:*"));
+        assert_eq!(setup.scope.workspace, "acme");
+        assert_eq!((setup.partition.as_str(), setup.role_name.as_str()), ("aws-cn", "ci"));
+        assert_eq!(setup.account.as_deref(), Some("111111111111"));
+        assert!(setup.chained.as_ref().unwrap().external_id);
+        assert_eq!(step.format, Format::Terraform);
+        assert_eq!(setup.actions, vec![DeployAction::LambdaDeploy]);
+    }
+
+    #[test]
+    fn without_a_token_bitbucket_variables_scope_it() {
+        let step = read_with(&[
+            ("BITBUCKET_WORKSPACE", "acme"),
+            ("BITBUCKET_REPO_OWNER_UUID", WS),
+            ("BITBUCKET_REPO_UUID", REPO),
+        ])
+        .unwrap();
+        assert_eq!(step.setup.scope.sub_pattern(), format!("{REPO}:*"));
+        assert_eq!(step.format, Format::Json);
+    }
+
+    #[test]
+    fn without_a_repository_it_refuses() {
+        let Err(Error::Validation(problems)) =
+            read_with(&[("BITBUCKET_WORKSPACE", "acme"), ("BITBUCKET_REPO_OWNER_UUID", WS)])
+        else {
+            panic!("expected a validation error")
+        };
+        assert!(
+            problems.iter().any(|p| p.variable == "BITBUCKET_REPO_UUID"),
+            "{problems:?}"
+        );
+        let Err(Error::Validation(problems)) = read_with(&[
+            ("BITBUCKET_STEP_OIDC_TOKEN", &token(&format!("{REPO}:{{s}}"))),
+            ("POLICY_ACTIONS", "ecs-deploy s3-sync"),
+        ]) else {
+            panic!("expected a validation error")
+        };
+        assert!(problems.iter().any(|p| p.variable == "POLICY_ACTIONS"), "{problems:?}");
+    }
+}
