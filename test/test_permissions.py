@@ -118,3 +118,39 @@ def test_lambda_permissions_for_another_function_are_refused(lambda_step, scenar
     _, run = lambda_step
     result = run(generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "other"))
     assert result.code == 3, result
+
+
+def test_chained_roles_with_exactly_the_generated_permissions(scenario, emulator):
+    """The OIDC role may only assume the second role (with session tags); the second role holds
+    the deploy permissions, in its own account."""
+    from pipe import OTHER_ACCOUNT
+
+    lambda_fixture(emulator, name="api", account=OTHER_ACCOUNT)
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
+    target = scenario.chained_role(external_id="ext-4c2d9e71")
+    done = subprocess.run(
+        [str(BINARY), "trust-policy", "--workspace", WORKSPACE, "--workspace-uuid", scenario.workspace_uuid,
+         "--repository-uuid", scenario.repo_uuid, "--account", ACCOUNT, "--region", REGION, "--role-name", "deploy",
+         "--chained-role-account", OTHER_ACCOUNT, "--chained-role-name", "target",
+         "--actions", "lambda-deploy", "--function", "api"],
+        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin", "AWS_EXTERNAL_ID": "ext-4c2d9e71"},
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["chained_role"]["arn"] == target
+    emulator.enforce_role_policy(scenario.role_arn, doc["role"]["permissions_policy"])
+    emulator.enforce_role_policy(target, doc["chained_role"]["permissions_policy"])
+
+    def run():
+        return scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live",
+                            AWS_ROLE_ARN=target, AWS_EXTERNAL_ID="ext-4c2d9e71", AWS_SESSION_TAGS="true")
+
+    result = run()
+    assert result.code == 0, result
+    assert not [r for r in emulator.requests() if r["status"] == 403]
+
+    # Without sts:TagSession on the first role, the tagged hop is refused (session tags set explicitly).
+    emulator.enforce_role_policy(scenario.role_arn, without(doc["role"]["permissions_policy"], "sts:TagSession"))
+    result = run()
+    assert result.code == 3, result
+    assert "sts:TagSession" in result.output

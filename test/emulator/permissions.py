@@ -7,6 +7,8 @@ keys IAM supplies (`ecs:cluster` for RunTask), and the extra authorisations some
 (`iam:PassRole` on the task and execution roles a task definition names, with
 `iam:PassedToService`). The policy is judged by policy.py, the same evaluator STS uses.
 
+`sts:AssumeRole` (and `sts:TagSession` when tags are sent) is checked on the target role's ARN.
+
 Not modelled: permission boundaries, SCPs, session policies, resource-based policies, implicit
 ecs:TagResource on tagged creation, and any call of a service not mapped here (judged on `*`).
 """
@@ -83,6 +85,11 @@ def authorizations(req, account):
 
     if req.service == "sts" and req.action == "GetCallerIdentity":
         return []  # needs no permission in IAM
+    if req.service == "sts" and req.action == "AssumeRole":
+        # The caller's own side of role chaining (the target's trust policy is sts.py's).
+        role = req.params.get("RoleArn", "*")
+        tagged = any(key.startswith(("Tags.", "TransitiveTagKeys.")) for key in req.params)
+        return [("sts:AssumeRole", role, {})] + ([("sts:TagSession", role, {})] if tagged else [])
     if req.service == "ecs":
         return _ecs(req, arn)
     if req.service == "lambda":
