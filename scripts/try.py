@@ -1,6 +1,15 @@
-"""Run the image twice against the emulator, as a Bitbucket step would: with the step's OIDC
-token alone, then chaining into a role in a second account with an ExternalId. Prints what a
-Bitbucket log would show, and the outputs file a later script line would source."""
+"""Try every action against the local emulator, as a Bitbucket step would run the pipe: the
+image (or, with --binary, the debug binary: the quick mode the test suite runs), the clone
+directory, the BITBUCKET_* variables and the step's OIDC token. Prints what a Bitbucket log
+would show, one section per pipe call:
+
+  1. trust-policy: the AWS side of this repository's keyless setup, generated from the step;
+  2. assume-role: the step's token → role deploy;
+  3. assume-role chained into a role in a second account, with an ExternalId;
+  4. ecs-deploy: a new revision rolled out to a service, with progress and ECS's events;
+  5. lambda-deploy: new code, a published version, and an alias moved to it;
+  6. ecr-push: not in this version of the pipe yet (its place is marked below).
+"""
 
 import argparse
 import sys
@@ -12,12 +21,18 @@ sys.path.insert(0, str(ROOT / "test"))
 
 from bitbucket import SocketForward, docker_runner  # noqa: E402
 from emulator.client import Emulator, running_emulator  # noqa: E402
-from pipe import Scenario  # noqa: E402
+from emulator.ecs_scenario import ecs_fixture  # noqa: E402
+from emulator.lambda_scenario import lambda_fixture, make_zip  # noqa: E402
+from pipe import Scenario, run_binary  # noqa: E402
+
+BOLD, RESET = "\x1b[1m", "\x1b[0m"
 
 
-def show(title, result):
-    print(f"\n=== {title} (exit code {result.code}) ===")
+def show(title, result, variables):
+    print(f"\n{BOLD}=== {title} ==={RESET}")
+    print("  pipe: aws-role-deploy   variables: " + ", ".join(f"{k}={v}" for k, v in variables.items()))
     print(result.output.rstrip())
+    print(f"  (exit code {result.code})")
     if result.env_file and result.env_file.exists():
         print(f"--- {result.env_file.name}, for later script lines ---")
         print(result.env_file.read_text().rstrip())
@@ -25,27 +40,69 @@ def show(title, result):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--image", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--image", help="the image to run, as Bitbucket runs a pipe")
+    where.add_argument("--binary", help="quick mode: run this binary instead of an image")
     parser.add_argument("variables", nargs="*", metavar="VAR=value", help="extra pipe variables")
     args = parser.parse_args()
     extra = dict(pair.split("=", 1) for pair in args.variables)
 
+    codes = []
     with running_emulator() as base_url, tempfile.TemporaryDirectory() as tmp:
-        forward = SocketForward()
+        forward = SocketForward() if args.image else None
         try:
-            ssh_dir = Path(tmp) / "ssh"
-            ssh_dir.mkdir()
             emulator = Emulator(base_url)
             emulator.reset()
-            step = Scenario(emulator, tmp, runner=docker_runner(args.image, ssh_dir))
-            first = step.run(**extra)
-            show("OIDC: the step's token → role deploy", first)
+            if args.image:
+                ssh_dir = Path(tmp) / "ssh"
+                ssh_dir.mkdir()
+                runner = docker_runner(args.image, ssh_dir)
+            else:
+                binary = str(Path(args.binary).resolve())
+                runner = lambda env, **kw: run_binary(env, binary=binary, **kw)  # noqa: E731
+            step = Scenario(emulator, tmp, runner=runner)
+            # Readable like a Bitbucket log: DEBUG off unless asked for.
+            extra.setdefault("DEBUG", "false")
+
+            def call(title, **variables):
+                result = step.run(**{**variables, **extra})
+                shown = {k: v for k, v in variables.items() if k not in ("AWS_EXTERNAL_ID",)}
+                show(title, result, shown)
+                codes.append(result.code)
+                return result
+
+            call("1. trust-policy: the AWS side of this repository, generated from the step",
+                 ACTION="trust-policy", POLICY_ACTIONS="ecs-deploy lambda-deploy", CLUSTER_NAME="prod",
+                 SERVICE_NAME="web", FUNCTION_NAME="api")
+            call("2. assume-role: the step's OIDC token → role deploy", ACTION="assume-role")
             target = step.chained_role(external_id="try-external-id")
-            chained = step.run(AWS_ROLE_ARN=target, AWS_EXTERNAL_ID="try-external-id", **extra)
-            show("OIDC → role deploy → role target in a second account, with an ExternalId", chained)
+            call("3. assume-role: → role deploy → role target in a second account, with an ExternalId",
+                 ACTION="assume-role", AWS_ROLE_ARN=target, AWS_EXTERNAL_ID="try-external-id")
+
+            ecs_fixture(emulator, cluster="prod", services=("web",))
+            emulator.ecs_rollout("prod", "web", "complete", polls=3, events=[
+                "(service web) has started 2 tasks: (task 1a2b) (task 3c4d).",
+                "(service web) registered 2 targets in (target-group web-tg)",
+                "(service web) has reached a steady state.",
+            ])
+            call("4. ecs-deploy: a new image rolled out to service web", ACTION="ecs-deploy",
+                 CLUSTER_NAME="prod", SERVICE_NAME="web", IMAGE="registry.example/web:42", CONTAINER_NAME="app",
+                 WAIT_TIMEOUT="300")
+
+            lambda_fixture(emulator, name="api")
+            (step.clone_dir / "api.zip").write_bytes(
+                make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200}\n"}))
+            call("5. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
+                 FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live", WAIT_TIMEOUT="300")
+
+            # 6. ecr-push: not in this version of the pipe (issue 10 builds it). When it lands, add
+            # here a push of a small image to the emulator's registry, as the steps above.
+            print(f"\n{BOLD}=== 6. ecr-push: not available in this version of the pipe yet ==={RESET}")
         finally:
-            forward.close()
-    sys.exit(max(first.code, chained.code))
+            if forward:
+                forward.close()
+    print(f"\nExit codes: {codes}")
+    sys.exit(max(codes))
 
 
 if __name__ == "__main__":

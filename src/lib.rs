@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod auth;
 pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -46,6 +47,27 @@ pub async fn run(config: &Config) -> Result<Outcome, Error> {
     }
 }
 
+/// `ACTION: trust-policy` in a step: print the AWS setup this step needs. No AWS call, no
+/// credentials; the ExternalId, if set, is never written (a placeholder stands for it).
+/// Returns the final line's message.
+pub fn trust_policy_step(step: &config::onboarding::TrustPolicyStep) -> String {
+    let setup = &step.setup;
+    for note in setup.notes() {
+        info!("{note}");
+    }
+    let document = domain::onboarding::render(setup, step.format, None);
+    output::print_document(&document);
+    format!(
+        "Generated the identity provider, trust policy{} for {}",
+        if setup.actions.is_empty() {
+            String::new()
+        } else {
+            " and permissions".to_owned()
+        },
+        setup.scope.describe()
+    )
+}
+
 async fn act(config: &Config) -> Result<Outcome, Error> {
     let run = config.run_context(Instant::now());
     let session = auth::establish(
@@ -57,11 +79,18 @@ async fn act(config: &Config) -> Result<Outcome, Error> {
     )
     .await?;
     let outcome = match &config.action {
-        Action::AssumeRole => Outcome::AssumeRole(actions::assume_role::run(
-            &run,
-            &session.identity,
-            config.auth.final_role(),
-        )),
+        Action::AssumeRole => {
+            // What the admitted token would need from a generated trust policy (the doctor's
+            // comparison, on success): shows which narrower scope would still admit it.
+            for line in auth::explain::admitted(&config.auth) {
+                tracing::debug!("{line}");
+            }
+            Outcome::AssumeRole(actions::assume_role::run(
+                &run,
+                &session.identity,
+                config.auth.final_role(),
+            ))
+        }
         Action::EcsDeploy(settings) => Outcome::EcsDeploy(actions::ecs::run(&run, settings, &session.clients).await?),
         Action::LambdaDeploy(settings) => {
             Outcome::LambdaDeploy(actions::lambda::run(&run, settings, &session.clients).await?)

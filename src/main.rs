@@ -1,8 +1,10 @@
 use std::process::ExitCode;
 
-use aws_role_deploy::config::{Config, Env};
+use aws_role_deploy::cli::{self, Command};
+use aws_role_deploy::config::{Config, Env, onboarding};
+use aws_role_deploy::domain::onboarding::render;
 use aws_role_deploy::domain::secret::redact;
-use aws_role_deploy::{output, run};
+use aws_role_deploy::{output, run, trust_policy_step, vars};
 
 fn main() -> ExitCode {
     // A panic message could carry anything, so it is redacted and the exit code stays ours.
@@ -15,7 +17,23 @@ fn main() -> ExitCode {
         std::process::exit(1);
     }));
 
-    let config = match Config::from_env(&Env::from_process()) {
+    let env = Env::from_process();
+    // Arguments mean the command line (`aws-role-deploy trust-policy ...`); a pipe has none.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return command_line(&args, &env);
+    }
+    if onboarding::asks_for_trust_policy(&env) {
+        return match onboarding::read(&env) {
+            Ok(step) => {
+                output::init_logging(step.debug);
+                output::success(&trust_policy_step(&step));
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        };
+    }
+    let config = match Config::from_env(&env) {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
@@ -42,6 +60,35 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => fail(&error),
+    }
+}
+
+/// `aws-role-deploy trust-policy ...`: the document on stdout, notes and problems on stderr.
+fn command_line(args: &[String], env: &Env) -> ExitCode {
+    match cli::parse(args, env.value(vars::AWS_EXTERNAL_ID.name)) {
+        Ok(Command::Help) => {
+            print!("{}", cli::HELP);
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Generate {
+            setup,
+            format,
+            external_id,
+        }) => {
+            for note in setup.notes() {
+                eprintln!("NOTE: {note}");
+            }
+            // The user asked for this document, ExternalId included: not redacted.
+            print!("{}", render(&setup, format, external_id.as_deref()));
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("✖ {problem}");
+            }
+            eprintln!("Run `aws-role-deploy trust-policy --help` for the options.");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -59,6 +59,14 @@ where
     }
 }
 
+/// A generated document (`ACTION: trust-policy`), as it is, line by line (through the redactor,
+/// like every line the pipe prints).
+pub fn print_document(document: &str) {
+    for line in document.lines() {
+        println!("{}", redact(line));
+    }
+}
+
 /// The final green line of a successful run.
 pub fn success(message: &str) {
     println!("{GREEN}✔ {}{RESET}", redact(message));

@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias) or `ecr-push` (push an image to ECR, or give an image already there more tags).",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -240,6 +240,13 @@ pipe_variables! {
     DRY_RUN {
         usage: "Show what would change (the task definition diff, with environment values masked, and the services) and change nothing. `assume-role` changes nothing anyway.",
         default: Some("false"),
+    }
+    POLICY_ACTIONS {
+        usage: "`trust-policy`: the deploy actions the generated permissions policy allows: `ecs-deploy`, `ecr-push`, `lambda-deploy`, comma- or space-separated. Resources are narrowed by `CLUSTER_NAME`, `SERVICE_NAME` and `FUNCTION_NAME` when set. Unset: no permissions policy.",
+    }
+    POLICY_FORMAT {
+        usage: "`trust-policy`: `json`, `cloudformation` or `terraform`.",
+        default: Some("json"),
     }
     DEBUG {
         usage: "Print details: request ids, timings, the token's non-secret claims. Secrets are never printed.",

@@ -264,3 +264,27 @@ def test_ecr_push_in_the_image_from_the_step_daemon_and_an_archive(
         assert ecr_registry.manifest(repository, "from-archive")[0] == archived.outputs_env["AWS_ROLE_DEPLOY_DIGEST"]
     finally:
         images.remove_images(name, *pushed_names)
+
+
+# --------------------------------------------------------------------------- trust-policy (issue 11)
+
+
+def test_trust_policy_command_runs_from_the_image(pipe_image):
+    """`docker run <image> trust-policy ...`, as the README's five-minute setup shows."""
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", pipe_image, "trust-policy", "--workspace", "acme",
+         "--workspace-uuid", "{0a1b2c3d-0000-4000-8000-000000000001}",
+         "--repository-uuid", "0a1b2c3d-0000-4000-8000-000000000002", "--account", ACCOUNT],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["identity_provider"]["audience"] == "ari:cloud:bitbucket::workspace/0a1b2c3d-0000-4000-8000-000000000001"
+    assert "NOTE: Branches cannot be pinned" in done.stderr
+
+
+def test_trust_policy_step_in_the_image(container, emulator):
+    result = container.run(ACTION="trust-policy")
+    assert result.code == 0, result
+    assert f'"{container.repo_uuid}:*"' in result.output
+    assert emulator.requests() == []

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use crate::aws::{AwsFailure, FailureKind};
 use crate::domain::arn::RoleArn;
 use crate::domain::auth_plan::{AuthPlan, ChainedRole, CredentialSource};
+use crate::domain::onboarding::doctor::{self, RoleAt, Verdict};
 use crate::domain::sts::masked_key_id;
 use crate::domain::time::{format_epoch, relative};
 use crate::domain::token::TokenClaims;
@@ -156,7 +157,8 @@ pub fn web_identity_refused(
         let summary = format!("The step's OIDC token has expired ({failure})");
         return Error::auth(summary, details);
     }
-    details.extend(trust_policy_for(role, claims));
+    let verdict = Verdict::of_refusal(failure.code.as_deref().unwrap_or_default(), &failure.message);
+    details.extend(trust_policy_for(role, claims, verdict));
     Error::auth(
         format!(
             "AWS refused the step's OIDC token for AWS_OIDC_ROLE_ARN {}: {failure}",
@@ -166,47 +168,33 @@ pub fn web_identity_refused(
     )
 }
 
-/// The provider and trust policy that admit exactly this token's repository (or deployment
-/// environment), in the role's partition and account.
-fn trust_policy_for(role: &RoleArn, claims: &TokenClaims) -> Vec<String> {
-    let Some(issuer) = claims.issuer_host_path() else {
+/// The doctor's comparison of the token with what a generated trust policy requires, and
+/// which part differs (`domain::onboarding::doctor`).
+fn trust_policy_for(role: &RoleArn, claims: &TokenClaims, verdict: Verdict) -> Vec<String> {
+    if claims.issuer_host_path().is_none() {
         return vec!["The token has no issuer (iss); it was not issued by Bitbucket Pipelines.".to_owned()];
-    };
-    let provider_arn = format!("arn:{}:iam::{}:oidc-provider/{issuer}", role.partition, role.account);
-    let audience = claims.aud.first().cloned().unwrap_or_else(|| "<audience>".to_owned());
-    let parts: Vec<&str> = claims.sub.as_deref().unwrap_or_default().split(':').collect();
-    let (sub_pattern, scope) = match parts.as_slice() {
-        [repo, environment, _step] => (format!("{repo}:{environment}:*"), "this deployment environment"),
-        [repo, ..] if !repo.is_empty() => (format!("{repo}:*"), "this repository"),
-        _ => ("{repositoryUuid}:*".to_owned(), "one repository"),
-    };
-    let mut lines = vec![
-        format!(
-            "For the role to accept it, account {} needs an IAM OpenID Connect provider with URL {} and audience {}, \
-             and the trust policy of {} needs a statement like this (admitting {scope}):",
-            role.account,
-            claims.iss.as_deref().unwrap_or_default(),
-            audience,
-            role.arn
-        ),
-        "  {".to_owned(),
-        "    \"Effect\": \"Allow\",".to_owned(),
-        format!("    \"Principal\": {{\"Federated\": \"{provider_arn}\"}},"),
-        "    \"Action\": \"sts:AssumeRoleWithWebIdentity\",".to_owned(),
-        "    \"Condition\": {".to_owned(),
-        format!("      \"StringEquals\": {{\"{issuer}:aud\": \"{audience}\"}},"),
-        format!("      \"StringLike\": {{\"{issuer}:sub\": \"{sub_pattern}\"}}"),
-        "    }".to_owned(),
-        "  }".to_owned(),
-    ];
-    if parts.len() == 3 {
-        lines.push(format!(
-            "To admit every step of the repository instead, use \"{}:*\" for sub.",
-            parts[0]
-        ));
     }
-    lines.push("If the policy already looks like this, check that AWS_OIDC_ROLE_ARN names the right role.".to_owned());
+    let at = RoleAt {
+        arn: &role.arn,
+        partition: &role.partition,
+        account: &role.account,
+    };
+    let mut lines = doctor::compare(claims, &at, verdict);
+    if verdict != Verdict::Admitted {
+        lines.push(
+            "If the policy already looks like this, check that AWS_OIDC_ROLE_ARN names the right role.".to_owned(),
+        );
+    }
     lines
+}
+
+/// What `ACTION: assume-role` with DEBUG shows after STS admitted the token: the same
+/// comparison, so users see which scope their policy may be narrowed to.
+pub fn admitted(plan: &AuthPlan) -> Vec<String> {
+    match &plan.source {
+        CredentialSource::WebIdentity { role, claims, .. } => trust_policy_for(role, claims, Verdict::Admitted),
+        CredentialSource::AccessKeys { .. } => Vec::new(),
+    }
 }
 
 /// `sts:AssumeRole` on `AWS_ROLE_ARN` failed.
@@ -362,7 +350,8 @@ mod tests {
             "(valid, expires in",
             "arn:aws-cn:iam::111111111111:oidc-provider/api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc",
             "\"api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc:sub\": \"{repo-1}:{env-2}:*\"",
-            "\"{repo-1}:*\" for sub",
+            "\"{repo-1}:*\" (repository scope)",
+            "this step runs in deployment environment {env-2}",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }

@@ -10,6 +10,7 @@ mod ecs;
 mod env;
 mod files;
 mod lambda;
+pub mod onboarding;
 mod reader;
 pub mod template;
 
@@ -73,8 +74,12 @@ impl ActionName {
             "ecs-deploy" => Ok(ActionName::EcsDeploy),
             "lambda-deploy" => Ok(ActionName::LambdaDeploy),
             "ecr-push" => Ok(ActionName::EcrPush),
+            // Read apart from `Config` (`onboarding::read`): it needs no region nor credentials.
+            "trust-policy" => {
+                Err("\"trust-policy\" is read apart from the deploy actions; this is a bug of the pipe".to_owned())
+            }
             _ => Err(format!(
-                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", got {value:?}"
+                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", \"trust-policy\", got {value:?}"
             )),
         }
     }

@@ -19,6 +19,12 @@ pub struct BitbucketContext {
     pub build_number: Option<String>,
     pub step_uuid: Option<String>,
     pub deployment_environment: Option<String>,
+    pub deployment_environment_uuid: Option<String>,
+    /// The workspace's slug, the repository's UUID and the workspace's UUID (as the
+    /// repository's owner): what `ACTION: trust-policy` scopes a role to without a token.
+    pub workspace: Option<String>,
+    pub repo_uuid: Option<String>,
+    pub repo_owner_uuid: Option<String>,
     pub clone_dir: Option<PathBuf>,
     pub pipe_shared_storage_dir: Option<PathBuf>,
     /// Present when the step has `oidc: true`.

@@ -12,6 +12,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod lambda;
 pub mod network;
+pub mod onboarding;
 pub mod secret;
 pub mod sts;
 pub mod task_definition;

@@ -124,6 +124,10 @@ class Emulator:
             },
         )["arn"]
 
+    def enforce_role_policy(self, role_arn, policy):
+        """Enforce `policy` (a permissions policy) for sessions of `role_arn` (None: stop)."""
+        return self._call("POST", "iam/role-policy", {"role_arn": role_arn, "policy": policy})
+
     def create_user(self, account, name):
         """-> {"arn", "access_key_id", "secret_access_key"}"""
         return self._call("POST", "iam/user", {"account": account, "name": name})

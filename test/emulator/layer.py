@@ -30,6 +30,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     lambda_,
     lambda_versions,
     packages,
+    permissions,
     s3_,
     sts,
 )
@@ -163,6 +164,8 @@ class Layer:
         try:
             resp = self.check_credentials(req)
             if resp is None:
+                resp = self.check_permissions(req)
+            if resp is None:
                 judge = JUDGES.get((req.service, req.action))
                 resp = judge(self, req) if judge else None
             if resp is None:
@@ -206,6 +209,23 @@ class Layer:
                 "The security token included in the request is expired",
             )
         return None
+
+    def check_permissions(self, req):
+        """A role with an enforced permissions policy (permissions.py) is refused what the
+        policy does not allow, as IAM refuses it."""
+        info = self.issued_key(req.access_key_id) if req.access_key_id else None
+        if info is None:
+            return None
+        refused = permissions.enforce(self, req, info)
+        if refused is None:
+            return None
+        action, resource = refused
+        code = "AccessDenied" if req.service in ("sts", "s3", "iam") else "AccessDeniedException"
+        return aws_error(
+            req.service, 403, code,
+            f"User: {info['arn']} is not authorized to perform: {action} on resource: {resource} "
+            f"because no identity-based policy allows the {action} action",
+        )
 
     def collect_environment_secrets(self, req):
         """Values of secret-looking environment entries in the documents clients send (task

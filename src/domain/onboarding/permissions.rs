@@ -1,0 +1,358 @@
+//! (c) The least permissions the chosen deploy actions need, from each action's IAM section in
+//! the README. Resources are narrowed by the names given; `iam:PassRole` only ever names roles.
+
+use super::policy::{Policy, Statement};
+use super::{DeployAction, Setup, Spelling};
+
+/// What the ECR push needs (issue 10's list), besides `ecr:GetAuthorizationToken` on `*`.
+pub const ECR_PUSH: [&str; 7] = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:DescribeRepositories",
+];
+
+pub const LAMBDA_DEPLOY: [&str; 8] = [
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:GetAlias",
+    "lambda:CreateAlias",
+    "lambda:UpdateAlias",
+];
+
+/// Where ARNs of one account and region begin.
+struct Arns<'a> {
+    partition: &'a str,
+    region: &'a str,
+    account: &'a str,
+}
+
+impl Arns<'_> {
+    fn of(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition, self.region, self.account
+        )
+    }
+}
+
+/// The permissions of the OIDC role: the deploy permissions, or with chaining only the hop to
+/// the chained role (which then holds the deploy permissions).
+pub fn oidc_role(setup: &Setup, spelling: &Spelling) -> Option<Policy> {
+    match setup.chained_role_arn(spelling) {
+        Some(chained_role) => {
+            let actions: &[&str] = if setup.session_tags {
+                &["sts:AssumeRole", "sts:TagSession"]
+            } else {
+                &["sts:AssumeRole"]
+            };
+            Some(Policy::new(vec![Statement::allow(
+                "AssumeTheDeployRole",
+                actions,
+                vec![chained_role],
+            )]))
+        }
+        None => deploy(setup, spelling, &spelling.account),
+    }
+}
+
+/// The permissions of the chained role, when there is one.
+pub fn chained_role(setup: &Setup, spelling: &Spelling) -> Option<Policy> {
+    setup.chained.as_ref()?;
+    deploy(setup, spelling, &spelling.chained_account)
+}
+
+fn deploy(setup: &Setup, spelling: &Spelling, account: &str) -> Option<Policy> {
+    let arns = Arns {
+        partition: &spelling.partition,
+        region: &spelling.region,
+        account,
+    };
+    let mut statements = Vec::new();
+    for action in &setup.actions {
+        match action {
+            DeployAction::EcsDeploy => statements.extend(ecs(setup, &arns)),
+            DeployAction::EcrPush => statements.extend(ecr(setup, &arns)),
+            DeployAction::LambdaDeploy => statements.push(lambda(setup, &arns)),
+        }
+    }
+    (!statements.is_empty()).then(|| Policy::new(statements))
+}
+
+fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
+    let resources = &setup.resources;
+    let cluster = resources.cluster.as_deref().map(|cluster| {
+        cluster
+            .rsplit_once(":cluster/")
+            .map(|(_, name)| name)
+            .unwrap_or(cluster)
+    });
+    let (services, deployments) = match (cluster, resources.services.as_slice()) {
+        (Some(cluster), []) => (
+            vec![arns.of("ecs", &format!("service/{cluster}/*"))],
+            vec![arns.of("ecs", &format!("service-deployment/{cluster}/*"))],
+        ),
+        (Some(cluster), names) => (
+            names
+                .iter()
+                .map(|name| arns.of("ecs", &format!("service/{cluster}/{name}")))
+                .collect(),
+            names
+                .iter()
+                .map(|name| arns.of("ecs", &format!("service-deployment/{cluster}/{name}/*")))
+                .collect(),
+        ),
+        (None, _) => (
+            vec![arns.of("ecs", "service/*")],
+            vec![arns.of("ecs", "service-deployment/*")],
+        ),
+    };
+    let mut run_task = Statement::allow(
+        "EcsOneOffTask",
+        &["ecs:RunTask"],
+        vec![arns.of("ecs", "task-definition/*")],
+    );
+    if let Some(cluster) = cluster {
+        // StringLike: the ARN has `*` for the region when none was given.
+        run_task = run_task.when(
+            "StringLike",
+            "ecs:cluster",
+            vec![arns.of("ecs", &format!("cluster/{cluster}"))],
+        );
+    }
+    let mut statements = vec![
+        // RegisterTaskDefinition and DescribeTaskDefinition take no resource but `*` in IAM.
+        Statement::allow(
+            "EcsTaskDefinitions",
+            &["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"],
+            vec!["*".to_owned()],
+        ),
+        Statement::allow("EcsServices", &["ecs:UpdateService", "ecs:DescribeServices"], services),
+        Statement::allow(
+            "EcsServiceDeployments",
+            &["ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"],
+            deployments,
+        ),
+        run_task,
+        // Read-only lookups: the one-off task's state, and the services there are when a name
+        // is wrong.
+        Statement::allow(
+            "EcsReadTasks",
+            &["ecs:DescribeTasks", "ecs:ListTasks", "ecs:ListServices"],
+            vec!["*".to_owned()],
+        ),
+        // Tags on a task definition or task are authorised as ecs:TagResource at creation only.
+        Statement::allow("EcsTagOnCreate", &["ecs:TagResource"], vec!["*".to_owned()]).when(
+            "StringEquals",
+            "ecs:CreateAction",
+            vec!["RegisterTaskDefinition".to_owned(), "RunTask".to_owned()],
+        ),
+    ];
+    if !resources.pass_roles.is_empty() {
+        statements.push(
+            Statement::allow("PassTaskRoles", &["iam:PassRole"], resources.pass_roles.clone()).when(
+                "StringEquals",
+                "iam:PassedToService",
+                vec!["ecs-tasks.amazonaws.com".to_owned()],
+            ),
+        );
+    }
+    statements
+}
+
+fn lambda(setup: &Setup, arns: &Arns<'_>) -> Statement {
+    let function = match setup.resources.function.as_deref() {
+        Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+        Some(name) => arns.of("lambda", &format!("function:{name}")),
+        None => arns.of("lambda", "function:*"),
+    };
+    let mut resources = vec![function.clone()];
+    if !function.ends_with('*') {
+        // Versions and aliases (`function:api:7`, `function:api:live`).
+        resources.push(format!("{function}:*"));
+    }
+    Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)
+}
+
+fn ecr(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
+    let resources = &setup.resources;
+    let repositories = if resources.ecr_repositories.is_empty() {
+        vec![arns.of("ecr", "repository/*")]
+    } else {
+        resources
+            .ecr_repositories
+            .iter()
+            .map(|name| arns.of("ecr", &format!("repository/{name}")))
+            .collect()
+    };
+    let mut push: Vec<&str> = ECR_PUSH.to_vec();
+    if resources.ecr_create_repository {
+        push.push("ecr:CreateRepository");
+    }
+    vec![
+        // The registry login is account-wide in IAM.
+        Statement::allow("EcrLogin", &["ecr:GetAuthorizationToken"], vec!["*".to_owned()]),
+        Statement::allow("EcrPush", &push, repositories),
+    ]
+}
+
+/// What the permissions leave out or wide, and why.
+pub fn notes(setup: &Setup) -> Vec<String> {
+    let resources = &setup.resources;
+    let mut notes = Vec::new();
+    for action in &setup.actions {
+        match action {
+            DeployAction::EcsDeploy => {
+                if resources.pass_roles.is_empty() {
+                    notes.push(
+                        "ecs-deploy: no iam:PassRole was granted. A task definition that names a task role or an \
+                         execution role needs it: give their ARNs with --task-role-arn and --execution-role-arn."
+                            .to_owned(),
+                    );
+                }
+                if resources.cluster.is_none() {
+                    notes.push(
+                        "ecs-deploy: no --cluster given, so the services of every cluster are allowed; give \
+                         --cluster and --services to narrow them."
+                            .to_owned(),
+                    );
+                }
+            }
+            DeployAction::LambdaDeploy => {
+                if resources.function.is_none() {
+                    notes.push(
+                        "lambda-deploy: no --function given, so every function of the account is allowed.".to_owned(),
+                    );
+                }
+                notes.push(
+                    "lambda-deploy: code from S3 also needs s3:PutObject (the pipe uploads ZIP_FILE) or \
+                     s3:GetObject/s3:GetObjectVersion (Lambda reads the object as the caller) on that bucket; \
+                     add them if you use S3_BUCKET."
+                        .to_owned(),
+                );
+            }
+            DeployAction::EcrPush => {
+                if resources.ecr_repositories.is_empty() {
+                    notes.push(
+                        "ecr-push: no --ecr-repository given, so every repository of the account is allowed."
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+    }
+    if resources.region.is_none() && !setup.actions.is_empty() {
+        notes.push("No --region given: resource ARNs match every region.".to_owned());
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ChainedSetup;
+    use super::super::tests::setup;
+    use super::*;
+
+    fn statement<'a>(policy: &'a serde_json::Value, sid: &str) -> &'a serde_json::Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid} in {policy:#}"))
+    }
+
+    #[test]
+    fn nothing_without_actions() {
+        let setup = setup();
+        assert!(oidc_role(&setup, &setup.literal_spelling(None)).is_none());
+    }
+
+    #[test]
+    fn ecs_is_scoped_to_the_services_and_passes_only_the_task_roles() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::EcsDeploy];
+        setup.resources.region = Some("eu-west-1".into());
+        setup.resources.cluster = Some("prod".into());
+        setup.resources.services = vec!["web".into(), "worker".into()];
+        setup.resources.pass_roles = vec!["arn:aws:iam::111111111111:role/web-task".into()];
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "EcsServices")["Resource"],
+            serde_json::json!([
+                "arn:aws:ecs:eu-west-1:111111111111:service/prod/web",
+                "arn:aws:ecs:eu-west-1:111111111111:service/prod/worker"
+            ])
+        );
+        let pass = statement(&policy, "PassTaskRoles");
+        assert_eq!(pass["Action"], "iam:PassRole");
+        assert_eq!(pass["Resource"], "arn:aws:iam::111111111111:role/web-task");
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            "ecs-tasks.amazonaws.com"
+        );
+        assert_eq!(
+            statement(&policy, "EcsOneOffTask")["Condition"]["StringLike"]["ecs:cluster"],
+            "arn:aws:ecs:eu-west-1:111111111111:cluster/prod"
+        );
+        // iam:PassRole never appears on a wildcard.
+        let text = policy.to_string();
+        assert_eq!(text.matches("iam:PassRole").count(), 1);
+    }
+
+    #[test]
+    fn ecr_push_has_exactly_its_list_and_creates_only_when_asked() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::EcrPush];
+        setup.resources.ecr_repositories = vec!["web".into()];
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        let push = statement(&policy, "EcrPush");
+        assert_eq!(push["Action"], serde_json::json!(ECR_PUSH));
+        assert_eq!(push["Resource"], "arn:aws:ecr:*:111111111111:repository/web");
+        assert_eq!(statement(&policy, "EcrLogin")["Resource"], "*");
+        setup.resources.ecr_create_repository = true;
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert!(policy.to_string().contains("ecr:CreateRepository"));
+    }
+
+    #[test]
+    fn lambda_covers_versions_and_aliases_of_one_function() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::LambdaDeploy];
+        setup.resources.function = Some("api".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "LambdaDeploy")["Resource"],
+            serde_json::json!([
+                "arn:aws:lambda:*:111111111111:function:api",
+                "arn:aws:lambda:*:111111111111:function:api:*"
+            ])
+        );
+    }
+
+    #[test]
+    fn with_chaining_the_first_role_may_only_assume_the_second() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::LambdaDeploy];
+        setup.chained = Some(ChainedSetup {
+            account: "222222222222".into(),
+            role_name: "target".into(),
+            external_id: false,
+        });
+        let spelling = setup.literal_spelling(None);
+        let first = oidc_role(&setup, &spelling).unwrap().to_value();
+        assert_eq!(first["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            first["Statement"][0]["Resource"],
+            "arn:aws:iam::222222222222:role/target"
+        );
+        let second = chained_role(&setup, &spelling).unwrap().to_value();
+        assert!(second.to_string().contains("arn:aws:lambda:*:222222222222:function:*"));
+    }
+}

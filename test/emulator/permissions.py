@@ -1,0 +1,128 @@
+"""Identity-policy enforcement: a role's permissions policy, when a scenario attaches one
+(`POST /_layer/iam/role-policy`), is enforced for every call made with a session of that role.
+
+Each call is mapped to what IAM authorises for it: the action (`ecs:UpdateService`), the
+resource ARN it acts on (or `*` for actions without resource-level permissions), the condition
+keys IAM supplies (`ecs:cluster` for RunTask), and the extra authorisations some calls imply
+(`iam:PassRole` on the task and execution roles a task definition names, with
+`iam:PassedToService`). The policy is judged by policy.py, the same evaluator STS uses.
+
+`sts:AssumeRole` (and `sts:TagSession` when tags are sent) is checked on the target role's ARN.
+
+Not modelled: permission boundaries, SCPs, session policies, resource-based policies, implicit
+ecs:TagResource on tagged creation, and any call of a service not mapped here (judged on `*`).
+"""
+
+from .dispatch import control, on_reset
+from .policy import Caller, is_allowed, load_policy
+
+
+@on_reset
+def _reset(layer):
+    layer.role_policies = {}
+
+
+@control("POST", "/_layer/iam/role-policy")
+def c_role_policy(layer, body, query):
+    """Enforce `policy` (an identity policy) for sessions of `role_arn`; `policy: null` stops."""
+    role_arn = body["role_arn"]
+    if body.get("policy") is None:
+        layer.role_policies.pop(role_arn, None)
+    else:
+        layer.role_policies[role_arn] = load_policy(body["policy"])
+    return {"enforced": sorted(layer.role_policies)}
+
+
+def _name(value):
+    """The last part of a name-or-ARN (`arn:...:cluster/prod` → `prod`)."""
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def _ecs(req, arn):
+    p = req.params
+    cluster = _name(p.get("cluster") or "default")
+    cluster_arn = arn("ecs", f"cluster/{cluster}")
+    action = req.action
+    if action == "UpdateService":
+        return [(f"ecs:{action}", arn("ecs", f"service/{cluster}/{_name(p['service'])}"), {"ecs:cluster": cluster_arn})]
+    if action == "DescribeServices":
+        return [(f"ecs:{action}", arn("ecs", f"service/{cluster}/{_name(s)}"), {"ecs:cluster": cluster_arn})
+                for s in p.get("services") or []]
+    if action == "DescribeServiceDeployments":
+        return [(f"ecs:{action}", a, {}) for a in p.get("serviceDeploymentArns") or []]
+    if action == "StopServiceDeployment":
+        return [(f"ecs:{action}", p["serviceDeploymentArn"], {})]
+    if action == "RunTask":
+        family = p.get("taskDefinition", "")
+        td = family if family.startswith("arn:") else arn("ecs", f"task-definition/{family}")
+        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})]
+    if action == "RegisterTaskDefinition":
+        passes = [
+            ("iam:PassRole", p[key], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+            for key in ("taskRoleArn", "executionRoleArn")
+            if p.get(key)
+        ]
+        return [(f"ecs:{action}", "*", {})] + passes
+    return [(f"ecs:{action}", "*", {})]
+
+
+def _lambda(req, arn):
+    p = req.params
+    function = p.get("FunctionName", "")
+    if not function.startswith("arn:"):
+        function = arn("lambda", f"function:{function}")
+    qualifier = p.get("Qualifier") or p.get("Name") if req.action in ("GetAlias", "UpdateAlias") else p.get("Qualifier")
+    resource = f"{function}:{qualifier}" if qualifier else function
+    return [(f"lambda:{req.action}", resource, {})]
+
+
+def authorizations(req, account):
+    """[(iam action, resource ARN, condition keys)] that IAM checks for this request."""
+    region = req.region or "us-east-1"
+
+    def arn(service, resource):
+        return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+    if req.service == "sts" and req.action == "GetCallerIdentity":
+        return []  # needs no permission in IAM
+    if req.service == "sts" and req.action == "AssumeRole":
+        # The caller's own side of role chaining (the target's trust policy is sts.py's).
+        role = req.params.get("RoleArn", "*")
+        tagged = any(key.startswith(("Tags.", "TransitiveTagKeys.")) for key in req.params)
+        return [("sts:AssumeRole", role, {})] + ([("sts:TagSession", role, {})] if tagged else [])
+    if req.service == "ecs":
+        return _ecs(req, arn)
+    if req.service == "lambda":
+        return _lambda(req, arn)
+    if req.service == "s3":
+        bucket_key = req.path.lstrip("/")
+        return [(f"s3:{req.action}", f"arn:aws:s3:::{bucket_key}" if bucket_key else "*", {})]
+    return [(f"{req.service}:{req.action}", "*", {})]
+
+
+def _resource_matches(statement, resource):
+    from .policy import _as_list, glob_match
+
+    return any(glob_match(pattern, resource) for pattern in _as_list(statement.get("Resource")))
+
+
+def allowed(policy, action, resource, context):
+    """An identity policy: the caller is the policy's own principal, so statements have no
+    Principal; Resource must match. Built on policy.is_allowed by filtering on Resource."""
+    statements = [
+        {**st, "Principal": "*"}
+        for st in policy.get("Statement", [])
+        if _resource_matches(st, resource)
+    ]
+    return is_allowed({"Statement": statements}, action, Caller("aws", "identity"), context)
+
+
+def enforce(layer, req, info):
+    """None when every authorisation of the call holds, else the refusal (action, resource)."""
+    policy = layer.role_policies.get(info.get("role_arn"))
+    if policy is None or not req.action:
+        return None
+    for action, resource, context in authorizations(req, info["account"]):
+        if not allowed(policy, action, resource, context):
+            return action, resource
+    return None

@@ -1,0 +1,156 @@
+"""The permissions `aws-role-deploy trust-policy` generates suffice, and nothing less does
+(issue 11): each deploy runs under a role whose permissions policy is exactly the generated
+one, enforced by the emulator layer for every call the action makes (emulator/permissions.py);
+without one of its actions, the layer refuses the call and the step fails with exit code 3."""
+
+import copy
+import json
+import subprocess
+
+import pytest
+
+from emulator.ecs_scenario import ecs_fixture, task_definition_body
+from emulator.lambda_scenario import lambda_fixture, make_zip
+from pipe import ACCOUNT, BINARY, REGION, WORKSPACE
+
+CLUSTER = "prod"
+
+
+def generated_permissions(scenario, *args):
+    done = subprocess.run(
+        [str(BINARY), "trust-policy", "--workspace", WORKSPACE, "--workspace-uuid", scenario.workspace_uuid,
+         "--repository-uuid", scenario.repo_uuid, "--account", ACCOUNT, "--region", REGION, *args],
+        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["role"]["permissions_policy"]
+
+
+def without(policy, action):
+    """The policy with one action taken out of whichever statement grants it."""
+    smaller = copy.deepcopy(policy)
+    for statement in smaller["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            statement["Action"] = [a for a in actions if a != action] or ["sts:GetCallerIdentity"]
+            return smaller
+    raise AssertionError(f"{action} is not in the policy")
+
+
+@pytest.fixture
+def ecs_step(scenario, emulator):
+    execution_role = f"arn:aws:iam::{ACCOUNT}:role/web-execution"
+    ecs = ecs_fixture(emulator, cluster=CLUSTER, services=("web",))
+    policy = generated_permissions(scenario, "--actions", "ecs-deploy", "--cluster", CLUSTER, "--services", "web",
+                                   "--execution-role-arn", execution_role)
+    body = task_definition_body("web", ("app",), image_tag="2", execution_role_arn=execution_role)
+    path = scenario.clone_dir / "task-definition.json"
+    path.write_text(json.dumps(body))
+
+    def run(policy):
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        emulator.ecs_rollout(CLUSTER, "web", "complete", polls=1)
+        return scenario.run(ACTION="ecs-deploy", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web",
+                            TASK_DEFINITION="task-definition.json", RUN_TASK="true")
+
+    return ecs, policy, run
+
+
+def test_ecs_deploy_runs_with_exactly_the_generated_permissions(ecs_step, emulator):
+    ecs, policy, run = ecs_step
+    result = run(policy)
+    assert result.code == 0, result
+    called = {r["action"] for r in emulator.requests(service="ecs") if "aws-role-deploy" in (r["user_agent"] or "")}
+    assert {"RegisterTaskDefinition", "RunTask", "UpdateService", "DescribeServices"} <= called, called
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+
+
+@pytest.mark.parametrize("action", ["ecs:UpdateService", "ecs:RegisterTaskDefinition", "ecs:RunTask", "iam:PassRole"])
+def test_ecs_deploy_without_one_generated_action_is_refused(ecs_step, emulator, action):
+    ecs, policy, run = ecs_step
+    result = run(without(policy, action))
+    assert result.code == 3, result
+    assert action in result.output
+    refused = [r for r in emulator.requests() if r["status"] == 403]
+    assert refused and refused[0]["error_code"] in ("AccessDeniedException", "AccessDenied")
+
+
+def test_ecs_permissions_scoped_to_another_service_are_refused(ecs_step, scenario):
+    ecs, _, run = ecs_step
+    other = generated_permissions(scenario, "--actions", "ecs-deploy", "--cluster", CLUSTER, "--services", "api",
+                                  "--execution-role-arn", f"arn:aws:iam::{ACCOUNT}:role/web-execution")
+    result = run(other)
+    assert result.code == 3, result
+    assert "service/prod/web" in result.output
+
+
+@pytest.fixture
+def lambda_step(scenario, emulator):
+    lambda_fixture(emulator, name="api")
+    policy = generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "api")
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
+
+    def run(policy):
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        return scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live")
+
+    return policy, run
+
+
+def test_lambda_deploy_runs_with_exactly_the_generated_permissions(lambda_step, emulator):
+    policy, run = lambda_step
+    result = run(policy)
+    assert result.code == 0, result
+    called = {r["action"] for r in emulator.requests(service="lambda") if "aws-role-deploy" in (r["user_agent"] or "")}
+    assert {"UpdateFunctionCode", "PublishVersion", "CreateAlias"} <= called, called
+    assert not [r for r in emulator.requests() if r["status"] == 403]
+
+
+@pytest.mark.parametrize("action", ["lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:CreateAlias"])
+def test_lambda_deploy_without_one_generated_action_is_refused(lambda_step, action):
+    policy, run = lambda_step
+    result = run(without(policy, action))
+    assert result.code == 3, result
+    assert action in result.output
+
+
+def test_lambda_permissions_for_another_function_are_refused(lambda_step, scenario):
+    _, run = lambda_step
+    result = run(generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "other"))
+    assert result.code == 3, result
+
+
+def test_chained_roles_with_exactly_the_generated_permissions(scenario, emulator):
+    """The OIDC role may only assume the second role (with session tags); the second role holds
+    the deploy permissions, in its own account."""
+    from pipe import OTHER_ACCOUNT
+
+    lambda_fixture(emulator, name="api", account=OTHER_ACCOUNT)
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
+    target = scenario.chained_role(external_id="ext-4c2d9e71")
+    done = subprocess.run(
+        [str(BINARY), "trust-policy", "--workspace", WORKSPACE, "--workspace-uuid", scenario.workspace_uuid,
+         "--repository-uuid", scenario.repo_uuid, "--account", ACCOUNT, "--region", REGION, "--role-name", "deploy",
+         "--chained-role-account", OTHER_ACCOUNT, "--chained-role-name", "target",
+         "--actions", "lambda-deploy", "--function", "api"],
+        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin", "AWS_EXTERNAL_ID": "ext-4c2d9e71"},
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["chained_role"]["arn"] == target
+    emulator.enforce_role_policy(scenario.role_arn, doc["role"]["permissions_policy"])
+    emulator.enforce_role_policy(target, doc["chained_role"]["permissions_policy"])
+
+    def run():
+        return scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live",
+                            AWS_ROLE_ARN=target, AWS_EXTERNAL_ID="ext-4c2d9e71", AWS_SESSION_TAGS="true")
+
+    result = run()
+    assert result.code == 0, result
+    assert not [r for r in emulator.requests() if r["status"] == 403]
+
+    # Without sts:TagSession on the first role, the tagged hop is refused (session tags set explicitly).
+    emulator.enforce_role_policy(scenario.role_arn, without(doc["role"]["permissions_policy"], "sts:TagSession"))
+    result = run()
+    assert result.code == 3, result
+    assert "sts:TagSession" in result.output
