@@ -34,8 +34,10 @@ TARGETS = {
 }
 
 # Sizes: the real run, and the smoke run the test suite makes.
-FULL = {"runs": 10, "startup_runs": 20, "services": (1, 10, 50), "lambda_mb": 50, "wait_s": 30}
-SMOKE = {"runs": 1, "startup_runs": 3, "services": (1, 3, 5), "lambda_mb": 2, "wait_s": 4}
+FULL = {"runs": 10, "startup_runs": 20, "services": (1, 10, 50), "lambda_mb": 50, "wait_s": 30,
+        "ecr_layer_mb": 50, "ecr_rounds": 3}
+SMOKE = {"runs": 1, "startup_runs": 3, "services": (1, 3, 5), "lambda_mb": 2, "wait_s": 4,
+         "ecr_layer_mb": 1, "ecr_rounds": 1}
 
 
 def size_rows(args):
@@ -141,9 +143,17 @@ def lambda_rows(base_url, args, sizes):
     ]
 
 
-def ecr_rows():
-    return [Row("ECR", "push through the daemon / from an archive vs docker push",
-                "not measured: ACTION=ecr-push does not exist yet")]
+def ecr_rows(args, sizes):
+    """ecr-push against `docker push`, to the same local registry the tests use (bench/ecr_bench.py)."""
+    if not args.image:
+        return [Row("ECR", "ecr-push vs docker push", "not measured: needs the Docker engine (--image)")]
+    import ecr_bench
+
+    results = ecr_bench.ecr_results(args.binary, args.image, layer_mb=sizes["ecr_layer_mb"],
+                                    rounds=sizes["ecr_rounds"])
+    # The image size is already a row of its own.
+    return [Row("ECR", name.removeprefix("ecr-push, "), value, target, ok)
+            for name, value, target, ok in results if not name.startswith("image size")]
 
 
 def main():
@@ -167,7 +177,7 @@ def main():
         rows += scaled
         rows += waiting_rows(base_url, args, sizes)
         rows += lambda_rows(base_url, args, sizes)
-    rows += ecr_rows()
+    rows += ecr_rows(args, sizes)
 
     print_rows(rows)
     notes = [(row.name, MISSED.get(row.name, "not explained yet: profile it")) for row in rows if row.ok is False]

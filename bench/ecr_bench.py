@@ -96,8 +96,8 @@ def _docker_push(work, registry, image, repository):
     return wall
 
 
-def ecr_results(binary, image):
-    """The ecr-push rows of the benchmark table."""
+def ecr_results(binary, image, layer_mb=LAYER_MB, layers=LAYERS, rounds=ROUNDS):
+    """The ecr-push rows of the benchmark table (smaller `layer_mb`/`rounds` for the smoke mode)."""
     results = []
     size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image],
                               capture_output=True, text=True, check=True).stdout) / 1e6
@@ -109,14 +109,14 @@ def ecr_results(binary, image):
         clone.mkdir()
         emu = Emulator(base_url)
         env, ecr = _step(emu, base_url, clone)
-        name = images.build_image(work, sizes=[LAYER_MB * 1024 * 1024] * LAYERS)
+        name = images.build_image(work, sizes=[layer_mb * 1024 * 1024] * layers)
         registries = []
         try:
             repository = "bench/app"
             ecr.create_repository(repositoryName=repository)
             docker_times, daemon_times, archive_times, archive_rss = [], [], [], []
             images.docker_save(name, clone / "image.tar")
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 registries.append(registry := _fresh_registry(work, emu))
                 docker_times.append(_docker_push(work, registry, name, repository))
                 registries.append(_fresh_registry(work, emu))
@@ -134,7 +134,7 @@ def ecr_results(binary, image):
             docker_push = statistics.median(docker_times)
             daemon = statistics.median(daemon_times)
             archive = statistics.median(archive_times)
-            mb = LAYER_MB * LAYERS
+            mb = layer_mb * layers
             results.append((f"ecr-push, {mb} MB image via the daemon / docker push",
                             f"{daemon / docker_push:.2f} ({daemon:.1f} s vs {docker_push:.1f} s)",
                             f"≤ {TARGETS['daemon_vs_docker']}", daemon / docker_push <= TARGETS["daemon_vs_docker"]))
@@ -142,7 +142,7 @@ def ecr_results(binary, image):
                             f"{archive / docker_push:.2f} ({archive:.1f} s vs {docker_push:.1f} s)",
                             f"≤ {TARGETS['archive_vs_docker']}", archive / docker_push <= TARGETS["archive_vs_docker"]))
             peak = max(archive_rss)
-            results.append((f"ecr-push, peak RSS of the archive push ({LAYERS} × {LAYER_MB} MB layers)",
+            results.append((f"ecr-push, peak RSS of the archive push ({layers} × {layer_mb} MB layers)",
                             f"{peak:.1f} MB", f"< {TARGETS['archive_rss_mb']} MB", peak < TARGETS["archive_rss_mb"]))
             images.oci_layout(clone / "one-layer", layer_sizes=(mb * 1024 * 1024,))
             registries.append(_fresh_registry(work, emu))

@@ -48,7 +48,9 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
 
     # The pipe's own figures: sizes, start-up, scaling, waiting, Lambda.
     for row in ("image, uncompressed", "image, compressed", "start → first AWS request", "pipe-side time",
-                "API calls per minute of waiting", "zipping", "peak RSS of the deploy"):
+                "API calls per minute of waiting", "zipping", "peak RSS of the deploy",
+                "image via the daemon / docker push", "image from its docker save archive / docker push",
+                "peak RSS of the archive push"):
         assert row in report, row
     scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| \d+ \| (\d+) \|$", report, re.M)
     assert [int(n) for n, _ in scaling] == [1, 3, 5], report
