@@ -325,6 +325,7 @@ def test_an_archive_pushed_then_promoted_is_one_image(scenario, ecr, ecr_registr
     promoted = push(scenario, SOURCE_TAG="sha-9fceb02", ECR_REPOSITORY=repository, TAGS="prod")
     assert promoted.code == 0, promoted
     assert promoted.outputs_json["digest"] == top
+    assert promoted.outputs_json["image"] == pushed.outputs_json["image"]
     assert ecr_registry.manifest(repository, "prod")[0] == top
 
 

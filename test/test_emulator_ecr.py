@@ -148,3 +148,13 @@ def test_put_image_of_layers_the_registry_lacks_is_refused(ecr, ecr_registry):
     with pytest.raises(ClientError) as refused:
         ecr.put_image(repositoryName=repository, imageManifest=manifest("ghost"), imageTag="prod")
     assert refused.value.response["Error"]["Code"] == "LayersNotFoundException"
+
+
+def test_repository_uris_name_the_registry_s_host(ecr, emulator, ecr_registry):
+    created = ecr.create_repository(repositoryName="team/uri")["repository"]
+    assert created["repositoryUri"] == f"{ecr_registry.host}/team/uri"
+    [found] = ecr.describe_repositories(repositoryNames=["team/uri"])["repositories"]
+    assert found["repositoryUri"] == f"{ecr_registry.host}/team/uri"
+    emulator.clear_ecr_registry()
+    [found] = ecr.describe_repositories(repositoryNames=["team/uri"])["repositories"]
+    assert found["repositoryUri"] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/team/uri"

@@ -24,9 +24,9 @@ def test_the_try_out_shows_every_action():
     assert "✔ Deployed web:2 to web" in output and "event: (service web) has reached a steady state." in output
     assert "✔ Deployed api (new code): version 1, alias live" in output
     assert '"ecr:GetAuthorizationToken"' in output and '"ecr:CreateRepository"' in output
-    pushed = re.search(r"✔ Pushed 127\.0\.0\.1:\d+/team/web@(sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
+    pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed, output
-    assert re.search(rf"✔ Tagged \S+/team/web@{pushed[1]} as prod", output), "promoted the pushed digest"
+    assert f"✔ Tagged {pushed[1]} as prod" in output, "the pushed image, promoted"
     assert "Exit codes: [0, 0, 0, 0, 0, 0, 0]" in output
     assert "not available" not in output
     assert "try-external-id" not in output

@@ -25,6 +25,9 @@ both are views of the same repository):
 - PutImage (a promotion) also tags the manifest in the registry (`PUT /v2/<repository>/manifests/
   <tag>`, recorded as `"registry_tag": "<tag>"`), so the new tag can be pulled; a manifest whose
   blobs the registry lacks is refused as ECR refuses it, `LayersNotFoundException`.
+- DescribeRepositories and CreateRepository name the repository at the registry's host
+  (`repositoryUri` `127.0.0.1:<port>/<name>`), as ECR's URIs name the host its token's
+  `proxyEndpoint` does (moto names an unreachable `<account>.dkr.ecr.<region>.amazonaws.com`).
 Not modelled: ListImages / DescribeImages of images only in the registry.
 
 PutImage is judged as real ECR does where moto differs: moving a tag of an IMMUTABLE repository
@@ -261,5 +264,37 @@ def _after_put_image(layer, req, resp):
     image_id = (doc.get("image") or {}).get("imageId")
     if isinstance(image_id, dict):
         image_id["imageDigest"] = digest
+        resp.body = json.dumps(doc).encode()
+    return resp
+
+
+def _registry_host(layer):
+    with LOCK:
+        registry = getattr(layer, "ecr_registry", None)
+    return registry and registry["endpoint"].split("://", 1)[1]
+
+
+def _at_registry(repository, host):
+    if isinstance(repository, dict) and repository.get("repositoryName"):
+        repository["repositoryUri"] = f"{host}/{repository['repositoryName']}"
+
+
+@after("ecr", "DescribeRepositories")
+def _after_describe_repositories(layer, req, resp):
+    host = _registry_host(layer)
+    if host:
+        doc = json.loads(resp.body or b"{}")
+        for repository in doc.get("repositories") or []:
+            _at_registry(repository, host)
+        resp.body = json.dumps(doc).encode()
+    return resp
+
+
+@after("ecr", "CreateRepository")
+def _after_create_repository(layer, req, resp):
+    host = _registry_host(layer)
+    if host:
+        doc = json.loads(resp.body or b"{}")
+        _at_registry(doc.get("repository"), host)
         resp.body = json.dumps(doc).encode()
     return resp
