@@ -289,3 +289,29 @@ def test_ecr_create_repository_without_the_generated_grant_is_refused(archive_st
                  CREATE_REPOSITORY="true")
     assert result.code == 3, result
     assert "ecr:CreateRepository" in result.output
+
+
+@pytest.mark.docker
+def test_ecr_daemon_push_runs_with_exactly_the_generated_permissions(scenario, emulator, ecr_registry, ecr_admin,
+                                                                    docker_engine, tmp_path):
+    """The daemon path makes the same ECR API calls as the archive path (DescribeRepositories,
+    GetAuthorizationToken); the push itself is the daemon's, to the registry."""
+    import images
+
+    repository = f"team/daemon-{uuid.uuid4().hex[:8]}"
+    ecr_admin.create_repository(repositoryName=repository)
+    name = images.build_image(tmp_path / "context", sizes=(1000,))
+    policy = generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository)
+    try:
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        result = scenario.run(ACTION="ecr-push", IMAGE_NAME=name, ECR_REPOSITORY=repository, TAGS="v1", timeout=120)
+        assert result.code == 0, result
+        assert {"GetAuthorizationToken", "DescribeRepositories"} <= pipe_calls(emulator, "ecr")
+        assert not refusals(emulator)
+
+        emulator.enforce_role_policy(scenario.role_arn, without(policy, "ecr:GetAuthorizationToken"))
+        result = scenario.run(ACTION="ecr-push", IMAGE_NAME=name, ECR_REPOSITORY=repository, TAGS="v2", timeout=120)
+        assert result.code == 3, result
+        assert "ecr:GetAuthorizationToken" in result.output
+    finally:
+        images.remove_images(name, f"{ecr_registry.host}/{repository}:v1")
