@@ -8,10 +8,17 @@ would show, one section per pipe call:
   3. assume-role chained into a role in a second account, with an ExternalId;
   4. ecs-deploy: a new revision rolled out to a service, with progress and ECS's events;
   5. lambda-deploy: new code, a published version, and an alias moved to it;
-  6. ecr-push: not in this version of the pipe yet (its place is marked below).
+  6. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
+     local registry, the one the tests use (Debian's docker-registry, test/registry.py), which the
+     emulator's GetAuthorizationToken names with its real credentials;
+  7. ecr-push: that image promoted to another tag without moving any bytes.
+
+The registry is required: when it cannot start, the ecr-push sections say why and the try-out
+fails (exit code 1); nothing is skipped.
 """
 
 import argparse
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
 
+import images  # noqa: E402
+import registry as test_registry  # noqa: E402
 from bitbucket import SocketForward, docker_runner  # noqa: E402
 from emulator.client import Emulator, running_emulator  # noqa: E402
 from emulator.ecs_scenario import ecs_fixture  # noqa: E402
@@ -49,14 +58,16 @@ def main():
 
     codes = []
     with running_emulator() as base_url, tempfile.TemporaryDirectory() as tmp:
-        forward = SocketForward() if args.image else None
+        # The step's daemon on a free port (2375 may be held by a test suite on this machine).
+        forward = SocketForward(port=0) if args.image else None
+        registry = None
         try:
             emulator = Emulator(base_url)
             emulator.reset()
             if args.image:
                 ssh_dir = Path(tmp) / "ssh"
                 ssh_dir.mkdir()
-                runner = docker_runner(args.image, ssh_dir)
+                runner = docker_runner(args.image, ssh_dir, forward.port)
             else:
                 binary = str(Path(args.binary).resolve())
                 runner = lambda env, **kw: run_binary(env, binary=binary, **kw)  # noqa: E731
@@ -72,8 +83,8 @@ def main():
                 return result
 
             call("1. trust-policy: the AWS side of this repository, generated from the step",
-                 ACTION="trust-policy", POLICY_ACTIONS="ecs-deploy lambda-deploy", CLUSTER_NAME="prod",
-                 SERVICE_NAME="web", FUNCTION_NAME="api")
+                 ACTION="trust-policy", POLICY_ACTIONS="ecs-deploy lambda-deploy ecr-push", CLUSTER_NAME="prod",
+                 SERVICE_NAME="web", FUNCTION_NAME="api", ECR_REPOSITORY="team/web", CREATE_REPOSITORY="true")
             call("2. assume-role: the step's OIDC token → role deploy", ACTION="assume-role")
             target = step.chained_role(external_id="try-external-id")
             call("3. assume-role: → role deploy → role target in a second account, with an ExternalId",
@@ -95,12 +106,31 @@ def main():
             call("5. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
                  FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live", WAIT_TIMEOUT="300")
 
-            # 6. ecr-push: not in this version of the pipe (issue 10 builds it). When it lands, add
-            # here a push of a small image to the emulator's registry, as the steps above.
-            print(f"\n{BOLD}=== 6. ecr-push: not available in this version of the pipe yet ==={RESET}")
+            # The registry ECR's token points at: started as the tests start it, on a free loopback
+            # port (the image runs with --network=host, as bitbucket.py explains).
+            registry_dir = Path(tmp) / "registry"
+            registry_dir.mkdir()
+            try:
+                registry = test_registry.start_registry(registry_dir)
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as failed:
+                print(f"\n{BOLD}=== 6. ecr-push: FAILED, the local registry did not start ==={RESET}")
+                print(f"  {failed}")
+                print("  The ecr-push sections need Debian's docker-registry and htpasswd: run scripts/dev-setup.")
+                codes.append(1)
+            else:
+                emulator.ecr_registry(registry.endpoint, registry.password)
+                images.oci_layout(Path(tmp) / "layout", layer_sizes=(2048,))
+                images.tar_directory(Path(tmp) / "layout", step.clone_dir / "web-image.tar")
+                call("6. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
+                     ACTION="ecr-push", IMAGE_ARCHIVE="web-image.tar", ECR_REPOSITORY="team/web",
+                     TAGS=f"sha-{step.commit[:7]} latest", CREATE_REPOSITORY="true")
+                call("7. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
+                     SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
         finally:
             if forward:
                 forward.close()
+            if registry:
+                registry.stop()
     print(f"\nExit codes: {codes}")
     sys.exit(max(codes))
 

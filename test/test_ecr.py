@@ -313,6 +313,22 @@ def test_promote_of_a_missing_tag_is_named(scenario, ecr):
     assert "tag nope is not in the repository" in result.output
 
 
+def test_an_archive_pushed_then_promoted_is_one_image(scenario, ecr, ecr_registry):
+    """The push of one step, promoted by a later one (the way scripts/try shows it): the tag the
+    archive push wrote to the registry is found through ECR's API, and the promoted tag is served
+    by the registry with the same digest."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    pushed = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="sha-9fceb02")
+    assert assert_pushed(pushed, ecr_registry, repository, ["sha-9fceb02"]) == top
+    promoted = push(scenario, SOURCE_TAG="sha-9fceb02", ECR_REPOSITORY=repository, TAGS="prod")
+    assert promoted.code == 0, promoted
+    assert promoted.outputs_json["digest"] == top
+    assert promoted.outputs_json["image"] == pushed.outputs_json["image"]
+    assert ecr_registry.manifest(repository, "prod")[0] == top
+
+
 # --------------------------------------------------------------- ECR's own upload behaviour
 
 

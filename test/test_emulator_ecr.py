@@ -5,12 +5,16 @@ ecr-push tests rely on and what real ECR does where moto differs.
   answer points at an unreachable host), and the password joins the secrets;
 - PutImage refuses to move an immutable tag with ImageTagAlreadyExistsException and ECR's text,
   keeps ImageAlreadyExistsException for the same image under the same tag, and an image's digest
-  is the sha256 of its manifest.
+  is the sha256 of its manifest;
+- with a registry configured, ECR's API and the registry are one store: BatchGetImage finds an
+  image pushed straight to the registry, PutImage tags the manifest in the registry too, and a
+  manifest whose blobs the registry lacks is refused with LayersNotFoundException.
 """
 
 import base64
 import hashlib
 import json
+import urllib.request
 import uuid
 
 import pytest
@@ -78,3 +82,79 @@ def test_immutable_tags_cannot_move(ecr, emulator):
     ecr.create_repository(repositoryName="loose")
     ecr.put_image(repositoryName="loose", imageManifest=manifest("old"), imageTag="prod")
     ecr.put_image(repositoryName="loose", imageManifest=manifest("new"), imageTag="prod")
+
+
+# ------------------------------------------------------- ECR's API and the registry, one store
+
+
+def registry_push(registry, repository, tag, tmp_path):
+    """An OCI image pushed to the registry's own API (blobs, then the manifest by tag), as an
+    archive push does: ECR's API hears nothing of it. Returns the manifest's digest."""
+    import images
+
+    layout = tmp_path / f"layout-{uuid.uuid4().hex[:6]}"
+    top, _ = images.oci_layout(layout, layer_sizes=(500,))
+    body = (layout / "blobs" / "sha256" / top.split(":", 1)[1]).read_bytes()
+    for blob in json.loads(body)["layers"] + [json.loads(body)["config"]]:
+        data = (layout / "blobs" / "sha256" / blob["digest"].split(":", 1)[1]).read_bytes()
+        status, headers, _ = registry.request("POST", f"/v2/{repository}/blobs/uploads/")
+        assert status == 202, status
+        location = headers["Location"].split(registry.host, 1)[-1]
+        separator = "&" if "?" in location else "?"
+        upload = urllib.request.Request(
+            registry.endpoint + f"{location}{separator}digest={blob['digest']}", data=data, method="PUT",
+            headers={"Authorization": "Basic " + base64.b64encode(f"AWS:{registry.password}".encode()).decode(),
+                     "Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(upload, timeout=10) as answer:
+            assert answer.status == 201
+    manifest = urllib.request.Request(
+        registry.endpoint + f"/v2/{repository}/manifests/{tag}", data=body, method="PUT",
+        headers={"Authorization": "Basic " + base64.b64encode(f"AWS:{registry.password}".encode()).decode(),
+                 "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(manifest, timeout=10) as answer:
+        assert answer.status == 201
+    return top, body
+
+
+def test_an_image_pushed_to_the_registry_is_in_ecr(ecr, emulator, ecr_registry, tmp_path):
+    repository = f"team/one-{uuid.uuid4().hex[:6]}"
+    ecr.create_repository(repositoryName=repository)
+    digest, body = registry_push(ecr_registry, repository, "sha-1", tmp_path)
+    for image_id in ({"imageTag": "sha-1"}, {"imageDigest": digest}):
+        [image] = ecr.batch_get_image(repositoryName=repository, imageIds=[image_id])["images"]
+        assert image["imageId"]["imageDigest"] == digest
+        assert image["imageManifest"].encode() == body
+    [record, _] = emulator.requests(service="ecr", action="BatchGetImage")
+    assert record["registry_import"] == "sha-1"
+    missing = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": "nope"}])
+    assert missing["images"] == [] and missing["failures"][0]["failureCode"] == "ImageNotFound"
+
+
+def test_put_image_tags_the_manifest_in_the_registry(ecr, emulator, ecr_registry, tmp_path):
+    repository = f"team/one-{uuid.uuid4().hex[:6]}"
+    ecr.create_repository(repositoryName=repository)
+    digest, body = registry_push(ecr_registry, repository, "sha-1", tmp_path)
+    put = ecr.put_image(repositoryName=repository, imageManifest=body.decode(), imageTag="prod",
+                        imageManifestMediaType="application/vnd.oci.image.manifest.v1+json")
+    assert put["image"]["imageId"]["imageDigest"] == digest
+    assert ecr_registry.manifest(repository, "prod")[0] == digest
+    [record] = emulator.requests(service="ecr", action="PutImage")
+    assert record["registry_tag"] == "prod"
+
+
+def test_put_image_of_layers_the_registry_lacks_is_refused(ecr, ecr_registry):
+    repository = f"team/one-{uuid.uuid4().hex[:6]}"
+    ecr.create_repository(repositoryName=repository)
+    with pytest.raises(ClientError) as refused:
+        ecr.put_image(repositoryName=repository, imageManifest=manifest("ghost"), imageTag="prod")
+    assert refused.value.response["Error"]["Code"] == "LayersNotFoundException"
+
+
+def test_repository_uris_name_the_registry_s_host(ecr, emulator, ecr_registry):
+    created = ecr.create_repository(repositoryName="team/uri")["repository"]
+    assert created["repositoryUri"] == f"{ecr_registry.host}/team/uri"
+    [found] = ecr.describe_repositories(repositoryNames=["team/uri"])["repositories"]
+    assert found["repositoryUri"] == f"{ecr_registry.host}/team/uri"
+    emulator.clear_ecr_registry()
+    [found] = ecr.describe_repositories(repositoryNames=["team/uri"])["repositories"]
+    assert found["repositoryUri"] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/team/uri"

@@ -6,6 +6,7 @@ without one of its actions, the layer refuses the call and the step fails with e
 import copy
 import json
 import subprocess
+import uuid
 
 import pytest
 
@@ -154,3 +155,163 @@ def test_chained_roles_with_exactly_the_generated_permissions(scenario, emulator
     result = run()
     assert result.code == 3, result
     assert "sts:TagSession" in result.output
+
+
+# --------------------------------------------------------------------------------- ecr-push
+# The layer enforces the ECR API calls the pipe makes (GetAuthorizationToken on "*";
+# DescribeRepositories, CreateRepository, BatchGetImage, PutImage on the repository's ARN). The
+# blob and manifest uploads of an archive push go to the registry, not to ECR's API: real ECR
+# authorises them as ecr:BatchCheckLayerAvailability / InitiateLayerUpload / UploadLayerPart /
+# CompleteLayerUpload / PutImage, but the test registry (docker-registry) knows nothing of IAM, so
+# those grants are only checked to be in the generated policy, not enforced (see
+# emulator/permissions.py).
+
+REGISTRY_SIDE = ["ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                 "ecr:CompleteLayerUpload", "ecr:PutImage"]
+
+
+def pipe_calls(emulator, service):
+    return {r["action"] for r in emulator.requests(service=service) if "aws-role-deploy" in (r["user_agent"] or "")}
+
+
+def refusals(emulator):
+    return [r for r in emulator.requests() if r["status"] == 403]
+
+
+@pytest.fixture
+def ecr_admin(scenario, emulator):
+    from emulator.scenario import client_for
+
+    return client_for(emulator, "ecr", scenario.user(name=f"ecr-admin-{uuid.uuid4().hex[:6]}"))
+
+
+@pytest.fixture
+def promote_step(scenario, emulator, ecr_admin):
+    """An image tagged sha-9fceb02 in ECR, promoted to prod under the generated permissions."""
+    from test_ecr import seed_image
+
+    repository = f"team/web-{uuid.uuid4().hex[:8]}"
+    ecr_admin.create_repository(repositoryName=repository)
+    seed_image(ecr_admin, repository, "sha-9fceb02")
+    policy = generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository)
+
+    def run(policy):
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        return scenario.run(ACTION="ecr-push", SOURCE_TAG="sha-9fceb02", ECR_REPOSITORY=repository, TAGS="prod")
+
+    return repository, policy, run
+
+
+def test_ecr_promote_runs_with_exactly_the_generated_permissions(promote_step, emulator):
+    _, policy, run = promote_step
+    result = run(policy)
+    assert result.code == 0, result
+    assert {"DescribeRepositories", "BatchGetImage", "PutImage"} <= pipe_calls(emulator, "ecr")
+    assert not refusals(emulator), "nothing was refused"
+
+
+@pytest.mark.parametrize("action", ["ecr:DescribeRepositories", "ecr:BatchGetImage", "ecr:PutImage"])
+def test_ecr_promote_without_one_generated_action_is_refused(promote_step, emulator, action):
+    _, policy, run = promote_step
+    result = run(without(policy, action))
+    assert result.code == 3, result
+    assert action in result.output
+    refused = refusals(emulator)
+    assert refused and refused[0]["error_code"] == "AccessDeniedException"
+
+
+def test_ecr_permissions_for_another_repository_are_refused(promote_step, scenario):
+    repository, _, run = promote_step
+    result = run(generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", "team/other"))
+    assert result.code == 3, result
+    assert f"repository/{repository}" in result.output
+
+
+@pytest.fixture
+def archive_step(scenario, emulator, ecr_registry):
+    """An OCI layout pushed from the clone directory; the repository is created when asked."""
+    import images
+
+    images.oci_layout(scenario.clone_dir / "image", layer_sizes=(2000,))
+    repository = f"team/app-{uuid.uuid4().hex[:8]}"
+
+    def run(policy, **variables):
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        return scenario.run(ACTION="ecr-push", IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1",
+                            timeout=120, **variables)
+
+    return repository, run
+
+
+def creating_policy(scenario, repository):
+    return generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository,
+                                 "--ecr-create-repository")
+
+
+def test_ecr_archive_push_creating_the_repository_with_exactly_the_generated_permissions(
+    archive_step, scenario, emulator, ecr_registry
+):
+    repository, run = archive_step
+    policy = creating_policy(scenario, repository)
+    result = run(policy, CREATE_REPOSITORY="true")
+    assert result.code == 0, result
+    assert {"GetAuthorizationToken", "DescribeRepositories", "CreateRepository"} <= pipe_calls(emulator, "ecr")
+    assert not refusals(emulator), "nothing was refused"
+    assert ecr_registry.manifest(repository, "v1")[0] == result.outputs_json["digest"]
+    granted = {a for st in policy["Statement"] for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert set(REGISTRY_SIDE) <= granted, "the registry's side is granted, though only real ECR enforces it"
+
+
+@pytest.mark.parametrize("action", ["ecr:GetAuthorizationToken", "ecr:DescribeRepositories", "ecr:CreateRepository"])
+def test_ecr_archive_push_without_one_generated_action_is_refused(archive_step, scenario, emulator, action):
+    repository, run = archive_step
+    result = run(without(creating_policy(scenario, repository), action), CREATE_REPOSITORY="true")
+    assert result.code == 3, result
+    assert action in result.output
+    refused = refusals(emulator)
+    assert refused and refused[0]["error_code"] == "AccessDeniedException"
+
+
+def test_ecr_archive_push_to_an_existing_repository_needs_no_create(archive_step, scenario, emulator, ecr_admin):
+    repository, run = archive_step
+    ecr_admin.create_repository(repositoryName=repository)
+    policy = generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository)
+    assert "ecr:CreateRepository" not in json.dumps(policy)
+    result = run(policy)
+    assert result.code == 0, result
+    assert not refusals(emulator)
+
+
+def test_ecr_create_repository_without_the_generated_grant_is_refused(archive_step, scenario):
+    """CREATE_REPOSITORY: "true" under permissions generated without --ecr-create-repository."""
+    repository, run = archive_step
+    result = run(generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository),
+                 CREATE_REPOSITORY="true")
+    assert result.code == 3, result
+    assert "ecr:CreateRepository" in result.output
+
+
+@pytest.mark.docker
+def test_ecr_daemon_push_runs_with_exactly_the_generated_permissions(scenario, emulator, ecr_registry, ecr_admin,
+                                                                    docker_engine, tmp_path):
+    """The daemon path makes the same ECR API calls as the archive path (DescribeRepositories,
+    GetAuthorizationToken); the push itself is the daemon's, to the registry."""
+    import images
+
+    repository = f"team/daemon-{uuid.uuid4().hex[:8]}"
+    ecr_admin.create_repository(repositoryName=repository)
+    name = images.build_image(tmp_path / "context", sizes=(1000,))
+    policy = generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository)
+    try:
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        result = scenario.run(ACTION="ecr-push", IMAGE_NAME=name, ECR_REPOSITORY=repository, TAGS="v1", timeout=120)
+        assert result.code == 0, result
+        assert {"GetAuthorizationToken", "DescribeRepositories"} <= pipe_calls(emulator, "ecr")
+        assert not refusals(emulator)
+
+        emulator.enforce_role_policy(scenario.role_arn, without(policy, "ecr:GetAuthorizationToken"))
+        result = scenario.run(ACTION="ecr-push", IMAGE_NAME=name, ECR_REPOSITORY=repository, TAGS="v2", timeout=120)
+        assert result.code == 3, result
+        assert "ecr:GetAuthorizationToken" in result.output
+    finally:
+        images.remove_images(name, f"{ecr_registry.host}/{repository}:v1")

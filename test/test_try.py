@@ -1,8 +1,15 @@
 """`scripts/try` in its quick mode (the debug binary instead of the image), so the try-out
-newcomers run first never rots: every action's section, each pipe call succeeding."""
+newcomers run first never rots: every action's section, each pipe call succeeding. Its ecr-push
+sections need the local registry (test/registry.py): without one the try-out fails, and so does
+this test; it is never skipped. The image mode (as `scripts/try` runs by default) is a container
+test."""
 
+import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 from pipe import BINARY, REPO_ROOT, strip_ansi
 
@@ -15,10 +22,45 @@ def test_the_try_out_shows_every_action():
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output + done.stderr
     for section in ["1. trust-policy", "2. assume-role", "3. assume-role", "4. ecs-deploy", "5. lambda-deploy",
-                    "6. ecr-push: not available"]:
+                    "6. ecr-push: an image archive", "7. ecr-push: that image promoted"]:
         assert f"=== {section}" in output, section
     assert '"trust_policy"' in output
     assert "✔ Deployed web:2 to web" in output and "event: (service web) has reached a steady state." in output
     assert "✔ Deployed api (new code): version 1, alias live" in output
+    assert '"ecr:GetAuthorizationToken"' in output and '"ecr:CreateRepository"' in output
+    pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
+    assert pushed, output
+    assert f"✔ Tagged {pushed[1]} as prod" in output, "the pushed image, promoted"
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0]" in output
+    assert "not available" not in output
     assert "try-external-id" not in output
-    assert "Exit codes: [0, 0, 0, 0, 0]" in output
+
+
+def test_the_try_out_fails_loudly_without_its_registry(tmp_path):
+    """No htpasswd on PATH (scripts/dev-setup not run): the registry cannot start, and the
+    try-out says so and fails instead of leaving ecr-push out."""
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "try.py"), "--binary", str(BINARY)],
+        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env={"PATH": str(tmp_path)},
+    )
+    output = strip_ansi(done.stdout)
+    assert done.returncode == 1, output + done.stderr
+    assert "=== 6. ecr-push: FAILED, the local registry did not start" in output, output + done.stderr
+    assert "run scripts/dev-setup" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 1]" in output
+
+
+@pytest.mark.container
+def test_the_try_out_in_the_image():
+    """`scripts/try` without --quick: the image, run the way Bitbucket runs it (PIPE_IMAGE)."""
+    image = os.environ.get("PIPE_IMAGE")
+    assert image, "PIPE_IMAGE is not set: run test/run, which builds the image with scripts/build-image"
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "try.py"), "--image", image],
+        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
+    )
+    output = strip_ansi(done.stdout)
+    assert done.returncode == 0, output + done.stderr
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0]" in output
+    pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
+    assert pushed and f"✔ Tagged {pushed[1]} as prod" in output, output

@@ -102,6 +102,8 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     let services = read.list(&vars::SERVICE_NAME);
     let cluster = read.text(&vars::CLUSTER_NAME);
     let function = read.text(&vars::FUNCTION_NAME);
+    let ecr_repositories: Vec<String> = read.text(&vars::ECR_REPOSITORY).into_iter().collect();
+    let ecr_create_repository = read.bool(&vars::CREATE_REPOSITORY);
 
     let (Some(workspace), Some(workspace_uuid), Some(repository_uuid)) = (workspace, workspace_uuid, repository_uuid)
     else {
@@ -145,6 +147,8 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             cluster,
             services,
             function,
+            ecr_repositories,
+            ecr_create_repository,
             ..Resources::default()
         },
     };
@@ -240,6 +244,21 @@ mod tests {
         assert!(setup.chained.as_ref().unwrap().external_id);
         assert_eq!(step.format, Format::Terraform);
         assert_eq!(setup.actions, vec![DeployAction::LambdaDeploy]);
+    }
+
+    #[test]
+    fn ecr_repository_and_create_repository_shape_the_ecr_permissions() {
+        let step = read_with(&[
+            ("BITBUCKET_WORKSPACE", "acme"),
+            ("BITBUCKET_REPO_OWNER_UUID", WS),
+            ("BITBUCKET_REPO_UUID", REPO),
+            ("POLICY_ACTIONS", "ecr-push"),
+            ("ECR_REPOSITORY", "team/web"),
+            ("CREATE_REPOSITORY", "true"),
+        ])
+        .unwrap();
+        assert_eq!(step.setup.resources.ecr_repositories, vec!["team/web".to_owned()]);
+        assert!(step.setup.resources.ecr_create_repository);
     }
 
     #[test]

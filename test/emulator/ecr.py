@@ -16,6 +16,20 @@ recorded in the request log with `"registry": "<endpoint>"`.
 
 A wrong password (for the "registry refuses the authorization" case) is configured the same way.
 
+With a registry configured, ECR's API and the registry are one store, as in real ECR (where
+both are views of the same repository):
+- BatchGetImage finds an image pushed straight to the registry (an archive or daemon push never
+  calls ECR's API for its manifest): a tag or digest moto does not know is read from the registry
+  (`GET /v2/<repository>/manifests/<ref>`) and stored in moto first (recorded as
+  `"registry_import": "<ref>"`);
+- PutImage (a promotion) also tags the manifest in the registry (`PUT /v2/<repository>/manifests/
+  <tag>`, recorded as `"registry_tag": "<tag>"`), so the new tag can be pulled; a manifest whose
+  blobs the registry lacks is refused as ECR refuses it, `LayersNotFoundException`.
+- DescribeRepositories and CreateRepository name the repository at the registry's host
+  (`repositoryUri` `127.0.0.1:<port>/<name>`), as ECR's URIs name the host its token's
+  `proxyEndpoint` does (moto names an unreachable `<account>.dkr.ecr.<region>.amazonaws.com`).
+Not modelled: ListImages / DescribeImages of images only in the registry.
+
 PutImage is judged as real ECR does where moto differs: moving a tag of an IMMUTABLE repository
 to another image is refused with `ImageTagAlreadyExistsException` and ECR's message (moto says
 `ImageAlreadyExistsException`, which real ECR keeps for "that tag already points there"), and
@@ -25,8 +39,11 @@ an image's digest is the sha256 of its manifest (moto hashes the layer digests).
 import base64
 import hashlib
 import json
+import ssl
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from .dispatch import after, control, judge, on_reset
 from .protocol import aws_error
@@ -116,15 +133,113 @@ def _judge_put_image(layer, req):
         return None
     account = params.get("registryId") or get_account_id_from(req.access_key_id or "")
     repository = ecr_backends[account][req.region or "us-east-1"].repositories.get(name)
-    if repository is None or not str(repository.image_tag_mutability).endswith("IMMUTABLE"):
+    if repository is None:
         return None
     manifest = params.get("imageManifest") or ""
-    digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-    for image in repository.images:
-        if tag in image.image_tags and image.get_image_digest() != digest:
-            req.notes["record"] = {"immutable_tag": tag}
-            return aws_error("ecr", 400, "ImageTagAlreadyExistsException",
-                             IMMUTABLE_TAG_MESSAGE.format(tag=tag, repository=name))
+    if str(repository.image_tag_mutability).endswith("IMMUTABLE"):
+        digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        for image in repository.images:
+            if tag in image.image_tags and image.get_image_digest() != digest:
+                req.notes["record"] = {"immutable_tag": tag}
+                return aws_error("ecr", 400, "ImageTagAlreadyExistsException",
+                                 IMMUTABLE_TAG_MESSAGE.format(tag=tag, repository=name))
+    return _tag_in_registry(layer, req, name, tag, manifest, params.get("imageManifestMediaType"), account)
+
+
+def _registry_call(registry, method, path, headers=None, body=None):
+    """(status, headers, body) of a request to the configured registry, with its credentials.
+    The layer talks only to the tests' own registry: an https one is not verified here."""
+    auth = base64.b64encode(f"{registry['username']}:{registry['password']}".encode()).decode()
+    request = urllib.request.Request(registry["endpoint"] + path, method=method, data=body,
+                                     headers={"Authorization": f"Basic {auth}", **(headers or {})})
+    context = ssl._create_unverified_context() if registry["endpoint"].startswith("https://") else None
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers), refused.read()
+
+
+def _tag_in_registry(layer, req, name, tag, manifest, media_type, account):
+    """PutImage's other half: the tag in the registry. None (moto answers), or ECR's refusal."""
+    with LOCK:
+        registry = getattr(layer, "ecr_registry", None)
+    if registry is None:
+        return None
+    if not media_type:
+        try:
+            media_type = json.loads(manifest).get("mediaType")
+        except (ValueError, AttributeError):
+            media_type = None
+    status, _, body = _registry_call(registry, "PUT", f"/v2/{name}/manifests/{tag}",
+                                     {"Content-Type": media_type or MANIFEST_TYPES[0]}, manifest.encode())
+    if 200 <= status < 300:
+        req.notes["record"] = {**req.notes.get("record", {}), "registry_tag": tag}
+        return None
+    text = body.decode(errors="replace")
+    if "BLOB_UNKNOWN" in text:
+        try:
+            doc = json.loads(manifest)
+            digests = [layer_["digest"] for layer_ in doc.get("layers") or []]
+        except (ValueError, AttributeError, KeyError, TypeError):
+            digests = []
+        return aws_error("ecr", 400, "LayersNotFoundException", (
+            f"Layers with digests '{digests}' required for pushing image into repository with name '{name}' "
+            f"in registry with id '{account}' do not exist"))
+    return aws_error("ecr", 500, "ServerException", f"the registry answered {status}: {text[:300]}")
+
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+
+
+@judge("ecr", "BatchGetImage")
+def _judge_batch_get_image(layer, req):
+    """An image pushed straight to the registry is in ECR too: read it from the registry into
+    moto before moto answers. Always None: moto answers, with what it now holds."""
+    from moto.ecr.models import Image, ecr_backends
+    from moto.iam.models import get_account_id_from
+
+    with LOCK:
+        registry = getattr(layer, "ecr_registry", None)
+    params = req.params
+    name = params.get("repositoryName")
+    if registry is None or not name:
+        return None
+    account = params.get("registryId") or get_account_id_from(req.access_key_id or "")
+    repository = ecr_backends[account][req.region or "us-east-1"].repositories.get(name)
+    if repository is None:
+        return None
+    imported = []
+    for image_id in params.get("imageIds") or []:
+        tag, digest = image_id.get("imageTag"), image_id.get("imageDigest")
+        if any((tag and tag in image.image_tags) or (digest and image.get_image_digest() == digest)
+               for image in repository.images):
+            continue
+        status, headers, body = _registry_call(registry, "GET", f"/v2/{name}/manifests/{digest or tag}",
+                                               {"Accept": ", ".join(MANIFEST_TYPES)})
+        if status != 200:
+            continue
+        manifest = body.decode()
+        media_type = (headers.get("Content-Type") or "").split(";")[0] or None
+        stored = "sha256:" + hashlib.sha256(body).hexdigest()
+        with LOCK:
+            if tag:
+                for image in repository.images:
+                    if tag in image.image_tags:
+                        image.image_tags.remove(tag)
+            same = next((image for image in repository.images if image.get_image_digest() == stored), None)
+            if same is None:
+                repository.images.append(Image(account, tag, manifest, name, media_type, stored))
+            elif tag:
+                same.update_tag(tag)
+        imported.append(digest or tag)
+    if imported:
+        req.notes["record"] = {"registry_import": imported[0] if len(imported) == 1 else imported}
     return None
 
 
@@ -149,5 +264,37 @@ def _after_put_image(layer, req, resp):
     image_id = (doc.get("image") or {}).get("imageId")
     if isinstance(image_id, dict):
         image_id["imageDigest"] = digest
+        resp.body = json.dumps(doc).encode()
+    return resp
+
+
+def _registry_host(layer):
+    with LOCK:
+        registry = getattr(layer, "ecr_registry", None)
+    return registry and registry["endpoint"].split("://", 1)[1]
+
+
+def _at_registry(repository, host):
+    if isinstance(repository, dict) and repository.get("repositoryName"):
+        repository["repositoryUri"] = f"{host}/{repository['repositoryName']}"
+
+
+@after("ecr", "DescribeRepositories")
+def _after_describe_repositories(layer, req, resp):
+    host = _registry_host(layer)
+    if host:
+        doc = json.loads(resp.body or b"{}")
+        for repository in doc.get("repositories") or []:
+            _at_registry(repository, host)
+        resp.body = json.dumps(doc).encode()
+    return resp
+
+
+@after("ecr", "CreateRepository")
+def _after_create_repository(layer, req, resp):
+    host = _registry_host(layer)
+    if host:
+        doc = json.loads(resp.body or b"{}")
+        _at_registry(doc.get("repository"), host)
         resp.body = json.dumps(doc).encode()
     return resp

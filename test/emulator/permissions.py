@@ -9,8 +9,19 @@ keys IAM supplies (`ecs:cluster` for RunTask), and the extra authorisations some
 
 `sts:AssumeRole` (and `sts:TagSession` when tags are sent) is checked on the target role's ARN.
 
-Not modelled: permission boundaries, SCPs, session policies, resource-based policies, implicit
-ecs:TagResource on tagged creation, and any call of a service not mapped here (judged on `*`).
+ECR's API calls are checked on the repository's ARN (`arn:aws:ecr:<region>:<registry
+account>:repository/<name>`; `ecr:GetAuthorizationToken` on `*`, as IAM has no resource for it).
+An image push itself goes to the registry (docker-registry in the tests), not to ECR's API:
+real ECR authorises each registry request as `ecr:BatchCheckLayerAvailability` (HEAD of a blob),
+`ecr:InitiateLayerUpload` / `ecr:UploadLayerPart` / `ecr:CompleteLayerUpload` (blob uploads),
+`ecr:PutImage` (manifest PUT) and `ecr:BatchGetImage` (manifest GET) against the token holder's
+policy. The layer cannot see those requests, so it cannot enforce them: a role without, say,
+`ecr:UploadLayerPart` still pushes through the test registry. What it does enforce is every call
+of ECR's own API the pipe makes: GetAuthorizationToken, DescribeRepositories, CreateRepository,
+BatchGetImage and PutImage (promotion).
+
+Not modelled: permission boundaries, SCPs, session policies, resource-based policies (an ECR
+repository policy of another account), implicit ecs:TagResource on tagged creation, and any call of a service not mapped here (judged on `*`).
 """
 
 from .dispatch import control, on_reset
@@ -76,12 +87,32 @@ def _lambda(req, arn):
     return [(f"lambda:{req.action}", resource, {})]
 
 
+def _ecr(req, arn_in):
+    p = req.params
+    if req.action == "GetAuthorizationToken":
+        return [("ecr:GetAuthorizationToken", "*", {})]
+
+    def repository(name):
+        # REGISTRY_ID names another account's registry: the repository's ARN is in that account.
+        return arn_in(p.get("registryId"), "ecr", f"repository/{name}")
+
+    if req.action == "DescribeRepositories":
+        names = p.get("repositoryNames") or ["*"]
+        return [("ecr:DescribeRepositories", repository(name), {}) for name in names]
+    if p.get("repositoryName"):
+        return [(f"ecr:{req.action}", repository(p["repositoryName"]), {})]
+    return [(f"ecr:{req.action}", "*", {})]
+
+
 def authorizations(req, account):
     """[(iam action, resource ARN, condition keys)] that IAM checks for this request."""
     region = req.region or "us-east-1"
 
     def arn(service, resource):
         return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+    def arn_in(other_account, service, resource):
+        return f"arn:aws:{service}:{region}:{other_account or account}:{resource}"
 
     if req.service == "sts" and req.action == "GetCallerIdentity":
         return []  # needs no permission in IAM
@@ -94,6 +125,8 @@ def authorizations(req, account):
         return _ecs(req, arn)
     if req.service == "lambda":
         return _lambda(req, arn)
+    if req.service == "ecr":
+        return _ecr(req, arn_in)
     if req.service == "s3":
         bucket_key = req.path.lstrip("/")
         return [(f"s3:{req.action}", f"arn:aws:s3:::{bucket_key}" if bucket_key else "*", {})]

@@ -1,7 +1,7 @@
 //! Judging ECS's `deployments[]`: never calling a deployment done unless it reached COMPLETED
 //! with our revision. Rolled back, superseded and stuck deployments fail the pipe, with the
-//! reasons ECS gives. This is the whole verdict for rolling deployments where the service
-//! deployments API is not available; `watch` prefers ECS's service deployments when it is.
+//! reasons ECS gives. This is the whole verdict for rolling deployments where ECS has no service
+//! deployments API (older regions, emulators); `watch` prefers ECS's service deployments when it has.
 
 use std::fmt;
 
