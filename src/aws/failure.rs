@@ -120,9 +120,19 @@ impl AwsFailure {
                     details: Vec::new(),
                 }
             }
-            SdkError::TimeoutError(_) => unanswered(DisplayErrorContext(error).to_string()),
-            SdkError::DispatchFailure(dispatch) if dispatch.is_io() || dispatch.is_timeout() => {
-                unanswered(DisplayErrorContext(error).to_string())
+            SdkError::TimeoutError(_) => unanswered("no answer within AWS_ATTEMPT_TIMEOUT".to_owned()),
+            // Anything on the way that is not our own request's fault (a reset or closed
+            // connection, a refused connect, a timeout): no answer came. Said in a few words,
+            // not the SDK's nested error context.
+            SdkError::DispatchFailure(dispatch) if !dispatch.is_user() => {
+                let how = if dispatch.is_timeout() {
+                    "timed out"
+                } else if dispatch.is_io() {
+                    "connection failed"
+                } else {
+                    "connection lost"
+                };
+                unanswered(format!("no answer ({how}: {})", innermost(error)))
             }
             // An answer the SDK could not read (a proxy's page, a truncated body): described by
             // what it was, never quoted, since a body can carry configuration values.
@@ -271,6 +281,16 @@ fn kind_of_answer(status: u16, code: Option<&str>) -> FailureKind {
         _ if status >= 500 => FailureKind::ServerError,
         _ => FailureKind::Refused,
     }
+}
+
+/// The deepest cause of an error: what actually happened ("connection closed before message
+/// completed"), without the layers of context the SDK wraps around it.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(cause) = current.source() {
+        current = cause;
+    }
+    current.to_string()
 }
 
 /// The credentials provider failed inside this call: found in the error's chain of sources,
