@@ -43,6 +43,11 @@ pub struct LambdaOutcome {
     pub version: Option<String>,
     pub alias_arn: Option<String>,
     pub dry_run: bool,
+    /// DEPLOYED, DRY_RUN, or PARTIAL in the outputs of a step that failed after changing
+    /// something (then `done` and `not_done` say what).
+    pub state: &'static str,
+    pub done: Vec<String>,
+    pub not_done: Vec<String>,
 }
 
 impl fmt::Display for LambdaOutcome {
@@ -115,9 +120,10 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         .await;
     }
 
-    // What has been changed so far: every error after the first change says it, so nothing
-    // is left half-done without the log saying so.
-    let mut done: Vec<String> = Vec::new();
+    // What has been changed so far: every error after the first change says it, and the
+    // outputs files record it, so nothing is left half-done without the log saying so.
+    let mut progress = Progress::new(run, settings, &current, current_alias.as_ref());
+    let done = &mut progress;
 
     // 1. Ready?
     let mut state = wait_ready(&lambda, function, deadline, Waiting::BeforeUpdating).await?;
@@ -130,11 +136,11 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         } else {
             configuration::update(&lambda, function, wanted, &state, deadline)
                 .await
-                .map_err(said(&done))?;
-            done.push("$LATEST has the new configuration".to_owned());
+                .map_err(|error| done.failed(error))?;
+            done.configuration_changed("$LATEST has the new configuration");
             state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
                 .await
-                .map_err(said(&done))?;
+                .map_err(|error| done.failed(error))?;
             info!("Configuration updated from {}", path.display());
             configuration_changed = true;
         }
@@ -152,20 +158,21 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         (Some(source), package) => {
             let expected = code::update(clients, function, source, package, &state, deadline)
                 .await
-                .map_err(said(&done))?;
-            done.push("$LATEST has the new code".to_owned());
+                .map_err(|error| done.failed(error))?;
+            done.code_changed("$LATEST has the new code");
             state = wait_ready(&lambda, function, deadline, Waiting::After("the code update"))
                 .await
-                .map_err(said(&done))?;
+                .map_err(|error| done.failed(error))?;
+            done.code_sha256.clone_from(&state.code_sha256);
             // Publishing pins what is there now: make sure it is what this pipe uploaded.
             if let Some(expected) = expected.filter(|sha| !sha.is_empty() && *sha != state.code_sha256) {
-                return Err(Error::failed(
+                return Err(done.failed(Error::failed(
                     format!(
                         "The code of {function} changed under the pipe (CodeSha256 {} instead of {expected})",
                         state.code_sha256
                     ),
                     vec!["Someone else deployed meanwhile; no version was published. Run the step again.".to_owned()],
-                ));
+                )));
             }
             info!("Code updated: CodeSha256 {}", state.code_sha256);
             code_changed = true;
@@ -178,11 +185,11 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     let version = if settings.publish {
         let version = release::publish(&lambda, function, &state, &settings.version_description, deadline)
             .await
-            .map_err(said(&done))?;
-        done.push(format!("version {version} is published"));
+            .map_err(|error| done.failed(error))?;
+        done.published(&version);
         release::wait_version_active(&lambda, function, &version, deadline)
             .await
-            .map_err(|error| said(&done)(error).with_details(alias_left(settings, current_alias.as_ref())))?;
+            .map_err(|error| done.failed(error))?;
         Some(version)
     } else {
         None
@@ -193,7 +200,7 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         (Some(alias), Some(version)) => {
             let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
-                .map_err(said(&done))?;
+                .map_err(|error| done.failed(error))?;
             Some(
                 release::move_alias(
                     &lambda,
@@ -205,7 +212,7 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
                     deadline,
                 )
                 .await
-                .map_err(said(&done))?,
+                .map_err(|error| done.failed(error))?,
             )
         }
         _ => None,
@@ -221,6 +228,9 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         version,
         alias_arn,
         dry_run: false,
+        state: "DEPLOYED",
+        done: Vec::new(),
+        not_done: Vec::new(),
     })
 }
 
@@ -241,18 +251,6 @@ fn build_package(path: &std::path::Path, through_s3: bool) -> Result<package::Pa
         ));
     }
     Ok(package)
-}
-
-/// Where the alias stays when the deployment stops before moving it.
-fn alias_left(settings: &LambdaSettings, current: Option<&Alias>) -> Vec<String> {
-    match (&settings.alias, current) {
-        (Some(name), Some(alias)) => vec![format!(
-            "The alias {name} still points at version {} (not moved).",
-            alias.version
-        )],
-        (Some(name), None) => vec![format!("The alias {name} was not created.")],
-        (None, _) => vec![],
-    }
 }
 
 async fn dry_run(
@@ -321,16 +319,106 @@ async fn dry_run(
         version: None,
         alias_arn: None,
         dry_run: true,
+        state: "DRY_RUN",
+        done: Vec::new(),
+        not_done: Vec::new(),
     })
 }
 
-/// Adds what was already changed to an error, so a failure halfway says what it leaves behind.
-fn said(done: &[String]) -> impl Fn(Error) -> Error + '_ {
-    move |error| {
-        if done.is_empty() {
-            error
-        } else {
-            error.with_details([format!("Already done: {}.", done.join("; "))])
+/// What a deployment has changed so far, for the error and the outputs files of a step that
+/// fails halfway: "$LATEST has the new code; version 7 is published", and what was not done
+/// ("the alias live still points at version 6").
+struct Progress<'a> {
+    settings: &'a LambdaSettings,
+    region: String,
+    function_arn: String,
+    code_sha256: String,
+    alias_before: Option<String>,
+    done: Vec<String>,
+    configuration_changed: bool,
+    code_changed: bool,
+    version: Option<String>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(run: &RunContext, settings: &'a LambdaSettings, current: &FunctionState, alias: Option<&Alias>) -> Self {
+        Progress {
+            settings,
+            region: run.region.clone(),
+            function_arn: current.arn.clone(),
+            code_sha256: current.code_sha256.clone(),
+            alias_before: alias.map(|alias| alias.version.clone()),
+            done: Vec::new(),
+            configuration_changed: false,
+            code_changed: false,
+            version: None,
+        }
+    }
+
+    fn configuration_changed(&mut self, what: &str) {
+        self.configuration_changed = true;
+        self.done.push(what.to_owned());
+    }
+
+    fn code_changed(&mut self, what: &str) {
+        self.code_changed = true;
+        self.done.push(what.to_owned());
+    }
+
+    fn published(&mut self, version: &str) {
+        self.version = Some(version.to_owned());
+        self.done.push(format!("version {version} is published"));
+    }
+
+    /// What the step was to do and did not.
+    fn not_done(&self) -> Vec<String> {
+        let settings = self.settings;
+        let mut left = Vec::new();
+        if settings.configuration.is_some() && !self.configuration_changed && !self.code_changed {
+            left.push("the configuration was not updated".to_owned());
+        }
+        if settings.code.is_some() && !self.code_changed {
+            left.push("the code was not updated".to_owned());
+        }
+        if settings.publish && self.version.is_none() {
+            left.push("no version was published".to_owned());
+        }
+        match (&settings.alias, &self.alias_before) {
+            (Some(name), Some(version)) => left.push(format!("the alias {name} still points at version {version}")),
+            (Some(name), None) => left.push(format!("the alias {name} was not created")),
+            (None, _) => {}
+        }
+        left
+    }
+
+    /// `error`, with what was done and not done when something was changed already, and the
+    /// outputs files saying the same (state PARTIAL) for later script lines.
+    fn failed(&self, error: Error) -> Error {
+        if self.done.is_empty() {
+            return error;
+        }
+        let not_done = self.not_done();
+        let mut details = vec![format!("Already done: {}.", self.done.join("; "))];
+        if !not_done.is_empty() {
+            details.push(format!("Not done: {}.", not_done.join("; ")));
+        }
+        let outcome = LambdaOutcome {
+            action: "lambda-deploy",
+            region: self.region.clone(),
+            function_arn: self.function_arn.clone(),
+            code_sha256: self.code_sha256.clone(),
+            code_changed: self.code_changed,
+            configuration_changed: self.configuration_changed,
+            version: self.version.clone(),
+            alias_arn: None,
+            dry_run: false,
+            state: "PARTIAL",
+            done: self.done.clone(),
+            not_done,
+        };
+        Error::WithOutputs {
+            error: Box::new(error.with_details(details)),
+            outputs: serde_json::to_value(&outcome).unwrap_or_default(),
         }
     }
 }
