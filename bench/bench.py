@@ -211,7 +211,8 @@ def lambda_runs(binary, base_url):
             emu.reset()
             step = Scenario(emu, step_dir + f"/dry{len(pipe_times)}")
             lambda_fixture(emu, name="api")
-            env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, DRY_RUN="true")
+            env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, DRY_RUN="true",
+                           BITBUCKET_CLONE_DIR=step_dir)  # ZIP_FILE must be inside the clone dir
             started = time.perf_counter()
             done = subprocess.run([binary], env=env, capture_output=True)
             pipe_times.append(time.perf_counter() - started)
@@ -221,7 +222,8 @@ def lambda_runs(binary, base_url):
         emu.reset()
         step = Scenario(emu, step_dir + "/real")
         lambda_fixture(emu, name="api")
-        env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, ALIAS="live")
+        env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, ALIAS="live",
+                       BITBUCKET_CLONE_DIR=step_dir)
         report = os.path.join(tmp, "rss")
         done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report, binary], env=env, capture_output=True)
         if done.returncode:
