@@ -124,3 +124,43 @@ def test_an_ecs_deploy_whose_one_off_task_fails_records_the_registered_revision(
     assert outputs["AWS_ROLE_DEPLOY_REGISTERED"] == "true"
     assert outputs["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "NOT_UPDATED"
     assert "web:2" in result.output and "web not updated" in result.output, result
+
+
+# ------------------------------------------------------------------------------------ SIGTERM
+
+
+def test_sigterm_during_a_lambda_deploy_says_what_was_done_and_in_flight(scenario, emulator):
+    import signal
+    import subprocess
+    import time
+
+    from pipe import BINARY, Result
+
+    fn = lambda_fixture(emulator, name=FUNCTION)
+    (scenario.clone_dir / "build").mkdir()
+    (scenario.clone_dir / "build" / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    (scenario.clone_dir / "c.json").write_text('{"Timeout": 42}')
+    # The code update stays InProgress: the pipe is waiting on it when the step is stopped.
+    emulator.lambda_script(FUNCTION, in_progress_polls=10_000, applies_to="code")
+    env = scenario.env(ACTION="lambda-deploy", FUNCTION_NAME=FUNCTION, ZIP_FILE="build",
+                       FUNCTION_CONFIGURATION="c.json", ALIAS="live", WAIT_TIMEOUT="120")
+    process = subprocess.Popen([str(BINARY)], env=env, cwd=str(scenario.clone_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not emulator.requests(service="lambda", action="UpdateFunctionCode") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir)
+    emulator.assert_no_secrets_in(result.everything())
+
+    assert result.code == 143, result
+    assert "Cancelled (SIGTERM) during lambda-deploy" in result.final_line, result
+    assert "In flight: UpdateFunctionCode" in result.output, result
+    assert "Already done: $LATEST has the new configuration; $LATEST has the new code." in result.output, result
+    assert "Not done: no version was published; the alias live was not created." in result.output, result
+    outputs = result.outputs_env
+    assert outputs["AWS_ROLE_DEPLOY_STATE"] == "PARTIAL", outputs
+    assert emulator.requests(service="lambda", action="PublishVersion") == []
+    assert fn.client("lambda").list_aliases(FunctionName=FUNCTION)["Aliases"] == []

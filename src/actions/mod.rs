@@ -33,3 +33,14 @@ impl Outcome {
         serde_json::to_value(self).unwrap_or_default()
     }
 }
+
+/// SIGTERM: Bitbucket stops a step at its time limit, and on a manual stop. Never resolves
+/// where the signal cannot be watched.
+pub(crate) async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -204,7 +204,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
             result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
                 result.map_err(|failure| unfollowed(failure, &watched))?
             }
-            () = terminated() => {
+            () = super::terminated() => {
                 let details = rollback::on_cancel(&ecs, settings, &watched).await;
                 return Err(Error::Cancelled {
                     summary: format!(
@@ -226,7 +226,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
     tokio::select! {
         () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
-        () = terminated() => {
+        () = super::terminated() => {
             return Err(Error::Cancelled {
                 summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),
                 details: rollback::on_cancel(&ecs, settings, &watched).await,
@@ -295,17 +295,6 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         });
     }
     Ok(outcome)
-}
-
-/// SIGTERM: Bitbucket stops a step at its time limit, and on a manual stop. Never resolves
-/// where the signal cannot be watched.
-async fn terminated() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut signal) => {
-            signal.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
 }
 
 fn dry_run(

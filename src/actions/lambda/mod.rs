@@ -13,6 +13,7 @@ mod function;
 pub mod package;
 mod release;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -121,11 +122,31 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     }
 
     // What has been changed so far: every error after the first change says it, and the
-    // outputs files record it, so nothing is left half-done without the log saying so.
-    let mut progress = Progress::new(run, settings, &current, current_alias.as_ref());
-    let done = &mut progress;
+    // outputs files record it, so nothing is left half-done without the log saying so. A
+    // SIGTERM (the step's time limit, a manual stop) says it too, with what was in flight.
+    let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
+    tokio::select! {
+        result = deploy(run, settings, clients, package, configuration_diff, &progress) => result,
+        () = super::terminated() => Err(progress.borrow().cancelled()),
+    }
+}
+
+/// The changes, in order, each recorded in `done` as it is made.
+async fn deploy(
+    run: &RunContext,
+    settings: &LambdaSettings,
+    clients: &Clients,
+    package: Option<package::Package>,
+    configuration_diff: Option<Vec<String>>,
+    done: &RefCell<Progress<'_>>,
+) -> Result<LambdaOutcome, Error> {
+    let deadline = run.deadline;
+    let lambda = clients.lambda();
+    let function = settings.function.as_str();
 
     // 1. Ready?
+    done.borrow_mut()
+        .now("waiting until the function is ready (nothing changed yet)");
     let mut state = wait_ready(&lambda, function, deadline, Waiting::BeforeUpdating).await?;
 
     // 2. Configuration, before the code: new code never runs with the old environment.
@@ -134,13 +155,16 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         if lines.is_empty() {
             info!("The configuration in {} is already in place", path.display());
         } else {
+            done.borrow_mut()
+                .now("UpdateFunctionConfiguration, then the wait for it");
             configuration::update(&lambda, function, wanted, &state, deadline)
                 .await
-                .map_err(|error| done.failed(error))?;
-            done.configuration_changed("$LATEST has the new configuration");
+                .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut()
+                .configuration_changed("$LATEST has the new configuration");
             state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
                 .await
-                .map_err(|error| done.failed(error))?;
+                .map_err(|error| done.borrow().failed(error))?;
             info!("Configuration updated from {}", path.display());
             configuration_changed = true;
         }
@@ -156,17 +180,19 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
             );
         }
         (Some(source), package) => {
+            done.borrow_mut()
+                .now("UpdateFunctionCode (with the S3 upload, if any), then the wait for it");
             let expected = code::update(clients, function, source, package, &state, deadline)
                 .await
-                .map_err(|error| done.failed(error))?;
-            done.code_changed("$LATEST has the new code");
+                .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut().code_changed("$LATEST has the new code");
             state = wait_ready(&lambda, function, deadline, Waiting::After("the code update"))
                 .await
-                .map_err(|error| done.failed(error))?;
-            done.code_sha256.clone_from(&state.code_sha256);
+                .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut().code_sha256.clone_from(&state.code_sha256);
             // Publishing pins what is there now: make sure it is what this pipe uploaded.
             if let Some(expected) = expected.filter(|sha| !sha.is_empty() && *sha != state.code_sha256) {
-                return Err(done.failed(Error::failed(
+                return Err(done.borrow().failed(Error::failed(
                     format!(
                         "The code of {function} changed under the pipe (CodeSha256 {} instead of {expected})",
                         state.code_sha256
@@ -183,13 +209,15 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // 4. Publish exactly what was just produced: a concurrent change makes this fail instead
     //    of slipping into the version. Then wait until the version can serve (SnapStart).
     let version = if settings.publish {
+        done.borrow_mut()
+            .now("PublishVersion, then the wait until the version is Active");
         let version = release::publish(&lambda, function, &state, &settings.version_description, deadline)
             .await
-            .map_err(|error| done.failed(error))?;
-        done.published(&version);
+            .map_err(|error| done.borrow().failed(error))?;
+        done.borrow_mut().published(&version);
         release::wait_version_active(&lambda, function, &version, deadline)
             .await
-            .map_err(|error| done.failed(error))?;
+            .map_err(|error| done.borrow().failed(error))?;
         Some(version)
     } else {
         None
@@ -198,9 +226,10 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // 5. Alias, read again now: it may have moved during the deployment. The one atomic step.
     let alias_arn = match (&settings.alias, &version) {
         (Some(alias), Some(version)) => {
+            done.borrow_mut().now("moving the alias");
             let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
-                .map_err(|error| done.failed(error))?;
+                .map_err(|error| done.borrow().failed(error))?;
             Some(
                 release::move_alias(
                     &lambda,
@@ -212,7 +241,7 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
                     deadline,
                 )
                 .await
-                .map_err(|error| done.failed(error))?,
+                .map_err(|error| done.borrow().failed(error))?,
             )
         }
         _ => None,
@@ -338,6 +367,8 @@ struct Progress<'a> {
     configuration_changed: bool,
     code_changed: bool,
     version: Option<String>,
+    /// The step under way, for a SIGTERM.
+    in_flight: &'static str,
 }
 
 impl<'a> Progress<'a> {
@@ -352,6 +383,38 @@ impl<'a> Progress<'a> {
             configuration_changed: false,
             code_changed: false,
             version: None,
+            in_flight: "nothing",
+        }
+    }
+
+    fn now(&mut self, step: &'static str) {
+        self.in_flight = step;
+    }
+
+    /// SIGTERM: what was done, what was in flight (it may or may not have happened: Lambda
+    /// goes on with a call it received), what was not done. Exit 143.
+    fn cancelled(&self) -> Error {
+        let mut details = vec![format!("In flight: {}.", self.in_flight)];
+        if !self.done.is_empty() {
+            details.push(format!("Already done: {}.", self.done.join("; ")));
+        }
+        let not_done = self.not_done();
+        if !not_done.is_empty() {
+            details.push(format!("Not done: {}.", not_done.join("; ")));
+        }
+        let cancelled = Error::Cancelled {
+            summary: "Cancelled (SIGTERM) during lambda-deploy".to_owned(),
+            details,
+        };
+        if self.done.is_empty() {
+            return cancelled;
+        }
+        let Error::WithOutputs { outputs, .. } = self.failed(Error::failed("", vec![])) else {
+            return cancelled;
+        };
+        Error::WithOutputs {
+            error: Box::new(cancelled),
+            outputs,
         }
     }
 
