@@ -300,3 +300,24 @@ def test_sessions_expiring_mid_run_are_renewed(scenario, emulator, flow_name):
     expired = [call for call in emulator.requests() if call.get("error_code") in ("ExpiredToken", "ExpiredTokenException")]
     assert expired == [], expired
     assert len(pipe_calls(emulator, "sts", "AssumeRoleWithWebIdentity")) >= 2, "never renewed"
+
+
+@pytest.mark.parametrize("service, action, flow_name", [
+    ("ecs", "DescribeServices", "ecs-deploy"),
+    ("lambda", "GetFunctionConfiguration", "lambda-deploy"),
+])
+def test_an_unreadable_answer_is_kept_for_debug_with_its_values_masked(scenario, emulator, service, action, flow_name):
+    from emulator.faults import GARBLED_SECRET
+
+    flow = FLOWS[flow_name](scenario, emulator)
+    emulator.add_fault("garbled", service=service, action=action, count=1)
+
+    result = flow.run()
+
+    assert result.code == 1, result
+    assert "could not be read (HTTP 200" in result.final_line, result
+    [kept] = [line for line in result.lines if line.startswith("DEBUG:") and "values masked" in line]
+    assert '"serviceName": "***"' in kept and '"environment": "***"' in kept, kept
+    assert GARBLED_SECRET not in result.everything()
+    changes = [call["action"] for call in pipe_calls(emulator) if call["action"] in MUTATING]
+    assert changes == [], changes
