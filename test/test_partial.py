@@ -164,3 +164,30 @@ def test_sigterm_during_a_lambda_deploy_says_what_was_done_and_in_flight(scenari
     assert outputs["AWS_ROLE_DEPLOY_STATE"] == "PARTIAL", outputs
     assert emulator.requests(service="lambda", action="PublishVersion") == []
     assert fn.client("lambda").list_aliases(FunctionName=FUNCTION)["Aliases"] == []
+
+
+@pytest.mark.parametrize("action", ["assume-role", "ecs-deploy"])
+def test_sigterm_before_an_action_follows_anything_is_answered_too(scenario, emulator, action):
+    # The pipe is PID 1 of its container, where an unhandled SIGTERM is ignored: it must answer
+    # it in every phase, here while authenticating (a hung STS call).
+    import signal
+    import subprocess
+    import time
+
+    from pipe import BINARY, Result
+
+    emulator.add_fault("hang", service="sts", action="GetCallerIdentity", count=1, hang_seconds=20)
+    env = scenario.env(ACTION=action, CLUSTER_NAME="prod", SERVICE_NAME="web", IMAGE="repo/app:2",
+                       AWS_ATTEMPT_TIMEOUT="30")
+    process = subprocess.Popen([str(BINARY)], env=env, cwd=str(scenario.clone_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not emulator.requests(service="sts", action="GetCallerIdentity") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=15)
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir)
+    emulator.assert_no_secrets_in(result.everything())
+
+    assert result.code == 143, result
+    assert f"Cancelled (SIGTERM) during {action}" in result.final_line, result

@@ -200,6 +200,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
             watched.len(),
             run.wait_timeout.as_secs()
         );
+        super::handling_sigterm();
         tokio::select! {
             result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
                 result.map_err(|failure| unfollowed(failure, &watched))?

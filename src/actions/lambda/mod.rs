@@ -125,6 +125,7 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // outputs files record it, so nothing is left half-done without the log saying so. A
     // SIGTERM (the step's time limit, a manual stop) says it too, with what was in flight.
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
+    super::handling_sigterm();
     tokio::select! {
         result = deploy(run, settings, clients, package, configuration_diff, &progress) => result,
         () = super::terminated() => Err(progress.borrow().cancelled()),
