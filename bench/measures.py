@@ -218,7 +218,7 @@ def lambda_runs(binary, base_url, total_mb=50):
             step = Scenario(emu, step_dir + f"/dry{len(pipe_times)}")
             lambda_fixture(emu, name="api")
             env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, DRY_RUN="true", DEBUG="false",
-                           **AS_IN_THE_IMAGE)
+                           BITBUCKET_CLONE_DIR=step_dir, **AS_IN_THE_IMAGE)  # ZIP_FILE must be inside it
             started = time.perf_counter()
             done = subprocess.run([binary], env=env, capture_output=True)
             pipe_times.append(time.perf_counter() - started)
@@ -229,7 +229,7 @@ def lambda_runs(binary, base_url, total_mb=50):
         step = Scenario(emu, step_dir + "/real")
         lambda_fixture(emu, name="api")
         env = step.env(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE=source, ALIAS="live", DEBUG="false",
-                       **AS_IN_THE_IMAGE)
+                       BITBUCKET_CLONE_DIR=step_dir, **AS_IN_THE_IMAGE)
         report = os.path.join(tmp, "rss")
         done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report, binary], env=env, capture_output=True)
         if done.returncode:

@@ -32,7 +32,21 @@ pub async fn run(config: &Config) -> Result<Outcome, Error> {
     if let Some(dir) = &config.context.pipe_shared_storage_dir {
         output::remove_stale_outputs(dir);
     }
-    match act(config).await {
+    // `biased`: when the signal comes, the action is polled first, so one that answers SIGTERM
+    // itself finishes its answer; the run's own answer covers every other moment.
+    let acted = tokio::select! {
+        biased;
+        acted = act(config) => acted,
+        () = actions::terminated_unhandled() => Err(Error::Cancelled {
+            summary: format!("Cancelled (SIGTERM) during {}", config.action.name()),
+            details: vec![
+                "Stopped before the action had anything in flight that it follows: what it did so far, if anything, \
+                 is in the lines above."
+                    .to_owned(),
+            ],
+        }),
+    };
+    match acted {
         Ok(outcome) => {
             deliver(config, &outcome.to_json())?;
             Ok(outcome)

@@ -69,7 +69,26 @@ pub fn print_document(document: &str) {
 
 /// The final green line of a successful run.
 pub fn success(message: &str) {
-    println!("{GREEN}✔ {}{RESET}", redact(message));
+    println!("{GREEN}✔ {}{RESET}", one_line(&redact(message)));
+}
+
+/// A message as one line: a newline or an escape sequence inside it (from a value, or from an
+/// AWS message quoting one) shown escaped, so it cannot end the line and forge another (a `✔`,
+/// a log line) nor move the cursor.
+fn one_line(message: &str) -> String {
+    if !message.chars().any(char::is_control) {
+        return message.to_owned();
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The final red block of a failed run: details first, the `✖` headline last, as users look at
@@ -80,7 +99,12 @@ pub fn failure(error: &Error) {
         Error::Validation(problems) => {
             let _ = writeln!(block, "{RED}✖ Validation errors:{RESET}");
             for problem in problems {
-                let _ = writeln!(block, "{RED}  - {}: {}{RESET}", problem.variable, problem.message);
+                let _ = writeln!(
+                    block,
+                    "{RED}  - {}: {}{RESET}",
+                    one_line(&problem.variable),
+                    one_line(&problem.message)
+                );
             }
             // The block is the Bitbucket convention; the last line still says what failed,
             // since that is the line users read first.
@@ -94,9 +118,9 @@ pub fn failure(error: &Error) {
         }
         other => {
             for line in other.details() {
-                let _ = writeln!(block, "{line}");
+                let _ = writeln!(block, "{}", one_line(line));
             }
-            let _ = writeln!(block, "{RED}✖ {other}{RESET}");
+            let _ = writeln!(block, "{RED}✖ {}{RESET}", one_line(&other.to_string()));
         }
     }
     eprint!("{}", redact(&block));

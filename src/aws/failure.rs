@@ -103,6 +103,11 @@ impl AwsFailure {
             ..AwsFailure::local(operation, message)
         };
         match error {
+            SdkError::ServiceError(service)
+                if service.raw().status().is_success() && service.err().code().is_none() =>
+            {
+                unreadable(operation, service.raw())
+            }
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
                 let code = service.err().code().map(str::to_owned);
@@ -120,36 +125,25 @@ impl AwsFailure {
                     details: Vec::new(),
                 }
             }
-            SdkError::TimeoutError(_) => unanswered(DisplayErrorContext(error).to_string()),
-            SdkError::DispatchFailure(dispatch) if dispatch.is_io() || dispatch.is_timeout() => {
-                unanswered(DisplayErrorContext(error).to_string())
+            SdkError::TimeoutError(_) => unanswered("no answer within AWS_ATTEMPT_TIMEOUT".to_owned()),
+            // Anything on the way that is not our own request's fault (a reset or closed
+            // connection, a refused connect, a timeout): no answer came. Said in a few words,
+            // not the SDK's nested error context.
+            SdkError::DispatchFailure(dispatch) if !dispatch.is_user() => {
+                let how = if dispatch.is_timeout() {
+                    "timed out"
+                } else if dispatch.is_io() {
+                    "connection failed"
+                } else {
+                    "connection lost"
+                };
+                unanswered(format!("no answer ({how}: {})", innermost(error)))
             }
             // An answer the SDK could not read (a proxy's page, a truncated body): described by
-            // what it was, never quoted, since a body can carry configuration values.
-            SdkError::ResponseError(response) => {
-                let raw = response.raw();
-                let status = raw.status().as_u16();
-                let content_type = raw.headers().get("content-type").unwrap_or("no content type");
-                let size = raw.body().bytes().map_or(0, <[u8]>::len);
-                let request_id = raw
-                    .headers()
-                    .get("x-amzn-requestid")
-                    .or_else(|| raw.headers().get("x-amz-request-id"))
-                    .map(str::to_owned);
-                AwsFailure {
-                    kind: if status >= 500 {
-                        FailureKind::ServerError
-                    } else {
-                        FailureKind::Refused
-                    },
-                    status: Some(status),
-                    request_id,
-                    ..AwsFailure::local(
-                        operation,
-                        format!("the response could not be read (HTTP {status}, {content_type}, {size} bytes)"),
-                    )
-                }
-            }
+            // what it was, never quoted, since a body can carry configuration values. Some
+            // protocols report a success status with a body they cannot parse as a service
+            // error without code or message: the same thing.
+            SdkError::ResponseError(response) => unreadable(operation, response.raw()),
             other => AwsFailure::local(operation, DisplayErrorContext(other).to_string()),
         }
     }
@@ -271,6 +265,98 @@ fn kind_of_answer(status: u16, code: Option<&str>) -> FailureKind {
         _ if status >= 500 => FailureKind::ServerError,
         _ => FailureKind::Refused,
     }
+}
+
+/// A response the SDK could not read, described by status, content type, size and request id;
+/// its body only on the DEBUG line, values masked.
+fn unreadable(operation: &'static str, raw: &HttpResponse) -> AwsFailure {
+    let status = raw.status().as_u16();
+    let content_type = raw.headers().get("content-type").unwrap_or("no content type");
+    let size = raw.body().bytes().map_or(0, <[u8]>::len);
+    if let Some(body) = raw.body().bytes() {
+        tracing::debug!(
+            "{operation}: the response that could not be read, values masked: {}",
+            masked_body(body)
+        );
+    }
+    let request_id = raw
+        .headers()
+        .get("x-amzn-requestid")
+        .or_else(|| raw.headers().get("x-amz-request-id"))
+        .map(str::to_owned);
+    AwsFailure {
+        kind: if status >= 500 {
+            FailureKind::ServerError
+        } else {
+            FailureKind::Refused
+        },
+        status: Some(status),
+        request_id,
+        ..AwsFailure::local(
+            operation,
+            format!("the response could not be read (HTTP {status}, {content_type}, {size} bytes)"),
+        )
+    }
+}
+
+/// An unreadable response for DEBUG: its shape, never its values. In JSON (even cut off), the
+/// keys stay and every string value becomes "***", numbers "0"; anything else (a proxy's page)
+/// shows its first 300 characters, control characters and registered secrets masked.
+fn masked_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        let head: String = text
+            .chars()
+            .take(300)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        return crate::domain::secret::redact(&head).into_owned();
+    }
+    // Strings: a key when a ':' follows it, a value otherwise (also one cut off at the end).
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(chars.len().min(4096));
+    let mut i = 0;
+    while i < chars.len() && out.len() < 4096 {
+        let c = chars[i];
+        if c == '"' {
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            let end = i.min(chars.len());
+            let next = chars[(end + 1).min(chars.len())..].iter().find(|c| !c.is_whitespace());
+            if next == Some(&':') {
+                out.extend(chars[start..end].iter().filter(|c| !c.is_control()));
+                out.push('"');
+            } else {
+                out.push_str("\"***\"");
+            }
+            i = end + 1;
+        } else if c.is_ascii_digit() || c == '-' {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '+')) {
+                i += 1;
+            }
+            out.push('0');
+        } else {
+            if !c.is_control() {
+                out.push(c);
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The deepest cause of an error: what actually happened ("connection closed before message
+/// completed"), without the layers of context the SDK wraps around it.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(cause) = current.source() {
+        current = cause;
+    }
+    current.to_string()
 }
 
 /// The credentials provider failed inside this call: found in the error's chain of sources,
@@ -431,6 +517,22 @@ mod tests {
             assert_eq!(error.exit_code(), exit, "{failure}");
             assert!(text.contains(mentioned), "{mentioned} missing from {text}");
         }
+    }
+
+    #[test]
+    fn unreadable_bodies_show_their_shape_never_their_values() {
+        let cut = br#"{"services": [{"serviceName": "web", "desiredCount": 2, "environment": "s3cret-value", "deploym"#;
+        assert_eq!(
+            masked_body(cut),
+            r#"{"services": [{"serviceName": "***", "desiredCount": 0, "environment": "***", "***""#
+        );
+        let escaped = br#"{"a": "x\"y secret", "b": ["k1", "k2"]}"#;
+        let masked = masked_body(escaped);
+        assert!(!masked.contains("secret") && !masked.contains("k1"), "{masked}");
+        assert_eq!(
+            masked_body(b"<html>502 Bad Gateway\n</html>"),
+            "<html>502 Bad Gateway </html>"
+        );
     }
 
     #[test]

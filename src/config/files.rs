@@ -12,8 +12,9 @@ use crate::domain::secret;
 /// A JSON document named by a variable: resolved inside the clone directory, parsed, and its
 /// `${VAR}` placeholders filled from the environment. Each problem names the file.
 pub(super) fn load_json_document(env: &Env, work_dir: &Path, value: &str) -> Result<(PathBuf, Value), Vec<String>> {
-    let path = resolve_path(work_dir, value).map_err(|message| vec![message])?;
-    let text = std::fs::read_to_string(&path).map_err(|err| vec![format!("cannot read {}: {err}", path.display())])?;
+    let path = resolve_inside(work_dir, value).map_err(|message| vec![message])?;
+    let bytes = read_regular_file(&path, DOCUMENT_LIMIT).map_err(|message| vec![message])?;
+    let text = String::from_utf8(bytes).map_err(|_| vec![format!("{} is not UTF-8 text", path.display())])?;
     let mut document: Value =
         serde_json::from_str(&text).map_err(|err| vec![format!("{} is not valid JSON: {err}", path.display())])?;
     template::substitute(&mut document, &|name| {
@@ -33,6 +34,52 @@ pub(super) fn load_json_document(env: &Env, work_dir: &Path, value: &str) -> Res
             .collect::<Vec<_>>()
     })?;
     Ok((path, document))
+}
+
+/// A deploy document larger than this is not one (ECS takes 64 KiB of task definition; Lambda's
+/// configuration is smaller still): refused before it is read.
+pub const DOCUMENT_LIMIT: u64 = 1024 * 1024;
+
+/// The bytes of a regular file of at most `limit` bytes. Anything else is refused before it is
+/// opened: a FIFO would block for ever, a device (`/dev/zero`) never ends, a directory is no
+/// document. The file is read no further than the limit, in case it grows meanwhile.
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    if metadata.len() > limit {
+        return Err(format!(
+            "{shown} is {} bytes, more than the {limit} a document may have",
+            metadata.len()
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read {shown}: {err}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("{shown} grew past {limit} bytes while it was read"));
+    }
+    Ok(bytes)
+}
+
+/// Resolve a path to something the pipe deploys (a task definition, a function configuration,
+/// a package): inside the clone directory, whether given relative or absolute. A pipe runs in
+/// its own container, which sees only the clone directory of the build: any other absolute
+/// path is not the user's file.
+pub fn resolve_inside(base: &Path, value: &str) -> Result<PathBuf, String> {
+    let path = Path::new(value);
+    if path.is_absolute() && !normalize(path).starts_with(normalize(base)) {
+        return Err(format!(
+            "{value:?} is outside the clone directory {}: the pipe sees only the clone directory; give a path inside it",
+            normalize(base).display()
+        ));
+    }
+    resolve_path(base, value)
 }
 
 /// Resolve a path given in a variable: absolute paths stay as they are; relative ones resolve
@@ -77,7 +124,6 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -98,6 +144,40 @@ mod tests {
                 Err(()) => assert!(resolved.unwrap_err().contains("outside the clone directory"), "{value}"),
             }
         }
+    }
+
+    #[test]
+    fn deployed_files_stay_inside_the_clone_dir_even_when_absolute() {
+        let base = Path::new("/opt/build");
+        assert_eq!(
+            resolve_inside(base, "/opt/build/task.json").unwrap(),
+            PathBuf::from("/opt/build/task.json")
+        );
+        for value in ["/etc/passwd", "/dev/zero", "/opt/build/../x", "../../etc/passwd"] {
+            assert!(
+                resolve_inside(base, value)
+                    .unwrap_err()
+                    .contains("outside the clone directory"),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = std::env::temp_dir().join(format!("ard-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("doc.json");
+        std::fs::write(&file, b"{}").unwrap();
+        assert_eq!(read_regular_file(&file, 10).unwrap(), b"{}");
+        assert!(read_regular_file(&file, 1).unwrap_err().contains("more than"));
+        assert!(read_regular_file(&dir, 10).unwrap_err().contains("not a regular file"));
+        assert!(
+            read_regular_file(Path::new("/dev/zero"), 10)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

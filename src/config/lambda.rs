@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::Env;
-use super::files::{load_json_document, resolve_path};
+use super::files::{load_json_document, resolve_inside};
 use super::reader::Reader;
 use crate::domain::arn::is_account_id;
 use crate::domain::context::BitbucketContext;
 use crate::domain::lambda::{
-    CodeSource, LambdaSettings, S3Location, classify_configuration_keys, direct_upload_problem, environment_too_large,
+    CodeSource, LambdaSettings, S3Location, classify_configuration_keys, configuration_type_problems,
+    direct_upload_problem, environment_too_large,
 };
 use crate::vars;
 
@@ -136,7 +137,7 @@ fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
         );
         return None;
     }
-    let path = match resolve_path(work_dir, zip) {
+    let path = match resolve_inside(work_dir, zip) {
         Ok(path) if path.exists() => path,
         Ok(path) => {
             read.problem(vars::ZIP_FILE.name, format!("{} does not exist", path.display()));
@@ -186,6 +187,13 @@ fn read_configuration(
                 path.display()
             )]);
         }
+    }
+    let wrong = configuration_type_problems(fields);
+    if !wrong.is_empty() {
+        return Err(wrong
+            .into_iter()
+            .map(|problem| format!("{}: {problem}", path.display()))
+            .collect());
     }
     if let Some(size) = environment_too_large(&document) {
         return Err(vec![format!(

@@ -27,6 +27,44 @@ use crate::domain::ecs::EcsSettings;
 use crate::domain::lambda::LambdaSettings;
 use crate::domain::network::Network;
 use crate::domain::secret;
+
+/// Variables whose values are split on whitespace (lists, a command): a newline or a tab there
+/// separates items, as a multi-line YAML string does.
+const WHITESPACE_SEPARATED: [&str; 5] = [
+    "ALLOWED_ACCOUNT_IDS",
+    "SERVICE_NAME",
+    "IMAGES",
+    "RUN_TASK_COMMAND",
+    "NO_PROXY",
+];
+
+/// A control character in a value (a newline, an escape sequence) is a mistake, or an attempt
+/// to forge log lines through the messages that quote the value: refused before anything else.
+fn refuse_control_characters(read: &mut Reader, env: &Env) {
+    for var in vars::ALL {
+        let Some(value) = env.value(var.name) else {
+            continue;
+        };
+        let separators = WHITESPACE_SEPARATED.contains(&var.name);
+        if let Some(found) = value
+            .chars()
+            .find(|c| c.is_control() && !(separators && c.is_whitespace()))
+        {
+            let message = if var.secret {
+                "contains a control character (value hidden)".to_owned()
+            } else {
+                format!(
+                    "contains a control character ({}), which no valid value has",
+                    found.escape_default()
+                )
+            };
+            read.problem(var.name, message);
+        }
+    }
+}
+
+/// A CA bundle larger than this is no bundle (Debian's is about 200 KB).
+const CA_BUNDLE_LIMIT: u64 = 16 * 1024 * 1024;
 use crate::error::Error;
 use crate::vars;
 
@@ -109,6 +147,8 @@ impl Config {
         let mut read = Reader::new(env);
         let mut warnings = Vec::new();
 
+        refuse_control_characters(&mut read, env);
+
         let context = env::bitbucket_context(env).unwrap_or_else(|err| {
             read.problem("BITBUCKET_*", format!("could not be read: {err}"));
             BitbucketContext::default()
@@ -158,7 +198,11 @@ impl Config {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("/"));
         let ca_bundle = read.raw(&vars::SSL_CERT_FILE).and_then(|value| {
-            let checked = files::resolve_path(&work_dir, value).and_then(|path| match std::fs::read_to_string(&path) {
+            let read_pem = |path: &std::path::Path| {
+                files::read_regular_file(path, CA_BUNDLE_LIMIT)
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            };
+            let checked = files::resolve_path(&work_dir, value).and_then(|path| match read_pem(&path) {
                 Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Ok(path),
                 Ok(_) => Err(format!(
                     "{value:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"

@@ -131,6 +131,9 @@ impl<'e> Reader<'e> {
         for index in 0..count {
             let item_name = format!("{}_{index}", var.name);
             match self.env.value(&item_name) {
+                Some(item) if item.chars().any(|c| c.is_control() && !c.is_whitespace()) => {
+                    self.problem(&item_name, "contains a control character, which no valid value has")
+                }
                 Some(item) => items.extend(item.split_whitespace().map(str::to_owned)),
                 None => self.problem(&item_name, format!("is missing, but {count_name} is {count}")),
             }

@@ -73,6 +73,66 @@ pub const CONFIGURATION_KEYS: &[&str] = &[
 /// What GetFunctionConfiguration prints and UpdateFunctionConfiguration does not take (same
 /// model): a file copied from `get-function-configuration` carries them, and Lambda would not
 /// apply them. Nested ones as `Parent.Field`.
+/// Fields of UpdateFunctionConfiguration whose value has the wrong JSON type, as
+/// "MemorySize must be a whole number, not a string": caught before the call, since Lambda's
+/// own answer to such a body is not an error message a user can act on.
+pub fn configuration_type_problems(document: &Map<String, Value>) -> Vec<String> {
+    fn kind(value: &Value) -> &'static str {
+        match value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "an object",
+        }
+    }
+    let mut problems = Vec::new();
+    let mut expect = |field: &str, value: &Value, ok: bool, wanted: &str| {
+        if !ok {
+            problems.push(format!("{field} must be {wanted}, not {}", kind(value)));
+        }
+    };
+    for (key, value) in document {
+        match key.as_str() {
+            "Role" | "Handler" | "Description" | "Runtime" | "KMSKeyArn" => {
+                expect(key, value, value.is_string(), "a string")
+            }
+            "Timeout" | "MemorySize" => expect(key, value, value.is_u64(), "a whole number"),
+            "Layers" => expect(
+                key,
+                value,
+                value.as_array().is_some_and(|items| items.iter().all(Value::is_string)),
+                "a list of layer version ARNs",
+            ),
+            "FileSystemConfigs" => expect(key, value, value.is_array(), "a list"),
+            "Environment" => match value.as_object().map(|environment| environment.get("Variables")) {
+                None => expect(key, value, false, "an object"),
+                Some(None) => {}
+                Some(Some(variables)) => expect(
+                    "Environment.Variables",
+                    variables,
+                    variables
+                        .as_object()
+                        .is_some_and(|map| map.values().all(Value::is_string)),
+                    "an object of string values",
+                ),
+            },
+            "EphemeralStorage" => expect(
+                key,
+                value,
+                value.get("Size").is_some_and(Value::is_u64),
+                "an object with a whole-number Size",
+            ),
+            "VpcConfig" | "DeadLetterConfig" | "TracingConfig" | "ImageConfig" | "SnapStart" | "LoggingConfig" => {
+                expect(key, value, value.is_object(), "an object")
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
 pub const READ_ONLY_CONFIGURATION_KEYS: &[&str] = &[
     "Architectures",
     "CodeSha256",
@@ -172,6 +232,23 @@ pub struct S3Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_fields_of_the_wrong_type_are_named() {
+        let document = serde_json::json!({
+            "MemorySize": "big", "Timeout": 30, "Layers": ["arn:x", 3],
+            "Environment": {"Variables": {"A": 1}}, "Description": "ok", "NewField": 1
+        });
+        let problems = configuration_type_problems(document.as_object().unwrap());
+        assert_eq!(
+            problems,
+            [
+                "Environment.Variables must be an object of string values, not an object",
+                "Layers must be a list of layer version ARNs, not a list",
+                "MemorySize must be a whole number, not a string",
+            ]
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -91,7 +91,7 @@ class FaultQueue:
 
 
 # Services whose throttling error is not the generic 400 Throttling(Exception).
-THROTTLE_BY_SERVICE = {"lambda": (429, "TooManyRequestsException")}
+THROTTLE_BY_SERVICE = {"lambda": (429, "TooManyRequestsException"), "s3": (503, "SlowDown")}
 
 
 def error_response(fault, req):

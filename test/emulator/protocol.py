@@ -266,6 +266,15 @@ def aws_error(service, status, code, message, sender=None):
             ],
             body,
         )
+    if protocol == "rest-xml" and service == "s3":
+        # S3's own error document: <Error> at the root, the request id inside it.
+        body = (
+            f"<Error><Code>{xml_escape(code)}</Code><Message>{xml_escape(message)}</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
+        return Response(
+            status, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], body
+        )
     # query / rest-xml / unknown: the STS/IAM style XML error document.
     ns = service_metadata(service).get("xmlNamespace") if service else None
     if sender is None:

@@ -165,6 +165,12 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     }
     let first = &deployable[plan.targets.first().copied().unwrap_or_default()];
 
+    // From here on something exists that did not before (a new revision): a failure records it.
+    let registered = plan.revisions.iter().any(|r| matches!(r, Revision::New { .. }));
+    let partial = |error: Error, updated: &[Watched]| {
+        not_all_updated(run, settings, services.as_slice(), first, registered, updated, error)
+    };
+
     if let (Some(one_off), Some(container)) = (&settings.run_task, &command_container) {
         run_task::run(
             &ecs,
@@ -175,7 +181,8 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
             one_off.command.as_deref(),
             deadline,
         )
-        .await?;
+        .await
+        .map_err(|error| partial(error, &[]))?;
     }
 
     // A restart names no revision: each service goes on with the one it runs.
@@ -184,18 +191,21 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         .iter()
         .map(|index| (!plan.restart).then(|| deployable[*index].arn.as_str()))
         .collect();
-    let mut watched = update_services(&ecs, settings, &services, &targets).await?;
+    let mut watched = update_services(&ecs, settings, &services, &targets)
+        .await
+        .map_err(|(error, updated)| partial(error, &updated))?;
     let mut followed = if run.wait && !watched.is_empty() {
         info!(
             "Waiting for {} deployment(s) to complete (WAIT_TIMEOUT {} s)",
             watched.len(),
             run.wait_timeout.as_secs()
         );
+        super::handling_sigterm();
         tokio::select! {
             result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
                 result.map_err(|failure| unfollowed(failure, &watched))?
             }
-            () = terminated() => {
+            () = super::terminated() => {
                 let details = rollback::on_cancel(&ecs, settings, &watched).await;
                 return Err(Error::Cancelled {
                     summary: format!(
@@ -217,7 +227,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
     tokio::select! {
         () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
-        () = terminated() => {
+        () = super::terminated() => {
             return Err(Error::Cancelled {
                 summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),
                 details: rollback::on_cancel(&ecs, settings, &watched).await,
@@ -232,7 +242,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         cluster: cluster.to_owned(),
         task_definition_arn: Some(first.arn.clone()),
         revision: first.number,
-        registered: plan.revisions.iter().any(|r| matches!(r, Revision::New { .. })),
+        registered,
         dry_run: false,
         services: watched
             .iter()
@@ -286,17 +296,6 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         });
     }
     Ok(outcome)
-}
-
-/// SIGTERM: Bitbucket stops a step at its time limit, and on a manual stop. Never resolves
-/// where the signal cannot be watched.
-async fn terminated() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut signal) => {
-            signal.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
 }
 
 fn dry_run(
@@ -374,6 +373,77 @@ fn dry_run(
                 }
             })
             .collect(),
+    }
+}
+
+/// A failure before every service was updated, after a revision was registered (a one-off
+/// task that failed, an update refused): said plainly ("registered web:7; web not updated"),
+/// and recorded in the outputs files (each service IN_PROGRESS or NOT_UPDATED). A failure with
+/// nothing registered and nothing updated changed nothing, and is returned as it is.
+fn not_all_updated(
+    run: &RunContext,
+    settings: &EcsSettings,
+    services: &[Service],
+    first: &Deployable,
+    registered: bool,
+    updated: &[Watched],
+    error: Error,
+) -> Error {
+    if !registered && updated.is_empty() {
+        return error;
+    }
+    let outcomes: Vec<ServiceOutcome> = services
+        .iter()
+        .map(|service| {
+            let name = service.service_name().unwrap_or_default().to_owned();
+            let ours = updated.iter().find(|w| w.service == name);
+            ServiceOutcome {
+                console_url: console_url(run, &settings.cluster, &name),
+                task_definition_arn: ours.map(|w| w.task_definition.clone()),
+                deployment_id: ours.map(|w| w.deployment_id.clone()),
+                state: if ours.is_some() { "IN_PROGRESS" } else { "NOT_UPDATED" }.to_owned(),
+                service_deployment_arn: ours.and_then(|w| w.service_deployment.clone()),
+                strategy: ours.map(|w| w.strategy.name.clone()),
+                name,
+                final_status: None,
+                findings: None,
+                rollback: None,
+            }
+        })
+        .collect();
+    let not_updated: Vec<&str> = outcomes
+        .iter()
+        .filter(|s| s.state == "NOT_UPDATED")
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut said = Vec::new();
+    if registered {
+        said.push(format!("registered {}", short_name(&first.arn)));
+    }
+    if !updated.is_empty() {
+        let names: Vec<&str> = updated.iter().map(|w| w.service.as_str()).collect();
+        said.push(format!("{} updated (not followed)", names.join(", ")));
+    }
+    if !not_updated.is_empty() {
+        said.push(format!("{} not updated", not_updated.join(", ")));
+    }
+    let outcome = EcsOutcome {
+        action: "ecs-deploy",
+        region: run.region.clone(),
+        cluster: settings.cluster.clone(),
+        task_definition_arn: Some(first.arn.clone()),
+        revision: first.number,
+        registered,
+        dry_run: false,
+        services: outcomes,
+    };
+    let mut said = said.join("; ");
+    if let Some(first) = said.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    Error::WithOutputs {
+        error: Box::new(error.with_details([format!("{said}.")])),
+        outputs: serde_json::to_value(&outcome).unwrap_or_default(),
     }
 }
 

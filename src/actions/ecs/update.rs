@@ -17,13 +17,14 @@ const CONCURRENT_UPDATES: usize = 5;
 
 /// Update every service to its target revision (None: a restart on the revision it runs), a
 /// few at a time. A failure does not cancel the others (they are
-/// already on their way), and the error says exactly which services were updated.
+/// already on their way), and the error says exactly which services were updated; those come
+/// with it, for the outputs files.
 pub(super) async fn update_services(
     ecs: &aws_sdk_ecs::Client,
     settings: &EcsSettings,
     services: &[Service],
     targets: &[Option<&str>],
-) -> Result<Vec<Watched>, Error> {
+) -> Result<Vec<Watched>, (Error, Vec<Watched>)> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPDATES));
     let mut updates = tokio::task::JoinSet::new();
     for (index, (service, target)) in services.iter().zip(targets).enumerate() {
@@ -87,7 +88,9 @@ pub(super) async fn update_services(
                 updated.join(", ")
             }
         ));
-        return Err(first.clone().into_error().with_details(details));
+        let not_updated: Vec<&str> = refused.iter().map(|(name, _)| name.as_str()).collect();
+        details.push(format!("Not updated: {}.", not_updated.join(", ")));
+        return Err((first.clone().into_error().with_details(details), watched));
     }
     Ok(watched)
 }

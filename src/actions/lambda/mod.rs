@@ -11,8 +11,10 @@ mod code;
 mod configuration;
 mod function;
 pub mod package;
+mod progress;
 mod release;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use self::function::{FunctionState, Waiting, wait_ready};
+use self::progress::Progress;
 use self::release::Alias;
 use crate::aws::Clients;
 use crate::aws::wait::Wait;
@@ -43,6 +46,11 @@ pub struct LambdaOutcome {
     pub version: Option<String>,
     pub alias_arn: Option<String>,
     pub dry_run: bool,
+    /// DEPLOYED, DRY_RUN, or PARTIAL in the outputs of a step that failed after changing
+    /// something (then `done` and `not_done` say what).
+    pub state: &'static str,
+    pub done: Vec<String>,
+    pub not_done: Vec<String>,
 }
 
 impl fmt::Display for LambdaOutcome {
@@ -115,11 +123,33 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         .await;
     }
 
-    // What has been changed so far: every error after the first change says it, so nothing
-    // is left half-done without the log saying so.
-    let mut done: Vec<String> = Vec::new();
+    // What has been changed so far: every error after the first change says it, and the
+    // outputs files record it, so nothing is left half-done without the log saying so. A
+    // SIGTERM (the step's time limit, a manual stop) says it too, with what was in flight.
+    let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
+    super::handling_sigterm();
+    tokio::select! {
+        result = deploy(run, settings, clients, package, configuration_diff, &progress) => result,
+        () = super::terminated() => Err(progress.borrow().cancelled()),
+    }
+}
+
+/// The changes, in order, each recorded in `done` as it is made.
+async fn deploy(
+    run: &RunContext,
+    settings: &LambdaSettings,
+    clients: &Clients,
+    package: Option<package::Package>,
+    configuration_diff: Option<Vec<String>>,
+    done: &RefCell<Progress<'_>>,
+) -> Result<LambdaOutcome, Error> {
+    let deadline = run.deadline;
+    let lambda = clients.lambda();
+    let function = settings.function.as_str();
 
     // 1. Ready?
+    done.borrow_mut()
+        .now("waiting until the function is ready (nothing changed yet)");
     let mut state = wait_ready(&lambda, function, deadline, Waiting::BeforeUpdating).await?;
 
     // 2. Configuration, before the code: new code never runs with the old environment.
@@ -128,13 +158,16 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         if lines.is_empty() {
             info!("The configuration in {} is already in place", path.display());
         } else {
+            done.borrow_mut()
+                .now("UpdateFunctionConfiguration, then the wait for it");
             configuration::update(&lambda, function, wanted, &state, deadline)
                 .await
-                .map_err(said(&done))?;
-            done.push("$LATEST has the new configuration".to_owned());
+                .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut()
+                .configuration_changed("$LATEST has the new configuration");
             state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
                 .await
-                .map_err(said(&done))?;
+                .map_err(|error| done.borrow().failed(error))?;
             info!("Configuration updated from {}", path.display());
             configuration_changed = true;
         }
@@ -150,22 +183,25 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
             );
         }
         (Some(source), package) => {
+            done.borrow_mut()
+                .now("UpdateFunctionCode (with the S3 upload, if any), then the wait for it");
             let expected = code::update(clients, function, source, package, &state, deadline)
                 .await
-                .map_err(said(&done))?;
-            done.push("$LATEST has the new code".to_owned());
+                .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut().code_changed("$LATEST has the new code");
             state = wait_ready(&lambda, function, deadline, Waiting::After("the code update"))
                 .await
-                .map_err(said(&done))?;
+                .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut().code_sha256.clone_from(&state.code_sha256);
             // Publishing pins what is there now: make sure it is what this pipe uploaded.
             if let Some(expected) = expected.filter(|sha| !sha.is_empty() && *sha != state.code_sha256) {
-                return Err(Error::failed(
+                return Err(done.borrow().failed(Error::failed(
                     format!(
                         "The code of {function} changed under the pipe (CodeSha256 {} instead of {expected})",
                         state.code_sha256
                     ),
                     vec!["Someone else deployed meanwhile; no version was published. Run the step again.".to_owned()],
-                ));
+                )));
             }
             info!("Code updated: CodeSha256 {}", state.code_sha256);
             code_changed = true;
@@ -176,13 +212,15 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // 4. Publish exactly what was just produced: a concurrent change makes this fail instead
     //    of slipping into the version. Then wait until the version can serve (SnapStart).
     let version = if settings.publish {
+        done.borrow_mut()
+            .now("PublishVersion, then the wait until the version is Active");
         let version = release::publish(&lambda, function, &state, &settings.version_description, deadline)
             .await
-            .map_err(said(&done))?;
-        done.push(format!("version {version} is published"));
+            .map_err(|error| done.borrow().failed(error))?;
+        done.borrow_mut().published(&version);
         release::wait_version_active(&lambda, function, &version, deadline)
             .await
-            .map_err(|error| said(&done)(error).with_details(alias_left(settings, current_alias.as_ref())))?;
+            .map_err(|error| done.borrow().failed(error))?;
         Some(version)
     } else {
         None
@@ -191,9 +229,10 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // 5. Alias, read again now: it may have moved during the deployment. The one atomic step.
     let alias_arn = match (&settings.alias, &version) {
         (Some(alias), Some(version)) => {
+            done.borrow_mut().now("moving the alias");
             let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
-                .map_err(said(&done))?;
+                .map_err(|error| done.borrow().failed(error))?;
             Some(
                 release::move_alias(
                     &lambda,
@@ -205,7 +244,7 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
                     deadline,
                 )
                 .await
-                .map_err(said(&done))?,
+                .map_err(|error| done.borrow().failed(error))?,
             )
         }
         _ => None,
@@ -221,6 +260,9 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
         version,
         alias_arn,
         dry_run: false,
+        state: "DEPLOYED",
+        done: Vec::new(),
+        not_done: Vec::new(),
     })
 }
 
@@ -241,18 +283,6 @@ fn build_package(path: &std::path::Path, through_s3: bool) -> Result<package::Pa
         ));
     }
     Ok(package)
-}
-
-/// Where the alias stays when the deployment stops before moving it.
-fn alias_left(settings: &LambdaSettings, current: Option<&Alias>) -> Vec<String> {
-    match (&settings.alias, current) {
-        (Some(name), Some(alias)) => vec![format!(
-            "The alias {name} still points at version {} (not moved).",
-            alias.version
-        )],
-        (Some(name), None) => vec![format!("The alias {name} was not created.")],
-        (None, _) => vec![],
-    }
 }
 
 async fn dry_run(
@@ -321,18 +351,10 @@ async fn dry_run(
         version: None,
         alias_arn: None,
         dry_run: true,
+        state: "DRY_RUN",
+        done: Vec::new(),
+        not_done: Vec::new(),
     })
-}
-
-/// Adds what was already changed to an error, so a failure halfway says what it leaves behind.
-fn said(done: &[String]) -> impl Fn(Error) -> Error + '_ {
-    move |error| {
-        if done.is_empty() {
-            error
-        } else {
-            error.with_details([format!("Already done: {}.", done.join("; "))])
-        }
-    }
 }
 
 /// Lambda refuses a change while another is in progress (ResourceConflictException), and

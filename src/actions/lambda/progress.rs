@@ -1,0 +1,146 @@
+//! What a Lambda deploy has changed so far, so that a failure or a SIGTERM halfway says exactly
+//! what was done, what was in flight and what was not, and the outputs files record it.
+
+use super::LambdaOutcome;
+use super::function::FunctionState;
+use super::release::Alias;
+use crate::domain::context::RunContext;
+use crate::domain::lambda::LambdaSettings;
+use crate::error::Error;
+
+/// What a deployment has changed so far, for the error and the outputs files of a step that
+/// fails halfway: "$LATEST has the new code; version 7 is published", and what was not done
+/// ("the alias live still points at version 6").
+pub(super) struct Progress<'a> {
+    settings: &'a LambdaSettings,
+    region: String,
+    function_arn: String,
+    pub(super) code_sha256: String,
+    alias_before: Option<String>,
+    done: Vec<String>,
+    configuration_changed: bool,
+    code_changed: bool,
+    version: Option<String>,
+    /// The step under way, for a SIGTERM.
+    in_flight: &'static str,
+}
+
+impl<'a> Progress<'a> {
+    pub(super) fn new(
+        run: &RunContext,
+        settings: &'a LambdaSettings,
+        current: &FunctionState,
+        alias: Option<&Alias>,
+    ) -> Self {
+        Progress {
+            settings,
+            region: run.region.clone(),
+            function_arn: current.arn.clone(),
+            code_sha256: current.code_sha256.clone(),
+            alias_before: alias.map(|alias| alias.version.clone()),
+            done: Vec::new(),
+            configuration_changed: false,
+            code_changed: false,
+            version: None,
+            in_flight: "nothing",
+        }
+    }
+
+    pub(super) fn now(&mut self, step: &'static str) {
+        self.in_flight = step;
+    }
+
+    /// SIGTERM: what was done, what was in flight (it may or may not have happened: Lambda
+    /// goes on with a call it received), what was not done. Exit 143.
+    pub(super) fn cancelled(&self) -> Error {
+        let mut details = vec![format!("In flight: {}.", self.in_flight)];
+        if !self.done.is_empty() {
+            details.push(format!("Already done: {}.", self.done.join("; ")));
+        }
+        let not_done = self.not_done();
+        if !not_done.is_empty() {
+            details.push(format!("Not done: {}.", not_done.join("; ")));
+        }
+        let cancelled = Error::Cancelled {
+            summary: "Cancelled (SIGTERM) during lambda-deploy".to_owned(),
+            details,
+        };
+        if self.done.is_empty() {
+            return cancelled;
+        }
+        let Error::WithOutputs { outputs, .. } = self.failed(Error::failed("", vec![])) else {
+            return cancelled;
+        };
+        Error::WithOutputs {
+            error: Box::new(cancelled),
+            outputs,
+        }
+    }
+
+    pub(super) fn configuration_changed(&mut self, what: &str) {
+        self.configuration_changed = true;
+        self.done.push(what.to_owned());
+    }
+
+    pub(super) fn code_changed(&mut self, what: &str) {
+        self.code_changed = true;
+        self.done.push(what.to_owned());
+    }
+
+    pub(super) fn published(&mut self, version: &str) {
+        self.version = Some(version.to_owned());
+        self.done.push(format!("version {version} is published"));
+    }
+
+    /// What the step was to do and did not.
+    fn not_done(&self) -> Vec<String> {
+        let settings = self.settings;
+        let mut left = Vec::new();
+        if settings.configuration.is_some() && !self.configuration_changed && !self.code_changed {
+            left.push("the configuration was not updated".to_owned());
+        }
+        if settings.code.is_some() && !self.code_changed {
+            left.push("the code was not updated".to_owned());
+        }
+        if settings.publish && self.version.is_none() {
+            left.push("no version was published".to_owned());
+        }
+        match (&settings.alias, &self.alias_before) {
+            (Some(name), Some(version)) => left.push(format!("the alias {name} still points at version {version}")),
+            (Some(name), None) => left.push(format!("the alias {name} was not created")),
+            (None, _) => {}
+        }
+        left
+    }
+
+    /// `error`, with what was done and not done when something was changed already, and the
+    /// outputs files saying the same (state PARTIAL) for later script lines.
+    pub(super) fn failed(&self, error: Error) -> Error {
+        if self.done.is_empty() {
+            return error;
+        }
+        let not_done = self.not_done();
+        let mut details = vec![format!("Already done: {}.", self.done.join("; "))];
+        if !not_done.is_empty() {
+            details.push(format!("Not done: {}.", not_done.join("; ")));
+        }
+        let outcome = LambdaOutcome {
+            action: "lambda-deploy",
+            region: self.region.clone(),
+            function_arn: self.function_arn.clone(),
+            code_sha256: self.code_sha256.clone(),
+            code_changed: self.code_changed,
+            configuration_changed: self.configuration_changed,
+            version: self.version.clone(),
+            alias_arn: None,
+            dry_run: false,
+            state: "PARTIAL",
+            done: self.done.clone(),
+            not_done,
+        };
+        Error::WithOutputs {
+            error: Box::new(error.with_details(details)),
+            outputs: serde_json::to_value(&outcome).unwrap_or_default(),
+        }
+    }
+}
