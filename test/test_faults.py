@@ -53,7 +53,8 @@ def pipe_calls(emulator, service=None, action=None):
 
 
 class AssumeRoleFlow:
-    ops = [("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRole"), ("sts", "GetCallerIdentity")]
+    # A role's session names itself (AssumedRoleUser): no GetCallerIdentity here.
+    ops = [("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRole")]
 
     def __init__(self, scenario, emulator):
         self.scenario = scenario
@@ -64,6 +65,28 @@ class AssumeRoleFlow:
 
     def succeeded(self, result):
         assert result.outputs_env["AWS_ROLE_DEPLOY_ROLE_ARN"] == self.target
+
+
+class AccessKeysFlow:
+    """Plain keys name no account: GetCallerIdentity says who they are."""
+
+    ops = [("sts", "GetCallerIdentity")]
+
+    def __init__(self, scenario, emulator):
+        self.scenario = scenario
+        self.user = scenario.user()
+
+    def run(self, **overrides):
+        keys = {
+            "AWS_OIDC_ROLE_ARN": None,
+            "BITBUCKET_STEP_OIDC_TOKEN": None,
+            "AWS_ACCESS_KEY_ID": self.user["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": self.user["secret_access_key"],
+        }
+        return self.scenario.run(**keys, **overrides)
+
+    def succeeded(self, result):
+        assert result.outputs_env["AWS_ROLE_DEPLOY_CALLER_ARN"] == self.user["arn"]
 
 
 class EcsFlow:
@@ -165,6 +188,7 @@ class LambdaS3Flow:
 
 FLOWS = {
     "assume-role": AssumeRoleFlow,
+    "access-keys": AccessKeysFlow,
     "ecs-deploy": EcsFlow,
     "ecs-rollback": EcsRollbackFlow,
     "lambda-deploy": LambdaFlow,
@@ -222,7 +246,7 @@ NO_ANSWER = ("No answer from AWS", "could not get an answer", "WAIT_TIMEOUT")
 # Every operation with its connection dropped for good; one operation per service held until the
 # attempt timeout for good (slower: a second per attempt).
 PERSISTENT = [(flow, service, action, "drop") for flow, service, action in OPERATIONS] + [
-    ("assume-role", "sts", "GetCallerIdentity", "hang"),
+    ("access-keys", "sts", "GetCallerIdentity", "hang"),
     ("ecs-deploy", "ecs", "UpdateService", "hang"),
     ("lambda-deploy", "lambda", "PublishVersion", "hang"),
     ("lambda-s3", "s3", "PutObject", "hang"),

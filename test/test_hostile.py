@@ -126,7 +126,7 @@ CASES = [
     ("action-unknown", "unknown ACTION", {"ACTION": "deploy"}, None, "ACTION"),
     ("action-empty", "unknown ACTION", {"ACTION": ""}, None, "ACTION"),
     ("action-injection", "unknown ACTION", {"ACTION": "ecs-deploy; rm -rf /"}, None, "ACTION"),
-    ("action-unbuilt", "unknown ACTION", {"ACTION": "trust-policy"}, None, "ACTION"),
+    ("action-underscore", "unknown ACTION", {"ACTION": "ecs_deploy"}, None, "ACTION"),
     # --- ARNs, regions, durations, numbers
     ("oidc-arn-garbage", "invalid ARN", {"AWS_OIDC_ROLE_ARN": "not-an-arn"}, None, "AWS_OIDC_ROLE_ARN"),
     ("oidc-arn-short-account", "invalid ARN", {"AWS_OIDC_ROLE_ARN": "arn:aws:iam::123:role/deploy"}, None, "AWS_OIDC_ROLE_ARN"),

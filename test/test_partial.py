@@ -176,13 +176,13 @@ def test_sigterm_before_an_action_follows_anything_is_answered_too(scenario, emu
 
     from pipe import BINARY, Result
 
-    emulator.add_fault("hang", service="sts", action="GetCallerIdentity", count=1, hang_seconds=20)
+    emulator.add_fault("hang", service="sts", action="AssumeRoleWithWebIdentity", count=1, hang_seconds=20)
     env = scenario.env(ACTION=action, CLUSTER_NAME="prod", SERVICE_NAME="web", IMAGE="repo/app:2",
                        AWS_ATTEMPT_TIMEOUT="30")
     process = subprocess.Popen([str(BINARY)], env=env, cwd=str(scenario.clone_dir),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
-    while not emulator.requests(service="sts", action="GetCallerIdentity") and time.monotonic() < deadline:
+    while not emulator.requests(service="sts", action="AssumeRoleWithWebIdentity") and time.monotonic() < deadline:
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=15)
