@@ -156,8 +156,17 @@ class EcrLikeFront:
       JSON syntax'" (containers/image#584, opcr-io/policy#149);
     - with `token_expired` set, every request is answered as ECR answers an expired token: a
       plain-text 403 "Your authorization token has expired. Reauthenticate and try again."
+    - a repository named in `immutable` refuses a manifest `PUT` under a tag it already has with
+      `400 TAG_INVALID` "The image tag '<tag>' already exists in the '<repository>' repository and
+      cannot be overwritten because the repository is immutable." — even when the manifest is
+      the very one the tag points at (aws/containers-roadmap#2380, moby/buildkit#3776,
+      GoogleContainerTools/kaniko#3481): a re-run of the same push is refused;
+    - `throttle(n, method)`: the next `n` requests (of that method, if given) are answered as ECR
+      answers a throttled one: `429 TOOMANYREQUESTS` "Rate exceeded" (google/go-containerregistry#750,
+      containerd/containerd#10447: PutImage's 10 TPS, InitiateLayerUpload's quota).
 
-    `parts` records (upload path, size, status) of every `PATCH`, in order.
+    `parts` records (upload path, size, status) of every `PATCH`, in order; `tag_refusals`
+    (repository, tag) of every immutable refusal; `throttled` (method, path) of every 429.
     """
 
     def __init__(self, registry):
@@ -168,6 +177,10 @@ class EcrLikeFront:
         front = self
         self.parts = []
         self.token_expired = False
+        self.immutable = set()
+        self.tag_refusals = []
+        self.throttled = []
+        self._throttle = [0, None]  # requests left to refuse, method (None: any)
         self._sessions = {}  # upload path -> (first range header, last part size)
         self._lock = threading.Lock()
 
@@ -184,6 +197,17 @@ class EcrLikeFront:
                 if front.token_expired:
                     text = b"Your authorization token has expired. Reauthenticate and try again."
                     return self._answer(403, [("Content-Type", "text/plain")], text)
+                with front._lock:
+                    left, method = front._throttle
+                    throttled = left > 0 and method in (None, self.command) and path != "/v2/"
+                    if throttled:
+                        front._throttle[0] -= 1
+                        front.throttled.append((self.command, path))
+                if throttled:
+                    doc = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "Rate exceeded"}]})
+                    return self._answer(429, [("Content-Type", "application/json")], doc.encode())
+                if self._refused_as_immutable(path):
+                    return None
                 if self.command == "PUT" and "/manifests/" in path:
                     try:
                         declared = "mediaType" in json.loads(body)
@@ -223,6 +247,24 @@ class EcrLikeFront:
                     front.parts.append((path, len(body), status))
                 return self._answer(status, out, data)
 
+            def _refused_as_immutable(self, path):
+                """Answer as ECR does a manifest PUT under a tag an immutable repository already has."""
+                if self.command != "PUT" or "/manifests/" not in path:
+                    return False
+                repository, reference = path[len("/v2/"):].split("/manifests/", 1)
+                if repository not in front.immutable or reference.startswith("sha256:"):
+                    return False
+                status, _, _ = registry.request("HEAD", f"/v2/{repository}/manifests/{reference}",
+                                                {"Accept": ", ".join(MANIFEST_TYPES)})
+                if status != 200:
+                    return False
+                front.tag_refusals.append((repository, reference))
+                doc = json.dumps({"errors": [{"code": "TAG_INVALID", "message": (
+                    f"The image tag '{reference}' already exists in the '{repository}' repository and cannot be "
+                    "overwritten because the repository is immutable.")}]})
+                self._answer(400, [("Content-Type", "application/json")], doc.encode())
+                return True
+
             def _answer(self, status, headers, data):
                 self.send_response(status)
                 for k, v in headers:
@@ -239,6 +281,10 @@ class EcrLikeFront:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def throttle(self, count, method=None):
+        with self._lock:
+            self._throttle = [count, method]
 
     def close(self):
         self.server.shutdown()

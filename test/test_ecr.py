@@ -363,6 +363,68 @@ def test_expired_token_is_an_authorization_refusal(scenario, ecr, ecr_like):
     assert "Your authorization token has expired" in result.final_line
 
 
+def test_rerun_of_an_archive_push_to_an_immutable_repository_succeeds(scenario, ecr, ecr_like, registry_process):
+    """A re-run of the push step (same archive, same tags): ECR refuses every tag with TAG_INVALID,
+    though each already points at this very image. The pipe reads the tag back and counts it done."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    ecr_like.immutable.add(repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    first = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1 stable")
+    assert first.code == 0, first
+    assert ecr_like.tag_refusals == []
+    again = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1 stable")
+    assert again.code == 0, again
+    assert ecr_like.tag_refusals == [(repository, "v1"), (repository, "stable")]
+    assert again.outputs_json["digest"] == top and again.outputs_json["tags"] == ["v1", "stable"]
+    assert "tag v1 already points at " + top in again.output
+    assert registry_process.manifest(repository, "stable")[0] == top
+
+
+def test_immutable_tag_of_another_image_names_the_tag(scenario, ecr, ecr_like, registry_process):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    ecr_like.immutable.add(repository)
+    one, _ = images.oci_layout(scenario.clone_dir / "one")
+    two, _ = images.oci_layout(scenario.clone_dir / "two", layer_sizes=(4000, 60_000))
+    assert push(scenario, IMAGE_ARCHIVE="one", ECR_REPOSITORY=repository, TAGS="v1").code == 0
+    result = push(scenario, IMAGE_ARCHIVE="two", ECR_REPOSITORY=repository, TAGS="v1")
+    assert result.code == 1, result
+    assert ecr_like.tag_refusals == [(repository, "v1")]
+    assert "Tag v1 already exists" in result.final_line and "TAG_INVALID" in result.final_line
+    assert "Change TAGS" in result.output
+    assert registry_process.manifest(repository, "v1")[0] == one != two
+
+
+def test_throttled_registry_requests_are_retried(scenario, ecr, ecr_like, registry_process):
+    """ECR throttles its registry API with 429 TOOMANYREQUESTS "Rate exceeded"; a few of them
+    (blob checks, the manifest PUT) do not fail the push."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.throttle(2)
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1")
+    assert result.code == 0, result
+    assert len(ecr_like.throttled) == 2, ecr_like.throttled
+    ecr_like.throttle(1, "PUT")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v2")
+    assert result.code == 0, result
+    assert ecr_like.throttled[-1][0] == "PUT" and "/manifests/" in ecr_like.throttled[-1][1]
+    assert registry_process.manifest(repository, "v2")[0] == top
+
+
+def test_a_registry_that_keeps_throttling_fails_with_its_answer(scenario, ecr, ecr_like):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.throttle(1000, "POST")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 1, result
+    assert "TOOMANYREQUESTS: Rate exceeded" in result.final_line
+    assert "ECR throttled the registry API" in result.output
+    assert len(ecr_like.throttled) >= 5, ecr_like.throttled  # the first try and four more, per upload
+
+
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)

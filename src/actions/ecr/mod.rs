@@ -372,21 +372,44 @@ async fn push_archive(
     }
     let top = &image.top;
     for tag in tags {
-        registry
+        match registry
             .put_manifest(repository, tag, &top.media_type, &top.bytes, &top.digest)
             .await
-            .map_err(|err| tag_refusal(err, tag, repository))?;
-        info!("  tag {tag} → {}", top.digest);
+        {
+            Ok(_) => info!("  tag {tag} → {}", top.digest),
+            // ECR refuses a tag of an immutable repository even when it already points at this
+            // very image, as it does when the same push runs again (a re-run step): the tag is
+            // read back, and if it serves this digest there is nothing to do.
+            Err(err) if is_immutable_refusal(&err) => {
+                let served = registry
+                    .manifest_digest(repository, tag, &MANIFEST_TYPES.join(", "))
+                    .await
+                    .ok();
+                if served.as_deref() != Some(top.digest.as_str()) {
+                    return Err(tag_refusal(err, tag, repository));
+                }
+                info!(
+                    "  tag {tag} already points at {} (the repository's tags are immutable: left as it is)",
+                    top.digest
+                );
+            }
+            Err(err) => return Err(err),
+        }
         done.push((tag.clone(), top.digest.clone()));
     }
     Ok(top.digest.clone())
 }
 
-/// ECR answers a manifest `PUT` that would move an immutable tag with `TAG_INVALID`.
-fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
+/// ECR answers a manifest `PUT` that would move an immutable tag with `TAG_INVALID` (the daemon
+/// passes it on as "tag invalid: … cannot be overwritten …").
+fn is_immutable_refusal(error: &Error) -> bool {
     let text = error.to_string();
-    if text.contains("TAG_INVALID") || text.contains("cannot be overwritten") || text.contains("immutable") {
-        promote::immutable_tag(tag, repository, &text)
+    text.contains("TAG_INVALID") || text.contains("cannot be overwritten") || text.contains("immutable")
+}
+
+fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
+    if is_immutable_refusal(&error) {
+        promote::immutable_tag(tag, repository, &error.to_string())
     } else {
         error
     }
