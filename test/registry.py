@@ -142,6 +142,23 @@ def required():
 MIN_PART = 5 * 1024 * 1024
 
 
+DENIED_PRINCIPAL = "arn:aws:sts::111111111111:assumed-role/deploy/pipe"
+DENIED_RESOURCE = "arn:aws:ecr:us-east-1:111111111111:repository/"
+
+
+def ecr_action(method, path):
+    """The ECR action a registry API request is authorized as (None: `/v2/`, which only
+    needs the token)."""
+    if "/manifests/" in path:
+        return "ecr:PutImage" if method == "PUT" else "ecr:BatchGetImage"
+    if "/blobs/uploads/" in path:
+        return {"POST": "ecr:InitiateLayerUpload", "PATCH": "ecr:UploadLayerPart",
+                "PUT": "ecr:CompleteLayerUpload"}.get(method)
+    if "/blobs/" in path:
+        return "ecr:BatchCheckLayerAvailability" if method == "HEAD" else "ecr:GetDownloadUrlForLayer"
+    return None
+
+
 class EcrLikeFront:
     """A proxy in front of the registry that answers chunked blob uploads the way ECR's registry
     API does, as its users report it (aws/containers-roadmap#2831, jdx/mise#11376; the design
@@ -165,8 +182,15 @@ class EcrLikeFront:
       answers a throttled one: `429 TOOMANYREQUESTS` "Rate exceeded" (google/go-containerregistry#750,
       containerd/containerd#10447: PutImage's 10 TPS, InitiateLayerUpload's quota).
 
+    - an ECR action named in `denied` (the registry API's requests are authorized as ECR actions:
+      `HEAD`/`GET` of a manifest is `ecr:BatchGetImage`, a blob `HEAD` `ecr:BatchCheckLayerAvailability`,
+      …, a manifest `PUT` `ecr:PutImage`) is refused as ECR refuses a role without it: `403 DENIED`
+      "User: … is not authorized to perform: ecr:… on resource: … because no identity-based policy
+      allows the ecr:… action" (docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors.html).
+
     `parts` records (upload path, size, status) of every `PATCH`, in order; `tag_refusals`
-    (repository, tag) of every immutable refusal; `throttled` (method, path) of every 429.
+    (repository, tag) of every immutable refusal; `throttled` (method, path) of every 429;
+    `denials` (action, method, path) of every 403 DENIED.
     """
 
     def __init__(self, registry):
@@ -178,6 +202,8 @@ class EcrLikeFront:
         self.parts = []
         self.token_expired = False
         self.immutable = set()
+        self.denied = set()  # ECR actions (e.g. "ecr:BatchGetImage") the role may not perform
+        self.denials = []
         self.tag_refusals = []
         self.throttled = []
         self._throttle = [0, None]  # requests left to refuse, method (None: any)
@@ -190,10 +216,33 @@ class EcrLikeFront:
             def log_message(self, *args):
                 pass
 
-            def _forward(self):
+            def _body(self):
+                """The request's body, read whole: by Content-Length, or chunk by chunk (the Docker
+                daemon streams layer uploads with Transfer-Encoding: chunked)."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return body
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _forward(self):
+                body = self._body()
                 path = self.path.split("?", 1)[0]
+                action = ecr_action(self.command, path)
+                if action in front.denied:
+                    front.denials.append((action, self.command, path))
+                    doc = json.dumps({"errors": [{"code": "DENIED", "message": (
+                        f"User: {DENIED_PRINCIPAL} is not authorized to perform: {action} on resource: "
+                        f"{DENIED_RESOURCE}{path[len('/v2/'):].split('/blobs/')[0].split('/manifests/')[0]} "
+                        f"because no identity-based policy allows the {action} action")}]})
+                    return self._answer(403, [("Content-Type", "application/json")], doc.encode())
                 if front.token_expired:
                     text = b"Your authorization token has expired. Reauthenticate and try again."
                     return self._answer(403, [("Content-Type", "text/plain")], text)
@@ -226,7 +275,9 @@ class EcrLikeFront:
                                                       "message": "Layer parts must be at least 5 MiB in size"}]})
                         return self._answer(400, [("Content-Type", "application/json")], doc.encode())
                 upstream = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "transfer-encoding", "content-length")}
+                headers["Content-Length"] = str(len(body))
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()

@@ -425,6 +425,27 @@ def test_a_registry_that_keeps_throttling_fails_with_its_answer(scenario, ecr, e
     assert len(ecr_like.throttled) >= 5, ecr_like.throttled  # the first try and four more, per upload
 
 
+@docker
+def test_daemon_push_without_batch_get_image_reports_the_daemons_digest(scenario, ecr, ecr_like, registry_process,
+                                                                         built_image):
+    """A role with issue 10's push permissions but not ecr:BatchGetImage (listed there for
+    promotion): the push itself works on ECR; reading the tag back is DENIED. That is a warning
+    naming the permission, not a failed step after the image is in the registry."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    ecr_like.denied.add("ecr:BatchGetImage")
+    try:
+        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert result.code == 0, result
+        assert [action for action, _, _ in ecr_like.denials] == ["ecr:BatchGetImage"], ecr_like.denials
+        assert "ecr:BatchGetImage" in result.output and "WARN" in result.output
+        served, _, _ = registry_process.manifest(repository, "v1")
+        assert result.outputs_json["digest"] == served
+        assert result.outputs_json["repository_uri"] == f"{ecr_like.host}/{repository}"
+    finally:
+        images.remove_images(f"{ecr_like.host}/{repository}:v1")
+
+
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)

@@ -453,6 +453,15 @@ async fn push_from_daemon(
                 warn!("The digest could not be checked with the registry directly ({err}); the daemon's is reported");
                 break;
             }
+            // Reading a tag back is ecr:BatchGetImage, which a role made only for pushing may lack:
+            // the push itself succeeded, so the daemon's digest stands.
+            Err(err) if matches!(err, Error::Auth { .. }) => {
+                warn!(
+                    "The registry refused to read {tag} back ({err}), so the digest is the daemon's, unchecked; grant \
+                     ecr:BatchGetImage on the repository to have it checked"
+                );
+                break;
+            }
             Err(err) => return Err(err),
         };
         if served != digest {
