@@ -446,6 +446,39 @@ def test_daemon_push_without_batch_get_image_reports_the_daemons_digest(scenario
         images.remove_images(f"{ecr_like.host}/{repository}:v1")
 
 
+@docker
+def test_daemon_push_denied_by_ecr_names_the_action(scenario, ecr, ecr_like, built_image):
+    """The daemon passes ECR's 403 DENIED on as "denied: User: … is not authorized to perform:
+    ecr:InitiateLayerUpload …": an authorization failure that names the missing permission."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    ecr_like.denied.add("ecr:InitiateLayerUpload")
+    try:
+        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert result.code == 3, result
+        assert {action for action, _, _ in ecr_like.denials} == {"ecr:InitiateLayerUpload"}
+        assert "not authorized to perform: ecr:InitiateLayerUpload" in result.final_line
+    finally:
+        images.remove_images(f"{ecr_like.host}/{repository}:v1")
+
+
+@docker
+def test_daemon_push_of_an_immutable_tag_names_the_tag(scenario, ecr, ecr_like, built_image):
+    """ECR's TAG_INVALID, as the daemon passes it on ("tag invalid: …"), even for the same image:
+    a daemon push learns its digest only from a successful push, so this stays a failure."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    ecr_like.immutable.add(repository)
+    try:
+        assert push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1").code == 0
+        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert result.code == 1, result
+        assert ecr_like.tag_refusals == [(repository, "v1")]
+        assert "Tag v1 already exists" in result.final_line and "immutable" in result.final_line
+    finally:
+        images.remove_images(f"{ecr_like.host}/{repository}:v1")
+
+
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)
