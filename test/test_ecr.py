@@ -463,20 +463,29 @@ def test_daemon_push_denied_by_ecr_names_the_action(scenario, ecr, ecr_like, bui
 
 
 @docker
-def test_daemon_push_of_an_immutable_tag_names_the_tag(scenario, ecr, ecr_like, built_image):
-    """ECR's TAG_INVALID, as the daemon passes it on ("tag invalid: …"), even for the same image:
-    a daemon push learns its digest only from a successful push, so this stays a failure."""
+def test_daemon_rerun_to_an_immutable_tag_succeeds_and_another_image_is_refused(scenario, ecr, ecr_like, built_image,
+                                                                               tmp_path):
+    """ECR's TAG_INVALID, as the daemon passes it on ("tag invalid: …"), comes even for the same
+    image: the tag is read back, and if it is the daemon's image the step succeeds with its digest.
+    Another image under that tag stays refused, naming the tag."""
     repository = repo_name()
     ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
     ecr_like.immutable.add(repository)
+    other = images.build_image(tmp_path, sizes=(5000,))
     try:
-        assert push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1").code == 0
-        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
-        assert result.code == 1, result
+        first = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert first.code == 0, first
+        again = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert again.code == 0, again
         assert ecr_like.tag_refusals == [(repository, "v1")]
-        assert "Tag v1 already exists" in result.final_line and "immutable" in result.final_line
+        assert again.outputs_json["digest"] == first.outputs_json["digest"]
+        assert "already points at " + first.outputs_json["digest"] in again.output
+        refused = push(scenario, IMAGE_NAME=other, ECR_REPOSITORY=repository, TAGS="v1")
+        assert refused.code == 1, refused
+        assert ecr_like.tag_refusals == [(repository, "v1")] * 2
+        assert "Tag v1 already exists" in refused.final_line and "immutable" in refused.final_line
     finally:
-        images.remove_images(f"{ecr_like.host}/{repository}:v1")
+        images.remove_images(other, f"{ecr_like.host}/{repository}:v1")
 
 
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):

@@ -12,6 +12,7 @@ mod daemon;
 mod promote;
 mod registry;
 mod store;
+mod tags;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use self::registry::{BlobPush, Registry};
+use self::tags::{is_immutable_refusal, served_as, tag_refusal};
 use crate::aws::{self, AwsFailure, Clients};
 use crate::domain::context::RunContext;
 use crate::domain::ecr::{
@@ -131,7 +133,7 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 &daemon,
                 &registry,
                 &password,
-                image,
+                (image, &id),
                 repository,
                 &settings.tags,
                 &mut done,
@@ -400,26 +402,11 @@ async fn push_archive(
     Ok(top.digest.clone())
 }
 
-/// ECR answers a manifest `PUT` that would move an immutable tag with `TAG_INVALID` (the daemon
-/// passes it on as "tag invalid: … cannot be overwritten …").
-fn is_immutable_refusal(error: &Error) -> bool {
-    let text = error.to_string();
-    text.contains("TAG_INVALID") || text.contains("cannot be overwritten") || text.contains("immutable")
-}
-
-fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
-    if is_immutable_refusal(&error) {
-        promote::immutable_tag(tag, repository, &error.to_string())
-    } else {
-        error
-    }
-}
-
 async fn push_from_daemon(
     daemon: &daemon::Daemon,
     registry: &Registry,
     password: &Secret,
-    image: &str,
+    (image, image_id): (&str, &str),
     repository: &str,
     tags: &[String],
     done: &mut Vec<(String, String)>,
@@ -429,11 +416,25 @@ async fn push_from_daemon(
     for tag in tags {
         daemon.tag(image, repository_uri, tag).await?;
         info!("Pushing {repository_uri}:{tag}");
-        let pushed = daemon
-            .push(repository_uri, tag, registry.host(), password)
-            .await
-            .map_err(|err| tag_refusal(err, tag, repository))?;
-        info!("  tag {tag} → {pushed}");
+        let pushed = match daemon.push(repository_uri, tag, registry.host(), password).await {
+            Ok(pushed) => {
+                info!("  tag {tag} → {pushed}");
+                pushed
+            }
+            // ECR refuses an immutable tag even when it names this very image (a re-run of the
+            // same push): the tag is read back and compared with the daemon's image.
+            Err(err) if is_immutable_refusal(&err) => match served_as(registry, repository, tag, image_id).await {
+                Some(served) => {
+                    info!(
+                        "  tag {tag} already points at {served}, this image (the repository's tags are immutable: left as \
+                         it is)"
+                    );
+                    served
+                }
+                None => return Err(tag_refusal(err, tag, repository)),
+            },
+            Err(err) => return Err(tag_refusal(err, tag, repository)),
+        };
         done.push((tag.clone(), pushed.clone()));
         match &digest {
             Some(first) if *first != pushed => warn!("{tag} was pushed as {pushed}, not {first}"),

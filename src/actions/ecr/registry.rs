@@ -284,6 +284,26 @@ impl Registry {
             .ok_or_else(|| Error::failed(format!("The registry sent no digest for {reference}"), vec![]))
     }
 
+    /// The manifest the registry serves for `reference`: its digest and its bytes.
+    pub async fn manifest(&self, repository: &str, reference: &str, accept: &str) -> Result<(String, Vec<u8>), Error> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let (status, headers, body) = self
+            .send(Method::GET, &url, &[("accept", accept.to_owned())], body::empty)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(self.refusal(&format!("manifest {reference}"), status, body).await);
+        }
+        let digest = headers
+            .get("docker-content-digest")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::failed(format!("The registry sent no digest for {reference}"), vec![]))?;
+        let bytes = body::read_limited(body, 4 * 1024 * 1024)
+            .await
+            .map_err(|err| Error::failed(format!("Reading manifest {reference} failed: {err}"), vec![]))?;
+        Ok((digest, bytes))
+    }
+
     fn location(&self, headers: &HeaderMap) -> Result<String, Error> {
         let location = headers
             .get(LOCATION)
