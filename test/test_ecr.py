@@ -488,6 +488,19 @@ def test_daemon_rerun_to_an_immutable_tag_succeeds_and_another_image_is_refused(
         images.remove_images(other, f"{ecr_like.host}/{repository}:v1")
 
 
+def test_archive_push_denied_by_ecr_names_the_action(scenario, ecr, ecr_like):
+    """ECR's 403 DENIED for a role without ecr:PutImage: an authorization failure (exit 3) quoting
+    ECR, which names the missing action."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.denied.add("ecr:PutImage")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 3, result
+    assert [action for action, _, _ in ecr_like.denials] == ["ecr:PutImage"]
+    assert "DENIED: User: " in result.final_line and "perform: ecr:PutImage" in result.final_line
+
+
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)
