@@ -501,6 +501,22 @@ def test_archive_push_denied_by_ecr_names_the_action(scenario, ecr, ecr_like):
     assert "DENIED: User: " in result.final_line and "perform: ecr:PutImage" in result.final_line
 
 
+def test_registry_id_names_the_registry_in_every_ecr_call(scenario, ecr, ecr_registry):
+    """REGISTRY_ID goes to DescribeRepositories and to GetAuthorizationToken's registryIds, which
+    decides the registry its proxyEndpoint names (terraform-provider-aws#45754: the CLI and API
+    answer with that registry's endpoint). The emulator answers with its one local registry, so
+    which endpoint real ECR would give is not tested here, only that it is asked for."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, REGISTRY_ID=ACCOUNT)
+    assert_pushed(result, ecr_registry, repository, ["latest"])
+    [token] = scenario.emulator.requests(service="ecr", action="GetAuthorizationToken")
+    assert token["params"].get("registryIds") == [ACCOUNT], token["params"]
+    [describe] = scenario.emulator.requests(service="ecr", action="DescribeRepositories")
+    assert describe["params"].get("registryId") == ACCOUNT, describe["params"]
+
+
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)
