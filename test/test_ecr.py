@@ -291,6 +291,31 @@ def test_immutable_tag_conflict_names_the_tag(scenario, ecr):
     assert refused["error_code"] == "ImageTagAlreadyExistsException"
 
 
+@pytest.mark.parametrize("mutability, immutable, mutable", [
+    ("IMMUTABLE_WITH_EXCLUSION", "prod", "dev-7"),
+    ("MUTABLE_WITH_EXCLUSION", "dev-7", "prod"),
+])
+def test_tag_mutability_exclusions_are_honoured(scenario, ecr, mutability, immutable, mutable):
+    """ECR's tag mutability with exclusion filters: tags matching `dev-*` are the exception.
+    Moving an immutable one is refused (ECR: ImageTagAlreadyExistsException, "the tag is
+    immutable"); a mutable one moves."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability=mutability,
+                          imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "dev-*"}])
+    seed_image(ecr, repository, immutable, content="old")
+    seed_image(ecr, repository, mutable, content="old")
+    digest = seed_image(ecr, repository, "sha-new", content="new")
+    moved = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS=mutable)
+    assert moved.code == 0, moved
+    assert digest_of_tag(ecr, repository, mutable) == digest
+    refused = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS=immutable)
+    assert refused.code == 1, refused
+    assert f"Tag {immutable} already exists" in refused.final_line and "immutable" in refused.final_line
+    assert digest_of_tag(ecr, repository, immutable) != digest
+    [error] = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
+    assert error["error_code"] == "ImageTagAlreadyExistsException"
+
+
 def test_tags_pushed_before_a_refusal_are_in_the_outputs(scenario, ecr):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
