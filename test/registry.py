@@ -142,6 +142,23 @@ def required():
 MIN_PART = 5 * 1024 * 1024
 
 
+DENIED_PRINCIPAL = "arn:aws:sts::111111111111:assumed-role/deploy/pipe"
+DENIED_RESOURCE = "arn:aws:ecr:us-east-1:111111111111:repository/"
+
+
+def ecr_action(method, path):
+    """The ECR action a registry API request is authorized as (None: `/v2/`, which only
+    needs the token)."""
+    if "/manifests/" in path:
+        return "ecr:PutImage" if method == "PUT" else "ecr:BatchGetImage"
+    if "/blobs/uploads/" in path:
+        return {"POST": "ecr:InitiateLayerUpload", "PATCH": "ecr:UploadLayerPart",
+                "PUT": "ecr:CompleteLayerUpload"}.get(method)
+    if "/blobs/" in path:
+        return "ecr:BatchCheckLayerAvailability" if method == "HEAD" else "ecr:GetDownloadUrlForLayer"
+    return None
+
+
 class EcrLikeFront:
     """A proxy in front of the registry that answers chunked blob uploads the way ECR's registry
     API does, as its users report it (aws/containers-roadmap#2831, jdx/mise#11376; the design
@@ -156,8 +173,24 @@ class EcrLikeFront:
       JSON syntax'" (containers/image#584, opcr-io/policy#149);
     - with `token_expired` set, every request is answered as ECR answers an expired token: a
       plain-text 403 "Your authorization token has expired. Reauthenticate and try again."
+    - a repository named in `immutable` refuses a manifest `PUT` under a tag it already has with
+      `400 TAG_INVALID` "The image tag '<tag>' already exists in the '<repository>' repository and
+      cannot be overwritten because the repository is immutable." — even when the manifest is
+      the very one the tag points at (aws/containers-roadmap#2380, moby/buildkit#3776,
+      GoogleContainerTools/kaniko#3481): a re-run of the same push is refused;
+    - `throttle(n, method)`: the next `n` requests (of that method, if given) are answered as ECR
+      answers a throttled one: `429 TOOMANYREQUESTS` "Rate exceeded" (google/go-containerregistry#750,
+      containerd/containerd#10447: PutImage's 10 TPS, InitiateLayerUpload's quota).
 
-    `parts` records (upload path, size, status) of every `PATCH`, in order.
+    - an ECR action named in `denied` (the registry API's requests are authorized as ECR actions:
+      `HEAD`/`GET` of a manifest is `ecr:BatchGetImage`, a blob `HEAD` `ecr:BatchCheckLayerAvailability`,
+      …, a manifest `PUT` `ecr:PutImage`) is refused as ECR refuses a role without it: `403 DENIED`
+      "User: … is not authorized to perform: ecr:… on resource: … because no identity-based policy
+      allows the ecr:… action" (docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors.html).
+
+    `parts` records (upload path, size, status) of every `PATCH`, in order; `tag_refusals`
+    (repository, tag) of every immutable refusal; `throttled` (method, path) of every 429;
+    `denials` (action, method, path) of every 403 DENIED.
     """
 
     def __init__(self, registry):
@@ -168,6 +201,12 @@ class EcrLikeFront:
         front = self
         self.parts = []
         self.token_expired = False
+        self.immutable = set()
+        self.denied = set()  # ECR actions (e.g. "ecr:BatchGetImage") the role may not perform
+        self.denials = []
+        self.tag_refusals = []
+        self.throttled = []
+        self._throttle = [0, None]  # requests left to refuse, method (None: any)
         self._sessions = {}  # upload path -> (first range header, last part size)
         self._lock = threading.Lock()
 
@@ -177,13 +216,47 @@ class EcrLikeFront:
             def log_message(self, *args):
                 pass
 
-            def _forward(self):
+            def _body(self):
+                """The request's body, read whole: by Content-Length, or chunk by chunk (the Docker
+                daemon streams layer uploads with Transfer-Encoding: chunked)."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return body
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _forward(self):
+                body = self._body()
                 path = self.path.split("?", 1)[0]
+                action = ecr_action(self.command, path)
+                if action in front.denied:
+                    front.denials.append((action, self.command, path))
+                    doc = json.dumps({"errors": [{"code": "DENIED", "message": (
+                        f"User: {DENIED_PRINCIPAL} is not authorized to perform: {action} on resource: "
+                        f"{DENIED_RESOURCE}{path[len('/v2/'):].split('/blobs/')[0].split('/manifests/')[0]} "
+                        f"because no identity-based policy allows the {action} action")}]})
+                    return self._answer(403, [("Content-Type", "application/json")], doc.encode())
                 if front.token_expired:
                     text = b"Your authorization token has expired. Reauthenticate and try again."
                     return self._answer(403, [("Content-Type", "text/plain")], text)
+                with front._lock:
+                    left, method = front._throttle
+                    throttled = left > 0 and method in (None, self.command) and path != "/v2/"
+                    if throttled:
+                        front._throttle[0] -= 1
+                        front.throttled.append((self.command, path))
+                if throttled:
+                    doc = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "Rate exceeded"}]})
+                    return self._answer(429, [("Content-Type", "application/json")], doc.encode())
+                if self._refused_as_immutable(path):
+                    return None
                 if self.command == "PUT" and "/manifests/" in path:
                     try:
                         declared = "mediaType" in json.loads(body)
@@ -202,7 +275,9 @@ class EcrLikeFront:
                                                       "message": "Layer parts must be at least 5 MiB in size"}]})
                         return self._answer(400, [("Content-Type", "application/json")], doc.encode())
                 upstream = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "transfer-encoding", "content-length")}
+                headers["Content-Length"] = str(len(body))
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
@@ -223,6 +298,24 @@ class EcrLikeFront:
                     front.parts.append((path, len(body), status))
                 return self._answer(status, out, data)
 
+            def _refused_as_immutable(self, path):
+                """Answer as ECR does a manifest PUT under a tag an immutable repository already has."""
+                if self.command != "PUT" or "/manifests/" not in path:
+                    return False
+                repository, reference = path[len("/v2/"):].split("/manifests/", 1)
+                if repository not in front.immutable or reference.startswith("sha256:"):
+                    return False
+                status, _, _ = registry.request("HEAD", f"/v2/{repository}/manifests/{reference}",
+                                                {"Accept": ", ".join(MANIFEST_TYPES)})
+                if status != 200:
+                    return False
+                front.tag_refusals.append((repository, reference))
+                doc = json.dumps({"errors": [{"code": "TAG_INVALID", "message": (
+                    f"The image tag '{reference}' already exists in the '{repository}' repository and cannot be "
+                    "overwritten because the repository is immutable.")}]})
+                self._answer(400, [("Content-Type", "application/json")], doc.encode())
+                return True
+
             def _answer(self, status, headers, data):
                 self.send_response(status)
                 for k, v in headers:
@@ -239,6 +332,10 @@ class EcrLikeFront:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def throttle(self, count, method=None):
+        with self._lock:
+            self._throttle = [count, method]
 
     def close(self):
         self.server.shutdown()

@@ -291,6 +291,31 @@ def test_immutable_tag_conflict_names_the_tag(scenario, ecr):
     assert refused["error_code"] == "ImageTagAlreadyExistsException"
 
 
+@pytest.mark.parametrize("mutability, immutable, mutable", [
+    ("IMMUTABLE_WITH_EXCLUSION", "prod", "dev-7"),
+    ("MUTABLE_WITH_EXCLUSION", "dev-7", "prod"),
+])
+def test_tag_mutability_exclusions_are_honoured(scenario, ecr, mutability, immutable, mutable):
+    """ECR's tag mutability with exclusion filters: tags matching `dev-*` are the exception.
+    Moving an immutable one is refused (ECR: ImageTagAlreadyExistsException, "the tag is
+    immutable"); a mutable one moves."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability=mutability,
+                          imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "dev-*"}])
+    seed_image(ecr, repository, immutable, content="old")
+    seed_image(ecr, repository, mutable, content="old")
+    digest = seed_image(ecr, repository, "sha-new", content="new")
+    moved = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS=mutable)
+    assert moved.code == 0, moved
+    assert digest_of_tag(ecr, repository, mutable) == digest
+    refused = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS=immutable)
+    assert refused.code == 1, refused
+    assert f"Tag {immutable} already exists" in refused.final_line and "immutable" in refused.final_line
+    assert digest_of_tag(ecr, repository, immutable) != digest
+    [error] = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
+    assert error["error_code"] == "ImageTagAlreadyExistsException"
+
+
 def test_tags_pushed_before_a_refusal_are_in_the_outputs(scenario, ecr):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
@@ -377,6 +402,160 @@ def test_expired_token_is_an_authorization_refusal(scenario, ecr, ecr_like):
     result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
     assert result.code == 3, result
     assert "Your authorization token has expired" in result.final_line
+
+
+def test_rerun_of_an_archive_push_to_an_immutable_repository_succeeds(scenario, ecr, ecr_like, registry_process):
+    """A re-run of the push step (same archive, same tags): ECR refuses every tag with TAG_INVALID,
+    though each already points at this very image. The pipe reads the tag back and counts it done."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    ecr_like.immutable.add(repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    first = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1 stable")
+    assert first.code == 0, first
+    assert ecr_like.tag_refusals == []
+    again = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1 stable")
+    assert again.code == 0, again
+    assert ecr_like.tag_refusals == [(repository, "v1"), (repository, "stable")]
+    assert again.outputs_json["digest"] == top and again.outputs_json["tags"] == ["v1", "stable"]
+    assert "tag v1 already points at " + top in again.output
+    assert registry_process.manifest(repository, "stable")[0] == top
+
+
+def test_immutable_tag_of_another_image_names_the_tag(scenario, ecr, ecr_like, registry_process):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    ecr_like.immutable.add(repository)
+    one, _ = images.oci_layout(scenario.clone_dir / "one")
+    two, _ = images.oci_layout(scenario.clone_dir / "two", layer_sizes=(4000, 60_000))
+    assert push(scenario, IMAGE_ARCHIVE="one", ECR_REPOSITORY=repository, TAGS="v1").code == 0
+    result = push(scenario, IMAGE_ARCHIVE="two", ECR_REPOSITORY=repository, TAGS="v1")
+    assert result.code == 1, result
+    assert ecr_like.tag_refusals == [(repository, "v1")]
+    assert "Tag v1 already exists" in result.final_line and "TAG_INVALID" in result.final_line
+    assert "Change TAGS" in result.output
+    assert registry_process.manifest(repository, "v1")[0] == one != two
+
+
+def test_throttled_registry_requests_are_retried(scenario, ecr, ecr_like, registry_process):
+    """ECR throttles its registry API with 429 TOOMANYREQUESTS "Rate exceeded"; a few of them
+    (blob checks, the manifest PUT) do not fail the push."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.throttle(2)
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1")
+    assert result.code == 0, result
+    assert len(ecr_like.throttled) == 2, ecr_like.throttled
+    ecr_like.throttle(1, "PUT")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v2")
+    assert result.code == 0, result
+    assert ecr_like.throttled[-1][0] == "PUT" and "/manifests/" in ecr_like.throttled[-1][1]
+    assert registry_process.manifest(repository, "v2")[0] == top
+
+
+def test_a_registry_that_keeps_throttling_fails_with_its_answer(scenario, ecr, ecr_like):
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.throttle(1000, "POST")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 1, result
+    assert "TOOMANYREQUESTS: Rate exceeded" in result.final_line
+    assert "ECR throttled the registry API" in result.output
+    assert len(ecr_like.throttled) >= 5, ecr_like.throttled  # the first try and four more, per upload
+
+
+@docker
+def test_daemon_push_without_batch_get_image_reports_the_daemons_digest(scenario, ecr, ecr_like, registry_process,
+                                                                         built_image):
+    """A role with issue 10's push permissions but not ecr:BatchGetImage (listed there for
+    promotion): the push itself works on ECR; reading the tag back is DENIED. That is a warning
+    naming the permission, not a failed step after the image is in the registry."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    ecr_like.denied.add("ecr:BatchGetImage")
+    try:
+        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert result.code == 0, result
+        assert [action for action, _, _ in ecr_like.denials] == ["ecr:BatchGetImage"], ecr_like.denials
+        assert "ecr:BatchGetImage" in result.output and "WARN" in result.output
+        served, _, _ = registry_process.manifest(repository, "v1")
+        assert result.outputs_json["digest"] == served
+        assert result.outputs_json["repository_uri"] == f"{ecr_like.host}/{repository}"
+    finally:
+        images.remove_images(f"{ecr_like.host}/{repository}:v1")
+
+
+@docker
+def test_daemon_push_denied_by_ecr_names_the_action(scenario, ecr, ecr_like, built_image):
+    """The daemon passes ECR's 403 DENIED on as "denied: User: … is not authorized to perform:
+    ecr:InitiateLayerUpload …": an authorization failure that names the missing permission."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    ecr_like.denied.add("ecr:InitiateLayerUpload")
+    try:
+        result = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert result.code == 3, result
+        assert {action for action, _, _ in ecr_like.denials} == {"ecr:InitiateLayerUpload"}
+        assert "not authorized to perform: ecr:InitiateLayerUpload" in result.final_line
+    finally:
+        images.remove_images(f"{ecr_like.host}/{repository}:v1")
+
+
+@docker
+def test_daemon_rerun_to_an_immutable_tag_succeeds_and_another_image_is_refused(scenario, ecr, ecr_like, built_image,
+                                                                               tmp_path):
+    """ECR's TAG_INVALID, as the daemon passes it on ("tag invalid: …"), comes even for the same
+    image: the tag is read back, and if it is the daemon's image the step succeeds with its digest.
+    Another image under that tag stays refused, naming the tag."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    ecr_like.immutable.add(repository)
+    other = images.build_image(tmp_path, sizes=(5000,))
+    try:
+        first = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert first.code == 0, first
+        again = push(scenario, IMAGE_NAME=built_image, ECR_REPOSITORY=repository, TAGS="v1")
+        assert again.code == 0, again
+        assert ecr_like.tag_refusals == [(repository, "v1")]
+        assert again.outputs_json["digest"] == first.outputs_json["digest"]
+        assert "already points at " + first.outputs_json["digest"] in again.output
+        refused = push(scenario, IMAGE_NAME=other, ECR_REPOSITORY=repository, TAGS="v1")
+        assert refused.code == 1, refused
+        assert ecr_like.tag_refusals == [(repository, "v1")] * 2
+        assert "Tag v1 already exists" in refused.final_line and "immutable" in refused.final_line
+    finally:
+        images.remove_images(other, f"{ecr_like.host}/{repository}:v1")
+
+
+def test_archive_push_denied_by_ecr_names_the_action(scenario, ecr, ecr_like):
+    """ECR's 403 DENIED for a role without ecr:PutImage: an authorization failure (exit 3) quoting
+    ECR, which names the missing action."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    ecr_like.denied.add("ecr:PutImage")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository)
+    assert result.code == 3, result
+    assert [action for action, _, _ in ecr_like.denials] == ["ecr:PutImage"]
+    assert "DENIED: User: " in result.final_line and "perform: ecr:PutImage" in result.final_line
+
+
+def test_registry_id_names_the_registry_in_every_ecr_call(scenario, ecr, ecr_registry):
+    """REGISTRY_ID goes to DescribeRepositories and to GetAuthorizationToken's registryIds, which
+    decides the registry its proxyEndpoint names (terraform-provider-aws#45754: the CLI and API
+    answer with that registry's endpoint). The emulator answers with its one local registry, so
+    which endpoint real ECR would give is not tested here, only that it is asked for."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, REGISTRY_ID=ACCOUNT)
+    assert_pushed(result, ecr_registry, repository, ["latest"])
+    [token] = scenario.emulator.requests(service="ecr", action="GetAuthorizationToken")
+    assert token["params"].get("registryIds") == [ACCOUNT], token["params"]
+    [describe] = scenario.emulator.requests(service="ecr", action="DescribeRepositories")
+    assert describe["params"].get("registryId") == ACCOUNT, describe["params"]
 
 
 def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr, ecr_registry):

@@ -31,12 +31,16 @@ both are views of the same repository):
 Not modelled: ListImages / DescribeImages of images only in the registry.
 
 PutImage is judged as real ECR does where moto differs: moving a tag of an IMMUTABLE repository
-to another image is refused with `ImageTagAlreadyExistsException` and ECR's message (moto says
+(or an immutable tag of an `IMMUTABLE_WITH_EXCLUSION` / `MUTABLE_WITH_EXCLUSION` one, by its
+wildcard filters) to another image is refused with `ImageTagAlreadyExistsException` and ECR's
+message ("… because the tag is immutable." for the filtered modes, as kaniko users quote it:
+osscontainertools/kaniko#204) (moto says
 `ImageAlreadyExistsException`, which real ECR keeps for "that tag already points there"), and
 an image's digest is the sha256 of its manifest (moto hashes the layer digests).
 """
 
 import base64
+import fnmatch
 import hashlib
 import json
 import ssl
@@ -112,6 +116,10 @@ def _after_token(layer, req, resp):
     return resp
 
 
+IMMUTABLE_BY_FILTER_MESSAGE = (
+    "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten "
+    "because the tag is immutable."
+)
 IMMUTABLE_TAG_MESSAGE = (
     "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten "
     "because the repository is immutable."
@@ -136,13 +144,14 @@ def _judge_put_image(layer, req):
     if repository is None:
         return None
     manifest = params.get("imageManifest") or ""
-    if str(repository.image_tag_mutability).endswith("IMMUTABLE"):
+    if tag_is_immutable(repository, tag):
         digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        message = IMMUTABLE_TAG_MESSAGE if _setting(repository) == "IMMUTABLE" else IMMUTABLE_BY_FILTER_MESSAGE
         for image in repository.images:
             if tag in image.image_tags and image.get_image_digest() != digest:
                 req.notes["record"] = {"immutable_tag": tag}
                 return aws_error("ecr", 400, "ImageTagAlreadyExistsException",
-                                 IMMUTABLE_TAG_MESSAGE.format(tag=tag, repository=name))
+                                 message.format(tag=tag, repository=name))
     return _tag_in_registry(layer, req, name, tag, manifest, params.get("imageManifestMediaType"), account)
 
 
@@ -241,6 +250,22 @@ def _judge_batch_get_image(layer, req):
     if imported:
         req.notes["record"] = {"registry_import": imported[0] if len(imported) == 1 else imported}
     return None
+
+
+def _setting(repository):
+    value = repository.image_tag_mutability
+    return str(getattr(value, "value", value))
+
+
+def tag_is_immutable(repository, tag):
+    """ECR's rule (PutImageTagMutability): IMMUTABLE and MUTABLE are the whole repository;
+    IMMUTABLE_WITH_EXCLUSION makes every tag immutable except those matching a wildcard filter,
+    MUTABLE_WITH_EXCLUSION every tag mutable except those. (moto answers the immutable ones with
+    ImageAlreadyExistsException, which would read as "the tag already points there".)"""
+    setting = _setting(repository)
+    filters = [f.get("filter", "") for f in (repository.image_tag_mutability_exclusion_filters or [])]
+    excluded = setting.endswith("_WITH_EXCLUSION") and any(fnmatch.fnmatchcase(tag, f) for f in filters)
+    return setting.startswith("IMMUTABLE") != excluded
 
 
 @after("ecr", "PutImage")

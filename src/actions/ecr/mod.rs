@@ -12,6 +12,7 @@ mod daemon;
 mod promote;
 mod registry;
 mod store;
+mod tags;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use self::registry::{BlobPush, Registry};
+use self::tags::{is_immutable_refusal, served_as, tag_refusal};
 use crate::aws::{self, AwsFailure, Clients};
 use crate::domain::context::RunContext;
 use crate::domain::ecr::{
@@ -131,7 +133,7 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 &daemon,
                 &registry,
                 &password,
-                image,
+                (image, &id),
                 repository,
                 &settings.tags,
                 &mut done,
@@ -372,31 +374,39 @@ async fn push_archive(
     }
     let top = &image.top;
     for tag in tags {
-        registry
+        match registry
             .put_manifest(repository, tag, &top.media_type, &top.bytes, &top.digest)
             .await
-            .map_err(|err| tag_refusal(err, tag, repository))?;
-        info!("  tag {tag} → {}", top.digest);
+        {
+            Ok(_) => info!("  tag {tag} → {}", top.digest),
+            // ECR refuses a tag of an immutable repository even when it already points at this
+            // very image, as it does when the same push runs again (a re-run step): the tag is
+            // read back, and if it serves this digest there is nothing to do.
+            Err(err) if is_immutable_refusal(&err) => {
+                let served = registry
+                    .manifest_digest(repository, tag, &MANIFEST_TYPES.join(", "))
+                    .await
+                    .ok();
+                if served.as_deref() != Some(top.digest.as_str()) {
+                    return Err(tag_refusal(err, tag, repository));
+                }
+                info!(
+                    "  tag {tag} already points at {} (the repository's tags are immutable: left as it is)",
+                    top.digest
+                );
+            }
+            Err(err) => return Err(err),
+        }
         done.push((tag.clone(), top.digest.clone()));
     }
     Ok(top.digest.clone())
-}
-
-/// ECR answers a manifest `PUT` that would move an immutable tag with `TAG_INVALID`.
-fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
-    let text = error.to_string();
-    if text.contains("TAG_INVALID") || text.contains("cannot be overwritten") || text.contains("immutable") {
-        promote::immutable_tag(tag, repository, &text)
-    } else {
-        error
-    }
 }
 
 async fn push_from_daemon(
     daemon: &daemon::Daemon,
     registry: &Registry,
     password: &Secret,
-    image: &str,
+    (image, image_id): (&str, &str),
     repository: &str,
     tags: &[String],
     done: &mut Vec<(String, String)>,
@@ -406,11 +416,25 @@ async fn push_from_daemon(
     for tag in tags {
         daemon.tag(image, repository_uri, tag).await?;
         info!("Pushing {repository_uri}:{tag}");
-        let pushed = daemon
-            .push(repository_uri, tag, registry.host(), password)
-            .await
-            .map_err(|err| tag_refusal(err, tag, repository))?;
-        info!("  tag {tag} → {pushed}");
+        let pushed = match daemon.push(repository_uri, tag, registry.host(), password).await {
+            Ok(pushed) => {
+                info!("  tag {tag} → {pushed}");
+                pushed
+            }
+            // ECR refuses an immutable tag even when it names this very image (a re-run of the
+            // same push): the tag is read back and compared with the daemon's image.
+            Err(err) if is_immutable_refusal(&err) => match served_as(registry, repository, tag, image_id).await {
+                Some(served) => {
+                    info!(
+                        "  tag {tag} already points at {served}, this image (the repository's tags are immutable: left as \
+                         it is)"
+                    );
+                    served
+                }
+                None => return Err(tag_refusal(err, tag, repository)),
+            },
+            Err(err) => return Err(tag_refusal(err, tag, repository)),
+        };
         done.push((tag.clone(), pushed.clone()));
         match &digest {
             Some(first) if *first != pushed => warn!("{tag} was pushed as {pushed}, not {first}"),
@@ -428,6 +452,15 @@ async fn push_from_daemon(
             // direct requests do not use HTTPS_PROXY. The daemon's digest is the registry's answer.
             Err(err) if registry::unanswered(&err) => {
                 warn!("The digest could not be checked with the registry directly ({err}); the daemon's is reported");
+                break;
+            }
+            // Reading a tag back is ecr:BatchGetImage, which a role made only for pushing may lack:
+            // the push itself succeeded, so the daemon's digest stands.
+            Err(err) if matches!(err, Error::Auth { .. }) => {
+                warn!(
+                    "The registry refused to read {tag} back ({err}), so the digest is the daemon's, unchecked; grant \
+                     ecr:BatchGetImage on the repository to have it checked"
+                );
                 break;
             }
             Err(err) => return Err(err),

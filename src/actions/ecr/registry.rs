@@ -11,7 +11,9 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tracing::debug;
+use std::time::Duration;
+
+use tracing::{debug, info};
 
 use super::body::{self, Body};
 use super::connect::ProxyAware;
@@ -80,7 +82,38 @@ impl Registry {
         &self.inner.endpoint.host
     }
 
+    /// One request, sent again when the registry throttles it or fails for a moment (ECR answers
+    /// `429 TOOMANYREQUESTS` "Rate exceeded" past an API's quota, e.g. PutImage's 10 TPS, and now
+    /// and then a 5xx): a few tries with growing pauses (or the registry's `Retry-After`), then
+    /// its last answer. `body` makes the request's body afresh for each try.
     async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: impl Fn() -> Body,
+    ) -> Result<(StatusCode, HeaderMap, hyper::body::Incoming), Error> {
+        let mut tries = 0;
+        loop {
+            let (status, headers, answer) = self.send_once(method.clone(), url, headers, body()).await?;
+            if !is_transient(status) || tries >= RETRY_PAUSES_MS.len() {
+                return Ok((status, headers, answer));
+            }
+            let pause = retry_after(&headers).unwrap_or(Duration::from_millis(RETRY_PAUSES_MS[tries]));
+            tries += 1;
+            info!(
+                "The registry {} throttled or failed {method} {} (HTTP {}); trying again in {} ms",
+                self.host(),
+                path_of(url),
+                status.as_u16(),
+                pause.as_millis()
+            );
+            drop(answer);
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         url: &str,
@@ -119,7 +152,7 @@ impl Registry {
 
     /// `GET /v2/`: whether the registry takes the token, before anything is uploaded.
     pub async fn check_authorization(&self) -> Result<(), Error> {
-        let (status, _, body) = self.send(Method::GET, &self.url("/v2/"), &[], body::empty()).await?;
+        let (status, _, body) = self.send(Method::GET, &self.url("/v2/"), &[], body::empty).await?;
         if status.is_success() {
             return Ok(());
         }
@@ -128,7 +161,7 @@ impl Registry {
 
     pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, Error> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let (status, _, body) = self.send(Method::HEAD, &url, &[], body::empty()).await?;
+        let (status, _, body) = self.send(Method::HEAD, &url, &[], body::empty).await?;
         match status {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -149,7 +182,7 @@ impl Registry {
                 Method::POST,
                 &start,
                 &[(CONTENT_LENGTH.as_str(), "0".into())],
-                body::empty(),
+                body::empty,
             )
             .await?;
         if status != StatusCode::ACCEPTED {
@@ -163,7 +196,7 @@ impl Registry {
             if len == 0 {
                 break;
             }
-            let part = body::file_region(blob.path.clone(), blob.offset + offset, len);
+            let part = || body::file_region(blob.path.clone(), blob.offset + offset, len);
             let range = format!("{offset}-{}", offset + len - 1);
             let (status, headers, body) = self
                 .send(
@@ -194,7 +227,7 @@ impl Registry {
                 Method::PUT,
                 &finish,
                 &[(CONTENT_LENGTH.as_str(), "0".into())],
-                body::empty(),
+                body::empty,
             )
             .await?;
         if status != StatusCode::CREATED {
@@ -225,7 +258,7 @@ impl Registry {
                     (CONTENT_TYPE.as_str(), media_type.to_owned()),
                     (CONTENT_LENGTH.as_str(), bytes.len().to_string()),
                 ],
-                body::full(bytes.to_vec()),
+                || body::full(bytes.to_vec()),
             )
             .await?;
         if status != StatusCode::CREATED {
@@ -239,7 +272,7 @@ impl Registry {
     pub async fn manifest_digest(&self, repository: &str, reference: &str, accept: &str) -> Result<String, Error> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let (status, headers, body) = self
-            .send(Method::HEAD, &url, &[("accept", accept.to_owned())], body::empty())
+            .send(Method::HEAD, &url, &[("accept", accept.to_owned())], body::empty)
             .await?;
         if status != StatusCode::OK {
             return Err(self.refusal(&format!("manifest {reference}"), status, body).await);
@@ -249,6 +282,26 @@ impl Registry {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
             .ok_or_else(|| Error::failed(format!("The registry sent no digest for {reference}"), vec![]))
+    }
+
+    /// The manifest the registry serves for `reference`: its digest and its bytes.
+    pub async fn manifest(&self, repository: &str, reference: &str, accept: &str) -> Result<(String, Vec<u8>), Error> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let (status, headers, body) = self
+            .send(Method::GET, &url, &[("accept", accept.to_owned())], body::empty)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(self.refusal(&format!("manifest {reference}"), status, body).await);
+        }
+        let digest = headers
+            .get("docker-content-digest")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::failed(format!("The registry sent no digest for {reference}"), vec![]))?;
+        let bytes = body::read_limited(body, 4 * 1024 * 1024)
+            .await
+            .map_err(|err| Error::failed(format!("Reading manifest {reference} failed: {err}"), vec![]))?;
+        Ok((digest, bytes))
     }
 
     fn location(&self, headers: &HeaderMap) -> Result<String, Error> {
@@ -293,6 +346,15 @@ impl Registry {
                         .to_owned(),
                 ],
             ),
+            StatusCode::TOO_MANY_REQUESTS => Error::failed(
+                summary,
+                vec![
+                    "ECR throttled the registry API past its quota (per account and region; PutImage and \
+                     InitiateLayerUpload have the lowest), even after several tries: other pushes to the same \
+                     registry are running at the same time. Run the step again, or spread the pushes out."
+                        .to_owned(),
+                ],
+            ),
             _ => Error::failed(summary, vec![]),
         }
     }
@@ -314,6 +376,20 @@ fn plain_answer(status: StatusCode, body: &[u8]) -> String {
     } else {
         format!("HTTP {}: {line}", status.as_u16())
     }
+}
+
+/// Pauses between tries of a throttled or briefly failing request (about 4 s in all).
+const RETRY_PAUSES_MS: [u64; 4] = [250, 500, 1000, 2000];
+
+/// Answers worth another try: throttling and a registry's passing failures.
+fn is_transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds, capped so a run never waits long on one request.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(10)))
 }
 
 /// The registry gave no answer at all (connection refused, DNS, proxy needed), as opposed to
@@ -359,6 +435,22 @@ mod tests {
             "HTTP 403: Your authorization token has expired. Reauthenticate and try again."
         );
         assert_eq!(plain_answer(StatusCode::BAD_GATEWAY, b"<html>...</html>"), "HTTP 502");
+    }
+
+    #[test]
+    fn throttling_and_passing_failures_are_tried_again() {
+        for status in [429, 500, 502, 503, 504] {
+            assert!(is_transient(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+        for status in [400, 401, 403, 404, 405] {
+            assert!(!is_transient(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert("retry-after", "3600".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(10)));
     }
 
     #[test]

@@ -1,0 +1,38 @@
+//! Immutable tags: ECR refuses a manifest under a tag an immutable repository already has
+//! (`TAG_INVALID`; the daemon passes it on as "tag invalid: … cannot be overwritten …"), even when
+//! the tag already names this very image, as in a re-run of the same push. These read the tag
+//! back to tell the two apart.
+
+use super::promote;
+use super::registry::Registry;
+use crate::domain::ecr::MANIFEST_TYPES;
+use crate::error::Error;
+
+/// ECR answers a manifest `PUT` that would move an immutable tag with `TAG_INVALID` (the daemon
+/// passes it on as "tag invalid: … cannot be overwritten …").
+pub(super) fn is_immutable_refusal(error: &Error) -> bool {
+    let text = error.to_string();
+    text.contains("TAG_INVALID") || text.contains("cannot be overwritten") || text.contains("immutable")
+}
+
+pub(super) fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
+    if is_immutable_refusal(&error) {
+        promote::immutable_tag(tag, repository, &error.to_string())
+    } else {
+        error
+    }
+}
+
+/// The digest `tag` serves, if it is the daemon's image `image_id`: the image id is the digest of
+/// its configuration (the classic image store), which the served manifest names, or the digest
+/// of the manifest itself (the containerd image store).
+pub(super) async fn served_as(registry: &Registry, repository: &str, tag: &str, image_id: &str) -> Option<String> {
+    let (served, bytes) = registry
+        .manifest(repository, tag, &MANIFEST_TYPES.join(", "))
+        .await
+        .ok()?;
+    let config = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|doc| Some(doc.get("config")?.get("digest")?.as_str()?.to_owned()));
+    (!image_id.is_empty() && (served == image_id || config.as_deref() == Some(image_id))).then_some(served)
+}
