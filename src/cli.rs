@@ -40,6 +40,7 @@ WHAT THE ROLE MAY DO
   --cluster <name>  --services <list>             ecs-deploy: services the role may update
   --task-role-arn <arn>  --execution-role-arn <arn>  ecs-deploy: the only roles iam:PassRole allows
   --function <name or arn>                        lambda-deploy
+  --s3-bucket <name>                              lambda-deploy with S3_BUCKET: put and read the package
   --ecr-repository <list>  --ecr-create-repository  ecr-push
 
 ROLE CHAINING
@@ -271,6 +272,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             cluster: get("--cluster").map(str::to_owned),
             services: all("--services"),
             function: get("--function").map(str::to_owned),
+            s3_bucket: get("--s3-bucket").map(str::to_owned),
             ecr_repositories: all("--ecr-repository"),
             ecr_create_repository: flags.iter().any(|flag| flag == "--ecr-create-repository"),
             pass_roles,
@@ -299,6 +301,7 @@ const KNOWN: &[&str] = &[
     "--task-role-arn",
     "--execution-role-arn",
     "--function",
+    "--s3-bucket",
     "--ecr-repository",
     "--chained-role-account",
     "--chained-role-name",

@@ -102,6 +102,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     let services = read.list(&vars::SERVICE_NAME);
     let cluster = read.text(&vars::CLUSTER_NAME);
     let function = read.text(&vars::FUNCTION_NAME);
+    let s3_bucket = read.text(&vars::S3_BUCKET);
 
     let (Some(workspace), Some(workspace_uuid), Some(repository_uuid)) = (workspace, workspace_uuid, repository_uuid)
     else {
@@ -145,6 +146,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             cluster,
             services,
             function,
+            s3_bucket,
             ..Resources::default()
         },
     };

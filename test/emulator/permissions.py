@@ -9,8 +9,17 @@ keys IAM supplies (`ecs:cluster` for RunTask), and the extra authorisations some
 
 `sts:AssumeRole` (and `sts:TagSession` when tags are sent) is checked on the target role's ARN.
 
-Not modelled: permission boundaries, SCPs, session policies, resource-based policies, implicit
-ecs:TagResource on tagged creation, and any call of a service not mapped here (judged on `*`).
+Tag-on-create (ECS's "Grant permission to tag resources on creation"): RegisterTaskDefinition
+and RunTask that carry `tags` are also authorised as `ecs:TagResource` with the `ecs:CreateAction`
+condition key naming the creating call; without tags no ecs:TagResource is needed.
+
+Lambda fetches code from S3 with the caller's permissions (its refusal: "Your access has been
+denied by S3, please make sure your request credentials have permission to GetObject for
+<bucket>/<key>"): UpdateFunctionCode with `S3Bucket` is also authorised as `s3:GetObject` on
+the object (`s3:GetObjectVersion` when `S3ObjectVersion` names a version).
+
+Not modelled: permission boundaries, SCPs, session policies, resource-based policies, and any
+call of a service not mapped here (judged on `*`).
 """
 
 from .dispatch import control, on_reset
@@ -55,15 +64,27 @@ def _ecs(req, arn):
     if action == "RunTask":
         family = p.get("taskDefinition", "")
         td = family if family.startswith("arn:") else arn("ecs", f"task-definition/{family}")
-        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})]
+        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})] + _tag_on_create(p, action, cluster_arn)
     if action == "RegisterTaskDefinition":
         passes = [
             ("iam:PassRole", p[key], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
             for key in ("taskRoleArn", "executionRoleArn")
             if p.get(key)
         ]
-        return [(f"ecs:{action}", "*", {})] + passes
+        return [(f"ecs:{action}", "*", {})] + passes + _tag_on_create(p, action, None)
     return [(f"ecs:{action}", "*", {})]
+
+
+def _tag_on_create(params, action, cluster_arn):
+    """Tags in a creating call are authorised as ecs:TagResource too, with ecs:CreateAction.
+    The resource is not yet created, so only `*` or a pattern of the new resource matches:
+    `*` is what the policy must allow (as ECS's documented example does)."""
+    if not params.get("tags"):
+        return []
+    context = {"ecs:CreateAction": action}
+    if cluster_arn:
+        context["ecs:cluster"] = cluster_arn
+    return [("ecs:TagResource", "*", context)]
 
 
 def _lambda(req, arn):
@@ -73,7 +94,12 @@ def _lambda(req, arn):
         function = arn("lambda", f"function:{function}")
     qualifier = p.get("Qualifier") or p.get("Name") if req.action in ("GetAlias", "UpdateAlias") else p.get("Qualifier")
     resource = f"{function}:{qualifier}" if qualifier else function
-    return [(f"lambda:{req.action}", resource, {})]
+    needs = [(f"lambda:{req.action}", resource, {})]
+    if req.action == "UpdateFunctionCode" and p.get("S3Bucket"):
+        # Lambda reads the object as the caller (forward access), dry runs included.
+        read = "s3:GetObjectVersion" if p.get("S3ObjectVersion") else "s3:GetObject"
+        needs.append((read, f"arn:aws:s3:::{p['S3Bucket']}/{p.get('S3Key', '')}", {}))
+    return needs
 
 
 def authorizations(req, account):

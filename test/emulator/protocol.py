@@ -266,6 +266,16 @@ def aws_error(service, status, code, message, sender=None):
             ],
             body,
         )
+    if service == "s3":
+        # S3's REST error document is a bare <Error> (no <ErrorResponse> wrapper), which is
+        # what the SDKs parse; in the STS shape the client sees a 403 "without an error message".
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{xml_escape(code)}</Code>'
+            f"<Message>{xml_escape(message)}</Message><RequestId>{request_id}</RequestId></Error>"
+        )
+        return Response(
+            status, [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)], body
+        )
     # query / rest-xml / unknown: the STS/IAM style XML error document.
     ns = service_metadata(service).get("xmlNamespace") if service else None
     if sender is None:

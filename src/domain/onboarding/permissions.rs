@@ -79,7 +79,7 @@ fn deploy(setup: &Setup, spelling: &Spelling, account: &str) -> Option<Policy> {
         match action {
             DeployAction::EcsDeploy => statements.extend(ecs(setup, &arns)),
             DeployAction::EcrPush => statements.extend(ecr(setup, &arns)),
-            DeployAction::LambdaDeploy => statements.push(lambda(setup, &arns)),
+            DeployAction::LambdaDeploy => statements.extend(lambda(setup, &arns)),
         }
     }
     (!statements.is_empty()).then(|| Policy::new(statements))
@@ -166,7 +166,7 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     statements
 }
 
-fn lambda(setup: &Setup, arns: &Arns<'_>) -> Statement {
+fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     let function = match setup.resources.function.as_deref() {
         Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
         Some(name) => arns.of("lambda", &format!("function:{name}")),
@@ -177,7 +177,17 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Statement {
         // Versions and aliases (`function:api:7`, `function:api:live`).
         resources.push(format!("{function}:*"));
     }
-    Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)
+    let mut statements = vec![Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)];
+    if let Some(bucket) = &setup.resources.s3_bucket {
+        // The pipe puts the package (ZIP_FILE with S3_BUCKET); Lambda then reads the object with
+        // the caller's permissions, as s3:GetObjectVersion when the bucket is versioned.
+        statements.push(Statement::allow(
+            "LambdaCodeInS3",
+            &["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
+            vec![format!("arn:{}:s3:::{bucket}/*", arns.partition)],
+        ));
+    }
+    statements
 }
 
 fn ecr(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
@@ -230,12 +240,14 @@ pub fn notes(setup: &Setup) -> Vec<String> {
                         "lambda-deploy: no --function given, so every function of the account is allowed.".to_owned(),
                     );
                 }
-                notes.push(
-                    "lambda-deploy: code from S3 also needs s3:PutObject (the pipe uploads ZIP_FILE) or \
-                     s3:GetObject/s3:GetObjectVersion (Lambda reads the object as the caller) on that bucket; \
-                     add them if you use S3_BUCKET."
-                        .to_owned(),
-                );
+                if resources.s3_bucket.is_none() {
+                    notes.push(
+                        "lambda-deploy: code from S3 (S3_BUCKET) needs s3:PutObject (the pipe uploads ZIP_FILE) and \
+                         s3:GetObject/s3:GetObjectVersion (Lambda reads the object with the caller's permissions) \
+                         on that bucket: give it with --s3-bucket."
+                            .to_owned(),
+                    );
+                }
             }
             DeployAction::EcrPush => {
                 if resources.ecr_repositories.is_empty() {
