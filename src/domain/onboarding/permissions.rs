@@ -240,6 +240,13 @@ pub fn notes(setup: &Setup) -> Vec<String> {
                         "lambda-deploy: no --function given, so every function of the account is allowed.".to_owned(),
                     );
                 }
+                notes.push(
+                    "lambda-deploy: code as a container image (IMAGE_URI) is read by Lambda itself: the ECR repository's \
+                     policy must allow lambda.amazonaws.com ecr:BatchGetImage and ecr:GetDownloadUrlForLayer (Lambda adds \
+                     that itself only if this role may call ecr:GetRepositoryPolicy and ecr:SetRepositoryPolicy); from \
+                     another account, this role needs those two actions on the repository too."
+                        .to_owned(),
+                );
                 if resources.s3_bucket.is_none() {
                     notes.push(
                         "lambda-deploy: code from S3 (S3_BUCKET) needs s3:PutObject (the pipe uploads ZIP_FILE) and \
