@@ -148,3 +148,16 @@ def test_lambda_from_s3_without_bucket_permissions_is_refused_and_the_note_says_
     result = run(doc["role"]["permissions_policy"])
     assert result.code == 3, result
     assert "s3:PutObject" in result.output
+
+
+def test_a_function_given_as_a_qualified_arn_still_covers_the_function_itself(scenario, emulator):
+    """Lambda authorises PublishVersion, UpdateFunctionCode and CreateAlias on the unqualified
+    function ARN: a policy built from `function:api:live` alone would refuse them."""
+    lambda_fixture(emulator, name="api")
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
+    qualified = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:api:live"
+    policy = generate(scenario, "--actions", "lambda-deploy", "--function", qualified)["role"]["permissions_policy"]
+    emulator.enforce_role_policy(scenario.role_arn, policy)
+    result = scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live")
+    assert result.code == 0, result
+    assert not refusals(emulator)

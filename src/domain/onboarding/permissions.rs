@@ -168,7 +168,10 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
 
 fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     let function = match setup.resources.function.as_deref() {
-        Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+        // `arn:aws:lambda:region:account:function:name[:qualifier]`: Lambda authorises
+        // PublishVersion, UpdateFunctionCode and CreateAlias on the unqualified ARN, so a
+        // qualifier (a version or alias) is dropped; `:*` below covers every one of them.
+        Some(arn) if arn.starts_with("arn:") => arn.splitn(8, ':').take(7).collect::<Vec<_>>().join(":"),
         Some(name) => arns.of("lambda", &format!("function:{name}")),
         None => arns.of("lambda", "function:*"),
     };
@@ -351,6 +354,21 @@ mod tests {
             serde_json::json!([
                 "arn:aws:lambda:*:111111111111:function:api",
                 "arn:aws:lambda:*:111111111111:function:api:*"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_qualified_function_arn_gives_the_function_and_its_qualifiers() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::LambdaDeploy];
+        setup.resources.function = Some("arn:aws:lambda:eu-west-1:111111111111:function:api:live".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "LambdaDeploy")["Resource"],
+            serde_json::json!([
+                "arn:aws:lambda:eu-west-1:111111111111:function:api",
+                "arn:aws:lambda:eu-west-1:111111111111:function:api:*"
             ])
         );
     }
