@@ -250,6 +250,13 @@ pub fn notes(setup: &Setup) -> Vec<String> {
                      another account, this role needs those two actions on the repository too."
                         .to_owned(),
                 );
+                if let Some(bucket) = &resources.s3_bucket {
+                    notes.push(format!(
+                        "lambda-deploy: if bucket {bucket} encrypts with a customer-managed KMS key (SSE-KMS), the \
+                         role also needs kms:GenerateDataKey (to put the package) and kms:Decrypt (Lambda reads it \
+                         as the role) on that key."
+                    ));
+                }
                 if resources.s3_bucket.is_none() {
                     notes.push(
                         "lambda-deploy: code from S3 (S3_BUCKET) needs s3:PutObject (the pipe uploads ZIP_FILE) and \
