@@ -161,3 +161,23 @@ def test_a_function_given_as_a_qualified_arn_still_covers_the_function_itself(sc
     result = scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live")
     assert result.code == 0, result
     assert not refusals(emulator)
+
+
+def test_tag_on_create_is_judged_on_the_resource_being_created(tagged_ecs):
+    """AWS authorises the implicit ecs:TagResource on the new revision's ARN, so a policy that
+    narrows it to the family (as peers' policies do) is enough, and another family is not."""
+    policy, run = tagged_ecs
+
+    def tag_resource_on(resource):
+        narrowed = copy.deepcopy(policy)
+        for statement in narrowed["Statement"]:
+            if statement["Action"] == "ecs:TagResource":
+                statement["Resource"] = resource
+        return narrowed
+
+    family = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/web:*"
+    result = run(tag_resource_on(family))
+    assert result.code == 0, result
+    other = run(tag_resource_on(f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/api:*"))
+    assert other.code == 3, other
+    assert "ecs:TagResource" in other.output and "task-definition/web:" in other.output

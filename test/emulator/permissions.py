@@ -22,7 +22,10 @@ Not modelled: permission boundaries, SCPs, session policies, resource-based poli
 call of a service not mapped here (judged on `*`).
 """
 
+import uuid
+
 from .dispatch import control, on_reset
+from .ecs import backend
 from .policy import Caller, is_allowed, load_policy
 
 
@@ -47,7 +50,7 @@ def _name(value):
     return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
 
 
-def _ecs(req, arn):
+def _ecs(req, arn, account):
     p = req.params
     cluster = _name(p.get("cluster") or "default")
     cluster_arn = arn("ecs", f"cluster/{cluster}")
@@ -64,27 +67,30 @@ def _ecs(req, arn):
     if action == "RunTask":
         family = p.get("taskDefinition", "")
         td = family if family.startswith("arn:") else arn("ecs", f"task-definition/{family}")
-        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})] + _tag_on_create(p, action, cluster_arn)
+        task = arn("ecs", f"task/{cluster}/{uuid.uuid4().hex}")  # the task RunTask creates
+        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})] + _tag_on_create(p, action, task, cluster_arn)
     if action == "RegisterTaskDefinition":
         passes = [
             ("iam:PassRole", p[key], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
             for key in ("taskRoleArn", "executionRoleArn")
             if p.get(key)
         ]
-        return [(f"ecs:{action}", "*", {})] + passes + _tag_on_create(p, action, None)
+        family = p.get("family", "")
+        known = backend(account, req.region or "us-east-1").task_definitions.get(family) or {}
+        revision = arn("ecs", f"task-definition/{family}:{max(known, default=0) + 1}")  # the one it creates
+        return [(f"ecs:{action}", "*", {})] + passes + _tag_on_create(p, action, revision, None)
     return [(f"ecs:{action}", "*", {})]
 
 
-def _tag_on_create(params, action, cluster_arn):
-    """Tags in a creating call are authorised as ecs:TagResource too, with ecs:CreateAction.
-    The resource is not yet created, so only `*` or a pattern of the new resource matches:
-    `*` is what the policy must allow (as ECS's documented example does)."""
+def _tag_on_create(params, action, created, cluster_arn):
+    """Tags in a creating call are authorised as ecs:TagResource too, with ecs:CreateAction, on
+    the ARN of the resource being created (`*` and `task-definition/web:*` both match it)."""
     if not params.get("tags"):
         return []
     context = {"ecs:CreateAction": action}
     if cluster_arn:
         context["ecs:cluster"] = cluster_arn
-    return [("ecs:TagResource", "*", context)]
+    return [("ecs:TagResource", created, context)]
 
 
 def _lambda(req, arn):
@@ -117,7 +123,7 @@ def authorizations(req, account):
         tagged = any(key.startswith(("Tags.", "TransitiveTagKeys.")) for key in req.params)
         return [("sts:AssumeRole", role, {})] + ([("sts:TagSession", role, {})] if tagged else [])
     if req.service == "ecs":
-        return _ecs(req, arn)
+        return _ecs(req, arn, account)
     if req.service == "lambda":
         return _lambda(req, arn)
     if req.service == "s3":
