@@ -181,3 +181,25 @@ def test_tag_on_create_is_judged_on_the_resource_being_created(tagged_ecs):
     other = run(tag_resource_on(f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/api:*"))
     assert other.code == 3, other
     assert "ecs:TagResource" in other.output and "task-definition/web:" in other.output
+
+
+# ------------------------------------------------------------------ the provider's URL
+
+
+def test_a_workspace_slug_typed_in_capitals_still_gives_the_provider_sts_finds(scenario, emulator):
+    """Bitbucket workspace IDs are lowercase and the token's iss has the lowercase slug; STS looks
+    the provider up by that URL, so a provider made from `--workspace ACME` as typed is never found."""
+    from pipe import OTHER_ACCOUNT
+
+    done = subprocess.run(
+        [str(BINARY), "trust-policy", "--workspace", WORKSPACE.upper(), "--workspace-uuid", scenario.workspace_uuid,
+         "--repository-uuid", scenario.repo_uuid, "--account", OTHER_ACCOUNT, "--role-name", "typed"],
+        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    provider = doc["identity_provider"]
+    emulator.create_oidc_provider(OTHER_ACCOUNT, provider["url"], [provider["audience"]])
+    emulator.create_role(OTHER_ACCOUNT, "typed", doc["role"]["trust_policy"])
+    result = scenario.run(AWS_OIDC_ROLE_ARN=doc["role"]["arn"])
+    assert result.code == 0, result
