@@ -40,6 +40,7 @@ WHAT THE ROLE MAY DO
   --cluster <name>  --services <list>             ecs-deploy: services the role may update
   --task-role-arn <arn>  --execution-role-arn <arn>  ecs-deploy: the only roles iam:PassRole allows
   --function <name or arn>                        lambda-deploy
+  --s3-bucket <name>                              lambda-deploy with S3_BUCKET: put and read the package
   --ecr-repository <list>  --ecr-create-repository  ecr-push
 
 ROLE CHAINING
@@ -226,11 +227,15 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
     };
     let mut pass_roles = all("--task-role-arn");
     pass_roles.extend(all("--execution-role-arn"));
+    // The deploy permissions live in the chained role's account when there is one.
+    let deploy_account = chained.as_ref().map(|c| c.account.as_str()).or(account.as_deref());
     for arn in &pass_roles {
         if !arn.starts_with("arn:") || !arn.contains(":role/") {
             problems.push(format!(
                 "--task-role-arn / --execution-role-arn must be IAM role ARNs, got {arn:?}"
             ));
+        } else if let Some(problem) = pass_role_account_problem(arn, deploy_account) {
+            problems.push(problem);
         }
     }
     if !all("--services").is_empty() && get("--cluster").is_none() {
@@ -271,6 +276,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             cluster: get("--cluster").map(str::to_owned),
             services: all("--services"),
             function: get("--function").map(str::to_owned),
+            s3_bucket: get("--s3-bucket").map(str::to_owned),
             ecr_repositories: all("--ecr-repository"),
             ecr_create_repository: flags.iter().any(|flag| flag == "--ecr-create-repository"),
             pass_roles,
@@ -280,6 +286,21 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
         setup: Box::new(setup),
         format,
         external_id,
+    })
+}
+
+/// IAM passes a role only to a service of the role's own account (AWS answers "Cross-account
+/// pass role is not allowed"): a task role of another account than the deploying role's can
+/// never be used, whatever the policy grants.
+fn pass_role_account_problem(arn: &str, deploy_account: Option<&str>) -> Option<String> {
+    let deploy_account = deploy_account?;
+    let role_account = arn.split(':').nth(4).filter(|account| !account.is_empty())?;
+    (role_account != deploy_account).then(|| {
+        format!(
+            "--task-role-arn / --execution-role-arn {arn} is in account {role_account}, but the deploy runs in account \
+             {deploy_account}: IAM passes a role only to services of its own account (\"Cross-account pass role is not \
+             allowed\"); give the task and execution roles of account {deploy_account}"
+        )
     })
 }
 
@@ -299,6 +320,7 @@ const KNOWN: &[&str] = &[
     "--task-role-arn",
     "--execution-role-arn",
     "--function",
+    "--s3-bucket",
     "--ecr-repository",
     "--chained-role-account",
     "--chained-role-name",
@@ -370,12 +392,40 @@ mod tests {
     }
 
     #[test]
+    fn task_roles_of_another_account_than_the_deploy_are_refused() {
+        let base = format!(
+            "trust-policy --workspace acme --workspace-uuid {WS} --repository-uuid {REPO} --actions ecs-deploy"
+        );
+        // Chained: the deploy runs in 222222222222, so the first account's roles cannot be passed.
+        let problems = parse(
+            &args(&format!(
+                "{base} --account 111111111111 --chained-role-account 222222222222 \
+                 --task-role-arn arn:aws:iam::111111111111:role/web-task"
+            )),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("Cross-account pass role")),
+            "{problems:?}"
+        );
+        // The deploy account's own roles are fine; without --account nothing is known to differ.
+        generate(&format!(
+            "{base} --account 111111111111 --chained-role-account 222222222222 \
+             --task-role-arn arn:aws:iam::222222222222:role/web-task"
+        ));
+        generate(&format!(
+            "{base} --task-role-arn arn:aws:iam::333333333333:role/web-task"
+        ));
+    }
+
+    #[test]
     fn full_command() {
         let parsed = parse(
             &args(&format!(
                 "trust-policy --workspace acme --workspace-uuid {WS} --repository-uuid {REPO} --environment-uuid {WS} \
                  --account 111111111111 --region cn-north-1 --actions ecs-deploy,lambda-deploy --actions ecr-push \
-                 --cluster prod --services web,worker --task-role-arn arn:aws-cn:iam::111111111111:role/t \
+                 --cluster prod --services web,worker --task-role-arn arn:aws-cn:iam::222222222222:role/t \
                  --chained-role-account 222222222222 --no-session-tags --format terraform"
             )),
             Some("from-the-environment"),

@@ -100,3 +100,19 @@ def test_assume_role_with_debug_shows_the_comparison_on_success(scenario):
     assert "What differs" not in result.output
     quiet = scenario.run(DEBUG="false")
     assert "✔ sub" not in quiet.output
+
+
+def test_the_issuers_certificate_no_longer_matches_the_providers_thumbprint(scenario, emulator):
+    """Bitbucket is not among the issuers AWS verifies through its trusted CAs, so STS checks the
+    provider's thumbprints (IAM stores one when created without any): after Bitbucket rotates
+    its certificate, every token is refused until the provider's thumbprint is updated."""
+    emulator.issuer_certificate("a" * 40)
+    result = scenario.run()
+    assert result.code == 3, result
+    assert "doesn't match configured thumbprint" in result.output
+    assert "What differs: the provider's thumbprint" in result.output
+    assert "update-open-id-connect-provider-thumbprint" in result.output
+    check_snapshot("thumbprint", normalised(result, names(scenario)))
+
+    emulator.issuer_certificate("0" * 40)  # the thumbprint the scenario's provider holds
+    assert scenario.run().code == 0

@@ -180,7 +180,7 @@ fn trust_policy_for(role: &RoleArn, claims: &TokenClaims, verdict: Verdict) -> V
         account: &role.account,
     };
     let mut lines = doctor::compare(claims, &at, verdict);
-    if verdict != Verdict::Admitted {
+    if !matches!(verdict, Verdict::Admitted | Verdict::Thumbprint) {
         lines.push(
             "If the policy already looks like this, check that AWS_OIDC_ROLE_ARN names the right role.".to_owned(),
         );

@@ -104,6 +104,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     let function = read.text(&vars::FUNCTION_NAME);
     let ecr_repositories: Vec<String> = read.text(&vars::ECR_REPOSITORY).into_iter().collect();
     let ecr_create_repository = read.bool(&vars::CREATE_REPOSITORY);
+    let s3_bucket = read.text(&vars::S3_BUCKET);
 
     let (Some(workspace), Some(workspace_uuid), Some(repository_uuid)) = (workspace, workspace_uuid, repository_uuid)
     else {
@@ -149,6 +150,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             function,
             ecr_repositories,
             ecr_create_repository,
+            s3_bucket,
             ..Resources::default()
         },
     };

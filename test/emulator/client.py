@@ -104,6 +104,11 @@ class Emulator:
         calls: kind "keys" (InvalidIdentityToken) or "communication" (IDPCommunicationError)."""
         return self._call("POST", "oidc/outage", {"count": count, "kind": kind})["outage"]
 
+    def issuer_certificate(self, thumbprint):
+        """The thumbprint of the certificate the issuer presents now (None: not checked); STS
+        refuses tokens of a provider whose configured thumbprints lack it."""
+        return self._call("POST", "oidc/certificate", {"thumbprint": thumbprint})["thumbprint"]
+
     # ---------------------------------------------------------------- IAM scenario setup
 
     def create_oidc_provider(self, account, url, client_ids):

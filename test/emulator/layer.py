@@ -220,6 +220,14 @@ class Layer:
         if refused is None:
             return None
         action, resource = refused
+        if req.service == "lambda" and action.startswith("s3:"):
+            # Lambda's own words when it cannot read the code object as the caller.
+            return aws_error(
+                req.service, 403, "AccessDeniedException",
+                f"Your access has been denied by S3, please make sure your request credentials have "
+                f"permission to GetObject for {resource.split(':::', 1)[-1]}. S3 Error Code: AccessDenied. "
+                f"S3 Error Message: Access Denied",
+            )
         code = "AccessDenied" if req.service in ("sts", "s3", "iam") else "AccessDeniedException"
         return aws_error(
             req.service, 403, code,

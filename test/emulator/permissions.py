@@ -20,11 +20,23 @@ policy. The layer cannot see those requests, so it cannot enforce them: a role w
 of ECR's own API the pipe makes: GetAuthorizationToken, DescribeRepositories, CreateRepository,
 BatchGetImage and PutImage (promotion).
 
-Not modelled: permission boundaries, SCPs, session policies, resource-based policies (an ECR
-repository policy of another account), implicit ecs:TagResource on tagged creation, and any call of a service not mapped here (judged on `*`).
+Tag-on-create (ECS's "Grant permission to tag resources on creation"): RegisterTaskDefinition
+and RunTask that carry `tags` are also authorised as `ecs:TagResource` with the `ecs:CreateAction`
+condition key naming the creating call; without tags no ecs:TagResource is needed.
+
+Lambda fetches code from S3 with the caller's permissions (its refusal: "Your access has been
+denied by S3, please make sure your request credentials have permission to GetObject for
+<bucket>/<key>"): UpdateFunctionCode with `S3Bucket` is also authorised as `s3:GetObject` on
+the object (`s3:GetObjectVersion` when `S3ObjectVersion` names a version).
+
+Not modelled: permission boundaries, SCPs, session policies, resource-based policies, and any
+call of a service not mapped here (judged on `*`).
 """
 
+import uuid
+
 from .dispatch import control, on_reset
+from .ecs import backend
 from .policy import Caller, is_allowed, load_policy
 
 
@@ -49,7 +61,7 @@ def _name(value):
     return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
 
 
-def _ecs(req, arn):
+def _ecs(req, arn, account):
     p = req.params
     cluster = _name(p.get("cluster") or "default")
     cluster_arn = arn("ecs", f"cluster/{cluster}")
@@ -66,15 +78,30 @@ def _ecs(req, arn):
     if action == "RunTask":
         family = p.get("taskDefinition", "")
         td = family if family.startswith("arn:") else arn("ecs", f"task-definition/{family}")
-        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})]
+        task = arn("ecs", f"task/{cluster}/{uuid.uuid4().hex}")  # the task RunTask creates
+        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})] + _tag_on_create(p, action, task, cluster_arn)
     if action == "RegisterTaskDefinition":
         passes = [
             ("iam:PassRole", p[key], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
             for key in ("taskRoleArn", "executionRoleArn")
             if p.get(key)
         ]
-        return [(f"ecs:{action}", "*", {})] + passes
+        family = p.get("family", "")
+        known = backend(account, req.region or "us-east-1").task_definitions.get(family) or {}
+        revision = arn("ecs", f"task-definition/{family}:{max(known, default=0) + 1}")  # the one it creates
+        return [(f"ecs:{action}", "*", {})] + passes + _tag_on_create(p, action, revision, None)
     return [(f"ecs:{action}", "*", {})]
+
+
+def _tag_on_create(params, action, created, cluster_arn):
+    """Tags in a creating call are authorised as ecs:TagResource too, with ecs:CreateAction, on
+    the ARN of the resource being created (`*` and `task-definition/web:*` both match it)."""
+    if not params.get("tags"):
+        return []
+    context = {"ecs:CreateAction": action}
+    if cluster_arn:
+        context["ecs:cluster"] = cluster_arn
+    return [("ecs:TagResource", created, context)]
 
 
 def _lambda(req, arn):
@@ -84,7 +111,12 @@ def _lambda(req, arn):
         function = arn("lambda", f"function:{function}")
     qualifier = p.get("Qualifier") or p.get("Name") if req.action in ("GetAlias", "UpdateAlias") else p.get("Qualifier")
     resource = f"{function}:{qualifier}" if qualifier else function
-    return [(f"lambda:{req.action}", resource, {})]
+    needs = [(f"lambda:{req.action}", resource, {})]
+    if req.action == "UpdateFunctionCode" and p.get("S3Bucket"):
+        # Lambda reads the object as the caller (forward access), dry runs included.
+        read = "s3:GetObjectVersion" if p.get("S3ObjectVersion") else "s3:GetObject"
+        needs.append((read, f"arn:aws:s3:::{p['S3Bucket']}/{p.get('S3Key', '')}", {}))
+    return needs
 
 
 def _ecr(req, arn_in):
@@ -122,7 +154,7 @@ def authorizations(req, account):
         tagged = any(key.startswith(("Tags.", "TransitiveTagKeys.")) for key in req.params)
         return [("sts:AssumeRole", role, {})] + ([("sts:TagSession", role, {})] if tagged else [])
     if req.service == "ecs":
-        return _ecs(req, arn)
+        return _ecs(req, arn, account)
     if req.service == "lambda":
         return _lambda(req, arn)
     if req.service == "ecr":

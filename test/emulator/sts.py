@@ -174,6 +174,30 @@ IDP_OUTAGES = {
 @on_reset
 def _reset_idp(layer):
     layer.idp_outage = {"remaining": 0, "kind": "keys"}
+    layer.issuer_certificate_thumbprint = None
+
+
+@control("POST", "/_layer/oidc/certificate")
+def c_issuer_certificate(layer, body, query):
+    """The SHA-1 thumbprint of the certificate the issuer's host presents now (`thumbprint`,
+    40 hex digits; null: not checked). For an issuer outside AWS's library of trusted CAs (which
+    names Auth0, GitHub, GitLab, Google and S3-hosted keys, not Bitbucket), STS compares it with
+    the provider's configured thumbprints; after a certificate rotation it refuses every token
+    until the provider is updated."""
+    thumbprint = body.get("thumbprint")
+    if thumbprint is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", thumbprint):
+        raise ValueError("thumbprint must be 40 hex digits")
+    layer.issuer_certificate_thumbprint = thumbprint.lower() if thumbprint else None
+    return {"thumbprint": layer.issuer_certificate_thumbprint}
+
+
+def _certificate_matches(layer, provider):
+    presented = layer.issuer_certificate_thumbprint
+    configured = [t.lower() for t in getattr(provider, "thumbprint_list", None) or []]
+    if presented and configured and presented not in configured:
+        raise TokenError(
+            "InvalidIdentityToken", "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"
+        )
 
 
 @control("POST", "/_layer/oidc/outage")
@@ -221,6 +245,7 @@ def judge_web_identity(layer, req):
                 "InvalidIdentityToken",
                 f"No OpenIDConnect provider found in your account for {issuer}",
             )
+        _certificate_matches(layer, provider)
         _keys_reachable(layer)
         layer.issuer.verify_signature(token, header)
     except TokenError as e:

@@ -16,6 +16,9 @@ pub enum Verdict {
     NoProvider,
     /// `InvalidIdentityToken` "Incorrect token audience": the provider does not list `aud`.
     Audience,
+    /// `InvalidIdentityToken` "OpenIDConnect provider's HTTPS certificate doesn't match configured
+    /// thumbprint": the issuer's certificate changed since the provider's thumbprint was taken.
+    Thumbprint,
     /// `AccessDenied`: provider and audience fine, the role's trust policy refused.
     TrustPolicy,
     /// STS admitted the token (`ACTION: assume-role` with DEBUG).
@@ -30,6 +33,7 @@ impl Verdict {
         match code {
             "InvalidIdentityToken" if message.contains("no openidconnect provider") => Some(Verdict::NoProvider),
             "InvalidIdentityToken" if message.contains("audience") => Some(Verdict::Audience),
+            "InvalidIdentityToken" if message.contains("thumbprint") => Some(Verdict::Thumbprint),
             "AccessDenied" => Some(Verdict::TrustPolicy),
             _ => None,
         }
@@ -92,7 +96,8 @@ pub fn compare(claims: &TokenClaims, role: &RoleAt<'_>, verdict: Verdict) -> Vec
     // After an unexplained refusal nothing is known to match: no ✔ then.
     let mark = |differs: bool| match (differs, verdict) {
         (true, _) => "✖",
-        (false, Verdict::Other) => "·",
+        // A thumbprint refusal comes before aud and sub are looked at.
+        (false, Verdict::Other | Verdict::Thumbprint) => "·",
         (false, _) => "✔",
     };
 
@@ -104,7 +109,7 @@ pub fn compare(claims: &TokenClaims, role: &RoleAt<'_>, verdict: Verdict) -> Vec
     let mut lines = vec![header.to_owned()];
     lines.push(format!(
         "  {} iss {issuer}: needs an IAM OpenID Connect provider with exactly this URL in account {} ({provider_arn})",
-        mark(verdict == Verdict::NoProvider),
+        mark(matches!(verdict, Verdict::NoProvider | Verdict::Thumbprint)),
         role.account
     ));
     lines.push(format!(
@@ -142,6 +147,16 @@ pub fn compare(claims: &TokenClaims, role: &RoleAt<'_>, verdict: Verdict) -> Vec
             "What differs: iss. Account {} has no identity provider for {issuer}. Create it (URL exactly as above, \
              no trailing slash; audience {audiences}) in the account of AWS_OIDC_ROLE_ARN, or fix a typo in its URL.",
             role.account
+        )),
+        Verdict::Thumbprint => lines.push(format!(
+            "What differs: the provider's thumbprint. {provider_arn} exists, but the certificate that {} \
+             presents now is not among the thumbprints configured on it (IAM takes one when the provider is \
+             created without any, and AWS verifies Bitbucket's certificate by it). Nothing in the token or the \
+             trust policy is wrong: update the provider's thumbprints to the current certificate (IAM console: \
+             Identity providers > the provider > Manage thumbprints, or `aws iam \
+             update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn {provider_arn} \
+             --thumbprint-list <the current SHA-1 thumbprint>`).",
+            issuer_host.split('/').next().unwrap_or(issuer_host)
         )),
         Verdict::Audience => {
             lines.push(format!(
@@ -182,6 +197,10 @@ pub fn compare(claims: &TokenClaims, role: &RoleAt<'_>, verdict: Verdict) -> Vec
                 None => {}
             }
         }
+    }
+    if verdict == Verdict::Thumbprint {
+        // The token and the trust policy were not judged: a policy to compare would mislead.
+        return lines;
     }
     if let (Some(subject), Some(statement)) = (&subject, admitting_statement(claims, &provider_arn)) {
         let command = generate_command(claims, subject);
@@ -270,6 +289,13 @@ mod tests {
         assert_eq!(
             Verdict::of("InvalidIdentityToken", "Incorrect token audience"),
             Some(Verdict::Audience)
+        );
+        assert_eq!(
+            Verdict::of(
+                "InvalidIdentityToken",
+                "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"
+            ),
+            Some(Verdict::Thumbprint)
         );
         assert_eq!(
             Verdict::of(

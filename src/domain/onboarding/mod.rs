@@ -72,6 +72,9 @@ pub struct Resources {
     pub cluster: Option<String>,
     pub services: Vec<String>,
     pub function: Option<String>,
+    /// lambda-deploy's S3_BUCKET: the pipe uploads the package there and Lambda reads it back
+    /// with the caller's permissions.
+    pub s3_bucket: Option<String>,
     pub ecr_repositories: Vec<String>,
     /// `ecr:CreateRepository`, for pushes that create their repository.
     pub ecr_create_repository: bool,

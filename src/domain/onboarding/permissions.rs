@@ -79,7 +79,7 @@ fn deploy(setup: &Setup, spelling: &Spelling, account: &str) -> Option<Policy> {
         match action {
             DeployAction::EcsDeploy => statements.extend(ecs(setup, &arns)),
             DeployAction::EcrPush => statements.extend(ecr(setup, &arns)),
-            DeployAction::LambdaDeploy => statements.push(lambda(setup, &arns)),
+            DeployAction::LambdaDeploy => statements.extend(lambda(setup, &arns)),
         }
     }
     (!statements.is_empty()).then(|| Policy::new(statements))
@@ -166,9 +166,12 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     statements
 }
 
-fn lambda(setup: &Setup, arns: &Arns<'_>) -> Statement {
+fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     let function = match setup.resources.function.as_deref() {
-        Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+        // `arn:aws:lambda:region:account:function:name[:qualifier]`: Lambda authorises
+        // PublishVersion, UpdateFunctionCode and CreateAlias on the unqualified ARN, so a
+        // qualifier (a version or alias) is dropped; `:*` below covers every one of them.
+        Some(arn) if arn.starts_with("arn:") => arn.splitn(8, ':').take(7).collect::<Vec<_>>().join(":"),
         Some(name) => arns.of("lambda", &format!("function:{name}")),
         None => arns.of("lambda", "function:*"),
     };
@@ -177,7 +180,17 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Statement {
         // Versions and aliases (`function:api:7`, `function:api:live`).
         resources.push(format!("{function}:*"));
     }
-    Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)
+    let mut statements = vec![Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)];
+    if let Some(bucket) = &setup.resources.s3_bucket {
+        // The pipe puts the package (ZIP_FILE with S3_BUCKET); Lambda then reads the object with
+        // the caller's permissions, as s3:GetObjectVersion when the bucket is versioned.
+        statements.push(Statement::allow(
+            "LambdaCodeInS3",
+            &["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
+            vec![format!("arn:{}:s3:::{bucket}/*", arns.partition)],
+        ));
+    }
+    statements
 }
 
 fn ecr(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
@@ -231,11 +244,27 @@ pub fn notes(setup: &Setup) -> Vec<String> {
                     );
                 }
                 notes.push(
-                    "lambda-deploy: code from S3 also needs s3:PutObject (the pipe uploads ZIP_FILE) or \
-                     s3:GetObject/s3:GetObjectVersion (Lambda reads the object as the caller) on that bucket; \
-                     add them if you use S3_BUCKET."
+                    "lambda-deploy: code as a container image (IMAGE_URI) is read by Lambda itself: the ECR repository's \
+                     policy must allow lambda.amazonaws.com ecr:BatchGetImage and ecr:GetDownloadUrlForLayer (Lambda adds \
+                     that itself only if this role may call ecr:GetRepositoryPolicy and ecr:SetRepositoryPolicy); from \
+                     another account, this role needs those two actions on the repository too."
                         .to_owned(),
                 );
+                if let Some(bucket) = &resources.s3_bucket {
+                    notes.push(format!(
+                        "lambda-deploy: if bucket {bucket} encrypts with a customer-managed KMS key (SSE-KMS), the \
+                         role also needs kms:GenerateDataKey (to put the package) and kms:Decrypt (Lambda reads it \
+                         as the role) on that key."
+                    ));
+                }
+                if resources.s3_bucket.is_none() {
+                    notes.push(
+                        "lambda-deploy: code from S3 (S3_BUCKET) needs s3:PutObject (the pipe uploads ZIP_FILE) and \
+                         s3:GetObject/s3:GetObjectVersion (Lambda reads the object with the caller's permissions) \
+                         on that bucket: give it with --s3-bucket."
+                            .to_owned(),
+                    );
+                }
             }
             DeployAction::EcrPush => {
                 if resources.ecr_repositories.is_empty() {
@@ -332,6 +361,21 @@ mod tests {
             serde_json::json!([
                 "arn:aws:lambda:*:111111111111:function:api",
                 "arn:aws:lambda:*:111111111111:function:api:*"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_qualified_function_arn_gives_the_function_and_its_qualifiers() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::LambdaDeploy];
+        setup.resources.function = Some("arn:aws:lambda:eu-west-1:111111111111:function:api:live".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "LambdaDeploy")["Resource"],
+            serde_json::json!([
+                "arn:aws:lambda:eu-west-1:111111111111:function:api",
+                "arn:aws:lambda:eu-west-1:111111111111:function:api:*"
             ])
         );
     }

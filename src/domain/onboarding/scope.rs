@@ -34,8 +34,12 @@ impl BitbucketUuid {
     }
 }
 
-/// A workspace slug as it appears in the issuer URL.
+/// A workspace slug as it appears in the issuer URL. Bitbucket's workspace IDs are lowercase
+/// (its "Change a workspace ID" page), and bitbucket.org answers `/Acme/` as `/acme/`, but the
+/// token's `iss` has the lowercase slug and the IAM provider URL must equal it: lowercased here,
+/// so a slug typed as seen elsewhere still gives a provider STS finds.
 pub fn check_workspace_slug(value: &str) -> Result<String, String> {
+    let value = &value.to_ascii_lowercase();
     let ok = !value.is_empty()
         && value.len() <= 62
         && value
@@ -120,6 +124,15 @@ mod tests {
     use super::*;
 
     const UUID: &str = "1b5f0f3a-5c1e-4f6e-9a57-2f4b1d2c3e4f";
+
+    #[test]
+    fn workspace_slugs_are_lowercased_as_in_the_issuer() {
+        assert_eq!(check_workspace_slug("Acme-Corp").unwrap(), "acme-corp");
+        assert_eq!(
+            issuer_url(&check_workspace_slug("ACME").unwrap()),
+            "https://api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc"
+        );
+    }
 
     #[test]
     fn uuids_with_or_without_braces_are_the_same() {
