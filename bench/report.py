@@ -48,8 +48,10 @@ def machine():
         ("Docker Engine", _command(["docker", "version", "--format", "{{.Server.Version}}"])),
         ("Rust", _command(["rustc", "--version"])),
         ("Python", platform.python_version()),
-        ("AWS CLI", _command([str(venv / "aws"), "--version"])),
-        ("boto3", _command([str(venv / "python"), "-c", "import boto3; print(boto3.__version__)"])),
+        # Versions as installed (`aws --version` prints a botocore version of its own making).
+        ("AWS CLI", _command([str(venv / "python"), "-c", "import awscli; print(awscli.__version__)"])),
+        ("boto3 / botocore", _command([str(venv / "python"), "-c",
+                                       "import boto3, botocore; print(boto3.__version__, botocore.__version__)"])),
     ]
 
 
