@@ -6,20 +6,10 @@
 
 use serde_json::{Value, json};
 
-use super::{Setup, Spelling, permissions, trust_policy};
+use super::{ACCOUNT_PLACEHOLDER, Setup, Spelling, permissions, trust_policy};
 
 fn spelling(setup: &Setup) -> Spelling {
-    Spelling {
-        partition: "${AWS::Partition}".to_owned(),
-        account: setup.account.clone().unwrap_or_else(|| "${AWS::AccountId}".to_owned()),
-        chained_account: setup
-            .chained
-            .as_ref()
-            .map(|chained| chained.account.clone())
-            .unwrap_or_default(),
-        region: setup.resources.region.clone().unwrap_or_else(|| "*".to_owned()),
-        external_id: "${ExternalId}".to_owned(),
-    }
+    setup.spelling("${AWS::Partition}", "${AWS::AccountId}", "${ExternalId}")
 }
 
 /// Strings that name `${...}` become `Fn::Sub`, so CloudFormation fills them in.
@@ -95,7 +85,7 @@ pub fn chained_stack(setup: &Setup) -> Option<Value> {
     };
     // The first role lives in another account: its ARN is a parameter, filled in when known.
     let first = Spelling {
-        account: setup.account.clone().unwrap_or_else(|| "<account id>".to_owned()),
+        account: setup.account.clone().unwrap_or_else(|| ACCOUNT_PLACEHOLDER.to_owned()),
         partition: setup.partition.clone(),
         ..spelling.clone()
     };

@@ -130,16 +130,26 @@ impl Setup {
     /// Literal values: the JSON output. `external_id`: the value to write, when the user asked
     /// for it to be written (the CLI with `--external-id`); otherwise a placeholder.
     pub fn literal_spelling(&self, external_id: Option<&str>) -> Spelling {
+        self.spelling(
+            &self.partition,
+            ACCOUNT_PLACEHOLDER,
+            external_id.unwrap_or(EXTERNAL_ID_PLACEHOLDER),
+        )
+    }
+
+    /// The given values, or how an output writes them: `partition` and `external_id` as they
+    /// are (a template's references), the account as given or `unknown_account`.
+    pub fn spelling(&self, partition: &str, unknown_account: &str, external_id: &str) -> Spelling {
         Spelling {
-            partition: self.partition.clone(),
-            account: self.account.clone().unwrap_or_else(|| ACCOUNT_PLACEHOLDER.to_owned()),
+            partition: partition.to_owned(),
+            account: self.account.clone().unwrap_or_else(|| unknown_account.to_owned()),
             chained_account: self
                 .chained
                 .as_ref()
                 .map(|chained| chained.account.clone())
                 .unwrap_or_default(),
             region: self.resources.region.clone().unwrap_or_else(|| "*".to_owned()),
-            external_id: external_id.unwrap_or(EXTERNAL_ID_PLACEHOLDER).to_owned(),
+            external_id: external_id.to_owned(),
         }
     }
 

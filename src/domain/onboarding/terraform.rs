@@ -11,20 +11,11 @@ use super::{Setup, Spelling, permissions, trust_policy};
 const PROVIDER_ARN: &str = "${aws_iam_openid_connect_provider.bitbucket.arn}";
 
 fn spelling(setup: &Setup) -> Spelling {
-    Spelling {
-        partition: setup.partition.clone(),
-        account: setup
-            .account
-            .clone()
-            .unwrap_or_else(|| "${data.aws_caller_identity.current.account_id}".to_owned()),
-        chained_account: setup
-            .chained
-            .as_ref()
-            .map(|chained| chained.account.clone())
-            .unwrap_or_default(),
-        region: setup.resources.region.clone().unwrap_or_else(|| "*".to_owned()),
-        external_id: "${var.external_id}".to_owned(),
-    }
+    setup.spelling(
+        &setup.partition,
+        "${data.aws_caller_identity.current.account_id}",
+        "${var.external_id}",
+    )
 }
 
 fn quoted(text: &str) -> String {
