@@ -1,10 +1,14 @@
 //! Immutable tags: ECR refuses a manifest under a tag an immutable repository already has
 //! (`TAG_INVALID`; the daemon passes it on as "tag invalid: … cannot be overwritten …"), even when
 //! the tag already names this very image, as in a re-run of the same push. These read the tag
-//! back to tell the two apart.
+//! back to tell the two apart. `PutImage` (promotion) meets the same rule as
+//! `ImageTagAlreadyExistsException`.
+
+use aws_sdk_ecr::types::ImageIdentifier;
 
 use super::promote;
 use super::registry::Registry;
+use crate::aws::{self, AwsFailure, Clients};
 use crate::domain::ecr::MANIFEST_TYPES;
 use crate::error::Error;
 
@@ -35,4 +39,31 @@ pub(super) async fn served_as(registry: &Registry, repository: &str, tag: &str, 
         .ok()
         .and_then(|doc| Some(doc.get("config")?.get("digest")?.as_str()?.to_owned()));
     (!image_id.is_empty() && (served == image_id || config.as_deref() == Some(image_id))).then_some(served)
+}
+
+/// The digest ECR's API holds for `tag` (`BatchGetImage`), None when the tag is not there.
+pub(super) async fn digest_of_tag(
+    clients: &Clients,
+    repository: &str,
+    registry_id: Option<&str>,
+    tag: &str,
+) -> Result<Option<String>, AwsFailure> {
+    let found = aws::call(
+        "ecr:BatchGetImage",
+        clients
+            .ecr()
+            .batch_get_image()
+            .repository_name(repository)
+            .set_registry_id(registry_id.map(str::to_owned))
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+            .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
+            .send(),
+    )
+    .await?;
+    Ok(found
+        .images()
+        .first()
+        .and_then(|image| image.image_id())
+        .and_then(|id| id.image_digest())
+        .map(str::to_owned))
 }
