@@ -111,16 +111,18 @@ pub async fn promote(
                         done.push((tag.clone(), digest.clone()));
                     }
                     Ok(served) => {
-                        let mut error = immutable_tag(tag, repository, &failure.message);
+                        let mut error = tags::immutable_tag(tag, repository, &failure.message);
                         if let Some(served) = served {
                             error = error.with_details([format!("{tag} names {served}.")]);
                         }
                         return Err(error);
                     }
                     Err(unread) => {
-                        return Err(immutable_tag(tag, repository, &failure.message).with_details([format!(
-                            "Reading {tag} back to compare it with {digest} failed too: {unread}"
-                        )]));
+                        return Err(
+                            tags::immutable_tag(tag, repository, &failure.message).with_details([format!(
+                                "Reading {tag} back to compare it with {digest} failed too: {unread}"
+                            )]),
+                        );
                     }
                 }
             }
@@ -128,18 +130,4 @@ pub async fn promote(
         }
     }
     Ok(digest)
-}
-
-/// ECR refused to move a tag of an immutable repository.
-pub fn immutable_tag(tag: &str, repository: &str, message: &str) -> Error {
-    Error::failed(
-        format!(
-            "Tag {tag} already exists in {repository}, whose tags are immutable: ECR refused to move it ({message})"
-        ),
-        vec![
-            "Change TAGS: an immutable repository takes each tag once (use a new tag, e.g. the commit), or make the \
-             repository's tags MUTABLE."
-                .to_owned(),
-        ],
-    )
 }

@@ -6,7 +6,6 @@
 
 use aws_sdk_ecr::types::ImageIdentifier;
 
-use super::promote;
 use super::registry::Registry;
 use crate::aws::{self, AwsFailure, Clients};
 use crate::domain::ecr::MANIFEST_TYPES;
@@ -21,7 +20,7 @@ pub(super) fn is_immutable_refusal(error: &Error) -> bool {
 
 pub(super) fn tag_refusal(error: Error, tag: &str, repository: &str) -> Error {
     if is_immutable_refusal(&error) {
-        promote::immutable_tag(tag, repository, &error.to_string())
+        immutable_tag(tag, repository, &error.to_string())
     } else {
         error
     }
@@ -66,4 +65,18 @@ pub(super) async fn digest_of_tag(
         .and_then(|image| image.image_id())
         .and_then(|id| id.image_digest())
         .map(str::to_owned))
+}
+
+/// ECR refused to move a tag of an immutable repository.
+pub fn immutable_tag(tag: &str, repository: &str, message: &str) -> Error {
+    Error::failed(
+        format!(
+            "Tag {tag} already exists in {repository}, whose tags are immutable: ECR refused to move it ({message})"
+        ),
+        vec![
+            "Change TAGS: an immutable repository takes each tag once (use a new tag, e.g. the commit), or make the \
+             repository's tags MUTABLE."
+                .to_owned(),
+        ],
+    )
 }
