@@ -3,7 +3,6 @@ use std::process::ExitCode;
 use aws_role_deploy::cli::{self, Command};
 use aws_role_deploy::config::{Config, Env, onboarding};
 use aws_role_deploy::domain::onboarding::render;
-use aws_role_deploy::domain::secret::redact;
 use aws_role_deploy::{output, run, trust_policy_step, vars};
 
 fn main() -> ExitCode {
@@ -13,7 +12,7 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("✖ Internal error{location}: {}", redact(&info.to_string()));
+        eprintln!("✖ Internal error{location}: {}", output::printable(&info.to_string()));
         std::process::exit(1);
     }));
 
@@ -50,7 +49,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("✖ Could not start the async runtime: {err}");
+            eprintln!(
+                "✖ Could not start the async runtime: {}",
+                output::printable(&err.to_string())
+            );
             return ExitCode::from(1);
         }
     };
@@ -76,7 +78,7 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
             external_id,
         }) => {
             for note in setup.notes() {
-                eprintln!("NOTE: {note}");
+                eprintln!("NOTE: {}", output::printable(&note));
             }
             // The user asked for this document, ExternalId included: not redacted.
             print!("{}", render(&setup, format, external_id.as_deref()));
@@ -84,7 +86,7 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
         }
         Err(problems) => {
             for problem in problems {
-                eprintln!("✖ {problem}");
+                eprintln!("✖ {}", output::printable(&problem));
             }
             eprintln!("Run `aws-role-deploy trust-policy --help` for the options.");
             ExitCode::from(2)

@@ -1,5 +1,10 @@
 //! Everything the pipe prints or leaves behind: `INFO:`/`WARNING:`/`DEBUG:` lines, the final
-//! `✔`/`✖` line, and the outputs files for later script lines. All text passes the redactor.
+//! `✔`/`✖` line, and the outputs files for later script lines.
+//!
+//! Every line is the pipe's own prefix (`INFO: `, `✔ `, a colour) followed by text that went
+//! through [`printable`]: the redactor, then one escaping function. So nothing from outside (an
+//! AWS message, a task-definition value, a file name, an environment value) can end a line and
+//! start one of its own (a forged `✔`, `✖` or `INFO:`), nor move Bitbucket's cursor with ANSI.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,6 +17,8 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use std::borrow::Cow;
 
 use crate::domain::secret::redact;
 use crate::error::Error;
@@ -55,7 +62,7 @@ where
             _ => ("DEBUG", GREY),
         };
         let reset = if colour.is_empty() { "" } else { RESET };
-        writeln!(writer, "{colour}{label}: {}{reset}", redact(&text))
+        writeln!(writer, "{colour}{label}: {}{reset}", printable(&text))
     }
 }
 
@@ -63,32 +70,41 @@ where
 /// like every line the pipe prints).
 pub fn print_document(document: &str) {
     for line in document.lines() {
-        println!("{}", redact(line));
+        println!("{}", printable(line));
     }
 }
 
 /// The final green line of a successful run.
 pub fn success(message: &str) {
-    println!("{GREEN}✔ {}{RESET}", one_line(&redact(message)));
+    println!("{GREEN}✔ {}{RESET}", printable(message));
 }
 
-/// A message as one line: a newline or an escape sequence inside it (from a value, or from an
-/// AWS message quoting one) shown escaped, so it cannot end the line and forge another (a `✔`,
-/// a log line) nor move the cursor.
-fn one_line(message: &str) -> String {
-    if !message.chars().any(char::is_control) {
-        return message.to_owned();
+/// What every piece of text becomes before it is printed: secrets masked, then one line.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    match redact(text) {
+        Cow::Borrowed(text) => one_line(text),
+        Cow::Owned(text) => Cow::Owned(one_line(&text).into_owned()),
     }
-    message
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+}
+
+/// Text as one line: a control character (newline, carriage return, ESC, the C1 controls) or a
+/// Unicode line or paragraph separator inside it (from a value, or from an AWS message quoting
+/// one) is shown escaped, so it cannot end the line and forge another (a `✔`, a log line) nor
+/// move the cursor.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(breaks) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if breaks(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 /// The final red block of a failed run: details first, the `✖` headline last, as users look at
@@ -102,8 +118,8 @@ pub fn failure(error: &Error) {
                 let _ = writeln!(
                     block,
                     "{RED}  - {}: {}{RESET}",
-                    one_line(&problem.variable),
-                    one_line(&problem.message)
+                    printable(&problem.variable),
+                    printable(&problem.message)
                 );
             }
             // The block is the Bitbucket convention; the last line still says what failed,
@@ -114,16 +130,20 @@ pub fn failure(error: &Error) {
                     variables.push(&problem.variable);
                 }
             }
-            let _ = writeln!(block, "{RED}✖ Fix the variables above: {}{RESET}", variables.join(", "));
+            let _ = writeln!(
+                block,
+                "{RED}✖ Fix the variables above: {}{RESET}",
+                printable(&variables.join(", "))
+            );
         }
         other => {
             for line in other.details() {
-                let _ = writeln!(block, "{}", one_line(line));
+                let _ = writeln!(block, "{}", printable(line));
             }
-            let _ = writeln!(block, "{RED}✖ {}{RESET}", one_line(&other.to_string()));
+            let _ = writeln!(block, "{RED}✖ {}{RESET}", printable(&other.to_string()));
         }
     }
-    eprint!("{}", redact(&block));
+    eprint!("{block}");
 }
 
 /// What a run leaves for later script lines in `$BITBUCKET_PIPE_SHARED_STORAGE_DIR`.
@@ -267,6 +287,24 @@ mod tests {
         remove_stale_outputs(&dir);
         assert!(!dir.join(ENV_FILE).exists() && !dir.join(JSON_FILE).exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn nothing_from_outside_can_start_a_line_of_its_own() {
+        for (text, shown) in [
+            ("plain text → arrows stay", "plain text → arrows stay"),
+            ("bad\n✔ Deployed", "bad\\n✔ Deployed"),
+            ("a\r\nINFO: forged", "a\\r\\nINFO: forged"),
+            ("\u{1b}[2Kcleared", "\\u{1b}[2Kcleared"),
+            (
+                "next\u{85}line\u{2028}sep\u{2029}para",
+                "next\\u{85}line\\u{2028}sep\\u{2029}para",
+            ),
+            ("tab\there", "tab\\there"),
+        ] {
+            assert_eq!(printable(text), shown, "{text:?}");
+            assert!(!printable(text).contains(['\n', '\r', '\u{1b}']));
+        }
     }
 
     #[test]
