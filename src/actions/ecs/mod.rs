@@ -9,8 +9,10 @@ mod rollback;
 pub mod rollout;
 pub mod run_task;
 mod service_deployment;
+mod strategy;
 pub mod task_definition;
 mod update;
+mod verdict;
 pub mod watch;
 
 use std::fmt;
@@ -21,8 +23,9 @@ use serde_json::Value;
 use tracing::info;
 
 use self::plan::{Plan, Revision, describe_services, show_changes};
-use self::rollout::{Verdict, Watched};
+use self::rollout::Watched;
 use self::update::update_services;
+use self::verdict::Verdict;
 use self::watch::Followed;
 use crate::aws::{AwsFailure, Clients};
 use crate::domain::arn::console_host;

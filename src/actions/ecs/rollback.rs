@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::rollout::{Verdict, Watched};
+use super::rollout::Watched;
 use super::service_deployment;
+use super::verdict::Verdict;
 use super::watch::{self, Followed};
 use crate::aws;
 use crate::aws::wait::{Poll, Wait, WaitEnd};

@@ -3,11 +3,10 @@
 //! reasons ECS gives. This is the whole verdict for rolling deployments where ECS has no service
 //! deployments API (older regions, emulators); `watch` prefers ECS's service deployments when it has.
 
-use std::fmt;
-
 use aws_sdk_ecs::types::Service;
 
-use super::service_deployment::Strategy;
+use super::strategy::Strategy;
+use super::verdict::Verdict;
 use crate::domain::task_definition::short_name;
 
 /// A service we updated, and how to recognise our deployment in it.
@@ -34,45 +33,6 @@ impl Watched {
             previous,
             service_deployment: service.current_service_deployment().map(str::to_owned),
             strategy: Strategy::of(service),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    InProgress,
-    Completed,
-    /// Our deployment FAILED without ECS going back (no circuit-breaker rollback).
-    Failed(String),
-    /// The circuit breaker (or someone) put the previous revision back.
-    RolledBack(String),
-    /// Another deployment with a newer revision took over: not our failure, but not our success.
-    Superseded(String),
-    TimedOut,
-}
-
-impl Verdict {
-    pub fn state(&self) -> &'static str {
-        match self {
-            Verdict::InProgress => "IN_PROGRESS",
-            Verdict::Completed => "COMPLETED",
-            Verdict::Failed(_) => "FAILED",
-            Verdict::RolledBack(_) => "ROLLED_BACK",
-            Verdict::Superseded(_) => "SUPERSEDED",
-            Verdict::TimedOut => "TIMED_OUT",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Verdict::InProgress => f.write_str("still in progress"),
-            Verdict::Completed => f.write_str("completed"),
-            Verdict::Failed(reason) => write!(f, "failed: {reason}"),
-            Verdict::RolledBack(reason) => write!(f, "rolled back: {reason}"),
-            Verdict::Superseded(reason) => write!(f, "superseded: {reason}"),
-            Verdict::TimedOut => f.write_str("did not complete within WAIT_TIMEOUT"),
         }
     }
 }

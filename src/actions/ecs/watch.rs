@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceDeployment};
 use tracing::{info, warn};
 
-use super::rollout::{DeploymentView, Verdict, Watched, judge};
+use super::rollout::{DeploymentView, Watched, judge};
 use super::service_deployment;
+use super::verdict::Verdict;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;
