@@ -9,11 +9,13 @@ mod archive;
 mod body;
 mod connect;
 mod daemon;
+mod documents;
 mod promote;
 mod registry;
 mod repository;
 mod store;
 mod tags;
+mod tar_index;
 
 use std::fmt;
 use std::sync::Arc;
