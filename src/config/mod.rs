@@ -626,7 +626,10 @@ mod tests {
             ("AWS_DEFAULT_REGION", Some("eusc-de-east-1")),
         ]))
         .unwrap();
-        assert_eq!(config.run_context(Instant::now()).partition, "aws-eusc");
+        assert_eq!(
+            config.run_context(Instant::now(), Cancellation::new()).partition,
+            "aws-eusc"
+        );
         // A commercial role cannot be assumed from the sovereign partition's STS.
         let refused = problems(&[("AWS_DEFAULT_REGION", Some("eusc-de-east-1"))]);
         assert!(refused[0].message.contains("\"aws-eusc\""), "{refused:?}");

@@ -150,7 +150,8 @@ mod tests {
         });
         assert!(seen.is_cancelled() && unanswered.is_ok());
         seen.answered_by_action();
-        let answered = runtime.block_on(tokio::time::timeout(Duration::from_millis(10), seen.unanswered()));
+        let answered =
+            runtime.block_on(async { tokio::time::timeout(Duration::from_millis(10), seen.unanswered()).await });
         assert!(answered.is_err(), "an action answering it: the run does not");
         assert!(seen.claim_last_line() && !seen.clone().claim_last_line());
     }
