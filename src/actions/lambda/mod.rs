@@ -12,6 +12,7 @@ mod configuration;
 mod function;
 pub mod package;
 mod progress;
+mod readback;
 mod release;
 
 use std::cell::RefCell;
