@@ -3,7 +3,6 @@ use std::process::ExitCode;
 use aws_role_deploy::cli::{self, Command};
 use aws_role_deploy::config::{Config, Env, onboarding};
 use aws_role_deploy::domain::onboarding::render;
-use aws_role_deploy::domain::secret::redact;
 use aws_role_deploy::{output, run, trust_policy_step, vars};
 
 fn main() -> ExitCode {
@@ -13,7 +12,7 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("✖ Internal error{location}: {}", redact(&info.to_string()));
+        eprintln!("✖ Internal error{location}: {}", output::printable(&info.to_string()));
         std::process::exit(1);
     }));
 
@@ -23,21 +22,40 @@ fn main() -> ExitCode {
     if !args.is_empty() {
         return command_line(&args, &env);
     }
+    // An earlier run's outputs never pass for this run's, whether or not its variables are valid.
+    let stale = env
+        .value("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+        .map_or_else(Vec::new, |dir| {
+            output::remove_stale_outputs(
+                std::path::Path::new(dir),
+                env.value("BITBUCKET_CLONE_DIR").map(std::path::Path::new),
+            )
+        });
     if onboarding::asks_for_trust_policy(&env) {
         return match onboarding::read(&env) {
             Ok(step) => {
                 output::init_logging(step.debug);
+                stale.iter().for_each(|problem| tracing::warn!("{problem}"));
                 output::success(&trust_policy_step(&step));
                 ExitCode::SUCCESS
             }
-            Err(error) => fail(&error),
+            Err(error) => {
+                output::init_logging(false);
+                stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+                fail(&error)
+            }
         };
     }
     let config = match Config::from_env(&env) {
         Ok(config) => config,
-        Err(error) => return fail(&error),
+        Err(error) => {
+            output::init_logging(false);
+            stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+            return fail(&error);
+        }
     };
     output::init_logging(config.debug);
+    stale.iter().for_each(|problem| tracing::warn!("{problem}"));
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -50,7 +68,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("✖ Could not start the async runtime: {err}");
+            eprintln!(
+                "✖ Could not start the async runtime: {}",
+                output::printable(&err.to_string())
+            );
             return ExitCode::from(1);
         }
     };
@@ -76,7 +97,7 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
             external_id,
         }) => {
             for note in setup.notes() {
-                eprintln!("NOTE: {note}");
+                eprintln!("NOTE: {}", output::printable(&note));
             }
             // The user asked for this document, ExternalId included: not redacted.
             print!("{}", render(&setup, format, external_id.as_deref()));
@@ -84,7 +105,7 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
         }
         Err(problems) => {
             for problem in problems {
-                eprintln!("✖ {problem}");
+                eprintln!("✖ {}", output::printable(&problem));
             }
             eprintln!("Run `aws-role-deploy trust-policy --help` for the options.");
             ExitCode::from(2)

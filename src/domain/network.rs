@@ -11,6 +11,11 @@ pub struct Network {
     pub ecs_endpoint_url: Option<String>,
     pub lambda_endpoint_url: Option<String>,
     pub s3_endpoint_url: Option<String>,
+    pub ecr_endpoint_url: Option<String>,
+    /// FIPS 140 endpoints (`AWS_USE_FIPS_ENDPOINT`), resolved by the SDK per service.
+    pub use_fips: bool,
+    /// Dual-stack endpoints (`AWS_USE_DUALSTACK_ENDPOINT`).
+    pub use_dual_stack: bool,
 }
 
 impl Network {

@@ -9,10 +9,13 @@ mod archive;
 mod body;
 mod connect;
 mod daemon;
+mod documents;
 mod promote;
 mod registry;
+mod repository;
 mod store;
 mod tags;
+mod tar_index;
 
 use std::fmt;
 use std::sync::Arc;
@@ -68,7 +71,7 @@ impl fmt::Display for EcrOutcome {
 pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) -> Result<EcrOutcome, Error> {
     let repository = settings.repository.as_str();
     let registry_id = settings.registry_id.as_deref();
-    let (repository_uri, created_repository) = ensure_repository(run, settings, clients).await?;
+    let (repository_uri, created_repository) = repository::ensure(run, settings, clients).await?;
     let mut outcome = EcrOutcome {
         action: "ecr-push",
         region: run.region.clone(),
@@ -153,72 +156,6 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         outcome.image.as_deref().unwrap_or_default()
     );
     Ok(outcome)
-}
-
-/// The repository's URI; created with the repository settings when missing and asked to.
-async fn ensure_repository(
-    run: &RunContext,
-    settings: &EcrSettings,
-    clients: &Clients,
-) -> Result<(String, bool), Error> {
-    let ecr = clients.ecr();
-    let repository = settings.repository.as_str();
-    let found = aws::call(
-        "ecr:DescribeRepositories",
-        ecr.describe_repositories()
-            .repository_names(repository)
-            .set_registry_id(settings.registry_id.clone())
-            .send(),
-    )
-    .await;
-    match found {
-        Ok(output) => {
-            let uri = output
-                .repositories()
-                .first()
-                .and_then(|repo| repo.repository_uri())
-                .unwrap_or(repository)
-                .to_owned();
-            Ok((uri, false))
-        }
-        Err(failure)
-            if failure.code_is("RepositoryNotFoundException")
-                && settings.create_repository
-                && !matches!(settings.source, ImageSource::Promote(_)) =>
-        {
-            if run.dry_run {
-                info!("Dry run: the repository {repository} would be created");
-                return Ok((repository.to_owned(), false));
-            }
-            let created = aws::call(
-                "ecr:CreateRepository",
-                ecr.create_repository()
-                    .repository_name(repository)
-                    .set_registry_id(settings.registry_id.clone())
-                    .image_tag_mutability(settings.tag_mutability.as_str().into())
-                    .image_scanning_configuration(
-                        aws_sdk_ecr::types::ImageScanningConfiguration::builder()
-                            .scan_on_push(settings.scan_on_push)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .await
-            .map_err(|failure| repository_failure(failure, repository))?;
-            let uri = created
-                .repository()
-                .and_then(|repo| repo.repository_uri())
-                .unwrap_or(repository)
-                .to_owned();
-            info!(
-                "Created the repository {repository} (tags {}, scan on push {})",
-                settings.tag_mutability.as_str(),
-                settings.scan_on_push
-            );
-            Ok((uri, true))
-        }
-        Err(failure) => Err(repository_failure(failure, repository)),
-    }
 }
 
 /// A push that failed after some tags were pushed: the outputs name those, so a later step can
