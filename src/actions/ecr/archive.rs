@@ -244,10 +244,16 @@ fn from_oci_index(store: &Store, index: &[u8], blobs: &mut Blobs, path: &Path) -
         }
         let attestation = child.annotations.reference_type.as_deref() == Some(ATTESTATION);
         let platform = match (&child.platform, attestation) {
-            (_, true) => format!("attestation {}", child.digest.as_deref().unwrap_or("?")),
+            (_, true) => format!("attestation {:?}", child.digest.as_deref().unwrap_or("?")),
             (Some(platform), false) => platform.name(),
             (None, false) => "unknown platform".to_owned(),
         };
+        // Printed and written to the outputs: one line of a platform's own characters.
+        if !is_platform_name(&platform) && !attestation {
+            return Err(format!(
+                "the image index names the platform {platform:?}, which is not one"
+            ));
+        }
         if child.media_type.as_deref().is_some_and(is_index) {
             return Err(format!(
                 "the image index lists another index ({platform}); nested indexes are not supported"
@@ -479,6 +485,14 @@ fn from_docker_save(store: &Store, manifest: &[u8], blobs: &mut Blobs) -> Result
         platforms: Vec::new(),
         attestations: 0,
     })
+}
+
+/// `linux/arm64/v8`, `unknown platform`: short, lowercase letters, digits, `.`, `_`, `-`, `/`.
+fn is_platform_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b' '))
 }
 
 /// A name `docker save` records as a tag: a reference, printable, one line.
