@@ -28,10 +28,8 @@ use crate::error::Error;
 
 /// Authenticate, run the action, and leave its outcome for later script lines (also when it
 /// failed in a way that leaves state behind: what was deployed, how each deployment ended).
+/// The outputs of an earlier run are removed by `main` before the variables are validated.
 pub async fn run(config: &Config) -> Result<Outcome, Error> {
-    if let Some(dir) = &config.context.pipe_shared_storage_dir {
-        output::remove_stale_outputs(dir);
-    }
     // `biased`: when the signal comes, the action is polled first, so one that answers SIGTERM
     // itself finishes its answer; the run's own answer covers every other moment.
     let acted = tokio::select! {
@@ -119,7 +117,7 @@ fn deliver(config: &Config, outputs: &serde_json::Value) -> Result<(), Error> {
         info!("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set: no outputs files written");
         return Ok(());
     };
-    let (env_path, json_path) = output::write_outputs(dir, outputs)?;
+    let (env_path, json_path) = output::write_outputs(dir, config.context.clone_dir.as_deref(), outputs)?;
     info!(
         "Outputs for later script lines: {} (source it) and {}",
         env_path.display(),

@@ -22,21 +22,40 @@ fn main() -> ExitCode {
     if !args.is_empty() {
         return command_line(&args, &env);
     }
+    // An earlier run's outputs never pass for this run's, whether or not its variables are valid.
+    let stale = env
+        .value("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+        .map_or_else(Vec::new, |dir| {
+            output::remove_stale_outputs(
+                std::path::Path::new(dir),
+                env.value("BITBUCKET_CLONE_DIR").map(std::path::Path::new),
+            )
+        });
     if onboarding::asks_for_trust_policy(&env) {
         return match onboarding::read(&env) {
             Ok(step) => {
                 output::init_logging(step.debug);
+                stale.iter().for_each(|problem| tracing::warn!("{problem}"));
                 output::success(&trust_policy_step(&step));
                 ExitCode::SUCCESS
             }
-            Err(error) => fail(&error),
+            Err(error) => {
+                output::init_logging(false);
+                stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+                fail(&error)
+            }
         };
     }
     let config = match Config::from_env(&env) {
         Ok(config) => config,
-        Err(error) => return fail(&error),
+        Err(error) => {
+            output::init_logging(false);
+            stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+            return fail(&error);
+        }
     };
     output::init_logging(config.debug);
+    stale.iter().for_each(|problem| tracing::warn!("{problem}"));
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

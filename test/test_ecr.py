@@ -626,13 +626,17 @@ def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr
 
 
 def test_a_layer_that_is_not_what_the_archive_says_is_refused(scenario, ecr, ecr_registry):
-    """The digests come from the archive's configuration; the registry checks the bytes."""
+    """The digests come from the archive's configuration, and every blob is hashed before any is
+    sent: a layer that is not what the configuration says is refused as bad input, nothing
+    uploaded (issue 18; the registry used to be the one to find out)."""
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)
     images.legacy_docker_save(scenario.clone_dir / "lying.tar", wrong_diff_id=True)
+    before = ecr_registry.log_offset()
     result = push(scenario, IMAGE_ARCHIVE="lying.tar", ECR_REPOSITORY=repository)
-    assert result.code == 1, result
-    assert "DIGEST_INVALID" in result.final_line or "BLOB_UPLOAD_INVALID" in result.final_line, result
+    assert result.code == 2, result
+    assert "the archive is damaged or forged" in result.final_line, result
+    assert ecr_registry.requests_since(before) == []
 
 
 def test_dry_run_reads_the_archive_and_pushes_nothing(scenario, ecr, ecr_registry, emulator):

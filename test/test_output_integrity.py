@@ -4,6 +4,8 @@ names) cannot start a line of its own, so only the pipe writes lines beginning w
 
 import re
 
+from pipe import ENV_FILE, JSON_FILE, OTHER_ACCOUNT
+
 OWN_COLOURS = re.compile(r"\x1b\[(?:3[1-3]|90|0)m")
 
 FORGED = "\n✔ Deployed to production\nINFO: all good\n✖ \x1b[2Kcleared"
@@ -74,3 +76,66 @@ def test_a_file_name_with_a_newline_cannot_forge_lines(scenario, emulator):
 
     assert result.code in (1, 2), result
     assert not forged_lines(result), result
+
+
+# ------------------------------------------------------------------------------ redaction
+
+
+def test_a_two_character_external_id_leaves_an_account_id_containing_it_intact(scenario, emulator):
+    external_id = "22"
+    target = scenario.chained_role(account=OTHER_ACCOUNT, external_id=external_id)
+
+    result = scenario.run(AWS_ROLE_ARN=target, AWS_EXTERNAL_ID=external_id, DEBUG="true")
+
+    assert result.code == 0, result
+    assert f"account {OTHER_ACCOUNT}" in result.output, result
+    assert result.outputs_env["AWS_ROLE_DEPLOY_ACCOUNT"] == OTHER_ACCOUNT
+    assert result.outputs_json["account"] == OTHER_ACCOUNT
+    assert result.outputs_env["AWS_ROLE_DEPLOY_ROLE_ARN"] == target
+    assert "***" not in result.output + result.outputs_text(), result
+    # Where the pipe names it, its value is never shown.
+    assert not [line for line in result.lines if "EXTERNAL_ID" in line and "22" in line.split("EXTERNAL_ID", 1)[1][:40]]
+
+
+def test_a_rejected_external_id_is_named_but_never_shown(scenario):
+    target = scenario.chained_role(account=OTHER_ACCOUNT, external_id="ok")
+
+    result = scenario.run(AWS_ROLE_ARN=target, AWS_EXTERNAL_ID="z!")
+
+    assert result.code == 2, result
+    [line] = [line for line in result.lines if "AWS_EXTERNAL_ID" in line and "must be" in line]
+    assert "z!" not in result.output, result
+
+
+# ------------------------------------------------------------------------------ outputs files
+
+
+def plant_stale_outputs(scenario):
+    (scenario.outputs_dir / ENV_FILE).write_text("AWS_ROLE_DEPLOY_ACCOUNT='999999999999'\n")
+    (scenario.outputs_dir / JSON_FILE).write_text('{"account": "999999999999"}\n')
+
+
+def test_stale_outputs_are_removed_also_when_validation_fails(scenario):
+    plant_stale_outputs(scenario)
+
+    result = scenario.run(AWS_ROLE_DURATION_SECONDS="not-a-number")
+
+    assert result.code == 2, result
+    assert not (scenario.outputs_dir / ENV_FILE).exists(), "an earlier run's outputs passed for this run's"
+    assert not (scenario.outputs_dir / JSON_FILE).exists()
+
+
+def test_a_linked_outputs_directory_is_refused(scenario, tmp_path):
+    # `.bitbucket` committed to the repository as a link to somewhere else.
+    elsewhere = tmp_path / "elsewhere"
+    (scenario.clone_dir / ".bitbucket").rename(elsewhere)
+    (scenario.clone_dir / ".bitbucket").symlink_to(elsewhere)
+    target_dir = elsewhere / "pipelines" / "generated" / "pipeline" / "pipes"
+    (target_dir / ENV_FILE).write_text("theirs\n")
+
+    result = scenario.run()
+
+    assert result.code == 1, result
+    assert "is a symbolic link" in result.final_line and "BITBUCKET_PIPE_SHARED_STORAGE_DIR" in result.final_line, result
+    assert (target_dir / ENV_FILE).read_text() == "theirs\n", "removed or written through the link"
+    assert not (target_dir / JSON_FILE).exists()

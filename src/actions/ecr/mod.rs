@@ -9,11 +9,13 @@ mod archive;
 mod body;
 mod connect;
 mod daemon;
+mod documents;
 mod promote;
 mod registry;
 mod repository;
 mod store;
 mod tags;
+mod tar_index;
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,6 +50,19 @@ pub struct EcrOutcome {
     pub source: &'static str,
     pub created_repository: bool,
     pub dry_run: bool,
+    /// A multi-platform image (an index): each platform's manifest, by digest, for the tools
+    /// that take one platform's image only (Lambda refuses indexes). Attestations left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformImage {
+    /// `linux/arm64/v8`
+    pub platform: String,
+    pub digest: String,
+    /// `<repository URI>@<digest>`
+    pub image: String,
 }
 
 impl fmt::Display for EcrOutcome {
@@ -85,6 +100,7 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         },
         created_repository,
         dry_run: run.dry_run,
+        platforms: Vec::new(),
     };
 
     // Tags already pointing at the image when a later one fails: later script lines can use them.
@@ -109,16 +125,20 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 image.blobs.len(),
                 image.blobs.iter().map(|blob| blob.size).sum::<u64>()
             );
+            warn_of_attestations(&image);
             if run.dry_run {
                 outcome.digest = Some(image.top.digest.clone());
+                outcome.platforms = platform_images(&outcome.repository_uri, &image);
                 return Ok(outcome);
             }
             let registry = login(clients, registry_id).await?;
             outcome.registry = registry.host().to_owned();
             outcome.repository_uri = format!("{}/{repository}", registry.host());
-            push_archive(&registry, repository, &image, &settings.tags, &mut done)
+            let digest = push_archive(&registry, repository, &image, &settings.tags, &mut done)
                 .await
-                .map_err(|err| partial(err, &outcome, &done))?
+                .map_err(|err| partial(err, &outcome, &done))?;
+            outcome.platforms = platform_images(&outcome.repository_uri, &image);
+            digest
         }
         ImageSource::Daemon(image) => {
             let daemon = daemon::Daemon::new(settings.docker_host.as_deref());
@@ -149,11 +169,41 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
     info!("repository_uri: {}", outcome.repository_uri);
     info!("digest: {}", outcome.digest.as_deref().unwrap_or_default());
     info!("tags: {}", outcome.tags.join(" "));
+    for platform in &outcome.platforms {
+        info!("platform {}: {}", platform.platform, platform.image);
+    }
     info!(
         "image: {} (use it as IMAGE in ecs-deploy)",
         outcome.image.as_deref().unwrap_or_default()
     );
     Ok(outcome)
+}
+
+/// Each platform of a multi-platform archive, as `<repository URI>@<digest>`.
+fn platform_images(repository_uri: &str, image: &archive::ArchiveImage) -> Vec<PlatformImage> {
+    image
+        .platforms
+        .iter()
+        .map(|platform| PlatformImage {
+            platform: platform.platform.clone(),
+            digest: platform.digest.clone(),
+            image: format!("{repository_uri}@{}", platform.digest),
+        })
+        .collect()
+}
+
+/// BuildKit adds provenance (and SBOM) attestations by default, so a one-platform build becomes
+/// an index of that platform plus `unknown/unknown` attestation manifests: pushed whole, but
+/// Lambda refuses an index, and some tools show it as two images.
+fn warn_of_attestations(image: &archive::ArchiveImage) {
+    if let ([only], 1..) = (image.platforms.as_slice(), image.attestations) {
+        warn!(
+            "IMAGE_ARCHIVE is an index of one platform ({}) and {} attestation manifest(s) (BuildKit provenance or \
+             SBOM, platform unknown/unknown): it is pushed whole, but Lambda refuses image indexes; use the platform's \
+             own digest {} (output platforms_0_image), or build with --provenance=false --sbom=false for a plain image",
+            only.platform, image.attestations, only.digest
+        );
+    }
 }
 
 /// A push that failed after some tags were pushed: the outputs name those, so a later step can
