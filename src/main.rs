@@ -1,9 +1,10 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use aws_role_deploy::cli::{self, Command};
 use aws_role_deploy::config::{Config, Env, onboarding};
 use aws_role_deploy::domain::onboarding::render;
-use aws_role_deploy::{output, run, trust_policy_step, vars};
+use aws_role_deploy::{cancel_on_sigterm, output, run, trust_policy_step, vars};
 
 fn main() -> ExitCode {
     // A panic message could carry anything, so it is redacted and the exit code stays ours.
@@ -75,7 +76,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(&config)) {
+    let cancel = cancel_on_sigterm(config.action.name());
+    let ran = runtime.block_on(run(&config, &cancel));
+    // A blocking read still running (an archive from a stalled source) must not hold the exit:
+    // dropping the runtime would wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if !cancel.claim_last_line() {
+        // SIGTERM's watcher found the run stuck and is ending the process with its own line.
+        std::thread::park();
+    }
+    match ran {
         Ok(outcome) => {
             output::success(&outcome.to_string());
             ExitCode::SUCCESS

@@ -179,6 +179,21 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
     Ok(outcome)
 }
 
+/// Read an image archive as `ecr-push` does before pushing it (structure, bounds, every blob
+/// hashed), without sending anything: what it holds, or why it is refused. The fuzz targets'
+/// entry point (fuzz/entry.rs).
+pub fn read_archive(path: &std::path::Path) -> Result<String, Error> {
+    archive::open(path).map(|image| {
+        format!(
+            "{}: {} blobs, platforms {:?}, {} attestations",
+            image.description,
+            image.blobs.len(),
+            image.platforms,
+            image.attestations
+        )
+    })
+}
+
 /// Each platform of a multi-platform archive, as `<repository URI>@<digest>`.
 fn platform_images(repository_uri: &str, image: &archive::ArchiveImage) -> Vec<PlatformImage> {
     image

@@ -143,10 +143,10 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // outputs files record it, so nothing is left half-done without the log saying so. A
     // SIGTERM (the step's time limit, a manual stop) says it too, with what was in flight.
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
-    super::handling_sigterm();
+    run.cancel.answered_by_action();
     tokio::select! {
         result = deploy(run, settings, clients, package, configuration_diff, &progress) => result,
-        () = super::terminated() => Err(progress.borrow().cancelled()),
+        () = run.cancel.cancelled() => Err(progress.borrow().cancelled()),
     }
 }
 
