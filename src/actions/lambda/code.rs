@@ -87,13 +87,14 @@ pub(super) async fn update(
         .await;
     let sha256 = match answered {
         Ok(output) => output.code_sha256().map(str::to_owned),
-        Err(failure) => {
+        Err(failure) if readback::is_precondition_refusal(&failure) => {
             let intended = match source {
                 CodeSource::Image(uri) => IntendedCode::Image(uri),
                 _ => IntendedCode::Unknown,
             };
             Some(readback::code_update_refused(&lambda, function, failure, intended).await?)
         }
+        Err(failure) => return Err(super::image::refused(failure)),
     };
     // Images resolve asynchronously, so only package sources are checked against the result.
     let expected = match source {

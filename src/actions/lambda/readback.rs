@@ -12,6 +12,11 @@ use crate::error::Error;
 
 const REFUSED: &str = "PreconditionFailedException";
 
+/// Lambda refused a write carrying a RevisionId that is no longer the function's.
+pub(super) fn is_precondition_refusal(failure: &AwsFailure) -> bool {
+    failure.code_is(REFUSED)
+}
+
 /// What a code update was to leave in place, to recognise it when reading the function back.
 pub(super) enum IntendedCode<'a> {
     /// The CodeSha256 of the package the pipe sent.
