@@ -207,6 +207,13 @@ class Emulator:
         """Put tags AWS reserves ("aws:...") on a revision, as CloudFormation would."""
         return self._call("POST", "ecs/system-tags", {"task_definition": task_definition, "tags": tags})
 
+    def ecs_service_system_tags(self, cluster, service, tags, account=None):
+        """Put tags AWS reserves ("aws:cloudformation:...") on a service, as CloudFormation does."""
+        body = {"cluster": cluster, "service": service, "tags": tags}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "ecs/system-tags", body)
+
     def ecs_task_definition(self, family_revision, account=None):
         """The exact body RegisterTaskDefinition received for `family:revision`."""
         params = {"account": account} if account else None
