@@ -648,3 +648,27 @@ def test_state_of_a_published_version(emulator, scn, lam):
     assert qualified(lam, version)[0] == "Active"
     with pytest.raises(EmulatorError, match="404"):
         emulator.lambda_state("api", "Inactive", version="9")
+
+
+def test_an_image_index_is_refused_as_lambda_refuses_it(emulator):
+    """Lambda takes one manifest, not an index (aws-lambda-roadmap#82): by tag or by digest of the
+    index → 400 "…media type … is not supported"; the platform's own manifest is taken."""
+    from emulator.ecr_scenario import seed_index
+
+    scn = lambda_fixture(emulator, name="web", package="image")
+    ecr = scn.client("ecr")
+    ecr.create_repository(repositoryName="web")
+    index, children = seed_index(ecr, "web", "2", platforms=("linux/amd64", "linux/arm64"))
+    lam = scn.client("lambda", retries=1)
+    base = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web"
+    for uri in (f"{base}:2", f"{base}@{index}"):
+        with pytest.raises(ClientError) as refused:
+            lam.update_function_code(FunctionName="web", ImageUri=uri)
+        error = refused.value.response["Error"]
+        assert error["Code"] == "InvalidParameterValueException"
+        assert error["Message"] == (f"The image manifest, config or layer media type for the source image {uri} "
+                                    "is not supported.")
+    records = emulator.requests(service="lambda", action="UpdateFunctionCode")
+    assert [r["image_index"] for r in records] == ["application/vnd.oci.image.index.v1+json"] * 2
+    updated = lam.update_function_code(FunctionName="web", ImageUri=f"{base}@{children['linux/amd64']}")
+    assert updated["CodeSha256"] == children["linux/amd64"].split(":", 1)[1]

@@ -160,6 +160,44 @@ def test_container_image(scenario, emulator):
     assert update["params"]["ImageUri"] == uri
 
 
+def image_index(fn, platforms):
+    """An index (BuildKit provenance: an attestation manifest beside the platforms) tagged `2`."""
+    from emulator.ecr_scenario import seed_index
+
+    ecr = fn.fn.client("ecr")
+    ecr.create_repository(repositoryName=FUNCTION)
+    index, children = seed_index(ecr, FUNCTION, "2", platforms=platforms)
+    return f"111111111111.dkr.ecr.us-east-1.amazonaws.com/{FUNCTION}", index, children
+
+
+def test_image_index_deploys_the_image_of_the_functions_architecture(scenario, emulator):
+    """Lambda refuses an image index (aws-lambda-roadmap#82, docker/buildx#1533): the pipe deploys
+    the index's image for the function's architecture (x86_64: linux/amd64), by digest, and says so,
+    skipping the attestation manifest listed first."""
+    fn = Lambda(scenario, emulator, package="image")
+    base, index, children = image_index(fn, ("linux/arm64", "linux/amd64"))
+    result = fn.run(IMAGE_URI=f"{base}:2", ALIAS="live")
+
+    assert result.code == 0, result
+    [update] = fn.calls("UpdateFunctionCode")
+    assert update["params"]["ImageUri"] == f"{base}@{children['linux/amd64']}"
+    assert "image index" in result.output and "linux/amd64" in result.output and "x86_64" in result.output
+    [read] = fn.calls("BatchGetImage", service="ecr")
+    assert read["params"]["repositoryName"] == FUNCTION and read["params"]["registryId"] == "111111111111"
+    assert fn.configuration()["CodeSha256"] == children["linux/amd64"].split(":", 1)[1]
+
+
+def test_image_index_without_the_functions_platform_is_refused_before_any_change(scenario, emulator):
+    fn = Lambda(scenario, emulator, package="image")
+    base, index, _ = image_index(fn, ("linux/arm64",))
+    result = fn.run(IMAGE_URI=f"{base}@{index}")
+
+    assert result.code == 2, result
+    assert "no linux/amd64 image" in result.final_line and "x86_64" in result.final_line
+    assert "--provenance=false" in result.output and "IMAGE_URI" in result.output
+    assert fn.calls("UpdateFunctionCode") == []
+
+
 def test_image_uri_for_a_zip_function_is_refused_before_any_change(fn):
     result = fn.run(IMAGE_URI="repo/api:2")
 

@@ -78,7 +78,7 @@ pub(super) async fn update(
     let output = busy(function, deadline)
         .retry(|| aws::call(OPERATION, request.clone().send()))
         .await
-        .map_err(AwsFailure::into_error)?;
+        .map_err(super::image::refused)?;
     // Images resolve asynchronously, so only package sources are checked against the result.
     let expected = match source {
         CodeSource::Image(_) => None,

@@ -10,6 +10,7 @@
 mod code;
 mod configuration;
 mod function;
+mod image;
 pub mod package;
 mod progress;
 mod release;
@@ -93,6 +94,21 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     };
     let current = function::get_function(&lambda, function).await?;
     function::check_package_type(&current, settings.code.as_ref())?;
+    // An image index in IMAGE_URI: its image for the function's architecture instead.
+    let with_image;
+    let settings = match &settings.code {
+        Some(CodeSource::Image(uri)) => match image::resolve(clients, uri, &current.architecture).await? {
+            Some(chosen) => {
+                with_image = LambdaSettings {
+                    code: Some(CodeSource::Image(chosen)),
+                    ..settings.clone()
+                };
+                &with_image
+            }
+            None => settings,
+        },
+        _ => settings,
+    };
     let code_changes = match (&settings.code, &package) {
         (None, _) => false,
         (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
