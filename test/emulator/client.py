@@ -124,7 +124,8 @@ class Emulator:
     # ---------------------------------------------------------------- faults
 
     def add_fault(self, fault, service="*", action="*", count=1, hang_seconds=None, **extra):
-        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang.
+        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang | garbled |
+        lost_answer (applied, then the answer dropped).
         For "error", pass status=, code=, message=."""
         body = {"service": service, "action": action, "fault": fault, "count": count, **extra}
         if hang_seconds is not None:
@@ -205,6 +206,13 @@ class Emulator:
     def ecs_system_tags(self, task_definition, tags):
         """Put tags AWS reserves ("aws:...") on a revision, as CloudFormation would."""
         return self._call("POST", "ecs/system-tags", {"task_definition": task_definition, "tags": tags})
+
+    def ecs_service_system_tags(self, cluster, service, tags, account=None):
+        """Put tags AWS reserves ("aws:cloudformation:...") on a service, as CloudFormation does."""
+        body = {"cluster": cluster, "service": service, "tags": tags}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "ecs/system-tags", body)
 
     def ecs_task_definition(self, family_revision, account=None):
         """The exact body RegisterTaskDefinition received for `family:revision`."""
