@@ -22,10 +22,23 @@ impl Network {
     /// Where STS calls go, and which variable says so: for errors when it cannot be reached.
     pub fn sts_endpoint(&self, region: &str) -> String {
         match (&self.sts_endpoint_url, &self.endpoint_url) {
-            (Some(url), _) => format!("{url} (AWS_ENDPOINT_URL_STS)"),
-            (None, Some(url)) => format!("{url} (AWS_ENDPOINT_URL)"),
+            (Some(url), _) => format!("{} (AWS_ENDPOINT_URL_STS)", without_credentials(url)),
+            (None, Some(url)) => format!("{} (AWS_ENDPOINT_URL)", without_credentials(url)),
             (None, None) => format!("the STS endpoint of {region}"),
         }
+    }
+}
+
+/// A URL as it may be shown: user information (`https://user:password@host`) left out
+/// structurally, instead of masking a password however short wherever it occurs.
+pub fn without_credentials(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{host}{}", &rest[authority_end..]).into(),
+        None => url.into(),
     }
 }
 
@@ -86,6 +99,16 @@ mod tests {
         ] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_credentials() {
+        assert_eq!(
+            without_credentials("http://u:pw@proxy:3128/x?a@b"),
+            "http://proxy:3128/x?a@b"
+        );
+        assert_eq!(without_credentials("https://sts.internal/"), "https://sts.internal/");
+        assert_eq!(without_credentials("not a url"), "not a url");
     }
 
     #[test]
