@@ -61,7 +61,7 @@ def test_sigterm_while_a_blocking_read_hangs_ends_the_step_at_once(scenario, emu
         stdout, stderr = process.communicate()
         raise AssertionError(f"SIGTERM did not end the pipe within 20 s\n{Result(-1, stdout.decode(), stderr.decode())}")
     took = time.monotonic() - signalled
-    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir)
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
     emulator.assert_no_secrets_in(result.everything())
 
     assert result.code == 143, result

@@ -95,3 +95,41 @@ def test_without_service_deployments_a_wait_shorter_than_the_bake_time_is_no_suc
     assert result.code == 1, result
     assert outputs_of(result)["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "TIMED_OUT", result
     assert "waits out the bake time (10 min)" in result.output, result
+
+
+# ------------------------------------------------------------------------------ RunTask and reserved tags
+
+
+def test_the_one_off_task_leaves_out_the_tags_aws_reserves(ecs, emulator):
+    # A service CloudFormation created carries aws:cloudformation:* tags; with propagateTags
+    # SERVICE the pipe copies the service's tags onto the one-off task, and ECS refuses aws: keys.
+    ecs.boto.create_service(
+        cluster=CLUSTER, serviceName="jobs", taskDefinition=ecs.ecs.task_definition_arn, desiredCount=1,
+        launchType="FARGATE", networkConfiguration=ecs.ecs.network_configuration(), propagateTags="SERVICE",
+        tags=[{"key": "team", "value": "jobs"}],
+    )
+    stack = [{"key": "aws:cloudformation:stack-name", "value": "prod-jobs"},
+             {"key": "aws:cloudformation:logical-id", "value": "JobsService"}]
+    emulator.ecs_service_system_tags(CLUSTER, "jobs", stack)
+    emulator.ecs_run_task(containers=[{"name": "app", "exitCode": 0}])
+    ecs.rollout("complete", services=("jobs",))
+    result = ecs.run(SERVICE_NAME="jobs", IMAGE="repo/app:2", RUN_TASK="true")
+
+    assert result.code == 0, result
+    [run] = ecs.calls("RunTask")
+    assert run["params"]["tags"] == [{"key": "team", "value": "jobs"}], run
+    assert "aws:cloudformation:stack-name" in result.output, "the pipe says which tags it left out"
+
+
+def test_the_emulator_refuses_run_task_tags_aws_reserves(ecs, emulator):
+    import botocore.exceptions
+    import pytest
+
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        ecs.boto.run_task(cluster=CLUSTER, taskDefinition=ecs.ecs.task_definition_arn, launchType="FARGATE",
+                          networkConfiguration=ecs.ecs.network_configuration(),
+                          tags=[{"key": "aws:cloudformation:stack-name", "value": "prod"}])
+    error = refused.value.response["Error"]
+    assert (error["Code"], error["Message"]) == ("InvalidParameterException", "Tag key must not start with aws:")
+    [call] = emulator.requests(service="ecs", action="RunTask")
+    assert call["scenario"] == {"reserved_tags": ["aws:cloudformation:stack-name"]}

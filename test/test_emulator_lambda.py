@@ -200,6 +200,22 @@ def test_revision_id_precondition(emulator, scn, lam):
     assert lam.get_function_configuration(FunctionName="api", Qualifier="1")["RevisionId"] == version["RevisionId"]
 
 
+def test_lost_answer_applies_the_request_and_the_retry_meets_the_precondition(emulator, scn):
+    # What an SDK meets when a connection resets after Lambda did the work: it tries again with
+    # the same RevisionId, which is no longer $LATEST's.
+    lam = scn.client("lambda", retries=2)
+    first = lam.get_function_configuration(FunctionName="api")["RevisionId"]
+    emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionConfiguration")
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName="api", Timeout=7, RevisionId=first)
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    applied = lam.get_function_configuration(FunctionName="api")
+    assert applied["Timeout"] == 7 and applied["RevisionId"] != first
+    lost, retried = emulator.requests(service="lambda", action="UpdateFunctionConfiguration")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200)
+    assert (retried["fault"], retried["status"], retried["error_code"]) == (None, 412, "PreconditionFailedException")
+
+
 def test_code_sha256_precondition(emulator, scn, lam):
     current = lam.get_function_configuration(FunctionName="api")["CodeSha256"]
     stale = code_sha256(b"something else")

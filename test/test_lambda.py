@@ -279,6 +279,61 @@ def test_throttling_is_retried(fn):
     assert codes == ["TooManyRequestsException", "TooManyRequestsException", None]
 
 
+# A conditional write (RevisionId) whose answer is lost after Lambda applied it: the SDK sends
+# it again, and Lambda refuses the retry (412 PreconditionFailedException), since the first one
+# changed the RevisionId. The pipe reads the function back and carries on when it holds what was
+# sent.
+
+
+def test_a_code_update_applied_but_unanswered_is_recognised_on_the_retry(fn):
+    fn.emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionCode")
+    package = make_zip({"app.py": "def handler(e, c):\n    return 203\n"})
+    result = fn.run(ZIP_FILE=fn.write("app.zip", package), ALIAS="live")
+
+    assert result.code == 0, result
+    lost, retried = fn.calls("UpdateFunctionCode")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200), lost
+    assert (retried["status"], retried["error_code"]) == (412, "PreconditionFailedException"), retried
+    assert retried["params"]["RevisionId"] == lost["params"]["RevisionId"]
+    assert fn.configuration()["CodeSha256"] == sha(package)
+    assert "PreconditionFailedException" in result.output and "already has" in result.output, result
+    [publish] = fn.calls("PublishVersion")
+    assert publish["status"] == 201 and publish["params"]["CodeSha256"] == sha(package)
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == result.outputs_env[
+        "AWS_ROLE_DEPLOY_VERSION"]
+
+
+def test_a_configuration_update_applied_but_unanswered_is_recognised_on_the_retry(fn):
+    config = {"MemorySize": 640, "Environment": {"Variables": {"STAGE": "prod"}}}
+    fn.emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionConfiguration")
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("lambda.json", json.dumps(config)), PUBLISH="false")
+
+    assert result.code == 0, result
+    lost, retried = fn.calls("UpdateFunctionConfiguration")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200), lost
+    assert (retried["status"], retried["error_code"]) == (412, "PreconditionFailedException"), retried
+    current = fn.configuration()
+    assert current["MemorySize"] == 640 and current["Environment"]["Variables"] == {"STAGE": "prod"}
+    assert "already has" in result.output, result
+
+
+def test_a_real_precondition_failure_says_someone_else_changed_the_function(fn):
+    # Lambda refuses the write (someone changed the function since the pipe read it) and the
+    # function does not hold the new code: a conflict, not an applied retry.
+    fn.emulator.add_fault("error", service="lambda", action="UpdateFunctionCode", status=412,
+                          code="PreconditionFailedException",
+                          message="The Revision Id provided does not match the latest Revision Id. "
+                                  "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+    before = fn.configuration()["CodeSha256"]
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 1, result
+    assert "changed" in result.final_line and "PreconditionFailedException" in result.output, result
+    assert "Run the step again" in result.output
+    assert fn.configuration()["CodeSha256"] == before
+    assert fn.calls("PublishVersion") == [] and fn.calls("CreateAlias") == []
+
+
 def test_stuck_update_times_out(fn):
     fn.emulator.lambda_state(FUNCTION, "Pending", polls=None)
     result = fn.run(ZIP_FILE=fn.source_dir(), WAIT_TIMEOUT="3")

@@ -409,18 +409,39 @@ def stored_body(st, arn):
 def c_system_tags(layer, body, query):
     """Tags with the reserved "aws:" prefix on a revision (put there by AWS's own tooling;
     CloudFormation does not tag task definitions today): answered by DescribeTaskDefinition with
-    include=TAGS, refused by RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}."""
+    include=TAGS, refused by RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}.
+    Or on a service, as CloudFormation tags the services it creates (`aws:cloudformation:stack-name`...):
+    {"cluster": "prod", "service": "web", "tags": [...], "account": optional}: answered by
+    DescribeServices with include=TAGS, refused by RunTask."""
     st = state(layer)
-    wanted = body["task_definition"]
     tags = body.get("tags") or []
     if not reserved_tags(tags) or len(reserved_tags(tags)) != len(tags):
         raise _control_error(400, "system tags start with aws:")
+    if body.get("service"):
+        return _service_system_tags(layer, body, tags)
+    wanted = body["task_definition"]
     with st.lock:
         arns = [arn for arn in st.task_definitions if arn == wanted or arn.endswith("task-definition/" + wanted)]
         if len(arns) != 1:
             raise _control_error(404, f"no single task definition {wanted}")
         st.system_tags[arns[0]] = copy.deepcopy(tags)
     return {"task_definition": arns[0], "tags": tags}
+
+
+def _service_system_tags(layer, body, tags):
+    cluster, name = name_of(body.get("cluster") or "default"), name_of(body["service"])
+    found = []
+    for account, regions in list(ecs_backends.items()):
+        if body.get("account") not in (None, account):
+            continue
+        for be in list(regions.values()):
+            svc = be.services.get(f"{cluster}:{name}")
+            if svc is not None:
+                found.append(svc)
+    if len(found) != 1:
+        raise _control_error(404, f"no single service {cluster}/{name}: add account")
+    found[0].tags = [t for t in found[0].tags if not reserved_tags([t])] + copy.deepcopy(tags)
+    return {"service": found[0].arn, "tags": tags}
 
 
 @control("GET", "/_layer/ecs/task-definitions/*")
@@ -1243,12 +1264,24 @@ def refuses_inactive(req):
     return None
 
 
+def refuses_reserved_tags(req):
+    """ECS reserves the "aws:" prefix (any case) of tag keys and values: a RunTask carrying one
+    (a CloudFormation service's aws:cloudformation:* tags, copied) is refused. The message is the
+    one ECS answers for such keys (amazon-ecs-agent#1704)."""
+    reserved = reserved_tags(req.params.get("tags"))
+    if not reserved:
+        return None
+    keyed = [t for t in reserved if str(t.get("key", "")).lower().startswith("aws:")]
+    req.notes["record"] = {"scenario": {"reserved_tags": [t.get("key") for t in reserved]}}
+    return invalid_parameter("Tag key must not start with aws:" if keyed else "Tag value must not start with aws:")
+
+
 @judge("ecs", "RunTask")
 def _judge_run_task(layer, req):
     """moto raises a bare Exception (an HTML 500) for an EC2 task in a cluster without
     container instances; ECS answers InvalidParameterException."""
     params = req.params
-    refused = refuses_inactive(req)
+    refused = refuses_inactive(req) or refuses_reserved_tags(req)
     if refused is not None:
         return refused
     strategy = params.get("capacityProviderStrategy") or []

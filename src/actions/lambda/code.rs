@@ -8,7 +8,8 @@ use tracing::{info, warn};
 use super::busy;
 use super::function::FunctionState;
 use super::package::{self, Package};
-use crate::aws::{self, AwsFailure, Clients};
+use super::readback::{self, IntendedCode};
+use crate::aws::{self, Clients};
 use crate::domain::lambda::{CodeSource, S3Location};
 use crate::error::Error;
 
@@ -44,14 +45,18 @@ pub(super) async fn update(
                 .s3_bucket(&location.bucket)
                 .s3_key(&location.key)
                 .set_s3_object_version(version.clone());
-            let output = busy(function, deadline)
+            let answered = busy(function, deadline)
                 .retry(async || aws::call(OPERATION, request.clone().send()).await)
-                .await
-                .map_err(AwsFailure::into_error)?;
+                .await;
+            let read = match answered {
+                Ok(output) => output.code_sha256().unwrap_or_default().to_owned(),
+                Err(failure) => {
+                    readback::code_update_refused(&lambda, function, failure, IntendedCode::Sha256(&ours)).await?
+                }
+            };
             // An answer without a hash is left to the check after the wait.
-            let read = output.code_sha256().unwrap_or_default();
             if !read.is_empty() && read != ours {
-                return Err(replaced_in_s3(location, version.is_some(), read, &ours));
+                return Err(replaced_in_s3(location, version.is_some(), &read, &ours));
             }
             return Ok(Some(ours));
         }
@@ -59,13 +64,15 @@ pub(super) async fn update(
             // The body is written by hand: the SDK would hold the zip and its base64 at once.
             let sha256 = package.sha256.clone();
             let body = package::direct_upload_body(package, &state.revision_id);
-            busy(function, deadline)
+            let answered = busy(function, deadline)
                 .retry(|| {
                     let request = request.clone().customize().mutate_request(aws::with_body(body.clone()));
                     aws::call(OPERATION, request.send())
                 })
-                .await
-                .map_err(AwsFailure::into_error)?;
+                .await;
+            if let Err(failure) = answered {
+                readback::code_update_refused(&lambda, function, failure, IntendedCode::Sha256(&sha256)).await?;
+            }
             return Ok(Some(sha256));
         }
         (CodeSource::S3(location), _) => request
@@ -75,14 +82,24 @@ pub(super) async fn update(
         (CodeSource::Image(uri), _) => request.image_uri(uri),
         (CodeSource::Zip { .. }, None) => return Ok(None),
     };
-    let output = busy(function, deadline)
+    let answered = busy(function, deadline)
         .retry(|| aws::call(OPERATION, request.clone().send()))
-        .await
-        .map_err(super::image::refused)?;
+        .await;
+    let sha256 = match answered {
+        Ok(output) => output.code_sha256().map(str::to_owned),
+        Err(failure) if readback::is_precondition_refusal(&failure) => {
+            let intended = match source {
+                CodeSource::Image(uri) => IntendedCode::Image(uri),
+                _ => IntendedCode::Unknown,
+            };
+            Some(readback::code_update_refused(&lambda, function, failure, intended).await?)
+        }
+        Err(failure) => return Err(super::image::refused(failure)),
+    };
     // Images resolve asynchronously, so only package sources are checked against the result.
     let expected = match source {
         CodeSource::Image(_) => None,
-        _ => output.code_sha256().map(str::to_owned),
+        _ => sha256,
     };
     Ok(expected)
 }

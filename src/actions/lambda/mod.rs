@@ -13,6 +13,7 @@ mod function;
 mod image;
 pub mod package;
 mod progress;
+mod readback;
 mod release;
 
 use std::cell::RefCell;
