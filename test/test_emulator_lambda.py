@@ -200,6 +200,22 @@ def test_revision_id_precondition(emulator, scn, lam):
     assert lam.get_function_configuration(FunctionName="api", Qualifier="1")["RevisionId"] == version["RevisionId"]
 
 
+def test_lost_answer_applies_the_request_and_the_retry_meets_the_precondition(emulator, scn):
+    # What an SDK meets when a connection resets after Lambda did the work: it tries again with
+    # the same RevisionId, which is no longer $LATEST's.
+    lam = scn.client("lambda", retries=2)
+    first = lam.get_function_configuration(FunctionName="api")["RevisionId"]
+    emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionConfiguration")
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName="api", Timeout=7, RevisionId=first)
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    applied = lam.get_function_configuration(FunctionName="api")
+    assert applied["Timeout"] == 7 and applied["RevisionId"] != first
+    lost, retried = emulator.requests(service="lambda", action="UpdateFunctionConfiguration")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200)
+    assert (retried["fault"], retried["status"], retried["error_code"]) == (None, 412, "PreconditionFailedException")
+
+
 def test_code_sha256_precondition(emulator, scn, lam):
     current = lam.get_function_configuration(FunctionName="api")["CodeSha256"]
     stale = code_sha256(b"something else")
@@ -330,6 +346,21 @@ def test_s3_code_sha_and_object_version(emulator, scn, lam):
         (scn.bucket, "builds/api.zip", {"size": len(v1), "sha256_b64": code_sha256(v1)}),
         (scn.bucket, "builds/api.zip", {"size": len(v2), "sha256_b64": code_sha256(v2)}),
     ]
+
+
+def test_s3_refuses_a_wrong_expected_bucket_owner_as_s3_does(emulator, scn):
+    s3 = scn.client("s3", retries=1)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=scn.bucket, Key="pkg.zip", Body=b"zip", ExpectedBucketOwner="222222222222")
+    assert error_of(e)[:2] == (403, "AccessDenied")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=scn.bucket, Key="pkg.zip")  # nothing was written
+    s3.put_object(Bucket=scn.bucket, Key="pkg.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
+    assert s3.get_object(Bucket=scn.bucket, Key="pkg.zip", ExpectedBucketOwner=ACCOUNT)["Body"].read() == b"zip"
+    refused, accepted = emulator.requests(service="s3", action="PutObject")
+    assert (refused["status"], refused["error_code"], refused["expected_bucket_owner"]) == (
+        403, "AccessDenied", "222222222222")
+    assert accepted["status"] == 200
 
 
 def test_s3_put_object_aws_chunked_is_recorded_decoded(emulator, scn, lam):

@@ -435,6 +435,7 @@ ECR_CASES = [
      "IMAGE_ARCHIVE", "RepoTags holds"),
     ("config-name-newline", {"IMAGE_ARCHIVE": "@image"},
      save_dir("image", config="c\nINFO: fake.json"), "IMAGE_ARCHIVE", "control character"),
+    ("archive-name-newline", {"IMAGE_ARCHIVE": "image\nINFO: fake"}, None, "IMAGE_ARCHIVE", "IMAGE_ARCHIVE"),
     ("tags-newline", {"IMAGE_ARCHIVE": "@image", "TAGS": "v1\nINFO: fake"}, save_dir("image"), "TAGS", "not a valid tag"),
     ("tags-list-newline", {"IMAGE_ARCHIVE": "@image", "TAGS_COUNT": "1", "TAGS_0": "v1\n✔ Pushed"}, save_dir("image"),
      "TAGS", "not a valid tag"),

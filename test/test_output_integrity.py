@@ -139,3 +139,26 @@ def test_a_linked_outputs_directory_is_refused(scenario, tmp_path):
     assert "is a symbolic link" in result.final_line and "BITBUCKET_PIPE_SHARED_STORAGE_DIR" in result.final_line, result
     assert (target_dir / ENV_FILE).read_text() == "theirs\n", "removed or written through the link"
     assert not (target_dir / JSON_FILE).exists()
+
+
+# ------------------------------------------------------------------------------ plain HTTP
+
+
+def test_plain_http_to_another_host_is_warned_about_naming_the_oidc_token(scenario, emulator):
+    # 0.0.0.0 reaches this machine's emulator, but is no loopback address: the pipe cannot tell
+    # it from any other host, so it warns as for one.
+    port = emulator.base_url.rsplit(":", 1)[1]
+    result = scenario.run(AWS_ENDPOINT_URL=f"http://user:pw-in-url@0.0.0.0:{port}")
+
+    assert result.code == 0, result
+    [warning] = [line for line in result.lines if line.startswith("WARNING: AWS_ENDPOINT_URL ")]
+    assert "plain HTTP to 0.0.0.0:" in warning and "OIDC token" in warning, warning
+    assert "pw-in-url" not in result.output, result
+
+
+def test_plain_http_to_loopback_or_https_is_not_warned_about(scenario, emulator):
+    port = emulator.base_url.rsplit(":", 1)[1]
+    for url in (emulator.base_url, f"http://localhost:{port}"):
+        result = scenario.run(AWS_ENDPOINT_URL=url)
+        assert result.code == 0, result
+        assert not [line for line in result.lines if "plain HTTP" in line], result

@@ -124,7 +124,8 @@ class Emulator:
     # ---------------------------------------------------------------- faults
 
     def add_fault(self, fault, service="*", action="*", count=1, hang_seconds=None, **extra):
-        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang.
+        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang | garbled |
+        lost_answer (applied, then the answer dropped).
         For "error", pass status=, code=, message=."""
         body = {"service": service, "action": action, "fault": fault, "count": count, **extra}
         if hang_seconds is not None:

@@ -174,7 +174,7 @@ mod tests {
         assert!(err.contains("more than 1024 items"), "{err}");
         let ok = format!(
             "{{\"layers\": [{}], \"huge\": [{}]}}",
-            vec!["{}"; 3].join(","),
+            ["{}"; 3].join(","),
             vec!["0"; 100_000].join(",")
         );
         assert_eq!(

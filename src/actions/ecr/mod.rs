@@ -215,7 +215,7 @@ fn warn_of_attestations(image: &archive::ArchiveImage) {
         warn!(
             "IMAGE_ARCHIVE is an index of one platform ({}) and {} attestation manifest(s) (BuildKit provenance or \
              SBOM, platform unknown/unknown): it is pushed whole, but Lambda refuses image indexes; use the platform's \
-             own digest {} (output platforms_0_image), or build with --provenance=false --sbom=false for a plain image",
+             own digest {} (output PLATFORMS_0_IMAGE), or build with --provenance=false --sbom=false for a plain image",
             only.platform, image.attestations, only.digest
         );
     }
