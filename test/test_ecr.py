@@ -311,6 +311,7 @@ def test_immutable_tag_conflict_names_the_tag(scenario, ecr):
     result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="prod")
     assert result.code == 1, result
     assert "Tag prod already exists" in result.final_line and "immutable" in result.final_line
+    assert "ImageTagAlreadyExistsException" in result.final_line
     assert "Change TAGS" in result.output
     [refused] = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
     assert refused["error_code"] == "ImageTagAlreadyExistsException"
