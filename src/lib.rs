@@ -166,9 +166,9 @@ async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outco
             ))
         }
         Action::EcsDeploy(settings) => Outcome::EcsDeploy(actions::ecs::run(&run, settings, &session.clients).await?),
-        Action::LambdaDeploy(settings) => {
-            Outcome::LambdaDeploy(actions::lambda::run(&run, settings, &session.clients).await?)
-        }
+        Action::LambdaDeploy(settings) => Outcome::LambdaDeploy(
+            actions::lambda::run(&run, settings, &session.clients, &session.identity.account).await?,
+        ),
         Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(&run, settings, &session.clients).await?),
     };
     Ok(outcome)

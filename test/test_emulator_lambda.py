@@ -348,6 +348,21 @@ def test_s3_code_sha_and_object_version(emulator, scn, lam):
     ]
 
 
+def test_s3_refuses_a_wrong_expected_bucket_owner_as_s3_does(emulator, scn):
+    s3 = scn.client("s3", retries=1)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=scn.bucket, Key="pkg.zip", Body=b"zip", ExpectedBucketOwner="222222222222")
+    assert error_of(e)[:2] == (403, "AccessDenied")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=scn.bucket, Key="pkg.zip")  # nothing was written
+    s3.put_object(Bucket=scn.bucket, Key="pkg.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
+    assert s3.get_object(Bucket=scn.bucket, Key="pkg.zip", ExpectedBucketOwner=ACCOUNT)["Body"].read() == b"zip"
+    refused, accepted = emulator.requests(service="s3", action="PutObject")
+    assert (refused["status"], refused["error_code"], refused["expected_bucket_owner"]) == (
+        403, "AccessDenied", "222222222222")
+    assert accepted["status"] == 200
+
+
 def test_s3_put_object_aws_chunked_is_recorded_decoded(emulator, scn, lam):
     """The Rust SDK streams PutObject as aws-chunked with a checksum trailer: the record and
     moto both see the object's bytes, not the chunk framing."""

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from emulator.lambda_scenario import lambda_fixture, make_zip
+from emulator.scenario import client_for
 
 FUNCTION = "api"
 
@@ -147,6 +148,40 @@ def test_zip_uploaded_to_s3_first(fn):
     [update] = fn.calls("UpdateFunctionCode")
     assert "ZipFile" not in update["params"]
     assert update["params"]["S3Key"] == "builds/api.zip"
+    assert fn.configuration()["CodeSha256"] == put["params"]["Body"]["sha256_b64"]
+    # Only into a bucket of the role's account: S3 refuses the upload otherwise.
+    assert put["expected_bucket_owner"] == "111111111111", put
+
+
+def other_accounts_bucket(emulator, name):
+    """A bucket of account 222222222222 (a mistyped name, a deleted bucket's name taken over)."""
+    other = emulator.create_user("222222222222", "someone-else")
+    client_for(emulator, "s3", other).create_bucket(Bucket=name)
+    return other
+
+
+def test_a_bucket_of_another_account_is_refused_by_s3_before_the_package_lands(fn, emulator):
+    other_accounts_bucket(emulator, "artifacts-of-someone-else")
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET="artifacts-of-someone-else", S3_KEY="builds/api.zip")
+
+    assert result.code == 3, result
+    [put] = fn.calls("PutObject", service="s3")
+    assert (put["status"], put["error_code"], put["expected_bucket_owner"]) == (403, "AccessDenied", "111111111111")
+    assert "s3://artifacts-of-someone-else/builds/api.zip" in result.final_line, result
+    assert "S3_BUCKET_OWNER" in result.output and "111111111111" in result.output, result
+    assert fn.calls("UpdateFunctionCode") == [] and fn.calls("PublishVersion") == []
+
+
+def test_s3_bucket_owner_names_the_account_of_a_bucket_shared_on_purpose(fn, emulator):
+    other_accounts_bucket(emulator, "central-artifacts")
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET="central-artifacts", S3_KEY="builds/api.zip",
+                    S3_BUCKET_OWNER="222222222222")
+
+    [put] = fn.calls("PutObject", service="s3")
+    assert (put["status"], put["expected_bucket_owner"]) == (200, "222222222222"), put
+    # (Lambda reading another account's object needs that bucket's policy; the emulator does not
+    # model bucket policies, so here it simply reads it.)
+    assert result.code == 0, result
     assert fn.configuration()["CodeSha256"] == put["params"]["Body"]["sha256_b64"]
 
 
@@ -360,6 +395,8 @@ def test_invalid_variables(fn):
         ({"PUBLISH": "false", "ALIAS": "live", "ZIP_FILE": "x"}, "ALIAS"),
         ({"ZIP_FILE": "app.zip", "IMAGE_URI": "repo/x:1"}, "IMAGE_URI"),
         ({"S3_BUCKET": "b"}, "S3_KEY"),
+        ({"ZIP_FILE": "x", "S3_BUCKET": "b", "S3_KEY": "k", "S3_BUCKET_OWNER": "2222"}, "S3_BUCKET_OWNER"),
+        ({"S3_BUCKET": "b", "S3_KEY": "k", "S3_BUCKET_OWNER": "222222222222"}, "S3_BUCKET_OWNER"),
         ({"ZIP_FILE": "../outside.zip"}, "ZIP_FILE"),
         ({"FUNCTION_NAME": "api:prod", "ZIP_FILE": "x"}, "FUNCTION_NAME"),
         ({}, "ZIP_FILE"),

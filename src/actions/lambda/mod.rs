@@ -80,7 +80,13 @@ impl fmt::Display for LambdaOutcome {
     }
 }
 
-pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients) -> Result<LambdaOutcome, Error> {
+/// `account`: the role's, which owns `S3_BUCKET` unless `S3_BUCKET_OWNER` says otherwise.
+pub async fn run(
+    run: &RunContext,
+    settings: &LambdaSettings,
+    clients: &Clients,
+    account: &str,
+) -> Result<LambdaOutcome, Error> {
     let deadline = run.deadline;
     let lambda = clients.lambda();
     let function = settings.function.as_str();
@@ -146,7 +152,7 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
     run.cancel.answered_by_action();
     tokio::select! {
-        result = deploy(run, settings, clients, package, configuration_diff, &progress) => result,
+        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => result,
         () = run.cancel.cancelled() => Err(progress.borrow().cancelled()),
     }
 }
@@ -156,6 +162,7 @@ async fn deploy(
     run: &RunContext,
     settings: &LambdaSettings,
     clients: &Clients,
+    account: &str,
     package: Option<package::Package>,
     configuration_diff: Option<Vec<String>>,
     done: &RefCell<Progress<'_>>,
@@ -202,7 +209,7 @@ async fn deploy(
         (Some(source), package) => {
             done.borrow_mut()
                 .now("UpdateFunctionCode (with the S3 upload, if any), then the wait for it");
-            let expected = code::update(clients, function, source, package, &state, deadline)
+            let expected = code::update(clients, account, function, source, package, &state, deadline)
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut().code_changed("$LATEST has the new code");
