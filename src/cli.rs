@@ -32,7 +32,7 @@ WHO MAY ASSUME THE ROLE
 WHERE
   --account <12 digits>          the role's account (default: a placeholder / the stack's own account)
   --region <region>              narrows resource ARNs (default: any region); sets the partition
-  --partition <aws|aws-cn|aws-us-gov>
+  --partition <aws|aws-cn|aws-us-gov|aws-eusc>
   --role-name <name>             default bitbucket-deploy
 
 WHAT THE ROLE MAY DO
@@ -174,7 +174,8 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
         (Some(partition), _) if PARTITIONS.contains(&partition) => partition.to_owned(),
         (Some(partition), _) => {
             problems.push(format!(
-                "--partition must be aws, aws-cn or aws-us-gov, got {partition:?}"
+                "--partition must be one of {}, got {partition:?}",
+                PARTITIONS.join(", ")
             ));
             "aws".to_owned()
         }

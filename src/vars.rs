@@ -97,6 +97,17 @@ pipe_variables! {
     AWS_ENDPOINT_URL_S3 {
         usage: "Endpoint for S3 only (package uploads); wins over `AWS_ENDPOINT_URL`.",
     }
+    AWS_ENDPOINT_URL_ECR {
+        usage: "Endpoint for ECR's API only (e.g. an `api.ecr` VPC endpoint); wins over `AWS_ENDPOINT_URL`. The registry itself is reached at the address ECR names.",
+    }
+    AWS_USE_FIPS_ENDPOINT {
+        usage: "Use the FIPS 140 endpoints of every service (offered in US and Canada regions and GovCloud). Cannot be combined with an `AWS_ENDPOINT_URL*`.",
+        default: Some("false"),
+    }
+    AWS_USE_DUALSTACK_ENDPOINT {
+        usage: "Use the dual-stack (IPv4 and IPv6) endpoints of every service. Cannot be combined with an `AWS_ENDPOINT_URL*`.",
+        default: Some("false"),
+    }
     AWS_MAX_ATTEMPTS {
         usage: "Attempts per AWS request (1-10). Throttling, 5xx and network errors are retried with jittered exponential backoff; access and validation errors never are.",
         default: Some("5"),
@@ -174,6 +185,9 @@ pipe_variables! {
     }
     S3_OBJECT_VERSION {
         usage: "`lambda-deploy`: version of an existing S3 object (not with `ZIP_FILE`).",
+    }
+    S3_BUCKET_OWNER {
+        usage: "`lambda-deploy` with `ZIP_FILE` uploaded to `S3_BUCKET`: the account id that owns the bucket, sent as `ExpectedBucketOwner` so that S3 refuses the upload when the bucket belongs to anyone else (a mistyped name, a deleted bucket's name taken over). Default: the role's account. `trust-policy`: the account `s3:ResourceAccount` pins.",
     }
     IMAGE_URI {
         usage: "`lambda-deploy`: the code, as a container image URI (functions of package type Image).",

@@ -472,7 +472,15 @@ class ConnectProxy:
                 continue
             self.tunnels.append((target, auth))
             host, port = target.rsplit(":", 1)
-            upstream = socket.create_connection((host, int(port)))
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                # A host this machine cannot reach (every real AWS host here): answered as a
+                # corporate proxy does, so the client fails at once instead of waiting.
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                client.close()
+                continue
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_pump, args=(source, sink), daemon=True).start()

@@ -57,6 +57,11 @@ impl Clients {
         if let Some(url) = &network.endpoint_url {
             builder = builder.endpoint_url(url);
         }
+        // Every service's endpoint rules read these (config refuses them with a custom endpoint,
+        // which the rules reject).
+        builder = builder
+            .use_fips(network.use_fips)
+            .use_dual_stack(network.use_dual_stack);
         if let Some(credentials) = credentials {
             builder = builder.credentials_provider(credentials);
         }
@@ -92,10 +97,14 @@ impl Clients {
         aws_sdk_ecs::Client::from_conf(builder.build())
     }
 
-    /// ECR's API (`AWS_ENDPOINT_URL` applies). The registry itself is reached at the address
-    /// `GetAuthorizationToken` gives, not through this client.
+    /// `AWS_ENDPOINT_URL_ECR` wins over `AWS_ENDPOINT_URL` for ECR's API. The registry itself
+    /// is reached at the address `GetAuthorizationToken` gives, not through this client.
     pub fn ecr(&self) -> aws_sdk_ecr::Client {
-        aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(&self.sdk).build())
+        let mut builder = aws_sdk_ecr::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.network.ecr_endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        aws_sdk_ecr::Client::from_conf(builder.build())
     }
 
     /// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.

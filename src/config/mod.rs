@@ -10,6 +10,7 @@ mod ecs;
 mod env;
 mod files;
 mod lambda;
+mod network;
 pub mod onboarding;
 mod reader;
 pub mod template;
@@ -21,7 +22,7 @@ pub use self::env::Env;
 use self::reader::Reader;
 use crate::domain::arn::partition_of_region;
 use crate::domain::auth_plan::AuthPlan;
-use crate::domain::context::{BitbucketContext, RunContext};
+use crate::domain::context::{BitbucketContext, Cancellation, RunContext};
 use crate::domain::ecr::EcrSettings;
 use crate::domain::ecs::EcsSettings;
 use crate::domain::lambda::LambdaSettings;
@@ -170,15 +171,7 @@ impl Config {
             auth::check_partitions(&mut read, region, auth);
         }
 
-        let network = Network {
-            max_attempts: read.number(&vars::AWS_MAX_ATTEMPTS, 1..=10) as u32,
-            attempt_timeout: Duration::from_secs(read.number(&vars::AWS_ATTEMPT_TIMEOUT, 1..=600)),
-            endpoint_url: read.url(&vars::AWS_ENDPOINT_URL),
-            sts_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_STS),
-            ecs_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_ECS),
-            lambda_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_LAMBDA),
-            s3_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_S3),
-        };
+        let network = network::read(&mut read, region.as_deref(), &mut warnings);
         for proxy in [&vars::HTTPS_PROXY, &vars::HTTP_PROXY] {
             read.url(proxy);
         }
@@ -248,8 +241,9 @@ impl Config {
     }
 
     /// What every action is told about the run; `started` begins the `WAIT_TIMEOUT` clock.
-    pub fn run_context(&self, started: Instant) -> RunContext {
+    pub fn run_context(&self, started: Instant, cancel: Cancellation) -> RunContext {
         RunContext {
+            cancel,
             region: self.region.clone(),
             partition: partition_of_region(&self.region),
             deadline: started + self.wait_timeout,
@@ -612,6 +606,7 @@ mod tests {
         for (arn, region) in [
             ("arn:aws-cn:iam::111111111111:role/deploy", "cn-north-1"),
             ("arn:aws-us-gov:iam::111111111111:role/path/deploy", "us-gov-west-1"),
+            ("arn:aws-eusc:iam::111111111111:role/deploy", "eusc-de-east-1"),
             (
                 "arn:aws:iam::111111111111:role/service-role/a.b@c=d,e+f_g-h",
                 "ap-southeast-2",
@@ -623,6 +618,52 @@ mod tests {
             ]));
             assert!(config.is_ok(), "{arn} in {region}: {config:?}");
         }
+    }
+
+    #[test]
+    fn the_european_sovereign_cloud_has_its_own_partition() {
+        let config = Config::from_env(&with(&[
+            ("AWS_OIDC_ROLE_ARN", Some("arn:aws-eusc:iam::111111111111:role/deploy")),
+            ("AWS_DEFAULT_REGION", Some("eusc-de-east-1")),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.run_context(Instant::now(), Cancellation::new()).partition,
+            "aws-eusc"
+        );
+        // A commercial role cannot be assumed from the sovereign partition's STS.
+        let refused = problems(&[("AWS_DEFAULT_REGION", Some("eusc-de-east-1"))]);
+        assert!(refused[0].message.contains("\"aws-eusc\""), "{refused:?}");
+    }
+
+    #[test]
+    fn fips_and_dual_stack_cannot_be_combined_with_a_custom_endpoint() {
+        for flag in ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"] {
+            for endpoint in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_ECR"] {
+                let refused = problems(&[(flag, Some("true")), (endpoint, Some("https://vpce.example"))]);
+                assert_eq!(refused.len(), 1, "{refused:?}");
+                assert_eq!(refused[0].variable, flag);
+                assert!(refused[0].message.contains(endpoint), "{refused:?}");
+            }
+            let config = Config::from_env(&with(&[
+                (flag, Some("true")),
+                ("AWS_DEFAULT_REGION", Some("us-east-1")),
+            ]))
+            .unwrap();
+            assert!(config.network.use_fips || config.network.use_dual_stack);
+            assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        }
+    }
+
+    #[test]
+    fn fips_outside_us_canada_and_govcloud_is_warned_about() {
+        let config = Config::from_env(&with(&[("AWS_USE_FIPS_ENDPOINT", Some("true"))])).unwrap();
+        assert!(config.network.use_fips);
+        assert!(
+            config.warnings[0].contains("FIPS endpoints only in US and Canada"),
+            "{:?}",
+            config.warnings
+        );
     }
 
     #[test]

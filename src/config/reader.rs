@@ -184,7 +184,9 @@ pub(super) fn is_region(value: &str) -> bool {
     let parts: Vec<&str> = value.split('-').collect();
     let lower = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
     parts.len() >= 3
-        && parts[0].len() == 2
+        // Two letters (eu-west-1, cn-north-1, us-gov-west-1) or more: the European Sovereign
+        // Cloud's regions start with `eusc-` (eusc-de-east-1).
+        && (2..=4).contains(&parts[0].len())
         && lower(&parts[0])
         && parts[1..parts.len() - 1].iter().all(lower)
         && parts[parts.len() - 1].parse::<u8>().is_ok()

@@ -10,7 +10,10 @@ pub struct RoleArn {
     pub name: String,
 }
 
-pub const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
+/// The partitions a Bitbucket step can reach: the commercial one, China, GovCloud and the
+/// European Sovereign Cloud (`aws-eusc`, regions `eusc-de-east-1`…; the partition the AWS SDKs'
+/// endpoint rules name for them).
+pub const PARTITIONS: [&str; 4] = ["aws", "aws-cn", "aws-us-gov", "aws-eusc"];
 
 impl RoleArn {
     pub fn parse(value: &str) -> Result<RoleArn, String> {
@@ -28,7 +31,8 @@ impl RoleArn {
         }
         if !PARTITIONS.contains(&partition) {
             return Err(format!(
-                "has partition {partition:?}; expected one of aws, aws-cn, aws-us-gov"
+                "has partition {partition:?}; expected one of {}",
+                PARTITIONS.join(", ")
             ));
         }
         if !is_account_id(account) {
@@ -53,6 +57,8 @@ pub fn partition_of_region(region: &str) -> &'static str {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
         "aws-us-gov"
+    } else if region.starts_with("eusc-") {
+        "aws-eusc"
     } else {
         "aws"
     }
@@ -63,8 +69,16 @@ pub fn console_host(partition: &str) -> &'static str {
     match partition {
         "aws-cn" => "console.amazonaws.cn",
         "aws-us-gov" => "console.amazonaws-us-gov.com",
+        "aws-eusc" => "console.amazonaws-eusc.eu",
         _ => "console.aws.amazon.com",
     }
+}
+
+/// Whether AWS runs FIPS 140 endpoints in `region`: US and Canada regions and GovCloud
+/// (https://aws.amazon.com/compliance/fips/). Elsewhere the SDK still builds a `*-fips` host
+/// name, which does not exist.
+pub fn offers_fips_endpoints(region: &str) -> bool {
+    ["us-", "ca-"].iter().any(|prefix| region.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -76,6 +90,7 @@ mod tests {
         assert_eq!(console_host("aws"), "console.aws.amazon.com");
         assert_eq!(console_host("aws-cn"), "console.amazonaws.cn");
         assert_eq!(console_host("aws-us-gov"), "console.amazonaws-us-gov.com");
+        assert_eq!(console_host("aws-eusc"), "console.amazonaws-eusc.eu");
     }
 
     #[test]
@@ -83,5 +98,16 @@ mod tests {
         assert_eq!(partition_of_region("eu-west-1"), "aws");
         assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
         assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("eusc-de-east-1"), "aws-eusc");
+    }
+
+    #[test]
+    fn fips_endpoints_exist_in_us_canada_and_govcloud_only() {
+        for region in ["us-east-1", "us-gov-west-1", "ca-central-1", "ca-west-1"] {
+            assert!(offers_fips_endpoints(region), "{region}");
+        }
+        for region in ["eu-west-1", "ap-south-1", "cn-north-1", "eusc-de-east-1"] {
+            assert!(!offers_fips_endpoints(region), "{region}");
+        }
     }
 }

@@ -9,8 +9,10 @@ mod rollback;
 pub mod rollout;
 pub mod run_task;
 mod service_deployment;
+mod strategy;
 pub mod task_definition;
 mod update;
+mod verdict;
 pub mod watch;
 
 use std::fmt;
@@ -21,8 +23,9 @@ use serde_json::Value;
 use tracing::info;
 
 use self::plan::{Plan, Revision, describe_services, show_changes};
-use self::rollout::{Verdict, Watched};
+use self::rollout::Watched;
 use self::update::update_services;
+use self::verdict::Verdict;
 use self::watch::Followed;
 use crate::aws::{AwsFailure, Clients};
 use crate::domain::arn::console_host;
@@ -200,12 +203,12 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
             watched.len(),
             run.wait_timeout.as_secs()
         );
-        super::handling_sigterm();
+        run.cancel.answered_by_action();
         tokio::select! {
             result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
                 result.map_err(|failure| unfollowed(failure, &watched))?
             }
-            () = super::terminated() => {
+            () = run.cancel.cancelled() => {
                 let details = rollback::on_cancel(&ecs, settings, &watched).await;
                 return Err(Error::Cancelled {
                     summary: format!(
@@ -225,9 +228,10 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         }
     }
     // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
+    run.cancel.answered_by_action();
     tokio::select! {
         () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
-        () = super::terminated() => {
+        () = run.cancel.cancelled() => {
             return Err(Error::Cancelled {
                 summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),
                 details: rollback::on_cancel(&ecs, settings, &watched).await,

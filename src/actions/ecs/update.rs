@@ -44,14 +44,22 @@ pub(super) async fn update_services(
             let _permit = permits.acquire_owned().await;
             let result = aws::call("ecs:UpdateService", request.send()).await;
             let watched = result.map(|output| {
-                let updated = output.service().cloned().unwrap_or(described);
+                let updated = output.service().cloned().unwrap_or_else(|| described.clone());
                 let deployments = updated.deployments();
                 let primary = deployments
                     .iter()
                     .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.as_str()))
                     .or_else(|| deployments.iter().find(|d| d.status() == Some("PRIMARY")));
                 let deployment_id = primary.and_then(|d| d.id()).unwrap_or_default().to_owned();
-                Watched::of_update(&updated, deployment_id, ours, previous)
+                let watched = Watched::of_update(&updated, &described, deployment_id, ours, previous);
+                if let Some(stale) = watched.answered_stale(&updated) {
+                    info!(
+                        "{}: UpdateService answered with the previous service deployment {stale} (ECS has not \
+                         attached this update's own yet): it is not followed; waiting for the new one",
+                        watched.service
+                    );
+                }
+                watched
             });
             (index, name, watched)
         });

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceDeployment};
 use tracing::{info, warn};
 
-use super::rollout::{DeploymentView, Verdict, Watched, judge};
+use super::rollout::{DeploymentView, Watched, judge};
 use super::service_deployment;
+use super::verdict::Verdict;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;
@@ -80,6 +81,13 @@ struct Follow {
     /// A verdict read from our deployment's absence, waiting for the next poll to agree: one
     /// stale answer must not end the watch.
     absent_reading: Option<Verdict>,
+    /// ECS could not describe our service deployment, and the watch gave it up for `deployments[]`.
+    gave_up: bool,
+    /// Without a service deployment to read: when `deployments[]` first said COMPLETED for a
+    /// blue/green, linear or canary deployment, from which its bake time is waited out.
+    completed_at: Option<Instant>,
+    /// What the watch waits for now, once printed ("ECS's service deployment", "bake time").
+    waiting_for: &'static str,
 }
 
 impl Follow {
@@ -102,6 +110,9 @@ impl Follow {
             seen_ours: false,
             polls: 0,
             absent_reading: None,
+            gave_up: false,
+            completed_at: None,
+            waiting_for: "",
         }
     }
 }
@@ -224,8 +235,11 @@ pub async fn watch(
 fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
     let name = &follow.watched.service;
     match &follow.watched.service_deployment {
-        None if follow.ours_primary => {
-            if let Some(current) = &follow.current {
+        // Never the service deployment from before the update, which ECS may still name for a
+        // while (containers-roadmap#2709): its SUCCESSFUL is not this update's.
+        None if follow.ours_primary && !follow.gave_up => {
+            let previous = follow.watched.previous_service_deployment.as_deref();
+            if let Some(current) = follow.current.as_ref().filter(|c| Some(c.as_str()) != previous) {
                 info!("{name}: following service deployment {current}");
                 follow.watched.service_deployment = Some(current.clone());
             }
@@ -239,6 +253,7 @@ fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
                          for this service instead"
                     );
                     follow.watched.service_deployment = None;
+                    follow.gave_up = true;
                 }
             } else {
                 follow.undescribed = 0;
@@ -255,8 +270,7 @@ const UNDESCRIBED_POLLS: u32 = 3;
 /// `deployments[]` says. Returns whether anything new was printed.
 fn decide(follow: &mut Follow, api: bool, found: &[ServiceDeployment]) -> bool {
     let Some(arn) = follow.watched.service_deployment.clone().filter(|_| api) else {
-        follow.verdict = follow.rolling.clone();
-        return false;
+        return decide_from_deployments(follow, api && !follow.gave_up, Instant::now());
     };
     // Not in the answer yet (eventual consistency): it goes on.
     let Some(deployment) = found.iter().find(|d| d.service_deployment_arn() == Some(arn.as_str())) else {
@@ -298,6 +312,65 @@ fn decide(follow: &mut Follow, api: bool, found: &[ServiceDeployment]) -> bool {
         follow.findings = Some(service_deployment::findings(deployment));
     }
     news
+}
+
+/// The verdict of `deployments[]` alone. For blue/green, linear and canary it reads COMPLETED once
+/// the new tasks run, while traffic still shifts and bakes, and a failed hook or an alarm still
+/// rolls back: so its COMPLETED is not taken as it is. Where ECS reports service deployments
+/// (`readable`), the watch waits for this update's own to be attached (bounded by WAIT_TIMEOUT);
+/// where it cannot read them, it waits out the strategy's bake time after COMPLETED, a rollback
+/// meanwhile still counting, and says that the verdict is provisional.
+fn decide_from_deployments(follow: &mut Follow, readable: bool, now: Instant) -> bool {
+    let strategy = &follow.watched.strategy;
+    if follow.rolling != Verdict::Completed || strategy.name == "ROLLING" {
+        follow.verdict = follow.rolling.clone();
+        return false;
+    }
+    let name = &follow.watched.service;
+    let mut news = false;
+    let mut say = |follow_waiting: &mut &'static str, what: &'static str, line: String| {
+        if *follow_waiting != what {
+            info!("{name}: {line}");
+            *follow_waiting = what;
+            news = true;
+        }
+    };
+    if readable {
+        say(
+            &mut follow.waiting_for,
+            "service deployment",
+            format!(
+                "the new tasks run (deployments[] reads COMPLETED), but a {} deployment is over only when ECS's \
+                 service deployment says so: waiting for ECS to attach this update's own",
+                strategy.name
+            ),
+        );
+        follow.verdict = Verdict::InProgress;
+        return news;
+    }
+    let since = *follow.completed_at.get_or_insert(now);
+    let baked = now.saturating_duration_since(since);
+    if baked < strategy.bake {
+        say(
+            &mut follow.waiting_for,
+            "bake time",
+            format!(
+                "the new tasks run (deployments[] reads COMPLETED); without ECS's service deployment the pipe waits \
+                 out the bake time ({}) for a rollback before calling it done",
+                human(strategy.bake)
+            ),
+        );
+        follow.verdict = Verdict::InProgress;
+        return news;
+    }
+    warn!(
+        "{name}: judged without ECS's service deployment (provisional): no rollback seen in the {} after the new \
+         tasks ran, but ECS may still roll back if traffic shifting took longer; grant \
+         ecs:DescribeServiceDeployments for ECS's own verdict",
+        human(strategy.bake)
+    );
+    follow.verdict = Verdict::Completed;
+    true
 }
 
 /// DescribeServices for `names`, in batches of ten; also the services ECS could not find.
