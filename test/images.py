@@ -201,3 +201,54 @@ def containerd_save(path, platforms=("amd64", "arm64"), present=("amd64",), lack
                 tar.add(item, arcname=str(item.relative_to(layout)), recursive=False)
     shutil.rmtree(layout)
     return top["digest"]
+
+
+def docker25_save(path, layer_sizes=(2000, 30_000), name="docker.io/library/app:1"):
+    """A `docker save` tarball as Docker 25+ writes it with the classic image store: an OCI layout
+    (`oci-layout`, `index.json` naming the image manifest, `blobs/sha256/…` with uncompressed
+    layers) and, beside it, the legacy `manifest.json` whose `Config` and `Layers` are blob paths
+    (moby#47294, a 25.0 fix to what save puts in index.json; wagoodman/dive#500, "Fix compatibility
+    with Docker 25+", for tools that read only the pre-25 shape). Returns the manifest digest."""
+    layout = Path(path).with_suffix(".layout")
+    descriptor = _image_manifest(layout, "amd64", layer_sizes)
+    manifest = json.loads((layout / "blobs" / "sha256" / descriptor["digest"].split(":", 1)[1]).read_bytes())
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, **descriptor,
+         "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}},
+    ]}))
+    blob = lambda digest: "blobs/sha256/" + digest.split(":", 1)[1]
+    (layout / "manifest.json").write_text(json.dumps([{
+        "Config": blob(manifest["config"]["digest"]), "RepoTags": [name.split("/")[-1]],
+        "Layers": [blob(layer["digest"]) for layer in manifest["layers"]],
+    }]))
+    tar_directory(layout, path)
+    shutil.rmtree(layout)
+    return descriptor["digest"]
+
+
+def legacy_save_with_linked_layer(path):
+    """A Docker (before 25) `docker save` of an image with the same layer twice: the second
+    `<id>/layer.tar` is a symbolic link `../<first id>/layer.tar`, as Docker writes it. Returns the
+    config's diff ids."""
+    data = _layer([3000])
+    diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
+    first, second = (hashlib.sha256(f"{n}{uuid.uuid4()}".encode()).hexdigest() for n in range(2))
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id, diff_id]}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    with tarfile.open(path, "w") as tar:
+        for name, payload in ((f"{first}/layer.tar", data), (config_name, config)):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        link = tarfile.TarInfo(f"{second}/layer.tar")
+        link.type = tarfile.SYMTYPE
+        link.linkname = f"../{first}/layer.tar"
+        tar.addfile(link)
+        manifest = json.dumps([{"Config": config_name, "RepoTags": ["linked:1"],
+                                "Layers": [f"{first}/layer.tar", f"{second}/layer.tar"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    return [diff_id, diff_id]

@@ -98,11 +98,17 @@ pub fn open(path: &Path) -> Result<ArchiveImage, Error> {
 struct Blobs {
     list: Vec<BlobSource>,
     names: Vec<String>,
+    /// The digest was computed here from the bytes, so there is nothing left to check.
+    hashed: Vec<bool>,
     seen: HashSet<String>,
 }
 
 impl Blobs {
     fn add(&mut self, name: &str, blob: BlobSource) -> Result<(), String> {
+        self.add_hashed(name, blob, false)
+    }
+
+    fn add_hashed(&mut self, name: &str, blob: BlobSource, hashed: bool) -> Result<(), String> {
         if self.seen.contains(&blob.digest) {
             return Ok(());
         }
@@ -111,6 +117,7 @@ impl Blobs {
         }
         self.seen.insert(blob.digest.clone());
         self.names.push(name.to_owned());
+        self.hashed.push(hashed);
         self.list.push(blob);
         Ok(())
     }
@@ -118,7 +125,13 @@ impl Blobs {
     /// Every blob hashed here, before any is sent: the digest the registry would be told is the
     /// digest of the bytes it would get.
     fn verify(&self) -> Result<(), String> {
-        for (blob, name) in self.list.iter().zip(&self.names) {
+        for ((blob, name), _) in self
+            .list
+            .iter()
+            .zip(&self.names)
+            .zip(&self.hashed)
+            .filter(|(_, hashed)| !**hashed)
+        {
             let actual =
                 hash_region(&blob.path, blob.offset, blob.size).map_err(|err| format!("cannot read {name}: {err}"))?;
             if actual != blob.digest {
@@ -449,13 +462,14 @@ fn from_docker_save(store: &Store, manifest: &[u8], blobs: &mut Blobs) -> Result
                 path,
                 offset,
             },
+            !known,
         ));
     }
     let document = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": config_blob.digest, "size": config_blob.size},
-        "layers": layers.iter().map(|(_, layer)| json!({
+        "layers": layers.iter().map(|(_, layer, _)| json!({
             "mediaType": OCI_LAYER_TAR, "digest": layer.digest, "size": layer.size,
         })).collect::<Vec<_>>(),
     });
@@ -466,9 +480,9 @@ fn from_docker_save(store: &Store, manifest: &[u8], blobs: &mut Blobs) -> Result
         media_type: OCI_MANIFEST.to_owned(),
         declares_media_type: true,
     };
-    blobs.add(config_name, config_blob)?;
-    for (name, layer) in layers {
-        blobs.add(&format!("layer {name:?}"), layer)?;
+    blobs.add_hashed(config_name, config_blob, true)?;
+    for (name, layer, hashed) in layers {
+        blobs.add_hashed(&format!("layer {name:?}"), layer, hashed)?;
     }
     Ok(ArchiveImage {
         description: format!(
