@@ -19,7 +19,6 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::{self, Body};
 use super::connect::ProxyAware;
-use super::send::OnLost;
 use super::store::sha256_hex;
 use crate::domain::ecr::RegistryEndpoint;
 use crate::domain::secret::Secret;
@@ -34,6 +33,18 @@ pub struct BlobSource {
     pub size: u64,
     pub path: std::path::PathBuf,
     pub offset: u64,
+}
+
+/// An answer of the registry: its status, headers and body (still to be read).
+pub(super) type Answer = (StatusCode, HeaderMap, hyper::body::Incoming);
+
+/// Whether a request is sent again when its connection is lost before the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnLost {
+    /// Reads and whole writes (HEAD, GET, POST, a manifest PUT): sending them again is harmless.
+    Retry,
+    /// A blob's part or its closing PUT: ECR cannot resume a session, the blob starts again.
+    GiveUp,
 }
 
 #[derive(Clone)]

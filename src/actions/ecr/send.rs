@@ -12,22 +12,10 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use tracing::debug;
 
 use super::body::Body;
-use super::registry::{Registry, path_of, said};
+use super::registry::{Answer, OnLost, Registry, path_of, said};
 use crate::aws::wait::Wait;
 use crate::aws::{AwsFailure, FailureKind};
 use crate::error::Error;
-
-/// An answer of the registry: its status, headers and body (still to be read).
-pub(super) type Answer = (StatusCode, HeaderMap, hyper::body::Incoming);
-
-/// Whether a request is sent again when its connection is lost before the answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum OnLost {
-    /// Reads and whole writes (HEAD, GET, POST, a manifest PUT): sending them again is harmless.
-    Retry,
-    /// A blob's part or its closing PUT: ECR cannot resume a session, the blob starts again.
-    GiveUp,
-}
 
 impl Registry {
     /// One request, sent again when the registry throttles it or fails for a moment (ECR answers

@@ -12,8 +12,7 @@ use http::{Method, StatusCode};
 use tracing::info;
 
 use super::body;
-use super::registry::{BlobSource, Registry, check_digest};
-use super::send::{Answer, OnLost};
+use super::registry::{Answer, BlobSource, OnLost, Registry, check_digest};
 use crate::aws::{AwsFailure, FailureKind};
 use crate::domain::ecr::{part_size, parts};
 use crate::error::Error;
