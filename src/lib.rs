@@ -98,7 +98,7 @@ fn cancelled(config: &Config) -> Error {
 /// [`CANCEL_GRACE`] later, the watcher prints one and ends the process with 143. A pipe runs as
 /// PID 1 of its container, where an unhandled SIGTERM is ignored until the SIGKILL that follows:
 /// so it is always handled, from the moment this returns.
-pub fn cancel_on_sigterm(action: &str) -> Cancellation {
+pub fn cancel_on_sigterm() -> Cancellation {
     use tokio::signal::unix::{SignalKind, signal};
     let cancel = Cancellation::new();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
@@ -118,7 +118,6 @@ pub fn cancel_on_sigterm(action: &str) -> Cancellation {
         }
     };
     let watched = cancel.clone();
-    let action = action.to_owned();
     let started = std::thread::Builder::new().name("sigterm".to_owned()).spawn(move || {
         runtime.block_on(async {
             terminate.recv().await;
@@ -128,8 +127,8 @@ pub fn cancel_on_sigterm(action: &str) -> Cancellation {
         if watched.claim_last_line() {
             output::failure(&Error::Cancelled {
                 summary: format!(
-                    "Cancelled (SIGTERM) during {action}: it did not stop within {} s (a read or a call that does \
-                     not end), so the process ends here",
+                    "Cancelled (SIGTERM): the run did not stop within {} s (a read or a call that does not end), \
+                     so the process ends here",
                     CANCEL_GRACE.as_secs()
                 ),
                 details: vec!["What it did so far, if anything, is in the lines above.".to_owned()],

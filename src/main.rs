@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use aws_role_deploy::cli::{self, Command};
 use aws_role_deploy::config::{Config, Env, onboarding};
+use aws_role_deploy::domain::context::Cancellation;
 use aws_role_deploy::domain::onboarding::render;
 use aws_role_deploy::{cancel_on_sigterm, output, run, trust_policy_step, vars};
 
@@ -23,6 +24,9 @@ fn main() -> ExitCode {
     if !args.is_empty() {
         return command_line(&args, &env);
     }
+    // From here on SIGTERM is answered (a pipe is PID 1 of its container, where it would be
+    // ignored until SIGKILL), also while the variables are read.
+    let cancel = cancel_on_sigterm();
     // An earlier run's outputs never pass for this run's, whether or not its variables are valid.
     let stale = env
         .value("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
@@ -37,12 +41,15 @@ fn main() -> ExitCode {
             Ok(step) => {
                 output::init_logging(step.debug);
                 stale.iter().for_each(|problem| tracing::warn!("{problem}"));
-                output::success(&trust_policy_step(&step));
+                let done = trust_policy_step(&step);
+                last_line_is_ours(&cancel);
+                output::success(&done);
                 ExitCode::SUCCESS
             }
             Err(error) => {
                 output::init_logging(false);
                 stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+                last_line_is_ours(&cancel);
                 fail(&error)
             }
         };
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         Err(error) => {
             output::init_logging(false);
             stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+            last_line_is_ours(&cancel);
             return fail(&error);
         }
     };
@@ -76,15 +84,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cancel = cancel_on_sigterm(config.action.name());
     let ran = runtime.block_on(run(&config, &cancel));
     // A blocking read still running (an archive from a stalled source) must not hold the exit:
     // dropping the runtime would wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    if !cancel.claim_last_line() {
-        // SIGTERM's watcher found the run stuck and is ending the process with its own line.
-        std::thread::park();
-    }
+    last_line_is_ours(&cancel);
     match ran {
         Ok(outcome) => {
             output::success(&outcome.to_string());
@@ -119,6 +123,16 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
             }
             eprintln!("Run `aws-role-deploy trust-policy --help` for the options.");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Returns once the run may print its last line; never when SIGTERM's watcher found the run stuck
+/// and is ending the process with its own.
+fn last_line_is_ours(cancel: &Cancellation) {
+    if !cancel.claim_last_line() {
+        loop {
+            std::thread::park();
         }
     }
 }

@@ -67,3 +67,36 @@ def test_sigterm_while_a_blocking_read_hangs_ends_the_step_at_once(scenario, emu
     assert result.code == 143, result
     assert "Cancelled (SIGTERM) during ecr-push" in result.final_line, result
     assert took < 5, f"took {took:.1f} s after SIGTERM\n{result}"
+
+
+def test_an_answer_to_sigterm_that_hangs_is_cut_short_with_a_last_line(scenario, emulator):
+    # ecs-deploy answers SIGTERM itself: with ON_TIMEOUT=rollback it stops the deployment it
+    # follows. ECS does not answer that StopServiceDeployment (a hung connection): the step still
+    # ends with 143 and a last line, CANCEL_GRACE (8 s) after the signal, not when the call times out.
+    from test_ecs import CLUSTER, Ecs
+
+    ecs = Ecs(scenario, emulator)
+    ecs.rollout("stuck", polls=2)
+    emulator.add_fault("hang", service="ecs", action="StopServiceDeployment", count=5, hang_seconds=60)
+    env = scenario.env(ACTION="ecs-deploy", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web", IMAGE="repo/app:2",
+                       ON_TIMEOUT="rollback", AWS_ATTEMPT_TIMEOUT="60")
+    process = subprocess.Popen([str(BINARY)], env=env, cwd=str(scenario.clone_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not ecs.calls("DescribeServiceDeployments") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"SIGTERM did not end the pipe within 30 s\n{Result(-1, stdout.decode(), stderr.decode())}")
+    took = time.monotonic() - signalled
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
+
+    assert emulator.requests(service="ecs", action="StopServiceDeployment"), "the answer never got to the stop"
+    assert result.code == 143, result
+    assert "Cancelled (SIGTERM): the run did not stop within 8 s" in result.final_line, result
+    assert 7 < took < 12, f"took {took:.1f} s after SIGTERM\n{result}"
