@@ -133,3 +133,96 @@ def test_the_emulator_refuses_run_task_tags_aws_reserves(ecs, emulator):
     assert (error["Code"], error["Message"]) == ("InvalidParameterException", "Tag key must not start with aws:")
     [call] = emulator.requests(service="ecs", action="RunTask")
     assert call["scenario"] == {"reserved_tags": ["aws:cloudformation:stack-name"]}
+
+
+# ------------------------------------------------------------------------------ answers without their item
+
+
+def assert_names_the_operation(result, operation):
+    assert result.code in (1, 2), result
+    assert "panicked" not in result.output and "RUST_BACKTRACE" not in result.output, result
+    assert operation in result.final_line, result
+
+
+def test_describe_services_answering_no_service_and_no_failure_is_an_error(ecs, emulator):
+    emulator.ecs_empty_answer("DescribeServices")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", RUN_TASK="true")
+
+    assert_names_the_operation(result, "ecs:DescribeServices")
+    assert "web" in result.final_line, result
+    for action in ("RegisterTaskDefinition", "UpdateService", "RunTask"):
+        assert ecs.calls(action) == [], f"{action} was called"
+    [described] = [c for c in ecs.calls("DescribeServices") if c.get("scenario")]
+    assert described["scenario"] == {"emptied": "services"}
+
+
+def test_describe_task_definition_without_its_task_definition_is_an_error(ecs, emulator):
+    emulator.ecs_empty_answer("DescribeTaskDefinition")
+    result = ecs.run(TASK_DEFINITION="web:1")
+
+    assert_names_the_operation(result, "ecs:DescribeTaskDefinition")
+    assert ecs.calls("UpdateService") == []
+
+
+def test_describe_task_definition_without_it_stops_an_image_update_too(ecs, emulator):
+    emulator.ecs_empty_answer("DescribeTaskDefinition")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert_names_the_operation(result, "ecs:DescribeTaskDefinition")
+    assert ecs.calls("RegisterTaskDefinition") == []
+
+
+def test_register_task_definition_without_its_task_definition_updates_nothing(ecs, emulator):
+    emulator.ecs_empty_answer("RegisterTaskDefinition")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert_names_the_operation(result, "ecs:RegisterTaskDefinition")
+    assert ecs.calls("UpdateService") == []
+
+
+def test_run_task_without_a_task_or_a_failure_updates_nothing(ecs, emulator):
+    emulator.ecs_empty_answer("RunTask")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", RUN_TASK="true")
+
+    assert_names_the_operation(result, "ecs:RunTask")
+    assert ecs.calls("UpdateService") == []
+
+
+def test_update_service_without_the_service_is_not_reported_as_not_updated(ecs, emulator):
+    ecs.rollout("complete")
+    emulator.ecs_empty_answer("UpdateService")
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert_names_the_operation(result, "ecs:UpdateService")
+    assert "may have been updated" in result.output, result
+    assert "Not updated: web" not in result.output, result
+
+
+# ------------------------------------------------------------------------------ the emulator's own controls
+
+
+def test_the_emulator_answers_the_previous_service_deployment_when_scripted(ecs, emulator):
+    before = ecs.service()["currentServiceDeployment"]
+    [created] = ecs.boto.describe_service_deployments(serviceDeploymentArns=[before])["serviceDeployments"]
+    assert created["status"] == "SUCCESSFUL"
+    emulator.ecs_rollout(CLUSTER, "web", "complete", polls=2, current_stale_polls=1)
+    answer = ecs.boto.update_service(cluster=CLUSTER, service="web", taskDefinition=ecs.ecs.register_revision())
+
+    assert answer["service"]["currentServiceDeployment"] == before
+    assert ecs.service()["currentServiceDeployment"] == before, "poll 1 is still stale"
+    attached = ecs.service()["currentServiceDeployment"]
+    assert attached != before
+    listed = ecs.boto.list_service_deployments(cluster=CLUSTER, service="web")["serviceDeployments"]
+    assert [d["serviceDeploymentArn"] for d in listed] == [attached, before]
+    [update] = emulator.requests(service="ecs", action="UpdateService")
+    assert update["scenario"] == {"current_stale": before}
+
+
+def test_the_emulator_empties_an_answer_once(ecs, emulator):
+    emulator.ecs_empty_answer("DescribeServices", skip=1)
+    assert ecs.boto.describe_services(cluster=CLUSTER, services=["web"])["services"], "skipped"
+    emptied = ecs.boto.describe_services(cluster=CLUSTER, services=["web"])
+    assert emptied["services"] == [] and emptied["failures"] == []
+    assert ecs.boto.describe_services(cluster=CLUSTER, services=["web"])["services"], "only once"
+    records = emulator.requests(service="ecs", action="DescribeServices")
+    assert [r.get("scenario") for r in records[-3:]] == [None, {"emptied": "services"}, None]

@@ -214,6 +214,13 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "ecs/system-tags", body)
 
+    def ecs_empty_answer(self, action, count=1, skip=0):
+        """The next `count` successful answers of the ECS `action` (after `skip`) lose their item
+        (DescribeServices: `services: []`, no failures; DescribeTaskDefinition and
+        RegisterTaskDefinition: no `taskDefinition`; UpdateService: no `service`; RunTask and
+        DescribeTasks: no tasks, no failures)."""
+        return self._call("POST", "ecs/empty-answer", {"action": action, "count": count, "skip": skip})
+
     def ecs_task_definition(self, family_revision, account=None):
         """The exact body RegisterTaskDefinition received for `family:revision`."""
         params = {"account": account} if account else None

@@ -1422,3 +1422,7 @@ def _after_describe_tasks(layer, req, resp):
     doc["tasks"] = tasks
     doc["failures"] = failures
     return rewritten(resp, doc)
+
+
+# Answers without their item (a control of its own), chained after the handlers above.
+from . import ecs_answers  # noqa: E402,F401

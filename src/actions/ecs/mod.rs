@@ -175,11 +175,22 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     };
 
     if let (Some(one_off), Some(container)) = (&settings.run_task, &command_container) {
+        // RUN_TASK needs SERVICE_NAME, and every listed service was described.
+        let Some(like) = services.first() else {
+            return Err(partial(
+                AwsFailure::local(
+                    "ecs:DescribeServices",
+                    "no service was described to run the one-off task like",
+                )
+                .into_error(),
+                &[],
+            ));
+        };
         run_task::run(
             &ecs,
             cluster,
             &first.arn,
-            &services[0],
+            like,
             container,
             one_off.command.as_deref(),
             deadline,

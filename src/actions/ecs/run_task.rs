@@ -93,6 +93,15 @@ pub async fn run(
             .iter()
             .map(|f| format!("{} ({})", f.reason().unwrap_or("unknown"), f.arn().unwrap_or("-")))
             .collect();
+        if reasons.is_empty() {
+            return Err(AwsFailure::local(
+                "ecs:RunTask",
+                "ECS answered without a task and without a failure: the one-off task may have started, and the pipe \
+                 cannot follow it",
+            )
+            .into_error()
+            .with_details(["No service was updated.".to_owned()]));
+        }
         return Err(Error::failed(
             format!("ECS could not start the one-off task: {}", reasons.join(", ")),
             vec!["No service was updated.".to_owned()],

@@ -635,6 +635,58 @@ mod tests {
         assert_eq!(follow.rolling.state(), "ROLLED_BACK", "ECS's FAILED is taken at once");
     }
 
+    #[test]
+    fn blue_green_is_not_done_when_only_deployments_say_completed() {
+        let t0 = Instant::now();
+        let blue_green = |bake: u64| {
+            let mut follow = follow();
+            follow.watched.strategy = crate::actions::ecs::strategy::Strategy {
+                name: "BLUE_GREEN".into(),
+                summary: "BLUE_GREEN".into(),
+                bake: Duration::from_secs(bake),
+            };
+            follow.rolling = Verdict::Completed;
+            follow
+        };
+        // The API is there: wait for this update's own service deployment.
+        let mut waiting = blue_green(0);
+        decide_from_deployments(&mut waiting, true, t0);
+        assert_eq!(waiting.verdict, Verdict::InProgress);
+        // No API: the bake time is waited out from the first COMPLETED, then a provisional success.
+        let mut baking = blue_green(60);
+        decide_from_deployments(&mut baking, false, t0);
+        assert_eq!(baking.verdict, Verdict::InProgress);
+        decide_from_deployments(&mut baking, false, t0 + Duration::from_secs(59));
+        assert_eq!(baking.verdict, Verdict::InProgress);
+        decide_from_deployments(&mut baking, false, t0 + Duration::from_secs(60));
+        assert_eq!(baking.verdict, Verdict::Completed);
+        // A rollback seen while baking is the verdict.
+        let mut rolled = blue_green(60);
+        decide_from_deployments(&mut rolled, false, t0);
+        rolled.rolling = Verdict::RolledBack("the service runs web:41 again".into());
+        decide_from_deployments(&mut rolled, false, t0 + Duration::from_secs(5));
+        assert_eq!(rolled.verdict.state(), "ROLLED_BACK");
+        // Rolling deployments: deployments[] is the verdict.
+        let mut rolling = follow();
+        rolling.rolling = Verdict::Completed;
+        decide_from_deployments(&mut rolling, true, t0);
+        assert_eq!(rolling.verdict, Verdict::Completed);
+    }
+
+    #[test]
+    fn the_service_deployment_from_before_the_update_is_never_adopted() {
+        let mut follow = follow();
+        follow.watched.previous_service_deployment =
+            Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/old".into());
+        follow.ours_primary = true;
+        follow.current = follow.watched.previous_service_deployment.clone();
+        adopt_or_drop(&mut follow, &[]);
+        assert_eq!(follow.watched.service_deployment, None);
+        follow.current = Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/new".into());
+        adopt_or_drop(&mut follow, &[]);
+        assert_eq!(follow.watched.service_deployment, follow.current);
+    }
+
     fn follow_after(first: &Service) -> Follow {
         let mut follow = follow();
         observe(&mut follow, first);
