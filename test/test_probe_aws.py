@@ -22,8 +22,6 @@ PREFIX = "probe-aws-test"
 
 # Row id -> what is missing in the emulator, and whose work adds it.
 NOT_IN_THE_EMULATOR_YET = {
-    "ecr-manifest-head-vs-get": "the ECR-like registry front (test/registry.py) still answers a manifest GET "
-                                "with Docker-Content-Digest (registry engineer's slice)",
     "ecs-describe-service-revisions-task-definition": "the ECS emulator does not answer DescribeServiceRevisions "
                                                       "(moto: NotImplementedError; ECS engineer's slice)",
 }
