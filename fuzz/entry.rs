@@ -14,7 +14,16 @@ pub mod entry {
     use aws_role_deploy::domain::token::TokenClaims;
     use serde_json::Value;
 
-    pub const TARGETS: [&str; 4] = ["variables", "task_definition", "placeholders", "token"];
+    pub const TARGETS: [&str; 8] = [
+        "variables",
+        "task_definition",
+        "placeholders",
+        "token",
+        "archive_tar",
+        "archive_dir",
+        "oci_layout",
+        "image_index",
+    ];
 
     pub fn run(target: &str, data: &[u8]) {
         match target {
@@ -22,6 +31,10 @@ pub mod entry {
             "task_definition" => task_definition(data),
             "placeholders" => placeholders(data),
             "token" => token(data),
+            "archive_tar" => archive_tar(data),
+            "archive_dir" => archive_dir(data),
+            "oci_layout" => oci_layout(data),
+            "image_index" => image_index(data),
             other => panic!("no fuzz target {other}"),
         }
     }
@@ -92,5 +105,130 @@ pub mod entry {
             let _ = claims.expiry();
             let _ = claims.issuer_host_path();
         }
+    }
+
+    // ------------------------------------------------------------------ image archives (ecr-push)
+    // The archive readers take a path: each input is written to a fresh scratch place under the
+    // temporary directory (names sanitised by the harness, so the harness itself never writes
+    // outside it), read as `ecr-push` reads IMAGE_ARCHIVE, and removed.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn scratch(kind: &str) -> PathBuf {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("ard-fuzz-{kind}-{}-{n}", std::process::id()))
+    }
+
+    fn read(path: &Path) {
+        let _ = aws_role_deploy::actions::ecr::read_archive(path);
+    }
+
+    /// A file name the harness may create: a relative path of `[A-Za-z0-9._-]` parts, no `..`.
+    fn harness_name(raw: &[u8]) -> Option<String> {
+        let name = std::str::from_utf8(raw).ok()?;
+        let ok = !name.is_empty()
+            && name.len() <= 200
+            && name.split('/').all(|part| {
+                !part.is_empty()
+                    && part != ".."
+                    && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            });
+        ok.then(|| name.to_owned())
+    }
+
+    /// Records `name\0content\0name\0content…` written into `dir`. A content starting with `@`
+    /// makes a symbolic link to the rest (anywhere: the reader must not follow it out), `|` a FIFO
+    /// (the reader must not open it).
+    fn write_records(dir: &Path, records: &[u8]) {
+        let mut parts = records.split(|&b| b == 0);
+        while let (Some(name), Some(content)) = (parts.next(), parts.next()) {
+            let Some(name) = harness_name(name) else { continue };
+            let path = dir.join(&name);
+            if let Some(parent) = path.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            match content.first() {
+                Some(b'@') => {
+                    let _ = std::os::unix::fs::symlink(String::from_utf8_lossy(&content[1..]).as_ref(), &path);
+                }
+                Some(b'|') => {
+                    let _ = std::process::Command::new("mkfifo").arg(&path).status();
+                }
+                _ => {
+                    let _ = std::fs::write(&path, content);
+                }
+            }
+        }
+    }
+
+    /// An archive as a tar file: the bytes as they are (docker save, an OCI layout tar, anything).
+    pub fn archive_tar(data: &[u8]) {
+        let path = scratch("tar");
+        if std::fs::write(&path, data).is_ok() {
+            read(&path);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// An archive as a directory (a docker save or OCI layout unpacked): the input's records.
+    pub fn archive_dir(data: &[u8]) {
+        let dir = scratch("dir");
+        if std::fs::create_dir_all(&dir).is_ok() {
+            write_records(&dir, data);
+            read(&dir);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An OCI layout: the first NUL-separated record is `index.json`, every other one a blob
+    /// stored under its own digest, so inputs can name each other.
+    pub fn oci_layout(data: &[u8]) {
+        let dir = scratch("oci");
+        let mut records = data.split(|&b| b == 0);
+        let index = records.next().unwrap_or_default();
+        if std::fs::create_dir_all(dir.join("blobs/sha256")).is_ok() {
+            let _ = std::fs::write(dir.join("index.json"), index);
+            for blob in records {
+                let _ = std::fs::write(dir.join("blobs/sha256").join(sha256_hex(blob)), blob);
+            }
+            read(&dir);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An image index document (the input) in a layout that also holds one valid amd64 image:
+    /// `index.json` names the input by its digest, so the index's own fields are what vary.
+    pub fn image_index(data: &[u8]) {
+        let dir = scratch("index");
+        let blobs = dir.join("blobs/sha256");
+        if std::fs::create_dir_all(&blobs).is_ok() {
+            for blob in FIXED_BLOBS {
+                let _ = std::fs::write(blobs.join(sha256_hex(blob.as_bytes())), blob);
+            }
+            let digest = sha256_hex(data);
+            let _ = std::fs::write(blobs.join(&digest), data);
+            let index = format!(
+                "{{\"schemaVersion\":2,\"manifests\":[{{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\
+                 \"digest\":\"sha256:{digest}\",\"size\":{}}}]}}",
+                data.len()
+            );
+            let _ = std::fs::write(dir.join("index.json"), index);
+            read(&dir);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A config, a layer and the manifest naming them (digests in the image_index seeds).
+    pub const FIXED_BLOBS: [&str; 3] = [
+        "{\"architecture\":\"amd64\",\"os\":\"linux\"}",
+        "layer",
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:9d99a75171aea000c711b34c0e5e3f28d3d537dd99d110eafbfbc2bd8e52c2bf\",\"size\":37},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:dac1d7cfa95021764849fd102524e141488c5e3a90f861dbb5a12d9ac8584f85\",\"size\":5}]}",
+    ];
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
     }
 }

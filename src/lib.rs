@@ -18,33 +18,32 @@ pub mod error;
 pub mod output;
 pub mod vars;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::info;
 
 use crate::actions::Outcome;
 use crate::config::{Action, Config};
+use crate::domain::context::Cancellation;
 use crate::error::Error;
+
+/// How long a run has, after SIGTERM, to give its own answer (what it leaves in flight) before
+/// the process ends anyway: a read that never returns must not keep a stopped step alive until
+/// Bitbucket's SIGKILL, which leaves no last line at all.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(8);
 
 /// Authenticate, run the action, and leave its outcome for later script lines (also when it
 /// failed in a way that leaves state behind: what was deployed, how each deployment ended).
-pub async fn run(config: &Config) -> Result<Outcome, Error> {
-    if let Some(dir) = &config.context.pipe_shared_storage_dir {
-        output::remove_stale_outputs(dir);
-    }
+/// The outputs of an earlier run are removed by `main` before the variables are validated.
+/// `cancel` is the run's one cancellation signal ([`cancel_on_sigterm`]).
+pub async fn run(config: &Config, cancel: &Cancellation) -> Result<Outcome, Error> {
+    let run = config.run_context(Instant::now(), cancel.clone());
     // `biased`: when the signal comes, the action is polled first, so one that answers SIGTERM
     // itself finishes its answer; the run's own answer covers every other moment.
     let acted = tokio::select! {
         biased;
-        acted = act(config) => acted,
-        () = actions::terminated_unhandled() => Err(Error::Cancelled {
-            summary: format!("Cancelled (SIGTERM) during {}", config.action.name()),
-            details: vec![
-                "Stopped before the action had anything in flight that it follows: what it did so far, if anything, \
-                 is in the lines above."
-                    .to_owned(),
-            ],
-        }),
+        acted = act(config, &run) => acted,
+        () = cancel.unanswered() => Err(cancelled(config)),
     };
     match acted {
         Ok(outcome) => {
@@ -82,8 +81,68 @@ pub fn trust_policy_step(step: &config::onboarding::TrustPolicyStep) -> String {
     )
 }
 
-async fn act(config: &Config) -> Result<Outcome, Error> {
-    let run = config.run_context(Instant::now());
+/// The run's own answer to SIGTERM, while no action follows anything.
+fn cancelled(config: &Config) -> Error {
+    Error::Cancelled {
+        summary: format!("Cancelled (SIGTERM) during {}", config.action.name()),
+        details: vec![
+            "Stopped before the action had anything in flight that it follows: what it did so far, if anything, \
+             is in the lines above."
+                .to_owned(),
+        ],
+    }
+}
+
+/// Watch for SIGTERM on a thread of its own, so the signal is seen whatever the run's thread is
+/// blocked in: it fires the returned cancellation; if the run has not printed its last line
+/// [`CANCEL_GRACE`] later, the watcher prints one and ends the process with 143. A pipe runs as
+/// PID 1 of its container, where an unhandled SIGTERM is ignored until the SIGKILL that follows:
+/// so it is always handled, from the moment this returns.
+pub fn cancel_on_sigterm() -> Cancellation {
+    use tokio::signal::unix::{SignalKind, signal};
+    let cancel = Cancellation::new();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    // Registered here, before returning, so no SIGTERM is missed once the run starts.
+    let registered = runtime.and_then(|runtime| {
+        let terminate = {
+            let _inside = runtime.enter();
+            signal(SignalKind::terminate())
+        };
+        terminate.map(|terminate| (runtime, terminate))
+    });
+    let (runtime, mut terminate) = match registered {
+        Ok(registered) => registered,
+        Err(err) => {
+            tracing::warn!("SIGTERM cannot be watched ({err}): a stopped step ends without a last line");
+            return cancel;
+        }
+    };
+    let watched = cancel.clone();
+    let started = std::thread::Builder::new().name("sigterm".to_owned()).spawn(move || {
+        runtime.block_on(async {
+            terminate.recv().await;
+            watched.cancel();
+            tokio::time::sleep(CANCEL_GRACE).await;
+        });
+        if watched.claim_last_line() {
+            output::failure(&Error::Cancelled {
+                summary: format!(
+                    "Cancelled (SIGTERM): the run did not stop within {} s (a read or a call that does not end), \
+                     so the process ends here",
+                    CANCEL_GRACE.as_secs()
+                ),
+                details: vec!["What it did so far, if anything, is in the lines above.".to_owned()],
+            });
+            std::process::exit(143);
+        }
+    });
+    if let Err(err) = started {
+        tracing::warn!("SIGTERM cannot be watched ({err}): a stopped step ends without a last line");
+    }
+    cancel
+}
+
+async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outcome, Error> {
     let session = auth::establish(
         &config.auth,
         &config.region,
@@ -106,9 +165,9 @@ async fn act(config: &Config) -> Result<Outcome, Error> {
             ))
         }
         Action::EcsDeploy(settings) => Outcome::EcsDeploy(actions::ecs::run(&run, settings, &session.clients).await?),
-        Action::LambdaDeploy(settings) => {
-            Outcome::LambdaDeploy(actions::lambda::run(&run, settings, &session.clients).await?)
-        }
+        Action::LambdaDeploy(settings) => Outcome::LambdaDeploy(
+            actions::lambda::run(&run, settings, &session.clients, &session.identity.account).await?,
+        ),
         Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(&run, settings, &session.clients).await?),
     };
     Ok(outcome)
@@ -119,7 +178,7 @@ fn deliver(config: &Config, outputs: &serde_json::Value) -> Result<(), Error> {
         info!("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set: no outputs files written");
         return Ok(());
     };
-    let (env_path, json_path) = output::write_outputs(dir, outputs)?;
+    let (env_path, json_path) = output::write_outputs(dir, config.context.clone_dir.as_deref(), outputs)?;
     info!(
         "Outputs for later script lines: {} (source it) and {}",
         env_path.display(),

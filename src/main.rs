@@ -1,10 +1,11 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use aws_role_deploy::cli::{self, Command};
 use aws_role_deploy::config::{Config, Env, onboarding};
+use aws_role_deploy::domain::context::Cancellation;
 use aws_role_deploy::domain::onboarding::render;
-use aws_role_deploy::domain::secret::redact;
-use aws_role_deploy::{output, run, trust_policy_step, vars};
+use aws_role_deploy::{cancel_on_sigterm, output, run, trust_policy_step, vars};
 
 fn main() -> ExitCode {
     // A panic message could carry anything, so it is redacted and the exit code stays ours.
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("✖ Internal error{location}: {}", redact(&info.to_string()));
+        eprintln!("✖ Internal error{location}: {}", output::printable(&info.to_string()));
         std::process::exit(1);
     }));
 
@@ -23,21 +24,47 @@ fn main() -> ExitCode {
     if !args.is_empty() {
         return command_line(&args, &env);
     }
+    // From here on SIGTERM is answered (a pipe is PID 1 of its container, where it would be
+    // ignored until SIGKILL), also while the variables are read.
+    let cancel = cancel_on_sigterm();
+    // An earlier run's outputs never pass for this run's, whether or not its variables are valid.
+    let stale = env
+        .value("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+        .map_or_else(Vec::new, |dir| {
+            output::remove_stale_outputs(
+                std::path::Path::new(dir),
+                env.value("BITBUCKET_CLONE_DIR").map(std::path::Path::new),
+            )
+        });
     if onboarding::asks_for_trust_policy(&env) {
         return match onboarding::read(&env) {
             Ok(step) => {
                 output::init_logging(step.debug);
-                output::success(&trust_policy_step(&step));
+                stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+                let done = trust_policy_step(&step);
+                last_line_is_ours(&cancel);
+                output::success(&done);
                 ExitCode::SUCCESS
             }
-            Err(error) => fail(&error),
+            Err(error) => {
+                output::init_logging(false);
+                stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+                last_line_is_ours(&cancel);
+                fail(&error)
+            }
         };
     }
     let config = match Config::from_env(&env) {
         Ok(config) => config,
-        Err(error) => return fail(&error),
+        Err(error) => {
+            output::init_logging(false);
+            stale.iter().for_each(|problem| tracing::warn!("{problem}"));
+            last_line_is_ours(&cancel);
+            return fail(&error);
+        }
     };
     output::init_logging(config.debug);
+    stale.iter().for_each(|problem| tracing::warn!("{problem}"));
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -50,11 +77,19 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("✖ Could not start the async runtime: {err}");
+            eprintln!(
+                "✖ Could not start the async runtime: {}",
+                output::printable(&err.to_string())
+            );
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(&config)) {
+    let ran = runtime.block_on(run(&config, &cancel));
+    // A blocking read still running (an archive from a stalled source) must not hold the exit:
+    // dropping the runtime would wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    last_line_is_ours(&cancel);
+    match ran {
         Ok(outcome) => {
             output::success(&outcome.to_string());
             ExitCode::SUCCESS
@@ -76,7 +111,7 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
             external_id,
         }) => {
             for note in setup.notes() {
-                eprintln!("NOTE: {note}");
+                eprintln!("NOTE: {}", output::printable(&note));
             }
             // The user asked for this document, ExternalId included: not redacted.
             print!("{}", render(&setup, format, external_id.as_deref()));
@@ -84,10 +119,20 @@ fn command_line(args: &[String], env: &Env) -> ExitCode {
         }
         Err(problems) => {
             for problem in problems {
-                eprintln!("✖ {problem}");
+                eprintln!("✖ {}", output::printable(&problem));
             }
             eprintln!("Run `aws-role-deploy trust-policy --help` for the options.");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Returns once the run may print its last line; never when SIGTERM's watcher found the run stuck
+/// and is ending the process with its own.
+fn last_line_is_ours(cancel: &Cancellation) {
+    if !cancel.claim_last_line() {
+        loop {
+            std::thread::park();
         }
     }
 }

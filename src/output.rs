@@ -1,5 +1,10 @@
 //! Everything the pipe prints or leaves behind: `INFO:`/`WARNING:`/`DEBUG:` lines, the final
-//! `✔`/`✖` line, and the outputs files for later script lines. All text passes the redactor.
+//! `✔`/`✖` line, and the outputs files for later script lines.
+//!
+//! Every line is the pipe's own prefix (`INFO: `, `✔ `, a colour) followed by text that went
+//! through [`printable`]: the redactor, then one escaping function. So nothing from outside (an
+//! AWS message, a task-definition value, a file name, an environment value) can end a line and
+//! start one of its own (a forged `✔`, `✖` or `INFO:`), nor move Bitbucket's cursor with ANSI.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,6 +17,8 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use std::borrow::Cow;
 
 use crate::domain::secret::redact;
 use crate::error::Error;
@@ -55,7 +62,7 @@ where
             _ => ("DEBUG", GREY),
         };
         let reset = if colour.is_empty() { "" } else { RESET };
-        writeln!(writer, "{colour}{label}: {}{reset}", redact(&text))
+        writeln!(writer, "{colour}{label}: {}{reset}", printable(&text))
     }
 }
 
@@ -63,32 +70,41 @@ where
 /// like every line the pipe prints).
 pub fn print_document(document: &str) {
     for line in document.lines() {
-        println!("{}", redact(line));
+        println!("{}", printable(line));
     }
 }
 
 /// The final green line of a successful run.
 pub fn success(message: &str) {
-    println!("{GREEN}✔ {}{RESET}", one_line(&redact(message)));
+    println!("{GREEN}✔ {}{RESET}", printable(message));
 }
 
-/// A message as one line: a newline or an escape sequence inside it (from a value, or from an
-/// AWS message quoting one) shown escaped, so it cannot end the line and forge another (a `✔`,
-/// a log line) nor move the cursor.
-fn one_line(message: &str) -> String {
-    if !message.chars().any(char::is_control) {
-        return message.to_owned();
+/// What every piece of text becomes before it is printed: secrets masked, then one line.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    match redact(text) {
+        Cow::Borrowed(text) => one_line(text),
+        Cow::Owned(text) => Cow::Owned(one_line(&text).into_owned()),
     }
-    message
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+}
+
+/// Text as one line: a control character (newline, carriage return, ESC, the C1 controls) or a
+/// Unicode line or paragraph separator inside it (from a value, or from an AWS message quoting
+/// one) is shown escaped, so it cannot end the line and forge another (a `✔`, a log line) nor
+/// move the cursor.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(breaks) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if breaks(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 /// The final red block of a failed run: details first, the `✖` headline last, as users look at
@@ -102,8 +118,8 @@ pub fn failure(error: &Error) {
                 let _ = writeln!(
                     block,
                     "{RED}  - {}: {}{RESET}",
-                    one_line(&problem.variable),
-                    one_line(&problem.message)
+                    printable(&problem.variable),
+                    printable(&problem.message)
                 );
             }
             // The block is the Bitbucket convention; the last line still says what failed,
@@ -114,16 +130,20 @@ pub fn failure(error: &Error) {
                     variables.push(&problem.variable);
                 }
             }
-            let _ = writeln!(block, "{RED}✖ Fix the variables above: {}{RESET}", variables.join(", "));
+            let _ = writeln!(
+                block,
+                "{RED}✖ Fix the variables above: {}{RESET}",
+                printable(&variables.join(", "))
+            );
         }
         other => {
             for line in other.details() {
-                let _ = writeln!(block, "{}", one_line(line));
+                let _ = writeln!(block, "{}", printable(line));
             }
-            let _ = writeln!(block, "{RED}✖ {}{RESET}", one_line(&other.to_string()));
+            let _ = writeln!(block, "{RED}✖ {}{RESET}", printable(&other.to_string()));
         }
     }
-    eprint!("{}", redact(&block));
+    eprint!("{block}");
 }
 
 /// What a run leaves for later script lines in `$BITBUCKET_PIPE_SHARED_STORAGE_DIR`.
@@ -133,15 +153,28 @@ pub const JSON_FILE: &str = "aws-role-deploy.json";
 /// Prefix of the variables in the env outputs file, so sourcing it clobbers nothing else.
 pub const ENV_PREFIX: &str = "AWS_ROLE_DEPLOY_";
 
-/// Write the outcome as a sourceable env file and as JSON. Credentials are never part of an
-/// outcome, so nothing secret can land here.
-/// Each file is written whole or not at all (a temporary file renamed into place), and never
-/// through a link someone left at its name. Values are masked before they are quoted, so
-/// quoting cannot hide a secret from the redactor.
-pub fn write_outputs(dir: &Path, json: &serde_json::Value) -> Result<(PathBuf, PathBuf), Error> {
-    let json = redacted(json);
+/// Write the outcome as a sourceable env file and as JSON. The outcome is built from structured
+/// values and credentials are never part of one (`Secret` cannot be serialised), so values are
+/// written as they are: no substring is replaced after the fact, which could corrupt a value
+/// (an account id containing a two-character ExternalId). A value that nonetheless contains a
+/// registered secret (an AWS message quoting one) is withheld whole.
+/// Each file is written whole or not at all (a temporary file renamed into place), never through
+/// a link someone left at its name, and never into a linked directory (`linked_directory`).
+pub fn write_outputs(
+    dir: &Path,
+    clone_dir: Option<&Path>,
+    json: &serde_json::Value,
+) -> Result<(PathBuf, PathBuf), Error> {
+    let json = withheld(json);
     let failed = |path: &Path, err: std::io::Error| Error::Outputs(format!("{}: {err}", path.display()));
+    if let Some(problem) = linked_directory(dir, clone_dir) {
+        return Err(Error::Outputs(problem));
+    }
     std::fs::create_dir_all(dir).map_err(|err| failed(dir, err))?;
+    // Created just now: checked again, so a link put in place meanwhile is not written through.
+    if let Some(problem) = linked_directory(dir, clone_dir) {
+        return Err(Error::Outputs(problem));
+    }
     let env_path = dir.join(ENV_FILE);
     let mut env_text = String::new();
     for (key, value) in env_pairs(&json) {
@@ -155,15 +188,54 @@ pub fn write_outputs(dir: &Path, json: &serde_json::Value) -> Result<(PathBuf, P
 }
 
 /// Outputs of an earlier run in the same step must not pass for this run's: removed before the
-/// run does anything (a link is removed, not followed).
-pub fn remove_stale_outputs(dir: &Path) {
+/// run does anything, before its variables are even validated (a link is removed, not
+/// followed; nothing is removed in a linked directory). Returns what could not be done, for
+/// warnings once logging is set up.
+pub fn remove_stale_outputs(dir: &Path, clone_dir: Option<&Path>) -> Vec<String> {
+    if let Some(problem) = linked_directory(dir, clone_dir) {
+        return vec![problem];
+    }
+    let mut problems = Vec::new();
     for name in [ENV_FILE, JSON_FILE] {
         match std::fs::remove_file(dir.join(name)) {
-            Ok(()) => tracing::debug!("Removed the outputs of an earlier run: {name}"),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => tracing::warn!("Could not remove the earlier {name}: {err}"),
+            Ok(()) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) => {}
+            Err(err) => problems.push(format!("Could not remove the earlier {name}: {err}")),
         }
     }
+    problems
+}
+
+/// The outputs directory, or a directory on its way from the clone directory (repository
+/// content: a committed `.bitbucket` link), is a symbolic link: writing there would put files
+/// wherever the link points, so it is refused.
+fn linked_directory(dir: &Path, clone_dir: Option<&Path>) -> Option<String> {
+    let below_clone = clone_dir.and_then(|clone| dir.strip_prefix(clone).ok().map(|rest| (clone, rest)));
+    let mut checked: Vec<PathBuf> = match below_clone {
+        Some((clone, rest)) => {
+            let mut path = clone.to_path_buf();
+            rest.components()
+                .map(|part| {
+                    path.push(part);
+                    path.clone()
+                })
+                .collect()
+        }
+        None => vec![dir.to_path_buf()],
+    };
+    checked.retain(|path| std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
+    checked.first().map(|link| {
+        format!(
+            "{} is a symbolic link: no outputs files are written through it (BITBUCKET_PIPE_SHARED_STORAGE_DIR {}; \
+             remove the link from the repository)",
+            link.display(),
+            dir.display()
+        )
+    })
 }
 
 /// A new file beside `path`, created exclusively (an existing file or link there is an error,
@@ -185,13 +257,16 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
-/// Every string in the document masked, before it is serialised or quoted.
-fn redacted(value: &serde_json::Value) -> serde_json::Value {
+/// A string value containing a registered secret replaced whole by a placeholder; every other
+/// value kept exactly.
+fn withheld(value: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
-        Value::String(text) => Value::String(redact(text).into_owned()),
-        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
-        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), redacted(v))).collect()),
+        Value::String(text) if crate::domain::secret::contains_secret(text) => {
+            Value::String(crate::domain::secret::WITHHELD.to_owned())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(withheld).collect()),
+        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), withheld(v))).collect()),
         other => other.clone(),
     }
 }
@@ -251,7 +326,7 @@ mod tests {
         std::fs::write(&target, "untouched").unwrap();
         std::os::unix::fs::symlink(&target, dir.join(ENV_FILE)).unwrap();
         crate::domain::secret::redact_from_now_on("it's-a-secret-value");
-        write_outputs(&dir, &serde_json::json!({"note": "it's-a-secret-value"})).unwrap();
+        write_outputs(&dir, None, &serde_json::json!({"note": "it's-a-secret-value"})).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
         let env = std::fs::read_to_string(dir.join(ENV_FILE)).unwrap();
         assert!(
@@ -261,12 +336,58 @@ mod tests {
                 .is_symlink()
         );
         assert!(
-            env.contains("AWS_ROLE_DEPLOY_NOTE='***'") && !env.contains("secret"),
+            env.contains("AWS_ROLE_DEPLOY_NOTE='(withheld: it contained a secret)'") && !env.contains("secret-value"),
             "{env}"
         );
-        remove_stale_outputs(&dir);
+        assert!(remove_stale_outputs(&dir, None).is_empty());
         assert!(!dir.join(ENV_FILE).exists() && !dir.join(JSON_FILE).exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn nothing_from_outside_can_start_a_line_of_its_own() {
+        for (text, shown) in [
+            ("plain text → arrows stay", "plain text → arrows stay"),
+            ("bad\n✔ Deployed", "bad\\n✔ Deployed"),
+            ("a\r\nINFO: forged", "a\\r\\nINFO: forged"),
+            ("\u{1b}[2Kcleared", "\\u{1b}[2Kcleared"),
+            (
+                "next\u{85}line\u{2028}sep\u{2029}para",
+                "next\\u{85}line\\u{2028}sep\\u{2029}para",
+            ),
+            ("tab\there", "tab\\there"),
+        ] {
+            assert_eq!(printable(text), shown, "{text:?}");
+            assert!(!printable(text).contains(['\n', '\r', '\u{1b}']));
+        }
+    }
+
+    #[test]
+    fn values_are_written_as_they_are_and_linked_directories_refused() {
+        let root = std::env::temp_dir().join(format!("ard-linked-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let clone = root.join("build");
+        let elsewhere = root.join("elsewhere");
+        std::fs::create_dir_all(&clone).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        // A short secret (an ExternalId may have two characters) is not masked inside values.
+        crate::domain::secret::redact_even_if_short("22");
+        let dir = clone.join("out");
+        write_outputs(&dir, Some(&clone), &serde_json::json!({"account": "222222222222"})).unwrap();
+        let env = std::fs::read_to_string(dir.join(ENV_FILE)).unwrap();
+        assert!(env.contains("AWS_ROLE_DEPLOY_ACCOUNT='222222222222'"), "{env}");
+        // `.bitbucket` committed as a link: refused, nothing written nor removed elsewhere.
+        std::os::unix::fs::symlink(&elsewhere, clone.join(".bitbucket")).unwrap();
+        std::fs::write(elsewhere.join(ENV_FILE), "theirs").unwrap();
+        let linked = clone.join(".bitbucket");
+        let problem = write_outputs(&linked, Some(&clone), &serde_json::json!({"a": "b"})).unwrap_err();
+        assert!(problem.to_string().contains("is a symbolic link"), "{problem}");
+        assert_eq!(remove_stale_outputs(&linked, Some(&clone)).len(), 1);
+        let nested = linked.join("pipes");
+        assert!(write_outputs(&nested, Some(&clone), &serde_json::json!({})).is_err());
+        assert_eq!(std::fs::read_to_string(elsewhere.join(ENV_FILE)).unwrap(), "theirs");
+        assert!(!elsewhere.join("pipes").exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -186,6 +186,9 @@ pipe_variables! {
     S3_OBJECT_VERSION {
         usage: "`lambda-deploy`: version of an existing S3 object (not with `ZIP_FILE`).",
     }
+    S3_BUCKET_OWNER {
+        usage: "`lambda-deploy` with `ZIP_FILE` uploaded to `S3_BUCKET`: the account id that owns the bucket, sent as `ExpectedBucketOwner` so that S3 refuses the upload when the bucket belongs to anyone else (a mistyped name, a deleted bucket's name taken over). Default: the role's account. `trust-policy`: the account `s3:ResourceAccount` pins.",
+    }
     IMAGE_URI {
         usage: "`lambda-deploy`: the code, as a container image URI (functions of package type Image).",
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulator.client import Emulator
+import pipe
 from pipe import Scenario
 
 TEST_DIR = Path(__file__).resolve().parent
@@ -77,7 +78,10 @@ def emulator(emulator_process):
     """The control client, with moto and the layer reset for this test."""
     client = Emulator(emulator_process.base_url)
     client.reset()
-    return client
+    # Every pipe run of the test (pipe.Result.collect) is scanned for what this emulator issued.
+    pipe.SECRETS_SOURCE = client
+    yield client
+    pipe.SECRETS_SOURCE = None
 
 
 @pytest.fixture

@@ -150,3 +150,47 @@ async fn chained_session_renews_both_hops() {
         assert_eq!(request["params"]["DurationSeconds"], "900");
     }
 }
+
+#[tokio::test]
+async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
+    let emulator = Emulator::start();
+    let (role_arn, token) = emulator.oidc_scenario();
+    let target_policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]
+    }]});
+    let target = emulator.call(
+        "POST",
+        "iam/role",
+        Some(json!({"account": "222222222222", "name": "target", "trust_policy": target_policy})),
+    );
+    emulator.call(
+        "POST",
+        "credentials",
+        Some(json!({"lifetime_seconds": LIFETIME_SECONDS})),
+    );
+    let target_arn = target["arn"].as_str().unwrap();
+    let config = config(&emulator, &role_arn, &token, &[("AWS_ROLE_ARN", target_arn)]);
+    let session = establish(&config).await;
+    // The renewal's AssumeRole is throttled twice (the SDK makes one attempt here, so the
+    // pipe's own retries are what carries the renewal through).
+    emulator.call(
+        "POST",
+        "faults",
+        Some(json!({"service": "sts", "action": "AssumeRole", "fault": "throttle", "count": 2})),
+    );
+    sleep_past_expiry().await;
+
+    let identity = session
+        .clients
+        .sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("the renewal went through once STS stopped throttling");
+    assert_eq!(identity.account(), Some("222222222222"));
+    let assumed = emulator.requests("AssumeRole");
+    let throttled = assumed.iter().filter(|r| r["fault"] == "throttle").count();
+    assert_eq!((assumed.len(), throttled), (4, 2), "{assumed:?}");
+}

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.client import bitbucket_audience, bitbucket_claims, bitbucket_issuer, web_identity_trust_policy
+from emulator.leaks import find_leak, secrets_in_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("PIPE_BINARY", REPO_ROOT / "target" / "debug" / "aws-role-deploy"))
@@ -47,8 +48,9 @@ JSON_FILE = "aws-role-deploy.json"
 OUTPUTS_PREFIX = "AWS_ROLE_DEPLOY_"
 # A hung pipe fails its test instead of hanging the suite.
 DEFAULT_TIMEOUT = 60
-# Pipe variables whose values are secrets (the OIDC token is registered by the layer itself).
-SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_EXTERNAL_ID", "BITBUCKET_STEP_OIDC_TOKEN")
+# The emulator of the running test (conftest sets it): every Result is scanned for the secrets
+# it issued or saw, besides those of the run's environment.
+SECRETS_SOURCE = None
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -84,6 +86,7 @@ class Result:
         decode = lambda data: data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         result = cls(code, decode(stdout), decode(stderr), outputs_dir and Path(outputs_dir), elapsed, env or {})
         result.check_invariants()
+        result.check_no_secrets()
         return result
 
     # -- text
@@ -119,6 +122,17 @@ class Result:
         )
         other = "✖" if self.code == 0 else "✔"
         assert not any(line.startswith(other) for line in self.lines), f"{other} line in a run with exit {self.code}\n{self}"
+
+    def check_no_secrets(self):
+        """Every run, whatever it tests (SIGTERM runs too): no secret of its environment (secret
+        variables, proxy and endpoint passwords) nor any the emulator issued or saw (tokens, keys,
+        the registry password), in any form (emulator/leaks.py), in stdout, stderr or the outputs
+        files."""
+        secrets = secrets_in_env(self.env)
+        if SECRETS_SOURCE is not None:
+            secrets += SECRETS_SOURCE.secrets()
+        leak = find_leak(self.everything(), secrets)
+        assert leak is None, f"secret leaked ({leak and leak[0]}): {leak and leak[1][:6]}... found in the run's output"
 
     # -- outputs files
 
@@ -308,7 +322,8 @@ class Scenario:
         result = self.runner(env, cwd=str(self.clone_dir), outputs_dir=outputs_dir and Path(outputs_dir), timeout=timeout)
         # The secrets scanner: nothing the layer issued or saw as a secret, nor any secret
         # variable given to the pipe, in stdout, stderr or the outputs files, in any encoding.
-        given = [env.get(name) for name in SECRET_VARIABLES]
-        self.emulator.assert_no_secrets_in(result.everything(), more=[value for value in given if value])
+        # (Result.collect scans too, with the test's emulator; a runner may build its Result
+        # otherwise.)
+        self.emulator.assert_no_secrets_in(result.everything(), more=secrets_in_env(env))
         return result
 

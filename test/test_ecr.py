@@ -225,6 +225,31 @@ def test_repository_created_with_its_settings(scenario, ecr, ecr_registry):
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
 
 
+@pytest.mark.parametrize("how", ["race", "lost-answer"])
+def test_repository_created_meanwhile_is_used(scenario, ecr, ecr_registry, how):
+    """CreateRepository answering RepositoryAlreadyExistsException: a parallel step created the
+    repository first, or this run's own first attempt was applied and its answer lost. The pipe
+    describes the repository again and pushes."""
+    repository = repo_name()
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    if how == "race":
+        scenario.emulator.ecr_create_race(image_tag_mutability="MUTABLE")
+    else:
+        scenario.emulator.ecr_lost_answer("CreateRepository")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, CREATE_REPOSITORY="true",
+                  IMAGE_TAG_MUTABILITY="IMMUTABLE")
+    assert assert_pushed(result, ecr_registry, repository, ["latest"]) == top
+    assert "RepositoryAlreadyExistsException" in result.output
+    ours = [r["action"] for r in scenario.emulator.requests(service="ecr")
+            if "aws-role-deploy" in (r["user_agent"] or "")]
+    creates = ["CreateRepository"] * (2 if how == "lost-answer" else 1)
+    assert ours[:len(creates) + 2] == ["DescribeRepositories", *creates, "DescribeRepositories"], ours
+    if how == "race":
+        # The winner made it MUTABLE: said, not silently taken for the IMMUTABLE asked for.
+        assert result.outputs_json["created_repository"] is False
+        assert "tags MUTABLE, not IMMUTABLE" in result.output
+
+
 def test_exactly_one_source(scenario):
     result = push(scenario, IMAGE_NAME="app", SOURCE_TAG="v1")
     assert result.code == 2, result
@@ -314,6 +339,38 @@ def test_tag_mutability_exclusions_are_honoured(scenario, ecr, mutability, immut
     assert digest_of_tag(ecr, repository, immutable) != digest
     [error] = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
     assert error["error_code"] == "ImageTagAlreadyExistsException"
+
+
+def test_immutable_tag_that_already_names_the_image_is_left_as_it_is(scenario, ecr):
+    """ECR refuses an immutable tag put again even on the same image (ImageTagAlreadyExistsException,
+    containers-roadmap#2179): a re-run of the same promotion reads the tag back and succeeds."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    digest = seed_image(ecr, repository, "sha-new", content="new")
+    for _ in range(2):
+        result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="prod")
+        assert result.code == 0, result
+    assert f"tag prod already points at {digest}" in result.output and "immutable" in result.output
+    assert result.outputs_json["tags"] == ["prod"] and result.outputs_json["digest"] == digest
+    refused = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
+    assert [r["error_code"] for r in refused] == ["ImageTagAlreadyExistsException"] and refused[0]["same_image"]
+    assert digest_of_tag(ecr, repository, "prod") == digest
+
+
+def test_a_put_image_applied_but_unanswered_is_not_a_failure(scenario, ecr):
+    """The first PutImage is applied and its answer lost; the SDK's retry meets the immutable tag the
+    first attempt put, and the pipe reads it back instead of failing."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
+    digest = seed_image(ecr, repository, "sha-new", content="new")
+    scenario.emulator.ecr_lost_answer("PutImage")
+    result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="prod")
+    assert result.code == 0, result
+    puts = [r for r in scenario.emulator.requests(service="ecr", action="PutImage")
+            if "aws-role-deploy" in (r["user_agent"] or "")]
+    assert [r.get("answer_lost") for r in puts] == [True, None]
+    assert puts[1]["error_code"] == "ImageTagAlreadyExistsException"
+    assert digest_of_tag(ecr, repository, "prod") == digest == result.outputs_json["digest"]
 
 
 def test_tags_pushed_before_a_refusal_are_in_the_outputs(scenario, ecr):
@@ -569,13 +626,17 @@ def test_legacy_docker_save_layers_are_pushed_under_their_diff_ids(scenario, ecr
 
 
 def test_a_layer_that_is_not_what_the_archive_says_is_refused(scenario, ecr, ecr_registry):
-    """The digests come from the archive's configuration; the registry checks the bytes."""
+    """The digests come from the archive's configuration, and every blob is hashed before any is
+    sent: a layer that is not what the configuration says is refused as bad input, nothing
+    uploaded (issue 18; the registry used to be the one to find out)."""
     repository = repo_name()
     ecr.create_repository(repositoryName=repository)
     images.legacy_docker_save(scenario.clone_dir / "lying.tar", wrong_diff_id=True)
+    before = ecr_registry.log_offset()
     result = push(scenario, IMAGE_ARCHIVE="lying.tar", ECR_REPOSITORY=repository)
-    assert result.code == 1, result
-    assert "DIGEST_INVALID" in result.final_line or "BLOB_UPLOAD_INVALID" in result.final_line, result
+    assert result.code == 2, result
+    assert "the archive is damaged or forged" in result.final_line, result
+    assert ecr_registry.requests_since(before) == []
 
 
 def test_dry_run_reads_the_archive_and_pushes_nothing(scenario, ecr, ecr_registry, emulator):

@@ -225,6 +225,7 @@ def start(step, **variables):
     env = step.env(ACTION="ecs-deploy", CLUSTER_NAME=CLUSTER, **variables)
     process = subprocess.Popen([str(BINARY)], env=env, cwd=str(step.clone_dir),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.pipe_env = env  # for the secrets scan of its Result
     return process
 
 
@@ -237,7 +238,7 @@ def test_sigterm_mid_wait_says_what_is_left_and_rolls_back_only_when_asked(ecs, 
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
-    result = Result.collect(process.returncode, stdout, stderr)
+    result = Result.collect(process.returncode, stdout, stderr, env=process.pipe_env)
 
     assert result.code == 143, result
     assert "Cancelled (SIGTERM)" in result.final_line, result

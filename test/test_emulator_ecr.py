@@ -3,9 +3,11 @@ ecr-push tests rely on and what real ECR does where moto differs.
 
 - GetAuthorizationToken names the test registry and carries its real credentials (moto's own
   answer points at an unreachable host), and the password joins the secrets;
-- PutImage refuses to move an immutable tag with ImageTagAlreadyExistsException and ECR's text,
-  keeps ImageAlreadyExistsException for the same image under the same tag, and an image's digest
-  is the sha256 of its manifest;
+- PutImage refuses an immutable tag put again with ImageTagAlreadyExistsException and ECR's text,
+  whether it would move or already names the image, keeps ImageAlreadyExistsException for the same
+  image under the same mutable tag, and an image's digest is the sha256 of its manifest;
+- scenario controls: an applied call whose answer is lost (the SDK's retry meets it), and
+  CreateRepository losing a race to another creator;
 - with a registry configured, ECR's API and the registry are one store: BatchGetImage finds an
   image pushed straight to the registry, PutImage tags the manifest in the registry too, and a
   manifest whose blobs the registry lacks is refused with LayersNotFoundException.
@@ -69,9 +71,13 @@ def test_digest_is_the_manifest_s_sha256(ecr):
 def test_immutable_tags_cannot_move(ecr, emulator):
     ecr.create_repository(repositoryName="frozen", imageTagMutability="IMMUTABLE")
     ecr.put_image(repositoryName="frozen", imageManifest=manifest("old"), imageTag="prod")
+    # The same image under the same immutable tag is refused too (containers-roadmap#2179).
     with pytest.raises(ClientError) as same:
         ecr.put_image(repositoryName="frozen", imageManifest=manifest("old"), imageTag="prod")
-    assert same.value.response["Error"]["Code"] == "ImageAlreadyExistsException"
+    assert same.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
+    assert same.value.response["Error"]["Message"].endswith("because the repository is immutable.")
+    [_, record] = emulator.requests(service="ecr", action="PutImage")
+    assert record["immutable_tag"] == "prod" and record["same_image"] is True
     with pytest.raises(ClientError) as moved:
         ecr.put_image(repositoryName="frozen", imageManifest=manifest("new"), imageTag="prod")
     error = moved.value.response["Error"]
@@ -82,6 +88,46 @@ def test_immutable_tags_cannot_move(ecr, emulator):
     ecr.create_repository(repositoryName="loose")
     ecr.put_image(repositoryName="loose", imageManifest=manifest("old"), imageTag="prod")
     ecr.put_image(repositoryName="loose", imageManifest=manifest("new"), imageTag="prod")
+    # ... and says so for the same image under a mutable tag.
+    with pytest.raises(ClientError) as again:
+        ecr.put_image(repositoryName="loose", imageManifest=manifest("new"), imageTag="prod")
+    assert again.value.response["Error"]["Code"] == "ImageAlreadyExistsException"
+
+
+def test_a_lost_put_image_answer_was_applied_and_its_retry_meets_the_tag(emulator):
+    """The first PutImage is applied, its answer lost; botocore's retry then meets the tag the first
+    attempt put: an immutable repository refuses it although it names the same image."""
+    ecr = client_for(emulator, "ecr", emulator.create_user(ACCOUNT, f"ecr-{uuid.uuid4().hex[:6]}"), retries=3)
+    ecr.create_repository(repositoryName="frozen", imageTagMutability="IMMUTABLE")
+    emulator.ecr_lost_answer("PutImage")
+    with pytest.raises(ClientError) as retried:
+        ecr.put_image(repositoryName="frozen", imageManifest=manifest("x"), imageTag="prod")
+    assert retried.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
+    first, second = emulator.requests(service="ecr", action="PutImage")
+    assert first["answer_lost"] is True and first["status"] is None  # applied, never answered
+    assert second["same_image"] is True
+    [image] = ecr.batch_get_image(repositoryName="frozen", imageIds=[{"imageTag": "prod"}])["images"]
+    assert image["imageId"]["imageDigest"] == "sha256:" + hashlib.sha256(manifest("x").encode()).hexdigest()
+
+
+def test_create_repository_race_and_lost_answer(ecr, emulator):
+    emulator.ecr_create_race(image_tag_mutability="MUTABLE")
+    with pytest.raises(ClientError) as raced:
+        ecr.create_repository(repositoryName="team/race", imageTagMutability="IMMUTABLE")
+    assert raced.value.response["Error"]["Code"] == "RepositoryAlreadyExistsException"
+    other, ours = emulator.requests(service="ecr", action="CreateRepository")
+    assert other["synthetic"] is True and other["user_agent"].startswith("another-step")
+    assert ours["error_code"] == "RepositoryAlreadyExistsException" and ours["raced_by"]
+    [repo] = ecr.describe_repositories(repositoryNames=["team/race"])["repositories"]
+    assert repo["imageTagMutability"] == "MUTABLE"  # the winner's settings
+
+    retrying = client_for(emulator, "ecr", emulator.create_user(ACCOUNT, f"ecr-{uuid.uuid4().hex[:6]}"), retries=3)
+    emulator.ecr_lost_answer("CreateRepository")
+    with pytest.raises(ClientError) as retried:
+        retrying.create_repository(repositoryName="team/lost")
+    assert retried.value.response["Error"]["Code"] == "RepositoryAlreadyExistsException"
+    first, second = emulator.requests(service="ecr", action="CreateRepository")[2:]
+    assert first["answer_lost"] is True and second["status"] == 400
 
 
 # ------------------------------------------------------- ECR's API and the registry, one store

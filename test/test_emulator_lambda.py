@@ -200,6 +200,22 @@ def test_revision_id_precondition(emulator, scn, lam):
     assert lam.get_function_configuration(FunctionName="api", Qualifier="1")["RevisionId"] == version["RevisionId"]
 
 
+def test_lost_answer_applies_the_request_and_the_retry_meets_the_precondition(emulator, scn):
+    # What an SDK meets when a connection resets after Lambda did the work: it tries again with
+    # the same RevisionId, which is no longer $LATEST's.
+    lam = scn.client("lambda", retries=2)
+    first = lam.get_function_configuration(FunctionName="api")["RevisionId"]
+    emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionConfiguration")
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName="api", Timeout=7, RevisionId=first)
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    applied = lam.get_function_configuration(FunctionName="api")
+    assert applied["Timeout"] == 7 and applied["RevisionId"] != first
+    lost, retried = emulator.requests(service="lambda", action="UpdateFunctionConfiguration")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200)
+    assert (retried["fault"], retried["status"], retried["error_code"]) == (None, 412, "PreconditionFailedException")
+
+
 def test_code_sha256_precondition(emulator, scn, lam):
     current = lam.get_function_configuration(FunctionName="api")["CodeSha256"]
     stale = code_sha256(b"something else")
@@ -330,6 +346,21 @@ def test_s3_code_sha_and_object_version(emulator, scn, lam):
         (scn.bucket, "builds/api.zip", {"size": len(v1), "sha256_b64": code_sha256(v1)}),
         (scn.bucket, "builds/api.zip", {"size": len(v2), "sha256_b64": code_sha256(v2)}),
     ]
+
+
+def test_s3_refuses_a_wrong_expected_bucket_owner_as_s3_does(emulator, scn):
+    s3 = scn.client("s3", retries=1)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=scn.bucket, Key="pkg.zip", Body=b"zip", ExpectedBucketOwner="222222222222")
+    assert error_of(e)[:2] == (403, "AccessDenied")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=scn.bucket, Key="pkg.zip")  # nothing was written
+    s3.put_object(Bucket=scn.bucket, Key="pkg.zip", Body=b"zip", ExpectedBucketOwner=ACCOUNT)
+    assert s3.get_object(Bucket=scn.bucket, Key="pkg.zip", ExpectedBucketOwner=ACCOUNT)["Body"].read() == b"zip"
+    refused, accepted = emulator.requests(service="s3", action="PutObject")
+    assert (refused["status"], refused["error_code"], refused["expected_bucket_owner"]) == (
+        403, "AccessDenied", "222222222222")
+    assert accepted["status"] == 200
 
 
 def test_s3_put_object_aws_chunked_is_recorded_decoded(emulator, scn, lam):
@@ -648,3 +679,27 @@ def test_state_of_a_published_version(emulator, scn, lam):
     assert qualified(lam, version)[0] == "Active"
     with pytest.raises(EmulatorError, match="404"):
         emulator.lambda_state("api", "Inactive", version="9")
+
+
+def test_an_image_index_is_refused_as_lambda_refuses_it(emulator):
+    """Lambda takes one manifest, not an index (aws-lambda-roadmap#82): by tag or by digest of the
+    index → 400 "…media type … is not supported"; the platform's own manifest is taken."""
+    from emulator.ecr_scenario import seed_index
+
+    scn = lambda_fixture(emulator, name="web", package="image")
+    ecr = scn.client("ecr")
+    ecr.create_repository(repositoryName="web")
+    index, children = seed_index(ecr, "web", "2", platforms=("linux/amd64", "linux/arm64"))
+    lam = scn.client("lambda", retries=1)
+    base = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/web"
+    for uri in (f"{base}:2", f"{base}@{index}"):
+        with pytest.raises(ClientError) as refused:
+            lam.update_function_code(FunctionName="web", ImageUri=uri)
+        error = refused.value.response["Error"]
+        assert error["Code"] == "InvalidParameterValueException"
+        assert error["Message"] == (f"The image manifest, config or layer media type for the source image {uri} "
+                                    "is not supported.")
+    records = emulator.requests(service="lambda", action="UpdateFunctionCode")
+    assert [r["image_index"] for r in records] == ["application/vnd.oci.image.index.v1+json"] * 2
+    updated = lam.update_function_code(FunctionName="web", ImageUri=f"{base}@{children['linux/amd64']}")
+    assert updated["CodeSha256"] == children["linux/amd64"].split(":", 1)[1]

@@ -219,3 +219,253 @@ def test_hostile_input_is_bad_input_within_seconds_with_no_change(aws, emulator,
     assert "Internal error" not in result.output and "DispatchFailure" not in result.output, result
     # A value with a newline cannot forge a log line of its own.
     assert not any(line.startswith(("✔", "INFO: fake")) for line in result.lines), result
+
+
+# ============================================================================ ecr-push archives
+# Issue 18, "archives are data, never paths": an archive given as IMAGE_ARCHIVE is untrusted data.
+# Every name it uses stays inside it, its structure is bounded, its blobs are hashed before
+# anything is sent; each case below is exit 2 naming IMAGE_ARCHIVE (and the entry), with no
+# ECR call that changes anything, no login (the archive is refused before it), and not one
+# request to the registry.
+
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import tarfile  # noqa: E402
+
+import images  # noqa: E402
+
+ECR_MUTATING = {"CreateRepository", "PutImage", "BatchDeleteImage", "InitiateLayerUpload", "UploadLayerPart",
+                "CompleteLayerUpload", "PutLifecyclePolicy", "TagResource", "GetAuthorizationToken"}
+ECR_REPOSITORY = "team/hostile"
+PUSH = {"ACTION": "ecr-push", "ECR_REPOSITORY": ECR_REPOSITORY}
+
+
+def legacy_save(name, **kwargs):
+    return lambda root: images.legacy_docker_save(root / name, **kwargs)
+
+
+def add_members(tar_path, members):
+    """Append raw members: (name, type, linkname, data); tarfile writes whatever it is given."""
+    with tarfile.open(tar_path, "a") as tar:
+        for name, kind, linkname, data in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = linkname
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data else None)
+
+
+def tar_of(name, members):
+    """A tar holding only `members` (names, links and types exactly as given)."""
+    def setup(root):
+        add_members(root / name, [])
+        with tarfile.open(root / name, "w") as tar:
+            pass
+        add_members(root / name, members)
+    return setup
+
+
+def save_then(name, members):
+    """A valid legacy docker save, with hostile members appended."""
+    def setup(root):
+        images.legacy_docker_save(root / name)
+        add_members(root / name, members)
+    return setup
+
+
+def save_dir(name, config="config.json", layers=("layer.tar",), repo_tags=("app:1",), extra=None):
+    """A docker save unpacked as a directory; manifest.json names what it is told to."""
+    def setup(root):
+        directory = root / name
+        directory.mkdir()
+        layer = images._layer([100])
+        (directory / "layer.tar").write_bytes(layer)
+        (directory / "config.json").write_text(json.dumps(
+            {"architecture": "amd64", "os": "linux",
+             "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}))
+        (directory / "manifest.json").write_text(json.dumps(
+            [{"Config": config, "RepoTags": list(repo_tags), "Layers": list(layers)}]))
+        if extra:
+            extra(directory)
+    return setup
+
+
+def oci_then(name, change):
+    """A valid OCI layout directory, then `change(layout, top digest)`."""
+    def setup(root):
+        top, _ = images.oci_layout(root / name)
+        change(root / name, top)
+    return setup
+
+
+def blob_path(layout, digest):
+    return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+
+def manifest_of(layout, top):
+    return json.loads(blob_path(layout, top).read_bytes())
+
+
+def rewrite_index(layout, document):
+    """index.json naming `document` (written as a blob) as the image."""
+    data = json.dumps(document).encode()
+    descriptor = images._blob(layout, data)
+    media_type = document.get("mediaType", images.OCI_MANIFEST)
+    (layout / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "manifests": [{"mediaType": media_type, **descriptor}]}))
+
+
+def index_bomb(count, distinct):
+    """An image index listing `count` manifests (`distinct` different digests, all absent)."""
+    def change(layout, top):
+        size = blob_path(layout, top).stat().st_size
+        manifests = [{"mediaType": images.OCI_MANIFEST, "digest": "sha256:" + f"{i % distinct:064x}", "size": size,
+                      "platform": {"architecture": "amd64", "os": "linux"}} for i in range(count)]
+        rewrite_index(layout, {"schemaVersion": 2, "mediaType": images.OCI_INDEX, "manifests": manifests})
+    return change
+
+
+def layer_size_claim(size):
+    def change(layout, top):
+        manifest = manifest_of(layout, top)
+        manifest["layers"][0]["size"] = size
+        rewrite_index(layout, manifest)
+    return change
+
+
+def same_size_garbage(layout, top):
+    layer = manifest_of(layout, top)["layers"][0]["digest"]
+    path = blob_path(layout, layer)
+    path.write_bytes(b"\0" * path.stat().st_size)
+
+
+def sparse(path, size):
+    with open(path, "wb") as file:
+        file.truncate(size)
+
+
+def sparse_declared_size(name):
+    """A tar whose first header declares a terabyte: the file is a few KiB."""
+    def setup(root):
+        images.legacy_docker_save(root / name)
+        data = bytearray((root / name).read_bytes())
+        header = data[:512]
+        header[124:136] = b"\x80" + (1 << 40).to_bytes(11, "big")
+        header[148:156] = b" " * 8
+        header[148:156] = f"{sum(header):06o}\0 ".encode()
+        data[:512] = header
+        (root / name).write_bytes(bytes(data))
+    return setup
+
+
+REG, SYM, LNK, FIFO_T, LONG = tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE, tarfile.GNUTYPE_LONGNAME
+
+# (id, variables, setup, variable, what the error must say)
+ECR_CASES = [
+    # --- IMAGE_ARCHIVE itself
+    ("archive-absolute", {"IMAGE_ARCHIVE": "/etc/passwd"}, None, "IMAGE_ARCHIVE", "outside the clone directory"),
+    ("archive-dotdot", {"IMAGE_ARCHIVE": "../../etc"}, None, "IMAGE_ARCHIVE", "outside the clone directory"),
+    ("archive-escaping-link", {"IMAGE_ARCHIVE": "@image.tar"}, link("image.tar", "/etc/passwd"), "IMAGE_ARCHIVE",
+     "outside the clone directory"),
+    ("archive-fifo", {"IMAGE_ARCHIVE": "@image.tar"}, fifo("image.tar"), "IMAGE_ARCHIVE",
+     "neither a regular file nor a directory"),
+    ("archive-device", {"IMAGE_ARCHIVE": "@image.tar"}, device("image.tar"), "IMAGE_ARCHIVE",
+     "neither a regular file nor a directory"),
+    ("archive-dev-zero", {"IMAGE_ARCHIVE": "/dev/zero"}, None, "IMAGE_ARCHIVE", "outside the clone directory"),
+    # --- tar entries that leave the archive
+    ("tar-dotdot-entry", {"IMAGE_ARCHIVE": "@image.tar"}, save_then("image.tar", [("../evil", REG, "", b"x")]),
+     "IMAGE_ARCHIVE", 'tar entry "../evil" leads outside the archive'),
+    ("tar-absolute-entry", {"IMAGE_ARCHIVE": "@image.tar"}, save_then("image.tar", [("/etc/cron.d/x", REG, "", b"x")]),
+     "IMAGE_ARCHIVE", 'tar entry "/etc/cron.d/x" is an absolute path'),
+    ("tar-symlink-out", {"IMAGE_ARCHIVE": "@image.tar"},
+     tar_of("image.tar", [("manifest.json", SYM, "/etc/passwd", b"")]), "IMAGE_ARCHIVE",
+     'tar link "manifest.json" → "/etc/passwd" leads outside the archive'),
+    ("tar-symlink-climbing", {"IMAGE_ARCHIVE": "@image.tar"},
+     save_then("image.tar", [("id/layer.tar", SYM, "../../../etc/shadow", b"")]), "IMAGE_ARCHIVE",
+     'tar link "id/layer.tar" → "../../../etc/shadow" leads outside the archive'),
+    ("tar-hardlink-out", {"IMAGE_ARCHIVE": "@image.tar"},
+     save_then("image.tar", [("x/config.json", LNK, "../../etc/passwd", b"")]), "IMAGE_ARCHIVE",
+     'tar link "x/config.json" → "../../etc/passwd" leads outside the archive'),
+    ("tar-sparse-declared-size", {"IMAGE_ARCHIVE": "@image.tar"}, sparse_declared_size("image.tar"), "IMAGE_ARCHIVE",
+     "declares 1099511627776 bytes"),
+    ("tar-long-name-bomb", {"IMAGE_ARCHIVE": "@image.tar"},
+     save_then("image.tar", [("././@LongLink", LONG, "", b"a" * (1024 * 1024))]), "IMAGE_ARCHIVE",
+     "long name of 1048576 bytes"),
+    # --- names in manifest.json / index.json leaving the archive (directory archives)
+    # A file next to the clone directory, which the archive's manifest.json reaches with `..`.
+    ("save-config-dotdot", {"IMAGE_ARCHIVE": "@image"},
+     save_dir("image", config="../../secret.json",
+              extra=lambda d: (d.parent.parent / "secret.json").write_text('{"rootfs": {"diff_ids": []}}')),
+     "IMAGE_ARCHIVE", 'names "../../secret.json", which leads outside the archive'),
+    ("save-layer-absolute", {"IMAGE_ARCHIVE": "@image"}, save_dir("image", layers=("/etc/passwd",)),
+     "IMAGE_ARCHIVE", 'names "/etc/passwd", which is an absolute path'),
+    ("save-config-link-out", {"IMAGE_ARCHIVE": "@image"},
+     save_dir("image", config="linked.json", extra=lambda d: os.symlink("/etc/hostname", d / "linked.json")),
+     "IMAGE_ARCHIVE", "linked.json is a link leading outside the archive"),
+    ("save-dir-link-out", {"IMAGE_ARCHIVE": "@image"},
+     save_dir("image", layers=("etc/passwd",), extra=lambda d: os.symlink("/etc", d / "etc")),
+     "IMAGE_ARCHIVE", "etc/passwd is a link leading outside the archive"),
+    ("save-layer-fifo", {"IMAGE_ARCHIVE": "@image"},
+     save_dir("image", layers=("pipe",), extra=lambda d: os.mkfifo(d / "pipe")), "IMAGE_ARCHIVE",
+     "pipe is not a regular file"),
+    ("save-layer-device", {"IMAGE_ARCHIVE": "@image"},
+     save_dir("image", layers=("zero",), extra=lambda d: os.mknod(d / "zero", stat.S_IFCHR | 0o600, os.makedev(1, 5))),
+     "IMAGE_ARCHIVE", "zero is not a regular file"),
+    ("oci-manifest-fifo", {"IMAGE_ARCHIVE": "@image"},
+     oci_then("image", lambda layout, top: (blob_path(layout, top).unlink(), os.mkfifo(blob_path(layout, top)))),
+     "IMAGE_ARCHIVE", "is not a regular file"),
+    # --- structure: bounds, sizes, hashes
+    ("index-bomb", {"IMAGE_ARCHIVE": "@image"}, oci_then("image", index_bomb(15_000, 15_000)), "IMAGE_ARCHIVE",
+     "more than 1024 items"),
+    ("index-huge-sparse", {"IMAGE_ARCHIVE": "@image"},
+     oci_then("image", lambda layout, top: sparse(layout / "index.json", 1 << 30)), "IMAGE_ARCHIVE",
+     "index.json is 1073741824 bytes, more than the 4194304"),
+    ("manifest-declared-huge", {"IMAGE_ARCHIVE": "@image"},
+     oci_then("image", lambda layout, top: (layout / "index.json").write_text(json.dumps({"manifests": [
+         {"mediaType": images.OCI_MANIFEST, "digest": top, "size": 1 << 40}]}))), "IMAGE_ARCHIVE",
+     "the descriptor naming it says 1099511627776"),
+    ("layer-declared-size", {"IMAGE_ARCHIVE": "@image"}, oci_then("image", layer_size_claim(1 << 40)), "IMAGE_ARCHIVE",
+     "but the manifest says 1099511627776"),
+    ("layer-not-its-digest", {"IMAGE_ARCHIVE": "@image"}, oci_then("image", same_size_garbage), "IMAGE_ARCHIVE",
+     "the archive is damaged or forged"),
+    ("legacy-diff-id-lie", {"IMAGE_ARCHIVE": "@image.tar"}, legacy_save("image.tar", wrong_diff_id=True),
+     "IMAGE_ARCHIVE", "the archive is damaged or forged"),
+    # --- newlines: a tag never prints a line of its own
+    ("repo-tags-newline", {"IMAGE_ARCHIVE": "@image"}, save_dir("image", repo_tags=("app:1\n✔ Pushed everything",)),
+     "IMAGE_ARCHIVE", "RepoTags holds"),
+    ("config-name-newline", {"IMAGE_ARCHIVE": "@image"},
+     save_dir("image", config="c\nINFO: fake.json"), "IMAGE_ARCHIVE", "control character"),
+    ("archive-name-newline", {"IMAGE_ARCHIVE": "image\nINFO: fake"}, None, "IMAGE_ARCHIVE", "IMAGE_ARCHIVE"),
+    ("tags-newline", {"IMAGE_ARCHIVE": "@image", "TAGS": "v1\nINFO: fake"}, save_dir("image"), "TAGS", "not a valid tag"),
+    ("tags-list-newline", {"IMAGE_ARCHIVE": "@image", "TAGS_COUNT": "1", "TAGS_0": "v1\n✔ Pushed"}, save_dir("image"),
+     "TAGS", "not a valid tag"),
+]
+
+
+@pytest.fixture
+def ecr_hostile(scenario, emulator, ecr_registry):
+    """The repository exists, and GetAuthorizationToken would name the test registry: nothing
+    below is refused for a missing resource or an unreachable registry."""
+    from emulator.scenario import client_for
+    client_for(emulator, "ecr", scenario.user(name="ecr-admin")).create_repository(repositoryName=ECR_REPOSITORY)
+    return scenario
+
+
+@pytest.mark.parametrize("case_id, variables, setup, variable, says", ECR_CASES, ids=[c[0] for c in ECR_CASES])
+def test_hostile_archive_is_bad_input_before_any_upload(ecr_hostile, emulator, ecr_registry, case_id, variables,
+                                                       setup, variable, says):
+    if setup:
+        setup(ecr_hostile.clone_dir)
+    env = {name: (value[1:] if value.startswith("@") else value) for name, value in {**PUSH, **variables}.items()}
+    before, registry_before = len(emulator.requests()), ecr_registry.log_offset()
+
+    result = ecr_hostile.run(timeout=30, **env)
+
+    assert result.code == 2, result
+    assert variable in result.output, f"the error does not name {variable}\n{result}"
+    assert says in result.output, f"the error does not say {says!r}\n{result}"
+    calls = [call["action"] for call in emulator.requests()[before:]]
+    assert not set(calls) & ECR_MUTATING, f"{case_id}: {calls}\n{result}"
+    assert ecr_registry.requests_since(registry_before) == [], f"{case_id}: the registry was asked\n{result}"
+    assert "Internal error" not in result.output, result
+    assert not any(line.startswith(("✔", "INFO: fake")) for line in result.lines), result

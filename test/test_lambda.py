@@ -9,6 +9,7 @@ import os
 import pytest
 
 from emulator.lambda_scenario import lambda_fixture, make_zip
+from emulator.scenario import client_for
 
 FUNCTION = "api"
 
@@ -148,6 +149,40 @@ def test_zip_uploaded_to_s3_first(fn):
     assert "ZipFile" not in update["params"]
     assert update["params"]["S3Key"] == "builds/api.zip"
     assert fn.configuration()["CodeSha256"] == put["params"]["Body"]["sha256_b64"]
+    # Only into a bucket of the role's account: S3 refuses the upload otherwise.
+    assert put["expected_bucket_owner"] == "111111111111", put
+
+
+def other_accounts_bucket(emulator, name):
+    """A bucket of account 222222222222 (a mistyped name, a deleted bucket's name taken over)."""
+    other = emulator.create_user("222222222222", "someone-else")
+    client_for(emulator, "s3", other).create_bucket(Bucket=name)
+    return other
+
+
+def test_a_bucket_of_another_account_is_refused_by_s3_before_the_package_lands(fn, emulator):
+    other_accounts_bucket(emulator, "artifacts-of-someone-else")
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET="artifacts-of-someone-else", S3_KEY="builds/api.zip")
+
+    assert result.code == 3, result
+    [put] = fn.calls("PutObject", service="s3")
+    assert (put["status"], put["error_code"], put["expected_bucket_owner"]) == (403, "AccessDenied", "111111111111")
+    assert "s3://artifacts-of-someone-else/builds/api.zip" in result.final_line, result
+    assert "S3_BUCKET_OWNER" in result.output and "111111111111" in result.output, result
+    assert fn.calls("UpdateFunctionCode") == [] and fn.calls("PublishVersion") == []
+
+
+def test_s3_bucket_owner_names_the_account_of_a_bucket_shared_on_purpose(fn, emulator):
+    other_accounts_bucket(emulator, "central-artifacts")
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET="central-artifacts", S3_KEY="builds/api.zip",
+                    S3_BUCKET_OWNER="222222222222")
+
+    [put] = fn.calls("PutObject", service="s3")
+    assert (put["status"], put["expected_bucket_owner"]) == (200, "222222222222"), put
+    # (Lambda reading another account's object needs that bucket's policy; the emulator does not
+    # model bucket policies, so here it simply reads it.)
+    assert result.code == 0, result
+    assert fn.configuration()["CodeSha256"] == put["params"]["Body"]["sha256_b64"]
 
 
 def test_container_image(scenario, emulator):
@@ -158,6 +193,44 @@ def test_container_image(scenario, emulator):
     assert result.code == 0, result
     [update] = fn.calls("UpdateFunctionCode")
     assert update["params"]["ImageUri"] == uri
+
+
+def image_index(fn, platforms):
+    """An index (BuildKit provenance: an attestation manifest beside the platforms) tagged `2`."""
+    from emulator.ecr_scenario import seed_index
+
+    ecr = fn.fn.client("ecr")
+    ecr.create_repository(repositoryName=FUNCTION)
+    index, children = seed_index(ecr, FUNCTION, "2", platforms=platforms)
+    return f"111111111111.dkr.ecr.us-east-1.amazonaws.com/{FUNCTION}", index, children
+
+
+def test_image_index_deploys_the_image_of_the_functions_architecture(scenario, emulator):
+    """Lambda refuses an image index (aws-lambda-roadmap#82, docker/buildx#1533): the pipe deploys
+    the index's image for the function's architecture (x86_64: linux/amd64), by digest, and says so,
+    skipping the attestation manifest listed first."""
+    fn = Lambda(scenario, emulator, package="image")
+    base, index, children = image_index(fn, ("linux/arm64", "linux/amd64"))
+    result = fn.run(IMAGE_URI=f"{base}:2", ALIAS="live")
+
+    assert result.code == 0, result
+    [update] = fn.calls("UpdateFunctionCode")
+    assert update["params"]["ImageUri"] == f"{base}@{children['linux/amd64']}"
+    assert "image index" in result.output and "linux/amd64" in result.output and "x86_64" in result.output
+    [read] = fn.calls("BatchGetImage", service="ecr")
+    assert read["params"]["repositoryName"] == FUNCTION and read["params"]["registryId"] == "111111111111"
+    assert fn.configuration()["CodeSha256"] == children["linux/amd64"].split(":", 1)[1]
+
+
+def test_image_index_without_the_functions_platform_is_refused_before_any_change(scenario, emulator):
+    fn = Lambda(scenario, emulator, package="image")
+    base, index, _ = image_index(fn, ("linux/arm64",))
+    result = fn.run(IMAGE_URI=f"{base}@{index}")
+
+    assert result.code == 2, result
+    assert "no linux/amd64 image" in result.final_line and "x86_64" in result.final_line
+    assert "--provenance=false" in result.output and "IMAGE_URI" in result.output
+    assert fn.calls("UpdateFunctionCode") == []
 
 
 def test_image_uri_for_a_zip_function_is_refused_before_any_change(fn):
@@ -241,6 +314,61 @@ def test_throttling_is_retried(fn):
     assert codes == ["TooManyRequestsException", "TooManyRequestsException", None]
 
 
+# A conditional write (RevisionId) whose answer is lost after Lambda applied it: the SDK sends
+# it again, and Lambda refuses the retry (412 PreconditionFailedException), since the first one
+# changed the RevisionId. The pipe reads the function back and carries on when it holds what was
+# sent.
+
+
+def test_a_code_update_applied_but_unanswered_is_recognised_on_the_retry(fn):
+    fn.emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionCode")
+    package = make_zip({"app.py": "def handler(e, c):\n    return 203\n"})
+    result = fn.run(ZIP_FILE=fn.write("app.zip", package), ALIAS="live")
+
+    assert result.code == 0, result
+    lost, retried = fn.calls("UpdateFunctionCode")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200), lost
+    assert (retried["status"], retried["error_code"]) == (412, "PreconditionFailedException"), retried
+    assert retried["params"]["RevisionId"] == lost["params"]["RevisionId"]
+    assert fn.configuration()["CodeSha256"] == sha(package)
+    assert "PreconditionFailedException" in result.output and "already has" in result.output, result
+    [publish] = fn.calls("PublishVersion")
+    assert publish["status"] == 201 and publish["params"]["CodeSha256"] == sha(package)
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == result.outputs_env[
+        "AWS_ROLE_DEPLOY_VERSION"]
+
+
+def test_a_configuration_update_applied_but_unanswered_is_recognised_on_the_retry(fn):
+    config = {"MemorySize": 640, "Environment": {"Variables": {"STAGE": "prod"}}}
+    fn.emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionConfiguration")
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("lambda.json", json.dumps(config)), PUBLISH="false")
+
+    assert result.code == 0, result
+    lost, retried = fn.calls("UpdateFunctionConfiguration")
+    assert (lost["fault"], lost["status"]) == ("lost_answer", 200), lost
+    assert (retried["status"], retried["error_code"]) == (412, "PreconditionFailedException"), retried
+    current = fn.configuration()
+    assert current["MemorySize"] == 640 and current["Environment"]["Variables"] == {"STAGE": "prod"}
+    assert "already has" in result.output, result
+
+
+def test_a_real_precondition_failure_says_someone_else_changed_the_function(fn):
+    # Lambda refuses the write (someone changed the function since the pipe read it) and the
+    # function does not hold the new code: a conflict, not an applied retry.
+    fn.emulator.add_fault("error", service="lambda", action="UpdateFunctionCode", status=412,
+                          code="PreconditionFailedException",
+                          message="The Revision Id provided does not match the latest Revision Id. "
+                                  "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+    before = fn.configuration()["CodeSha256"]
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 1, result
+    assert "changed" in result.final_line and "PreconditionFailedException" in result.output, result
+    assert "Run the step again" in result.output
+    assert fn.configuration()["CodeSha256"] == before
+    assert fn.calls("PublishVersion") == [] and fn.calls("CreateAlias") == []
+
+
 def test_stuck_update_times_out(fn):
     fn.emulator.lambda_state(FUNCTION, "Pending", polls=None)
     result = fn.run(ZIP_FILE=fn.source_dir(), WAIT_TIMEOUT="3")
@@ -267,6 +395,8 @@ def test_invalid_variables(fn):
         ({"PUBLISH": "false", "ALIAS": "live", "ZIP_FILE": "x"}, "ALIAS"),
         ({"ZIP_FILE": "app.zip", "IMAGE_URI": "repo/x:1"}, "IMAGE_URI"),
         ({"S3_BUCKET": "b"}, "S3_KEY"),
+        ({"ZIP_FILE": "x", "S3_BUCKET": "b", "S3_KEY": "k", "S3_BUCKET_OWNER": "2222"}, "S3_BUCKET_OWNER"),
+        ({"S3_BUCKET": "b", "S3_KEY": "k", "S3_BUCKET_OWNER": "222222222222"}, "S3_BUCKET_OWNER"),
         ({"ZIP_FILE": "../outside.zip"}, "ZIP_FILE"),
         ({"FUNCTION_NAME": "api:prod", "ZIP_FILE": "x"}, "FUNCTION_NAME"),
         ({}, "ZIP_FILE"),

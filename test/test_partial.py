@@ -152,7 +152,7 @@ def test_sigterm_during_a_lambda_deploy_says_what_was_done_and_in_flight(scenari
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
-    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir)
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
     emulator.assert_no_secrets_in(result.everything())
 
     assert result.code == 143, result
@@ -186,7 +186,7 @@ def test_sigterm_before_an_action_follows_anything_is_answered_too(scenario, emu
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=15)
-    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir)
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
     emulator.assert_no_secrets_in(result.everything())
 
     assert result.code == 143, result

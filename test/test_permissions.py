@@ -115,6 +115,32 @@ def test_lambda_deploy_without_one_generated_action_is_refused(lambda_step, acti
     assert action in result.output
 
 
+def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scenario, emulator):
+    """IMAGE_URI naming an image index: the pipe reads it (ecr:BatchGetImage, granted with
+    --ecr-repository) and deploys the function's platform image; without the grant it warns and
+    Lambda's own refusal names the fix."""
+    from emulator.ecr_scenario import seed_index
+
+    fn = lambda_fixture(emulator, name="api", package="image")
+    fn.client("ecr").create_repository(repositoryName="api")
+    _, children = seed_index(fn.client("ecr"), "api", "2")
+    uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/api:2"
+
+    def run(*args):
+        emulator.enforce_role_policy(scenario.role_arn, generated_permissions(
+            scenario, "--actions", "lambda-deploy", "--function", "api", *args))
+        return scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", IMAGE_URI=uri)
+
+    result = run("--ecr-repository", "api")
+    assert result.code == 0, result
+    assert children["linux/amd64"] in result.output
+    assert not [r for r in emulator.requests() if r["status"] == 403]
+
+    refused = run()
+    assert refused.code == 2, refused
+    assert "ecr:BatchGetImage" in refused.output and "--provenance=false" in refused.output
+
+
 def test_lambda_permissions_for_another_function_are_refused(lambda_step, scenario):
     _, run = lambda_step
     result = run(generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "other"))

@@ -165,7 +165,17 @@ def test_cloudformation_parses_with_the_expected_resources_and_no_external_id():
     types = {name: r["Type"] for name, r in first["Resources"].items()}
     assert types == {"BitbucketOidcProvider": "AWS::IAM::OIDCProvider", "DeployRole": "AWS::IAM::Role"}
     provider = first["Resources"]["BitbucketOidcProvider"]["Properties"]
-    assert provider == {"Url": ISSUER, "ClientIdList": [f"ari:cloud:bitbucket::workspace/{WS_UUID}"]}
+    # ThumbprintList: CloudFormation creates no provider without one, and updates of one created
+    # without it fail (cloudformation-coverage-roadmap#2092).
+    assert provider == {"Url": ISSUER, "ClientIdList": [f"ari:cloud:bitbucket::workspace/{WS_UUID}"],
+                        "ThumbprintList": [{"Ref": "ProviderThumbprint"}]}
+    assert first["Parameters"]["ProviderThumbprint"]["AllowedPattern"] == "^([0-9a-fA-F]{40})?$"
+    # The role waits for the provider it trusts when the stack creates it (a Ref in Fn::If), and
+    # no DependsOn names the conditional provider (a template error when it is not created).
+    assert "DependsOn" not in first["Resources"]["DeployRole"]
+    federated = first["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0][
+        "Principal"]["Federated"]
+    assert federated["Fn::If"][:2] == ["CreateProvider", {"Ref": "BitbucketOidcProvider"}], federated
     role = first["Resources"]["DeployRole"]["Properties"]
     assert problems_of(_substituted(role["AssumeRolePolicyDocument"]), "trust") == []
     assert problems_of(_substituted(role["Policies"][0]["PolicyDocument"]), "permissions") == []
@@ -184,6 +194,13 @@ def _substituted(value):
     """CloudFormation's Fn::Sub done with sample values for the parameters."""
     samples = {"${AWS::Partition}": "aws", "${AWS::AccountId}": ACCOUNT, "${ExternalId}": "sample-id",
                "${BitbucketDeployRoleArn}": f"arn:aws:iam::{ACCOUNT}:role/bitbucket-deploy"}
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        # Both branches name the same provider: the one the stack creates, or the existing one.
+        created, existing = _substituted(value["Fn::If"][1]), _substituted(value["Fn::If"][2])
+        assert created == existing, (created, existing)
+        return existing
+    if value == {"Ref": "BitbucketOidcProvider"}:  # Ref of AWS::IAM::OIDCProvider: its ARN
+        return f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER.removeprefix('https://')}"
     if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
         text = value["Fn::Sub"]
         for name, sample in samples.items():

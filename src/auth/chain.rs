@@ -24,8 +24,15 @@ use crate::error::Error;
 const REFRESH_MARGIN_MAX: Duration = Duration::from_secs(300);
 /// Asked on top of a wait, so the session outlives the last poll.
 const WAIT_HEADROOM: Duration = Duration::from_secs(300);
-/// Tries of the web-identity exchange while STS cannot reach the identity provider's keys.
-const IDP_ATTEMPTS: u32 = 4;
+/// How long the web-identity exchange is tried again while STS cannot reach the identity
+/// provider's keys: such outages last seconds to tens of seconds, and the step cannot go on
+/// without a session.
+const IDP_RETRY_SPAN: Duration = Duration::from_secs(30);
+/// Tries within that span (pauses from 1 s, growing by half, up to 8 s: about 29 s in all).
+const IDP_ATTEMPTS: u32 = 8;
+const IDP_PAUSE_MAX: Duration = Duration::from_secs(8);
+/// Longest pause between tries of a renewal that failed transiently.
+const RENEWAL_PAUSE_MAX: Duration = Duration::from_secs(10);
 
 /// The credentials provider every client of the run uses. It holds each hop's credentials and
 /// renews a hop only when it nears expiry: the first hop (web identity) can be renewed while the
@@ -131,7 +138,7 @@ impl RoleChain {
             Some(first) => first.clone(),
             None => {
                 let first = self
-                    .first_hop(&mut held)
+                    .first_hop(&mut held, renewing)
                     .await
                     .map_err(|error| (first_hop_name(plan), error))?;
                 held.first_hop = Some(first.clone());
@@ -141,7 +148,7 @@ impl RoleChain {
         let last = match &plan.chained {
             None => first,
             Some(chained) => self
-                .assume_chained_role(chained, &first.credentials, &mut held)
+                .assume_chained_role(chained, &first.credentials, &mut held, renewing)
                 .await
                 .map_err(|error| {
                     (
@@ -158,7 +165,27 @@ impl RoleChain {
         Ok(last.credentials)
     }
 
-    async fn first_hop(&self, held: &mut Held) -> Result<Obtained, Error> {
+    /// How STS calls are tried again. The first session: only while STS cannot reach the
+    /// identity provider (the SDK has retried throttling and 5xx already), for about 30 s. A
+    /// renewal, which an action in the middle of a change or a wait depends on: through any
+    /// trouble that passes (throttling, 5xx, no answer, the identity provider unreachable)
+    /// until the run's deadline; only a refusal ends it.
+    fn sts_retries(&self, renewing: bool) -> Wait {
+        if renewing {
+            Wait::new("STS (renewing the AWS session)", self.inner.deadline)
+                .polling(Duration::from_secs(1), RENEWAL_PAUSE_MAX)
+                .through_only(|failure| failure.kind.passes() || explain::is_idp_unreachable(failure))
+                .jittered()
+        } else {
+            Wait::new("STS", self.inner.deadline.min(Instant::now() + IDP_RETRY_SPAN))
+                .polling(Duration::from_secs(1), IDP_PAUSE_MAX)
+                .through_only(explain::is_idp_unreachable)
+                .at_most(IDP_ATTEMPTS)
+                .jittered()
+        }
+    }
+
+    async fn first_hop(&self, held: &mut Held, renewing: bool) -> Result<Obtained, Error> {
         let plan = &self.inner.plan;
         match &plan.source {
             CredentialSource::AccessKeys {
@@ -177,7 +204,10 @@ impl RoleChain {
                     Some(granted) => (granted, None),
                     None => web_identity_duration(plan, self.inner.wait_horizon),
                 };
-                let result = match self.assume_with_web_identity(&role.arn, token, preferred).await {
+                let result = match self
+                    .assume_with_web_identity(&role.arn, token, preferred, renewing)
+                    .await
+                {
                     Err(failure) if fallback.is_some() && explain::is_duration_refusal(&failure) => {
                         let fallback = fallback.unwrap_or(preferred);
                         warn!(
@@ -189,7 +219,8 @@ impl RoleChain {
                             human(fallback)
                         );
                         held.web_identity_duration = Some(fallback);
-                        self.assume_with_web_identity(&role.arn, token, fallback).await
+                        self.assume_with_web_identity(&role.arn, token, fallback, renewing)
+                            .await
                     }
                     other => other,
                 };
@@ -206,6 +237,7 @@ impl RoleChain {
         role_arn: &str,
         token: &Secret,
         duration: Duration,
+        renewing: bool,
     ) -> Result<Obtained, AwsFailure> {
         const OPERATION: &str = "sts:AssumeRoleWithWebIdentity";
         let request = self
@@ -218,11 +250,8 @@ impl RoleChain {
             .web_identity_token(token.expose())
             .duration_seconds(duration.as_secs() as i32);
         // STS now and then cannot fetch the provider's keys; that passes within seconds.
-        let output = Wait::new("STS", self.inner.deadline)
-            .polling(Duration::from_secs(1), Duration::from_secs(4))
-            .through_only(explain::is_idp_unreachable)
-            .at_most(IDP_ATTEMPTS)
-            .jittered()
+        let output = self
+            .sts_retries(renewing)
             .retry(|| aws::call(OPERATION, request.clone().send()))
             .await?;
         obtained_from_sts(OPERATION, output.credentials, output.assumed_role_user)
@@ -236,10 +265,11 @@ impl RoleChain {
         chained: &ChainedRole,
         first: &Credentials,
         held: &mut Held,
+        renewing: bool,
     ) -> Result<Obtained, Error> {
         let plan = &self.inner.plan;
         let tags: &[(String, String)] = if held.untagged { &[] } else { &plan.session_tags };
-        let result = match self.assume_role(chained, first, tags).await {
+        let result = match self.assume_role(chained, first, tags, renewing).await {
             Err(failure)
                 if !tags.is_empty() && !plan.session_tags_required && explain::is_tag_session_refusal(&failure) =>
             {
@@ -253,7 +283,7 @@ impl RoleChain {
                     first = first_principal(plan),
                 );
                 held.untagged = true;
-                self.assume_role(chained, first, &[]).await
+                self.assume_role(chained, first, &[], renewing).await
             }
             other => other,
         };
@@ -265,6 +295,7 @@ impl RoleChain {
         chained: &ChainedRole,
         first: &Credentials,
         tags: &[(String, String)],
+        renewing: bool,
     ) -> Result<Obtained, AwsFailure> {
         const OPERATION: &str = "sts:AssumeRole";
         let plan = &self.inner.plan;
@@ -284,7 +315,13 @@ impl RoleChain {
             request =
                 request.tags(tag.map_err(|err| AwsFailure::local(OPERATION, format!("session tag {key}: {err}")))?);
         }
-        let output = aws::call(OPERATION, request.send()).await?;
+        let output = if renewing {
+            self.sts_retries(true)
+                .retry(|| aws::call(OPERATION, request.clone().send()))
+                .await?
+        } else {
+            aws::call(OPERATION, request.send()).await?
+        };
         obtained_from_sts(OPERATION, output.credentials, output.assumed_role_user)
     }
 }
@@ -295,9 +332,20 @@ impl ProvideCredentials for RoleChain {
         Self: 'a,
     {
         provider::future::ProvideCredentials::new(async move {
+            // The renewal runs on its own task: a renewal tried again through an STS outage
+            // outlasts the attempt timeout of the call that needed it, and must not be cancelled
+            // with that attempt (the call's next attempt waits for the same renewal instead).
+            let chain = self.clone();
+            let renewal = tokio::spawn(async move { chain.renewed().await });
+            let renewed = renewal.await.unwrap_or_else(|failed| {
+                Err((
+                    first_hop_name(&self.inner.plan),
+                    Error::failed(format!("the session renewal stopped: {failed}"), vec![]),
+                ))
+            });
             // The failed call finds this again in its error (`aws::FailureKind::CredentialsUnavailable`)
             // and ends the action with it, whatever it was doing.
-            self.renewed().await.map_err(|(hop, error)| {
+            renewed.map_err(|(hop, error)| {
                 CredentialsError::provider_error(CredentialsUnavailable {
                     hop,
                     summary: error.to_string(),

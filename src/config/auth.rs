@@ -52,8 +52,9 @@ pub(super) fn read(read: &mut Reader<'_>, context: &BitbucketContext, warnings: 
 
     let external_id = read.secret(&vars::AWS_EXTERNAL_ID);
     if let Some(external_id) = &external_id {
-        // ExternalIds may be as short as two characters; they are masked all the same.
-        crate::domain::secret::redact_even_if_short(external_id.expose());
+        // An ExternalId may be as short as two characters: it is a `Secret`, never printed where
+        // it is named ("(value hidden)"), and not masked as a substring of other text, where it
+        // would corrupt an account id that happens to contain it.
         if !chained_role_set {
             read.problem(
                 vars::AWS_EXTERNAL_ID.name,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::files::resolve_path;
+use super::files::resolve_inside;
 use super::reader::Reader;
 use crate::domain::arn::is_account_id;
 use crate::domain::ecr::{
@@ -142,12 +142,35 @@ fn read_source(
         return Some(ImageSource::Daemon(image));
     }
     if let Some(value) = archive {
-        return match resolve_path(work_dir, &value) {
-            Ok(path) if path.exists() => Some(ImageSource::Archive(path)),
-            Ok(path) => {
-                read.problem(vars::IMAGE_ARCHIVE.name, format!("{} does not exist", path.display()));
-                None
-            }
+        // Inside the clone directory like every deployed file, and a regular file or a
+        // directory: a FIFO or a device is refused from its metadata, never opened (opening a
+        // FIFO blocks).
+        return match resolve_inside(work_dir, &value) {
+            Ok(path) => match std::fs::metadata(&path) {
+                Ok(metadata) if metadata.is_file() || metadata.is_dir() => Some(ImageSource::Archive(path)),
+                Ok(_) => {
+                    read.problem(
+                        vars::IMAGE_ARCHIVE.name,
+                        format!(
+                            "{} is neither a regular file nor a directory (a FIFO or a device?): give a docker save \
+                             tarball or an OCI layout",
+                            path.display()
+                        ),
+                    );
+                    None
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    read.problem(vars::IMAGE_ARCHIVE.name, format!("{} does not exist", path.display()));
+                    None
+                }
+                Err(err) => {
+                    read.problem(
+                        vars::IMAGE_ARCHIVE.name,
+                        format!("cannot read {}: {err}", path.display()),
+                    );
+                    None
+                }
+            },
             Err(message) => {
                 read.problem(vars::IMAGE_ARCHIVE.name, message);
                 None
@@ -236,6 +259,14 @@ mod tests {
             (
                 &[("IMAGE_ARCHIVE", "image.tar"), ("ECR_REPOSITORY", "app")],
                 "IMAGE_ARCHIVE: /opt/build/image.tar does not exist",
+            ),
+            (
+                &[("IMAGE_ARCHIVE", "/etc/passwd"), ("ECR_REPOSITORY", "app")],
+                "IMAGE_ARCHIVE: \"/etc/passwd\" is outside the clone directory",
+            ),
+            (
+                &[("IMAGE_ARCHIVE", "/dev/zero"), ("ECR_REPOSITORY", "app")],
+                "IMAGE_ARCHIVE: \"/dev/zero\" is outside the clone directory",
             ),
             (
                 &[("IMAGE_NAME", "app"), ("IMAGE_TAG_MUTABILITY", "frozen")],

@@ -99,10 +99,30 @@ fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
     let bucket = read.text(&vars::S3_BUCKET);
     let key = read.text(&vars::S3_KEY);
     let version = read.text(&vars::S3_OBJECT_VERSION);
+    let owner = read.text(&vars::S3_BUCKET_OWNER);
     let image = read.text(&vars::IMAGE_URI);
+    if let Some(owner) = &owner
+        && !is_account_id(owner)
+    {
+        read.problem(
+            vars::S3_BUCKET_OWNER.name,
+            format!("must be an AWS account id (12 digits), got {owner:?}"),
+        );
+    }
+    if owner.is_some() && (bucket.is_none() || zip.is_none()) {
+        read.problem(
+            vars::S3_BUCKET_OWNER.name,
+            "is only used when ZIP_FILE is uploaded to S3_BUCKET (the pipe makes no S3 call otherwise)",
+        );
+    }
 
     let s3 = match (bucket, key) {
-        (Some(bucket), Some(key)) => Some(S3Location { bucket, key, version }),
+        (Some(bucket), Some(key)) => Some(S3Location {
+            bucket,
+            key,
+            version,
+            owner,
+        }),
         (Some(_), None) => {
             read.problem(vars::S3_KEY.name, "is required with S3_BUCKET");
             None

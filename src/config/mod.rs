@@ -22,7 +22,7 @@ pub use self::env::Env;
 use self::reader::Reader;
 use crate::domain::arn::partition_of_region;
 use crate::domain::auth_plan::AuthPlan;
-use crate::domain::context::{BitbucketContext, RunContext};
+use crate::domain::context::{BitbucketContext, Cancellation, RunContext};
 use crate::domain::ecr::EcrSettings;
 use crate::domain::ecs::EcsSettings;
 use crate::domain::lambda::LambdaSettings;
@@ -240,8 +240,9 @@ impl Config {
     }
 
     /// What every action is told about the run; `started` begins the `WAIT_TIMEOUT` clock.
-    pub fn run_context(&self, started: Instant) -> RunContext {
+    pub fn run_context(&self, started: Instant, cancel: Cancellation) -> RunContext {
         RunContext {
+            cancel,
             region: self.region.clone(),
             partition: partition_of_region(&self.region),
             deadline: started + self.wait_timeout,
@@ -625,7 +626,10 @@ mod tests {
             ("AWS_DEFAULT_REGION", Some("eusc-de-east-1")),
         ]))
         .unwrap();
-        assert_eq!(config.run_context(Instant::now()).partition, "aws-eusc");
+        assert_eq!(
+            config.run_context(Instant::now(), Cancellation::new()).partition,
+            "aws-eusc"
+        );
         // A commercial role cannot be assumed from the sovereign partition's STS.
         let refused = problems(&[("AWS_DEFAULT_REGION", Some("eusc-de-east-1"))]);
         assert!(refused[0].message.contains("\"aws-eusc\""), "{refused:?}");

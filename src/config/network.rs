@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::reader::Reader;
 use crate::domain::arn::offers_fips_endpoints;
-use crate::domain::network::Network;
+use crate::domain::network::{Network, plain_http_host};
 use crate::vars::{self, Var};
 
 pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut Vec<String>) -> Network {
@@ -53,6 +53,7 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
             );
         }
     }
+    warnings.extend(plain_http_warnings(&network));
     if network.use_fips
         && let Some(region) = region
         && !offers_fips_endpoints(region)
@@ -64,4 +65,38 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
         ));
     }
     network
+}
+
+/// An endpoint over plain HTTP to another machine than this one: what would cross the network
+/// unencrypted. STS's endpoint receives the step's OIDC token (which anyone who reads it can
+/// exchange for the role's credentials until it expires); every signed call carries the
+/// session token in its headers, and the documents sent (task definitions, function
+/// configurations and code).
+fn plain_http_warnings(network: &Network) -> Vec<String> {
+    let sts_from_general = network.sts_endpoint_url.is_none();
+    [
+        (&vars::AWS_ENDPOINT_URL, &network.endpoint_url, sts_from_general),
+        (&vars::AWS_ENDPOINT_URL_STS, &network.sts_endpoint_url, true),
+        (&vars::AWS_ENDPOINT_URL_ECS, &network.ecs_endpoint_url, false),
+        (&vars::AWS_ENDPOINT_URL_LAMBDA, &network.lambda_endpoint_url, false),
+        (&vars::AWS_ENDPOINT_URL_S3, &network.s3_endpoint_url, false),
+        (&vars::AWS_ENDPOINT_URL_ECR, &network.ecr_endpoint_url, false),
+    ]
+    .into_iter()
+    .filter_map(|(var, url, reaches_sts)| {
+        let host = plain_http_host(url.as_deref()?)?;
+        let token = if reaches_sts {
+            "the step's OIDC token (AssumeRoleWithWebIdentity: whoever reads it can take the role until it \
+             expires), "
+        } else {
+            ""
+        };
+        Some(format!(
+            "{} sends requests over plain HTTP to {host}, which is not this machine: {token}the session token \
+             of every signed call and everything sent (task definitions, function configurations, code) would \
+             cross the network unencrypted. Use https:// unless {host} is reached only over a trusted link",
+            var.name
+        ))
+    })
+    .collect()
 }

@@ -227,6 +227,8 @@ pub struct S3Location {
     pub bucket: String,
     pub key: String,
     pub version: Option<String>,
+    /// `S3_BUCKET_OWNER`: the account the bucket must belong to (default: the role's).
+    pub owner: Option<String>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod context;
 pub mod ecr;
 pub mod ecs;
 pub mod lambda;
+pub mod lambda_image;
 pub mod network;
 pub mod onboarding;
 pub mod secret;

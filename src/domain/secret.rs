@@ -70,6 +70,18 @@ fn register(value: &str) {
     }
 }
 
+/// What stands for a whole value in the outputs files that contained a secret.
+pub const WITHHELD: &str = "(withheld: it contained a secret)";
+
+/// Whether a registered secret long enough to tell from ordinary text appears in `text`: such a
+/// value is withheld whole where data is written (the outputs files), never partly replaced.
+pub fn contains_secret(text: &str) -> bool {
+    let secrets = SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    secrets
+        .iter()
+        .any(|secret| secret.len() >= SHORTEST_MASKED && text.contains(secret.as_str()))
+}
+
 pub fn redact(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut text = Cow::Borrowed(text);

@@ -60,11 +60,8 @@ fn drop_reserved_tags(body: &mut Map<String, Value>) -> Vec<String> {
         return Vec::new();
     };
     let reserved = |tag: &Value| {
-        ["key", "value"].iter().any(|field| {
-            tag.get(*field)
-                .and_then(Value::as_str)
-                .is_some_and(|text| text.to_ascii_lowercase().starts_with("aws:"))
-        })
+        let field = |name: &str| tag.get(name).and_then(Value::as_str).unwrap_or_default();
+        is_reserved_tag(field("key"), field("value"))
     };
     let dropped = tags
         .iter()
@@ -76,6 +73,14 @@ fn drop_reserved_tags(body: &mut Map<String, Value>) -> Vec<String> {
         body.remove("tags");
     }
     dropped
+}
+
+/// ECS reserves the `aws:` prefix, in any case, of tag keys and values for AWS's own tags
+/// (CloudFormation's `aws:cloudformation:*`): RegisterTaskDefinition and RunTask refuse them.
+pub fn is_reserved_tag(key: &str, value: &str) -> bool {
+    [key, value]
+        .iter()
+        .any(|text| text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("aws:")))
 }
 
 /// A task definition as ECS compares it, for diffs only: empty lists and objects dropped, and
@@ -268,6 +273,22 @@ pub fn short_name(reference: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_aws_prefix_is_reserved_in_any_case_in_keys_and_values() {
+        for (key, value, reserved) in [
+            ("aws:cloudformation:stack-name", "prod", true),
+            ("AWS:foo", "x", true),
+            ("Aws:", "", true),
+            ("team", "aws:codepipeline", true),
+            ("team", "platform", false),
+            ("awsome", "aws", false),
+            ("", "", false),
+            ("éaws:", "x", false),
+        ] {
+            assert_eq!(is_reserved_tag(key, value), reserved, "{key}={value}");
+        }
+    }
 
     #[test]
     fn both_shapes_give_the_same_request_body() {

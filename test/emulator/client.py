@@ -17,6 +17,8 @@ from pathlib import Path
 
 import requests
 
+from .leaks import encodings, find_leak  # noqa: F401 (encodings: part of this module's API)
+
 BITBUCKET_ISSUER = "https://api.bitbucket.org/2.0/workspaces/{slug}/pipelines-config/identity/oidc"
 
 
@@ -42,24 +44,6 @@ def running_emulator():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def encodings(secret):
-    """The forms a secret can take in text: raw, base64 and URL-encoded."""
-    import base64
-    from urllib.parse import quote, quote_plus
-
-    raw = secret.encode("utf-8")
-    forms = [("raw", secret)]
-    for name, fn in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
-        encoded = fn(raw).decode("ascii")
-        forms.append((name, encoded))
-        forms.append((name, encoded.rstrip("=")))
-    for name, fn in (("url-encoded", quote), ("form-encoded", quote_plus)):
-        encoded = fn(secret, safe="")
-        if encoded != secret:
-            forms.append((name, encoded))
-    return forms
 
 
 class Emulator:
@@ -140,7 +124,8 @@ class Emulator:
     # ---------------------------------------------------------------- faults
 
     def add_fault(self, fault, service="*", action="*", count=1, hang_seconds=None, **extra):
-        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang.
+        """fault: throttle | access_denied | server_error | unavailable | error | drop | hang | garbled |
+        lost_answer (applied, then the answer dropped).
         For "error", pass status=, code=, message=."""
         body = {"service": service, "action": action, "fault": fault, "count": count, **extra}
         if hang_seconds is not None:
@@ -164,15 +149,14 @@ class Emulator:
 
     def assert_no_secrets_in(self, *texts, more=()):
         """Fail if any secret the layer issued or saw (or `more`) appears in the given output
-        texts: raw, base64 (standard or URL-safe, padded or not) or URL-encoded."""
-        secrets = [s for s in [*self.secrets(), *more] if s and len(s) >= 8]
+        texts, in any form test/emulator/leaks.py knows (raw, JSON-escaped, URL-encoded, base64 at any
+        offset)."""
+        secrets = [*self.secrets(), *more]
         for text in texts:
-            if isinstance(text, bytes):
-                text = text.decode("utf-8", "replace")
-            for secret in secrets:
-                for form, encoded in encodings(secret):
-                    if encoded in text:
-                        raise AssertionError(f"secret leaked ({form}): {secret[:6]}... found in output")
+            leak = find_leak(text, secrets)
+            if leak:
+                form, secret = leak
+                raise AssertionError(f"secret leaked ({form}): {secret[:6]}... found in output")
 
     # ---------------------------------------------------------------- credentials
 
@@ -187,13 +171,16 @@ class Emulator:
     # ---------------------------------------------------------------- ECS scenarios (ecs.py)
 
     def ecs_rollout(self, cluster, service, outcome, polls=1, events=None, stopped_tasks=None, account=None,
-                    stale_polls=None, current_late=False):
+                    stale_polls=None, current_late=False, current_stale_polls=None):
         """Script the next UpdateService of `service` that changes its task definition or
         forces a deployment. outcome: complete | fail | superseded | stuck. stale_polls: the
-        DescribeServices polls (1 = first) answered as before the update (eventual consistency)."""
+        DescribeServices polls (1 = first) answered as before the update (eventual consistency).
+        current_stale_polls: UpdateService (and the first N polls) still name the previous
+        currentServiceDeployment (containers-roadmap#2709); None: off."""
         body = {"cluster": cluster, "service": service, "outcome": outcome, "polls": polls,
                 "events": list(events or []), "stopped_tasks": list(stopped_tasks or []),
-                "stale_polls": list(stale_polls or []), "current_late": current_late}
+                "stale_polls": list(stale_polls or []), "current_late": current_late,
+                "current_stale_polls": current_stale_polls}
         if account is not None:
             body["account"] = account
         return self._call("POST", "ecs/rollout", body)["rollout"]
@@ -219,6 +206,20 @@ class Emulator:
     def ecs_system_tags(self, task_definition, tags):
         """Put tags AWS reserves ("aws:...") on a revision, as CloudFormation would."""
         return self._call("POST", "ecs/system-tags", {"task_definition": task_definition, "tags": tags})
+
+    def ecs_service_system_tags(self, cluster, service, tags, account=None):
+        """Put tags AWS reserves ("aws:cloudformation:...") on a service, as CloudFormation does."""
+        body = {"cluster": cluster, "service": service, "tags": tags}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "ecs/system-tags", body)
+
+    def ecs_empty_answer(self, action, count=1, skip=0):
+        """The next `count` successful answers of the ECS `action` (after `skip`) lose their item
+        (DescribeServices: `services: []`, no failures; DescribeTaskDefinition and
+        RegisterTaskDefinition: no `taskDefinition`; UpdateService: no `service`; RunTask and
+        DescribeTasks: no tasks, no failures)."""
+        return self._call("POST", "ecs/empty-answer", {"action": action, "count": count, "skip": skip})
 
     def ecs_task_definition(self, family_revision, account=None):
         """The exact body RegisterTaskDefinition received for `family:revision`."""
@@ -296,6 +297,18 @@ class Emulator:
 
     def clear_ecr_registry(self):
         return self._call("DELETE", "ecr/registry")
+
+    def ecr_lost_answer(self, action, count=1):
+        """The next `count` ECR `action` calls (PutImage, CreateRepository) are applied, then their
+        answer is lost (the connection shut)."""
+        return self._call("POST", "ecr/lost-answer", {"action": action, "count": count})
+
+    def ecr_create_race(self, count=1, image_tag_mutability=None):
+        """Another creator makes the repository just before the next `count` CreateRepository."""
+        body = {"count": count}
+        if image_tag_mutability is not None:
+            body["image_tag_mutability"] = image_tag_mutability
+        return self._call("POST", "ecr/create-race", body)
 
 
 # -------------------------------------------------------------------- helpers for tests

@@ -36,7 +36,19 @@ wildcard filters) to another image is refused with `ImageTagAlreadyExistsExcepti
 message ("… because the tag is immutable." for the filtered modes, as kaniko users quote it:
 osscontainertools/kaniko#204) (moto says
 `ImageAlreadyExistsException`, which real ECR keeps for "that tag already points there"), and
-an image's digest is the sha256 of its manifest (moto hashes the layer digests).
+an image's digest is the sha256 of its manifest (moto hashes the layer digests). An IMMUTABLE
+tag is not put again even when it already names this very image: ECR answers
+`ImageTagAlreadyExistsException` then too (containers-roadmap#2179, aws-cli#9328, aws-sdk#750),
+recorded with `"immutable_tag": <tag>, "same_image": true`; only a mutable tag that already names
+the image gets `ImageAlreadyExistsException`.
+
+Scenario controls (the races and retries ECR's callers meet):
+
+| Endpoint | Body | Effect |
+| --- | --- | --- |
+| `POST /_layer/ecr/lost-answer` | `{"action": "PutImage"\|"CreateRepository", "count": 1}` | The next `count` such calls are applied (moto answers, the layer's rewrites run) and then the connection is shut without the answer, as when a response is lost on the way back; the SDK's retry then meets what the first attempt did. Recorded with `"answer_lost": true` and `"status": null` (no answer was sent). |
+| `POST /_layer/ecr/create-race` | `{"count": 1, "image_tag_mutability": optional}` | Before the next `count` CreateRepository calls, another creator (a parallel step) creates that repository, with the request's own settings unless `image_tag_mutability` is given; ECR (moto) then answers `RepositoryAlreadyExistsException`. The other creator's call is recorded just before, as `{"action": "CreateRepository", "synthetic": true, "user_agent": "another-step (emulator layer)"}`. |
+| `DELETE /_layer/ecr/scenarios` | – | pending lost answers and races dropped |
 """
 
 import base64
@@ -59,6 +71,86 @@ TOKEN_LIFETIME = 12 * 3600
 @on_reset
 def _reset(layer):
     layer.ecr_registry = None
+    layer.ecr_lost_answers = {}
+    layer.ecr_create_races = []
+
+
+OTHER_CREATOR = "another-step (emulator layer)"
+LOSABLE = ("PutImage", "CreateRepository")
+
+
+@control("POST", "/_layer/ecr/lost-answer")
+def c_lost_answer(layer, body, query):
+    action, count = body.get("action"), body.get("count", 1)
+    if action not in LOSABLE:
+        raise _control_error(400, f"action must be one of {', '.join(LOSABLE)}")
+    if not isinstance(count, int) or count < 1:
+        raise _control_error(400, "count must be a positive integer")
+    with LOCK:
+        layer.ecr_lost_answers[action] = layer.ecr_lost_answers.get(action, 0) + count
+        return {"lost_answers": dict(layer.ecr_lost_answers)}
+
+
+@control("POST", "/_layer/ecr/create-race")
+def c_create_race(layer, body, query):
+    count, mutability = body.get("count", 1), body.get("image_tag_mutability")
+    if not isinstance(count, int) or count < 1:
+        raise _control_error(400, "count must be a positive integer")
+    if mutability is not None and mutability not in ("MUTABLE", "IMMUTABLE"):
+        raise _control_error(400, "image_tag_mutability must be MUTABLE or IMMUTABLE")
+    with LOCK:
+        layer.ecr_create_races.extend({"image_tag_mutability": mutability} for _ in range(count))
+        return {"create_races": len(layer.ecr_create_races)}
+
+
+@control("DELETE", "/_layer/ecr/scenarios")
+def c_clear_scenarios(layer, body, query):
+    with LOCK:
+        layer.ecr_lost_answers, layer.ecr_create_races = {}, []
+    return {"status": "ok"}
+
+
+def _lose_answer_if_scripted(layer, req, action):
+    """After the call was applied: shut the connection instead of answering, if scripted."""
+    from .faults import drop_connection
+
+    with LOCK:
+        pending = layer.ecr_lost_answers.get(action, 0)
+        if not pending:
+            return
+        layer.ecr_lost_answers[action] = pending - 1
+    req.notes["record"] = {**req.notes.get("record", {}), "answer_lost": True}
+    drop_connection(req.environ)
+
+
+@judge("ecr", "CreateRepository")
+def _judge_create_repository(layer, req):
+    """A scripted race: another creator makes the repository first; moto then refuses this call
+    with RepositoryAlreadyExistsException, as ECR does."""
+    from moto.ecr.models import ecr_backends
+    from moto.iam.models import get_account_id_from
+
+    with LOCK:
+        race = layer.ecr_create_races.pop(0) if layer.ecr_create_races else None
+    if race is None:
+        return None
+    params = req.params
+    account = params.get("registryId") or get_account_id_from(req.access_key_id or "")
+    name = params.get("repositoryName") or ""
+    mutability = race["image_tag_mutability"] or params.get("imageTagMutability") or "MUTABLE"
+    backend = ecr_backends[account][req.region or "us-east-1"]
+    if backend.repositories.get(name) is None:
+        backend.create_repository(name, None, params.get("encryptionConfiguration"),
+                                  params.get("imageScanningConfiguration"), mutability, [])
+    record = {"service": "ecr", "action": "CreateRepository",
+              "params": {"repositoryName": name, "imageTagMutability": mutability},
+              "access_key_id": None, "user_agent": OTHER_CREATOR, "status": 200, "error_code": None,
+              "fault": None, "time": time.time(), "method": "POST", "path": "/", "region": req.region,
+              "synthetic": True}
+    with layer._lock:
+        layer.records.insert(len(layer.records) - 1, record)  # before the call it raced
+    req.notes["record"] = {"raced_by": OTHER_CREATOR}
+    return None
 
 
 def _control_error(status, message):
@@ -128,10 +220,10 @@ IMMUTABLE_TAG_MESSAGE = (
 
 @judge("ecr", "PutImage")
 def _judge_put_image(layer, req):
-    """Real ECR refuses to move a tag of an IMMUTABLE repository with
-    ImageTagAlreadyExistsException (moto answers ImageAlreadyExistsException, which means "the
-    tag already points at this image" in real ECR); the same image under the same tag stays
-    ImageAlreadyExistsException, moto's answer."""
+    """Real ECR refuses to put an immutable tag again with ImageTagAlreadyExistsException, whether
+    or not it already names this image (moto answers ImageAlreadyExistsException, which in real
+    ECR means "this mutable tag already points at this image"); a mutable tag put again on the
+    same image stays ImageAlreadyExistsException, moto's answer."""
     from moto.ecr.models import ecr_backends
     from moto.iam.models import get_account_id_from
 
@@ -148,8 +240,10 @@ def _judge_put_image(layer, req):
         digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
         message = IMMUTABLE_TAG_MESSAGE if _setting(repository) == "IMMUTABLE" else IMMUTABLE_BY_FILTER_MESSAGE
         for image in repository.images:
-            if tag in image.image_tags and image.get_image_digest() != digest:
-                req.notes["record"] = {"immutable_tag": tag}
+            # Also when the tag already names this very image (a re-run, or a retried call
+            # whose first attempt was applied): ECR does not compare digests first.
+            if tag in image.image_tags:
+                req.notes["record"] = {"immutable_tag": tag, "same_image": image.get_image_digest() == digest}
                 return aws_error("ecr", 400, "ImageTagAlreadyExistsException",
                                  message.format(tag=tag, repository=name))
     return _tag_in_registry(layer, req, name, tag, manifest, params.get("imageManifestMediaType"), account)
@@ -290,6 +384,7 @@ def _after_put_image(layer, req, resp):
     if isinstance(image_id, dict):
         image_id["imageDigest"] = digest
         resp.body = json.dumps(doc).encode()
+    _lose_answer_if_scripted(layer, req, "PutImage")
     return resp
 
 
@@ -322,4 +417,5 @@ def _after_create_repository(layer, req, resp):
         doc = json.loads(resp.body or b"{}")
         _at_registry(doc.get("repository"), host)
         resp.body = json.dumps(doc).encode()
+    _lose_answer_if_scripted(layer, req, "CreateRepository")
     return resp

@@ -39,7 +39,7 @@ from moto.iam.models import get_account_id_from
 
 from . import backends
 from .dispatch import after, control, judge, on_reset
-from .ecs_service_deployments import ServiceDeployment
+from .ecs_service_deployments import ServiceDeployment, SettledDeployment
 from .protocol import aws_error
 
 OUTCOMES = ("complete", "fail", "superseded", "stuck", "fail_no_rollback", "hook_fail", "alarm")
@@ -107,6 +107,9 @@ class EcsState:
         self.service_extras = {}  # ServiceKey -> {"deploymentConfiguration": ...}
         self.system_tags = {}  # task definition ARN -> tags AWS itself put there ("aws:...")
         self.finished_service_deployments = []  # of rollouts replaced since (still describable)
+        # ServiceKey -> the ARN a service's currentServiceDeployment names while no rollout owns
+        # it (its creation's, or the last rollout's once the layer let go of the service).
+        self.settled_current = {}
 
 
 def state(layer):
@@ -406,18 +409,39 @@ def stored_body(st, arn):
 def c_system_tags(layer, body, query):
     """Tags with the reserved "aws:" prefix on a revision (put there by AWS's own tooling;
     CloudFormation does not tag task definitions today): answered by DescribeTaskDefinition with
-    include=TAGS, refused by RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}."""
+    include=TAGS, refused by RegisterTaskDefinition. Body: {"task_definition": "<family>:<revision> or ARN", "tags": [...]}.
+    Or on a service, as CloudFormation tags the services it creates (`aws:cloudformation:stack-name`...):
+    {"cluster": "prod", "service": "web", "tags": [...], "account": optional}: answered by
+    DescribeServices with include=TAGS, refused by RunTask."""
     st = state(layer)
-    wanted = body["task_definition"]
     tags = body.get("tags") or []
     if not reserved_tags(tags) or len(reserved_tags(tags)) != len(tags):
         raise _control_error(400, "system tags start with aws:")
+    if body.get("service"):
+        return _service_system_tags(layer, body, tags)
+    wanted = body["task_definition"]
     with st.lock:
         arns = [arn for arn in st.task_definitions if arn == wanted or arn.endswith("task-definition/" + wanted)]
         if len(arns) != 1:
             raise _control_error(404, f"no single task definition {wanted}")
         st.system_tags[arns[0]] = copy.deepcopy(tags)
     return {"task_definition": arns[0], "tags": tags}
+
+
+def _service_system_tags(layer, body, tags):
+    cluster, name = name_of(body.get("cluster") or "default"), name_of(body["service"])
+    found = []
+    for account, regions in list(ecs_backends.items()):
+        if body.get("account") not in (None, account):
+            continue
+        for be in list(regions.values()):
+            svc = be.services.get(f"{cluster}:{name}")
+            if svc is not None:
+                found.append(svc)
+    if len(found) != 1:
+        raise _control_error(404, f"no single service {cluster}/{name}: add account")
+    found[0].tags = [t for t in found[0].tags if not reserved_tags([t])] + copy.deepcopy(tags)
+    return {"service": found[0].arn, "tags": tags}
 
 
 @control("GET", "/_layer/ecs/task-definitions/*")
@@ -503,6 +527,10 @@ def overlay_service_extras(st, key, svc_doc):
             deployment["volumeConfigurations"] = copy.deepcopy(extras["volumeConfigurations"])
     if extras.get("capacityProviderStrategy"):
         svc_doc.pop("launchType", None)
+    with st.lock:
+        settled = None if key in st.rollouts else st.settled_current.get(key)
+    if settled is not None:
+        svc_doc["currentServiceDeployment"] = settled
 
 
 @after("ecs", "CreateService")
@@ -521,6 +549,12 @@ def _after_create_service(layer, req, resp):
     st = state(layer)
     with st.lock:
         st.service_extras[key] = extras
+        if controller == "ECS":
+            # ECS tracks a service's creation as its first service deployment.
+            settled = SettledDeployment(key, svc.get("taskDefinition"), svc.get("desiredCount", 0),
+                                        extras.get("deploymentConfiguration"), now())
+            st.finished_service_deployments.append(settled)
+            st.settled_current[key] = settled.arn
     overlay_service_extras(st, key, svc)
     return rewritten(resp, doc)
 
@@ -542,6 +576,9 @@ def c_rollout(layer, body, query):
     events = body.get("events") or []
     stopped = body.get("stopped_tasks") or []
     stale_polls = body.get("stale_polls") or []
+    current_stale_polls = body.get("current_stale_polls")
+    if current_stale_polls is not None and (not isinstance(current_stale_polls, int) or current_stale_polls < 0):
+        raise _control_error(400, "current_stale_polls must be null or a number of polls >= 0")
     if not isinstance(stale_polls, list) or not all(isinstance(n, int) and n >= 1 for n in stale_polls):
         raise _control_error(400, "stale_polls must be a list of poll numbers (1 = the first DescribeServices)")
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
@@ -559,6 +596,7 @@ def c_rollout(layer, body, query):
         "stopped_tasks": copy.deepcopy(stopped),
         "stale_polls": list(stale_polls),
         "current_late": bool(body.get("current_late")),
+        "current_stale_polls": current_stale_polls,
     }
     st = state(layer)
     with st.lock:
@@ -584,6 +622,8 @@ def c_clear_rollouts(layer, body, query):
     with st.lock:
         st.rollout_scripts.clear()
         st.finished_service_deployments.extend(r.service_deployment for r in st.rollouts.values())
+        for key, rollout in st.rollouts.items():
+            st.settled_current[key] = rollout.view()["currentServiceDeployment"]
         st.rollouts.clear()
     return {"status": "ok"}
 
@@ -651,6 +691,15 @@ class Rollout:
         self._started_ids = [new_task_id() for _ in range(max(desired, 1))]
         self.service_deployment = ServiceDeployment(self, config, now())
         self.newer_service_deployment = None  # the ARN of the deployment that superseded ours
+        self.previous_service_deployment = None  # currentServiceDeployment before this update
+
+    def stale_current(self):
+        """The previous currentServiceDeployment, while the script says ECS still answers it
+        (UpdateService: always under `current_stale_polls`; DescribeServices: its first N polls)."""
+        polls = self.script.get("current_stale_polls")
+        if polls is None or self.previous_service_deployment is None or self.polled > polls:
+            return None
+        return self.previous_service_deployment
 
     # -------------------------------------------------------------- view
 
@@ -675,6 +724,8 @@ class Rollout:
         before, alone and complete, and the events from before."""
         previous = {**self.previous, "status": "PRIMARY", "rolloutState": "COMPLETED"}
         return {
+            **({"currentServiceDeployment": self.previous_service_deployment}
+               if self.previous_service_deployment else {}),
             "taskDefinition": previous["taskDefinition"],
             "runningCount": previous.get("runningCount", 0),
             "pendingCount": 0,
@@ -971,6 +1022,7 @@ def _after_update_service(layer, req, resp):
         bool(td_param) and new_td != before.get("task_definition")
     )
 
+    started = None
     with st.lock:
         if changed:
             script = take_script(st, key)
@@ -991,17 +1043,29 @@ def _after_update_service(layer, req, resp):
                 replaced = st.rollouts.get(key)
                 if replaced is not None:
                     st.finished_service_deployments.append(replaced.service_deployment)
+                    rollout.previous_service_deployment = replaced.view()["currentServiceDeployment"]
+                else:
+                    rollout.previous_service_deployment = st.settled_current.get(key)
+                st.settled_current.pop(key, None)
+                started = rollout
                 st.rollouts[key] = rollout
                 rollout.sync_model()
             else:
                 replaced = st.rollouts.pop(key, None)  # unscripted: moto's own behaviour stands
                 if replaced is not None:
                     st.finished_service_deployments.append(replaced.service_deployment)
+                # ECS would start a service deployment the layer does not model: none is named.
+                st.settled_current.pop(key, None)
         rollout = st.rollouts.get(key)
         if rollout is not None:
             svc_doc.update(rollout.view())
-            if rollout.script.get("current_late"):
+            if rollout is started and rollout.script.get("current_late"):
                 svc_doc.pop("currentServiceDeployment", None)
+            stale = rollout.stale_current() if rollout is started else None
+            if stale is not None:
+                # containers-roadmap#2709: the answer still names the previous service deployment.
+                svc_doc["currentServiceDeployment"] = stale
+                req.notes["record"] = {"scenario": {"current_stale": stale}}
         extras = st.service_extras.setdefault(key, {})
         for field in KEPT_SERVICE_FIELDS:
             if req.params.get(field) is not None:
@@ -1023,7 +1087,7 @@ def _after_describe_services(layer, req, resp):
     """Each call that includes a service being rolled out is one poll of it."""
     st = state(layer)
     doc = json_body(resp)
-    stale = []
+    stale, stale_current = [], []
     for svc_doc in doc.get("services") or []:
         key = key_of_service_doc(svc_doc)
         with st.lock:
@@ -1036,9 +1100,18 @@ def _after_describe_services(layer, req, resp):
                     stale.append(key.service)
                 else:
                     svc_doc.update(rollout.view())
+                    previous = rollout.stale_current()
+                    if previous is not None:
+                        svc_doc["currentServiceDeployment"] = previous
+                        stale_current.append(key.service)
         overlay_service_extras(st, key, svc_doc)
+    scenario = {}
     if stale:
-        req.notes["record"] = {"scenario": {"stale_read": stale}}
+        scenario["stale_read"] = stale
+    if stale_current:
+        scenario["current_stale"] = stale_current
+    if scenario:
+        req.notes["record"] = {"scenario": scenario}
     return rewritten(resp, doc)
 
 
@@ -1191,12 +1264,24 @@ def refuses_inactive(req):
     return None
 
 
+def refuses_reserved_tags(req):
+    """ECS reserves the "aws:" prefix (any case) of tag keys and values: a RunTask carrying one
+    (a CloudFormation service's aws:cloudformation:* tags, copied) is refused. The message is the
+    one ECS answers for such keys (amazon-ecs-agent#1704)."""
+    reserved = reserved_tags(req.params.get("tags"))
+    if not reserved:
+        return None
+    keyed = [t for t in reserved if str(t.get("key", "")).lower().startswith("aws:")]
+    req.notes["record"] = {"scenario": {"reserved_tags": [t.get("key") for t in reserved]}}
+    return invalid_parameter("Tag key must not start with aws:" if keyed else "Tag value must not start with aws:")
+
+
 @judge("ecs", "RunTask")
 def _judge_run_task(layer, req):
     """moto raises a bare Exception (an HTML 500) for an EC2 task in a cluster without
     container instances; ECS answers InvalidParameterException."""
     params = req.params
-    refused = refuses_inactive(req)
+    refused = refuses_inactive(req) or refuses_reserved_tags(req)
     if refused is not None:
         return refused
     strategy = params.get("capacityProviderStrategy") or []
@@ -1337,3 +1422,7 @@ def _after_describe_tasks(layer, req, resp):
     doc["tasks"] = tasks
     doc["failures"] = failures
     return rewritten(resp, doc)
+
+
+# Answers without their item (a control of its own), chained after the handlers above.
+from . import ecs_answers  # noqa: E402,F401

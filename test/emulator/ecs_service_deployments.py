@@ -18,6 +18,12 @@ poll (one DescribeServices that includes the service is one poll):
   is FAILED and ECS stops the service deployment, STOPPED, where it is).
 - `current_late` in the script: UpdateService answers without `currentServiceDeployment` (ECS can
   answer before it attaches the service deployment); DescribeServices has it.
+- A service created with the ECS controller has the service deployment of its creation
+  (`SettledDeployment`, SUCCESSFUL) as `currentServiceDeployment` until a rollout replaces it.
+- `current_stale_polls` in the script (0 or more): UpdateService answers with the *previous*
+  `currentServiceDeployment` (containers-roadmap#2709), and so do the first N DescribeServices
+  polls; the new one is attached after that. Each stale answer is recorded in the request log
+  as `{"scenario": {"current_stale": ...}}`.
 - StopServiceDeployment with stopType ROLLBACK on an ongoing deployment: ROLLBACK_REQUESTED, then
   ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL; the service goes back to the previous revision.
   A requested rollback moves one step per look at it, by DescribeServices of the service or by
@@ -57,9 +63,61 @@ def _answer(doc):
     )
 
 
+class SettledDeployment:
+    """The service deployment of a service's creation, SUCCESSFUL (the layer does not simulate
+    the first rollout): what `currentServiceDeployment` names until an update replaces it."""
+
+    def __init__(self, key, task_definition, desired, config, now):
+        self.key = key
+        self.rollout = None
+        token = uuid.uuid4().hex[:22]
+        self.arn = f"arn:aws:ecs:{key.region}:{key.account}:service-deployment/{key.cluster}/{key.service}/{token}"
+        self.service_arn = f"arn:aws:ecs:{key.region}:{key.account}:service/{key.cluster}/{key.service}"
+        self.cluster_arn = f"arn:aws:ecs:{key.region}:{key.account}:cluster/{key.cluster}"
+        self.task_definition = task_definition
+        self.desired = desired
+        self.config = copy.deepcopy(config or {})
+        self.status = "SUCCESSFUL"
+        self.created = self.started = self.finished = self.updated = now
+
+    def revision_arn(self):
+        key = self.key
+        family_revision = (self.task_definition or "").split("task-definition/")[-1].replace(":", "-")
+        return f"arn:aws:ecs:{key.region}:{key.account}:service-revision/{key.cluster}/{key.service}/{family_revision}"
+
+    def follow_requested_rollback(self, now):
+        return None
+
+    def stop(self, stop_type, now):
+        return aws_error(
+            "ecs", 400, "InvalidParameterException",
+            f"The service deployment {self.arn} is in status {self.status} and cannot be stopped.",
+        )
+
+    def brief(self):
+        return {
+            "serviceDeploymentArn": self.arn, "serviceArn": self.service_arn, "clusterArn": self.cluster_arn,
+            "startedAt": self.started, "createdAt": self.created, "finishedAt": self.finished,
+            "targetServiceRevisionArn": self.revision_arn(), "status": self.status,
+        }
+
+    def doc(self):
+        doc = {
+            "serviceDeploymentArn": self.arn, "serviceArn": self.service_arn, "clusterArn": self.cluster_arn,
+            "createdAt": self.created, "startedAt": self.started, "finishedAt": self.finished,
+            "updatedAt": self.updated, "sourceServiceRevisions": [],
+            "targetServiceRevision": {"arn": self.revision_arn(), "requestedTaskCount": self.desired,
+                                      "runningTaskCount": self.desired, "pendingTaskCount": 0},
+            "status": self.status, "lifecycleStage": None if not self.config.get("strategy") else "CLEAN_UP",
+            "deploymentConfiguration": copy.deepcopy(self.config),
+        }
+        return {k: v for k, v in doc.items() if v is not None}
+
+
 class ServiceDeployment:
     def __init__(self, rollout, config, now):
         key = rollout.key
+        self.key = key
         self.rollout = rollout
         self.config = copy.deepcopy(config or {})
         self.strategy = self.config.get("strategy") or "ROLLING"
@@ -260,7 +318,7 @@ def _list(layer, req):
     with st.lock:
         briefs = [
             sd.brief() for sd in known
-            if sd.rollout.key.service == service and sd.rollout.key.cluster == cluster
+            if sd.key.service == service and sd.key.cluster == cluster
             and (not statuses or sd.status in statuses)
         ]
     briefs.sort(key=lambda b: b["createdAt"] or 0, reverse=True)
@@ -280,5 +338,6 @@ def _stop(layer, req):
             return aws_error("ecs", 400, "ServiceDeploymentNotFoundException",
                              f"The service deployment {arn} does not exist.")
         refused = match.stop(stop_type, now())
-        match.rollout.sync_model()
+        if match.rollout is not None:
+            match.rollout.sync_model()
     return refused or _answer({"serviceDeploymentArn": arn})

@@ -9,7 +9,11 @@ import threading
 
 from .protocol import Response, aws_error
 
-KINDS = ("throttle", "access_denied", "server_error", "unavailable", "error", "drop", "hang", "garbled")
+KINDS = ("throttle", "access_denied", "server_error", "unavailable", "error", "drop", "hang", "garbled", "lost_answer")
+
+# Kinds after which the request still reaches moto (and the layer's judges): it is applied, and
+# only its answer is lost, as when a connection resets or times out after AWS did the work.
+APPLIED_KINDS = ("lost_answer",)
 
 # What a garbled answer carries: a value a client must never print (an answer's body can hold
 # environment values), in a body that is cut off halfway.

@@ -40,6 +40,7 @@ from moto.iam.models import get_account_id_from
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 
+from . import lambda_images
 from .dispatch import after, control, judge, on_reset
 from .ecs import caller_arn
 from .packages import unzipped_size
@@ -626,7 +627,7 @@ def _judge_function_call(layer, req):
         if refusal is not None:
             return refusal
     if action == "UpdateFunctionCode":
-        return _check_code_source(call, req)
+        return _check_code_source(layer, call, req)
     if action == "PublishVersion":
         sha = req.params.get("CodeSha256")
         if sha and sha != call.fn.code_sha_256:
@@ -637,7 +638,7 @@ def _judge_function_call(layer, req):
     return None
 
 
-def _check_code_source(call, req):
+def _check_code_source(layer, call, req):
     p = req.params
     image = "ImageUri" in p
     if call.fn.package_type == "Image" and not image:
@@ -646,6 +647,8 @@ def _check_code_source(call, req):
         return invalid_parameter("Please don't provide ImageUri when updating a function with packageType Zip.")
     if image and not ecr_image_uri(p["ImageUri"], call.region):
         return invalid_parameter(f"Source image {p['ImageUri']} is not valid. Provide a valid source image.")
+    if image:
+        return lambda_images.index_refusal(layer, req, p["ImageUri"])
     if "S3Bucket" in p or "S3Key" in p:
         obj, code, message = s3_object(call.account, p.get("S3Bucket", ""), p.get("S3Key", ""),
                                        p.get("S3ObjectVersion"))

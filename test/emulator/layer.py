@@ -35,7 +35,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     sts,
 )
 from .dispatch import AFTERS, CONTROLS, JUDGES, RESETS
-from .faults import FaultQueue, drop_connection, error_response, hang_then_drop
+from .faults import APPLIED_KINDS, ConnectionDropped, FaultQueue, drop_connection, error_response, hang_then_drop
 from .oidc import TestIssuer
 from .policy import UnsupportedCondition
 from .protocol import AwsRequest, Response, aws_error, call_wsgi, error_code_of
@@ -153,6 +153,7 @@ class Layer:
         fault, release = self.faults.take(req)
         if fault is not None:
             record["fault"] = fault.kind
+        if fault is not None and fault.kind not in APPLIED_KINDS:
             if fault.kind == "drop":
                 drop_connection(environ)  # raises; nothing is sent
             if fault.kind == "hang":
@@ -173,6 +174,10 @@ class Layer:
                 handler = AFTERS.get((req.service, req.action))
                 if handler and 200 <= resp.status < 300:
                     resp = handler(self, req, resp)
+        except ConnectionDropped:
+            # Applied, then the answer lost on the way (a scenario, e.g. ecr.py's): nothing is sent.
+            record.update(req.notes.get("record") or {})
+            raise
         except UnsupportedCondition as e:
             resp = aws_error(
                 req.service, 500, "InternalFailure",
@@ -191,6 +196,11 @@ class Layer:
         record.update(req.notes.get("record") or {})
         # The emulator's own share of a request, which the benchmark takes out of a tool's time.
         record["handled_ms"] = (time.time() - req.time) * 1000
+        if fault is not None and fault.kind == "lost_answer":
+            # Applied (moto and the scenario modules have done it all), then the connection is
+            # shut before the answer: the record keeps the status the client never saw.
+            record["answer_lost"] = True
+            drop_connection(environ)
         return resp
 
     def check_credentials(self, req):

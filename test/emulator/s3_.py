@@ -4,6 +4,10 @@ Two builds that upload their package to the same `S3_KEY` race: between one buil
 and its UpdateFunctionCode, the other's PutObject can land, and Lambda then takes whatever the
 key holds when it reads it. moto has one writer at a time, so this module adds:
 
+- **Bucket owner condition**: an object operation carrying `x-amz-expected-bucket-owner`
+  (ExpectedBucketOwner) on a bucket of another account → 403 `AccessDenied` "Access Denied", as
+  S3 answers it (moto ignores the header). Recorded with its error code.
+
 - **Replace after put** (`POST /_layer/s3/replace-after-put`): right after the next successful
   PutObject of `bucket`/`key` (any caller, any account unless `account` is given), the layer
   writes other bytes to the same key, as another build would (a new object version in a
@@ -20,7 +24,8 @@ import time
 from moto.iam.models import get_account_id_from
 from moto.s3.models import s3_backends
 
-from .dispatch import after, control, on_reset
+from .dispatch import after, control, judge, on_reset
+from .protocol import aws_error
 from .packages import payload_summary
 
 LOCK = threading.RLock()
@@ -93,3 +98,27 @@ def _after_put(layer, req, resp):
     with layer._lock:
         layer.records.append(record)
     return resp
+
+
+# S3's object operations, which all take ExpectedBucketOwner (S3 User Guide, "Verifying bucket
+# ownership with bucket owner condition").
+OBJECT_OPERATIONS = ("PutObject", "GetObject", "HeadObject", "CreateMultipartUpload", "UploadPart",
+                     "CompleteMultipartUpload", "AbortMultipartUpload", "DeleteObject", "CopyObject")
+
+
+def _expected_owner(req, bucket):
+    """403 AccessDenied when the request names an owner the bucket does not have; None otherwise
+    (no header, or a bucket S3 will report missing itself)."""
+    expected = req.environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+    if expected is None:
+        return None
+    req.notes["record"] = {"expected_bucket_owner": expected}
+    # moto: bucket name -> (partition, account), its one namespace of buckets.
+    owner = (s3_backends.bucket_accounts.get(bucket) or (None, None))[1]
+    if owner is None or owner == expected:
+        return None
+    return aws_error("s3", 403, "AccessDenied", "Access Denied")
+
+
+for _operation in OBJECT_OPERATIONS:
+    judge("s3", _operation)(lambda layer, req: _expected_owner(req, req.params.get("Bucket")))

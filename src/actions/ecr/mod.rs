@@ -9,10 +9,13 @@ mod archive;
 mod body;
 mod connect;
 mod daemon;
+mod documents;
 mod promote;
 mod registry;
+mod repository;
 mod store;
 mod tags;
+mod tar_index;
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,6 +50,19 @@ pub struct EcrOutcome {
     pub source: &'static str,
     pub created_repository: bool,
     pub dry_run: bool,
+    /// A multi-platform image (an index): each platform's manifest, by digest, for the tools
+    /// that take one platform's image only (Lambda refuses indexes). Attestations left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformImage {
+    /// `linux/arm64/v8`
+    pub platform: String,
+    pub digest: String,
+    /// `<repository URI>@<digest>`
+    pub image: String,
 }
 
 impl fmt::Display for EcrOutcome {
@@ -68,7 +84,7 @@ impl fmt::Display for EcrOutcome {
 pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) -> Result<EcrOutcome, Error> {
     let repository = settings.repository.as_str();
     let registry_id = settings.registry_id.as_deref();
-    let (repository_uri, created_repository) = ensure_repository(run, settings, clients).await?;
+    let (repository_uri, created_repository) = repository::ensure(run, settings, clients).await?;
     let mut outcome = EcrOutcome {
         action: "ecr-push",
         region: run.region.clone(),
@@ -84,6 +100,7 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         },
         created_repository,
         dry_run: run.dry_run,
+        platforms: Vec::new(),
     };
 
     // Tags already pointing at the image when a later one fails: later script lines can use them.
@@ -108,16 +125,20 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 image.blobs.len(),
                 image.blobs.iter().map(|blob| blob.size).sum::<u64>()
             );
+            warn_of_attestations(&image);
             if run.dry_run {
                 outcome.digest = Some(image.top.digest.clone());
+                outcome.platforms = platform_images(&outcome.repository_uri, &image);
                 return Ok(outcome);
             }
             let registry = login(clients, registry_id).await?;
             outcome.registry = registry.host().to_owned();
             outcome.repository_uri = format!("{}/{repository}", registry.host());
-            push_archive(&registry, repository, &image, &settings.tags, &mut done)
+            let digest = push_archive(&registry, repository, &image, &settings.tags, &mut done)
                 .await
-                .map_err(|err| partial(err, &outcome, &done))?
+                .map_err(|err| partial(err, &outcome, &done))?;
+            outcome.platforms = platform_images(&outcome.repository_uri, &image);
+            digest
         }
         ImageSource::Daemon(image) => {
             let daemon = daemon::Daemon::new(settings.docker_host.as_deref());
@@ -148,6 +169,9 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
     info!("repository_uri: {}", outcome.repository_uri);
     info!("digest: {}", outcome.digest.as_deref().unwrap_or_default());
     info!("tags: {}", outcome.tags.join(" "));
+    for platform in &outcome.platforms {
+        info!("platform {}: {}", platform.platform, platform.image);
+    }
     info!(
         "image: {} (use it as IMAGE in ecs-deploy)",
         outcome.image.as_deref().unwrap_or_default()
@@ -155,69 +179,45 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
     Ok(outcome)
 }
 
-/// The repository's URI; created with the repository settings when missing and asked to.
-async fn ensure_repository(
-    run: &RunContext,
-    settings: &EcrSettings,
-    clients: &Clients,
-) -> Result<(String, bool), Error> {
-    let ecr = clients.ecr();
-    let repository = settings.repository.as_str();
-    let found = aws::call(
-        "ecr:DescribeRepositories",
-        ecr.describe_repositories()
-            .repository_names(repository)
-            .set_registry_id(settings.registry_id.clone())
-            .send(),
-    )
-    .await;
-    match found {
-        Ok(output) => {
-            let uri = output
-                .repositories()
-                .first()
-                .and_then(|repo| repo.repository_uri())
-                .unwrap_or(repository)
-                .to_owned();
-            Ok((uri, false))
-        }
-        Err(failure)
-            if failure.code_is("RepositoryNotFoundException")
-                && settings.create_repository
-                && !matches!(settings.source, ImageSource::Promote(_)) =>
-        {
-            if run.dry_run {
-                info!("Dry run: the repository {repository} would be created");
-                return Ok((repository.to_owned(), false));
-            }
-            let created = aws::call(
-                "ecr:CreateRepository",
-                ecr.create_repository()
-                    .repository_name(repository)
-                    .set_registry_id(settings.registry_id.clone())
-                    .image_tag_mutability(settings.tag_mutability.as_str().into())
-                    .image_scanning_configuration(
-                        aws_sdk_ecr::types::ImageScanningConfiguration::builder()
-                            .scan_on_push(settings.scan_on_push)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .await
-            .map_err(|failure| repository_failure(failure, repository))?;
-            let uri = created
-                .repository()
-                .and_then(|repo| repo.repository_uri())
-                .unwrap_or(repository)
-                .to_owned();
-            info!(
-                "Created the repository {repository} (tags {}, scan on push {})",
-                settings.tag_mutability.as_str(),
-                settings.scan_on_push
-            );
-            Ok((uri, true))
-        }
-        Err(failure) => Err(repository_failure(failure, repository)),
+/// Read an image archive as `ecr-push` does before pushing it (structure, bounds, every blob
+/// hashed), without sending anything: what it holds, or why it is refused. The fuzz targets'
+/// entry point (fuzz/entry.rs).
+pub fn read_archive(path: &std::path::Path) -> Result<String, Error> {
+    archive::open(path).map(|image| {
+        format!(
+            "{}: {} blobs, platforms {:?}, {} attestations",
+            image.description,
+            image.blobs.len(),
+            image.platforms,
+            image.attestations
+        )
+    })
+}
+
+/// Each platform of a multi-platform archive, as `<repository URI>@<digest>`.
+fn platform_images(repository_uri: &str, image: &archive::ArchiveImage) -> Vec<PlatformImage> {
+    image
+        .platforms
+        .iter()
+        .map(|platform| PlatformImage {
+            platform: platform.platform.clone(),
+            digest: platform.digest.clone(),
+            image: format!("{repository_uri}@{}", platform.digest),
+        })
+        .collect()
+}
+
+/// BuildKit adds provenance (and SBOM) attestations by default, so a one-platform build becomes
+/// an index of that platform plus `unknown/unknown` attestation manifests: pushed whole, but
+/// Lambda refuses an index, and some tools show it as two images.
+fn warn_of_attestations(image: &archive::ArchiveImage) {
+    if let ([only], 1..) = (image.platforms.as_slice(), image.attestations) {
+        warn!(
+            "IMAGE_ARCHIVE is an index of one platform ({}) and {} attestation manifest(s) (BuildKit provenance or \
+             SBOM, platform unknown/unknown): it is pushed whole, but Lambda refuses image indexes; use the platform's \
+             own digest {} (output PLATFORMS_0_IMAGE), or build with --provenance=false --sbom=false for a plain image",
+            only.platform, image.attestations, only.digest
+        );
     }
 }
 

@@ -5,6 +5,7 @@
 use aws_sdk_ecr::types::ImageIdentifier;
 use tracing::info;
 
+use super::tags;
 use crate::aws::{self, Clients};
 use crate::domain::ecr::{ImageRef, MANIFEST_TYPES};
 use crate::error::Error;
@@ -99,25 +100,34 @@ pub async fn promote(
                 info!("  tag {tag} already points at {digest}");
                 done.push((tag.clone(), digest.clone()));
             }
+            // ECR refuses an immutable tag put again even when it already names this image (a
+            // re-run, or the SDK retrying a call whose first attempt was applied): read it back.
             Err(failure) if failure.code_is("ImageTagAlreadyExistsException") => {
-                return Err(immutable_tag(tag, repository, &failure.message));
+                match tags::digest_of_tag(clients, repository, registry_id, tag).await {
+                    Ok(Some(served)) if served == digest => {
+                        info!(
+                            "  tag {tag} already points at {digest} (the repository's tags are immutable: left as it is)"
+                        );
+                        done.push((tag.clone(), digest.clone()));
+                    }
+                    Ok(served) => {
+                        let mut error = tags::immutable_tag(tag, repository, &failure.message);
+                        if let Some(served) = served {
+                            error = error.with_details([format!("{tag} names {served}.")]);
+                        }
+                        return Err(error);
+                    }
+                    Err(unread) => {
+                        return Err(
+                            tags::immutable_tag(tag, repository, &failure.message).with_details([format!(
+                                "Reading {tag} back to compare it with {digest} failed too: {unread}"
+                            )]),
+                        );
+                    }
+                }
             }
             Err(failure) => return Err(super::repository_failure(failure, repository)),
         }
     }
     Ok(digest)
-}
-
-/// ECR refused to move a tag of an immutable repository.
-pub fn immutable_tag(tag: &str, repository: &str, message: &str) -> Error {
-    Error::failed(
-        format!(
-            "Tag {tag} already exists in {repository}, whose tags are immutable: ECR refused to move it ({message})"
-        ),
-        vec![
-            "Change TAGS: an immutable repository takes each tag once (use a new tag, e.g. the commit), or make the \
-             repository's tags MUTABLE."
-                .to_owned(),
-        ],
-    )
 }

@@ -175,11 +175,22 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     };
 
     if let (Some(one_off), Some(container)) = (&settings.run_task, &command_container) {
+        // RUN_TASK needs SERVICE_NAME, and every listed service was described.
+        let Some(like) = services.first() else {
+            return Err(partial(
+                AwsFailure::local(
+                    "ecs:DescribeServices",
+                    "no service was described to run the one-off task like",
+                )
+                .into_error(),
+                &[],
+            ));
+        };
         run_task::run(
             &ecs,
             cluster,
             &first.arn,
-            &services[0],
+            like,
             container,
             one_off.command.as_deref(),
             deadline,
@@ -203,12 +214,12 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
             watched.len(),
             run.wait_timeout.as_secs()
         );
-        super::handling_sigterm();
+        run.cancel.answered_by_action();
         tokio::select! {
             result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
                 result.map_err(|failure| unfollowed(failure, &watched))?
             }
-            () = super::terminated() => {
+            () = run.cancel.cancelled() => {
                 let details = rollback::on_cancel(&ecs, settings, &watched).await;
                 return Err(Error::Cancelled {
                     summary: format!(
@@ -228,9 +239,10 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         }
     }
     // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
+    run.cancel.answered_by_action();
     tokio::select! {
         () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
-        () = super::terminated() => {
+        () = run.cancel.cancelled() => {
             return Err(Error::Cancelled {
                 summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),
                 details: rollback::on_cancel(&ecs, settings, &watched).await,

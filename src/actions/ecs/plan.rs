@@ -85,6 +85,32 @@ pub(super) async fn describe_services(
             format!("{name} ({})", failure.reason().unwrap_or("MISSING"))
         })
         .collect();
+    // A name neither answered nor reported missing: ECS's answer is incomplete, not a verdict.
+    let unanswered: Vec<&str> = settings
+        .services
+        .iter()
+        .filter(|wanted| {
+            let last = wanted.rsplit('/').next().unwrap_or_default();
+            !services
+                .iter()
+                .any(|s| s.service_name() == Some(last) || s.service_arn() == Some(wanted.as_str()))
+                && !failures.iter().any(|f| {
+                    f.arn()
+                        .is_some_and(|arn| arn == wanted.as_str() || arn.ends_with(&format!("/{last}")))
+                })
+        })
+        .map(String::as_str)
+        .collect();
+    if !unanswered.is_empty() {
+        return Err(AwsFailure::local(
+            "ecs:DescribeServices",
+            format!(
+                "ECS answered without {} and without a failure for it: nothing was changed",
+                unanswered.join(", ")
+            ),
+        )
+        .into_error());
+    }
     for service in &services {
         let name = service.service_name().unwrap_or_default();
         if service.status() != Some("ACTIVE") {

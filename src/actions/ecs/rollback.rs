@@ -178,10 +178,17 @@ async fn redeploy_previous(
         .task_definition(&w.previous)
         .force_new_deployment(true);
     let output = aws::call("ecs:UpdateService", request.send()).await?;
-    let service = output
-        .service()
-        .cloned()
-        .unwrap_or_else(|| aws_sdk_ecs::types::Service::builder().build());
+    let Some(service) = output.service() else {
+        return Err(crate::aws::AwsFailure::local(
+            "ecs:UpdateService",
+            format!(
+                "ECS answered without the service {}: the redeploy of {} may have started, and the pipe cannot \
+                 tell which deployment is its own",
+                w.service,
+                short_name(&w.previous)
+            ),
+        ));
+    };
     let primary = service
         .deployments()
         .iter()
@@ -189,8 +196,13 @@ async fn redeploy_previous(
         .and_then(|d| d.id())
         .unwrap_or_default()
         .to_owned();
+    // Before this redeploy, the service's current service deployment was the one undone.
+    let before = aws_sdk_ecs::types::Service::builder()
+        .set_current_service_deployment(w.service_deployment.clone())
+        .build();
     Ok(Watched::of_update(
-        &service,
+        service,
+        &before,
         primary,
         w.previous.clone(),
         w.task_definition.clone(),

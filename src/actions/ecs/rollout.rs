@@ -18,22 +18,44 @@ pub struct Watched {
     /// The revision the service ran before: seeing it PRIMARY again means a rollback.
     pub previous: String,
     /// ECS's service deployment of this rollout (`currentServiceDeployment` after the update),
-    /// when the API reports one.
+    /// when the API reports one. Never the one from before the update.
     pub service_deployment: Option<String>,
+    /// The service's `currentServiceDeployment` before the update: ECS may still answer it
+    /// after the update (containers-roadmap#2709), and it must never be taken for ours.
+    pub previous_service_deployment: Option<String>,
     /// How the service deploys (its deployment configuration when the update started).
     pub strategy: Strategy,
 }
 
 impl Watched {
-    pub fn of_update(service: &Service, deployment_id: String, task_definition: String, previous: String) -> Watched {
+    /// `updated`: UpdateService's answer; `before`: the service as described before the update.
+    pub fn of_update(
+        updated: &Service,
+        before: &Service,
+        deployment_id: String,
+        task_definition: String,
+        previous: String,
+    ) -> Watched {
+        let previous_service_deployment = before.current_service_deployment().map(str::to_owned);
         Watched {
-            service: service.service_name().unwrap_or_default().to_owned(),
+            service: updated.service_name().unwrap_or_default().to_owned(),
             deployment_id,
             task_definition,
             previous,
-            service_deployment: service.current_service_deployment().map(str::to_owned),
-            strategy: Strategy::of(service),
+            service_deployment: updated
+                .current_service_deployment()
+                .filter(|arn| Some(*arn) != previous_service_deployment.as_deref())
+                .map(str::to_owned),
+            previous_service_deployment,
+            strategy: Strategy::of(updated),
         }
+    }
+
+    /// UpdateService answered with the service deployment from before the update.
+    pub fn answered_stale<'a>(&self, updated: &'a Service) -> Option<&'a str> {
+        updated
+            .current_service_deployment()
+            .filter(|arn| Some(*arn) == self.previous_service_deployment.as_deref())
     }
 }
 
@@ -156,6 +178,7 @@ pub(super) mod tests {
             task_definition: OURS.into(),
             previous: OLD.into(),
             service_deployment: None,
+            previous_service_deployment: None,
             strategy: Strategy::of(&Service::builder().build()),
         }
     }

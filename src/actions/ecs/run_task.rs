@@ -14,7 +14,7 @@ use tracing::info;
 use super::watch::describe_stopped_task;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
-use crate::domain::task_definition::short_name;
+use crate::domain::task_definition::{is_reserved_tag, short_name};
 use crate::error::Error;
 
 const POLL_MIN: Duration = Duration::from_secs(1);
@@ -93,6 +93,15 @@ pub async fn run(
             .iter()
             .map(|f| format!("{} ({})", f.reason().unwrap_or("unknown"), f.arn().unwrap_or("-")))
             .collect();
+        if reasons.is_empty() {
+            return Err(AwsFailure::local(
+                "ecs:RunTask",
+                "ECS answered without a task and without a failure: the one-off task may have started, and the pipe \
+                 cannot follow it",
+            )
+            .into_error()
+            .with_details(["No service was updated.".to_owned()]));
+        }
         return Err(Error::failed(
             format!("ECS could not start the one-off task: {}", reasons.join(", ")),
             vec!["No service was updated.".to_owned()],
@@ -154,7 +163,32 @@ async fn service_tags(
     let output = aws::call("ecs:DescribeServices", request.send())
         .await
         .map_err(AwsFailure::into_error)?;
-    Ok(output.services().first().map(|s| s.tags().to_vec()).unwrap_or_default())
+    let Some(described) = output.services().first() else {
+        return Err(AwsFailure::local(
+            "ecs:DescribeServices",
+            format!(
+                "ECS answered without the service {} (and without a failure for it): its tags for the one-off task \
+                 cannot be read",
+                service.service_name().unwrap_or_default()
+            ),
+        )
+        .into_error()
+        .with_details(["No service was updated.".to_owned()]));
+    };
+    // A service CloudFormation created carries aws:cloudformation:* tags; RunTask refuses them.
+    let (reserved, tags): (Vec<_>, Vec<_>) = described
+        .tags()
+        .iter()
+        .cloned()
+        .partition(|tag| is_reserved_tag(tag.key().unwrap_or_default(), tag.value().unwrap_or_default()));
+    if !reserved.is_empty() {
+        let keys: Vec<&str> = reserved.iter().filter_map(|tag| tag.key()).collect();
+        info!(
+            "One-off task: the service's tags reserved by AWS are not copied to it (RunTask refuses them): {}",
+            keys.join(", ")
+        );
+    }
+    Ok(tags)
 }
 
 /// The service's EBS volumes configured at launch, as RunTask takes them.

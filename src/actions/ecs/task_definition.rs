@@ -18,7 +18,14 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<Valu
         .customize()
         .interceptor(raw.clone());
     aws::call(OPERATION, request.send()).await?;
-    raw.json(OPERATION)
+    let described = raw.json(OPERATION)?;
+    if !described.get("taskDefinition").is_some_and(Value::is_object) {
+        return Err(AwsFailure::local(
+            OPERATION,
+            format!("ECS answered without the task definition {reference} (and without an error)"),
+        ));
+    }
+    Ok(described)
 }
 
 /// Register `body` exactly as given: the SDK builds and signs the request, and the body is
@@ -30,11 +37,20 @@ pub async fn register(ecs: &aws_sdk_ecs::Client, body: &Value) -> Result<(String
         .family(family(body))
         .customize()
         .mutate_request(aws::with_body(bytes));
-    let output = aws::call("ecs:RegisterTaskDefinition", request.send()).await?;
-    let registered = output.task_definition();
-    let arn = registered
-        .and_then(|td| td.task_definition_arn())
-        .unwrap_or_default()
-        .to_owned();
-    Ok((arn, registered.map(|td| td.revision()).unwrap_or_default()))
+    const OPERATION: &str = "ecs:RegisterTaskDefinition";
+    let output = aws::call(OPERATION, request.send()).await?;
+    let Some((arn, revision)) = output
+        .task_definition()
+        .and_then(|td| Some((td.task_definition_arn()?, td.revision())))
+    else {
+        return Err(AwsFailure::local(
+            OPERATION,
+            format!(
+                "ECS answered without the task definition it registered: a new revision of {} may exist, and the \
+                 pipe cannot tell which; no service was updated",
+                family(body)
+            ),
+        ));
+    };
+    Ok((arn.to_owned(), revision))
 }

@@ -6,7 +6,7 @@ use aws_sdk_ecs::types::Service;
 use tracing::info;
 
 use super::rollout::Watched;
-use crate::aws;
+use crate::aws::{self, AwsFailure};
 use crate::domain::ecs::EcsSettings;
 use crate::domain::task_definition::short_name;
 use crate::error::Error;
@@ -40,18 +40,37 @@ pub(super) async fn update_services(
             .set_desired_count(settings.desired_count);
         let ours = target.map_or_else(|| previous.clone(), str::to_owned);
         let described = service.clone();
+        let name_for_answer = name.clone();
         updates.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let result = aws::call("ecs:UpdateService", request.send()).await;
-            let watched = result.map(|output| {
-                let updated = output.service().cloned().unwrap_or(described);
+            let watched = result.map_err(|failure| (failure, false)).and_then(|output| {
+                // An answer without the service: ECS applied the update or not, the pipe cannot
+                // tell which deployment is its own. Never taken for "not updated".
+                let Some(updated) = output.service() else {
+                    return Err((
+                        AwsFailure::local(
+                            "ecs:UpdateService",
+                            format!("ECS answered without the service {name_for_answer} (and without an error)"),
+                        ),
+                        true,
+                    ));
+                };
                 let deployments = updated.deployments();
                 let primary = deployments
                     .iter()
                     .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.as_str()))
                     .or_else(|| deployments.iter().find(|d| d.status() == Some("PRIMARY")));
                 let deployment_id = primary.and_then(|d| d.id()).unwrap_or_default().to_owned();
-                Watched::of_update(&updated, deployment_id, ours, previous)
+                let watched = Watched::of_update(updated, &described, deployment_id, ours, previous);
+                if let Some(stale) = watched.answered_stale(updated) {
+                    info!(
+                        "{}: UpdateService answered with the previous service deployment {stale} (ECS has not \
+                         attached this update's own yet): it is not followed; waiting for the new one",
+                        watched.service
+                    );
+                }
+                Ok(watched)
             });
             (index, name, watched)
         });
@@ -60,16 +79,18 @@ pub(super) async fn update_services(
     results.sort_by_key(|(index, _, _)| *index);
     let mut watched = Vec::new();
     let mut refused = Vec::new();
+    let mut unknown = Vec::new();
     for (_, name, result) in results {
         match result {
             Ok(update) => {
                 info!("Updated {name}: deployment {}", update.deployment_id);
                 watched.push(update);
             }
-            Err(failure) => refused.push((name, failure)),
+            Err((failure, true)) => unknown.push((name, failure)),
+            Err((failure, false)) => refused.push((name, failure)),
         }
     }
-    if let Some((_, first)) = refused.first() {
+    if let Some((_, first)) = refused.first().or(unknown.first()) {
         let updated: Vec<&str> = watched.iter().map(|w| w.service.as_str()).collect();
         let mut details: Vec<String> = refused
             .iter()
@@ -88,8 +109,19 @@ pub(super) async fn update_services(
                 updated.join(", ")
             }
         ));
-        let not_updated: Vec<&str> = refused.iter().map(|(name, _)| name.as_str()).collect();
-        details.push(format!("Not updated: {}.", not_updated.join(", ")));
+        if !refused.is_empty() {
+            let not_updated: Vec<&str> = refused.iter().map(|(name, _)| name.as_str()).collect();
+            details.push(format!("Not updated: {}.", not_updated.join(", ")));
+        }
+        if !unknown.is_empty() {
+            let maybe: Vec<&str> = unknown.iter().map(|(name, _)| name.as_str()).collect();
+            details.extend(unknown.iter().map(|(name, failure)| format!("{name}: {failure}")));
+            details.push(format!(
+                "These may have been updated (ECS answered UpdateService without them; check the console), and are \
+                 not followed: {}.",
+                maybe.join(", ")
+            ));
+        }
         return Err((first.clone().into_error().with_details(details), watched));
     }
     Ok(watched)

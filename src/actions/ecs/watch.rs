@@ -81,6 +81,13 @@ struct Follow {
     /// A verdict read from our deployment's absence, waiting for the next poll to agree: one
     /// stale answer must not end the watch.
     absent_reading: Option<Verdict>,
+    /// ECS could not describe our service deployment, and the watch gave it up for `deployments[]`.
+    gave_up: bool,
+    /// Without a service deployment to read: when `deployments[]` first said COMPLETED for a
+    /// blue/green, linear or canary deployment, from which its bake time is waited out.
+    completed_at: Option<Instant>,
+    /// What the watch waits for now, once printed ("ECS's service deployment", "bake time").
+    waiting_for: &'static str,
 }
 
 impl Follow {
@@ -103,6 +110,9 @@ impl Follow {
             seen_ours: false,
             polls: 0,
             absent_reading: None,
+            gave_up: false,
+            completed_at: None,
+            waiting_for: "",
         }
     }
 }
@@ -225,8 +235,11 @@ pub async fn watch(
 fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
     let name = &follow.watched.service;
     match &follow.watched.service_deployment {
-        None if follow.ours_primary => {
-            if let Some(current) = &follow.current {
+        // Never the service deployment from before the update, which ECS may still name for a
+        // while (containers-roadmap#2709): its SUCCESSFUL is not this update's.
+        None if follow.ours_primary && !follow.gave_up => {
+            let previous = follow.watched.previous_service_deployment.as_deref();
+            if let Some(current) = follow.current.as_ref().filter(|c| Some(c.as_str()) != previous) {
                 info!("{name}: following service deployment {current}");
                 follow.watched.service_deployment = Some(current.clone());
             }
@@ -240,6 +253,7 @@ fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
                          for this service instead"
                     );
                     follow.watched.service_deployment = None;
+                    follow.gave_up = true;
                 }
             } else {
                 follow.undescribed = 0;
@@ -256,8 +270,7 @@ const UNDESCRIBED_POLLS: u32 = 3;
 /// `deployments[]` says. Returns whether anything new was printed.
 fn decide(follow: &mut Follow, api: bool, found: &[ServiceDeployment]) -> bool {
     let Some(arn) = follow.watched.service_deployment.clone().filter(|_| api) else {
-        follow.verdict = follow.rolling.clone();
-        return false;
+        return decide_from_deployments(follow, api && !follow.gave_up, Instant::now());
     };
     // Not in the answer yet (eventual consistency): it goes on.
     let Some(deployment) = found.iter().find(|d| d.service_deployment_arn() == Some(arn.as_str())) else {
@@ -299,6 +312,65 @@ fn decide(follow: &mut Follow, api: bool, found: &[ServiceDeployment]) -> bool {
         follow.findings = Some(service_deployment::findings(deployment));
     }
     news
+}
+
+/// The verdict of `deployments[]` alone. For blue/green, linear and canary it reads COMPLETED once
+/// the new tasks run, while traffic still shifts and bakes, and a failed hook or an alarm still
+/// rolls back: so its COMPLETED is not taken as it is. Where ECS reports service deployments
+/// (`readable`), the watch waits for this update's own to be attached (bounded by WAIT_TIMEOUT);
+/// where it cannot read them, it waits out the strategy's bake time after COMPLETED, a rollback
+/// meanwhile still counting, and says that the verdict is provisional.
+fn decide_from_deployments(follow: &mut Follow, readable: bool, now: Instant) -> bool {
+    let strategy = &follow.watched.strategy;
+    if follow.rolling != Verdict::Completed || strategy.name == "ROLLING" {
+        follow.verdict = follow.rolling.clone();
+        return false;
+    }
+    let name = &follow.watched.service;
+    let mut news = false;
+    let mut say = |follow_waiting: &mut &'static str, what: &'static str, line: String| {
+        if *follow_waiting != what {
+            info!("{name}: {line}");
+            *follow_waiting = what;
+            news = true;
+        }
+    };
+    if readable {
+        say(
+            &mut follow.waiting_for,
+            "service deployment",
+            format!(
+                "the new tasks run (deployments[] reads COMPLETED), but a {} deployment is over only when ECS's \
+                 service deployment says so: waiting for ECS to attach this update's own",
+                strategy.name
+            ),
+        );
+        follow.verdict = Verdict::InProgress;
+        return news;
+    }
+    let since = *follow.completed_at.get_or_insert(now);
+    let baked = now.saturating_duration_since(since);
+    if baked < strategy.bake {
+        say(
+            &mut follow.waiting_for,
+            "bake time",
+            format!(
+                "the new tasks run (deployments[] reads COMPLETED); without ECS's service deployment the pipe waits \
+                 out the bake time ({}) for a rollback before calling it done",
+                human(strategy.bake)
+            ),
+        );
+        follow.verdict = Verdict::InProgress;
+        return news;
+    }
+    warn!(
+        "{name}: judged without ECS's service deployment (provisional): no rollback seen in the {} after the new \
+         tasks ran, but ECS may still roll back if traffic shifting took longer; grant \
+         ecs:DescribeServiceDeployments for ECS's own verdict",
+        human(strategy.bake)
+    );
+    follow.verdict = Verdict::Completed;
+    true
 }
 
 /// DescribeServices for `names`, in batches of ten; also the services ECS could not find.
@@ -561,6 +633,58 @@ mod tests {
         let mut follow = follow_after(&ours);
         observe(&mut follow, &failed);
         assert_eq!(follow.rolling.state(), "ROLLED_BACK", "ECS's FAILED is taken at once");
+    }
+
+    #[test]
+    fn blue_green_is_not_done_when_only_deployments_say_completed() {
+        let t0 = Instant::now();
+        let blue_green = |bake: u64| {
+            let mut follow = follow();
+            follow.watched.strategy = crate::actions::ecs::strategy::Strategy {
+                name: "BLUE_GREEN".into(),
+                summary: "BLUE_GREEN".into(),
+                bake: Duration::from_secs(bake),
+            };
+            follow.rolling = Verdict::Completed;
+            follow
+        };
+        // The API is there: wait for this update's own service deployment.
+        let mut waiting = blue_green(0);
+        decide_from_deployments(&mut waiting, true, t0);
+        assert_eq!(waiting.verdict, Verdict::InProgress);
+        // No API: the bake time is waited out from the first COMPLETED, then a provisional success.
+        let mut baking = blue_green(60);
+        decide_from_deployments(&mut baking, false, t0);
+        assert_eq!(baking.verdict, Verdict::InProgress);
+        decide_from_deployments(&mut baking, false, t0 + Duration::from_secs(59));
+        assert_eq!(baking.verdict, Verdict::InProgress);
+        decide_from_deployments(&mut baking, false, t0 + Duration::from_secs(60));
+        assert_eq!(baking.verdict, Verdict::Completed);
+        // A rollback seen while baking is the verdict.
+        let mut rolled = blue_green(60);
+        decide_from_deployments(&mut rolled, false, t0);
+        rolled.rolling = Verdict::RolledBack("the service runs web:41 again".into());
+        decide_from_deployments(&mut rolled, false, t0 + Duration::from_secs(5));
+        assert_eq!(rolled.verdict.state(), "ROLLED_BACK");
+        // Rolling deployments: deployments[] is the verdict.
+        let mut rolling = follow();
+        rolling.rolling = Verdict::Completed;
+        decide_from_deployments(&mut rolling, true, t0);
+        assert_eq!(rolling.verdict, Verdict::Completed);
+    }
+
+    #[test]
+    fn the_service_deployment_from_before_the_update_is_never_adopted() {
+        let mut follow = follow();
+        follow.watched.previous_service_deployment =
+            Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/old".into());
+        follow.ours_primary = true;
+        follow.current = follow.watched.previous_service_deployment.clone();
+        adopt_or_drop(&mut follow, &[]);
+        assert_eq!(follow.watched.service_deployment, None);
+        follow.current = Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/new".into());
+        adopt_or_drop(&mut follow, &[]);
+        assert_eq!(follow.watched.service_deployment, follow.current);
     }
 
     fn follow_after(first: &Service) -> Follow {

@@ -8,16 +8,19 @@ use tracing::{info, warn};
 use super::busy;
 use super::function::FunctionState;
 use super::package::{self, Package};
-use crate::aws::{self, AwsFailure, Clients};
+use super::readback::{self, IntendedCode};
+use crate::aws::{self, Clients};
 use crate::domain::lambda::{CodeSource, S3Location};
 use crate::error::Error;
 
-/// UpdateFunctionCode from `source`, pinned to the RevisionId observed. Returns the CodeSha256
+/// UpdateFunctionCode from `source`, pinned to the RevisionId observed (a package uploaded to
+/// S3 first goes only to a bucket of `S3_BUCKET_OWNER`, by default `account`, the role's). Returns the CodeSha256
 /// the function must have afterwards, when the source decides it: for a package, the local
 /// package's, also when it went through S3, so that another build writing the same S3_KEY in
 /// between is caught (Lambda reports the hash of whatever object it read).
 pub(super) async fn update(
     clients: &Clients,
+    account: &str,
     function: &str,
     source: &CodeSource,
     package: Option<Package>,
@@ -39,19 +42,24 @@ pub(super) async fn update(
             Some(package),
         ) => {
             let ours = package.sha256.clone();
-            let version = upload(clients, location, package).await?;
+            let owner = location.owner.as_deref().unwrap_or(account);
+            let version = upload(clients, location, owner, package).await?;
             let request = request
                 .s3_bucket(&location.bucket)
                 .s3_key(&location.key)
                 .set_s3_object_version(version.clone());
-            let output = busy(function, deadline)
+            let answered = busy(function, deadline)
                 .retry(async || aws::call(OPERATION, request.clone().send()).await)
-                .await
-                .map_err(AwsFailure::into_error)?;
+                .await;
+            let read = match answered {
+                Ok(output) => output.code_sha256().unwrap_or_default().to_owned(),
+                Err(failure) => {
+                    readback::code_update_refused(&lambda, function, failure, IntendedCode::Sha256(&ours)).await?
+                }
+            };
             // An answer without a hash is left to the check after the wait.
-            let read = output.code_sha256().unwrap_or_default();
             if !read.is_empty() && read != ours {
-                return Err(replaced_in_s3(location, version.is_some(), read, &ours));
+                return Err(replaced_in_s3(location, version.is_some(), &read, &ours));
             }
             return Ok(Some(ours));
         }
@@ -59,13 +67,15 @@ pub(super) async fn update(
             // The body is written by hand: the SDK would hold the zip and its base64 at once.
             let sha256 = package.sha256.clone();
             let body = package::direct_upload_body(package, &state.revision_id);
-            busy(function, deadline)
+            let answered = busy(function, deadline)
                 .retry(|| {
                     let request = request.clone().customize().mutate_request(aws::with_body(body.clone()));
                     aws::call(OPERATION, request.send())
                 })
-                .await
-                .map_err(AwsFailure::into_error)?;
+                .await;
+            if let Err(failure) = answered {
+                readback::code_update_refused(&lambda, function, failure, IntendedCode::Sha256(&sha256)).await?;
+            }
             return Ok(Some(sha256));
         }
         (CodeSource::S3(location), _) => request
@@ -75,16 +85,52 @@ pub(super) async fn update(
         (CodeSource::Image(uri), _) => request.image_uri(uri),
         (CodeSource::Zip { .. }, None) => return Ok(None),
     };
-    let output = busy(function, deadline)
+    let answered = busy(function, deadline)
         .retry(|| aws::call(OPERATION, request.clone().send()))
-        .await
-        .map_err(AwsFailure::into_error)?;
+        .await;
+    let sha256 = match answered {
+        Ok(output) => output.code_sha256().map(str::to_owned),
+        Err(failure) if readback::is_precondition_refusal(&failure) => {
+            let intended = match source {
+                CodeSource::Image(uri) => IntendedCode::Image(uri),
+                _ => IntendedCode::Unknown,
+            };
+            Some(readback::code_update_refused(&lambda, function, failure, intended).await?)
+        }
+        Err(failure) => return Err(super::image::refused(failure)),
+    };
     // Images resolve asynchronously, so only package sources are checked against the result.
     let expected = match source {
         CodeSource::Image(_) => None,
-        _ => output.code_sha256().map(str::to_owned),
+        _ => sha256,
     };
     Ok(expected)
+}
+
+/// S3 answers AccessDenied alike when the bucket is not `owner`'s and when the role may not put
+/// the object: both causes are named, with what to change for each.
+fn upload_refused(location: &S3Location, owner: &str, failure: aws::AwsFailure) -> Error {
+    let given = if location.owner.is_some() {
+        "S3_BUCKET_OWNER"
+    } else {
+        "the role's account; S3_BUCKET_OWNER unset"
+    };
+    Error::auth(
+        format!(
+            "S3 refused the upload of the package to s3://{}/{} ({failure})",
+            location.bucket, location.key
+        ),
+        vec![
+            format!(
+                "The upload says the bucket must belong to account {owner} ({given}): S3 refuses it with AccessDenied \
+                 when the bucket belongs to another account, so the package never goes to a bucket of someone else."
+            ),
+            "If the bucket is in another account on purpose, set S3_BUCKET_OWNER to that account id. Otherwise check \
+             S3_BUCKET, and that the role may s3:PutObject on the key (aws-role-deploy trust-policy with S3_BUCKET \
+             generates that permission)."
+                .to_owned(),
+        ],
+    )
 }
 
 /// Lambda read another object than the package this step uploaded.
@@ -155,19 +201,28 @@ pub(super) async fn dry_run(
     }
 }
 
-/// Put the package in S3 (for packages over the direct-upload limit); returns the object
+/// Put the package in S3 (for packages over the direct-upload limit), only into a bucket that
+/// `owner` owns (`ExpectedBucketOwner`: S3 refuses the upload otherwise); returns the object
 /// version when the bucket is versioned.
-async fn upload(clients: &Clients, location: &S3Location, package: Package) -> Result<Option<String>, Error> {
+async fn upload(
+    clients: &Clients,
+    location: &S3Location,
+    owner: &str,
+    package: Package,
+) -> Result<Option<String>, Error> {
     let size = package.bytes.len();
     let request = clients
         .s3()
         .put_object()
         .bucket(&location.bucket)
         .key(&location.key)
+        .expected_bucket_owner(owner)
         .body(aws_sdk_s3::primitives::ByteStream::from(package.bytes));
     let output = aws::call("s3:PutObject", request.send()).await.map_err(|failure| {
         if failure.code_is("NoSuchBucket") {
             Error::bad_input(format!("Bucket {} not found ({failure})", location.bucket), "S3_BUCKET")
+        } else if failure.code_is("AccessDenied") {
+            upload_refused(location, owner, failure)
         } else {
             failure.into_error()
         }

@@ -8,6 +8,7 @@ use tracing::info;
 
 use super::busy;
 use super::function::FunctionState;
+use super::readback;
 use crate::actions::diff;
 use crate::aws::{self, AwsFailure, RawResponse};
 use crate::error::Error;
@@ -19,6 +20,18 @@ pub(super) async fn changes(
     function: &str,
     wanted: &Value,
 ) -> Result<Vec<String>, Error> {
+    let lines = differences(lambda, function, wanted).await?;
+    if !lines.is_empty() {
+        info!("Configuration changes (environment values masked):");
+        for line in &lines {
+            info!("  {line}");
+        }
+    }
+    Ok(lines)
+}
+
+/// The fields of the file that differ from the function's configuration as it is now.
+async fn differences(lambda: &aws_sdk_lambda::Client, function: &str, wanted: &Value) -> Result<Vec<String>, Error> {
     const OPERATION: &str = "lambda:GetFunctionConfiguration";
     let raw = RawResponse::default();
     let request = lambda
@@ -30,15 +43,7 @@ pub(super) async fn changes(
         .await
         .map_err(AwsFailure::into_error)?;
     let current = raw.json(OPERATION).map_err(AwsFailure::into_error)?;
-    let current_subset = shaped_like(&current, wanted);
-    let lines = diff::diff(&current_subset, wanted);
-    if !lines.is_empty() {
-        info!("Configuration changes (environment values masked):");
-        for line in &lines {
-            info!("  {line}");
-        }
-    }
-    Ok(lines)
+    Ok(diff::diff(&shaped_like(&current, wanted), wanted))
 }
 
 /// The current configuration in the shape of the request: only the fields the file sets (at
@@ -76,7 +81,7 @@ pub(super) async fn update(
         fields.insert("RevisionId".to_owned(), Value::String(state.revision_id.clone()));
     }
     let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    busy(function, deadline)
+    let answered = busy(function, deadline)
         .retry(|| {
             let request = lambda
                 .update_function_configuration()
@@ -85,15 +90,27 @@ pub(super) async fn update(
                 .mutate_request(aws::with_body(bytes.clone()));
             aws::call("lambda:UpdateFunctionConfiguration", request.send())
         })
-        .await
-        .map_err(|failure| match failure.code.as_deref() {
-            Some("InvalidParameterValueException" | "ValidationException") => Error::BadInput {
+        .await;
+    match answered {
+        Ok(_) => Ok(()),
+        Err(failure)
+            if matches!(
+                failure.code.as_deref(),
+                Some("InvalidParameterValueException" | "ValidationException")
+            ) =>
+        {
+            Err(Error::BadInput {
                 summary: format!("Lambda refused the configuration (FUNCTION_CONFIGURATION): {failure}"),
                 details: vec![],
-            },
-            _ => failure.into_error(),
-        })?;
-    Ok(())
+            })
+        }
+        Err(failure) => {
+            readback::configuration_update_refused(function, failure, async || {
+                differences(lambda, function, wanted).await
+            })
+            .await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub(super) struct FunctionState {
     pub(super) revision_id: String,
     pub(super) package_type: String,
     pub(super) image_uri: Option<String>,
+    /// `x86_64` or `arm64` (Lambda's default is x86_64).
+    pub(super) architecture: String,
 }
 
 pub(super) async fn get_function(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<FunctionState, Error> {
@@ -59,6 +61,7 @@ pub(super) async fn get_function(lambda: &aws_sdk_lambda::Client, function: &str
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
         image_uri: output.code().and_then(|c| c.image_uri()).map(str::to_owned),
+        architecture: architecture(configuration.map(|c| c.architectures())),
     })
 }
 
@@ -189,5 +192,13 @@ fn state_of(
         revision_id: config.revision_id().unwrap_or_default().to_owned(),
         package_type: config.package_type().map(|p| p.as_str().to_owned()).unwrap_or_default(),
         image_uri: None,
+        architecture: architecture(Some(config.architectures())),
     }
+}
+
+fn architecture(architectures: Option<&[aws_sdk_lambda::types::Architecture]>) -> String {
+    architectures
+        .and_then(|list| list.first())
+        .map_or("x86_64", |architecture| architecture.as_str())
+        .to_owned()
 }

@@ -10,8 +10,10 @@
 mod code;
 mod configuration;
 mod function;
+mod image;
 pub mod package;
 mod progress;
+mod readback;
 mod release;
 
 use std::cell::RefCell;
@@ -78,7 +80,13 @@ impl fmt::Display for LambdaOutcome {
     }
 }
 
-pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients) -> Result<LambdaOutcome, Error> {
+/// `account`: the role's, which owns `S3_BUCKET` unless `S3_BUCKET_OWNER` says otherwise.
+pub async fn run(
+    run: &RunContext,
+    settings: &LambdaSettings,
+    clients: &Clients,
+    account: &str,
+) -> Result<LambdaOutcome, Error> {
     let deadline = run.deadline;
     let lambda = clients.lambda();
     let function = settings.function.as_str();
@@ -93,6 +101,21 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     };
     let current = function::get_function(&lambda, function).await?;
     function::check_package_type(&current, settings.code.as_ref())?;
+    // An image index in IMAGE_URI: its image for the function's architecture instead.
+    let with_image;
+    let settings = match &settings.code {
+        Some(CodeSource::Image(uri)) => match image::resolve(clients, uri, &current.architecture).await? {
+            Some(chosen) => {
+                with_image = LambdaSettings {
+                    code: Some(CodeSource::Image(chosen)),
+                    ..settings.clone()
+                };
+                &with_image
+            }
+            None => settings,
+        },
+        _ => settings,
+    };
     let code_changes = match (&settings.code, &package) {
         (None, _) => false,
         (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
@@ -127,10 +150,10 @@ pub async fn run(run: &RunContext, settings: &LambdaSettings, clients: &Clients)
     // outputs files record it, so nothing is left half-done without the log saying so. A
     // SIGTERM (the step's time limit, a manual stop) says it too, with what was in flight.
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
-    super::handling_sigterm();
+    run.cancel.answered_by_action();
     tokio::select! {
-        result = deploy(run, settings, clients, package, configuration_diff, &progress) => result,
-        () = super::terminated() => Err(progress.borrow().cancelled()),
+        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => result,
+        () = run.cancel.cancelled() => Err(progress.borrow().cancelled()),
     }
 }
 
@@ -139,6 +162,7 @@ async fn deploy(
     run: &RunContext,
     settings: &LambdaSettings,
     clients: &Clients,
+    account: &str,
     package: Option<package::Package>,
     configuration_diff: Option<Vec<String>>,
     done: &RefCell<Progress<'_>>,
@@ -185,7 +209,7 @@ async fn deploy(
         (Some(source), package) => {
             done.borrow_mut()
                 .now("UpdateFunctionCode (with the S3 upload, if any), then the wait for it");
-            let expected = code::update(clients, function, source, package, &state, deadline)
+            let expected = code::update(clients, account, function, source, package, &state, deadline)
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut().code_changed("$LATEST has the new code");

@@ -35,11 +35,26 @@ fn role(name: &str, trust: Value, permissions: Option<Value>) -> Value {
     json!({ "Type": "AWS::IAM::Role", "Properties": properties })
 }
 
+/// The SHA-1 thumbprint CloudFormation needs for the provider (`ThumbprintList`): without one it
+/// refuses to create `AWS::IAM::OIDCProvider`, and updates of a provider created without one
+/// fail (cloudformation-coverage-roadmap#2092), although IAM itself no longer requires it.
+const THUMBPRINT_PARAMETER: &str = "ProviderThumbprint";
+
 /// The stack of the OIDC role's account.
 pub fn oidc_stack(setup: &Setup) -> Value {
     let spelling = spelling(setup);
     let scope = &setup.scope;
-    let trust = substituted(trust_policy::web_identity(setup, &spelling).to_value());
+    let mut trust = substituted(trust_policy::web_identity(setup, &spelling).to_value());
+    // The role depends on the provider it trusts (STS finds no provider for a role created
+    // first). Not `DependsOn`: CloudFormation refuses a template whose DependsOn names a
+    // resource its condition leaves out ("Unresolved resource dependencies", cfn-lint E3005),
+    // which CreateOidcProvider=false does; a `Ref` inside `Fn::If` of the same condition orders
+    // them when the provider is created, and names the existing one otherwise.
+    if let Some(federated) = trust.pointer_mut("/Statement/0/Principal/Federated").map(Value::take) {
+        trust["Statement"][0]["Principal"]["Federated"] = json!({
+            "Fn::If": ["CreateProvider", { "Ref": "BitbucketOidcProvider" }, federated]
+        });
+    }
     let permissions = permissions::oidc_role(setup, &spelling).map(|policy| substituted(policy.to_value()));
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -50,6 +65,28 @@ pub fn oidc_stack(setup: &Setup) -> Value {
                 "AllowedValues": ["true", "false"],
                 "Default": "true",
                 "Description": "false when the account already has the provider for this workspace (one per URL)"
+            },
+            THUMBPRINT_PARAMETER: {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": "^([0-9a-fA-F]{40})?$",
+                "ConstraintDescription": "40 hexadecimal digits (a SHA-1 thumbprint)",
+                "Description": format!(
+                    "With CreateOidcProvider=true: the SHA-1 thumbprint of the top intermediate CA of {}'s \
+                     certificate (the IAM console shows it when you add the provider by hand; `aws-role-deploy \
+                     trust-policy` notes how to compute it). CloudFormation cannot create or update the provider \
+                     without one.",
+                    "api.bitbucket.org"
+                )
+            }
+        },
+        "Rules": {
+            "ThumbprintForANewProvider": {
+                "RuleCondition": { "Fn::Equals": [{ "Ref": "CreateOidcProvider" }, "true"] },
+                "Assertions": [{
+                    "Assert": { "Fn::Not": [{ "Fn::Equals": [{ "Ref": THUMBPRINT_PARAMETER }, ""] }] },
+                    "AssertDescription": "ProviderThumbprint is required when CreateOidcProvider is true"
+                }]
             }
         },
         "Conditions": {
@@ -59,7 +96,11 @@ pub fn oidc_stack(setup: &Setup) -> Value {
             "BitbucketOidcProvider": {
                 "Type": "AWS::IAM::OIDCProvider",
                 "Condition": "CreateProvider",
-                "Properties": { "Url": scope.issuer(), "ClientIdList": [scope.audience] }
+                "Properties": {
+                    "Url": scope.issuer(),
+                    "ClientIdList": [scope.audience],
+                    "ThumbprintList": [{ "Ref": THUMBPRINT_PARAMETER }]
+                }
             },
             "DeployRole": role(&setup.role_name, trust, permissions)
         },
@@ -154,11 +195,35 @@ mod tests {
         let resources = &stack["Resources"];
         assert_eq!(resources["BitbucketOidcProvider"]["Type"], "AWS::IAM::OIDCProvider");
         let trust = &resources["DeployRole"]["Properties"]["AssumeRolePolicyDocument"];
+        let federated = &trust["Statement"][0]["Principal"]["Federated"]["Fn::If"];
+        assert_eq!(federated[0], "CreateProvider");
+        assert_eq!(federated[1], json!({ "Ref": "BitbucketOidcProvider" }));
         assert_eq!(
-            trust["Statement"][0]["Principal"]["Federated"]["Fn::Sub"],
+            federated[2]["Fn::Sub"],
             "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc"
         );
         assert!(resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].is_array());
+    }
+
+    #[test]
+    fn the_provider_has_a_thumbprint_and_the_role_waits_for_it() {
+        let stack = oidc_stack(&setup());
+        let provider = &stack["Resources"]["BitbucketOidcProvider"];
+        assert_eq!(
+            provider["Properties"]["ThumbprintList"],
+            json!([{ "Ref": THUMBPRINT_PARAMETER }])
+        );
+        let parameter = &stack["Parameters"][THUMBPRINT_PARAMETER];
+        assert_eq!(parameter["AllowedPattern"], "^([0-9a-fA-F]{40})?$");
+        // Required exactly when the provider is created.
+        let rule = &stack["Rules"]["ThumbprintForANewProvider"];
+        assert_eq!(rule["RuleCondition"]["Fn::Equals"][0]["Ref"], "CreateOidcProvider");
+        // No DependsOn on a conditional resource (CloudFormation refuses the template when the
+        // condition is false); the dependency is the Ref inside Fn::If.
+        let role = &stack["Resources"]["DeployRole"];
+        assert!(role.get("DependsOn").is_none());
+        let text = stack.to_string();
+        assert_eq!(text.matches("\"Ref\":\"BitbucketOidcProvider\"").count(), 1, "{text}");
     }
 
     #[test]

@@ -217,6 +217,14 @@ impl Setup {
                     .to_owned(),
             );
         }
+        notes.push(
+            "CloudFormation: the provider needs ProviderThumbprint (CloudFormation creates no AWS::IAM::OIDCProvider \
+             without a ThumbprintList, and cannot update one created without it): the SHA-1 of the last certificate \
+             `openssl s_client -servername api.bitbucket.org -showcerts -connect api.bitbucket.org:443 </dev/null` \
+             prints, as `openssl x509 -fingerprint -sha1 -noout` gives it, without the colons (IAM's \
+             \"Obtain the thumbprint for an OpenID Connect identity provider\")."
+                .to_owned(),
+        );
         notes.extend(permissions::notes(self));
         if let Some(chained) = &self.chained {
             if chained.external_id {

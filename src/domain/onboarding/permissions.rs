@@ -181,6 +181,15 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
         resources.push(format!("{function}:*"));
     }
     let mut statements = vec![Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)];
+    if !setup.resources.ecr_repositories.is_empty() {
+        // IMAGE_URI: the pipe reads the image's manifest to replace an image index by the image
+        // for the function's architecture (Lambda refuses indexes).
+        statements.push(Statement::allow(
+            "LambdaImageManifest",
+            &["ecr:BatchGetImage"],
+            repository_arns(setup, arns),
+        ));
+    }
     if let Some(bucket) = &setup.resources.s3_bucket {
         // The pipe puts the package (ZIP_FILE with S3_BUCKET); Lambda then reads the object with
         // the caller's permissions, as s3:GetObjectVersion when the bucket is versioned.
@@ -193,17 +202,23 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     statements
 }
 
-fn ecr(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
-    let resources = &setup.resources;
-    let repositories = if resources.ecr_repositories.is_empty() {
+/// The repositories named with `--ecr-repository` (`ECR_REPOSITORY`), or all of the account's.
+fn repository_arns(setup: &Setup, arns: &Arns<'_>) -> Vec<String> {
+    if setup.resources.ecr_repositories.is_empty() {
         vec![arns.of("ecr", "repository/*")]
     } else {
-        resources
+        setup
+            .resources
             .ecr_repositories
             .iter()
             .map(|name| arns.of("ecr", &format!("repository/{name}")))
             .collect()
-    };
+    }
+}
+
+fn ecr(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
+    let resources = &setup.resources;
+    let repositories = repository_arns(setup, arns);
     let mut push: Vec<&str> = ECR_PUSH.to_vec();
     if resources.ecr_create_repository {
         push.push("ecr:CreateRepository");
@@ -250,6 +265,15 @@ pub fn notes(setup: &Setup) -> Vec<String> {
                      another account, this role needs those two actions on the repository too."
                         .to_owned(),
                 );
+                if resources.ecr_repositories.is_empty() {
+                    notes.push(
+                        "lambda-deploy: with IMAGE_URI the pipe reads the image's manifest (ecr:BatchGetImage on its \
+                         repository) to deploy an image index's image for the function's architecture; give the \
+                         repository with --ecr-repository to have that granted (without it, an index is only found by \
+                         Lambda's refusal)."
+                            .to_owned(),
+                    );
+                }
                 if let Some(bucket) = &resources.s3_bucket {
                     notes.push(format!(
                         "lambda-deploy: if bucket {bucket} encrypts with a customer-managed KMS key (SSE-KMS), the \
@@ -363,6 +387,21 @@ mod tests {
                 "arn:aws:lambda:*:111111111111:function:api:*"
             ])
         );
+    }
+
+    #[test]
+    fn lambda_reads_image_manifests_only_of_the_named_repositories() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::LambdaDeploy];
+        setup.resources.function = Some("api".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert!(!policy.to_string().contains("ecr:"), "{policy:#}");
+        assert!(notes(&setup).iter().any(|note| note.contains("--ecr-repository")));
+        setup.resources.ecr_repositories = vec!["api".into()];
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        let read = statement(&policy, "LambdaImageManifest");
+        assert_eq!(read["Action"], "ecr:BatchGetImage");
+        assert_eq!(read["Resource"], "arn:aws:ecr:*:111111111111:repository/api");
     }
 
     #[test]
