@@ -3,6 +3,7 @@
 //! Parsed by hand: an argument parser would cost image size for one subcommand.
 
 use crate::domain::arn::{PARTITIONS, is_account_id, partition_of_region};
+use crate::domain::onboarding::checks;
 use crate::domain::onboarding::scope::{BitbucketUuid, Scope, check_workspace_slug, default_audience};
 use crate::domain::onboarding::{
     ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
@@ -39,9 +40,16 @@ WHAT THE ROLE MAY DO
   --actions <list>               ecs-deploy, ecr-push, lambda-deploy (comma- or space-separated)
   --cluster <name>  --services <list>             ecs-deploy: services the role may update
   --task-role-arn <arn>  --execution-role-arn <arn>  ecs-deploy: the only roles iam:PassRole allows
+  --infrastructure-role-arn <arn>                 ecs-deploy: a service's ECS infrastructure role (EBS
+                                                  volumes), passed to ecs.amazonaws.com
   --function <name or arn>                        lambda-deploy
+  --function-role-arn <arn>                       lambda-deploy: the Role FUNCTION_CONFIGURATION sets
   --s3-bucket <name>                              lambda-deploy with S3_BUCKET: put and read the package
+  --s3-bucket-owner <12 digits>                   its account (S3_BUCKET_OWNER; default: the role's)
   --ecr-repository <list>  --ecr-create-repository  ecr-push
+  --registry-id <12 digits>                       the repositories' registry (REGISTRY_ID)
+
+Names are written into policies as given: wildcards (* ?) and ${ or %{ are refused.
 
 ROLE CHAINING
   --chained-role-account <12 digits>  a second role, in that account, admitting only the first one
@@ -171,6 +179,16 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
     });
     let region = get("--region").map(str::to_owned);
     let partition = match (get("--partition"), &region) {
+        (Some(partition), Some(region))
+            if PARTITIONS.contains(&partition) && partition_of_region(region) != partition =>
+        {
+            problems.push(format!(
+                "--partition {partition} does not hold --region {region} (its partition is {}): every ARN is \
+                 written in the region's partition, so give a region of {partition} or leave --partition out",
+                partition_of_region(region)
+            ));
+            partition.to_owned()
+        }
         (Some(partition), _) if PARTITIONS.contains(&partition) => partition.to_owned(),
         (Some(partition), _) => {
             problems.push(format!(
@@ -228,16 +246,40 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
     };
     let mut pass_roles = all("--task-role-arn");
     pass_roles.extend(all("--execution-role-arn"));
+    let infrastructure_roles = all("--infrastructure-role-arn");
+    let function_role = get("--function-role-arn").map(str::to_owned);
     // The deploy permissions live in the chained role's account when there is one.
     let deploy_account = chained.as_ref().map(|c| c.account.as_str()).or(account.as_deref());
-    for arn in &pass_roles {
+    let passed = pass_roles
+        .iter()
+        .map(|arn| ("--task-role-arn / --execution-role-arn", arn))
+        .chain(
+            infrastructure_roles
+                .iter()
+                .map(|arn| ("--infrastructure-role-arn", arn)),
+        )
+        .chain(function_role.iter().map(|arn| ("--function-role-arn", arn)));
+    for (option, arn) in passed {
         if !arn.starts_with("arn:") || !arn.contains(":role/") {
-            problems.push(format!(
-                "--task-role-arn / --execution-role-arn must be IAM role ARNs, got {arn:?}"
-            ));
-        } else if let Some(problem) = pass_role_account_problem(arn, deploy_account) {
+            problems.push(format!("{option} must be IAM role ARNs, got {arn:?}"));
+        } else if let Some(problem) = pass_role_account_problem(option, arn, deploy_account) {
             problems.push(problem);
         }
+    }
+    let mut account_id = |option: &str| {
+        get(option).and_then(|value| {
+            if is_account_id(value) {
+                Some(value.to_owned())
+            } else {
+                problems.push(format!("{option} must be an AWS account id (12 digits), got {value:?}"));
+                None
+            }
+        })
+    };
+    let ecr_registry = account_id("--registry-id");
+    let s3_bucket_owner = account_id("--s3-bucket-owner");
+    if s3_bucket_owner.is_some() && get("--s3-bucket").is_none() {
+        problems.push("--s3-bucket-owner needs --s3-bucket".to_owned());
     }
     if !all("--services").is_empty() && get("--cluster").is_none() {
         problems.push("--services needs --cluster".to_owned());
@@ -278,11 +320,22 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             services: all("--services"),
             function: get("--function").map(str::to_owned),
             s3_bucket: get("--s3-bucket").map(str::to_owned),
+            s3_bucket_owner,
+            function_role,
             ecr_repositories: all("--ecr-repository"),
+            ecr_registry,
             ecr_create_repository: flags.iter().any(|flag| flag == "--ecr-create-repository"),
             pass_roles,
+            infrastructure_roles,
         },
     };
+    let refused: Vec<String> = checks::check(&setup)
+        .into_iter()
+        .map(|problem| format!("{} {}", problem.field.option(), problem.message))
+        .collect();
+    if !refused.is_empty() {
+        return Err(refused);
+    }
     Ok(Command::Generate {
         setup: Box::new(setup),
         format,
@@ -293,14 +346,14 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
 /// IAM passes a role only to a service of the role's own account (AWS answers "Cross-account
 /// pass role is not allowed"): a task role of another account than the deploying role's can
 /// never be used, whatever the policy grants.
-fn pass_role_account_problem(arn: &str, deploy_account: Option<&str>) -> Option<String> {
+fn pass_role_account_problem(option: &str, arn: &str, deploy_account: Option<&str>) -> Option<String> {
     let deploy_account = deploy_account?;
     let role_account = arn.split(':').nth(4).filter(|account| !account.is_empty())?;
     (role_account != deploy_account).then(|| {
         format!(
-            "--task-role-arn / --execution-role-arn {arn} is in account {role_account}, but the deploy runs in account \
-             {deploy_account}: IAM passes a role only to services of its own account (\"Cross-account pass role is not \
-             allowed\"); give the task and execution roles of account {deploy_account}"
+            "{option} {arn} is in account {role_account}, but the deploy runs in account {deploy_account}: IAM passes a \
+             role only to services of its own account (\"Cross-account pass role is not allowed\"); give roles of \
+             account {deploy_account}"
         )
     })
 }
@@ -320,9 +373,13 @@ const KNOWN: &[&str] = &[
     "--services",
     "--task-role-arn",
     "--execution-role-arn",
+    "--infrastructure-role-arn",
     "--function",
+    "--function-role-arn",
     "--s3-bucket",
+    "--s3-bucket-owner",
     "--ecr-repository",
+    "--registry-id",
     "--chained-role-account",
     "--chained-role-name",
     "--external-id",
@@ -334,6 +391,7 @@ const REPEATABLE: &[&str] = &[
     "--services",
     "--task-role-arn",
     "--execution-role-arn",
+    "--infrastructure-role-arn",
     "--ecr-repository",
 ];
 

@@ -127,6 +127,24 @@ def test_lambda_from_s3_deploys_with_exactly_the_generated_permissions(s3_lambda
     assert update["params"]["S3Bucket"] == fn.bucket and update["params"].get("S3ObjectVersion"), update
 
 
+def test_the_generated_s3_permissions_hold_only_for_the_buckets_owner(s3_lambda, scenario, emulator):
+    # s3:ResourceAccount pins the bucket to the account that owns it: the same policy judged as
+    # if the bucket belonged to another account refuses the upload (S3 ARNs name no account).
+    fn, run = s3_lambda
+    policy = generate(scenario, "--actions", "lambda-deploy", "--function", "api",
+                      "--s3-bucket", fn.bucket)["role"]["permissions_policy"]
+    [s3] = [statement for statement in policy["Statement"] if statement["Sid"] == "LambdaCodeInS3"]
+    assert s3["Condition"] == {"StringEquals": {"s3:ResourceAccount": "111111111111"}}, s3
+    elsewhere = copy.deepcopy(policy)
+    for statement in elsewhere["Statement"]:
+        if statement["Sid"] == "LambdaCodeInS3":
+            statement["Condition"]["StringEquals"]["s3:ResourceAccount"] = "999999999999"
+    result = run(elsewhere)
+    assert result.code == 3, result
+    assert "s3:PutObject" in result.output
+    assert [r["action"] for r in refusals(emulator)] == ["PutObject"]
+
+
 @pytest.mark.parametrize("action", ["s3:PutObject", "s3:GetObjectVersion"])
 def test_lambda_from_s3_without_one_generated_s3_action_is_refused(s3_lambda, scenario, action):
     fn, run = s3_lambda

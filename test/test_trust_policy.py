@@ -89,6 +89,44 @@ def test_without_a_repository_it_refuses():
     assert "--repository-uuid is required" in done.stderr and done.stdout == ""
 
 
+@pytest.mark.parametrize("option, value", [
+    ("--cluster", "prod*"), ("--services", "web?"), ("--function", "api-${aws:username}"),
+    ("--s3-bucket", "artifacts-%{ if true }x%{ endif }"), ("--ecr-repository", "team/*"),
+    ("--function-role-arn", f"arn:aws:iam::{ACCOUNT}:role/*"), ("--audience", "ari:cloud:bitbucket::workspace/*"),
+])
+def test_wildcards_and_references_in_any_name_are_refused(option, value):
+    args = [*scope_args(), "--account", ACCOUNT, "--actions", "ecs-deploy,ecr-push,lambda-deploy"]
+    if option == "--services":
+        args += ["--cluster", "prod"]
+    done = generate(*args, option, value, expect=2)
+    assert option in done.stderr and "refused" in done.stderr, done.stderr
+    assert done.stdout == ""
+
+
+def test_registry_bucket_owner_and_passed_roles_are_iam_grammar():
+    doc = document(*scope_args(), "--account", ACCOUNT, "--region", "us-east-1",
+                   "--actions", "ecs-deploy,ecr-push,lambda-deploy", "--cluster", "prod", "--function", "api",
+                   "--ecr-repository", "web", "--registry-id", OTHER_ACCOUNT, "--s3-bucket", "artifacts",
+                   "--s3-bucket-owner", OTHER_ACCOUNT, "--function-role-arn", f"arn:aws:iam::{ACCOUNT}:role/api-exec",
+                   "--infrastructure-role-arn", f"arn:aws:iam::{ACCOUNT}:role/ecs-ebs", "--task-role-arn",
+                   f"arn:aws:iam::{ACCOUNT}:role/web-task")
+    policy = doc["role"]["permissions_policy"]
+    assert problems_of(policy, "permissions") == [], json.dumps(policy, indent=2)
+    by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert by_sid["EcrPush"]["Resource"] == f"arn:aws:ecr:us-east-1:{OTHER_ACCOUNT}:repository/web"
+    assert by_sid["LambdaCodeInS3"]["Condition"] == {"StringEquals": {"s3:ResourceAccount": OTHER_ACCOUNT}}
+    assert by_sid["PassFunctionRole"]["Condition"]["StringEquals"]["iam:PassedToService"] == "lambda.amazonaws.com"
+    assert by_sid["PassInfrastructureRoles"]["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs.amazonaws.com"
+
+
+def test_permissions_iam_would_refuse_for_their_size_are_not_printed():
+    services = " ".join(f"service-with-a-long-name-{i}" for i in range(200))
+    done = generate(*scope_args(), "--account", ACCOUNT, "--actions", "ecs-deploy", "--cluster", "prod",
+                    "--services", services, expect=2)
+    assert "10240" in done.stderr and "fewer names" in done.stderr, done.stderr
+    assert done.stdout == ""
+
+
 def test_help_documents_every_option():
     text = generate("--help").stdout
     for option in ["--workspace", "--repository-uuid", "--environment-uuid", "--audience", "--account",

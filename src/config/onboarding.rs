@@ -5,14 +5,16 @@
 
 use super::Env;
 use super::env::bitbucket_context;
+use super::files::load_json_document;
 use super::reader::{Reader, is_region};
-use crate::domain::arn::partition_of_region;
+use crate::domain::arn::{RoleArn, is_account_id, partition_of_region};
+use crate::domain::onboarding::checks;
 use crate::domain::onboarding::scope::{BitbucketUuid, Scope, check_workspace_slug, default_audience};
 use crate::domain::onboarding::{
     ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
 };
 use crate::domain::token::TokenClaims;
-use crate::error::Error;
+use crate::error::{Error, Problem};
 use crate::vars;
 
 /// Whether the environment asks for `ACTION: trust-policy`, which needs neither a region nor
@@ -64,7 +66,18 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     };
     let workspace_uuid = uuid(workspace_uuid, "BITBUCKET_REPO_OWNER_UUID");
     let repository_uuid = uuid(repository_uuid, "BITBUCKET_REPO_UUID");
-    let environment_uuid = environment_uuid.and_then(|value| BitbucketUuid::parse(&value).ok());
+    // A deployment step's environment narrows the role to it: a value that is not a UUID is a
+    // problem, never a reason to fall back to the wider repository scope.
+    let environment_uuid = environment_uuid.and_then(|value| {
+        BitbucketUuid::parse(&value)
+            .map_err(|message| {
+                read.problem(
+                    "BITBUCKET_DEPLOYMENT_ENVIRONMENT_UUID",
+                    format!("the deployment environment (from the step's token, else this variable) {message}"),
+                )
+            })
+            .ok()
+    });
     let workspace = match workspace {
         Some(slug) => check_workspace_slug(&slug)
             .map_err(|message| read.problem("BITBUCKET_WORKSPACE", message))
@@ -104,7 +117,33 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     let function = read.text(&vars::FUNCTION_NAME);
     let ecr_repositories: Vec<String> = read.text(&vars::ECR_REPOSITORY).into_iter().collect();
     let ecr_create_repository = read.bool(&vars::CREATE_REPOSITORY);
+    let ecr_registry = account_id(&mut read, &vars::REGISTRY_ID);
     let s3_bucket = read.text(&vars::S3_BUCKET);
+    let s3_bucket_owner = account_id(&mut read, &vars::S3_BUCKET_OWNER);
+    let function_role = read.raw(&vars::FUNCTION_CONFIGURATION).and_then(|value| {
+        let work_dir = context
+            .clone_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| std::path::PathBuf::from("/"));
+        function_role(env, &work_dir, value)
+            .map_err(|message| read.problem(vars::FUNCTION_CONFIGURATION.name, message))
+            .ok()
+            .flatten()
+    });
+    if let (Some(region), Some(role)) = (&region, &oidc_role)
+        && partition_of_region(region) != role.partition
+    {
+        read.problem(
+            vars::AWS_OIDC_ROLE_ARN.name,
+            format!(
+                "is in partition {}, but AWS_DEFAULT_REGION {region} is in {}: the generated ARNs use the region's \
+                 partition",
+                role.partition,
+                partition_of_region(region)
+            ),
+        );
+    }
 
     let (Some(workspace), Some(workspace_uuid), Some(repository_uuid)) = (workspace, workspace_uuid, repository_uuid)
     else {
@@ -113,10 +152,11 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     if !read.problems.is_empty() {
         return Err(Error::Validation(read.problems));
     }
-    let partition = oidc_role
-        .as_ref()
-        .map(|role| role.partition.clone())
-        .or_else(|| region.as_deref().map(|region| partition_of_region(region).to_owned()))
+    // The region's partition when there is a region (the role's agrees, or was refused above).
+    let partition = region
+        .as_deref()
+        .map(|region| partition_of_region(region).to_owned())
+        .or_else(|| oidc_role.as_ref().map(|role| role.partition.clone()))
         .unwrap_or_else(|| "aws".to_owned());
     let setup = Setup {
         scope: Scope {
@@ -149,12 +189,52 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             services,
             function,
             ecr_repositories,
+            ecr_registry,
             ecr_create_repository,
             s3_bucket,
+            s3_bucket_owner,
+            function_role,
             ..Resources::default()
         },
     };
+    let refused: Vec<Problem> = checks::check(&setup)
+        .into_iter()
+        .map(|problem| Problem {
+            variable: problem.field.variable().to_owned(),
+            message: problem.message,
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(Error::Validation(refused));
+    }
     Ok(TrustPolicyStep { setup, format, debug })
+}
+
+fn account_id(read: &mut Reader<'_>, var: &vars::Var) -> Option<String> {
+    let value = read.text(var)?;
+    if is_account_id(&value) {
+        Some(value)
+    } else {
+        read.problem(
+            var.name,
+            format!("must be an AWS account id (12 digits), got {value:?}"),
+        );
+        None
+    }
+}
+
+/// The execution role `FUNCTION_CONFIGURATION` gives the function (`Role`), which changing it
+/// passes to Lambda. The file is data: only that one field is taken, and it must be a role ARN.
+fn function_role(env: &Env, work_dir: &std::path::Path, value: &str) -> Result<Option<String>, String> {
+    let (path, document) = load_json_document(env, work_dir, value).map_err(|messages| messages.join("; "))?;
+    match document.get("Role") {
+        None => Ok(None),
+        Some(serde_json::Value::String(arn)) if RoleArn::parse(arn).is_ok() => Ok(Some(arn.clone())),
+        Some(other) => Err(format!(
+            "{}: Role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), got {other}",
+            path.display()
+        )),
+    }
 }
 
 #[derive(Default)]
@@ -273,6 +353,108 @@ mod tests {
         .unwrap();
         assert_eq!(step.setup.scope.sub_pattern(), format!("{REPO}:*"));
         assert_eq!(step.format, Format::Json);
+    }
+
+    fn problems_of(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        match read_with(pairs) {
+            Err(Error::Validation(problems)) => problems.into_iter().map(|p| (p.variable, p.message)).collect(),
+            Err(other) => panic!("{other}"),
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    const SCOPED: [(&str, &str); 3] = [
+        ("BITBUCKET_WORKSPACE", "acme"),
+        ("BITBUCKET_REPO_OWNER_UUID", WS),
+        ("BITBUCKET_REPO_UUID", REPO),
+    ];
+
+    #[test]
+    fn a_malformed_environment_is_refused_not_widened_to_the_repository() {
+        let sub = format!("{REPO}:{{not-a-uuid}}:{{step}}");
+        let problems = problems_of(&[("BITBUCKET_STEP_OIDC_TOKEN", &token(&sub))]);
+        assert!(
+            problems
+                .iter()
+                .any(|(v, m)| v == "BITBUCKET_DEPLOYMENT_ENVIRONMENT_UUID" && m.contains("UUID")),
+            "{problems:?}"
+        );
+        let mut pairs = SCOPED.to_vec();
+        pairs.push(("BITBUCKET_DEPLOYMENT_ENVIRONMENT_UUID", "{prod}"));
+        assert_eq!(problems_of(&pairs).len(), 1);
+    }
+
+    #[test]
+    fn wildcards_and_references_in_names_are_refused() {
+        for (variable, value) in [
+            ("CLUSTER_NAME", "prod*"),
+            ("SERVICE_NAME", "web ap?"),
+            ("FUNCTION_NAME", "${aws:username}"),
+            ("S3_BUCKET", "%{if x}y%{endif}"),
+            ("ECR_REPOSITORY", "team/*"),
+        ] {
+            let mut pairs = SCOPED.to_vec();
+            pairs.extend([
+                ("POLICY_ACTIONS", "ecs-deploy ecr-push lambda-deploy"),
+                (variable, value),
+            ]);
+            let problems = problems_of(&pairs);
+            assert!(
+                problems.iter().any(|(v, m)| v == variable && m.contains("refused")),
+                "{variable}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn registry_bucket_owner_and_the_functions_role_shape_the_permissions() {
+        let dir = std::env::temp_dir().join(format!("onboarding-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("lambda.json"),
+            r#"{"MemorySize": 256, "Role": "arn:aws:iam::111111111111:role/api-exec"}"#,
+        )
+        .unwrap();
+        let mut pairs = SCOPED.to_vec();
+        let clone_dir = dir.display().to_string();
+        pairs.extend([
+            ("BITBUCKET_CLONE_DIR", clone_dir.as_str()),
+            ("POLICY_ACTIONS", "lambda-deploy"),
+            ("FUNCTION_CONFIGURATION", "lambda.json"),
+            ("REGISTRY_ID", "333333333333"),
+            ("S3_BUCKET", "artifacts"),
+            ("S3_BUCKET_OWNER", "444444444444"),
+        ]);
+        let step = read_with(&pairs).unwrap();
+        let resources = &step.setup.resources;
+        assert_eq!(
+            resources.function_role.as_deref(),
+            Some("arn:aws:iam::111111111111:role/api-exec")
+        );
+        assert_eq!(resources.ecr_registry.as_deref(), Some("333333333333"));
+        assert_eq!(resources.s3_bucket_owner.as_deref(), Some("444444444444"));
+        std::fs::write(dir.join("lambda.json"), r#"{"Role": "api-exec"}"#).unwrap();
+        let problems = problems_of(&pairs);
+        assert!(
+            problems
+                .iter()
+                .any(|(v, m)| v == "FUNCTION_CONFIGURATION" && m.contains("role ARN")),
+            "{problems:?}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        let mut pairs = SCOPED.to_vec();
+        pairs.push(("REGISTRY_ID", "12"));
+        assert!(problems_of(&pairs).iter().any(|(v, _)| v == "REGISTRY_ID"));
+    }
+
+    #[test]
+    fn the_regions_partition_is_used_and_a_role_of_another_is_refused() {
+        let mut pairs = SCOPED.to_vec();
+        pairs.push(("AWS_DEFAULT_REGION", "cn-north-1"));
+        assert_eq!(read_with(&pairs).unwrap().setup.partition, "aws-cn");
+        pairs.push(("AWS_OIDC_ROLE_ARN", "arn:aws:iam::111111111111:role/ci"));
+        let problems = problems_of(&pairs);
+        assert!(problems.iter().any(|(v, _)| v == "AWS_OIDC_ROLE_ARN"), "{problems:?}");
     }
 
     #[test]

@@ -115,8 +115,17 @@ def _lambda(req, arn):
     if req.action == "UpdateFunctionCode" and p.get("S3Bucket"):
         # Lambda reads the object as the caller (forward access), dry runs included.
         read = "s3:GetObjectVersion" if p.get("S3ObjectVersion") else "s3:GetObject"
-        needs.append((read, f"arn:aws:s3:::{p['S3Bucket']}/{p.get('S3Key', '')}", {}))
+        needs.append((read, f"arn:aws:s3:::{p['S3Bucket']}/{p.get('S3Key', '')}", _s3_context(p["S3Bucket"])))
     return needs
+
+
+def _s3_context(bucket):
+    """S3's condition keys IAM fills for a request on `bucket`: `s3:ResourceAccount`, the account
+    that owns it (absent for a bucket that does not exist)."""
+    from moto.s3.models import s3_backends
+
+    owner = (s3_backends.bucket_accounts.get(bucket) or (None, None))[1]
+    return {"s3:ResourceAccount": owner} if owner else {}
 
 
 def _ecr(req, arn_in):
@@ -161,7 +170,8 @@ def authorizations(req, account):
         return _ecr(req, arn_in)
     if req.service == "s3":
         bucket_key = req.path.lstrip("/")
-        return [(f"s3:{req.action}", f"arn:aws:s3:::{bucket_key}" if bucket_key else "*", {})]
+        context = _s3_context(bucket_key.split("/", 1)[0]) if bucket_key else {}
+        return [(f"s3:{req.action}", f"arn:aws:s3:::{bucket_key}" if bucket_key else "*", context)]
     return [(f"{req.service}:{req.action}", "*", {})]
 
 

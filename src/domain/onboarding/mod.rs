@@ -10,6 +10,7 @@
 //! trust-policy` build one and print what these return. `doctor` compares a step's token with
 //! what such a trust policy requires.
 
+pub mod checks;
 pub mod cloudformation;
 pub mod doctor;
 pub mod document;
@@ -75,11 +76,22 @@ pub struct Resources {
     /// lambda-deploy's S3_BUCKET: the pipe uploads the package there and Lambda reads it back
     /// with the caller's permissions.
     pub s3_bucket: Option<String>,
+    /// The account that owns `s3_bucket` (S3_BUCKET_OWNER), pinned with `s3:ResourceAccount`;
+    /// `None`: the deploying role's own.
+    pub s3_bucket_owner: Option<String>,
+    /// The function's execution role (`Role` in FUNCTION_CONFIGURATION): changing it passes it
+    /// to Lambda.
+    pub function_role: Option<String>,
     pub ecr_repositories: Vec<String>,
+    /// The registry (account) of the repositories (REGISTRY_ID); `None`: the deploying role's.
+    pub ecr_registry: Option<String>,
     /// `ecr:CreateRepository`, for pushes that create their repository.
     pub ecr_create_repository: bool,
     /// The task role and execution role ARNs `iam:PassRole` is limited to.
     pub pass_roles: Vec<String>,
+    /// ECS infrastructure roles (a service's `volumeConfigurations[].managedEBSVolume.roleArn`),
+    /// passed to `ecs.amazonaws.com`.
+    pub infrastructure_roles: Vec<String>,
 }
 
 /// The second role of a chain: another account's role that admits the first one.

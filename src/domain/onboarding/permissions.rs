@@ -27,6 +27,7 @@ pub const LAMBDA_DEPLOY: [&str; 8] = [
 ];
 
 /// Where ARNs of one account and region begin.
+#[derive(Clone, Copy)]
 struct Arns<'a> {
     partition: &'a str,
     region: &'a str,
@@ -163,6 +164,22 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
             ),
         );
     }
+    if !resources.infrastructure_roles.is_empty() {
+        // A service with Amazon EBS volumes names an infrastructure role that ECS itself uses:
+        // deploying it passes that role to ecs.amazonaws.com (not to the tasks).
+        statements.push(
+            Statement::allow(
+                "PassInfrastructureRoles",
+                &["iam:PassRole"],
+                resources.infrastructure_roles.clone(),
+            )
+            .when(
+                "StringEquals",
+                "iam:PassedToService",
+                vec!["ecs.amazonaws.com".to_owned()],
+            ),
+        );
+    }
     statements
 }
 
@@ -181,6 +198,16 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
         resources.push(format!("{function}:*"));
     }
     let mut statements = vec![Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)];
+    if let Some(role) = &setup.resources.function_role {
+        // FUNCTION_CONFIGURATION sets `Role`: UpdateFunctionConfiguration passes it to Lambda.
+        statements.push(
+            Statement::allow("PassFunctionRole", &["iam:PassRole"], vec![role.clone()]).when(
+                "StringEquals",
+                "iam:PassedToService",
+                vec!["lambda.amazonaws.com".to_owned()],
+            ),
+        );
+    }
     if !setup.resources.ecr_repositories.is_empty() {
         // IMAGE_URI: the pipe reads the image's manifest to replace an image index by the image
         // for the function's architecture (Lambda refuses indexes).
@@ -193,25 +220,37 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     if let Some(bucket) = &setup.resources.s3_bucket {
         // The pipe puts the package (ZIP_FILE with S3_BUCKET); Lambda then reads the object with
         // the caller's permissions, as s3:GetObjectVersion when the bucket is versioned.
-        statements.push(Statement::allow(
-            "LambdaCodeInS3",
-            &["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
-            vec![format!("arn:{}:s3:::{bucket}/*", arns.partition)],
-        ));
+        // Bucket names are global and S3 ARNs name no account: s3:ResourceAccount pins the bucket
+        // to its owner, so a bucket of the same name in another account (a deleted one's name
+        // taken over) is not covered.
+        let owner = setup.resources.s3_bucket_owner.as_deref().unwrap_or(arns.account);
+        statements.push(
+            Statement::allow(
+                "LambdaCodeInS3",
+                &["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
+                vec![format!("arn:{}:s3:::{bucket}/*", arns.partition)],
+            )
+            .when("StringEquals", "s3:ResourceAccount", vec![owner.to_owned()]),
+        );
     }
     statements
 }
 
-/// The repositories named with `--ecr-repository` (`ECR_REPOSITORY`), or all of the account's.
+/// The repositories named with `--ecr-repository` (`ECR_REPOSITORY`), or all of the registry's:
+/// the registry of `REGISTRY_ID` (`--registry-id`) when given, else the deploying account's.
 fn repository_arns(setup: &Setup, arns: &Arns<'_>) -> Vec<String> {
+    let registry = Arns {
+        account: setup.resources.ecr_registry.as_deref().unwrap_or(arns.account),
+        ..*arns
+    };
     if setup.resources.ecr_repositories.is_empty() {
-        vec![arns.of("ecr", "repository/*")]
+        vec![registry.of("ecr", "repository/*")]
     } else {
         setup
             .resources
             .ecr_repositories
             .iter()
-            .map(|name| arns.of("ecr", &format!("repository/{name}")))
+            .map(|name| registry.of("ecr", &format!("repository/{name}")))
             .collect()
     }
 }
@@ -416,6 +455,63 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:111111111111:function:api",
                 "arn:aws:lambda:eu-west-1:111111111111:function:api:*"
             ])
+        );
+    }
+
+    #[test]
+    fn ecr_arns_name_the_registry_of_registry_id() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::EcrPush, DeployAction::LambdaDeploy];
+        setup.resources.ecr_repositories = vec!["web".into()];
+        setup.resources.ecr_registry = Some("333333333333".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "EcrPush")["Resource"],
+            "arn:aws:ecr:*:333333333333:repository/web"
+        );
+        assert_eq!(
+            statement(&policy, "LambdaImageManifest")["Resource"],
+            "arn:aws:ecr:*:333333333333:repository/web"
+        );
+        // The functions stay in the deploying account.
+        assert!(policy.to_string().contains("arn:aws:lambda:*:111111111111:function:*"));
+    }
+
+    #[test]
+    fn the_code_bucket_is_pinned_to_its_owner() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::LambdaDeploy];
+        setup.resources.s3_bucket = Some("artifacts".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        let s3 = statement(&policy, "LambdaCodeInS3");
+        assert_eq!(s3["Resource"], "arn:aws:s3:::artifacts/*");
+        assert_eq!(s3["Condition"]["StringEquals"]["s3:ResourceAccount"], "111111111111");
+        setup.resources.s3_bucket_owner = Some("444444444444".into());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "LambdaCodeInS3")["Condition"]["StringEquals"]["s3:ResourceAccount"],
+            "444444444444"
+        );
+    }
+
+    #[test]
+    fn roles_passed_to_lambda_and_to_ecs_itself_each_have_their_service() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::EcsDeploy, DeployAction::LambdaDeploy];
+        setup.resources.function_role = Some("arn:aws:iam::111111111111:role/api-exec".into());
+        setup.resources.infrastructure_roles = vec!["arn:aws:iam::111111111111:role/ecs-ebs".into()];
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        let lambda = statement(&policy, "PassFunctionRole");
+        assert_eq!(lambda["Resource"], "arn:aws:iam::111111111111:role/api-exec");
+        assert_eq!(
+            lambda["Condition"]["StringEquals"]["iam:PassedToService"],
+            "lambda.amazonaws.com"
+        );
+        let ecs = statement(&policy, "PassInfrastructureRoles");
+        assert_eq!(ecs["Resource"], "arn:aws:iam::111111111111:role/ecs-ebs");
+        assert_eq!(
+            ecs["Condition"]["StringEquals"]["iam:PassedToService"],
+            "ecs.amazonaws.com"
         );
     }
 
