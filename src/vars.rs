@@ -113,12 +113,12 @@ pipe_variables! {
         default: Some("5"),
     }
     AWS_ATTEMPT_TIMEOUT {
-        usage: "Seconds one attempt of an AWS request may take before it is abandoned and retried (1-600).",
+        usage: "Seconds one attempt of an AWS request may take before it is abandoned and retried (1-600). `ecr-push`: how long a connection to the registry or the Docker daemon may go without a byte moved before it is abandoned (opening one: at most this, and 10 s).",
         default: Some("30"),
     }
     HTTPS_PROXY {
         secret: true,
-        usage: "Proxy for HTTPS requests (self-hosted runners). May carry a password, so it is never printed.",
+        usage: "Proxy for HTTPS requests (self-hosted runners). May carry a password, so it is never printed. `ecr-push` reaches its proxy over plain TCP (a CONNECT tunnel), so an `https://` proxy URL with a password is refused rather than sent in clear.",
     }
     HTTP_PROXY {
         secret: true,
@@ -241,14 +241,14 @@ pipe_variables! {
         usage: "`ecr-push`: the account id (12 digits) of the registry, when the repository is in another account than the role's.",
     }
     DOCKER_HOST {
-        usage: "`ecr-push` with `IMAGE_NAME`: the Docker daemon, `tcp://host:port` or `unix:///path`. Bitbucket sets it for steps with `services: [docker]`; unset: `unix:///var/run/docker.sock`.",
+        usage: "`ecr-push` with `IMAGE_NAME`: the Docker daemon, `tcp://host:port` or `unix:///path`. Bitbucket sets it for steps with `services: [docker]`; unset: `unix:///var/run/docker.sock`. Plain TCP to a daemon other than this machine or the step's Docker service (`host.docker.internal`, `BITBUCKET_DOCKER_HOST_INTERNAL`) gets a warning: the registry credential travels to it in clear.",
     }
     WAIT {
         usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED. `lambda-deploy` always waits for each update, since the next step depends on it.",
         default: Some("true"),
     }
     WAIT_TIMEOUT {
-        usage: "Seconds the whole deployment may take, one-off task and waiting included (1-86400). Sessions are refreshed during long waits while the step's OIDC token is valid.",
+        usage: "Seconds the whole deployment may take, one-off task and waiting included, and the whole of an `ecr-push` (1-86400). Sessions are refreshed during long waits while the step's OIDC token is valid.",
         default: Some("900"),
     }
     DRY_RUN {

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -188,9 +189,26 @@ class EcrLikeFront:
       "User: … is not authorized to perform: ecr:… on resource: … because no identity-based policy
       allows the ecr:… action" (docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors.html).
 
+    - a `GET` of a manifest comes without `Docker-Content-Digest`; only `HEAD` carries it (private
+      ECR: Docker.Registry.DotNet#34/#35, terraform-provider-docker#186, distribution#3792,
+      aws/containers-roadmap#1931). `digest_on_get = True` gives it back (distribution's behaviour);
+    - a closing `PUT` of an upload session that received no bytes at all (a zero-length blob) is
+      refused as ECR refuses `CompleteLayerUpload` without parts: `400 BLOB_UPLOAD_INVALID` "The upload
+      with id '<id>' … cannot be completed because it does not have any parts" (EmptyUploadException;
+      devcontainers/cli#814, radius-project/radius#7887: also for a monolithic `PUT` with the digest);
+    - `foreign_location = "<scheme>://<host:port>"`: the `Location` that starts an upload names that
+      origin instead of the front's own (a registry, or an attacker in the middle, sending the client
+      elsewhere); `fault("reset", n, "PATCH")` closes the connection (RST) of the next `n` requests of
+      that method (`path=` narrows it, e.g. to "/manifests/") after reading half of their body, `fault("stall", n, "PATCH", seconds)` holds them
+      without reading a byte for `seconds`, then closes. ECR keeps no partial part: the session
+      cannot go on (aws/containers-roadmap#2831).
+
     `parts` records (upload path, size, status) of every `PATCH`, in order; `tag_refusals`
     (repository, tag) of every immutable refusal; `throttled` (method, path) of every 429;
-    `denials` (action, method, path) of every 403 DENIED.
+    `denials` (action, method, path) of every 403 DENIED. `log` records every request as
+    `{"method", "path", "status" (None: no answer), "control" (the behaviour above that answered it,
+    or None), "authorization" (whether it carried one), "digest_header" (whether the answer had
+    Docker-Content-Digest)}`.
     """
 
     def __init__(self, registry):
@@ -208,6 +226,12 @@ class EcrLikeFront:
         self.throttled = []
         self._throttle = [0, None]  # requests left to refuse, method (None: any)
         self._sessions = {}  # upload path -> (first range header, last part size)
+        self.digest_on_get = False
+        self.foreign_location = None
+        self.log = []
+        self._faults = []  # [kind, count, method, seconds, path part]
+        self._received = {}  # upload session id -> bytes received
+        self._released = threading.Event()
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -232,9 +256,58 @@ class EcrLikeFront:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 
+            def _record(self, status, digest_header=False):
+                front.log.append({
+                    "method": self.command, "path": self.path.split("?", 1)[0], "status": status,
+                    "control": getattr(self, "control", None),
+                    "authorization": "Authorization" in self.headers, "digest_header": digest_header,
+                })
+
+            def _faulted(self):
+                """A pending `reset`/`stall` fault for this request: the connection ends unanswered."""
+                with front._lock:
+                    fault = next((f for f in front._faults if f[1] > 0 and f[2] in (None, self.command)
+                                  and (f[4] is None or f[4] in self.path)), None)
+                    if fault is None:
+                        return False
+                    fault[1] -= 1
+                kind, _, _, seconds, _ = fault
+                self.control = kind
+                self._record(None)
+                if kind == "reset":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    self.rfile.read(length // 2)
+                else:
+                    front._released.wait(seconds)
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return True
+
+            def _session_of(self, path):
+                return path.rsplit("/blobs/uploads/", 1)[-1] if "/blobs/uploads/" in path else None
+
             def _forward(self):
+                self.control = None
+                if self._faulted():
+                    return None
                 body = self._body()
                 path = self.path.split("?", 1)[0]
+                session = self._session_of(path)
+                if session and self.command in ("PATCH", "PUT"):
+                    with front._lock:
+                        front._received[session] = front._received.get(session, 0) + len(body)
+                if (self.command == "PUT" and session and "digest=" in self.path
+                        and front._received.get(session, 0) == 0):
+                    self.control = "empty-upload"
+                    repository = path[len("/v2/"):].split("/blobs/")[0]
+                    doc = json.dumps({"errors": [{"code": "BLOB_UPLOAD_INVALID", "message": (
+                        f"The upload with id '{session}' in the repository with name '{repository}' in registry "
+                        f"with id '111111111111' cannot be completed because it does not have any parts")}]})
+                    return self._answer(400, [("Content-Type", "application/json")], doc.encode())
                 action = ecr_action(self.command, path)
                 if action in front.denied:
                     front.denials.append((action, self.command, path))
@@ -284,6 +357,13 @@ class EcrLikeFront:
                 out = [(k, v) for k, v in response.getheaders() if k.lower() not in ("content-length", "connection")]
                 status = response.status
                 upstream.close()
+                if self.command == "GET" and "/manifests/" in path and not front.digest_on_get:
+                    self.control = "no-digest-on-get"
+                    out = [(k, v) for k, v in out if k.lower() != "docker-content-digest"]
+                if self.command == "POST" and path.endswith("/blobs/uploads/") and front.foreign_location:
+                    self.control = "foreign-location"
+                    out = [(k, front.foreign_location + v[v.find("/v2/"):] if k.lower() == "location" else v)
+                           for k, v in out]
                 if self.command == "PATCH" and status == 202:
                     status = 201
                     new_path = next((v for k, v in out if k.lower() == "location"), path)
@@ -317,6 +397,7 @@ class EcrLikeFront:
                 return True
 
             def _answer(self, status, headers, data):
+                self._record(status, any(k.lower() == "docker-content-digest" for k, _ in headers))
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
@@ -337,7 +418,18 @@ class EcrLikeFront:
         with self._lock:
             self._throttle = [count, method]
 
+    def fault(self, kind, count, method=None, seconds=30, path=None):
+        """`reset` or `stall` the next `count` requests (of `method`, and whose path holds `path`,
+        if given)."""
+        assert kind in ("reset", "stall"), kind
+        with self._lock:
+            self._faults.append([kind, count, method, seconds, path])
+
+    def requests(self, method=None, control=None):
+        return [r for r in self.log if method in (None, r["method"]) and control in (None, r["control"])]
+
     def close(self):
+        self._released.set()
         self.server.shutdown()
         self.server.server_close()
 

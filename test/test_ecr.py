@@ -235,7 +235,7 @@ def test_repository_created_meanwhile_is_used(scenario, ecr, ecr_registry, how):
     if how == "race":
         scenario.emulator.ecr_create_race(image_tag_mutability="MUTABLE")
     else:
-        scenario.emulator.ecr_lost_answer("CreateRepository")
+        scenario.emulator.add_fault("lost_answer", service="ecr", action="CreateRepository")
     result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, CREATE_REPOSITORY="true",
                   IMAGE_TAG_MUTABILITY="IMMUTABLE")
     assert assert_pushed(result, ecr_registry, repository, ["latest"]) == top
@@ -311,6 +311,7 @@ def test_immutable_tag_conflict_names_the_tag(scenario, ecr):
     result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="prod")
     assert result.code == 1, result
     assert "Tag prod already exists" in result.final_line and "immutable" in result.final_line
+    assert "ImageTagAlreadyExistsException" in result.final_line
     assert "Change TAGS" in result.output
     [refused] = [r for r in scenario.emulator.requests(service="ecr", action="PutImage") if r["status"] == 400]
     assert refused["error_code"] == "ImageTagAlreadyExistsException"
@@ -363,7 +364,7 @@ def test_a_put_image_applied_but_unanswered_is_not_a_failure(scenario, ecr):
     repository = repo_name()
     ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")
     digest = seed_image(ecr, repository, "sha-new", content="new")
-    scenario.emulator.ecr_lost_answer("PutImage")
+    scenario.emulator.add_fault("lost_answer", service="ecr", action="PutImage")
     result = push(scenario, SOURCE_TAG="sha-new", ECR_REPOSITORY=repository, TAGS="prod")
     assert result.code == 0, result
     puts = [r for r in scenario.emulator.requests(service="ecr", action="PutImage")

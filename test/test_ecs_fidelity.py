@@ -198,6 +198,21 @@ def test_update_service_without_the_service_is_not_reported_as_not_updated(ecs, 
     assert "Not updated: web" not in result.output, result
 
 
+def test_empty_answers_while_waiting_are_waited_through_not_judged(ecs, emulator):
+    # One DescribeTasks of the one-off task and one poll of the service come back empty: the
+    # pipe neither panics nor reads them as a verdict; the next answers decide.
+    emulator.ecs_run_task(polls=2, containers=[{"name": "app", "exitCode": 0}])
+    emulator.ecs_empty_answer("DescribeTasks")
+    ecs.rollout("complete", polls=2)
+    emulator.ecs_empty_answer("DescribeServices", skip=2)
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", RUN_TASK="true")
+
+    assert result.code == 0, result
+    emptied = [c["action"] for c in ecs.calls() if c.get("scenario", {}).get("emptied")]
+    assert emptied == ["DescribeTasks", "DescribeServices"], emptied
+    assert outputs_of(result)["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "COMPLETED"
+
+
 # ------------------------------------------------------------------------------ the emulator's own controls
 
 

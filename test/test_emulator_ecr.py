@@ -6,8 +6,8 @@ ecr-push tests rely on and what real ECR does where moto differs.
 - PutImage refuses an immutable tag put again with ImageTagAlreadyExistsException and ECR's text,
   whether it would move or already names the image, keeps ImageAlreadyExistsException for the same
   image under the same mutable tag, and an image's digest is the sha256 of its manifest;
-- scenario controls: an applied call whose answer is lost (the SDK's retry meets it), and
-  CreateRepository losing a race to another creator;
+- an applied PutImage/CreateRepository whose answer is lost (fault `lost_answer`): the SDK's retry
+  meets it; CreateRepository losing a race to another creator (a scenario control);
 - with a registry configured, ECR's API and the registry are one store: BatchGetImage finds an
   image pushed straight to the registry, PutImage tags the manifest in the registry too, and a
   manifest whose blobs the registry lacks is refused with LayersNotFoundException.
@@ -99,12 +99,12 @@ def test_a_lost_put_image_answer_was_applied_and_its_retry_meets_the_tag(emulato
     attempt put: an immutable repository refuses it although it names the same image."""
     ecr = client_for(emulator, "ecr", emulator.create_user(ACCOUNT, f"ecr-{uuid.uuid4().hex[:6]}"), retries=3)
     ecr.create_repository(repositoryName="frozen", imageTagMutability="IMMUTABLE")
-    emulator.ecr_lost_answer("PutImage")
+    emulator.add_fault("lost_answer", service="ecr", action="PutImage")
     with pytest.raises(ClientError) as retried:
         ecr.put_image(repositoryName="frozen", imageManifest=manifest("x"), imageTag="prod")
     assert retried.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
     first, second = emulator.requests(service="ecr", action="PutImage")
-    assert first["answer_lost"] is True and first["status"] is None  # applied, never answered
+    assert first["answer_lost"] is True and first["status"] == 200  # applied, never answered
     assert second["same_image"] is True
     [image] = ecr.batch_get_image(repositoryName="frozen", imageIds=[{"imageTag": "prod"}])["images"]
     assert image["imageId"]["imageDigest"] == "sha256:" + hashlib.sha256(manifest("x").encode()).hexdigest()
@@ -122,7 +122,7 @@ def test_create_repository_race_and_lost_answer(ecr, emulator):
     assert repo["imageTagMutability"] == "MUTABLE"  # the winner's settings
 
     retrying = client_for(emulator, "ecr", emulator.create_user(ACCOUNT, f"ecr-{uuid.uuid4().hex[:6]}"), retries=3)
-    emulator.ecr_lost_answer("CreateRepository")
+    emulator.add_fault("lost_answer", service="ecr", action="CreateRepository")
     with pytest.raises(ClientError) as retried:
         retrying.create_repository(repositoryName="team/lost")
     assert retried.value.response["Error"]["Code"] == "RepositoryAlreadyExistsException"

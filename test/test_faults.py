@@ -5,7 +5,8 @@ AssumeRole, GetCallerIdentity; ECS: DescribeServices, DescribeTaskDefinition,
 RegisterTaskDefinition, RunTask, DescribeTasks, UpdateService, DescribeServiceDeployments,
 ListTasks, StopServiceDeployment; Lambda: GetFunction, GetFunctionConfiguration,
 UpdateFunctionConfiguration, UpdateFunctionCode, PublishVersion, GetAlias, CreateAlias,
-UpdateAlias; S3: PutObject), meets, through the emulator layer:
+UpdateAlias; S3: PutObject; ECR's API: DescribeRepositories, CreateRepository,
+GetAuthorizationToken, BatchGetImage, PutImage), meets, through the emulator layer:
 
 - trouble that passes (throttling, 500, 503, a dropped connection, an answer that never comes):
   retried, and the deployment succeeds; asserted from the request log (the faulted attempt,
@@ -18,11 +19,18 @@ UpdateAlias; S3: PutObject), meets, through the emulator layer:
 
 The transient faults are injected on every operation of a flow in one run (one fault each), so
 the suite stays short; the persistent ones one operation per run.
+
+Every run has DEBUG on, and DEBUG lines name each operation as it is called: an assertion that
+looks for an operation's name anywhere in the output passes whatever happened. So outcomes are
+read from the lines the pipe writes for people (`said`), and each test names the line it expects.
 """
 
 import pytest
 
+import images
 from emulator.lambda_scenario import lambda_fixture
+from emulator.scenario import client_for
+from test_ecr import digest_of_tag, seed_image
 from test_ecs import CLUSTER, Ecs
 
 FUNCTION = "api"
@@ -32,10 +40,15 @@ ALIAS = "live"
 MUTATING = {
     "RegisterTaskDefinition", "RunTask", "UpdateService", "StopServiceDeployment",
     "UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion", "CreateAlias", "UpdateAlias",
-    "PutObject",
+    "PutObject", "CreateRepository", "PutImage",
 }
 
 TRANSIENT = ("throttle", "server_error", "unavailable", "drop", "hang")
+
+
+def said(result):
+    """The lines the pipe wrote for people: everything but DEBUG, which names every call."""
+    return [line for line in result.lines if not line.startswith("DEBUG:")]
 
 
 def pipe_calls(emulator, service=None, action=None):
@@ -186,6 +199,50 @@ class LambdaS3Flow:
         assert alias["FunctionVersion"] == "2"
 
 
+class EcrPromoteFlow:
+    """A tag already in ECR given another: the repository checked, the image read, put again."""
+
+    ops = [("ecr", "DescribeRepositories"), ("ecr", "BatchGetImage"), ("ecr", "PutImage")]
+
+    def __init__(self, scenario, emulator):
+        self.scenario = scenario
+        self.ecr = client_for(emulator, "ecr", scenario.user(name="ecr-admin"))
+        self.ecr.create_repository(repositoryName="team/web")
+        self.digest = seed_image(self.ecr, "team/web", "sha-1")
+
+    def run(self, **overrides):
+        return self.scenario.run(ACTION="ecr-push", ECR_REPOSITORY="team/web", SOURCE_TAG="sha-1", TAGS="prod",
+                                 timeout=overrides.pop("timeout", 60), **overrides)
+
+    def succeeded(self, result):
+        assert result.outputs_json["digest"] == self.digest, result
+        assert digest_of_tag(self.ecr, "team/web", "prod") == self.digest
+
+
+class EcrArchiveFlow:
+    """An OCI archive pushed to a repository the pipe creates (CREATE_REPOSITORY=true): the
+    repository looked up (not found), created, the registry token fetched, the image uploaded
+    to the registry the emulator names."""
+
+    ops = [("ecr", "DescribeRepositories"), ("ecr", "CreateRepository"), ("ecr", "GetAuthorizationToken")]
+    fixtures = ("ecr_registry",)
+
+    def __init__(self, scenario, emulator, ecr_registry):
+        self.scenario = scenario
+        self.registry = ecr_registry
+        self.repository = f"team/new-{scenario.clone_dir.parent.name[-12:].lower()}"
+        self.top, _ = images.oci_layout(scenario.clone_dir / "image")
+
+    def run(self, **overrides):
+        return self.scenario.run(ACTION="ecr-push", IMAGE_ARCHIVE="image", ECR_REPOSITORY=self.repository,
+                                 TAGS="v1", CREATE_REPOSITORY="true", timeout=overrides.pop("timeout", 90),
+                                 **overrides)
+
+    def succeeded(self, result):
+        assert result.outputs_json["digest"] == self.top, result
+        assert self.registry.manifest(self.repository, "v1")[0] == self.top
+
+
 FLOWS = {
     "assume-role": AssumeRoleFlow,
     "access-keys": AccessKeysFlow,
@@ -193,7 +250,16 @@ FLOWS = {
     "ecs-rollback": EcsRollbackFlow,
     "lambda-deploy": LambdaFlow,
     "lambda-s3": LambdaS3Flow,
+    "ecr-promote": EcrPromoteFlow,
+    "ecr-archive": EcrArchiveFlow,
 }
+
+
+def make_flow(request, flow_name):
+    """The flow, with the session fixtures it asks for (the registry for archive pushes)."""
+    flow = FLOWS[flow_name]
+    extra = [request.getfixturevalue(name) for name in getattr(flow, "fixtures", ())]
+    return flow(request.getfixturevalue("scenario"), request.getfixturevalue("emulator"), *extra)
 
 # Every (flow, service, action) covered; RELIABILITY.md's table is this list.
 OPERATIONS = [(name, service, action) for name, flow in FLOWS.items() for service, action in flow.ops]
@@ -209,8 +275,8 @@ def fault_args(kind):
 
 @pytest.mark.parametrize("kind", TRANSIENT)
 @pytest.mark.parametrize("flow_name", FLOWS)
-def test_trouble_that_passes_is_retried_on_every_operation(scenario, emulator, flow_name, kind):
-    flow = FLOWS[flow_name](scenario, emulator)
+def test_trouble_that_passes_is_retried_on_every_operation(request, emulator, flow_name, kind):
+    flow = make_flow(request, flow_name)
     for service, action in flow.ops:
         emulator.add_fault(kind, service=service, action=action, count=1, **fault_args(kind))
 
@@ -223,25 +289,38 @@ def test_trouble_that_passes_is_retried_on_every_operation(scenario, emulator, f
         seen = [(call["fault"], call["status"]) for call in calls]
         assert len(calls) >= 2, f"{service}:{action} was not retried: {seen}\n{result}"
         assert calls[0]["fault"] == kind, f"{service}:{action}: {seen}"
-        # The very next attempt of the operation got through (an answer, maybe a 404 the pipe
-        # expects: GetAlias of an alias still to be created).
-        assert calls[1]["fault"] is None and calls[1]["status"] in (200, 201, 202, 404), f"{service}:{action}: {seen}"
+        # The very next attempt of the operation got through (an answer, maybe a refusal the
+        # pipe expects: GetAlias of an alias still to be created, DescribeRepositories of a
+        # repository it is asked to create).
+        expected_refusal = calls[1].get("error_code") in ("ResourceNotFoundException", "RepositoryNotFoundException")
+        assert calls[1]["fault"] is None, f"{service}:{action}: {seen}"
+        assert calls[1]["status"] in (200, 201, 202) or expected_refusal, f"{service}:{action}: {seen}"
     assert emulator.faults() == [], "a fault was never reached: its operation is not in this flow"
 
 
-# What a failure that persists must end in, per operation: (exit code, text in the final line).
-# Operations of a wait keep trying until WAIT_TIMEOUT and then say so; the others give up after
-# AWS_MAX_ATTEMPTS. Operations that only add detail (DescribeServiceDeployments, ListTasks) do
-# not fail a deployment that succeeds without them.
-# DescribeServiceDeployments is where ECS says how a rollout ends: without it, the pipe cannot
-# call the deployment done, and says at WAIT_TIMEOUT that the last checks failed.
-PERSISTENT_END = {
-    ("ecs-deploy", "ecs", "DescribeServiceDeployments"): (1, "did not complete within WAIT_TIMEOUT"),
-    ("ecs-rollback", "ecs", "ListTasks"): (1, "did not complete within WAIT_TIMEOUT"),
+# How a failure that persists must end, per operation: most operations are given up after
+# AWS_MAX_ATTEMPTS, and the final line names the operation and that no answer came. Operations of
+# a wait keep trying until WAIT_TIMEOUT: the final line says the deployment did not complete, and
+# a WARNING line names the operation that never answered. DescribeServiceDeployments is where ECS
+# says how a rollout ends: without it the pipe does not call the deployment done.
+WAITS = {
+    ("ecs-deploy", "ecs", "DescribeServiceDeployments"): "did not complete within WAIT_TIMEOUT",
+    ("ecs-deploy", "ecs", "DescribeTasks"): "did not stop within WAIT_TIMEOUT",
+    ("ecs-rollback", "ecs", "ListTasks"): "did not complete within WAIT_TIMEOUT",
+    ("ecs-rollback", "ecs", "StopServiceDeployment"): "did not complete within WAIT_TIMEOUT",
 }
-# How the pipe says that no answer came: the one mapping (aws/failure.rs), or auth's own
-# explanation for STS, or a wait that ran out.
-NO_ANSWER = ("No answer from AWS", "could not get an answer", "WAIT_TIMEOUT")
+# Lambda's writes and reads during a deployment are tried again until WAIT_TIMEOUT (the function
+# may be mid-update), said once in a WARNING; the final line still names the operation.
+RETRIED_UNTIL_WAIT_TIMEOUT = {
+    ("lambda-deploy", "lambda", "GetAlias"), ("lambda-deploy", "lambda", "UpdateFunctionConfiguration"),
+    ("lambda-deploy", "lambda", "UpdateFunctionCode"), ("lambda-deploy", "lambda", "PublishVersion"),
+    ("lambda-s3", "lambda", "UpdateFunctionCode"), ("lambda-s3", "lambda", "UpdateAlias"),
+}
+TIMED_OUT = "did not complete within WAIT_TIMEOUT"
+# The explanation printed above the final line when nothing answered: the one mapping
+# (aws/failure.rs), or auth's own for STS.
+NO_ANSWER_EXPLAINED = ("No answer from AWS within AWS_ATTEMPT_TIMEOUT, AWS_MAX_ATTEMPTS times.",
+                       "The pipe could not get an answer from ")
 
 # Every operation with its connection dropped for good; one operation per service held until the
 # attempt timeout for good (slower: a second per attempt).
@@ -250,25 +329,41 @@ PERSISTENT = [(flow, service, action, "drop") for flow, service, action in OPERA
     ("ecs-deploy", "ecs", "UpdateService", "hang"),
     ("lambda-deploy", "lambda", "PublishVersion", "hang"),
     ("lambda-s3", "s3", "PutObject", "hang"),
+    ("ecr-promote", "ecr", "PutImage", "hang"),
 ]
 
 
 @pytest.mark.parametrize("flow_name, service, action, kind", PERSISTENT,
                          ids=[f"{f}-{a}-{k}" for f, _, a, k in PERSISTENT])
-def test_trouble_that_persists_ends_in_a_clear_error_and_no_change_after_it(scenario, emulator, flow_name,
+def test_trouble_that_persists_ends_in_a_clear_error_and_no_change_after_it(request, emulator, flow_name,
                                                                              service, action, kind):
-    flow = FLOWS[flow_name](scenario, emulator)
+    flow = make_flow(request, flow_name)
     emulator.add_fault(kind, service=service, action=action, count=1000, **fault_args(kind))
 
     result = flow.run(AWS_MAX_ATTEMPTS="2", AWS_ATTEMPT_TIMEOUT="1", WAIT_TIMEOUT="6", timeout=60)
 
-    code, said = PERSISTENT_END.get((flow_name, service, action), (1, f"{service}:{action}"))
-    assert result.code == code, result
-    assert said in result.final_line or said in result.output, result
-    assert any(words in result.output for words in NO_ANSWER), result
+    assert result.code == 1, result
+    result.check_invariants()
+    operation_failed = f"{service}:{action} failed: no answer"
+    key = (flow_name, service, action)
+    warned = [line for line in said(result) if line.startswith("WARNING:") and operation_failed in line]
+    if key in WAITS:
+        assert WAITS[key] in result.final_line, result
+        assert warned, f"no WARNING line says {operation_failed!r}\n{result}"
+    else:
+        assert result.final_line.startswith(f"✖ {operation_failed}"), result
+        explained = [line for line in said(result) if line.startswith(NO_ANSWER_EXPLAINED)]
+        assert len(explained) == 1, result
+    # Every attempt the pipe made was faulted: it gave up after AWS_MAX_ATTEMPTS (2), or kept
+    # trying until WAIT_TIMEOUT (and said so), never getting through.
+    attempts = pipe_calls(emulator, service, action)
+    assert attempts and all(call["fault"] == kind for call in attempts), attempts
+    if key in RETRIED_UNTIL_WAIT_TIMEOUT:
+        assert len(attempts) > 2 and any("trying again until WAIT_TIMEOUT" in line for line in warned), result
+    elif key not in WAITS:
+        assert len(attempts) == 2, [call["fault"] for call in attempts]
     calls = emulator.requests()
     faulted = [i for i, call in enumerate(calls) if call["fault"] == kind]
-    assert faulted, "the operation was never called"
     if flow_name != "ecs-rollback":  # there, the rollback after the timeout is the point
         later = [call["action"] for call in calls[faulted[-1] + 1:] if call["action"] in MUTATING]
         assert later == [], f"changed after {service}:{action} failed for good: {later}\n{result}"
@@ -286,8 +381,8 @@ DENIED_IS_NOT_FATAL = {
 
 @pytest.mark.parametrize("flow_name, service, action", OPERATIONS,
                          ids=[f"{f}-{a}" for f, _, a in OPERATIONS])
-def test_access_denied_is_not_retried_and_names_the_action(scenario, emulator, flow_name, service, action):
-    flow = FLOWS[flow_name](scenario, emulator)
+def test_access_denied_is_not_retried_and_names_the_action(request, emulator, flow_name, service, action):
+    flow = make_flow(request, flow_name)
     emulator.add_fault("access_denied", service=service, action=action, count=1)
 
     result = flow.run()
@@ -295,22 +390,30 @@ def test_access_denied_is_not_retried_and_names_the_action(scenario, emulator, f
     calls = emulator.requests()
     [denied] = [i for i, call in enumerate(calls) if call["fault"] == "access_denied"]
     same = [call for call in calls[denied + 1:] if call["service"] == service and call["action"] == action]
-    assert f"{service}:{action}" in result.output, result
     assert same == [], f"{service}:{action} was tried again after AccessDenied"
+    result.check_invariants()
+    refused = f"{service}:{action}"
     if (flow_name, service, action) in DENIED_IS_NOT_FATAL:
         assert result.code == DENIED_IS_NOT_FATAL[(flow_name, service, action)], result
+        # Going on without the answer is said, with the operation refused.
+        warned = [line for line in said(result) if line.startswith("WARNING:") and refused in line
+                  and "AccessDenied" in line]
+        assert warned, f"no WARNING line says {refused} was refused\n{result}"
         return
     assert result.code == 3, result
-    assert f"needs the IAM permission {service}:{action}" in result.output or service == "sts", result
+    assert refused in result.final_line and "AccessDenied" in result.final_line, result
+    if service != "sts":  # auth explains a refused role in its own words (trust, permissions)
+        hint = [line for line in said(result) if f"needs the IAM permission {refused}" in line]
+        assert hint, result
     later = [call["action"] for call in calls[denied + 1:] if call["action"] in MUTATING]
     assert later == [], f"changed after AccessDenied on {service}:{action}: {later}\n{result}"
 
 
 @pytest.mark.parametrize("flow_name", ["ecs-deploy", "lambda-deploy"])
-def test_sessions_expiring_mid_run_are_renewed(scenario, emulator, flow_name):
+def test_sessions_expiring_mid_run_are_renewed(request, emulator, flow_name):
     # Every session the emulator issues lasts 3 s; the deployment takes longer than that.
     emulator.set_credential_lifetime(3)
-    flow = FLOWS[flow_name](scenario, emulator)
+    flow = make_flow(request, flow_name)
     if flow_name == "ecs-deploy":
         emulator.clear_ecs_rollouts()
         flow.ecs.rollout("complete", polls=6)
@@ -330,10 +433,10 @@ def test_sessions_expiring_mid_run_are_renewed(scenario, emulator, flow_name):
     ("ecs", "DescribeServices", "ecs-deploy"),
     ("lambda", "GetFunctionConfiguration", "lambda-deploy"),
 ])
-def test_an_unreadable_answer_is_kept_for_debug_with_its_values_masked(scenario, emulator, service, action, flow_name):
+def test_an_unreadable_answer_is_kept_for_debug_with_its_values_masked(request, emulator, service, action, flow_name):
     from emulator.faults import GARBLED_SECRET
 
-    flow = FLOWS[flow_name](scenario, emulator)
+    flow = make_flow(request, flow_name)
     emulator.add_fault("garbled", service=service, action=action, count=1)
 
     result = flow.run()

@@ -1,8 +1,10 @@
 //! The variables of `ACTION=ecr-push`, checked before the first AWS call: exactly one image
 //! source, a repository name ECR accepts, tags in the registry's grammar, an archive that exists
-//! inside the clone directory.
+//! inside the clone directory, a daemon and a proxy that do not carry the registry's
+//! credentials in clear where the user would not expect it.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::files::resolve_inside;
 use super::reader::Reader;
@@ -10,9 +12,19 @@ use crate::domain::arn::is_account_id;
 use crate::domain::ecr::{
     EcrSettings, ImageRef, ImageSource, TagMutability, repository_of_image_name, repository_problem, tag_problem,
 };
+use crate::domain::network::{host_without_port, is_loopback};
 use crate::vars;
 
-pub(super) fn read(read: &mut Reader<'_>, work_dir: &Path) -> Option<EcrSettings> {
+/// Bitbucket's own Docker service, as the step's `DOCKER_HOST` names it.
+const BITBUCKET_DOCKER_HOST: &str = "host.docker.internal";
+
+/// `idle_timeout`: how long a registry or daemon connection may go without a byte moved.
+pub(super) fn read(
+    read: &mut Reader<'_>,
+    work_dir: &Path,
+    idle_timeout: Duration,
+    warnings: &mut Vec<String>,
+) -> Option<EcrSettings> {
     let problems_before = read.problems.len();
     let image_name = read.text(&vars::IMAGE_NAME);
     let archive = read.text(&vars::IMAGE_ARCHIVE);
@@ -111,6 +123,29 @@ pub(super) fn read(read: &mut Reader<'_>, work_dir: &Path) -> Option<EcrSettings
             format!("must be tcp://host:port or unix:///path (TLS daemons are not supported), got {docker_host:?}"),
         );
     }
+    if let Some(address) = docker_host.as_deref().and_then(|host| host.strip_prefix("tcp://")) {
+        let internal = read.env.value("BITBUCKET_DOCKER_HOST_INTERNAL");
+        if !is_the_steps_daemon(address, internal) {
+            warnings.push(format!(
+                "DOCKER_HOST tcp://{address} is a Docker daemon over plain TCP that is neither this machine nor the \
+                 step's Docker service ({BITBUCKET_DOCKER_HOST}): the registry credential travels in clear to it (in \
+                 the push's X-Registry-Auth header). Use the step's `services: [docker]`, a unix socket, or a daemon \
+                 on this machine."
+            ));
+        }
+    }
+    if matches!(source, Some(ImageSource::Archive(_))) {
+        for name in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            if read.env.value(name).is_some_and(is_https_proxy_with_password) {
+                read.problem(
+                    name,
+                    "is an https:// proxy with a password, but the registry client reaches its proxy over plain TCP \
+                     (a CONNECT tunnel, TLS to the registry inside it), so the password would travel in clear: give \
+                     the proxy as http://… if that is what it speaks, or one without credentials",
+                );
+            }
+        }
+    }
 
     if read.problems.len() > problems_before {
         return None;
@@ -124,7 +159,32 @@ pub(super) fn read(read: &mut Reader<'_>, work_dir: &Path) -> Option<EcrSettings
         scan_on_push,
         registry_id,
         docker_host,
+        idle_timeout,
     })
+}
+
+/// Plain TCP is expected for the step's own daemon: loopback, Bitbucket's
+/// `host.docker.internal`, or the address `BITBUCKET_DOCKER_HOST_INTERNAL` names.
+fn is_the_steps_daemon(address: &str, internal: Option<&str>) -> bool {
+    let address = address.trim_end_matches('/');
+    let host = host_without_port(address);
+    is_loopback(address)
+        || host.eq_ignore_ascii_case(BITBUCKET_DOCKER_HOST)
+        || internal.is_some_and(|internal| host.eq_ignore_ascii_case(host_without_port(internal.trim())))
+}
+
+fn is_https_proxy_with_password(url: &str) -> bool {
+    let Some(rest) = url
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &url[8..])
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 fn read_source(
@@ -192,7 +252,12 @@ mod tests {
     fn settings(pairs: &[(&str, &str)]) -> Result<EcrSettings, Vec<String>> {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut reader = Reader::new(&env);
-        let settings = read(&mut reader, Path::new("/opt/build"));
+        let settings = read(
+            &mut reader,
+            Path::new("/opt/build"),
+            Duration::from_secs(30),
+            &mut Vec::new(),
+        );
         match settings {
             Some(settings) if reader.problems.is_empty() => Ok(settings),
             _ => Err(reader
@@ -236,6 +301,32 @@ mod tests {
         let digest = format!("sha256:{}", "0".repeat(64));
         let settings = settings(&[("SOURCE_TAG", &digest), ("ECR_REPOSITORY", "app"), ("TAGS", "prod")]).unwrap();
         assert_eq!(settings.source, ImageSource::Promote(ImageRef::Digest(digest)));
+    }
+
+    #[test]
+    fn plain_tcp_daemons_off_the_step_are_told_apart() {
+        for (address, internal) in [
+            ("127.0.0.1:2375", None),
+            ("localhost:2375", None),
+            ("[::1]:2375", None),
+            ("host.docker.internal:2375", None),
+            ("10.1.2.3:2375", Some("10.1.2.3")),
+        ] {
+            assert!(is_the_steps_daemon(address, internal), "{address}");
+        }
+        for (address, internal) in [
+            ("127.example.com:2375", None),
+            ("10.1.2.3:2375", None),
+            ("10.1.2.3:2375", Some("10.1.2.4")),
+            ("docker.example.com:2375", Some("10.1.2.3")),
+        ] {
+            assert!(!is_the_steps_daemon(address, internal), "{address}");
+        }
+        assert!(is_https_proxy_with_password("https://ci:pw@proxy:3128"));
+        assert!(is_https_proxy_with_password("HTTPS://ci:pw@proxy:3128/"));
+        assert!(!is_https_proxy_with_password("http://ci:pw@proxy:3128"));
+        assert!(!is_https_proxy_with_password("https://proxy:3128"));
+        assert!(!is_https_proxy_with_password("https://proxy:3128/a@b"));
     }
 
     #[test]

@@ -212,7 +212,8 @@ impl Config {
             ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
             ActionName::LambdaDeploy => lambda::read(&mut read, env, &work_dir, &context, &mut warnings)
                 .map(|lambda| Action::LambdaDeploy(Box::new(lambda))),
-            ActionName::EcrPush => ecr::read(&mut read, &work_dir).map(|ecr| Action::EcrPush(Box::new(ecr))),
+            ActionName::EcrPush => ecr::read(&mut read, &work_dir, network.attempt_timeout, &mut warnings)
+                .map(|ecr| Action::EcrPush(Box::new(ecr))),
         });
 
         match (action, region, auth) {

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::network::{host_without_port, is_loopback};
+
 /// How big a part of a chunked blob upload is. ECR refuses parts under 5 MiB (except the last)
 /// and its API caps a part at 20 MiB; a part in between suits both, and a registry's own
 /// `OCI-Chunk-Min-Length` raises it.
@@ -108,6 +110,9 @@ pub struct EcrSettings {
     pub registry_id: Option<String>,
     /// `DOCKER_HOST` as given (`tcp://…` or `unix://…`); None: the default unix socket.
     pub docker_host: Option<String>,
+    /// How long a connection to the registry or the daemon may go without a byte moved
+    /// (`AWS_ATTEMPT_TIMEOUT`); opening one takes at most as long, and 10 s.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// ECR's repository name grammar: lower-case components separated by `/`, each of
@@ -205,14 +210,42 @@ impl RegistryEndpoint {
     pub fn repository_uri(&self, repository: &str) -> String {
         format!("{}/{repository}", self.host)
     }
+
+    /// The URL an upload `Location` names, if it is this registry: a path, or an absolute URL
+    /// of the same scheme, host and port. The registry's token goes nowhere else, so anything
+    /// else (another host, another port, plain HTTP) is refused, with why.
+    pub fn location(&self, location: &str) -> Result<String, String> {
+        if location.starts_with('/') && !location.starts_with("//") {
+            return Ok(format!("{}{location}", self.base_url()));
+        }
+        let Some((scheme, rest)) = location.split_once("://") else {
+            return Err(format!("{location:?} is neither a path nor a URL"));
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if origin(scheme, authority) == origin(&self.scheme, &self.host) {
+            return Ok(location.to_owned());
+        }
+        if scheme.eq_ignore_ascii_case("http") && !is_loopback(authority) {
+            return Err(format!(
+                "{location} downgrades to plain HTTP on a host that is not this machine"
+            ));
+        }
+        Err(format!("{location} is not the registry {}", self.base_url()))
+    }
 }
 
-fn is_loopback(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+/// Scheme, host and port, as compared: lower case, the scheme's default port filled in.
+fn origin(scheme: &str, authority: &str) -> (String, String, String) {
+    let scheme = scheme.to_ascii_lowercase();
+    let host = host_without_port(authority);
+    let port = authority[host.len()..]
+        .strip_prefix(':')
+        .filter(|port| !port.is_empty());
+    let port = port.map_or_else(
+        || if scheme == "https" { "443" } else { "80" }.to_owned(),
+        str::to_owned,
+    );
+    (scheme, host.to_ascii_lowercase(), port)
 }
 
 /// `authorizationToken` is base64 of `AWS:<password>`; the user name is the part before ':'.
@@ -301,8 +334,44 @@ mod tests {
         let local = RegistryEndpoint::parse("http://127.0.0.1:41234/").unwrap();
         assert_eq!(local.base_url(), "http://127.0.0.1:41234");
         assert!(RegistryEndpoint::parse("http://registry.example.com").is_err());
+        assert!(RegistryEndpoint::parse("http://127.example.com:5000").is_err());
+        assert!(RegistryEndpoint::parse("http://[::1]:5000").is_ok());
         assert!(RegistryEndpoint::parse("ftp://x").is_err());
         assert!(RegistryEndpoint::parse("nothing").is_err());
+    }
+
+    #[test]
+    fn upload_locations_stay_on_the_registry() {
+        let ecr = RegistryEndpoint::parse("https://111111111111.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        let base = "https://111111111111.dkr.ecr.eu-west-1.amazonaws.com";
+        assert_eq!(
+            ecr.location("/v2/app/blobs/uploads/1?_state=x").unwrap(),
+            format!("{base}/v2/app/blobs/uploads/1?_state=x")
+        );
+        for same in [
+            format!("{base}/v2/app/blobs/uploads/1"),
+            format!("{base}:443/v2/app/blobs/uploads/1"),
+            "HTTPS://111111111111.DKR.ECR.eu-west-1.amazonaws.com/v2/x".to_owned(),
+        ] {
+            assert!(ecr.location(&same).is_ok(), "{same}");
+        }
+        for other in [
+            "https://evil.example.com/v2/app/blobs/uploads/1",
+            "https://111111111111.dkr.ecr.eu-west-1.amazonaws.com:8443/v2/x",
+            "https://111111111111.dkr.ecr.eu-west-1.amazonaws.com.evil.example/v2/x",
+            "//evil.example.com/v2/x",
+            "v2/relative",
+        ] {
+            assert!(ecr.location(other).is_err(), "{other}");
+        }
+        let downgrade = ecr
+            .location("http://111111111111.dkr.ecr.eu-west-1.amazonaws.com/v2/x")
+            .unwrap_err();
+        assert!(downgrade.contains("plain HTTP"), "{downgrade}");
+        let local = RegistryEndpoint::parse("http://127.0.0.1:5000").unwrap();
+        assert!(local.location("http://127.0.0.1:5000/v2/x").is_ok());
+        assert!(local.location("http://127.0.0.1:5001/v2/x").is_err());
+        assert!(local.location("https://127.0.0.1:5000/v2/x").is_err());
     }
 
     #[test]

@@ -69,9 +69,29 @@ pub fn plain_http_host(url: &str) -> Option<&str> {
     (!host.is_empty() && !is_loopback(host)).then_some(host)
 }
 
+/// `host` of `host:port`, `[v6]` of `[v6]:port`; a bare IPv6 address (two colons or more) whole.
+pub fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_come_off_names_and_addresses() {
+        assert_eq!(host_without_port("example.com:443"), "example.com");
+        assert_eq!(host_without_port("[::1]:5000"), "[::1]");
+        assert_eq!(host_without_port("::1"), "::1");
+        assert_eq!(host_without_port("example.com"), "example.com");
+        assert!(!is_loopback(host_without_port("127.example.com:2375")));
+    }
 
     #[test]
     fn loopback_is_an_address_not_a_prefix() {

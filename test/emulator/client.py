@@ -298,11 +298,6 @@ class Emulator:
     def clear_ecr_registry(self):
         return self._call("DELETE", "ecr/registry")
 
-    def ecr_lost_answer(self, action, count=1):
-        """The next `count` ECR `action` calls (PutImage, CreateRepository) are applied, then their
-        answer is lost (the connection shut)."""
-        return self._call("POST", "ecr/lost-answer", {"action": action, "count": count})
-
     def ecr_create_race(self, count=1, image_tag_mutability=None):
         """Another creator makes the repository just before the next `count` CreateRepository."""
         body = {"count": count}

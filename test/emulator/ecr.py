@@ -46,9 +46,11 @@ Scenario controls (the races and retries ECR's callers meet):
 
 | Endpoint | Body | Effect |
 | --- | --- | --- |
-| `POST /_layer/ecr/lost-answer` | `{"action": "PutImage"\|"CreateRepository", "count": 1}` | The next `count` such calls are applied (moto answers, the layer's rewrites run) and then the connection is shut without the answer, as when a response is lost on the way back; the SDK's retry then meets what the first attempt did. Recorded with `"answer_lost": true` and `"status": null` (no answer was sent). |
 | `POST /_layer/ecr/create-race` | `{"count": 1, "image_tag_mutability": optional}` | Before the next `count` CreateRepository calls, another creator (a parallel step) creates that repository, with the request's own settings unless `image_tag_mutability` is given; ECR (moto) then answers `RepositoryAlreadyExistsException`. The other creator's call is recorded just before, as `{"action": "CreateRepository", "synthetic": true, "user_agent": "another-step (emulator layer)"}`. |
-| `DELETE /_layer/ecr/scenarios` | – | pending lost answers and races dropped |
+| `DELETE /_layer/ecr/scenarios` | – | pending races dropped |
+
+A PutImage or CreateRepository applied whose answer is lost (so the SDK's retry meets its effect)
+is the generic fault kind `lost_answer` (`POST /_layer/faults`, see the README).
 """
 
 import base64
@@ -71,24 +73,10 @@ TOKEN_LIFETIME = 12 * 3600
 @on_reset
 def _reset(layer):
     layer.ecr_registry = None
-    layer.ecr_lost_answers = {}
     layer.ecr_create_races = []
 
 
 OTHER_CREATOR = "another-step (emulator layer)"
-LOSABLE = ("PutImage", "CreateRepository")
-
-
-@control("POST", "/_layer/ecr/lost-answer")
-def c_lost_answer(layer, body, query):
-    action, count = body.get("action"), body.get("count", 1)
-    if action not in LOSABLE:
-        raise _control_error(400, f"action must be one of {', '.join(LOSABLE)}")
-    if not isinstance(count, int) or count < 1:
-        raise _control_error(400, "count must be a positive integer")
-    with LOCK:
-        layer.ecr_lost_answers[action] = layer.ecr_lost_answers.get(action, 0) + count
-        return {"lost_answers": dict(layer.ecr_lost_answers)}
 
 
 @control("POST", "/_layer/ecr/create-race")
@@ -106,21 +94,8 @@ def c_create_race(layer, body, query):
 @control("DELETE", "/_layer/ecr/scenarios")
 def c_clear_scenarios(layer, body, query):
     with LOCK:
-        layer.ecr_lost_answers, layer.ecr_create_races = {}, []
+        layer.ecr_create_races = []
     return {"status": "ok"}
-
-
-def _lose_answer_if_scripted(layer, req, action):
-    """After the call was applied: shut the connection instead of answering, if scripted."""
-    from .faults import drop_connection
-
-    with LOCK:
-        pending = layer.ecr_lost_answers.get(action, 0)
-        if not pending:
-            return
-        layer.ecr_lost_answers[action] = pending - 1
-    req.notes["record"] = {**req.notes.get("record", {}), "answer_lost": True}
-    drop_connection(req.environ)
 
 
 @judge("ecr", "CreateRepository")
@@ -384,7 +359,6 @@ def _after_put_image(layer, req, resp):
     if isinstance(image_id, dict):
         image_id["imageDigest"] = digest
         resp.body = json.dumps(doc).encode()
-    _lose_answer_if_scripted(layer, req, "PutImage")
     return resp
 
 
@@ -417,5 +391,4 @@ def _after_create_repository(layer, req, resp):
         doc = json.loads(resp.body or b"{}")
         _at_registry(doc.get("repository"), host)
         resp.body = json.dumps(doc).encode()
-    _lose_answer_if_scripted(layer, req, "CreateRepository")
     return resp

@@ -35,7 +35,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     sts,
 )
 from .dispatch import AFTERS, CONTROLS, JUDGES, RESETS
-from .faults import APPLIED_KINDS, ConnectionDropped, FaultQueue, drop_connection, error_response, hang_then_drop
+from .faults import APPLIED_KINDS, FaultQueue, drop_connection, error_response, hang_then_drop
 from .oidc import TestIssuer
 from .policy import UnsupportedCondition
 from .protocol import AwsRequest, Response, aws_error, call_wsgi, error_code_of
@@ -174,10 +174,6 @@ class Layer:
                 handler = AFTERS.get((req.service, req.action))
                 if handler and 200 <= resp.status < 300:
                     resp = handler(self, req, resp)
-        except ConnectionDropped:
-            # Applied, then the answer lost on the way (a scenario, e.g. ecr.py's): nothing is sent.
-            record.update(req.notes.get("record") or {})
-            raise
         except UnsupportedCondition as e:
             resp = aws_error(
                 req.service, 500, "InternalFailure",

@@ -1,11 +1,13 @@
 //! How the registry client reaches a registry: straight, or through `HTTPS_PROXY` (a CONNECT
 //! tunnel, with the proxy's Basic credentials when its URL has them) unless `NO_PROXY` names the
-//! host. Only `https` registries are proxied: plain HTTP is used on loopback alone.
+//! host. Only `https` registries are proxied: plain HTTP is used on loopback alone. Connections
+//! open within a connect timeout and end when no byte moves for a while (`idle`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -15,22 +17,25 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::idle::{self, Idle};
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Clone)]
 pub struct ProxyAware {
     direct: HttpConnector,
     proxies: Arc<Matcher>,
+    idle: Duration,
 }
 
 impl ProxyAware {
-    /// The proxies of the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, either case).
-    pub fn from_env() -> ProxyAware {
-        let mut direct = HttpConnector::new();
-        direct.enforce_http(false);
+    /// The proxies of the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, either case);
+    /// connections give up after `idle` without a byte moved (and opening one, after at most that).
+    pub fn from_env(idle: Duration) -> ProxyAware {
         ProxyAware {
-            direct,
+            direct: direct(idle),
             proxies: Arc::new(Matcher::from_env()),
+            idle,
         }
     }
 
@@ -44,8 +49,15 @@ impl ProxyAware {
     }
 }
 
+fn direct(idle: Duration) -> HttpConnector {
+    let mut direct = HttpConnector::new();
+    direct.enforce_http(false);
+    direct.set_connect_timeout(Some(idle::connect_timeout(idle)));
+    direct
+}
+
 impl Service<Uri> for ProxyAware {
-    type Response = TokioIo<TcpStream>;
+    type Response = Idle<TokioIo<TcpStream>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -56,21 +68,23 @@ impl Service<Uri> for ProxyAware {
     fn call(&mut self, dst: Uri) -> Self::Future {
         let proxy = self.proxy_for(&dst);
         let mut direct = self.direct.clone();
+        let idle = self.idle;
         Box::pin(async move {
-            match proxy {
+            let stream = match proxy {
                 Some((proxy, auth)) => {
                     let mut tunnel = Tunnel::new(proxy, direct);
                     if let Some(auth) = auth {
                         tunnel = tunnel.with_auth(auth);
                     }
                     std::future::poll_fn(|cx| tunnel.poll_ready(cx)).await?;
-                    Ok(tunnel.call(dst).await?)
+                    tunnel.call(dst).await?
                 }
                 None => {
                     std::future::poll_fn(|cx| direct.poll_ready(cx)).await?;
-                    Ok(direct.call(dst).await?)
+                    direct.call(dst).await?
                 }
-            }
+            };
+            Ok(Idle::new(stream, idle))
         })
     }
 }
@@ -82,7 +96,8 @@ mod tests {
     #[test]
     fn only_https_registries_are_proxied_and_no_proxy_wins() {
         let connector = ProxyAware {
-            direct: HttpConnector::new(),
+            direct: direct(Duration::from_secs(30)),
+            idle: Duration::from_secs(30),
             proxies: Arc::new(
                 Matcher::builder()
                     .https("http://user:pa55@proxy.internal:3128")

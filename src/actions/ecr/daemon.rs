@@ -4,9 +4,13 @@
 //!
 //! The registry credentials travel only in the push's `X-Registry-Auth` header: never on disk,
 //! never on a command line, and the header's value is masked in anything printed.
+//!
+//! A connection opens within a connect timeout and ends when no byte moves for the idle limit
+//! (`AWS_ATTEMPT_TIMEOUT`; the push's progress stream moves bytes while the daemon works).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use base64::Engine as _;
 use http::{Method, Request, StatusCode};
@@ -17,6 +21,8 @@ use serde_json::Value;
 use tracing::{debug, info};
 
 use super::body::{self, read_limited};
+use super::idle::{self, Idle};
+use super::send::causes;
 use crate::domain::secret::{self, Secret};
 use crate::error::Error;
 
@@ -31,10 +37,11 @@ enum Endpoint {
 pub struct Daemon {
     endpoint: Endpoint,
     shown: String,
+    idle: Duration,
 }
 
 impl Daemon {
-    pub fn new(docker_host: Option<&str>) -> Daemon {
+    pub fn new(docker_host: Option<&str>, idle: Duration) -> Daemon {
         let shown = docker_host.unwrap_or("unix:///var/run/docker.sock").to_owned();
         let endpoint = match docker_host {
             Some(host) if host.starts_with("tcp://") => {
@@ -43,7 +50,7 @@ impl Daemon {
             Some(host) => Endpoint::Unix(PathBuf::from(host.trim_start_matches("unix://"))),
             None => Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)),
         };
-        Daemon { endpoint, shown }
+        Daemon { endpoint, shown, idle }
     }
 
     fn unreachable(&self, err: impl std::fmt::Display) -> Error {
@@ -71,18 +78,24 @@ impl Daemon {
         let request = request
             .body(body::empty())
             .map_err(|err| Error::failed(format!("Could not build a request to the daemon: {err}"), vec![]))?;
+        let opening = idle::connect_timeout(self.idle);
+        let timed_out = |_| self.unreachable(format!("no connection within {} s", opening.as_secs()));
         let response = match &self.endpoint {
             Endpoint::Tcp(address) => {
-                let stream = tokio::net::TcpStream::connect(address)
+                let stream = tokio::time::timeout(opening, tokio::net::TcpStream::connect(address))
                     .await
+                    .map_err(timed_out)?
                     .map_err(|err| self.unreachable(err))?;
-                self.exchange(TokioIo::new(stream), request).await?
+                self.exchange(Idle::new(TokioIo::new(stream), self.idle), request)
+                    .await?
             }
             Endpoint::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path)
+                let stream = tokio::time::timeout(opening, tokio::net::UnixStream::connect(path))
                     .await
+                    .map_err(timed_out)?
                     .map_err(|err| self.unreachable(err))?;
-                self.exchange(TokioIo::new(stream), request).await?
+                self.exchange(Idle::new(TokioIo::new(stream), self.idle), request)
+                    .await?
             }
         };
         let status = response.status();
@@ -95,11 +108,14 @@ impl Daemon {
     {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
-            .map_err(|err| self.unreachable(err))?;
+            .map_err(|err| self.unreachable(causes(&err)))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        sender.send_request(request).await.map_err(|err| self.unreachable(err))
+        sender
+            .send_request(request)
+            .await
+            .map_err(|err| self.unreachable(causes(&err)))
     }
 
     async fn daemon_error(&self, what: &str, status: StatusCode, body: Incoming) -> Error {
@@ -174,8 +190,9 @@ impl Daemon {
         let mut progress = Progress::default();
         let mut pending = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|err| Error::failed(format!("The daemon's push answer broke off: {err}"), vec![]))?;
+            let frame = frame.map_err(|err| {
+                Error::failed(format!("The daemon's push answer broke off: {}", causes(&err)), vec![])
+            })?;
             let Some(data) = frame.data_ref() else { continue };
             pending.extend_from_slice(data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
@@ -297,6 +314,22 @@ mod tests {
         assert_eq!(progress.error.as_deref(), Some("unauthorized: authentication required"));
     }
 
+    #[tokio::test]
+    async fn a_daemon_that_never_answers_is_abandoned() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let silent = tokio::spawn(async move {
+            let (_peer, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let daemon = Daemon::new(Some(&format!("tcp://{address}")), Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let error = daemon.inspect("app:1").await.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(error.contains("no byte moved"), "{error}");
+        silent.abort();
+    }
+
     #[test]
     fn names_are_encoded_for_the_api() {
         assert_eq!(encode("127.0.0.1:5000/team/app"), "127.0.0.1:5000/team/app");
@@ -306,11 +339,14 @@ mod tests {
     #[test]
     fn docker_host_forms() {
         assert!(
-            matches!(Daemon::new(Some("tcp://host.docker.internal:2375")).endpoint, Endpoint::Tcp(ref a) if a == "host.docker.internal:2375")
+            matches!(Daemon::new(Some("tcp://host.docker.internal:2375"), Duration::from_secs(30)).endpoint, Endpoint::Tcp(ref a) if a == "host.docker.internal:2375")
         );
         assert!(
-            matches!(Daemon::new(Some("unix:///run/docker.sock")).endpoint, Endpoint::Unix(ref p) if p == &PathBuf::from("/run/docker.sock"))
+            matches!(Daemon::new(Some("unix:///run/docker.sock"), Duration::from_secs(30)).endpoint, Endpoint::Unix(ref p) if p == &PathBuf::from("/run/docker.sock"))
         );
-        assert!(matches!(Daemon::new(None).endpoint, Endpoint::Unix(_)));
+        assert!(matches!(
+            Daemon::new(None, Duration::from_secs(30)).endpoint,
+            Endpoint::Unix(_)
+        ));
     }
 }

@@ -4,34 +4,39 @@
 //!
 //! Order: the repository exists (or is created, when asked), then the ECR token (pushes only),
 //! then the push, then the registry's digest is checked against the one computed or reported.
+//! A push ends by the run's deadline (`WAIT_TIMEOUT`), whatever the network does.
 
 mod archive;
 mod body;
 mod connect;
 mod daemon;
 mod documents;
+mod idle;
+mod login;
 mod promote;
 mod registry;
 mod repository;
+mod send;
 mod store;
 mod tags;
 mod tar_index;
+mod upload;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use self::registry::{BlobPush, Registry};
+use self::login::{login, login_with_password};
+use self::registry::Registry;
 use self::tags::{is_immutable_refusal, served_as, tag_refusal};
-use crate::aws::{self, AwsFailure, Clients};
+use self::upload::{BlobPush, empty_blob};
+use crate::aws::{AwsFailure, Clients};
 use crate::domain::context::RunContext;
-use crate::domain::ecr::{
-    CONCURRENT_UPLOADS, EcrSettings, ImageSource, MANIFEST_TYPES, RegistryEndpoint, split_basic_credentials,
-};
+use crate::domain::ecr::{CONCURRENT_UPLOADS, EcrSettings, ImageSource, MANIFEST_TYPES};
 use crate::domain::secret::Secret;
 use crate::error::Error;
 
@@ -131,26 +136,29 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 outcome.platforms = platform_images(&outcome.repository_uri, &image);
                 return Ok(outcome);
             }
-            let registry = login(clients, registry_id).await?;
+            let registry = login(run, settings, clients).await?;
             outcome.registry = registry.host().to_owned();
             outcome.repository_uri = format!("{}/{repository}", registry.host());
-            let digest = push_archive(&registry, repository, &image, &settings.tags, &mut done)
-                .await
-                .map_err(|err| partial(err, &outcome, &done))?;
+            let pushed = within_wait_timeout(
+                run,
+                push_archive(&registry, repository, &image, &settings.tags, &mut done),
+            )
+            .await;
+            let digest = pushed.map_err(|err| partial(err, &outcome, &done))?;
             outcome.platforms = platform_images(&outcome.repository_uri, &image);
             digest
         }
         ImageSource::Daemon(image) => {
-            let daemon = daemon::Daemon::new(settings.docker_host.as_deref());
-            let id = daemon.inspect(image).await?;
+            let daemon = daemon::Daemon::new(settings.docker_host.as_deref(), settings.idle_timeout);
+            let id = within_wait_timeout(run, daemon.inspect(image)).await?;
             info!("Found {image} ({id}) in the Docker daemon");
             if run.dry_run {
                 return Ok(outcome);
             }
-            let (registry, password) = login_with_password(clients, registry_id).await?;
+            let (registry, password) = login_with_password(run, settings, clients).await?;
             outcome.registry = registry.host().to_owned();
             outcome.repository_uri = format!("{}/{repository}", registry.host());
-            push_from_daemon(
+            let pushed = push_from_daemon(
                 &daemon,
                 &registry,
                 &password,
@@ -158,9 +166,10 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
                 repository,
                 &settings.tags,
                 &mut done,
-            )
-            .await
-            .map_err(|err| partial(err, &outcome, &done))?
+            );
+            within_wait_timeout(run, pushed)
+                .await
+                .map_err(|err| partial(err, &outcome, &done))?
         }
     };
     outcome.image = Some(format!("{}@{digest}", outcome.repository_uri));
@@ -256,60 +265,23 @@ pub(crate) fn repository_failure(failure: AwsFailure, repository: &str) -> Error
     failure.into_error()
 }
 
-async fn login(clients: &Clients, registry_id: Option<&str>) -> Result<Registry, Error> {
-    Ok(login_with_password(clients, registry_id).await?.0)
-}
-
-/// `GetAuthorizationToken`: the registry's address and its Basic credentials, as secrets.
-/// `registryIds` is deprecated as a scope (one token serves every registry the role may use),
-/// but it still decides which registry's address `proxyEndpoint` names: `REGISTRY_ID`'s.
-#[allow(deprecated)]
-async fn login_with_password(clients: &Clients, registry_id: Option<&str>) -> Result<(Registry, Secret), Error> {
-    let output = aws::call(
-        "ecr:GetAuthorizationToken",
-        clients
-            .ecr()
-            .get_authorization_token()
-            .set_registry_ids(registry_id.map(|id| vec![id.to_owned()]))
-            .send(),
-    )
-    .await
-    .map_err(AwsFailure::into_error)?;
-    let data = output.authorization_data().first();
-    let (Some(token), Some(endpoint)) = (
-        data.and_then(|data| data.authorization_token()),
-        data.and_then(|data| data.proxy_endpoint()),
-    ) else {
-        return Err(Error::failed("ecr:GetAuthorizationToken returned no token", vec![]));
-    };
-    let token = Secret::new(token);
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token.expose())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(Secret::new);
-    let password = decoded
-        .as_ref()
-        .and_then(|decoded| split_basic_credentials(decoded.expose()))
-        .map(|(_, password)| Secret::new(password))
-        .ok_or_else(|| {
-            Error::failed(
-                "ecr:GetAuthorizationToken returned a token that is not AWS:<password>",
-                vec![],
-            )
-        })?;
-    let expires = data
-        .and_then(|data| data.expires_at())
-        .and_then(|at| at.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
-        .unwrap_or_else(|| "in 12 hours".to_owned());
-    let endpoint = RegistryEndpoint::parse(endpoint).map_err(|message| {
-        Error::failed(
-            format!("ecr:GetAuthorizationToken returned an unusable registry: {message}"),
-            vec![],
-        )
-    })?;
-    info!("Logged in to {} (the token expires {expires})", endpoint.host);
-    Ok((Registry::new(endpoint, &token)?, password))
+/// `push`, ended when the run's deadline passes: the push as a whole is bounded by
+/// `WAIT_TIMEOUT`, not only its single requests.
+async fn within_wait_timeout<T>(run: &RunContext, push: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match tokio::time::timeout_at(run.deadline.into(), push).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::failed(
+            format!(
+                "The push did not finish within WAIT_TIMEOUT ({} s)",
+                run.wait_timeout.as_secs()
+            ),
+            vec![
+                "WAIT_TIMEOUT bounds the whole run, the push included: raise it for large images or slow links. \
+                 Tags listed as already pushed point at the image; the others were not moved."
+                    .to_owned(),
+            ],
+        )),
+    }
 }
 
 async fn push_archive(
@@ -335,6 +307,13 @@ async fn push_archive(
              fails, rebuild the archive with a tool that writes it",
             undeclared.join(", ")
         );
+    }
+    // ECR completes no upload without parts: a blob of no bytes the repository lacks stops the
+    // push before anything is uploaded.
+    for blob in image.blobs.iter().filter(|blob| blob.size == 0) {
+        if !registry.blob_exists(repository, &blob.digest).await? {
+            return Err(empty_blob(&blob.digest));
+        }
     }
     let permits = Arc::new(Semaphore::new(CONCURRENT_UPLOADS));
     let mut uploads = tokio::task::JoinSet::new();
@@ -450,7 +429,7 @@ async fn push_from_daemon(
             Ok(served) => served,
             // The daemon reached the registry (through its own proxy settings, say); this pipe's
             // direct requests do not use HTTPS_PROXY. The daemon's digest is the registry's answer.
-            Err(err) if registry::unanswered(&err) => {
+            Err(err) if send::unanswered(&err) => {
                 warn!("The digest could not be checked with the registry directly ({err}); the daemon's is reported");
                 break;
             }

@@ -103,6 +103,7 @@ pub async fn promote(
             // ECR refuses an immutable tag put again even when it already names this image (a
             // re-run, or the SDK retrying a call whose first attempt was applied): read it back.
             Err(failure) if failure.code_is("ImageTagAlreadyExistsException") => {
+                let refusal = format!("ImageTagAlreadyExistsException: {}", failure.message);
                 match tags::digest_of_tag(clients, repository, registry_id, tag).await {
                     Ok(Some(served)) if served == digest => {
                         info!(
@@ -111,18 +112,16 @@ pub async fn promote(
                         done.push((tag.clone(), digest.clone()));
                     }
                     Ok(served) => {
-                        let mut error = tags::immutable_tag(tag, repository, &failure.message);
+                        let mut error = tags::immutable_tag(tag, repository, &refusal);
                         if let Some(served) = served {
                             error = error.with_details([format!("{tag} names {served}.")]);
                         }
                         return Err(error);
                     }
                     Err(unread) => {
-                        return Err(
-                            tags::immutable_tag(tag, repository, &failure.message).with_details([format!(
-                                "Reading {tag} back to compare it with {digest} failed too: {unread}"
-                            )]),
-                        );
+                        return Err(tags::immutable_tag(tag, repository, &refusal).with_details([format!(
+                            "Reading {tag} back to compare it with {digest} failed too: {unread}"
+                        )]));
                     }
                 }
             }

@@ -2,22 +2,25 @@
 //! authorization with the ECR token, `HEAD` to skip blobs the registry has, chunked uploads
 //! streamed from the archive, manifests put with their own media type and their digest checked.
 //!
-//! The authorization travels only in the `Authorization` header of these requests; it is a
+//! The authorization travels only in the `Authorization` header of these requests, and only to
+//! the registry `GetAuthorizationToken` named (an upload `Location` elsewhere is refused); it is a
 //! `Secret`, so it is never printed, not even with DEBUG.
+//!
+//! Each request is sent by `send`, which tries it again when that helps; a blob's upload is
+//! `upload`'s.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::header::LOCATION;
+use http::{HeaderMap, Method, StatusCode};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use std::time::Duration;
-
-use tracing::{debug, info};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::{self, Body};
 use super::connect::ProxyAware;
-use crate::domain::ecr::{RegistryEndpoint, part_size, parts};
+use super::store::sha256_hex;
+use crate::domain::ecr::RegistryEndpoint;
 use crate::domain::secret::Secret;
 use crate::error::Error;
 
@@ -32,26 +35,41 @@ pub struct BlobSource {
     pub offset: u64,
 }
 
+/// An answer of the registry: its status, headers and body (still to be read).
+pub(super) type Answer = (StatusCode, HeaderMap, hyper::body::Incoming);
+
+/// Whether a request is sent again when its connection is lost before the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlobPush {
-    AlreadyThere,
-    Uploaded,
+pub(super) enum OnLost {
+    /// Reads and whole writes (HEAD, GET, POST, a manifest PUT): sending them again is harmless.
+    Retry,
+    /// A blob's part or its closing PUT: ECR cannot resume a session, the blob starts again.
+    GiveUp,
 }
 
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    client: Client<Https, Body>,
+pub(super) struct Inner {
+    pub(super) client: Client<Https, Body>,
     endpoint: RegistryEndpoint,
     /// `Basic <authorizationToken>`.
-    authorization: Secret,
+    pub(super) authorization: Secret,
+    /// How long a connection may go without a byte moved (`AWS_ATTEMPT_TIMEOUT`).
+    pub(super) idle: Duration,
+    /// The run's deadline (`WAIT_TIMEOUT`): no try starts after it.
+    pub(super) deadline: Instant,
 }
 
 impl Registry {
-    pub fn new(endpoint: RegistryEndpoint, token: &Secret) -> Result<Registry, Error> {
+    pub fn new(
+        endpoint: RegistryEndpoint,
+        token: &Secret,
+        idle: Duration,
+        deadline: Instant,
+    ) -> Result<Registry, Error> {
         let mut roots = rustls::RootCertStore::empty();
         let found = rustls_native_certs::load_native_certs();
         for cert in found.certs {
@@ -67,13 +85,19 @@ impl Registry {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(ProxyAware::from_env());
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+            .wrap_connector(ProxyAware::from_env(idle));
+        // A pooled connection is let go before its idle limit ends it under a new request.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(idle / 2)
+            .build(connector);
         Ok(Registry {
             inner: Arc::new(Inner {
                 client,
                 endpoint,
                 authorization: Secret::new(format!("Basic {}", token.expose())),
+                idle,
+                deadline,
             }),
         })
     }
@@ -82,77 +106,15 @@ impl Registry {
         &self.inner.endpoint.host
     }
 
-    /// One request, sent again when the registry throttles it or fails for a moment (ECR answers
-    /// `429 TOOMANYREQUESTS` "Rate exceeded" past an API's quota, e.g. PutImage's 10 TPS, and now
-    /// and then a 5xx): a few tries with growing pauses (or the registry's `Retry-After`), then
-    /// its last answer. `body` makes the request's body afresh for each try.
-    async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: impl Fn() -> Body,
-    ) -> Result<(StatusCode, HeaderMap, hyper::body::Incoming), Error> {
-        let mut tries = 0;
-        loop {
-            let (status, headers, answer) = self.send_once(method.clone(), url, headers, body()).await?;
-            if !is_transient(status) || tries >= RETRY_PAUSES_MS.len() {
-                return Ok((status, headers, answer));
-            }
-            let pause = retry_after(&headers).unwrap_or(Duration::from_millis(RETRY_PAUSES_MS[tries]));
-            tries += 1;
-            info!(
-                "The registry {} throttled or failed {method} {} (HTTP {}); trying again in {} ms",
-                self.host(),
-                path_of(url),
-                status.as_u16(),
-                pause.as_millis()
-            );
-            drop(answer);
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    async fn send_once(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: Body,
-    ) -> Result<(StatusCode, HeaderMap, hyper::body::Incoming), Error> {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(url)
-            .header(AUTHORIZATION, self.inner.authorization.expose());
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let request = request
-            .body(body)
-            .map_err(|err| Error::failed(format!("Could not build a request to {url}: {err}"), vec![]))?;
-        let response = self.inner.client.request(request).await.map_err(|err| {
-            Error::failed(
-                format!(
-                    "The registry {} {UNANSWERED} {method} {}: {err}",
-                    self.host(),
-                    path_of(url)
-                ),
-                vec!["Check that the runner can reach the registry (HTTPS_PROXY / NO_PROXY).".to_owned()],
-            )
-        })?;
-        let status = response.status();
-        debug!("registry: {method} {} → {}", path_of(url), status.as_u16());
-        let (parts, body) = response.into_parts();
-        Ok((status, parts.headers, body))
-    }
-
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inner.endpoint.base_url())
     }
 
     /// `GET /v2/`: whether the registry takes the token, before anything is uploaded.
     pub async fn check_authorization(&self) -> Result<(), Error> {
-        let (status, _, body) = self.send(Method::GET, &self.url("/v2/"), &[], body::empty).await?;
+        let (status, _, body) = self
+            .send(Method::GET, &self.url("/v2/"), &[], body::empty, OnLost::Retry)
+            .await?;
         if status.is_success() {
             return Ok(());
         }
@@ -161,82 +123,12 @@ impl Registry {
 
     pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, Error> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let (status, _, body) = self.send(Method::HEAD, &url, &[], body::empty).await?;
+        let (status, _, body) = self.send(Method::HEAD, &url, &[], body::empty, OnLost::Retry).await?;
         match status {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
             _ => Err(self.refusal("HEAD blob", status, body).await),
         }
-    }
-
-    /// Upload a blob unless the registry has it: one upload session, parts of at least the
-    /// registry's minimum (ECR: 5 MiB, except the last), then the closing `PUT` with the digest,
-    /// which the registry checks against the bytes it received.
-    pub async fn push_blob(&self, repository: &str, blob: &BlobSource) -> Result<BlobPush, Error> {
-        if self.blob_exists(repository, &blob.digest).await? {
-            return Ok(BlobPush::AlreadyThere);
-        }
-        let start = self.url(&format!("/v2/{repository}/blobs/uploads/"));
-        let (status, headers, body) = self
-            .send(
-                Method::POST,
-                &start,
-                &[(CONTENT_LENGTH.as_str(), "0".into())],
-                body::empty,
-            )
-            .await?;
-        if status != StatusCode::ACCEPTED {
-            return Err(self.refusal("start of a blob upload", status, body).await);
-        }
-        let min_length = headers
-            .get("oci-chunk-min-length")
-            .and_then(|value| value.to_str().ok()?.parse().ok());
-        let mut location = self.location(&headers)?;
-        for (offset, len) in parts(blob.size, part_size(min_length)) {
-            if len == 0 {
-                break;
-            }
-            let part = || body::file_region(blob.path.clone(), blob.offset + offset, len);
-            let range = format!("{offset}-{}", offset + len - 1);
-            let (status, headers, body) = self
-                .send(
-                    Method::PATCH,
-                    &location,
-                    &[
-                        (CONTENT_TYPE.as_str(), "application/octet-stream".into()),
-                        (CONTENT_LENGTH.as_str(), len.to_string()),
-                        ("content-range", range),
-                    ],
-                    part,
-                )
-                .await?;
-            // The spec says 202; ECR answers 201 (and a `Range` that stops advancing after the
-            // first part, though it stores every part), so neither is taken as a failure and the
-            // offset is tracked here, not read from `Range`.
-            if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
-                return Err(self.refusal("upload of a blob part", status, body).await);
-            }
-            if headers.contains_key(LOCATION) {
-                location = self.location(&headers)?;
-            }
-        }
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let finish = format!("{location}{separator}digest={}", blob.digest);
-        let (status, headers, body) = self
-            .send(
-                Method::PUT,
-                &finish,
-                &[(CONTENT_LENGTH.as_str(), "0".into())],
-                body::empty,
-            )
-            .await?;
-        if status != StatusCode::CREATED {
-            return Err(self
-                .refusal(&format!("end of the upload of {}", blob.digest), status, body)
-                .await);
-        }
-        check_digest(&headers, &blob.digest, "blob")?;
-        Ok(BlobPush::Uploaded)
     }
 
     /// `PUT` a manifest under `reference` (a tag or its digest); returns the registry's digest,
@@ -255,10 +147,11 @@ impl Registry {
                 Method::PUT,
                 &url,
                 &[
-                    (CONTENT_TYPE.as_str(), media_type.to_owned()),
-                    (CONTENT_LENGTH.as_str(), bytes.len().to_string()),
+                    ("content-type", media_type.to_owned()),
+                    ("content-length", bytes.len().to_string()),
                 ],
                 || body::full(bytes.to_vec()),
+                OnLost::Retry,
             )
             .await?;
         if status != StatusCode::CREATED {
@@ -272,7 +165,13 @@ impl Registry {
     pub async fn manifest_digest(&self, repository: &str, reference: &str, accept: &str) -> Result<String, Error> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let (status, headers, body) = self
-            .send(Method::HEAD, &url, &[("accept", accept.to_owned())], body::empty)
+            .send(
+                Method::HEAD,
+                &url,
+                &[("accept", accept.to_owned())],
+                body::empty,
+                OnLost::Retry,
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(self.refusal(&format!("manifest {reference}"), status, body).await);
@@ -284,53 +183,71 @@ impl Registry {
             .ok_or_else(|| Error::failed(format!("The registry sent no digest for {reference}"), vec![]))
     }
 
-    /// The manifest the registry serves for `reference`: its digest and its bytes.
+    /// The manifest the registry serves for `reference`: its digest and its bytes. The digest is
+    /// the bytes' own: private ECR sends `Docker-Content-Digest` on `HEAD` but not on `GET`
+    /// (aws/containers-roadmap#1931), so the header is only checked, when it is there.
     pub async fn manifest(&self, repository: &str, reference: &str, accept: &str) -> Result<(String, Vec<u8>), Error> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let (status, headers, body) = self
-            .send(Method::GET, &url, &[("accept", accept.to_owned())], body::empty)
+            .send(
+                Method::GET,
+                &url,
+                &[("accept", accept.to_owned())],
+                body::empty,
+                OnLost::Retry,
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(self.refusal(&format!("manifest {reference}"), status, body).await);
         }
-        let digest = headers
-            .get("docker-content-digest")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::failed(format!("The registry sent no digest for {reference}"), vec![]))?;
-        let bytes = body::read_limited(body, 4 * 1024 * 1024)
+        let bytes = body::read_limited(body, MANIFEST_LIMIT + 1)
             .await
             .map_err(|err| Error::failed(format!("Reading manifest {reference} failed: {err}"), vec![]))?;
+        if bytes.len() > MANIFEST_LIMIT {
+            return Err(Error::failed(
+                format!("The registry served a manifest {reference} larger than 4 MiB"),
+                vec![],
+            ));
+        }
+        let digest = sha256_hex(&bytes);
+        check_digest(&headers, &digest, "manifest")?;
         Ok((digest, bytes))
     }
 
-    fn location(&self, headers: &HeaderMap) -> Result<String, Error> {
+    /// Where an upload goes on: the answer's `Location`, which must be this registry (same
+    /// scheme, host and port), or the token would follow it elsewhere.
+    pub(super) fn location(&self, headers: &HeaderMap) -> Result<String, Error> {
         let location = headers
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
             .ok_or_else(|| Error::failed("The registry started an upload without a Location", vec![]))?;
-        Ok(if location.starts_with('/') {
-            self.url(location)
-        } else {
-            location.to_owned()
+        self.inner.endpoint.location(location).map_err(|why| {
+            Error::failed(
+                format!(
+                    "The registry {} sent an upload Location that is not itself, so the push stopped before sending \
+                     the registry token there: {why}",
+                    self.host()
+                ),
+                vec![format!(
+                    "The registry token goes only to {}, the endpoint ecr:GetAuthorizationToken named. A proxy or \
+                     gateway that rewrites Location headers (check HTTPS_PROXY) can cause this.",
+                    self.inner.endpoint.base_url()
+                )],
+            )
         })
     }
 
     /// What the registry said when it refused: its error code and message (OCI error document),
     /// never more than the first error, and never the request's headers.
-    async fn refusal(&self, what: &str, status: StatusCode, body: hyper::body::Incoming) -> Error {
-        let text = body::read_limited(body, 64 * 1024).await.unwrap_or_default();
-        let said = serde_json::from_slice::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|doc| {
-                let first = doc.get("errors")?.get(0)?.clone();
-                Some(format!(
-                    "{}: {}",
-                    first.get("code")?.as_str()?,
-                    first.get("message").and_then(|m| m.as_str()).unwrap_or_default()
-                ))
-            })
-            .unwrap_or_else(|| plain_answer(status, &text));
+    pub(super) async fn refusal(&self, what: &str, status: StatusCode, body: hyper::body::Incoming) -> Error {
+        let said = match said(status, body).await {
+            (Some(code), message) => format!("{code}: {message}"),
+            (None, message) => message,
+        };
+        self.refused(what, status, said)
+    }
+
+    pub(super) fn refused(&self, what: &str, status: StatusCode, said: String) -> Error {
         let summary = format!("The registry {} refused {what}: {said}", self.host());
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::auth(
@@ -360,6 +277,29 @@ impl Registry {
     }
 }
 
+/// What the registry said in a refusal: the first error's code and message of an OCI error
+/// document, else its plain text (or just the status).
+pub(super) async fn said(status: StatusCode, body: hyper::body::Incoming) -> (Option<String>, String) {
+    let text = body::read_limited(body, 64 * 1024).await.unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|doc| {
+            let first = doc.get("errors")?.get(0)?.clone();
+            Some((
+                Some(first.get("code")?.as_str()?.to_owned()),
+                first
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))
+        })
+        .unwrap_or_else(|| (None, plain_answer(status, &text)))
+}
+
+/// The largest manifest ECR stores (4 MiB).
+const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
+
 /// A refusal that is not an OCI error document: ECR answers an expired token with a plain-text
 /// 403 ("Your authorization token has expired. Reauthenticate and try again.").
 fn plain_answer(status: StatusCode, body: &[u8]) -> String {
@@ -378,29 +318,7 @@ fn plain_answer(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
-/// Pauses between tries of a throttled or briefly failing request (about 4 s in all).
-const RETRY_PAUSES_MS: [u64; 4] = [250, 500, 1000, 2000];
-
-/// Answers worth another try: throttling and a registry's passing failures.
-fn is_transient(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
-}
-
-/// `Retry-After` in seconds, capped so a run never waits long on one request.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds.min(10)))
-}
-
-/// The registry gave no answer at all (connection refused, DNS, proxy needed), as opposed to
-/// refusing the request.
-pub fn unanswered(error: &Error) -> bool {
-    error.to_string().contains(UNANSWERED)
-}
-
-const UNANSWERED: &str = "did not answer";
-
-fn check_digest(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), Error> {
+pub(super) fn check_digest(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), Error> {
     match headers
         .get("docker-content-digest")
         .and_then(|value| value.to_str().ok())
@@ -413,7 +331,7 @@ fn check_digest(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), E
     }
 }
 
-fn path_of(url: &str) -> &str {
+pub(super) fn path_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = rest.find('/').map_or("/", |at| &rest[at..]);
     // Upload locations carry state tokens in their query; the path says enough.
@@ -435,22 +353,6 @@ mod tests {
             "HTTP 403: Your authorization token has expired. Reauthenticate and try again."
         );
         assert_eq!(plain_answer(StatusCode::BAD_GATEWAY, b"<html>...</html>"), "HTTP 502");
-    }
-
-    #[test]
-    fn throttling_and_passing_failures_are_tried_again() {
-        for status in [429, 500, 502, 503, 504] {
-            assert!(is_transient(StatusCode::from_u16(status).unwrap()), "{status}");
-        }
-        for status in [400, 401, 403, 404, 405] {
-            assert!(!is_transient(StatusCode::from_u16(status).unwrap()), "{status}");
-        }
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert("retry-after", "3600".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(10)));
     }
 
     #[test]

@@ -44,15 +44,15 @@ pub(super) async fn update_services(
         updates.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let result = aws::call("ecs:UpdateService", request.send()).await;
-            let watched = result.map_err(|failure| (failure, false)).and_then(|output| {
+            let watched = result.map_err(|failure| (Box::new(failure), false)).and_then(|output| {
                 // An answer without the service: ECS applied the update or not, the pipe cannot
                 // tell which deployment is its own. Never taken for "not updated".
                 let Some(updated) = output.service() else {
                     return Err((
-                        AwsFailure::local(
+                        Box::new(AwsFailure::local(
                             "ecs:UpdateService",
                             format!("ECS answered without the service {name_for_answer} (and without an error)"),
-                        ),
+                        )),
                         true,
                     ));
                 };
@@ -86,8 +86,8 @@ pub(super) async fn update_services(
                 info!("Updated {name}: deployment {}", update.deployment_id);
                 watched.push(update);
             }
-            Err((failure, true)) => unknown.push((name, failure)),
-            Err((failure, false)) => refused.push((name, failure)),
+            Err((failure, true)) => unknown.push((name, *failure)),
+            Err((failure, false)) => refused.push((name, *failure)),
         }
     }
     if let Some((_, first)) = refused.first().or(unknown.first()) {

@@ -37,12 +37,16 @@ pub(super) async fn resolve(clients: &Clients, uri: &str, architecture: &str) ->
     .await;
     let found = match read {
         Ok(found) => found,
-        Err(failure) => {
+        Err(failure) if failure.code_is("AccessDeniedException") => {
             warn!(
                 "IMAGE_URI's manifest could not be read ({failure}), so an image index there would only be found by \
                  Lambda's refusal; grant ecr:BatchGetImage on the repository {} to have it checked first",
                 image.repository
             );
+            return Ok(None);
+        }
+        Err(failure) => {
+            warn!("IMAGE_URI could not be read from ECR ({failure}); Lambda will judge it");
             return Ok(None);
         }
     };
