@@ -16,6 +16,7 @@ Safety:
 - It creates only resources it names with a unique prefix (`probe-aws-<8 hex>`, or --prefix),
   deletes them when done (also after a failure), and never touches anything else.
 - It prints no secret: the ECR token and registry password stay in memory.
+- `--policy` prints the least IAM policy its role needs: the calls above, on probe-aws-* only.
 
 With --emulator URL it runs the same rows against the emulator layer (the test suite does, in
 test/test_probe_aws.py, so the probe cannot rot); the rows then check that the emulator does what
@@ -426,6 +427,43 @@ def probe_unparseable_token(p):
     return f"{status} {code}: {message}", code == "InvalidIdentityToken" and status == 400
 
 
+# ------------------------------------------------------------------------------------- policy
+
+def policy(account, region, lambda_role_arn=None):
+    """The least IAM policy the probe's role needs: only probe-aws-* resources (task definitions and
+    the registry login take no narrower resource in IAM). STS rows need no permission."""
+    def arn(service, resource):
+        return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+    statements = [
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "EcrProbeRepositories", "Effect": "Allow",
+         "Action": ["ecr:CreateRepository", "ecr:DeleteRepository", "ecr:BatchGetImage", "ecr:PutImage",
+                    "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload"],
+         "Resource": arn("ecr", "repository/probe-aws-*")},
+        {"Sid": "EcsTaskDefinitions", "Effect": "Allow",
+         "Action": ["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"], "Resource": "*"},
+        {"Sid": "EcsProbeCluster", "Effect": "Allow",
+         "Action": ["ecs:CreateCluster", "ecs:DeleteCluster", "ecs:CreateService", "ecs:UpdateService",
+                    "ecs:DescribeServices", "ecs:DeleteService", "ecs:DescribeServiceDeployments",
+                    "ecs:DescribeServiceRevisions"],
+         "Resource": [arn("ecs", "cluster/probe-aws-*"), arn("ecs", "service/probe-aws-*/*"),
+                      arn("ecs", "service-deployment/probe-aws-*/*"), arn("ecs", "service-revision/probe-aws-*/*"),
+                      arn("ecs", "task-definition/probe-aws-*:*")]},
+    ]
+    if lambda_role_arn:
+        statements += [
+            {"Sid": "LambdaProbeFunction", "Effect": "Allow",
+             "Action": ["lambda:CreateFunction", "lambda:GetFunctionConfiguration", "lambda:PublishVersion",
+                        "lambda:DeleteFunction"],
+             "Resource": [arn("lambda", "function:probe-aws-*"), arn("lambda", "function:probe-aws-*:*")]},
+            {"Sid": "PassTheExecutionRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": lambda_role_arn,
+             "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}},
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 # ------------------------------------------------------------------------------------- main
 
 def run(args, out=sys.stdout, only=None):
@@ -475,6 +513,8 @@ def parse_args(argv):
     parser.add_argument("--emulator", metavar="URL", help="run against the emulator layer at URL instead of AWS")
     parser.add_argument("--only", action="append", help="run only this row (repeatable)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--policy", action="store_true",
+                        help="print the least IAM policy of the probe's role (for PROBE_AWS_ACCOUNT) and exit")
     args = parser.parse_args(argv)
     if not args.account or not (len(args.account) == 12 and args.account.isdigit()):
         raise Refused("name the sandbox account with PROBE_AWS_ACCOUNT (12 digits): the probe never runs against "
@@ -489,6 +529,9 @@ def parse_args(argv):
 def main(argv=None):
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.policy:
+            print(json.dumps(policy(args.account, args.region, args.lambda_role_arn), indent=2))
+            return 0
         rows = run(args, only=set(args.only or ()))
     except Refused as refused:
         print(f"probe-aws: refused: {refused}", file=sys.stderr)

@@ -199,7 +199,7 @@ class EcrLikeFront:
     - `foreign_location = "<scheme>://<host:port>"`: the `Location` that starts an upload names that
       origin instead of the front's own (a registry, or an attacker in the middle, sending the client
       elsewhere); `fault("reset", n, "PATCH")` closes the connection (RST) of the next `n` requests of
-      that method after reading half of their body, `fault("stall", n, "PATCH", seconds)` holds them
+      that method (`path=` narrows it, e.g. to "/manifests/") after reading half of their body, `fault("stall", n, "PATCH", seconds)` holds them
       without reading a byte for `seconds`, then closes. ECR keeps no partial part: the session
       cannot go on (aws/containers-roadmap#2831).
 
@@ -229,7 +229,7 @@ class EcrLikeFront:
         self.digest_on_get = False
         self.foreign_location = None
         self.log = []
-        self._faults = []  # [kind, count, method, seconds]
+        self._faults = []  # [kind, count, method, seconds, path part]
         self._received = {}  # upload session id -> bytes received
         self._released = threading.Event()
         self._lock = threading.Lock()
@@ -266,11 +266,12 @@ class EcrLikeFront:
             def _faulted(self):
                 """A pending `reset`/`stall` fault for this request: the connection ends unanswered."""
                 with front._lock:
-                    fault = next((f for f in front._faults if f[1] > 0 and f[2] in (None, self.command)), None)
+                    fault = next((f for f in front._faults if f[1] > 0 and f[2] in (None, self.command)
+                                  and (f[4] is None or f[4] in self.path)), None)
                     if fault is None:
                         return False
                     fault[1] -= 1
-                kind, _, _, seconds = fault
+                kind, _, _, seconds, _ = fault
                 self.control = kind
                 self._record(None)
                 if kind == "reset":
@@ -296,11 +297,8 @@ class EcrLikeFront:
                 body = self._body()
                 path = self.path.split("?", 1)[0]
                 session = self._session_of(path)
-                if session and self.command in ("PATCH", "PUT"):
-                    with front._lock:
-                        front._received[session] = front._received.get(session, 0) + len(body)
                 if (self.command == "PUT" and session and "digest=" in self.path
-                        and front._received.get(session, 0) == 0):
+                        and front._received.get(session, 0) + len(body) == 0):
                     self.control = "empty-upload"
                     repository = path[len("/v2/"):].split("/blobs/")[0]
                     doc = json.dumps({"errors": [{"code": "BLOB_UPLOAD_INVALID", "message": (
@@ -346,6 +344,9 @@ class EcrLikeFront:
                         doc = json.dumps({"errors": [{"code": "BLOB_UPLOAD_INVALID",
                                                       "message": "Layer parts must be at least 5 MiB in size"}]})
                         return self._answer(400, [("Content-Type", "application/json")], doc.encode())
+                if session and self.command in ("PATCH", "PUT"):
+                    with front._lock:  # bytes the registry received for the session
+                        front._received[session] = front._received.get(session, 0) + len(body)
                 upstream = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("connection", "transfer-encoding", "content-length")}
@@ -417,11 +418,12 @@ class EcrLikeFront:
         with self._lock:
             self._throttle = [count, method]
 
-    def fault(self, kind, count, method=None, seconds=30):
-        """`reset` or `stall` the next `count` requests (of `method`, if given)."""
+    def fault(self, kind, count, method=None, seconds=30, path=None):
+        """`reset` or `stall` the next `count` requests (of `method`, and whose path holds `path`,
+        if given)."""
         assert kind in ("reset", "stall"), kind
         with self._lock:
-            self._faults.append([kind, count, method, seconds])
+            self._faults.append([kind, count, method, seconds, path])
 
     def requests(self, method=None, control=None):
         return [r for r in self.log if method in (None, r["method"]) and control in (None, r["control"])]

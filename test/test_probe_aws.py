@@ -22,8 +22,6 @@ PREFIX = "probe-aws-test"
 
 # Row id -> what is missing in the emulator, and whose work adds it.
 NOT_IN_THE_EMULATOR_YET = {
-    "ecr-manifest-head-vs-get": "the ECR-like registry front (test/registry.py) still answers a manifest GET "
-                                "with Docker-Content-Digest (registry engineer's slice)",
     "ecs-describe-service-revisions-task-definition": "the ECS emulator does not answer DescribeServiceRevisions "
                                                       "(moto: NotImplementedError; ECS engineer's slice)",
 }
@@ -130,3 +128,19 @@ def test_the_nightly_probe_step_is_in_the_pipelines_file():
     [probe] = doc["pipelines"]["custom"]["probe-aws"]
     assert probe["step"]["oidc"] is True
     assert any("scripts/probe_aws.py" in line for line in probe["step"]["script"])
+
+
+def test_the_probe_role_policy_names_only_probe_resources(capsys):
+    role = f"arn:aws:iam::{ACCOUNT}:role/probe-lambda"
+    assert probe_aws.main(["--policy", "--account", ACCOUNT, "--region", "eu-west-1",
+                           "--lambda-role-arn", role]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    for statement in doc["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for resource in resources:
+            assert resource == role or "probe-aws-" in resource or (
+                resource == "*" and set(actions) <= {"ecr:GetAuthorizationToken", "ecs:RegisterTaskDefinition",
+                                                     "ecs:DeregisterTaskDefinition"}), (actions, resource)
