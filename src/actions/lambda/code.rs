@@ -125,10 +125,12 @@ fn upload_refused(location: &S3Location, owner: &str, failure: aws::AwsFailure) 
                 "The upload says the bucket must belong to account {owner} ({given}): S3 refuses it with AccessDenied \
                  when the bucket belongs to another account, so the package never goes to a bucket of someone else."
             ),
-            "If the bucket is in another account on purpose, set S3_BUCKET_OWNER to that account id. Otherwise check \
-             S3_BUCKET, and that the role may s3:PutObject on the key (aws-role-deploy trust-policy with S3_BUCKET \
-             generates that permission)."
-                .to_owned(),
+            "If the bucket is in another account on purpose, set S3_BUCKET_OWNER to that account id.".to_owned(),
+            format!(
+                "Otherwise check S3_BUCKET: the role needs the IAM permission s3:PutObject on {}/{} (see the README's \
+                 minimal Lambda policy; aws-role-deploy trust-policy with S3_BUCKET generates it).",
+                location.bucket, location.key
+            ),
         ],
     )
 }
