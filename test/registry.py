@@ -297,11 +297,8 @@ class EcrLikeFront:
                 body = self._body()
                 path = self.path.split("?", 1)[0]
                 session = self._session_of(path)
-                if session and self.command in ("PATCH", "PUT"):
-                    with front._lock:
-                        front._received[session] = front._received.get(session, 0) + len(body)
                 if (self.command == "PUT" and session and "digest=" in self.path
-                        and front._received.get(session, 0) == 0):
+                        and front._received.get(session, 0) + len(body) == 0):
                     self.control = "empty-upload"
                     repository = path[len("/v2/"):].split("/blobs/")[0]
                     doc = json.dumps({"errors": [{"code": "BLOB_UPLOAD_INVALID", "message": (
@@ -347,6 +344,9 @@ class EcrLikeFront:
                         doc = json.dumps({"errors": [{"code": "BLOB_UPLOAD_INVALID",
                                                       "message": "Layer parts must be at least 5 MiB in size"}]})
                         return self._answer(400, [("Content-Type", "application/json")], doc.encode())
+                if session and self.command in ("PATCH", "PUT"):
+                    with front._lock:  # bytes the registry received for the session
+                        front._received[session] = front._received.get(session, 0) + len(body)
                 upstream = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("connection", "transfer-encoding", "content-length")}

@@ -375,6 +375,25 @@ def test_a_configuration_update_applied_but_unanswered_is_recognised_on_the_retr
     assert "already has" in result.output, result
 
 
+@pytest.mark.parametrize("service, action", [
+    ("lambda", "PublishVersion"), ("lambda", "CreateAlias"), ("lambda", "UpdateAlias"), ("s3", "PutObject"),
+])
+def test_every_write_of_a_deploy_applied_but_unanswered_still_deploys_once(fn, service, action):
+    if action == "UpdateAlias":
+        fn.boto.publish_version(FunctionName=FUNCTION)
+        fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+    fn.emulator.add_fault("lost_answer", service=service, action=action)
+    result = fn.run(ZIP_FILE=fn.source_dir(), S3_BUCKET=fn.fn.bucket, S3_KEY="builds/api.zip", ALIAS="live")
+
+    assert result.code == 0, result
+    lost = [call for call in fn.calls(service=service) if call["fault"] == "lost_answer"]
+    assert len(lost) == 1 and lost[0]["action"] == action, fn.calls(service=service)
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    versions = [v["Version"] for v in fn.boto.list_versions_by_function(FunctionName=FUNCTION)["Versions"]]
+    assert versions[-1] == version and versions.count(version) == 1, versions
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == version
+
+
 def test_a_real_precondition_failure_says_someone_else_changed_the_function(fn):
     # Lambda refuses the write (someone changed the function since the pipe read it) and the
     # function does not hold the new code: a conflict, not an applied retry.
