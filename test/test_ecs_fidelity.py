@@ -47,6 +47,18 @@ def test_the_new_service_deployment_is_found_once_ecs_attaches_it(ecs):
     assert "web: following service deployment " + followed in result.output, result
 
 
+def test_a_stale_read_naming_the_previous_deployment_is_no_takeover(ecs):
+    # ECS stops the failing deployment (no rollback configured) at poll 2, which a lagging replica
+    # answers: it still names the service deployment from before the update. That is not someone
+    # else's newer deployment taking over: the deployment failed.
+    ecs.rollout("fail_no_rollback", polls=2, stale_polls=[2])
+    result = ecs.run(IMAGE="repo/app:broken", CONTAINER_NAME="app")
+
+    assert result.code == 1, result
+    assert outputs_of(result)["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "FAILED", result
+    assert "not configured to roll back" in result.output, result
+
+
 def test_blue_green_waits_for_its_own_service_deployment_not_for_deployments_completed(ecs):
     # deployments[] reads COMPLETED at the first poll while traffic has not shifted yet; the new
     # service deployment is attached at the fourth poll and its lifecycle hook then fails.

@@ -295,7 +295,13 @@ fn decide(follow: &mut Follow, api: bool, found: &[ServiceDeployment]) -> bool {
     }
     follow.status = deployment.status().map(|s| s.as_str().to_owned());
     let verdict = service_deployment::verdict(deployment, false);
-    let taken_over = follow.current.as_deref().is_some_and(|current| current != arn);
+    // Another service deployment is current: one started after ours, not the one from before the
+    // update that a stale answer may still name.
+    let previous = follow.watched.previous_service_deployment.as_deref();
+    let taken_over = follow
+        .current
+        .as_deref()
+        .is_some_and(|current| current != arn && Some(current) != previous);
     follow.verdict = match verdict {
         // Stopped because a newer deployment took over: not ours to call failed.
         Some(Verdict::Failed(_)) if taken_over && service_deployment::is_final(deployment) => {
