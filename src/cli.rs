@@ -29,6 +29,8 @@ WHO MAY ASSUME THE ROLE
   --environment-uuid <uuid>      admit only this deployment environment (recommended for production:
                                  restrict the environment to a branch in Bitbucket; AWS cannot see branches)
   --audience <aud>               default ari:cloud:bitbucket::workspace/<workspace uuid>
+  --thumbprint <40 hex>          the provider's certificate thumbprint (CloudFormation needs one; see
+                                 the notes for how to compute it)
 
 WHERE
   --account <12 digits>          the role's account (default: a placeholder / the stack's own account)
@@ -266,6 +268,16 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             problems.push(problem);
         }
     }
+    let provider_thumbprint = get("--thumbprint").and_then(|value| {
+        if value.len() == 40 && value.chars().all(|c| c.is_ascii_hexdigit()) {
+            Some(value.to_ascii_lowercase())
+        } else {
+            problems.push(format!(
+                "--thumbprint must be 40 hexadecimal digits (a SHA-1), got {value:?}"
+            ));
+            None
+        }
+    });
     let mut account_id = |option: &str| {
         get(option).and_then(|value| {
             if is_account_id(value) {
@@ -328,6 +340,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             pass_roles,
             infrastructure_roles,
         },
+        provider_thumbprint,
     };
     let refused: Vec<String> = checks::check(&setup)
         .into_iter()
@@ -364,6 +377,7 @@ const KNOWN: &[&str] = &[
     "--repository-uuid",
     "--environment-uuid",
     "--audience",
+    "--thumbprint",
     "--account",
     "--region",
     "--partition",

@@ -505,3 +505,26 @@ def test_the_secrets_scanner_finds_every_encoding(emulator):
     assert base64.b64encode(secret.encode()).decode() in [t for _, t in encodings(secret)]
     assert quote(secret, safe="") in [t for _, t in encodings(secret)]
     emulator.assert_no_secrets_in("nothing here", more=[secret])
+
+
+def test_passing_roles_is_authorised_as_iam_does():
+    """A function's Role and the ECS infrastructure role of EBS volumes are passed roles, each to
+    its own service (the mapping the permissions enforcement judges; pure, no server needed)."""
+    from types import SimpleNamespace
+
+    from emulator.permissions import authorizations
+
+    def needs(service, action, params):
+        req = SimpleNamespace(service=service, action=action, params=params, region="us-east-1", path="/")
+        return [(a, r, c) for a, r, c in authorizations(req, "111111111111") if a == "iam:PassRole"]
+
+    role = "arn:aws:iam::111111111111:role/api-exec"
+    assert needs("lambda", "UpdateFunctionConfiguration", {"FunctionName": "api", "Role": role}) == [
+        ("iam:PassRole", role, {"iam:PassedToService": "lambda.amazonaws.com"})]
+    assert needs("lambda", "UpdateFunctionConfiguration", {"FunctionName": "api", "Timeout": 3}) == []
+    ebs = "arn:aws:iam::111111111111:role/ecs-ebs"
+    volumes = [{"name": "data", "managedEBSVolume": {"roleArn": ebs, "sizeInGiB": 10}}]
+    for action, params in [("RunTask", {"cluster": "prod", "taskDefinition": "web:2", "volumeConfigurations": volumes}),
+                           ("UpdateService", {"cluster": "prod", "service": "web", "volumeConfigurations": volumes})]:
+        assert needs("ecs", action, params) == [("iam:PassRole", ebs, {"iam:PassedToService": "ecs.amazonaws.com"})]
+    assert needs("ecs", "RunTask", {"cluster": "prod", "taskDefinition": "web:2"}) == []

@@ -217,8 +217,9 @@ def test_image_index_deploys_the_image_of_the_functions_architecture(scenario, e
     [update] = fn.calls("UpdateFunctionCode")
     assert update["params"]["ImageUri"] == f"{base}@{children['linux/amd64']}"
     assert "image index" in result.output and "linux/amd64" in result.output and "x86_64" in result.output
-    [read] = fn.calls("BatchGetImage", service="ecr")
-    assert read["params"]["repositoryName"] == FUNCTION and read["params"]["registryId"] == "111111111111"
+    index_read, child_read = fn.calls("BatchGetImage", service="ecr")  # the index, then that its image is there
+    assert index_read["params"]["repositoryName"] == FUNCTION and index_read["params"]["registryId"] == "111111111111"
+    assert child_read["params"]["imageIds"] == [{"imageDigest": children["linux/amd64"]}]
     assert fn.configuration()["CodeSha256"] == children["linux/amd64"].split(":", 1)[1]
 
 
@@ -230,6 +231,28 @@ def test_image_index_without_the_functions_platform_is_refused_before_any_change
     assert result.code == 2, result
     assert "no linux/amd64 image" in result.final_line and "x86_64" in result.final_line
     assert "--provenance=false" in result.output and "IMAGE_URI" in result.output
+    assert fn.calls("UpdateFunctionCode") == []
+
+
+def test_image_index_naming_an_image_never_pushed_is_refused_before_any_change(scenario, emulator):
+    """containerd-store saves may hold only some platforms' images (moby#49473): the index names a
+    linux/amd64 image the repository does not have, which Lambda could not pull."""
+    import json
+
+    from emulator.ecr_scenario import OCI_INDEX, OCI_MANIFEST
+
+    fn = Lambda(scenario, emulator, package="image")
+    ecr = fn.fn.client("ecr")
+    ecr.create_repository(repositoryName=FUNCTION)
+    missing = "sha256:" + "e" * 64
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": missing, "size": 400, "platform": {"architecture": "amd64", "os": "linux"}}]})
+    ecr.put_image(repositoryName=FUNCTION, imageManifest=index, imageManifestMediaType=OCI_INDEX, imageTag="2")
+    result = fn.run(IMAGE_URI=f"111111111111.dkr.ecr.us-east-1.amazonaws.com/{FUNCTION}:2")
+
+    assert result.code == 2, result
+    assert f"linux/amd64 image {missing} is not in the repository" in result.final_line
+    assert "--platform linux/amd64" in result.output
     assert fn.calls("UpdateFunctionCode") == []
 
 

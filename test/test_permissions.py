@@ -141,6 +141,44 @@ def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scena
     assert "ecr:BatchGetImage" in refused.output and "--provenance=false" in refused.output
 
 
+def test_a_configuration_giving_the_function_a_role_passes_it_with_exactly_the_generated_permissions(
+        scenario, emulator):
+    """FUNCTION_CONFIGURATION sets `Role`: UpdateFunctionConfiguration passes that role to Lambda
+    (iam:PassRole for lambda.amazonaws.com). A trust-policy step reading the same file grants it;
+    the generic permissions do not."""
+    fn = lambda_fixture(emulator, name="api")
+    other_role = fn.client("iam").create_role(
+        RoleName="api-exec-2", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+    )["Role"]["Arn"]
+    (scenario.clone_dir / "lambda.json").write_text(json.dumps({"Role": other_role, "Timeout": 20}))
+
+    def deploy(policy):
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        return scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", FUNCTION_CONFIGURATION="lambda.json",
+                            PUBLISH="false")
+
+    generic = generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "api")
+    refused = deploy(generic)
+    assert refused.code == 3, refused
+    assert "iam:PassRole" in refused.output and other_role in refused.output
+
+    step = scenario.run(ACTION="trust-policy", POLICY_ACTIONS="lambda-deploy", FUNCTION_NAME="api",
+                        FUNCTION_CONFIGURATION="lambda.json", AWS_DEFAULT_REGION=REGION)
+    assert step.code == 0, step
+    lines = step.stdout.splitlines()
+    document = json.loads("\n".join(lines[lines.index("{"):len(lines) - lines[::-1].index("}")]))
+    policy = document["role"]["permissions_policy"]
+    result = deploy(policy)
+    assert result.code == 0, result
+    assert fn.configuration()["Role"] == other_role
+    assert not [r for r in emulator.requests() if r["status"] == 403 and r["time"] > refused_time(emulator)]
+
+
+def refused_time(emulator):
+    return max(r["time"] for r in emulator.requests() if r["status"] == 403)
+
+
 def test_lambda_permissions_for_another_function_are_refused(lambda_step, scenario):
     _, run = lambda_step
     result = run(generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "other"))

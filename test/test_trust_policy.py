@@ -228,6 +228,19 @@ def test_cloudformation_parses_with_the_expected_resources_and_no_external_id():
     assert any(s["Sid"] == "PassTaskRoles" for s in target["Policies"][0]["PolicyDocument"]["Statement"])
 
 
+def test_a_thumbprint_given_is_the_templates_default_and_in_every_output():
+    thumbprint = "9E99A48A9960B14926BB7F3B02E22DA2B0AB7280"
+    stack = json.loads(generate(*scope_args(), "--thumbprint", thumbprint, "--format", "cloudformation").stdout)
+    assert stack["Parameters"]["ProviderThumbprint"]["Default"] == thumbprint.lower()
+    assert document(*scope_args(), "--thumbprint", thumbprint)["identity_provider"]["thumbprints"] == [
+        thumbprint.lower()]
+    terraform = hcl2.loads(generate(*scope_args(), "--thumbprint", thumbprint, "--format", "terraform").stdout)
+    [provider] = [body for block in terraform["resource"] for kind, named in block.items()
+                  if kind.strip('"') == "aws_iam_openid_connect_provider" for body in named.values()]
+    assert [t.strip('"') for t in provider["thumbprint_list"]] == [thumbprint.lower()]
+    assert "--thumbprint" in generate(*scope_args(), "--thumbprint", "9e99", expect=2).stderr
+
+
 def _substituted(value):
     """CloudFormation's Fn::Sub done with sample values for the parameters."""
     samples = {"${AWS::Partition}": "aws", "${AWS::AccountId}": ACCOUNT, "${ExternalId}": "sample-id",

@@ -196,6 +196,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             function_role,
             ..Resources::default()
         },
+        provider_thumbprint: None,
     };
     let refused: Vec<Problem> = checks::check(&setup)
         .into_iter()

@@ -67,7 +67,8 @@ def _ecs(req, arn, account):
     cluster_arn = arn("ecs", f"cluster/{cluster}")
     action = req.action
     if action == "UpdateService":
-        return [(f"ecs:{action}", arn("ecs", f"service/{cluster}/{_name(p['service'])}"), {"ecs:cluster": cluster_arn})]
+        service = arn("ecs", f"service/{cluster}/{_name(p['service'])}")
+        return [(f"ecs:{action}", service, {"ecs:cluster": cluster_arn})] + _infrastructure_roles(p)
     if action == "DescribeServices":
         return [(f"ecs:{action}", arn("ecs", f"service/{cluster}/{_name(s)}"), {"ecs:cluster": cluster_arn})
                 for s in p.get("services") or []]
@@ -79,7 +80,8 @@ def _ecs(req, arn, account):
         family = p.get("taskDefinition", "")
         td = family if family.startswith("arn:") else arn("ecs", f"task-definition/{family}")
         task = arn("ecs", f"task/{cluster}/{uuid.uuid4().hex}")  # the task RunTask creates
-        return [(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})] + _tag_on_create(p, action, task, cluster_arn)
+        return ([(f"ecs:{action}", td, {"ecs:cluster": cluster_arn})] + _infrastructure_roles(p)
+                + _tag_on_create(p, action, task, cluster_arn))
     if action == "RegisterTaskDefinition":
         passes = [
             ("iam:PassRole", p[key], {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
@@ -91,6 +93,17 @@ def _ecs(req, arn, account):
         revision = arn("ecs", f"task-definition/{family}:{max(known, default=0) + 1}")  # the one it creates
         return [(f"ecs:{action}", "*", {})] + passes + _tag_on_create(p, action, revision, None)
     return [(f"ecs:{action}", "*", {})]
+
+
+def _infrastructure_roles(params):
+    """EBS volumes configured at launch (`volumeConfigurations[].managedEBSVolume.roleArn`) name
+    the ECS infrastructure role, which the call passes to ECS itself (ecs.amazonaws.com)."""
+    return [
+        ("iam:PassRole", volume["managedEBSVolume"]["roleArn"], {"iam:PassedToService": "ecs.amazonaws.com"})
+        for volume in params.get("volumeConfigurations") or []
+        if isinstance(volume, dict) and isinstance(volume.get("managedEBSVolume"), dict)
+        and volume["managedEBSVolume"].get("roleArn")
+    ]
 
 
 def _tag_on_create(params, action, created, cluster_arn):
@@ -112,6 +125,9 @@ def _lambda(req, arn):
     qualifier = p.get("Qualifier") or p.get("Name") if req.action in ("GetAlias", "UpdateAlias") else p.get("Qualifier")
     resource = f"{function}:{qualifier}" if qualifier else function
     needs = [(f"lambda:{req.action}", resource, {})]
+    if req.action in ("CreateFunction", "UpdateFunctionConfiguration") and p.get("Role"):
+        # Giving a function its execution role passes the role to Lambda.
+        needs.append(("iam:PassRole", p["Role"], {"iam:PassedToService": "lambda.amazonaws.com"}))
     if req.action == "UpdateFunctionCode" and p.get("S3Bucket"):
         # Lambda reads the object as the caller (forward access), dry runs included.
         read = "s3:GetObjectVersion" if p.get("S3ObjectVersion") else "s3:GetObject"

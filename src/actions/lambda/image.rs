@@ -19,23 +19,8 @@ pub(super) async fn resolve(clients: &Clients, uri: &str, architecture: &str) ->
     let Some(image) = EcrImageUri::parse(uri) else {
         return Ok(None);
     };
-    let id = aws_sdk_ecr::types::ImageIdentifier::builder()
-        .set_image_tag(image.tag.clone())
-        .set_image_digest(image.digest.clone())
-        .build();
-    let read = aws::call(
-        "ecr:BatchGetImage",
-        clients
-            .ecr()
-            .batch_get_image()
-            .repository_name(&image.repository)
-            .registry_id(&image.registry_id)
-            .image_ids(id)
-            .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
-            .send(),
-    )
-    .await;
-    let found = match read {
+    let answer = read(clients, &image, image.tag.as_deref(), image.digest.as_deref()).await;
+    let found = match answer {
         Ok(found) => found,
         Err(failure) if failure.code_is("AccessDeniedException") => {
             warn!(
@@ -68,6 +53,27 @@ pub(super) async fn resolve(clients: &Clients, uri: &str, architecture: &str) ->
             holds,
         }) => {
             let chosen = image.with_digest(&digest);
+            // An index may name images that were never pushed (containerd-store saves hold only
+            // some platforms' blobs): Lambda could not pull it.
+            if let Ok(child) = read(clients, &image, None, Some(&digest)).await
+                && child.images().is_empty()
+            {
+                return Err(Error::BadInput {
+                    summary: format!(
+                        "IMAGE_URI {uri} names an image index whose {platform} image {digest} is not in the repository \
+                         {}: the index was pushed without that image",
+                        image.repository
+                    ),
+                    details: vec![
+                        "Nothing was changed.".to_owned(),
+                        format!(
+                            "Push the image for {platform} too (a containerd-store `docker save` may hold only some \
+                             platforms' images: save with --platform {platform}), or build it without attestations \
+                             (docker buildx build --platform {platform} --provenance=false --sbom=false)."
+                        ),
+                    ],
+                });
+            }
             info!(
                 "IMAGE_URI names an image index ({}), which Lambda does not run: deploying its {platform} image \
                  {chosen}, for the function's architecture {architecture}",
@@ -111,4 +117,29 @@ pub(super) fn refused(failure: AwsFailure) -> Error {
         };
     }
     failure.into_error()
+}
+
+/// `BatchGetImage` of one image of the URI's repository, by tag or digest, as ECR stores it.
+async fn read(
+    clients: &Clients,
+    image: &EcrImageUri,
+    tag: Option<&str>,
+    digest: Option<&str>,
+) -> Result<aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput, AwsFailure> {
+    let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+        .set_image_tag(tag.map(str::to_owned))
+        .set_image_digest(digest.map(str::to_owned))
+        .build();
+    aws::call(
+        "ecr:BatchGetImage",
+        clients
+            .ecr()
+            .batch_get_image()
+            .repository_name(&image.repository)
+            .registry_id(&image.registry_id)
+            .image_ids(id)
+            .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
+            .send(),
+    )
+    .await
 }

@@ -68,7 +68,7 @@ pub fn oidc_stack(setup: &Setup) -> Value {
             },
             THUMBPRINT_PARAMETER: {
                 "Type": "String",
-                "Default": "",
+                "Default": setup.provider_thumbprint.clone().unwrap_or_default(),
                 "AllowedPattern": "^([0-9a-fA-F]{40})?$",
                 "ConstraintDescription": "40 hexadecimal digits (a SHA-1 thumbprint)",
                 "Description": format!(

@@ -20,7 +20,7 @@ pub struct Provider {
     pub url: String,
     pub audience: String,
     pub arn: String,
-    /// AWS verifies Bitbucket's certificate through its own trusted CAs: no thumbprint needed.
+    /// IAM takes the certificate's own when none is given; `--thumbprint` when it was.
     pub thumbprints: Vec<String>,
 }
 
@@ -40,7 +40,7 @@ pub fn build(setup: &Setup, spelling: &Spelling) -> Document {
             url: scope.issuer(),
             audience: scope.audience.clone(),
             arn: scope.provider_arn(&spelling.partition, &spelling.account),
-            thumbprints: Vec::new(),
+            thumbprints: setup.provider_thumbprint.iter().cloned().collect(),
         },
         role: Role {
             name: setup.role_name.clone(),

@@ -118,6 +118,9 @@ pub struct Setup {
     /// `sts:TagSession` in the chained role's trust policy.
     pub session_tags: bool,
     pub resources: Resources,
+    /// The SHA-1 thumbprint of the provider's certificate chain, when the user has it
+    /// (`--thumbprint`): the CloudFormation parameter's default, and in the other outputs.
+    pub provider_thumbprint: Option<String>,
 }
 
 pub const DEFAULT_ROLE_NAME: &str = "bitbucket-deploy";
@@ -285,6 +288,7 @@ pub(crate) mod tests {
             chained: None,
             session_tags: true,
             resources: Resources::default(),
+            provider_thumbprint: None,
         }
     }
 

@@ -63,9 +63,14 @@ pub fn render(setup: &Setup) -> String {
     if setup.account.is_none() {
         out.push_str("data \"aws_caller_identity\" \"current\" {}\n\n");
     }
+    let thumbprint = setup
+        .provider_thumbprint
+        .as_deref()
+        .map(|thumbprint| format!("  thumbprint_list = [{}]\n", quoted(thumbprint)))
+        .unwrap_or_default();
     out.push_str(&format!(
         "# One per workspace and account: import it if the account has it already.\n\
-         resource \"aws_iam_openid_connect_provider\" \"bitbucket\" {{\n  url            = {}\n  client_id_list = [{}]\n}}\n\n",
+         resource \"aws_iam_openid_connect_provider\" \"bitbucket\" {{\n  url            = {}\n  client_id_list = [{}]\n{thumbprint}}}\n\n",
         quoted(&scope.issuer()),
         quoted(&scope.audience)
     ));
