@@ -159,16 +159,16 @@ async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outco
                 tracing::debug!("{line}");
             }
             Outcome::AssumeRole(actions::assume_role::run(
-                &run,
+                run,
                 &session.identity,
                 config.auth.final_role(),
             ))
         }
-        Action::EcsDeploy(settings) => Outcome::EcsDeploy(actions::ecs::run(&run, settings, &session.clients).await?),
+        Action::EcsDeploy(settings) => Outcome::EcsDeploy(actions::ecs::run(run, settings, &session.clients).await?),
         Action::LambdaDeploy(settings) => Outcome::LambdaDeploy(
-            actions::lambda::run(&run, settings, &session.clients, &session.identity.account).await?,
+            actions::lambda::run(run, settings, &session.clients, &session.identity.account).await?,
         ),
-        Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(&run, settings, &session.clients).await?),
+        Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(run, settings, &session.clients).await?),
     };
     Ok(outcome)
 }

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import images
-from test_ecr import built_image, docker, ecr, ecr_like, push, repo_name  # noqa: F401 (fixtures)
+from test_ecr import built_image, docker, ecr, ecr_like, push, repo_name, seed_image  # noqa: F401 (fixtures)
 
 MIB = 1024 * 1024
 
@@ -254,6 +254,21 @@ def test_the_whole_push_is_bounded_by_wait_timeout(scenario, ecr, ecr_like):
     assert result.code == 1, result
     assert elapsed < 20, elapsed
     assert "WAIT_TIMEOUT" in result.final_line, result.final_line
+
+
+def test_a_promotion_is_bounded_by_wait_timeout_too(scenario, ecr):
+    """PutImage hanging: the SDK alone would wait AWS_ATTEMPT_TIMEOUT per attempt, AWS_MAX_ATTEMPTS
+    times (30 s x 5 by default)."""
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    seed_image(ecr, repository, "v1")
+    scenario.emulator.add_fault("hang", service="ecr", action="PutImage", count=10, hang_seconds=100)
+    started = time.monotonic()
+    result = scenario.run(ACTION="ecr-push", timeout=60, SOURCE_TAG="v1", ECR_REPOSITORY=repository, TAGS="prod",
+                          WAIT_TIMEOUT="5")
+    assert result.code == 1, result
+    assert time.monotonic() - started < 25
+    assert "WAIT_TIMEOUT (5 s)" in result.final_line, result.final_line
 
 
 # ------------------------------------------------------------- the Docker daemon

@@ -210,6 +210,19 @@ def test_update_service_without_the_service_is_not_reported_as_not_updated(ecs, 
     assert "Not updated: web" not in result.output, result
 
 
+def test_a_rollback_redeploy_answered_without_the_service_is_said_not_followed(ecs, emulator):
+    # ON_FAILURE=rollback deploys web:1 again; ECS answers that UpdateService without the service.
+    ecs.rollout("fail_no_rollback", polls=2)
+    emulator.ecs_empty_answer("UpdateService", skip=1)
+    result = ecs.run(IMAGE="repo/app:broken", CONTAINER_NAME="app", ON_FAILURE="rollback")
+
+    assert result.code == 1, result
+    assert "panicked" not in result.output, result
+    assert len(ecs.calls("UpdateService")) == 2
+    said = [line for line in result.lines if "could not deploy web:1 again" in line]
+    assert said and "ecs:UpdateService failed: ECS answered without the service web" in said[0], result
+
+
 def test_empty_answers_while_waiting_are_waited_through_not_judged(ecs, emulator):
     # One DescribeTasks of the one-off task and one poll of the service come back empty: the
     # pipe neither panics nor reads them as a verdict; the next answers decide.

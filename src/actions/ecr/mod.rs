@@ -115,7 +115,8 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
             if run.dry_run {
                 return Ok(outcome);
             }
-            promote::promote(clients, repository, registry_id, source, &settings.tags, &mut done)
+            let promoted = promote::promote(clients, repository, registry_id, source, &settings.tags, &mut done);
+            within_wait_timeout(run, promoted)
                 .await
                 .map_err(|err| partial(err, &outcome, &done))?
         }
@@ -265,8 +266,8 @@ pub(crate) fn repository_failure(failure: AwsFailure, repository: &str) -> Error
     failure.into_error()
 }
 
-/// `push`, ended when the run's deadline passes: the push as a whole is bounded by
-/// `WAIT_TIMEOUT`, not only its single requests.
+/// `push` (or a promotion), ended when the run's deadline passes: the push as a whole is bounded
+/// by `WAIT_TIMEOUT`, not only its single requests.
 async fn within_wait_timeout<T>(run: &RunContext, push: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     match tokio::time::timeout_at(run.deadline.into(), push).await {
         Ok(result) => result,
