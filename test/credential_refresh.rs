@@ -194,3 +194,64 @@ async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
     let throttled = assumed.iter().filter(|r| r["fault"] == "throttle").count();
     assert_eq!((assumed.len(), throttled), (4, 2), "{assumed:?}");
 }
+
+#[tokio::test]
+async fn a_chained_renewal_outlasting_the_first_hop_renews_the_first_hop_too() {
+    let emulator = Emulator::start();
+    let (role_arn, token) = emulator.oidc_scenario();
+    let target_policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]
+    }]});
+    let target = emulator.call(
+        "POST",
+        "iam/role",
+        Some(json!({"account": "222222222222", "name": "target", "trust_policy": target_policy})),
+    );
+    emulator.call(
+        "POST",
+        "credentials",
+        Some(json!({"lifetime_seconds": LIFETIME_SECONDS})),
+    );
+    let target_arn = target["arn"].as_str().unwrap();
+    let config = config(&emulator, &role_arn, &token, &[("AWS_ROLE_ARN", target_arn)]);
+    let session = establish(&config).await;
+    // Throttled for longer than the first hop's credentials last (pauses 1 + 1.5 + 2.25 + 3.4 s):
+    // by then the first hop the renewal started with has expired, and AssumeRole signed with it
+    // is refused as expired, which no retry of the same request cures.
+    emulator.call(
+        "POST",
+        "faults",
+        Some(json!({"service": "sts", "action": "AssumeRole", "fault": "throttle", "count": 4})),
+    );
+    sleep_past_expiry().await;
+
+    let identity = session
+        .clients
+        .sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("the renewal went through, with a renewed first hop");
+    assert_eq!(identity.account(), Some("222222222222"));
+    // The throttled attempts, one signed with the expired first hop, then a chained session from
+    // a new first hop.
+    let codes: Vec<String> = emulator
+        .requests("AssumeRole")
+        .iter()
+        .map(|r| r["error_code"].as_str().unwrap_or("ok").to_owned())
+        .collect();
+    let count = |code: &str| codes.iter().filter(|c| *c == code).count();
+    assert_eq!(
+        (codes.first().map(String::as_str), codes.last().map(String::as_str)),
+        (Some("ok"), Some("ok")),
+        "{codes:?}"
+    );
+    assert_eq!(
+        (count("Throttling"), count("ExpiredToken"), codes.len()),
+        (4, 1, 7),
+        "{codes:?}"
+    );
+    assert_eq!(emulator.requests("AssumeRoleWithWebIdentity").len(), 3);
+}

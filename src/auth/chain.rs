@@ -84,6 +84,12 @@ impl Obtained {
         }
     }
 
+    fn has_expired(&self) -> bool {
+        self.credentials
+            .expiry()
+            .is_some_and(|expiry| expiry <= SystemTime::now())
+    }
+
     fn is_fresh(&self, now: SystemTime) -> bool {
         let Some(expiry) = self.credentials.expiry() else {
             return true;
@@ -134,28 +140,44 @@ impl RoleChain {
             return Ok(last.credentials.clone());
         }
         let renewing = held.last_hop.is_some();
-        let first = match held.first_hop.as_ref().filter(|first| first.is_fresh(now)) {
-            Some(first) => first.clone(),
-            None => {
-                let first = self
-                    .first_hop(&mut held, renewing)
-                    .await
-                    .map_err(|error| (first_hop_name(plan), error))?;
-                held.first_hop = Some(first.clone());
-                first
-            }
-        };
-        let last = match &plan.chained {
-            None => first,
-            Some(chained) => self
+        let last = loop {
+            let first = match held
+                .first_hop
+                .as_ref()
+                .filter(|first| first.is_fresh(SystemTime::now()))
+            {
+                Some(first) => first.clone(),
+                None => {
+                    let first = self
+                        .first_hop(&mut held, renewing)
+                        .await
+                        .map_err(|error| (first_hop_name(plan), error))?;
+                    held.first_hop = Some(first.clone());
+                    first
+                }
+            };
+            let Some(chained) = &plan.chained else {
+                break first;
+            };
+            match self
                 .assume_chained_role(chained, &first.credentials, &mut held, renewing)
                 .await
-                .map_err(|error| {
-                    (
+            {
+                Ok(last) => break last,
+                // A renewal tried again through a long STS outage can outlast the first hop it
+                // started with; AssumeRole signed with it is then refused as expired, which no
+                // retry cures: the first hop is renewed and the chained one tried again.
+                Err(_) if renewing && first.has_expired() && Instant::now() < self.inner.deadline => {
+                    warn!("The first hop of the AWS session expired while STS was being tried again; renewing it too");
+                    held.first_hop = None;
+                }
+                Err(error) => {
+                    return Err((
                         format!("{} → {} (AWS_ROLE_ARN)", first_hop_name(plan), chained.role.arn),
                         error,
-                    )
-                })?,
+                    ));
+                }
+            }
         };
         if renewing {
             let expiry = last.credentials.expiry().map(format_time).unwrap_or_default();
