@@ -394,6 +394,19 @@ def test_every_write_of_a_deploy_applied_but_unanswered_still_deploys_once(fn, s
     assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == version
 
 
+def test_an_image_update_applied_but_unanswered_is_recognised_by_its_uri(scenario, emulator):
+    fn = Lambda(scenario, emulator, package="image")
+    uri = "111111111111.dkr.ecr.us-east-1.amazonaws.com/api@sha256:" + "cd" * 32
+    emulator.add_fault("lost_answer", service="lambda", action="UpdateFunctionCode")
+    result = fn.run(IMAGE_URI=uri, ALIAS="live")
+
+    assert result.code == 0, result
+    lost, retried = fn.calls("UpdateFunctionCode")
+    assert (lost["fault"], retried["error_code"]) == ("lost_answer", "PreconditionFailedException")
+    assert f"already has the image this step sent ({uri})" in result.output, result
+    assert fn.boto.get_function(FunctionName=FUNCTION)["Code"]["ImageUri"] == uri
+
+
 def test_a_real_precondition_failure_says_someone_else_changed_the_function(fn):
     # Lambda refuses the write (someone changed the function since the pipe read it) and the
     # function does not hold the new code: a conflict, not an applied retry.

@@ -46,14 +46,15 @@ impl Field {
         }
     }
 
-    /// The pipe variable (or what in the step) it came from.
+    /// The pipe variable (or what in the step) it came from. Roles to pass to ECS are only given
+    /// on the command line.
     pub fn variable(self) -> &'static str {
         match self {
             Field::Audience => "BITBUCKET_STEP_OIDC_TOKEN",
             Field::Region => "AWS_DEFAULT_REGION",
             Field::Cluster => "CLUSTER_NAME",
             Field::Service => "SERVICE_NAME",
-            Field::PassRole | Field::InfrastructureRole => "TASK_DEFINITION",
+            Field::PassRole | Field::InfrastructureRole => self.option(),
             Field::Function => "FUNCTION_NAME",
             Field::FunctionRole => "FUNCTION_CONFIGURATION",
             Field::S3Bucket => "S3_BUCKET",
