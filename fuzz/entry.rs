@@ -14,7 +14,7 @@ pub mod entry {
     use aws_role_deploy::domain::token::TokenClaims;
     use serde_json::Value;
 
-    pub const TARGETS: [&str; 8] = [
+    pub const TARGETS: [&str; 11] = [
         "variables",
         "task_definition",
         "placeholders",
@@ -23,6 +23,9 @@ pub mod entry {
         "archive_dir",
         "oci_layout",
         "image_index",
+        "registry_answers",
+        "daemon_progress",
+        "masked_body",
     ];
 
     pub fn run(target: &str, data: &[u8]) {
@@ -35,6 +38,9 @@ pub mod entry {
             "archive_dir" => archive_dir(data),
             "oci_layout" => oci_layout(data),
             "image_index" => image_index(data),
+            "registry_answers" => registry_answers(data),
+            "daemon_progress" => daemon_progress(data),
+            "masked_body" => masked_body(data),
             other => panic!("no fuzz target {other}"),
         }
     }
@@ -105,6 +111,46 @@ pub mod entry {
             let _ = claims.expiry();
             let _ = claims.issuer_host_path();
         }
+    }
+
+    // ---------------------------------------------------------------- answers from outside
+    // What a registry, the Docker daemon or a broken AWS answer sends is read defensively: any
+    // bytes, never a panic, and what is kept for printing stays bounded.
+
+    /// A registry's refusal (status from the first two bytes, body the rest), the registry
+    /// address ECR names and an upload `Location` against it (two NUL-separated texts), and the
+    /// `user:password` of a decoded ECR token.
+    pub fn registry_answers(data: &[u8]) {
+        use aws_role_deploy::domain::answers::registry_refusal;
+        use aws_role_deploy::domain::ecr::{RegistryEndpoint, split_basic_credentials};
+
+        let status = data.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        let (code, message) = registry_refusal(status, data.get(2..).unwrap_or_default());
+        assert!(message.chars().count() <= 220 || code.is_some(), "a plain refusal is kept short");
+        let text = String::from_utf8_lossy(data);
+        let mut texts = text.split('\0');
+        let (endpoint, location) = (texts.next().unwrap_or_default(), texts.next().unwrap_or_default());
+        if let Ok(registry) = RegistryEndpoint::parse(endpoint) {
+            let _ = registry.base_url();
+            let _ = registry.repository_uri(location);
+            let _ = registry.location(location);
+        }
+        let _ = split_basic_credentials(&text);
+    }
+
+    /// The daemon's push stream: newline-separated JSON events.
+    pub fn daemon_progress(data: &[u8]) {
+        let mut progress = aws_role_deploy::domain::answers::PushProgress::default();
+        for line in data.split(|&b| b == b'\n') {
+            let _ = progress.line(line);
+        }
+    }
+
+    /// The DEBUG description of an answer the SDK could not read: bounded, one line.
+    pub fn masked_body(data: &[u8]) {
+        let masked = aws_role_deploy::domain::answers::masked_body(data);
+        assert!(masked.chars().count() <= aws_role_deploy::domain::answers::MASKED_MAX + 200, "bounded");
+        assert!(!masked.contains(['\n', '\r']), "one line");
     }
 
     // ------------------------------------------------------------------ image archives (ecr-push)

@@ -105,7 +105,7 @@ pipe_variables! {
         default: Some("false"),
     }
     AWS_USE_DUALSTACK_ENDPOINT {
-        usage: "Use the dual-stack (IPv4 and IPv6) endpoints of every service. Cannot be combined with an `AWS_ENDPOINT_URL*`.",
+        usage: "Use the dual-stack (IPv4 and IPv6) endpoints of the AWS APIs. Cannot be combined with an `AWS_ENDPOINT_URL*`. Image layers still go to the registry host ECR names, which is IPv4.",
         default: Some("false"),
     }
     AWS_MAX_ATTEMPTS {

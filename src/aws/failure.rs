@@ -8,6 +8,7 @@ use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
+use crate::domain::answers;
 use crate::error::Error;
 
 /// What kind of trouble a failed call is in, which decides whether waiting helps.
@@ -276,7 +277,7 @@ fn unreadable(operation: &'static str, raw: &HttpResponse) -> AwsFailure {
     if let Some(body) = raw.body().bytes() {
         tracing::debug!(
             "{operation}: the response that could not be read, values masked: {}",
-            masked_body(body)
+            answers::masked_body(body)
         );
     }
     let request_id = raw
@@ -297,56 +298,6 @@ fn unreadable(operation: &'static str, raw: &HttpResponse) -> AwsFailure {
             format!("the response could not be read (HTTP {status}, {content_type}, {size} bytes)"),
         )
     }
-}
-
-/// An unreadable response for DEBUG: its shape, never its values. In JSON (even cut off), the
-/// keys stay and every string value becomes "***", numbers "0"; anything else (a proxy's page)
-/// shows its first 300 characters, control characters and registered secrets masked.
-fn masked_body(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim_start();
-    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        let head: String = text
-            .chars()
-            .take(300)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        return crate::domain::secret::redact(&head).into_owned();
-    }
-    // Strings: a key when a ':' follows it, a value otherwise (also one cut off at the end).
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(chars.len().min(4096));
-    let mut i = 0;
-    while i < chars.len() && out.len() < 4096 {
-        let c = chars[i];
-        if c == '"' {
-            let start = i;
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            let end = i.min(chars.len());
-            let next = chars[(end + 1).min(chars.len())..].iter().find(|c| !c.is_whitespace());
-            if next == Some(&':') {
-                out.extend(chars[start..end].iter().filter(|c| !c.is_control()));
-                out.push('"');
-            } else {
-                out.push_str("\"***\"");
-            }
-            i = end + 1;
-        } else if c.is_ascii_digit() || c == '-' {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '+')) {
-                i += 1;
-            }
-            out.push('0');
-        } else {
-            if !c.is_control() {
-                out.push(c);
-            }
-            i += 1;
-        }
-    }
-    out
 }
 
 /// The deepest cause of an error: what actually happened ("connection closed before message
@@ -523,14 +474,14 @@ mod tests {
     fn unreadable_bodies_show_their_shape_never_their_values() {
         let cut = br#"{"services": [{"serviceName": "web", "desiredCount": 2, "environment": "s3cret-value", "deploym"#;
         assert_eq!(
-            masked_body(cut),
+            answers::masked_body(cut),
             r#"{"services": [{"serviceName": "***", "desiredCount": 0, "environment": "***", "***""#
         );
         let escaped = br#"{"a": "x\"y secret", "b": ["k1", "k2"]}"#;
-        let masked = masked_body(escaped);
+        let masked = answers::masked_body(escaped);
         assert!(!masked.contains("secret") && !masked.contains("k1"), "{masked}");
         assert_eq!(
-            masked_body(b"<html>502 Bad Gateway\n</html>"),
+            answers::masked_body(b"<html>502 Bad Gateway\n</html>"),
             "<html>502 Bad Gateway </html>"
         );
     }

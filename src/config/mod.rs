@@ -656,6 +656,21 @@ mod tests {
     }
 
     #[test]
+    fn fips_in_canada_warns_that_ecr_has_none() {
+        let config = Config::from_env(&with(&[
+            ("AWS_USE_FIPS_ENDPOINT", Some("true")),
+            ("AWS_DEFAULT_REGION", Some("ca-central-1")),
+        ]))
+        .unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(
+            config.warnings[0].contains("ECR has no FIPS endpoint in ca-central-1"),
+            "{:?}",
+            config.warnings
+        );
+    }
+
+    #[test]
     fn fips_outside_us_canada_and_govcloud_is_warned_about() {
         let config = Config::from_env(&with(&[("AWS_USE_FIPS_ENDPOINT", Some("true"))])).unwrap();
         assert!(config.network.use_fips);

@@ -64,6 +64,17 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
              calls would fail to connect"
         ));
     }
+    // FIPS endpoints are per service: ECR has none in the Canada regions (containers-roadmap#501,
+    // open), so ECR's API calls there would fail to connect.
+    if network.use_fips
+        && let Some(region) = region
+        && region.starts_with("ca-")
+    {
+        warnings.push(format!(
+            "AWS_USE_FIPS_ENDPOINT is true, but ECR has no FIPS endpoint in {region}: ecr-push and a lambda-deploy \
+             from an ECR IMAGE_URI would fail to connect to ecr-fips.{region}.…"
+        ));
+    }
     network
 }
 

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::ecr::is_index;
 
-/// An ECR image as Lambda names it: `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>` and
+/// An ECR image as Lambda names it: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>` (China:
+/// `.amazonaws.com.cn`, the European Sovereign Cloud: `.amazonaws.eu`, the partitions' DNS
+/// suffixes in the SDKs' endpoint rules) and
 /// `:<tag>` or `@sha256:<hex>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcrImageUri {
@@ -28,7 +30,10 @@ impl EcrImageUri {
         let mut labels = host.split('.');
         let (registry_id, dkr, ecr, region) = (labels.next()?, labels.next()?, labels.next()?, labels.next()?);
         let rest: Vec<&str> = labels.collect();
-        let known_suffix = matches!(rest.as_slice(), ["amazonaws", "com"] | ["amazonaws", "com", "cn"]);
+        let known_suffix = matches!(
+            rest.as_slice(),
+            ["amazonaws", "com"] | ["amazonaws", "com", "cn"] | ["amazonaws", "eu"]
+        );
         if registry_id.len() != 12
             || !registry_id.bytes().all(|b| b.is_ascii_digit())
             || dkr != "dkr"
@@ -46,7 +51,7 @@ impl EcrImageUri {
             },
         };
         if repository.is_empty()
-            || digest.is_some_and(|d| !d.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64))
+            || digest.is_some_and(|d| d.strip_prefix("sha256:").is_none_or(|hex| hex.len() != 64))
             || tag.is_some_and(str::is_empty)
         {
             return None;
@@ -162,6 +167,11 @@ mod tests {
         let by_digest = format!("111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn/api@sha256:{HEX}");
         let uri = EcrImageUri::parse(&by_digest).unwrap();
         assert_eq!((uri.digest.unwrap(), uri.tag), (format!("sha256:{HEX}"), None));
+        let sovereign = EcrImageUri::parse("111111111111.dkr.ecr.eusc-de-east-1.amazonaws.eu/api:1").unwrap();
+        assert_eq!(
+            (sovereign.region.as_str(), sovereign.repository.as_str()),
+            ("eusc-de-east-1", "api")
+        );
         let fips = EcrImageUri::parse("111111111111.dkr.ecr-fips.us-east-1.amazonaws.com/api:1").unwrap();
         assert_eq!(fips.region, "us-east-1");
         for not_ecr in [

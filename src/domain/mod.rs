@@ -5,6 +5,7 @@
 //! Nothing here reads the environment or calls AWS, and nothing here imports another module of
 //! the crate (a test keeps it so), so every layer above can use it and none can be pulled in.
 
+pub mod answers;
 pub mod arn;
 pub mod auth_plan;
 pub mod context;

@@ -8,7 +8,6 @@
 //! A connection opens within a connect timeout and ends when no byte moves for the idle limit
 //! (`AWS_ATTEMPT_TIMEOUT`; the push's progress stream moves bytes while the daemon works).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use tracing::{debug, info};
 use super::body::{self, read_limited};
 use super::idle::{self, Idle};
 use super::send::causes;
+use crate::domain::answers::{ProgressLine, PushProgress};
 use crate::domain::secret::{self, Secret};
 use crate::error::Error;
 
@@ -187,8 +187,13 @@ impl Daemon {
                 .daemon_error(&format!("push {repository}:{tag}"), status, body)
                 .await);
         }
-        let mut progress = Progress::default();
+        let mut progress = PushProgress::default();
         let mut pending = Vec::new();
+        let say = |said: Option<ProgressLine>| match said {
+            Some(ProgressLine::Layer(line)) => info!("  {line}"),
+            Some(ProgressLine::Status(status)) => debug!("daemon: {status}"),
+            None => {}
+        };
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|err| {
                 Error::failed(format!("The daemon's push answer broke off: {}", causes(&err)), vec![])
@@ -197,10 +202,15 @@ impl Daemon {
             pending.extend_from_slice(data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                progress.line(&line);
+                say(progress.line(&line));
+            }
+            // A line is a small JSON object: a stream that never ends one is not a push stream,
+            // and is not kept in memory.
+            if pending.len() > MAX_PROGRESS_LINE {
+                pending.clear();
             }
         }
-        progress.line(&pending);
+        say(progress.line(&pending));
         if let Some(message) = progress.error {
             let refused = ["unauthorized", "authentication required", "denied", "no basic auth"]
                 .iter()
@@ -232,51 +242,8 @@ impl Daemon {
     }
 }
 
-/// The daemon's push stream reduced to one line per layer state change.
-#[derive(Default)]
-struct Progress {
-    states: HashMap<String, String>,
-    digest: Option<String>,
-    error: Option<String>,
-}
-
-impl Progress {
-    fn line(&mut self, line: &[u8]) {
-        let Ok(event) = serde_json::from_slice::<Value>(line) else {
-            return;
-        };
-        if let Some(error) = event
-            .get("errorDetail")
-            .and_then(|detail| detail.get("message"))
-            .or_else(|| event.get("error"))
-            .and_then(Value::as_str)
-        {
-            self.error = Some(error.to_owned());
-            return;
-        }
-        if let Some(digest) = event
-            .get("aux")
-            .and_then(|aux| aux.get("Digest"))
-            .and_then(Value::as_str)
-        {
-            self.digest = Some(digest.to_owned());
-            return;
-        }
-        let status = event.get("status").and_then(Value::as_str).unwrap_or_default();
-        if status.is_empty() {
-            return;
-        }
-        let Some(id) = event.get("id").and_then(Value::as_str) else {
-            debug!("daemon: {status}");
-            return;
-        };
-        // "Pushing" repeats with every progress tick: only a change of state is a line.
-        if self.states.get(id).map(String::as_str) != Some(status) {
-            self.states.insert(id.to_owned(), status.to_owned());
-            info!("  {id}: {status}");
-        }
-    }
-}
+/// The longest push-stream line kept (the daemon's are a few hundred bytes).
+const MAX_PROGRESS_LINE: usize = 1024 * 1024;
 
 /// Percent-encoding for path segments and query values of the Engine API.
 fn encode(value: &str) -> String {
@@ -294,25 +261,6 @@ fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn progress_keeps_one_line_per_state_and_the_digest() {
-        let mut progress = Progress::default();
-        for line in [
-            r#"{"status":"The push refers to repository [127.0.0.1:5000/app]"}"#,
-            r#"{"status":"Preparing","progressDetail":{},"id":"abc"}"#,
-            r#"{"status":"Pushing","progressDetail":{"current":1,"total":9},"id":"abc"}"#,
-            r#"{"status":"Pushing","progressDetail":{"current":5,"total":9},"id":"abc"}"#,
-            r#"{"status":"Pushed","progressDetail":{},"id":"abc"}"#,
-            r#"{"progressDetail":{},"aux":{"Tag":"v1","Digest":"sha256:00","Size":1}}"#,
-        ] {
-            progress.line(line.as_bytes());
-        }
-        assert_eq!(progress.states["abc"], "Pushed");
-        assert_eq!(progress.digest.as_deref(), Some("sha256:00"));
-        progress.line(br#"{"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"}"#);
-        assert_eq!(progress.error.as_deref(), Some("unauthorized: authentication required"));
-    }
 
     #[tokio::test]
     async fn a_daemon_that_never_answers_is_abandoned() {

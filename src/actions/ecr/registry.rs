@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use super::body::{self, Body};
 use super::connect::ProxyAware;
 use super::store::sha256_hex;
+use crate::domain::answers;
 use crate::domain::ecr::RegistryEndpoint;
 use crate::domain::secret::Secret;
 use crate::error::Error;
@@ -281,42 +282,11 @@ impl Registry {
 /// document, else its plain text (or just the status).
 pub(super) async fn said(status: StatusCode, body: hyper::body::Incoming) -> (Option<String>, String) {
     let text = body::read_limited(body, 64 * 1024).await.unwrap_or_default();
-    serde_json::from_slice::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|doc| {
-            let first = doc.get("errors")?.get(0)?.clone();
-            Some((
-                Some(first.get("code")?.as_str()?.to_owned()),
-                first
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-            ))
-        })
-        .unwrap_or_else(|| (None, plain_answer(status, &text)))
+    answers::registry_refusal(status.as_u16(), &text)
 }
 
 /// The largest manifest ECR stores (4 MiB).
 const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
-
-/// A refusal that is not an OCI error document: ECR answers an expired token with a plain-text
-/// 403 ("Your authorization token has expired. Reauthenticate and try again.").
-fn plain_answer(status: StatusCode, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(200)
-        .collect();
-    if line.is_empty() || line.starts_with('<') {
-        format!("HTTP {}", status.as_u16())
-    } else {
-        format!("HTTP {}: {line}", status.as_u16())
-    }
-}
 
 pub(super) fn check_digest(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), Error> {
     match headers
@@ -341,19 +311,6 @@ pub(super) fn path_of(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_refusals_are_quoted_on_one_line() {
-        let said = plain_answer(
-            StatusCode::FORBIDDEN,
-            b"Your authorization token has expired.\nReauthenticate and try again.",
-        );
-        assert_eq!(
-            said,
-            "HTTP 403: Your authorization token has expired. Reauthenticate and try again."
-        );
-        assert_eq!(plain_answer(StatusCode::BAD_GATEWAY, b"<html>...</html>"), "HTTP 502");
-    }
 
     #[test]
     fn paths_are_shown_without_queries() {

@@ -11,6 +11,7 @@ pub mod run_task;
 mod service_deployment;
 mod strategy;
 pub mod task_definition;
+mod tasks;
 mod update;
 mod verdict;
 pub mod watch;

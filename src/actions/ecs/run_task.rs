@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use tracing::info;
 
-use super::watch::describe_stopped_task;
+use super::tasks::describe_stopped_task;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::{is_reserved_tag, short_name};

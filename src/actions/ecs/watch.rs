@@ -7,12 +7,12 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{DesiredStatus, Service, ServiceDeployment};
+use aws_sdk_ecs::types::{Service, ServiceDeployment};
 use tracing::{info, warn};
 
 use super::rollout::{DeploymentView, Watched, judge};
-use super::service_deployment;
 use super::verdict::Verdict;
+use super::{service_deployment, tasks};
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;
@@ -24,7 +24,6 @@ pub const DESCRIBE_BATCH: usize = 10;
 const POLL_MIN: Duration = Duration::from_secs(1);
 const POLL_MAX: Duration = Duration::from_secs(15);
 const LAST_EVENTS: usize = 5;
-const STOPPED_TASKS_SHOWN: usize = 5;
 
 /// How one watched deployment ended, for the outcome and the outputs files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -479,7 +478,7 @@ async fn explain_failures(ecs: &aws_sdk_ecs::Client, cluster: &str, follows: &[F
     {
         let (ecs, cluster) = (ecs.clone(), cluster.to_owned());
         let (name, task_definition) = (follow.watched.service.clone(), follow.watched.task_definition.clone());
-        lookups.spawn(async move { (index, stopped_tasks(&ecs, &cluster, &name, &task_definition).await) });
+        lookups.spawn(async move { (index, tasks::stopped(&ecs, &cluster, &name, &task_definition).await) });
     }
     let mut found = Vec::new();
     let _ = tokio::time::timeout(DIAGNOSTICS_MARGIN, async {
@@ -519,67 +518,6 @@ async fn explain_failures(ecs: &aws_sdk_ecs::Client, cluster: &str, follows: &[F
 
 /// How long the look at stopped tasks may take after the wait, for all services together.
 const DIAGNOSTICS_MARGIN: Duration = Duration::from_secs(15);
-
-async fn stopped_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    service: &str,
-    task_definition: &str,
-) -> Result<Vec<String>, AwsFailure> {
-    let request = ecs
-        .list_tasks()
-        .cluster(cluster)
-        .service_name(service)
-        .desired_status(DesiredStatus::Stopped);
-    let listed = aws::call("ecs:ListTasks", request.send()).await?;
-    let arns = listed.task_arns.unwrap_or_default();
-    if arns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let request = ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(arns.into_iter().take(100).collect()));
-    let described = aws::call("ecs:DescribeTasks", request.send()).await?;
-    let mut tasks: Vec<_> = described
-        .tasks()
-        .iter()
-        .filter(|task| task.task_definition_arn() == Some(task_definition))
-        .collect();
-    tasks.sort_by_key(|task| std::cmp::Reverse(task.stopped_at().map(|t| t.secs())));
-    Ok(tasks
-        .into_iter()
-        .take(STOPPED_TASKS_SHOWN)
-        .map(describe_stopped_task)
-        .collect())
-}
-
-pub fn describe_stopped_task(task: &aws_sdk_ecs::types::Task) -> String {
-    let id = task
-        .task_arn()
-        .unwrap_or_default()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    let stop_code = task
-        .stop_code()
-        .map(|code| format!("{}: ", code.as_str()))
-        .unwrap_or_default();
-    let mut line = format!(
-        "task {id} stopped ({stop_code}{})",
-        task.stopped_reason().unwrap_or("no reason given")
-    );
-    for container in task.containers() {
-        let exit = container
-            .exit_code()
-            .map_or("no exit code".to_owned(), |code| format!("exit code {code}"));
-        line.push_str(&format!("; container {}: {exit}", container.name().unwrap_or("?")));
-        if let Some(reason) = container.reason() {
-            line.push_str(&format!(" ({reason})"));
-        }
-    }
-    line
-}
 
 #[cfg(test)]
 mod tests {
