@@ -409,6 +409,49 @@ def test_access_denied_is_not_retried_and_names_the_action(request, emulator, fl
     assert later == [], f"changed after AccessDenied on {service}:{action}: {later}\n{result}"
 
 
+# A write AWS carried out whose answer was lost on the way back (`lost_answer`: applied, then the
+# connection dropped): the SDK sends it again. What must hold is AWS's own guarantee for that
+# operation: RunTask carries the SDK's clientToken, so ECS starts its task once; PutImage and
+# CreateRepository answer "already exists", which the pipe reads back; UpdateService to the same
+# revision starts no second deployment. RegisterTaskDefinition has no idempotency token: a second,
+# identical revision is registered, and the service runs the one the pipe reports. (Lambda's
+# conditional writes: test_lambda.py.)
+LOST = [
+    ("ecs-deploy", "ecs", "RegisterTaskDefinition"),
+    ("ecs-deploy", "ecs", "RunTask"),
+    ("ecs-deploy", "ecs", "UpdateService"),
+    ("ecr-promote", "ecr", "PutImage"),
+    ("ecr-archive", "ecr", "CreateRepository"),
+]
+
+
+@pytest.mark.parametrize("flow_name, service, action", LOST, ids=[f"{f}-{a}" for f, _, a in LOST])
+def test_a_write_applied_but_unanswered_is_carried_out_once(request, emulator, flow_name, service, action):
+    flow = make_flow(request, flow_name)
+    emulator.add_fault("lost_answer", service=service, action=action, count=1)
+
+    result = flow.run(AWS_MAX_ATTEMPTS="3", timeout=90)
+
+    calls = pipe_calls(emulator, service, action)
+    assert calls and calls[0].get("answer_lost"), calls
+    assert len(calls) >= 2, f"{service}:{action} was not sent again after its answer was lost"
+    if action == "RegisterTaskDefinition":
+        reported = result.outputs_env["AWS_ROLE_DEPLOY_SERVICES_0_TASK_DEFINITION_ARN"]
+        assert result.code == 0 and flow.ecs.service()["taskDefinition"] == reported, result
+        return
+    assert result.code == 0, result
+    flow.succeeded(result)
+    if action == "RunTask":
+        # Every task the cluster has of the new revision, whatever its state: one.
+        boto = flow.ecs.boto
+        arns = [arn for status in ("RUNNING", "STOPPED")
+                for arn in boto.list_tasks(cluster=CLUSTER, desiredStatus=status)["taskArns"]]
+        tasks = boto.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+        one_off = [task for task in tasks if task["taskDefinitionArn"].endswith("web:2") and not task.get("group", "").startswith("service:")]
+        assert len(one_off) == 1, [(task["taskArn"], task.get("group")) for task in one_off]
+        assert calls[1].get("scenario", {}).get("client_token_replayed"), calls[1]
+
+
 @pytest.mark.parametrize("flow_name", ["ecs-deploy", "lambda-deploy"])
 def test_sessions_expiring_mid_run_are_renewed(request, emulator, flow_name):
     # Every session the emulator issues lasts 3 s; the deployment takes longer than that.

@@ -1426,3 +1426,4 @@ def _after_describe_tasks(layer, req, resp):
 
 # Answers without their item (a control of its own), chained after the handlers above.
 from . import ecs_answers  # noqa: E402,F401
+from . import ecs_idempotency  # noqa: E402,F401  (after ecs_answers: a replay is the answer as emptied)
