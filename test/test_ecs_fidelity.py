@@ -266,3 +266,23 @@ def test_the_emulator_empties_an_answer_once(ecs, emulator):
     assert ecs.boto.describe_services(cluster=CLUSTER, services=["web"])["services"], "only once"
     records = emulator.requests(service="ecs", action="DescribeServices")
     assert [r.get("scenario") for r in records[-3:]] == [None, {"emptied": "services"}, None]
+
+
+# ------------------------------------------------------------------------------ an update that changes nothing
+
+
+def test_an_update_to_the_revision_already_running_is_not_waited_for(ecs):
+    # TASK_DEFINITION names the revision the blue/green service already runs, nothing forced: ECS
+    # starts no deployment ("use forceNewDeployment to start a new deployment with no service
+    # definition changes", UpdateService API reference), so the service deployment it names stays
+    # the one from before, and it is already this revision's. Waiting for a new one ran to
+    # WAIT_TIMEOUT.
+    name = blue_green(ecs)
+    running = ecs.service(name)["taskDefinition"]
+    previous = ecs.service(name)["currentServiceDeployment"]
+    result = ecs.run(SERVICE_NAME=name, TASK_DEFINITION=running, WAIT_TIMEOUT="20")
+
+    assert result.code == 0, result
+    assert outputs_of(result)["AWS_ROLE_DEPLOY_SERVICES_0_STATE"] == "COMPLETED", result
+    assert ecs.service(name)["currentServiceDeployment"] == previous, "the emulator started a deployment"
+    assert "already runs" in result.output, result

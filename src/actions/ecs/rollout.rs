@@ -51,6 +51,13 @@ impl Watched {
         }
     }
 
+    /// An update that changed nothing started no deployment: the service deployment ECS names
+    /// is the one in effect, and so this update's outcome (never "stale").
+    pub fn adopt_current(&mut self, updated: &Service) {
+        self.previous_service_deployment = None;
+        self.service_deployment = updated.current_service_deployment().map(str::to_owned);
+    }
+
     /// UpdateService answered with the service deployment from before the update.
     pub fn answered_stale<'a>(&self, updated: &'a Service) -> Option<&'a str> {
         updated

@@ -39,6 +39,7 @@ pub(super) async fn update_services(
             .force_new_deployment(settings.force_new_deployment)
             .set_desired_count(settings.desired_count);
         let ours = target.map_or_else(|| previous.clone(), str::to_owned);
+        let force = settings.force_new_deployment;
         let described = service.clone();
         let name_for_answer = name.clone();
         updates.spawn(async move {
@@ -62,8 +63,21 @@ pub(super) async fn update_services(
                     .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.as_str()))
                     .or_else(|| deployments.iter().find(|d| d.status() == Some("PRIMARY")));
                 let deployment_id = primary.and_then(|d| d.id()).unwrap_or_default().to_owned();
-                let watched = Watched::of_update(updated, &described, deployment_id, ours, previous);
-                if let Some(stale) = watched.answered_stale(updated) {
+                let unchanged = !force && short_name(&ours) == short_name(&previous);
+                let mut watched = Watched::of_update(updated, &described, deployment_id, ours, previous);
+                if unchanged {
+                    // ECS starts no deployment for an update that changes nothing ("use
+                    // forceNewDeployment to start a new deployment with no service definition
+                    // changes", UpdateService API reference): the service deployment it names is
+                    // the one that brought this revision, and is this update's outcome.
+                    watched.adopt_current(updated);
+                    info!(
+                        "{}: already runs {} and nothing forces a new deployment, so ECS starts none \
+                         (FORCE_NEW_DEPLOYMENT=true replaces the tasks): following the current deployment",
+                        watched.service,
+                        short_name(&watched.task_definition)
+                    );
+                } else if let Some(stale) = watched.answered_stale(updated) {
                     info!(
                         "{}: UpdateService answered with the previous service deployment {stale} (ECS has not \
                          attached this update's own yet): it is not followed; waiting for the new one",
