@@ -92,7 +92,7 @@ pub(super) async fn update(
         Ok(output) => output.code_sha256().map(str::to_owned),
         Err(failure) if readback::is_precondition_refusal(&failure) => {
             let intended = match source {
-                CodeSource::Image(uri) => IntendedCode::Image(uri),
+                CodeSource::Image(uri) => IntendedCode::Image { uri, before: state },
                 _ => IntendedCode::Unknown,
             };
             Some(readback::code_update_refused(&lambda, function, failure, intended).await?)

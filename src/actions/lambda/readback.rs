@@ -21,8 +21,10 @@ pub(super) fn is_precondition_refusal(failure: &AwsFailure) -> bool {
 pub(super) enum IntendedCode<'a> {
     /// The CodeSha256 of the package the pipe sent.
     Sha256(&'a str),
-    /// The image URI the pipe sent.
-    Image(&'a str),
+    /// The image URI the pipe sent, and the function as it was before the update: an image
+    /// named by a tag the function already had is recognised only by a changed CodeSha256 (the
+    /// image digest Lambda resolved), since the same URI says nothing about which image it is.
+    Image { uri: &'a str, before: &'a FunctionState },
     /// An S3 object the pipe did not build: its hash is not known here.
     Unknown,
 }
@@ -45,8 +47,8 @@ pub(super) async fn code_update_refused(
             current.code_sha256 == sha,
             format!("the code this step sent (CodeSha256 {sha})"),
         ),
-        IntendedCode::Image(uri) => (
-            current.image_uri.as_deref() == Some(uri),
+        IntendedCode::Image { uri, before } => (
+            image_update_in_place(uri, before, &current),
             format!("the image this step sent ({uri})"),
         ),
         IntendedCode::Unknown => {
@@ -65,6 +67,14 @@ pub(super) async fn code_update_refused(
     }
     applied_note(function, &failure, &what, &current);
     Ok(current.code_sha256)
+}
+
+/// Whether the function holds the image an update to `uri` left: it names `uri`, and either did
+/// not before, or its image changed since (the tag now resolves to another digest). The same URI
+/// and the same image as before cannot tell an applied update from one never made.
+fn image_update_in_place(uri: &str, before: &FunctionState, current: &FunctionState) -> bool {
+    current.image_uri.as_deref() == Some(uri)
+        && (before.image_uri.as_deref() != Some(uri) || current.code_sha256 != before.code_sha256)
 }
 
 /// After a failed UpdateFunctionConfiguration: Ok when a refused retry turns out to have been
@@ -116,4 +126,47 @@ pub(super) fn conflict(function: &str, failure: &AwsFailure, why_unsure: Option<
         format!("Someone else changed {function} while the pipe was updating it ({REFUSED})"),
         details,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(image: &str, sha: &str) -> FunctionState {
+        FunctionState {
+            arn: "arn:aws:lambda:eu-west-1:111111111111:function:api".into(),
+            code_sha256: sha.into(),
+            revision_id: "r".into(),
+            package_type: "Image".into(),
+            image_uri: Some(image.into()),
+            architecture: "x86_64".into(),
+        }
+    }
+
+    #[test]
+    fn an_image_update_is_recognised_only_by_what_changed() {
+        const TAG: &str = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/api:latest";
+        const OTHER: &str = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/api:v1";
+        // (before, now, applied?)
+        let cases = [
+            // A new URI in place: the update was applied.
+            (function(OTHER, "a"), function(TAG, "b"), true),
+            // The same tag, another image behind it now: applied.
+            (function(TAG, "a"), function(TAG, "b"), true),
+            // The same tag and the same image as before: nothing shows the update happened
+            // (someone else changed the function meanwhile): a conflict, not "going on".
+            (function(TAG, "a"), function(TAG, "a"), false),
+            // Another image than the one sent: a conflict.
+            (function(OTHER, "a"), function(OTHER, "c"), false),
+        ];
+        for (before, now, applied) in cases {
+            assert_eq!(
+                image_update_in_place(TAG, &before, &now),
+                applied,
+                "{:?} → {:?}",
+                before.image_uri,
+                now.image_uri
+            );
+        }
+    }
 }
