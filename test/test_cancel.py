@@ -100,3 +100,17 @@ def test_an_answer_to_sigterm_that_hangs_is_cut_short_with_a_last_line(scenario,
     assert result.code == 143, result
     assert "Cancelled (SIGTERM): the run did not stop within 8 s" in result.final_line, result
     assert 7 < took < 12, f"took {took:.1f} s after SIGTERM\n{result}"
+
+
+def test_reading_an_archive_is_bounded_by_wait_timeout(scenario, emulator):
+    """Reading the archive hashes every blob before anything is sent: WAIT_TIMEOUT bounds that
+    too (a 50 GiB layer on a slow disk is not read for ever). Without the bound the scenario's
+    hang guard ends the run instead."""
+    stalled_archive(scenario.clone_dir / "image")
+    result = scenario.run(ACTION="ecr-push", IMAGE_ARCHIVE="image", ECR_REPOSITORY="app", CREATE_REPOSITORY="true",
+                          WAIT_TIMEOUT="3", timeout=30)
+
+    assert result.code == 1, result
+    assert "did not finish within WAIT_TIMEOUT (3 s)" in result.final_line, result
+    assert result.elapsed < 15, result.elapsed
+    assert not emulator.requests(service="ecr", action="GetAuthorizationToken"), "the push went on"

@@ -122,9 +122,14 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         }
         ImageSource::Archive(path) => {
             let path = path.clone();
-            let image = tokio::task::spawn_blocking(move || archive::open(&path))
-                .await
-                .map_err(|err| Error::failed(format!("Reading the archive failed: {err}"), vec![]))??;
+            // Reading hashes every blob: WAIT_TIMEOUT bounds it like the push (a thread still
+            // reading at the deadline is abandoned; main does not wait for it).
+            let reading = async move {
+                tokio::task::spawn_blocking(move || archive::open(&path))
+                    .await
+                    .map_err(|err| Error::failed(format!("Reading the archive failed: {err}"), vec![]))?
+            };
+            let image = within_wait_timeout(run, reading).await?;
             info!(
                 "IMAGE_ARCHIVE holds {}: {} blobs, {} bytes",
                 image.description,
