@@ -70,7 +70,9 @@ fn main() -> ExitCode {
     }
     if let Some(bundle) = &config.ca_bundle {
         // The HTTPS client reads SSL_CERT_FILE itself; hand it the path resolved against the
-        // clone directory. No other thread exists yet.
+        // clone directory. The only other thread is the SIGTERM watcher, parked in its runtime
+        // until a signal comes and reading no environment; the AWS clients' threads and the
+        // run's runtime start after this.
         unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
     }
 

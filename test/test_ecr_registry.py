@@ -338,3 +338,18 @@ def test_an_https_proxy_with_a_password_is_refused_rather_than_spoken_to_in_clea
     finally:
         proxy.close()
         registry.stop()
+
+
+@pytest.mark.parametrize("source", [{"IMAGE_NAME": "app:1"}, {"IMAGE_ARCHIVE": "image"}], ids=["daemon", "archive"])
+@pytest.mark.parametrize("credentials", ["ci:px-secret-password", "px-secret-token"], ids=["password", "token"])
+def test_https_proxy_credentials_are_refused_for_every_push_that_reaches_the_registry(scenario, emulator, source,
+                                                                                     credentials):
+    """The daemon path reads each tag back through the registry client, which reaches its proxy
+    over plain TCP too; a token alone (`https://TOKEN@proxy`) is sent as Basic `TOKEN:`."""
+    images.oci_layout(scenario.clone_dir / "image")
+    result = push(scenario, ECR_REPOSITORY="app", HTTPS_PROXY=f"https://{credentials}@127.0.0.1:9", **source)
+
+    assert result.code == 2, result
+    assert "HTTPS_PROXY: is an https:// proxy with credentials" in result.output, result
+    assert credentials not in result.everything()
+    assert emulator.requests() == []

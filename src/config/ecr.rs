@@ -134,13 +134,15 @@ pub(super) fn read(
             ));
         }
     }
-    if matches!(source, Some(ImageSource::Archive(_))) {
+    // Both pushes speak to the registry themselves (the daemon path reads each tag back), so
+    // both reach a proxy through the registry client; a promotion calls only ECR's API.
+    if matches!(source, Some(ImageSource::Archive(_) | ImageSource::Daemon(_))) {
         for name in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
-            if read.env.value(name).is_some_and(is_https_proxy_with_password) {
+            if read.env.value(name).is_some_and(is_https_proxy_with_credentials) {
                 read.problem(
                     name,
-                    "is an https:// proxy with a password, but the registry client reaches its proxy over plain TCP \
-                     (a CONNECT tunnel, TLS to the registry inside it), so the password would travel in clear: give \
+                    "is an https:// proxy with credentials, but the registry client reaches its proxy over plain TCP \
+                     (a CONNECT tunnel, TLS to the registry inside it), so they would travel in clear: give \
                      the proxy as http://… if that is what it speaks, or one without credentials",
                 );
             }
@@ -173,7 +175,9 @@ fn is_the_steps_daemon(address: &str, internal: Option<&str>) -> bool {
         || internal.is_some_and(|internal| host.eq_ignore_ascii_case(host_without_port(internal.trim())))
 }
 
-fn is_https_proxy_with_password(url: &str) -> bool {
+/// An https:// proxy URL with any userinfo: a password, or a token alone (`https://TOKEN@…`,
+/// which HTTP clients send as Basic `TOKEN:`).
+fn is_https_proxy_with_credentials(url: &str) -> bool {
     let Some(rest) = url
         .get(..8)
         .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
@@ -184,7 +188,7 @@ fn is_https_proxy_with_password(url: &str) -> bool {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     authority
         .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        .is_some_and(|(userinfo, _)| !userinfo.is_empty())
 }
 
 fn read_source(
@@ -322,11 +326,12 @@ mod tests {
         ] {
             assert!(!is_the_steps_daemon(address, internal), "{address}");
         }
-        assert!(is_https_proxy_with_password("https://ci:pw@proxy:3128"));
-        assert!(is_https_proxy_with_password("HTTPS://ci:pw@proxy:3128/"));
-        assert!(!is_https_proxy_with_password("http://ci:pw@proxy:3128"));
-        assert!(!is_https_proxy_with_password("https://proxy:3128"));
-        assert!(!is_https_proxy_with_password("https://proxy:3128/a@b"));
+        assert!(is_https_proxy_with_credentials("https://ci:pw@proxy:3128"));
+        assert!(is_https_proxy_with_credentials("HTTPS://ci:pw@proxy:3128/"));
+        assert!(!is_https_proxy_with_credentials("http://ci:pw@proxy:3128"));
+        assert!(!is_https_proxy_with_credentials("https://proxy:3128"));
+        assert!(!is_https_proxy_with_credentials("https://proxy:3128/a@b"));
+        assert!(is_https_proxy_with_credentials("https://TOKEN@proxy:3128"));
     }
 
     #[test]
