@@ -176,7 +176,8 @@ class EcrLikeFront:
       plain-text 403 "Your authorization token has expired. Reauthenticate and try again."
     - a repository named in `immutable` refuses a manifest `PUT` under a tag it already has with
       `400 TAG_INVALID` "The image tag '<tag>' already exists in the '<repository>' repository and
-      cannot be overwritten because the repository is immutable." — even when the manifest is
+      cannot be overwritten because the tag is immutable." (ECR's wording since 2025,
+      GoogleContainerTools/kaniko#3481) — even when the manifest is
       the very one the tag points at (aws/containers-roadmap#2380, moby/buildkit#3776,
       GoogleContainerTools/kaniko#3481): a re-run of the same push is refused;
     - `throttle(n, method)`: the next `n` requests (of that method, if given) are answered as ECR
@@ -392,7 +393,7 @@ class EcrLikeFront:
                 front.tag_refusals.append((repository, reference))
                 doc = json.dumps({"errors": [{"code": "TAG_INVALID", "message": (
                     f"The image tag '{reference}' already exists in the '{repository}' repository and cannot be "
-                    "overwritten because the repository is immutable.")}]})
+                    "overwritten because the tag is immutable.")}]})
                 self._answer(400, [("Content-Type", "application/json")], doc.encode())
                 return True
 

@@ -96,6 +96,24 @@ def test_web_identity_success_then_caller_identity_in_role_account(emulator, oid
     assert ident["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/bitbucket-pipe"
 
 
+def test_only_the_claims_iam_supplies_are_condition_keys(emulator):
+    """IAM offers `aud`, `sub` and a few more OIDC claims as condition keys, not every claim of
+    the token (condition-keys page, #condition-keys-wif; configure-aws-credentials#306): a trust
+    policy conditioned on Bitbucket's `repositoryUuid` claim never matches."""
+    provider = emulator.create_oidc_provider(ACCOUNT, ISSUER, [AUDIENCE])
+    host = ISSUER[len("https://"):]
+    policy = web_identity_trust_policy(provider, ISSUER, AUDIENCE, sub_pattern=f"{REPO}:*",
+                                       StringEquals={f"{host}:repositoryUuid": REPO})
+    role = emulator.create_role(ACCOUNT, "by-claim", policy)
+    code, _, status = refused(web_identity, emulator, role, token(emulator))
+    assert (code, status) == ("AccessDenied", 403)
+    # …IfExists on a key IAM does not supply holds.
+    policy = web_identity_trust_policy(provider, ISSUER, AUDIENCE, sub_pattern=f"{REPO}:*",
+                                       StringEqualsIfExists={f"{host}:repositoryUuid": "{other}"})
+    role = emulator.create_role(ACCOUNT, "if-exists", policy)
+    assert web_identity(emulator, role, token(emulator))["Credentials"]
+
+
 def test_deployment_environment_sub_and_aud_list(emulator):
     provider = emulator.create_oidc_provider(ACCOUNT, ISSUER, [AUDIENCE])
     policy = web_identity_trust_policy(provider, ISSUER, AUDIENCE, sub_pattern=f"{REPO}:{ENV}:*")
@@ -397,7 +415,7 @@ def test_credential_lifetime_and_expiry(emulator, oidc):
     assert sts.get_caller_identity()["Account"] == ACCOUNT
     time.sleep(max(0.0, creds["Expiration"].timestamp() - time.time()) + 0.1)
     code, msg, status = refused(sts.get_caller_identity)
-    assert (code, status) == ("ExpiredToken", 400)
+    assert (code, status) == ("ExpiredToken", 403)
     assert msg == "The security token included in the request is expired"
     # JSON services say it their way
     assert refused(client(emulator, "ecs", creds).list_clusters)[0] == "ExpiredTokenException"

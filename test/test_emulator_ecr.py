@@ -75,7 +75,7 @@ def test_immutable_tags_cannot_move(ecr, emulator):
     with pytest.raises(ClientError) as same:
         ecr.put_image(repositoryName="frozen", imageManifest=manifest("old"), imageTag="prod")
     assert same.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
-    assert same.value.response["Error"]["Message"].endswith("because the repository is immutable.")
+    assert same.value.response["Error"]["Message"].endswith("because the tag is immutable.")
     [_, record] = emulator.requests(service="ecr", action="PutImage")
     assert record["immutable_tag"] == "prod" and record["same_image"] is True
     with pytest.raises(ClientError) as moved:
@@ -83,7 +83,7 @@ def test_immutable_tags_cannot_move(ecr, emulator):
     error = moved.value.response["Error"]
     assert error["Code"] == "ImageTagAlreadyExistsException"
     assert error["Message"] == ("The image tag 'prod' already exists in the 'frozen' repository and cannot be "
-                                "overwritten because the repository is immutable.")
+                                "overwritten because the tag is immutable.")
     # A mutable repository moves the tag.
     ecr.create_repository(repositoryName="loose")
     ecr.put_image(repositoryName="loose", imageManifest=manifest("old"), imageTag="prod")

@@ -222,8 +222,8 @@ def test_code_sha256_precondition(emulator, scn, lam):
     with pytest.raises(ClientError) as e:
         lam.publish_version(FunctionName="api", CodeSha256=stale)
     assert error_of(e) == (400, "InvalidParameterValueException",
-                           f"CodeSha256 ({stale}) is different from current CodeSha256 in $LATEST ({current}). "
-                           "Please try again.")
+                           f"CodeSHA256 ({stale}) is different from current CodeSHA256 in $LATEST ({current}). "
+                           "Please try again with the CodeSHA256 in $LATEST.")
     assert lam.publish_version(FunctionName="api", CodeSha256=current)["Version"] == "1"
 
 

@@ -187,10 +187,9 @@ IMMUTABLE_BY_FILTER_MESSAGE = (
     "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten "
     "because the tag is immutable."
 )
-IMMUTABLE_TAG_MESSAGE = (
-    "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten "
-    "because the repository is immutable."
-)
+# Since 2025 ECR says "the tag is immutable" for a plain IMMUTABLE repository too (kaniko users
+# quote both wordings: GoogleContainerTools/kaniko#3481, osscontainertools/kaniko#204).
+IMMUTABLE_TAG_MESSAGE = IMMUTABLE_BY_FILTER_MESSAGE
 
 
 @judge("ecr", "PutImage")

@@ -631,8 +631,9 @@ def _judge_function_call(layer, req):
     if action == "PublishVersion":
         sha = req.params.get("CodeSha256")
         if sha and sha != call.fn.code_sha_256:
-            return invalid_parameter(f"CodeSha256 ({sha}) is different from current CodeSha256 in $LATEST "
-                                     f"({call.fn.code_sha_256}). Please try again.")
+            # Lambda's wording, as users quote it (justinram11/serverless-aws-batch#22).
+            return invalid_parameter(f"CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST "
+                                     f"({call.fn.code_sha_256}). Please try again with the CodeSHA256 in $LATEST.")
     if action in ("CreateAlias", "UpdateAlias"):
         return _check_alias(call, req)
     return None

@@ -210,8 +210,10 @@ class Layer:
                 "The security token included in the request is invalid.",
             )
         if time.time() >= info["expiration"]:
+            # 403 (the Common Errors pages; aws-sdk-java-v2#1649 for STS, cfn-sphere#55 for IAM);
+            # S3 answers its ExpiredToken with 400.
             return aws_error(
-                req.service, 400, "ExpiredToken",
+                req.service, 400 if req.service == "s3" else 403, "ExpiredToken",
                 "The security token included in the request is expired",
             )
         return None

@@ -222,6 +222,10 @@ def _keys_reachable(layer):
 # ---------------------------------------------------------------- AssumeRoleWithWebIdentity
 
 
+# The OIDC claims IAM offers as condition keys of AssumeRoleWithWebIdentity.
+OIDC_CONDITION_CLAIMS = ("aud", "sub", "azp", "amr", "email", "oaud")
+
+
 @judge("sts", "AssumeRoleWithWebIdentity")
 @_refusing
 def judge_web_identity(layer, req):
@@ -276,9 +280,13 @@ def judge_web_identity(layer, req):
     if role is None:
         raise denied
 
-    # Condition keys: "<provider url>:<claim>" for every claim (aud, sub, and the rest).
+    # Condition keys: "<provider url>:<claim>" for the claims IAM supplies as keys, and no
+    # others (IAM's condition-keys page, #condition-keys-wif; a condition on any other claim never
+    # matches: configure-aws-credentials#306, github/docs#15324).
     context = {}
     for claim, value in claims.items():
+        if claim not in OIDC_CONDITION_CLAIMS:
+            continue
         if isinstance(value, list):
             context[f"{provider.url}:{claim}"] = [str(v) for v in value]
         elif isinstance(value, (str, int, float, bool)):
