@@ -227,19 +227,22 @@ def test_code_sha256_precondition(emulator, scn, lam):
     assert lam.publish_version(FunctionName="api", CodeSha256=current)["Version"] == "1"
 
 
-def test_publish_version_returns_existing_when_unchanged(emulator, scn, lam):
+def test_publish_version_returns_existing_when_nothing_was_updated(emulator, scn, lam):
     assert lam.publish_version(FunctionName="api")["Version"] == "1"
     assert lam.publish_version(FunctionName="api", Description="again")["Version"] == "1"
+    # Any update, even of the same package, makes the next publish a new version
+    # (getmoto/moto#8379, checked against AWS; aws-sdk-js-v3#5946).
     lam.update_function_code(FunctionName="api", ZipFile=scn.zip_bytes)  # the same package
-    assert lam.publish_version(FunctionName="api")["Version"] == "1"
-    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
     assert lam.publish_version(FunctionName="api")["Version"] == "2"
-    lam.update_function_configuration(FunctionName="api", MemorySize=512)
-    v3 = lam.publish_version(FunctionName="api")
-    assert (v3["Version"], v3["MemorySize"]) == ("3", 512)
+    assert lam.publish_version(FunctionName="api")["Version"] == "2"
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
     assert lam.publish_version(FunctionName="api")["Version"] == "3"
+    lam.update_function_configuration(FunctionName="api", MemorySize=512)
+    v4 = lam.publish_version(FunctionName="api")
+    assert (v4["Version"], v4["MemorySize"]) == ("4", 512)
+    assert lam.publish_version(FunctionName="api")["Version"] == "4"
     versions = lam.list_versions_by_function(FunctionName=ARN)["Versions"]
-    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2", "3"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2", "3", "4"]
 
 
 def test_fixture_published_version(emulator):

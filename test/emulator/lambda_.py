@@ -17,8 +17,9 @@ preconditions are ignored. This module adds, per function ($LATEST of account/re
 - **Function states** (`POST /_layer/lambda/state`): Pending (or Inactive/Failed) for N polls.
 - **Scripted conflicts** (`POST /_layer/lambda/conflicts`): the next N matching mutating calls
   of a function get ResourceConflictException whatever its state.
-- **PublishVersion** returns the last version when code and configuration are unchanged
-  since it was published (moto published a new one on the second call).
+- **PublishVersion** returns the last version when nothing updated the function since it was
+  published (moto published a new one on the second call); after any update, even one that set
+  the same code or configuration, it publishes a new version, as Lambda does (moto#8379).
 - **Function names** as name, ARN or partial ARN (`123456789012:function:name`) everywhere.
 - **Request records** never hold a package (packages.py): `ZipFile` (Lambda) and S3 PutObject/UploadPart
   bodies are recorded as `{"size", "sha256_b64"}`.
@@ -245,8 +246,9 @@ def _publish_version(self, name_or_arn, description=""):
         return None
     latest, versions = group["latest"], group["versions"]
     fp = fingerprint(latest)
-    if versions and emu(versions[-1])["fingerprint"] == fp:
+    if versions and emu(versions[-1])["fingerprint"] == fp and not emu(latest).get("updated_since_publish"):
         return versions[-1]
+    emu(latest)["updated_since_publish"] = False
     fn = copy.copy(latest)
     fn.code = dict(latest.code)  # moto updates the code dict in place
     fn.set_version(max([int(v.version) for v in versions] + [0]) + 1)
@@ -702,6 +704,9 @@ def _after_update(layer, req, resp):
         st = emu(call.fn)
         st["revision_id"] = new_revision()
         st["last"] = None
+        # Any update, even one that sets what is there already, makes the next PublishVersion
+        # a new version (getmoto/moto#8379, checked against AWS; aws-sdk-js-v3#5946).
+        st["updated_since_publish"] = True
         script = None
         lst = state(layer)
         for s in lst.scripts:
