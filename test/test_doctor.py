@@ -102,11 +102,19 @@ def test_assume_role_with_debug_shows_the_comparison_on_success(scenario):
     assert "✔ sub" not in quiet.output
 
 
-def test_the_issuers_certificate_no_longer_matches_the_providers_thumbprint(scenario, emulator):
-    """Bitbucket is not among the issuers AWS verifies through its trusted CAs, so STS checks the
-    provider's thumbprints (IAM stores one when created without any): after Bitbucket rotates
-    its certificate, every token is refused until the provider's thumbprint is updated."""
+def test_a_publicly_signed_certificate_is_not_judged_by_thumbprint(scenario, emulator):
+    """IAM verifies a JWKS endpoint whose certificate a trusted CA signed (api.bitbucket.org's) by
+    the CA, not by the provider's thumbprints (UpdateOpenIDConnectProviderThumbprint API
+    reference): a rotated certificate refuses nothing."""
     emulator.issuer_certificate("a" * 40)
+    assert scenario.run().code == 0
+
+
+def test_the_issuers_certificate_no_longer_matches_the_providers_thumbprint(scenario, emulator):
+    """For a certificate no trusted CA signed, STS compares the provider's thumbprints (IAM
+    stores one when created without any): after a rotation every token is refused until the
+    provider's thumbprint is updated."""
+    emulator.issuer_certificate("a" * 40, trusted_ca=False)
     result = scenario.run()
     assert result.code == 3, result
     assert "doesn't match configured thumbprint" in result.output
@@ -114,5 +122,5 @@ def test_the_issuers_certificate_no_longer_matches_the_providers_thumbprint(scen
     assert "update-open-id-connect-provider-thumbprint" in result.output
     check_snapshot("thumbprint", normalised(result, names(scenario)))
 
-    emulator.issuer_certificate("0" * 40)  # the thumbprint the scenario's provider holds
+    emulator.issuer_certificate("0" * 40, trusted_ca=False)  # the thumbprint the provider holds
     assert scenario.run().code == 0

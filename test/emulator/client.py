@@ -88,10 +88,11 @@ class Emulator:
         calls: kind "keys" (InvalidIdentityToken) or "communication" (IDPCommunicationError)."""
         return self._call("POST", "oidc/outage", {"count": count, "kind": kind})["outage"]
 
-    def issuer_certificate(self, thumbprint):
-        """The thumbprint of the certificate the issuer presents now (None: not checked); STS
-        refuses tokens of a provider whose configured thumbprints lack it."""
-        return self._call("POST", "oidc/certificate", {"thumbprint": thumbprint})["thumbprint"]
+    def issuer_certificate(self, thumbprint, trusted_ca=True):
+        """The thumbprint of the certificate the issuer presents now (None: not checked), and
+        whether a CA IAM trusts signed it; only when none did, STS refuses tokens of a provider
+        whose configured thumbprints lack it."""
+        return self._call("POST", "oidc/certificate", {"thumbprint": thumbprint, "trusted_ca": trusted_ca})["thumbprint"]
 
     # ---------------------------------------------------------------- IAM scenario setup
 

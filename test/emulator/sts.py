@@ -175,25 +175,30 @@ IDP_OUTAGES = {
 def _reset_idp(layer):
     layer.idp_outage = {"remaining": 0, "kind": "keys"}
     layer.issuer_certificate_thumbprint = None
+    layer.issuer_certificate_trusted_ca = True
 
 
 @control("POST", "/_layer/oidc/certificate")
 def c_issuer_certificate(layer, body, query):
     """The SHA-1 thumbprint of the certificate the issuer's host presents now (`thumbprint`,
-    40 hex digits; null: not checked). For an issuer outside AWS's library of trusted CAs (which
-    names Auth0, GitHub, GitLab, Google and S3-hosted keys, not Bitbucket), STS compares it with
-    the provider's configured thumbprints; after a certificate rotation it refuses every token
-    until the provider is updated."""
+    40 hex digits; null: not checked) and whether a CA in IAM's trusted library signed it
+    (`trusted_ca`, default true: api.bitbucket.org's certificate is publicly signed). IAM uses its
+    trusted CAs for any JWKS endpoint whose certificate they signed, and compares the provider's
+    thumbprints only otherwise (UpdateOpenIDConnectProviderThumbprint API reference): only then
+    does a rotated certificate refuse every token until the provider is updated."""
     thumbprint = body.get("thumbprint")
     if thumbprint is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", thumbprint):
         raise ValueError("thumbprint must be 40 hex digits")
     layer.issuer_certificate_thumbprint = thumbprint.lower() if thumbprint else None
-    return {"thumbprint": layer.issuer_certificate_thumbprint}
+    layer.issuer_certificate_trusted_ca = bool(body.get("trusted_ca", True))
+    return {"thumbprint": layer.issuer_certificate_thumbprint, "trusted_ca": layer.issuer_certificate_trusted_ca}
 
 
 def _certificate_matches(layer, provider):
     presented = layer.issuer_certificate_thumbprint
     configured = [t.lower() for t in getattr(provider, "thumbprint_list", None) or []]
+    if getattr(layer, "issuer_certificate_trusted_ca", True):
+        return  # verified by its CA: the thumbprints are not used
     if presented and configured and presented not in configured:
         raise TokenError(
             "InvalidIdentityToken", "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"

@@ -150,8 +150,9 @@ pub fn compare(claims: &TokenClaims, role: &RoleAt<'_>, verdict: Verdict) -> Vec
         )),
         Verdict::Thumbprint => lines.push(format!(
             "What differs: the provider's thumbprint. {provider_arn} exists, but the certificate that {} \
-             presents now is not among the thumbprints configured on it (IAM takes one when the provider is \
-             created without any, and AWS verifies Bitbucket's certificate by it). Nothing in the token or the \
+             presents now is not among the thumbprints configured on it (IAM compares thumbprints only for a \
+             certificate not signed by a CA in its trusted library, which STS says it did here). Nothing in the \
+             token or the \
              trust policy is wrong: update the provider's thumbprints to the current certificate (IAM console: \
              Identity providers > the provider > Manage thumbprints, or `aws iam \
              update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn {provider_arn} \
