@@ -308,6 +308,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stale_outputs_are_removed_and_only_real_failures_are_said() {
+        let dir = std::env::temp_dir().join(format!("stale-outputs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // None there yet, or no directory at all: nothing to say.
+        assert!(remove_stale_outputs(&dir, None).is_empty());
+        assert!(remove_stale_outputs(&dir.join("missing"), None).is_empty());
+        // An earlier run's files: removed, silently.
+        std::fs::write(dir.join(ENV_FILE), "X=1").unwrap();
+        std::fs::write(dir.join(JSON_FILE), "{}").unwrap();
+        assert!(remove_stale_outputs(&dir, None).is_empty());
+        assert!(!dir.join(ENV_FILE).exists() && !dir.join(JSON_FILE).exists());
+        // Something that cannot be removed as a file (a directory by that name): said.
+        std::fs::create_dir_all(dir.join(ENV_FILE)).unwrap();
+        let problems = remove_stale_outputs(&dir, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("Could not remove the earlier {ENV_FILE}")),
+            "{problems:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn nested_values_flatten_to_env_names() {
         let mut pairs = Vec::new();
         let value = serde_json::json!({"a": "x", "n": 2, "list": [{"k": true}], "none": null});

@@ -361,6 +361,48 @@ mod tests {
     }
 
     #[test]
+    fn a_renewal_that_failed_is_found_anywhere_in_the_chain_and_named_by_its_hop() {
+        #[derive(Debug)]
+        struct Wrapped(Box<dyn std::error::Error + 'static>);
+        impl fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "dispatch failure")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(self.0.as_ref())
+            }
+        }
+        let unavailable = CredentialsUnavailable {
+            hop: "the step's OIDC token → arn:aws:iam::1:role/deploy".into(),
+            summary: "STS refused the renewal".into(),
+            details: vec!["Run the step again.".into()],
+        };
+        assert_eq!(
+            unavailable.to_string(),
+            "the step's OIDC token → arn:aws:iam::1:role/deploy: STS refused the renewal"
+        );
+        let chain = Wrapped(Box::new(Wrapped(Box::new(unavailable))));
+        let failure = credentials_failure("ecs:UpdateService", &chain).expect("found in the chain");
+        assert_eq!(failure.kind, FailureKind::CredentialsUnavailable);
+        assert_eq!(failure.message, "STS refused the renewal");
+        assert_eq!(
+            failure.details,
+            vec![
+                "Could not renew: the step's OIDC token → arn:aws:iam::1:role/deploy.".to_owned(),
+                "Run the step again.".to_owned()
+            ]
+        );
+        // What actually happened is the deepest cause, not the wrapping around it.
+        assert_eq!(
+            innermost(&chain),
+            "the step's OIDC token → arn:aws:iam::1:role/deploy: STS refused the renewal"
+        );
+        assert!(credentials_failure("ecs:UpdateService", &Wrapped(Box::new(std::io::Error::other("reset")))).is_none());
+    }
+
+    #[test]
     fn answers_are_classified_by_code_then_status() {
         let cases = [
             (400, Some("Throttling"), FailureKind::Throttled),
