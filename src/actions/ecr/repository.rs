@@ -21,7 +21,7 @@ pub(super) async fn ensure(
     let repository = settings.repository.as_str();
     let found = describe(settings, clients).await;
     match found {
-        Ok(found) => Ok((uri_of(found.as_ref(), repository), false)),
+        Ok(found) => Ok((uri_of("ecr:DescribeRepositories", found.as_ref(), repository)?, false)),
         Err(failure)
             if failure.code_is("RepositoryNotFoundException")
                 && settings.create_repository
@@ -51,11 +51,19 @@ async fn describe(settings: &EcrSettings, clients: &Clients) -> Result<Option<Re
     Ok(output.repositories().first().cloned())
 }
 
-fn uri_of(found: Option<&Repository>, repository: &str) -> String {
+/// The URI ECR gives the repository. An answer without one is an error: the bare name in its
+/// place would be written to the outputs as if it were an image address.
+fn uri_of(operation: &'static str, found: Option<&Repository>, repository: &str) -> Result<String, Error> {
     found
         .and_then(|repo| repo.repository_uri())
-        .unwrap_or(repository)
-        .to_owned()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            AwsFailure::local(
+                operation,
+                format!("ECR answered without the repository {repository} or its URI (and without an error)"),
+            )
+            .into_error()
+        })
 }
 
 async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bool), Error> {
@@ -83,7 +91,7 @@ async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bo
                 settings.tag_mutability.as_str(),
                 settings.scan_on_push
             );
-            Ok((uri_of(created.repository(), repository), true))
+            Ok((uri_of("ecr:CreateRepository", created.repository(), repository)?, true))
         }
         Err(failure) if failure.code_is("RepositoryAlreadyExistsException") => {
             info!(
@@ -97,7 +105,7 @@ async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bo
             if let Some(found) = &found {
                 settings_differ(settings, found);
             }
-            Ok((uri_of(found.as_ref(), repository), false))
+            Ok((uri_of("ecr:DescribeRepositories", found.as_ref(), repository)?, false))
         }
         Err(failure) => Err(repository_failure(failure, repository)),
     }
