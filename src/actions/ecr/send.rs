@@ -106,8 +106,8 @@ impl Registry {
                     failure.message
                 ),
                 vec![format!(
-                    "Check that the runner can reach the registry (HTTPS_PROXY / NO_PROXY). A connection that moves \
-                     no byte for AWS_ATTEMPT_TIMEOUT ({} s) is abandoned; every try ends by WAIT_TIMEOUT.",
+                    "{REACH_HINT} A connection that moves no byte for AWS_ATTEMPT_TIMEOUT ({} s) is abandoned; every \
+                     try ends by WAIT_TIMEOUT.",
                     self.inner.idle.as_secs()
                 )],
             ),
@@ -187,10 +187,13 @@ fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The registry gave no answer at all (connection refused, DNS, proxy needed), as opposed to
-/// refusing the request.
+/// refusing the request. Told by the hint only `failure` puts first for a request with no answer,
+/// never by the error's text, which quotes the registry (whose words are not the pipe's).
 pub fn unanswered(error: &Error) -> bool {
-    error.to_string().contains(UNANSWERED)
+    matches!(error, Error::Failed { details, .. } if details.first().is_some_and(|hint| hint.starts_with(REACH_HINT)))
 }
+
+const REACH_HINT: &str = "Check that the runner can reach the registry (HTTPS_PROXY / NO_PROXY).";
 
 const UNANSWERED: &str = "did not answer";
 
@@ -212,5 +215,19 @@ mod tests {
         assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(3)));
         headers.insert("retry-after", "3600".parse().unwrap());
         assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn no_answer_is_told_by_the_pipes_hint_not_by_the_registrys_words() {
+        let none = Error::failed(
+            "The registry r did not answer HEAD /v2/app/manifests/v1: connection refused",
+            vec![format!("{REACH_HINT} More.")],
+        );
+        assert!(unanswered(&none));
+        // A refusal whose message says the same words is still a refusal.
+        let refusal = Error::failed("The registry refused HEAD: DENIED: the upstream did not answer", vec![]);
+        assert!(!unanswered(&refusal));
+        let auth = Error::auth("The registry r did not answer", vec![format!("{REACH_HINT}")]);
+        assert!(!unanswered(&auth));
     }
 }
