@@ -51,6 +51,8 @@ pub struct AwsFailure {
     pub request_id: Option<String>,
     /// Why the credentials could not be had (`CredentialsUnavailable` only).
     pub details: Vec<String>,
+    /// How long the answer asked the caller to wait before trying again (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Error codes with which AWS services say "slow down" (the SDK's own list, without the
@@ -124,6 +126,8 @@ impl AwsFailure {
                     code,
                     request_id: service.err().meta().request_id().map(str::to_owned),
                     details: Vec::new(),
+                    // The SDK's own retries honour AWS's hints; none reach this far.
+                    retry_after: None,
                 }
             }
             SdkError::TimeoutError(_) => unanswered("no answer within AWS_ATTEMPT_TIMEOUT".to_owned()),
@@ -159,6 +163,7 @@ impl AwsFailure {
             message: message.into(),
             request_id: None,
             details: Vec::new(),
+            retry_after: None,
         }
     }
 

@@ -161,7 +161,13 @@ impl Wait {
                     unanswered: streak.map(|streak| streak.last),
                 });
             }
-            let pause = if self.jitter { jitter(interval) } else { interval };
+            // The answer's own `Retry-After`, when it gave one, instead of this wait's pause.
+            let asked = streak.as_ref().and_then(|streak| streak.last.retry_after);
+            let pause = match asked {
+                Some(asked) => asked,
+                None if self.jitter => jitter(interval),
+                None => interval,
+            };
             tokio::time::sleep(pause.min(left)).await;
             interval = interval.mul_f32(1.5).min(self.max);
         }
@@ -271,6 +277,30 @@ mod tests {
                 .await;
             assert_eq!(result.unwrap(), 8, "{kind:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_answers_retry_after_replaces_the_waits_own_pause() {
+        // The wait's own pause would be 5 s; the answer asks for 200 ms.
+        let wait = Wait::new("test", Instant::now() + Duration::from_secs(60)).polling(5000 * MS, 5000 * MS);
+        let tries = &Cell::new(0);
+        let started = Instant::now();
+        let result = wait
+            .retry(move || async move {
+                tries.set(tries.get() + 1);
+                if tries.get() == 1 {
+                    Err(AwsFailure {
+                        retry_after: Some(200 * MS),
+                        ..failure(FailureKind::Throttled)
+                    })
+                } else {
+                    Ok(tries.get())
+                }
+            })
+            .await;
+        assert_eq!(result.unwrap(), 2);
+        let took = started.elapsed();
+        assert!(took >= 200 * MS && took < Duration::from_secs(4), "{took:?}");
     }
 
     #[tokio::test]

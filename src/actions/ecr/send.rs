@@ -4,8 +4,7 @@
 //! (`WAIT_TIMEOUT`). A blob's part is not sent again on its own: ECR cannot resume a session, so
 //! `upload` starts the blob again instead.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -46,7 +45,6 @@ impl Registry {
         body: impl Fn() -> Body,
         on_lost: OnLost,
     ) -> Result<Answer, AwsFailure> {
-        let retry_after: Mutex<Option<Duration>> = Mutex::new(None);
         let wait = Wait::new(format!("The registry {}", self.host()), self.inner.deadline)
             .polling(Duration::from_millis(250), Duration::from_secs(2))
             .at_most(TRIES)
@@ -55,20 +53,13 @@ impl Registry {
                 OnLost::Retry => |failure: &AwsFailure| failure.kind.passes(),
                 OnLost::GiveUp => |failure: &AwsFailure| failure.kind.passes() && failure.status.is_some(),
             });
-        let (retry_after, method, body) = (&retry_after, &method, &body);
+        let (method, body) = (&method, &body);
         wait.retry(|| async move {
-            let pause = retry_after.lock().map(|mut pause| pause.take()).unwrap_or_default();
-            if let Some(pause) = pause {
-                let left = self.inner.deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(pause.min(left)).await;
-            }
             let (status, headers, answer) = self.send_once(method.clone(), url, headers, body()).await?;
             if !is_transient(status) {
                 return Ok((status, headers, answer));
             }
-            if let Ok(mut pause) = retry_after.lock() {
-                *pause = retry_after_header(&headers);
-            }
+            let retry_after = retry_after_header(&headers);
             let (code, message) = said(status, answer).await;
             Err(AwsFailure {
                 kind: if status == StatusCode::TOO_MANY_REQUESTS {
@@ -78,6 +69,7 @@ impl Registry {
                 },
                 status: Some(status.as_u16()),
                 code,
+                retry_after,
                 ..AwsFailure::local(operation(method), format!("{}: {message}", path_of(url)))
             })
         })
