@@ -51,8 +51,9 @@ pub struct AwsFailure {
     pub request_id: Option<String>,
     /// Why the credentials could not be had (`CredentialsUnavailable` only).
     pub details: Vec<String>,
-    /// How long the answer asked the caller to wait before trying again (`Retry-After`).
-    pub retry_after: Option<std::time::Duration>,
+    /// How many seconds the answer asked the caller to wait before trying again (`Retry-After`,
+    /// capped by its reader; a byte keeps the failure small).
+    pub retry_after_secs: Option<u8>,
 }
 
 /// Error codes with which AWS services say "slow down" (the SDK's own list, without the
@@ -127,7 +128,7 @@ impl AwsFailure {
                     request_id: service.err().meta().request_id().map(str::to_owned),
                     details: Vec::new(),
                     // The SDK's own retries honour AWS's hints; none reach this far.
-                    retry_after: None,
+                    retry_after_secs: None,
                 }
             }
             SdkError::TimeoutError(_) => unanswered("no answer within AWS_ATTEMPT_TIMEOUT".to_owned()),
@@ -163,7 +164,7 @@ impl AwsFailure {
             message: message.into(),
             request_id: None,
             details: Vec::new(),
-            retry_after: None,
+            retry_after_secs: None,
         }
     }
 

@@ -162,7 +162,10 @@ impl Wait {
                 });
             }
             // The answer's own `Retry-After`, when it gave one, instead of this wait's pause.
-            let asked = streak.as_ref().and_then(|streak| streak.last.retry_after);
+            let asked = streak
+                .as_ref()
+                .and_then(|streak| streak.last.retry_after_secs)
+                .map(|secs| Duration::from_secs(secs.into()));
             let pause = match asked {
                 Some(asked) => asked,
                 None if self.jitter => jitter(interval),
@@ -281,8 +284,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_answers_retry_after_replaces_the_waits_own_pause() {
-        // The wait's own pause would be 5 s; the answer asks for 200 ms.
-        let wait = Wait::new("test", Instant::now() + Duration::from_secs(60)).polling(5000 * MS, 5000 * MS);
+        // The wait's own pause would be 8 s; the answer asks for 1 s.
+        let wait = Wait::new("test", Instant::now() + Duration::from_secs(60)).polling(8000 * MS, 8000 * MS);
         let tries = &Cell::new(0);
         let started = Instant::now();
         let result = wait
@@ -290,7 +293,7 @@ mod tests {
                 tries.set(tries.get() + 1);
                 if tries.get() == 1 {
                     Err(AwsFailure {
-                        retry_after: Some(200 * MS),
+                        retry_after_secs: Some(1),
                         ..failure(FailureKind::Throttled)
                     })
                 } else {
@@ -300,7 +303,7 @@ mod tests {
             .await;
         assert_eq!(result.unwrap(), 2);
         let took = started.elapsed();
-        assert!(took >= 200 * MS && took < Duration::from_secs(4), "{took:?}");
+        assert!(took >= 1000 * MS && took < Duration::from_secs(6), "{took:?}");
     }
 
     #[tokio::test]

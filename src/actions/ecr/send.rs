@@ -59,7 +59,7 @@ impl Registry {
             if !is_transient(status) {
                 return Ok((status, headers, answer));
             }
-            let retry_after = retry_after_header(&headers);
+            let retry_after_secs = retry_after_header(&headers).map(|pause| pause.as_secs().min(10) as u8);
             let (code, message) = said(status, answer).await;
             Err(AwsFailure {
                 kind: if status == StatusCode::TOO_MANY_REQUESTS {
@@ -69,7 +69,7 @@ impl Registry {
                 },
                 status: Some(status.as_u16()),
                 code,
-                retry_after,
+                retry_after_secs,
                 ..AwsFailure::local(operation(method), format!("{}: {message}", path_of(url)))
             })
         })
