@@ -205,6 +205,37 @@ pub(super) mod tests {
         }
     }
 
+    fn service(current: Option<&str>, td: &str) -> Service {
+        Service::builder()
+            .service_name("web")
+            .task_definition(td)
+            .set_current_service_deployment(current.map(str::to_owned))
+            .build()
+    }
+
+    #[test]
+    fn the_service_deployment_from_before_the_update_is_never_ours() {
+        const BEFORE: &str = "arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/before";
+        const NEW: &str = "arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/new";
+        let before = service(Some(BEFORE), OLD);
+        // UpdateService answered with the new one: followed.
+        let updated = service(Some(NEW), OURS);
+        let w = Watched::of_update(&updated, &before, "ecs-svc/2".into(), OURS.into(), OLD.into());
+        assert_eq!(w.service_deployment.as_deref(), Some(NEW));
+        assert_eq!(w.previous_service_deployment.as_deref(), Some(BEFORE));
+        assert_eq!(w.answered_stale(&updated), None);
+        // It answered with the previous one still: not followed, and said to be stale.
+        let stale = service(Some(BEFORE), OURS);
+        let mut w = Watched::of_update(&stale, &before, "ecs-svc/2".into(), OURS.into(), OLD.into());
+        assert_eq!(w.service_deployment, None);
+        assert_eq!(w.answered_stale(&stale), Some(BEFORE));
+        // An update that changed nothing started none: the current one is its outcome.
+        w.adopt_current(&stale);
+        assert_eq!(w.service_deployment.as_deref(), Some(BEFORE));
+        assert_eq!(w.previous_service_deployment, None);
+        assert_eq!(w.answered_stale(&stale), None);
+    }
+
     #[test]
     fn sequences_ecs_produces() {
         let ours = watched();
@@ -268,6 +299,27 @@ pub(super) mod tests {
                     d("ecs-svc/1", "PRIMARY", OLD, Some("IN_PROGRESS"), 0),
                 ],
                 "ROLLED_BACK",
+            ),
+            (
+                "ours failed while someone else deploys",
+                NEWER,
+                vec![
+                    d("ecs-svc/3", "PRIMARY", NEWER, Some("IN_PROGRESS"), 1),
+                    d("ecs-svc/2", "ACTIVE", OURS, Some("FAILED"), 0),
+                ],
+                "FAILED",
+            ),
+            (
+                "ours gone, nothing listed, the service runs another",
+                NEWER,
+                vec![],
+                "SUPERSEDED",
+            ),
+            (
+                "ours gone, nothing listed, the service runs ours",
+                OURS,
+                vec![],
+                "FAILED",
             ),
             (
                 "no rollout state, steady",
