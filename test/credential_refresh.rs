@@ -151,8 +151,9 @@ async fn chained_session_renews_both_hops() {
     }
 }
 
-#[tokio::test]
-async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
+/// An OIDC session chained into a role of another account (no ExternalId), every credential the
+/// emulator issues lasting LIFETIME_SECONDS.
+async fn chained_session_with_short_lives() -> (Emulator, Session) {
     let emulator = Emulator::start();
     let (role_arn, token) = emulator.oidc_scenario();
     let target_policy = json!({"Version": "2012-10-17", "Statement": [{
@@ -173,6 +174,12 @@ async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
     let target_arn = target["arn"].as_str().unwrap();
     let config = config(&emulator, &role_arn, &token, &[("AWS_ROLE_ARN", target_arn)]);
     let session = establish(&config).await;
+    (emulator, session)
+}
+
+#[tokio::test]
+async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
+    let (emulator, session) = chained_session_with_short_lives().await;
     // The renewal's AssumeRole is throttled twice (the SDK makes one attempt here, so the
     // pipe's own retries are what carries the renewal through).
     emulator.call(
@@ -197,26 +204,7 @@ async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
 
 #[tokio::test]
 async fn a_chained_renewal_outlasting_the_first_hop_renews_the_first_hop_too() {
-    let emulator = Emulator::start();
-    let (role_arn, token) = emulator.oidc_scenario();
-    let target_policy = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"AWS": role_arn},
-        "Action": ["sts:AssumeRole", "sts:TagSession"]
-    }]});
-    let target = emulator.call(
-        "POST",
-        "iam/role",
-        Some(json!({"account": "222222222222", "name": "target", "trust_policy": target_policy})),
-    );
-    emulator.call(
-        "POST",
-        "credentials",
-        Some(json!({"lifetime_seconds": LIFETIME_SECONDS})),
-    );
-    let target_arn = target["arn"].as_str().unwrap();
-    let config = config(&emulator, &role_arn, &token, &[("AWS_ROLE_ARN", target_arn)]);
-    let session = establish(&config).await;
+    let (emulator, session) = chained_session_with_short_lives().await;
     // Throttled for longer than the first hop's credentials last (pauses 1 + 1.5 + 2.25 + 3.4 s):
     // by then the first hop the renewal started with has expired, and AssumeRole signed with it
     // is refused as expired, which no retry of the same request cures.
