@@ -127,3 +127,23 @@ def docker_engine():
             pytest.fail("the Docker engine is not reachable (REQUIRE_DOCKER=1)")
         pytest.skip("NO DOCKER ENGINE: daemon push tests skipped")
     return True
+
+
+@pytest.fixture
+def tls_registry_behind_proxy(tmp_path, emulator):
+    """A registry served over TLS by a CA of its own (its certificate in `ca`, for SSL_CERT_FILE),
+    named by the emulator's GetAuthorizationToken, and a CONNECT proxy in front of it, as on a
+    self-hosted runner behind a corporate proxy. Yields (registry, proxy, ca)."""
+    from registry import ConnectProxy, Registry
+    from test_container import _certificate_authority
+
+    ca, cert, key = _certificate_authority(tmp_path)
+    (tmp_path / "tls-registry").mkdir()
+    registry = Registry(tmp_path / "tls-registry", tls=(cert, key), ca=ca)
+    proxy = ConnectProxy()
+    try:
+        emulator.ecr_registry(registry.endpoint, registry.password)
+        yield registry, proxy, ca
+    finally:
+        proxy.close()
+        registry.stop()

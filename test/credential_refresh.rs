@@ -177,6 +177,13 @@ async fn chained_session_with_short_lives() -> (Emulator, Session) {
     (emulator, session)
 }
 
+/// The account a call made once the session's credentials expired answers as: the session had to
+/// renew them first (`why`: what a failure would mean).
+async fn account_after_expiry(session: &Session, why: &str) -> String {
+    let identity = session.clients.sts().get_caller_identity().send().await.expect(why);
+    identity.account().unwrap_or_default().to_owned()
+}
+
 #[tokio::test]
 async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
     let (emulator, session) = chained_session_with_short_lives().await;
@@ -189,14 +196,10 @@ async fn a_chained_renewal_throttled_for_a_while_is_tried_again() {
     );
     sleep_past_expiry().await;
 
-    let identity = session
-        .clients
-        .sts()
-        .get_caller_identity()
-        .send()
-        .await
-        .expect("the renewal went through once STS stopped throttling");
-    assert_eq!(identity.account(), Some("222222222222"));
+    assert_eq!(
+        account_after_expiry(&session, "the renewal went through once STS stopped throttling").await,
+        "222222222222"
+    );
     let assumed = emulator.requests("AssumeRole");
     let throttled = assumed.iter().filter(|r| r["fault"] == "throttle").count();
     assert_eq!((assumed.len(), throttled), (4, 2), "{assumed:?}");
@@ -215,14 +218,10 @@ async fn a_chained_renewal_outlasting_the_first_hop_renews_the_first_hop_too() {
     );
     sleep_past_expiry().await;
 
-    let identity = session
-        .clients
-        .sts()
-        .get_caller_identity()
-        .send()
-        .await
-        .expect("the renewal went through, with a renewed first hop");
-    assert_eq!(identity.account(), Some("222222222222"));
+    assert_eq!(
+        account_after_expiry(&session, "the renewal went through, with a renewed first hop").await,
+        "222222222222"
+    );
     // The throttled attempts, one signed with the expired first hop, then a chained session from
     // a new first hop.
     let codes: Vec<String> = emulator

@@ -653,30 +653,20 @@ def test_dry_run_reads_the_archive_and_pushes_nothing(scenario, ecr, ecr_registr
     assert emulator.requests(service="ecr", action="GetAuthorizationToken") == []
 
 
-def test_archive_push_to_an_https_registry_through_https_proxy(scenario, ecr, emulator, tmp_path, registry_process):
+def test_archive_push_to_an_https_registry_through_https_proxy(scenario, ecr, tls_registry_behind_proxy,
+                                                                registry_process):
     """A self-hosted runner behind a proxy: the registry is reached through a CONNECT tunnel
     (with the proxy's credentials), its certificate checked against SSL_CERT_FILE."""
-    from registry import ConnectProxy, Registry
-    from test_container import _certificate_authority
-
-    ca, cert, key = _certificate_authority(tmp_path)
-    (tmp_path / "tls-registry").mkdir()
-    registry = Registry(tmp_path / "tls-registry", tls=(cert, key), ca=ca)
-    proxy = ConnectProxy()
-    try:
-        emulator.ecr_registry(registry.endpoint, registry.password)
-        repository = repo_name()
-        ecr.create_repository(repositoryName=repository)
-        top, _ = images.oci_layout(scenario.clone_dir / "image")
-        proxy_password = "px-" + uuid.uuid4().hex
-        proxy_url = proxy.url.replace("http://", f"http://ci:{proxy_password}@")
-        result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1",
-                      HTTPS_PROXY=proxy_url, SSL_CERT_FILE=str(ca))
-        assert result.code == 0, result
-        assert proxy_password not in result.everything()
-        assert result.outputs_json["digest"] == top == registry.manifest(repository, "v1")[0]
-        assert proxy.tunnels and {target for target, _ in proxy.tunnels} == {registry.host}, proxy.tunnels
-        assert all(auth and auth.startswith("Basic ") for _, auth in proxy.tunnels), proxy.tunnels
-    finally:
-        proxy.close()
-        registry.stop()
+    registry, proxy, ca = tls_registry_behind_proxy
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    top, _ = images.oci_layout(scenario.clone_dir / "image")
+    proxy_password = "px-" + uuid.uuid4().hex
+    proxy_url = proxy.url.replace("http://", f"http://ci:{proxy_password}@")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, TAGS="v1",
+                  HTTPS_PROXY=proxy_url, SSL_CERT_FILE=str(ca))
+    assert result.code == 0, result
+    assert proxy_password not in result.everything()
+    assert result.outputs_json["digest"] == top == registry.manifest(repository, "v1")[0]
+    assert proxy.tunnels and {target for target, _ in proxy.tunnels} == {registry.host}, proxy.tunnels
+    assert all(auth and auth.startswith("Basic ") for _, auth in proxy.tunnels), proxy.tunnels

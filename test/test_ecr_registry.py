@@ -315,29 +315,18 @@ def test_plain_tcp_daemons_off_the_step_are_warned_about(scenario, ecr, docker_h
 # ------------------------------------------------------------- proxies
 
 
-def test_an_https_proxy_with_a_password_is_refused_rather_than_spoken_to_in_clear(scenario, ecr, emulator,
-                                                                                  tmp_path):
-    from registry import ConnectProxy, Registry
-    from test_container import _certificate_authority
-
-    ca, cert, key = _certificate_authority(tmp_path)
-    (tmp_path / "tls-registry").mkdir()
-    registry = Registry(tmp_path / "tls-registry", tls=(cert, key), ca=ca)
-    proxy = ConnectProxy()
-    try:
-        emulator.ecr_registry(registry.endpoint, registry.password)
-        repository = repo_name()
-        ecr.create_repository(repositoryName=repository)
-        images.oci_layout(scenario.clone_dir / "image")
-        proxy_url = proxy.url.replace("http://", "https://ci:px-secret-password@")
-        result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, HTTPS_PROXY=proxy_url,
-                      SSL_CERT_FILE=str(ca))
-        assert result.code == 2, result
-        assert "HTTPS_PROXY" in result.output and "in clear" in result.output
-        assert proxy.tunnels == [], proxy.tunnels
-    finally:
-        proxy.close()
-        registry.stop()
+def test_an_https_proxy_with_a_password_is_refused_rather_than_spoken_to_in_clear(scenario, ecr,
+                                                                                  tls_registry_behind_proxy):
+    registry, proxy, ca = tls_registry_behind_proxy
+    repository = repo_name()
+    ecr.create_repository(repositoryName=repository)
+    images.oci_layout(scenario.clone_dir / "image")
+    proxy_url = proxy.url.replace("http://", "https://ci:px-secret-password@")
+    result = push(scenario, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository, HTTPS_PROXY=proxy_url,
+                  SSL_CERT_FILE=str(ca))
+    assert result.code == 2, result
+    assert "HTTPS_PROXY" in result.output and "in clear" in result.output
+    assert proxy.tunnels == [], proxy.tunnels
 
 
 @pytest.mark.parametrize("source", [{"IMAGE_NAME": "app:1"}, {"IMAGE_ARCHIVE": "image"}], ids=["daemon", "archive"])
