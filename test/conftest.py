@@ -147,3 +147,16 @@ def tls_registry_behind_proxy(tmp_path, emulator):
     finally:
         proxy.close()
         registry.stop()
+
+
+@pytest.fixture
+def repository(scenario, emulator):
+    """A new ECR repository in the scenario's account (made by an admin user, not the pipe)."""
+    import uuid
+
+    from emulator.scenario import client_for
+
+    name = f"team/app-{uuid.uuid4().hex[:8]}"
+    admin = scenario.user(name=f"ecr-admin-{uuid.uuid4().hex[:6]}")
+    client_for(emulator, "ecr", admin).create_repository(repositoryName=name)
+    return name

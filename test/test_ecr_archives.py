@@ -5,20 +5,11 @@ a relative symbolic link inside the archive. Pushed to the real docker-registry;
 reported is the one it serves."""
 
 import json
-import uuid
 
 import pytest
 
 import images
 from emulator.scenario import client_for
-
-
-@pytest.fixture
-def repository(scenario, emulator):
-    name = f"team/shapes-{uuid.uuid4().hex[:8]}"
-    client_for(emulator, "ecr", scenario.user(name=f"ecr-admin-{uuid.uuid4().hex[:6]}")).create_repository(
-        repositoryName=name)
-    return name
 
 
 def test_a_docker_25_save_is_pushed_as_its_oci_manifest(scenario, repository, ecr_registry):

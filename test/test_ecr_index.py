@@ -6,7 +6,6 @@ every per-platform digest reported is read back from it."""
 
 import json
 import tarfile
-import uuid
 
 import pytest
 
@@ -14,14 +13,6 @@ import images
 from emulator.scenario import client_for
 
 docker = pytest.mark.docker
-
-
-@pytest.fixture
-def repository(scenario, emulator):
-    name = f"team/index-{uuid.uuid4().hex[:8]}"
-    client_for(emulator, "ecr", scenario.user(name=f"ecr-admin-{uuid.uuid4().hex[:6]}")).create_repository(
-        repositoryName=name)
-    return name
 
 
 def push(scenario, **variables):
