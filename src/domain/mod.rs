@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod lambda_image;
 pub mod network;
 pub mod onboarding;
+pub mod scan;
 pub mod secret;
 pub mod sts;
 pub mod task_definition;
