@@ -265,6 +265,10 @@ pipe_variables! {
         usage: "`trust-policy`: `json`, `cloudformation` or `terraform`.",
         default: Some("json"),
     }
+    CODE_INSIGHTS {
+        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy` and `lambda-deploy`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
+        default: Some("true"),
+    }
     DEBUG {
         usage: "Print details: request ids, timings, the token's non-secret claims. Secrets are never printed.",
         default: Some("false"),

@@ -11,6 +11,7 @@ pub mod auth_plan;
 pub mod context;
 pub mod ecr;
 pub mod ecs;
+pub mod insights;
 pub mod lambda;
 pub mod lambda_image;
 pub mod network;
