@@ -12,6 +12,7 @@ pub mod context;
 pub mod ecr;
 pub mod ecs;
 pub mod lambda;
+pub mod lambda_configuration;
 pub mod lambda_image;
 pub mod network;
 pub mod onboarding;
