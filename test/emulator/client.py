@@ -306,6 +306,14 @@ class Emulator:
             body["image_tag_mutability"] = image_tag_mutability
         return self._call("POST", "ecr/create-race", body)
 
+    def ecr_scan(self, **scenario):
+        """Image scans answered from this scenario (ecr_scan.py): kind, on_push, not_found_polls,
+        in_progress_polls, status, description, findings, start, images."""
+        return self._call("POST", "ecr/scan", scenario)["scan"]
+
+    def clear_ecr_scan(self):
+        return self._call("DELETE", "ecr/scan")
+
 
 # -------------------------------------------------------------------- helpers for tests
 
