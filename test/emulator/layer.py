@@ -27,6 +27,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     ecr,
     ecs,
     ecs_service_deployments,
+    ecs_service_revisions,
     lambda_,
     lambda_versions,
     packages,
