@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod lambda_image;
 pub mod network;
 pub mod onboarding;
+pub mod rollback;
 pub mod secret;
 pub mod sts;
 pub mod task_definition;
