@@ -13,6 +13,7 @@ use crate::domain::ecr::{
     EcrSettings, ImageRef, ImageSource, TagMutability, repository_of_image_name, repository_problem, tag_problem,
 };
 use crate::domain::network::{host_without_port, is_loopback};
+use crate::domain::scan::Severity;
 use crate::vars;
 
 /// Bitbucket's own Docker service, as the step's `DOCKER_HOST` names it.
@@ -105,6 +106,18 @@ pub(super) fn read(
         }),
     };
     let scan_on_push = read.bool(&vars::SCAN_ON_PUSH);
+    let scan_fail_on = read.text(&vars::SCAN_FAIL_ON).and_then(|value| {
+        Severity::threshold(&value).or_else(|| {
+            read.problem(
+                vars::SCAN_FAIL_ON.name,
+                format!(
+                    "must be one of {} (the lowest severity that fails the push), got {value:?}",
+                    Severity::THRESHOLDS.join(", ")
+                ),
+            );
+            None
+        })
+    });
     let registry_id = read.text(&vars::REGISTRY_ID);
     if let Some(id) = &registry_id
         && !is_account_id(id)
@@ -159,6 +172,7 @@ pub(super) fn read(
         create_repository,
         tag_mutability,
         scan_on_push,
+        scan_fail_on,
         registry_id,
         docker_host,
         idle_timeout,
@@ -279,6 +293,9 @@ mod tests {
         assert_eq!(settings.repository, "team/my-app");
         assert_eq!(settings.tags, ["latest"]);
         assert!(!settings.create_repository && !settings.scan_on_push);
+        assert_eq!(settings.scan_fail_on, None);
+        let gated = super::tests::settings(&[("IMAGE_NAME", "app"), ("SCAN_FAIL_ON", "high")]).unwrap();
+        assert_eq!(gated.scan_fail_on, Some(Severity::High));
         assert_eq!(settings.tag_mutability, TagMutability::Mutable);
     }
 
@@ -367,6 +384,10 @@ mod tests {
             (
                 &[("IMAGE_NAME", "app"), ("IMAGE_TAG_MUTABILITY", "frozen")],
                 "IMAGE_TAG_MUTABILITY: must be MUTABLE or IMMUTABLE",
+            ),
+            (
+                &[("IMAGE_NAME", "app"), ("SCAN_FAIL_ON", "SEVERE")],
+                "SCAN_FAIL_ON: must be one of CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL",
             ),
             (
                 &[("IMAGE_NAME", "app"), ("REGISTRY_ID", "123")],

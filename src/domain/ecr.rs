@@ -106,6 +106,9 @@ pub struct EcrSettings {
     pub create_repository: bool,
     pub tag_mutability: TagMutability,
     pub scan_on_push: bool,
+    /// `SCAN_FAIL_ON`: wait for the scan of what was pushed and fail on a finding at or above
+    /// this severity. None: no wait.
+    pub scan_fail_on: Option<super::scan::Severity>,
     /// The account of the registry, when it is not the role's own.
     pub registry_id: Option<String>,
     /// `DOCKER_HOST` as given (`tcp://…` or `unix://…`); None: the default unix socket.

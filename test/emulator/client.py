@@ -270,6 +270,18 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/version-state", body)["version_state"]
 
+    def lambda_provisioned_concurrency(self, function, qualifier, executions=2, in_progress_polls=1,
+                                       outcome="READY", reason=None, account=None):
+        """A provisioned-concurrency configuration in place (READY) on `qualifier` (an alias or a
+        published version) of `function`; its next allocation (the alias moving, a Put) is
+        IN_PROGRESS for `in_progress_polls` GetProvisionedConcurrencyConfig calls, then READY,
+        or FAILED with `reason` (default FUNCTION_ERROR_INIT_FAILURE)."""
+        body = {"function": function, "qualifier": qualifier, "executions": executions,
+                "in_progress_polls": in_progress_polls, "outcome": outcome, "reason": reason}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/provisioned-concurrency", body)["provisioned_concurrency"]
+
     def lambda_status(self):
         """-> {"scripts", "conflicts", "history", "functions": [{function, revision_id, view, versions...}]}"""
         return self._call("GET", "lambda/status")
@@ -305,6 +317,14 @@ class Emulator:
         if image_tag_mutability is not None:
             body["image_tag_mutability"] = image_tag_mutability
         return self._call("POST", "ecr/create-race", body)
+
+    def ecr_scan(self, **scenario):
+        """Image scans answered from this scenario (ecr_scan.py): kind, on_push, not_found_polls,
+        in_progress_polls, status, description, findings, start, images."""
+        return self._call("POST", "ecr/scan", scenario)["scan"]
+
+    def clear_ecr_scan(self):
+        return self._call("DELETE", "ecr/scan")
 
 
 # -------------------------------------------------------------------- helpers for tests

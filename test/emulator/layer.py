@@ -25,9 +25,11 @@ from urllib.parse import parse_qsl
 from . import (  # noqa: F401  (modules register their handlers on import)
     backends,
     ecr,
+    ecr_scan,
     ecs,
     ecs_service_deployments,
     lambda_,
+    lambda_provisioned,
     lambda_versions,
     packages,
     permissions,

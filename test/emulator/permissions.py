@@ -18,7 +18,11 @@ real ECR authorises each registry request as `ecr:BatchCheckLayerAvailability` (
 policy. The layer cannot see those requests, so it cannot enforce them: a role without, say,
 `ecr:UploadLayerPart` still pushes through the test registry. What it does enforce is every call
 of ECR's own API the pipe makes: GetAuthorizationToken, DescribeRepositories, CreateRepository,
-BatchGetImage and PutImage (promotion).
+BatchGetImage and PutImage (promotion), DescribeImageScanFindings and StartImageScan (the scan
+gate). With enhanced scanning (ecr_scan.py's scenario `kind: enhanced`), DescribeImageScanFindings
+is also authorised as `inspector2:ListFindings` (ECR reads the findings from Amazon Inspector as the
+caller: "not authorized to perform: inspector2:ListFindings on resource:
+arn:aws:inspector2:<region>:<account>:/findings/list", alexjurkiewicz/ecr-scan-image#19).
 
 Tag-on-create (ECS's "Grant permission to tag resources on creation"): RegisterTaskDefinition
 and RunTask that carry `tags` are also authorised as `ecs:TagResource` with the `ecs:CreateAction`
@@ -35,6 +39,7 @@ call of a service not mapped here (judged on `*`).
 
 import uuid
 
+from . import ecr_scan
 from .dispatch import control, on_reset
 from .ecs import backend
 from .policy import Caller, is_allowed, load_policy
@@ -144,7 +149,7 @@ def _s3_context(bucket):
     return {"s3:ResourceAccount": owner} if owner else {}
 
 
-def _ecr(req, arn_in):
+def _ecr(req, arn_in, layer=None):
     p = req.params
     if req.action == "GetAuthorizationToken":
         return [("ecr:GetAuthorizationToken", "*", {})]
@@ -156,12 +161,16 @@ def _ecr(req, arn_in):
     if req.action == "DescribeRepositories":
         names = p.get("repositoryNames") or ["*"]
         return [("ecr:DescribeRepositories", repository(name), {}) for name in names]
+    if req.action == "DescribeImageScanFindings" and layer is not None and ecr_scan.is_enhanced(layer):
+        findings = arn_in(None, "inspector2", "/findings/list")
+        return [(f"ecr:{req.action}", repository(p.get("repositoryName", "")), {}),
+                ("inspector2:ListFindings", findings, {})]
     if p.get("repositoryName"):
         return [(f"ecr:{req.action}", repository(p["repositoryName"]), {})]
     return [(f"ecr:{req.action}", "*", {})]
 
 
-def authorizations(req, account):
+def authorizations(req, account, layer=None):
     """[(iam action, resource ARN, condition keys)] that IAM checks for this request."""
     region = req.region or "us-east-1"
 
@@ -183,7 +192,7 @@ def authorizations(req, account):
     if req.service == "lambda":
         return _lambda(req, arn)
     if req.service == "ecr":
-        return _ecr(req, arn_in)
+        return _ecr(req, arn_in, layer)
     if req.service == "s3":
         bucket_key = req.path.lstrip("/")
         context = _s3_context(bucket_key.split("/", 1)[0]) if bucket_key else {}
@@ -213,7 +222,7 @@ def enforce(layer, req, info):
     policy = layer.role_policies.get(info.get("role_arn"))
     if policy is None or not req.action:
         return None
-    for action, resource, context in authorizations(req, info["account"]):
+    for action, resource, context in authorizations(req, info["account"], layer):
         if not allowed(policy, action, resource, context):
             return action, resource
     return None
