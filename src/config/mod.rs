@@ -13,6 +13,7 @@ mod lambda;
 mod network;
 pub mod onboarding;
 mod reader;
+mod rollback;
 pub mod template;
 pub mod unknown;
 
@@ -29,6 +30,7 @@ use crate::domain::ecs::EcsSettings;
 use crate::domain::insights::{InsightsSettings, TEST_PROXY_VARIABLE};
 use crate::domain::lambda::LambdaSettings;
 use crate::domain::network::Network;
+use crate::domain::rollback::RollbackSettings;
 use crate::domain::secret;
 
 /// Variables whose values are split on whitespace (lists, a command): a newline or a tab there
@@ -78,6 +80,7 @@ pub enum Action {
     EcsDeploy(Box<EcsSettings>),
     LambdaDeploy(Box<LambdaSettings>),
     EcrPush(Box<EcrSettings>),
+    Rollback(Box<RollbackSettings>),
 }
 
 impl Action {
@@ -87,6 +90,7 @@ impl Action {
             Action::EcsDeploy(_) => "ecs-deploy",
             Action::LambdaDeploy(_) => "lambda-deploy",
             Action::EcrPush(_) => "ecr-push",
+            Action::Rollback(_) => "rollback",
         }
     }
 
@@ -95,7 +99,7 @@ impl Action {
     pub fn waits(&self) -> bool {
         match self {
             Action::AssumeRole | Action::EcrPush(_) => false,
-            Action::EcsDeploy(_) | Action::LambdaDeploy(_) => true,
+            Action::EcsDeploy(_) | Action::LambdaDeploy(_) | Action::Rollback(_) => true,
         }
     }
 }
@@ -106,6 +110,7 @@ enum ActionName {
     EcsDeploy,
     LambdaDeploy,
     EcrPush,
+    Rollback,
 }
 
 impl ActionName {
@@ -115,12 +120,13 @@ impl ActionName {
             "ecs-deploy" => Ok(ActionName::EcsDeploy),
             "lambda-deploy" => Ok(ActionName::LambdaDeploy),
             "ecr-push" => Ok(ActionName::EcrPush),
+            "rollback" => Ok(ActionName::Rollback),
             // Read apart from `Config` (`onboarding::read`): it needs no region nor credentials.
             "trust-policy" => {
                 Err("\"trust-policy\" is read apart from the deploy actions; this is a bug of the pipe".to_owned())
             }
             _ => Err(format!(
-                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", \"trust-policy\", got {value:?}"
+                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", \"rollback\", \"trust-policy\", got {value:?}"
             )),
         }
     }
@@ -222,6 +228,7 @@ impl Config {
                 .map(|lambda| Action::LambdaDeploy(Box::new(lambda))),
             ActionName::EcrPush => ecr::read(&mut read, &work_dir, network.attempt_timeout, &mut warnings)
                 .map(|ecr| Action::EcrPush(Box::new(ecr))),
+            ActionName::Rollback => rollback::read(&mut read).map(|rollback| Action::Rollback(Box::new(rollback))),
         });
 
         // Last, once everything the configuration reads has been read.
