@@ -123,6 +123,7 @@ pub(super) fn read(
         alias,
         clear_alias_weights,
         version,
+        keep_versions: super::read_keep(read, &vars::KEEP_VERSIONS),
     })
 }
 

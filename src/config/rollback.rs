@@ -95,5 +95,6 @@ fn read_ecs(read: &mut Reader<'_>, cluster: String) -> Option<EcsSettings> {
         run_task: None,
         on_timeout,
         on_failure,
+        keep_revisions: super::read_keep(read, &vars::KEEP_REVISIONS),
     })
 }

@@ -293,6 +293,7 @@ mod tests {
             run_task: None,
             on_timeout: crate::domain::ecs::WhenUnfinished::Fail,
             on_failure: crate::domain::ecs::WhenUnfinished::Fail,
+            keep_revisions: None,
         }
     }
 
@@ -399,6 +400,7 @@ mod tests {
             alias: Some("live".into()),
             clear_alias_weights: false,
             version: None,
+            keep_versions: None,
         };
         let outputs = json!({
             "function_arn": "arn:aws:lambda:eu-west-1:111111111111:function:api",
