@@ -15,6 +15,7 @@ pub mod package;
 mod progress;
 mod readback;
 mod release;
+mod shift;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -152,9 +153,18 @@ pub async fn run(
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
     run.cancel.answered_by_action();
     tokio::select! {
-        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => result,
-        () = run.cancel.cancelled() => Err(progress.borrow().cancelled()),
+        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => return result,
+        () = run.cancel.cancelled() => {}
     }
+    // Cancelled during a traffic shift: the alias goes back to the old version first.
+    let under_way = progress.borrow().shift_under_way();
+    let Some(state) = under_way else {
+        return Err(progress.borrow().cancelled());
+    };
+    let said = shift::roll_back(&lambda, function, &state, Instant::now() + shift::CANCEL_ROLLBACK).await;
+    progress.borrow_mut().rolled_back(said.is_ok());
+    let error = progress.borrow().cancelled();
+    Err(error.with_details(vec![said.unwrap_or_else(|problem| problem)]))
 }
 
 /// The changes, in order, each recorded in `done` as it is made.
@@ -257,6 +267,19 @@ async fn deploy(
             let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
+            if let (true, Some(current)) = (settings.traffic_shift.is_gradual(), &current) {
+                let arn = shift::shift(&lambda, settings, version, current.clone(), deadline, done)
+                    .await
+                    .map_err(|error| done.borrow().failed(error))?;
+                return Ok(outcome(
+                    run,
+                    state,
+                    code_changed,
+                    configuration_changed,
+                    Some(version.clone()),
+                    Some(arn),
+                ));
+            }
             Some(
                 release::move_alias(
                     &lambda,
@@ -274,7 +297,25 @@ async fn deploy(
         _ => None,
     };
 
-    Ok(LambdaOutcome {
+    Ok(outcome(
+        run,
+        state,
+        code_changed,
+        configuration_changed,
+        version,
+        alias_arn,
+    ))
+}
+
+fn outcome(
+    run: &RunContext,
+    state: FunctionState,
+    code_changed: bool,
+    configuration_changed: bool,
+    version: Option<String>,
+    alias_arn: Option<String>,
+) -> LambdaOutcome {
+    LambdaOutcome {
         action: "lambda-deploy",
         region: run.region.clone(),
         function_arn: state.arn,
@@ -287,7 +328,7 @@ async fn deploy(
         state: "DEPLOYED",
         done: Vec::new(),
         not_done: Vec::new(),
-    })
+    }
 }
 
 /// The package of a `ZIP_FILE`, checked against Lambda's limits before any call: the unzipped

@@ -3,7 +3,7 @@
 
 use super::LambdaOutcome;
 use super::function::FunctionState;
-use super::release::Alias;
+use super::release::{Alias, Shifting};
 use crate::domain::context::RunContext;
 use crate::domain::lambda::LambdaSettings;
 use crate::error::Error;
@@ -23,6 +23,10 @@ pub(super) struct Progress<'a> {
     version: Option<String>,
     /// The step under way, for a SIGTERM.
     in_flight: &'static str,
+    /// A traffic shift under way: where it started, and the share the new version has now.
+    shift: Option<(Shifting, u8)>,
+    /// The shift is over: the alias points at the new version alone.
+    shifted: bool,
 }
 
 impl<'a> Progress<'a> {
@@ -43,6 +47,8 @@ impl<'a> Progress<'a> {
             code_changed: false,
             version: None,
             in_flight: "nothing",
+            shift: None,
+            shifted: false,
         }
     }
 
@@ -92,6 +98,39 @@ impl<'a> Progress<'a> {
         self.done.push(format!("version {version} is published"));
     }
 
+    /// The alias sends `percent` to the new version now.
+    pub(super) fn shifting(&mut self, state: &Shifting, percent: u8) {
+        self.shift = Some((state.clone(), percent));
+    }
+
+    /// The alias points at the new version alone.
+    pub(super) fn shifted(&mut self) {
+        self.shift = None;
+        self.shifted = true;
+    }
+
+    /// The shift was put back (or tried to be): the alias is where it was.
+    pub(super) fn rolled_back(&mut self, back: bool) {
+        if let Some((state, percent)) = self.shift.take() {
+            self.done.push(if back {
+                format!(
+                    "the alias {} sent {percent}% to version {}, then was put back on version {}",
+                    state.alias, state.new_version, state.old_version
+                )
+            } else {
+                format!(
+                    "the alias {} sends {percent}% to version {} (putting it back failed)",
+                    state.alias, state.new_version
+                )
+            });
+        }
+    }
+
+    /// A traffic shift under way, for a rollback on SIGTERM.
+    pub(super) fn shift_under_way(&self) -> Option<Shifting> {
+        self.shift.as_ref().map(|(state, _)| state.clone())
+    }
+
     /// What the step was to do and did not.
     fn not_done(&self) -> Vec<String> {
         let settings = self.settings;
@@ -106,6 +145,12 @@ impl<'a> Progress<'a> {
             left.push("no version was published".to_owned());
         }
         match (&settings.alias, &self.alias_before) {
+            _ if self.shifted => {}
+            (Some(name), _) if let Some((state, percent)) = &self.shift => left.push(format!(
+                "the alias {name} sends {percent}% to version {} and the rest to version {} (the traffic shift did not \
+                 finish)",
+                state.new_version, state.old_version
+            )),
             (Some(name), Some(version)) => left.push(format!("the alias {name} still points at version {version}")),
             (Some(name), None) => left.push(format!("the alias {name} was not created")),
             (None, _) => {}

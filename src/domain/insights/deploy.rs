@@ -397,6 +397,8 @@ mod tests {
             version_description: String::new(),
             alias: Some("live".into()),
             clear_alias_weights: false,
+            traffic_shift: crate::domain::traffic_shift::TrafficShift::AllAtOnce,
+            shift_time_scale: 1,
         };
         let outputs = json!({
             "function_arn": "arn:aws:lambda:eu-west-1:111111111111:function:api",
