@@ -85,6 +85,29 @@ def test_ecs_permissions_scoped_to_another_service_are_refused(ecs_step, scenari
     assert "service/prod/web" in result.output
 
 
+def test_ecs_rollback_after_a_deploy_runs_with_exactly_the_generated_permissions(ecs_step, emulator, scenario):
+    ecs, policy, run = ecs_step
+    assert run(policy).code == 0
+    emulator.ecs_rollout(CLUSTER, "web", "complete", polls=1)
+    result = scenario.run(ACTION="rollback", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web")
+    assert result.code == 0, result
+    assert result.final_line.endswith("Rolled back web from web:2 to web:1"), result
+    assert "source revision of its current service deployment" in result.output
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+
+
+def test_ecs_rollback_without_describing_service_revisions_goes_by_the_family_and_says_why(
+        ecs_step, emulator, scenario):
+    ecs, policy, run = ecs_step
+    assert run(policy).code == 0
+    emulator.ecs_rollout(CLUSTER, "web", "complete", polls=1)
+    emulator.enforce_role_policy(scenario.role_arn, without(policy, "ecs:DescribeServiceRevisions"))
+    result = scenario.run(ACTION="rollback", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web")
+    assert result.code == 0, result
+    assert "the newest ACTIVE revision of web older than web:2" in result.output
+    assert "ecs:DescribeServiceRevisions was refused" in result.output
+
+
 @pytest.fixture
 def lambda_step(scenario, emulator):
     lambda_fixture(emulator, name="api")
@@ -113,6 +136,15 @@ def test_lambda_deploy_without_one_generated_action_is_refused(lambda_step, acti
     result = run(without(policy, action))
     assert result.code == 3, result
     assert action in result.output
+
+
+def test_lambda_deploy_without_the_provisioned_concurrency_read_warns_and_deploys(lambda_step):
+    """The wait for the alias's provisioned concurrency is the one read a role may lack: the
+    alias has moved by then, so it is a warning naming the permission, not a failure."""
+    policy, run = lambda_step
+    result = run(without(policy, "lambda:GetProvisionedConcurrencyConfig"))
+    assert result.code == 0, result
+    assert "grant lambda:GetProvisionedConcurrencyConfig" in result.stderr
 
 
 def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scenario, emulator):

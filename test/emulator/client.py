@@ -204,6 +204,14 @@ class Emulator:
             body["failures"] = list(failures)
         return self._call("POST", "ecs/run-task", body)["run_task"]
 
+    def ecs_forget_service_revisions(self, cluster, service, account=None):
+        """The service's revisions can no longer be described (DescribeServiceRevisions answers
+        them MISSING), as ECS answers for revisions created before 25 October 2024."""
+        body = {"cluster": cluster, "service": service}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "ecs/service-revisions/forget", body)
+
     def ecs_system_tags(self, task_definition, tags):
         """Put tags AWS reserves ("aws:...") on a revision, as CloudFormation would."""
         return self._call("POST", "ecs/system-tags", {"task_definition": task_definition, "tags": tags})
@@ -269,6 +277,18 @@ class Emulator:
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/version-state", body)["version_state"]
+
+    def lambda_provisioned_concurrency(self, function, qualifier, executions=2, in_progress_polls=1,
+                                       outcome="READY", reason=None, account=None):
+        """A provisioned-concurrency configuration in place (READY) on `qualifier` (an alias or a
+        published version) of `function`; its next allocation (the alias moving, a Put) is
+        IN_PROGRESS for `in_progress_polls` GetProvisionedConcurrencyConfig calls, then READY,
+        or FAILED with `reason` (default FUNCTION_ERROR_INIT_FAILURE)."""
+        body = {"function": function, "qualifier": qualifier, "executions": executions,
+                "in_progress_polls": in_progress_polls, "outcome": outcome, "reason": reason}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/provisioned-concurrency", body)["provisioned_concurrency"]
 
     def lambda_status(self):
         """-> {"scripts", "conflicts", "history", "functions": [{function, revision_id, view, versions...}]}"""

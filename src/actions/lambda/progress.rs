@@ -21,12 +21,12 @@ pub(super) struct Progress<'a> {
     configuration_changed: bool,
     code_changed: bool,
     version: Option<String>,
+    /// The version the alias was moved to, once it was.
+    alias_moved: Option<String>,
     /// The step under way, for a SIGTERM.
     in_flight: &'static str,
     /// A traffic shift under way: where it started, and the share the new version has now.
     shift: Option<(Shifting, u8)>,
-    /// The shift is over: the alias points at the new version alone.
-    shifted: bool,
 }
 
 impl<'a> Progress<'a> {
@@ -46,9 +46,9 @@ impl<'a> Progress<'a> {
             configuration_changed: false,
             code_changed: false,
             version: None,
+            alias_moved: None,
             in_flight: "nothing",
             shift: None,
-            shifted: false,
         }
     }
 
@@ -103,10 +103,9 @@ impl<'a> Progress<'a> {
         self.shift = Some((state.clone(), percent));
     }
 
-    /// The alias points at the new version alone.
+    /// The alias points at the new version alone: the shift is over.
     pub(super) fn shifted(&mut self) {
         self.shift = None;
-        self.shifted = true;
     }
 
     /// The shift was put back (or tried to be): the alias is where it was.
@@ -131,6 +130,18 @@ impl<'a> Progress<'a> {
         self.shift.as_ref().map(|(state, _)| state.clone())
     }
 
+    /// The alias points at `version` now (the step's one atomic change).
+    pub(super) fn alias_moved(&mut self, alias: &str, version: &str) {
+        self.alias_moved = Some(version.to_owned());
+        let from = match &self.alias_before {
+            Some(before) if before != version => format!(" (it pointed at version {before})"),
+            Some(_) => String::new(),
+            None => " (created)".to_owned(),
+        };
+        self.done
+            .push(format!("the alias {alias} points at version {version}{from}"));
+    }
+
     /// What the step was to do and did not.
     fn not_done(&self) -> Vec<String> {
         let settings = self.settings;
@@ -145,7 +156,7 @@ impl<'a> Progress<'a> {
             left.push("no version was published".to_owned());
         }
         match (&settings.alias, &self.alias_before) {
-            _ if self.shifted => {}
+            (Some(_), _) if self.alias_moved.is_some() => {}
             (Some(name), _) if let Some((state, percent)) = &self.shift => left.push(format!(
                 "the alias {name} sends {percent}% to version {} and the rest to version {} (the traffic shift did not \
                  finish)",
@@ -178,6 +189,7 @@ impl<'a> Progress<'a> {
             configuration_changed: self.configuration_changed,
             version: self.version.clone(),
             alias_arn: None,
+            provisioned_concurrency: None,
             dry_run: false,
             state: "PARTIAL",
             done: self.done.clone(),
