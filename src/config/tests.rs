@@ -518,6 +518,16 @@ fn traffic_shift_problems() {
             "needs ALIAS",
         ),
         (
+            &[
+                ("TRAFFIC_SHIFT", Some("canary:10%:5m")),
+                ("VERSION", Some("3")),
+                ("S3_BUCKET", None),
+                ("S3_KEY", None),
+            ],
+            "TRAFFIC_SHIFT",
+            "not supported with VERSION",
+        ),
+        (
             &[("TRAFFIC_SHIFT", Some("Canary10Percent30Minutes"))],
             "WAIT_TIMEOUT",
             "holds traffic split for 30 min alone",

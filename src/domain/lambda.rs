@@ -66,6 +66,9 @@ pub struct LambdaSettings {
     /// The shift's holds are divided by this: 1, except against the tests' emulator
     /// (`AWS_ROLE_DEPLOY_TEST_TIME_SCALE`, accepted only with a loopback Lambda endpoint).
     pub shift_time_scale: u32,
+    /// `VERSION`: move `alias` to this existing published version, and change nothing else
+    /// (no code source, no configuration).
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

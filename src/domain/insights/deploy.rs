@@ -400,6 +400,7 @@ mod tests {
             clear_alias_weights: false,
             traffic_shift: crate::domain::traffic_shift::TrafficShift::AllAtOnce,
             shift_time_scale: 1,
+            version: None,
         };
         let outputs = json!({
             "function_arn": "arn:aws:lambda:eu-west-1:111111111111:function:api",
