@@ -188,9 +188,14 @@ async fn leave_report(
     acted: &Result<Outcome, Error>,
     duration: Duration,
 ) {
-    use domain::insights::deploy::{self, Ended};
+    use domain::insights::{Ended, deploy, security};
     use tracing::debug;
-    if !config.insights.enabled || matches!(config.action, Action::AssumeRole | Action::EcrPush(_)) {
+    let reported = match &config.action {
+        Action::AssumeRole => false,
+        Action::EcrPush(settings) => settings.scan_fail_on.is_some(),
+        Action::EcsDeploy(_) | Action::LambdaDeploy(_) => true,
+    };
+    if !config.insights.enabled || !reported {
         return;
     }
     if config.dry_run {
@@ -216,7 +221,7 @@ async fn leave_report(
             (Ended::Failed { summary: &headline }, None)
         }
     };
-    let facts = deploy::Run {
+    let facts = domain::insights::Run {
         region: &run.region,
         partition: run.partition,
         duration,
@@ -226,7 +231,11 @@ async fn leave_report(
     let report = match &config.action {
         Action::EcsDeploy(settings) => deploy::ecs(settings, &facts),
         Action::LambdaDeploy(settings) => deploy::lambda(settings, &facts),
-        Action::AssumeRole | Action::EcrPush(_) => return,
+        Action::EcrPush(settings) => match settings.scan_fail_on {
+            Some(threshold) => security::security(settings, threshold, &facts, &run.scans.recorded()),
+            None => return,
+        },
+        Action::AssumeRole => return,
     };
     let context = &config.context;
     let (Some(workspace), Some(repo_slug), Some(commit)) = (&context.workspace, &context.repo_slug, &context.commit)
@@ -243,10 +252,15 @@ async fn leave_report(
     match insights::find_proxy(hosts, config.insights.test_proxy) {
         insights::Proxy::Absent(why) => debug!("Code Insights: no report ({why})"),
         insights::Proxy::At(proxy) => match insights::leave(proxy, &commit, &report).await {
-            Ok(_) => info!(
-                "Code Insights: report {} ({}) left on commit {}",
+            Ok(left) => info!(
+                "Code Insights: report {} ({}{}) left on commit {}",
                 report.id,
                 report.result.as_str(),
+                match (left.annotations, report.annotations_left_out()) {
+                    (0, _) => String::new(),
+                    (sent, 0) => format!(", {sent} annotations"),
+                    (sent, more) => format!(", {sent} annotations; {more} more findings do not fit in a report"),
+                },
                 commit.commit.get(..12).unwrap_or(&commit.commit)
             ),
             Err(err) => tracing::warn!(
