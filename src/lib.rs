@@ -231,10 +231,15 @@ async fn leave_report(
     let report = match &config.action {
         Action::EcsDeploy(settings) => deploy::ecs(settings, &facts),
         Action::LambdaDeploy(settings) => deploy::lambda(settings, &facts),
-        Action::EcrPush(settings) => match settings.scan_fail_on {
-            Some(threshold) => security::security(settings, threshold, &facts, &run.scans.recorded()),
-            None => return,
-        },
+        Action::EcrPush(settings) => {
+            let scans = run.scans.recorded();
+            match settings.scan_fail_on {
+                // A push that passed its gate has its scans; without them there is nothing to say.
+                Some(_) if scans.is_empty() && acted.is_ok() => return,
+                Some(threshold) => security::security(settings, threshold, &facts, &scans),
+                None => return,
+            }
+        }
         Action::AssumeRole => return,
     };
     let context = &config.context;

@@ -222,3 +222,19 @@ def test_the_test_proxy_override_takes_only_loopback_addresses(scenario, emulato
                           **{TEST_PROXY_VARIABLE: "203.0.113.9:29418"})
     assert result.code == 2, result
     assert TEST_PROXY_VARIABLE in result.output and "loopback" in result.output
+
+
+def test_the_secrets_scanner_reads_what_the_proxy_received(scenario, proxy):
+    """The check above is not vacuous: a token in a report body or a header is found."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://{proxy.address}"}))
+    body = json.dumps({"title": "x", "details": f"token {scenario.token}"}).encode()
+    request = urllib.request.Request(
+        f"http://api.bitbucket.org{report_path(scenario, 'planted')}", data=body, method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    opener.open(request, timeout=10).read()
+    assert proxy.requests[0]["url"].startswith("http://api.bitbucket.org/2.0/")
+    with pytest.raises(AssertionError, match="secret leaked"):
+        assert_no_secrets(scenario, proxy, scenario.env())
