@@ -138,7 +138,7 @@ pipe_variables! {
         usage: "`ecs-deploy`: one or more services to deploy to, space-separated or a YAML list. Empty with a `TASK_DEFINITION` file: register the revision only.",
     }
     TASK_DEFINITION {
-        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision`, its ARN, or a family for its latest ACTIVE revision) deployed as it is. Unset: each service's current revision, with only the images changed (one new revision per distinct current revision), or restarted as it is with `FORCE_NEW_DEPLOYMENT`.",
+        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output; `null` values mean not set and are dropped, `tags` is a list of `{\"key\", \"value\"}` objects), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision`, its ARN, or a family for its latest ACTIVE revision) deployed as it is. Unset: each service's current revision, with only the images changed (one new revision per distinct current revision), or restarted as it is with `FORCE_NEW_DEPLOYMENT`.",
     }
     IMAGE {
         usage: "`ecs-deploy`: new image for the container named by `CONTAINER_NAME` (or for the only container).",

@@ -821,3 +821,51 @@ def test_hostile_packages_are_refused_within_seconds_before_any_change(fn, emula
     assert "ZIP_FILE" in result.output, result
     mutating = [r for r in emulator.requests(service="lambda") if r["action"] in MUTATING]
     assert mutating == [], mutating
+
+
+# ------------------------------------------------------------------------------ provisioned concurrency (issue 20)
+
+
+def provisioned_alias(fn, **script):
+    """Alias live on version 1, with provisioned concurrency (READY) whose next allocation is `script`."""
+    first = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=first)
+    fn.emulator.lambda_provisioned_concurrency(FUNCTION, "live", executions=4, **script)
+    return first
+
+
+def test_provisioned_concurrency_in_progress_is_waited_for_until_ready(fn):
+    provisioned_alias(fn, in_progress_polls=3)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 0, result
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    calls = fn.calls()
+    [update] = [i for i, c in enumerate(calls) if c["action"] == "UpdateAlias"]
+    polls = [i for i, c in enumerate(calls) if c["action"] == "GetProvisionedConcurrencyConfig"]
+    assert len(polls) == 4 and polls[0] > update  # IN_PROGRESS three times, then READY
+    assert [calls[i]["scenario"]["provisioned_concurrency"]["status"] for i in polls] == ["IN_PROGRESS"] * 3 + ["READY"]
+    assert f"alias live (version {version}): IN_PROGRESS, 1 of 4 allocated" in result.output
+    assert "READY, 4 of 4 allocated" in result.final_line
+    assert result.outputs_env["AWS_ROLE_DEPLOY_PROVISIONED_CONCURRENCY"] == "READY, 4 of 4 allocated"
+
+
+def test_provisioned_concurrency_that_fails_exits_1_saying_where_the_alias_points(fn):
+    first = provisioned_alias(fn, in_progress_polls=1, outcome="FAILED")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="30")
+
+    assert result.code == 1, result
+    version = fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"]
+    assert version != first
+    assert "FUNCTION_ERROR_INIT_FAILURE" in result.final_line
+    assert f"Alias live now points at version {version} (it pointed at version {first} before this step)" in result.output
+    assert result.outputs_env["AWS_ROLE_DEPLOY_STATE"] == "PARTIAL"
+    assert "still points" not in result.output
+
+
+def test_an_alias_without_provisioned_concurrency_is_not_waited_for(fn):
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 0, result
+    assert len(fn.calls("GetProvisionedConcurrencyConfig")) == 1  # answered ProvisionedConcurrencyConfigNotFound
+    assert "provisioned concurrency" not in result.final_line.lower()

@@ -15,7 +15,9 @@ pub const ECR_PUSH: [&str; 7] = [
     "ecr:DescribeRepositories",
 ];
 
-pub const LAMBDA_DEPLOY: [&str; 8] = [
+/// `lambda:GetProvisionedConcurrencyConfig`: after the alias moves, the wait until its
+/// provisioned concurrency is READY (without it: a warning, and no wait).
+pub const LAMBDA_DEPLOY: [&str; 9] = [
     "lambda:GetFunction",
     "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionCode",
@@ -24,6 +26,7 @@ pub const LAMBDA_DEPLOY: [&str; 8] = [
     "lambda:GetAlias",
     "lambda:CreateAlias",
     "lambda:UpdateAlias",
+    "lambda:GetProvisionedConcurrencyConfig",
 ];
 
 /// Where ARNs of one account and region begin.
