@@ -193,7 +193,7 @@ pipe_variables! {
         usage: "`lambda-deploy`: the code, as a container image URI (functions of package type Image).",
     }
     FUNCTION_CONFIGURATION {
-        usage: "`lambda-deploy`: a JSON file of UpdateFunctionConfiguration fields (`MemorySize`, `Environment`...), sent as written, with `${VAR}` placeholders filled from the environment.",
+        usage: "`lambda-deploy`: a JSON file of UpdateFunctionConfiguration fields (`MemorySize`, `Environment`...), or what `aws lambda get-function-configuration` or `get-function` prints (fields Lambda only reports are left out, with a note), with `${VAR}` placeholders filled from the environment. A field Lambda neither takes nor reports is refused by name.",
     }
     PUBLISH {
         usage: "`lambda-deploy`: publish a version once the code and configuration are updated.",

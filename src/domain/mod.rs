@@ -13,6 +13,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod insights;
 pub mod lambda;
+pub mod lambda_configuration;
 pub mod lambda_image;
 pub mod network;
 pub mod onboarding;

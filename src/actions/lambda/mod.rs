@@ -129,6 +129,9 @@ pub async fn run(
         (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
         _ => true,
     };
+    for note in &settings.configuration_notes {
+        info!("{note}");
+    }
     let configuration_diff = match &settings.configuration {
         Some((_, wanted)) => Some(configuration::changes(&lambda, function, wanted).await?),
         None => None,

@@ -359,6 +359,7 @@ mod tests {
             function: "api".into(),
             code: None,
             configuration: None,
+            configuration_notes: Vec::new(),
             publish: true,
             version_description: String::new(),
             alias: Some("live".into()),
