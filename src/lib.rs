@@ -26,6 +26,7 @@ use tracing::info;
 use crate::actions::Outcome;
 use crate::config::{Action, Config};
 use crate::domain::context::Cancellation;
+use crate::domain::rollback::RollbackSettings;
 use crate::error::Error;
 
 /// How long a run has, after SIGTERM, to give its own answer (what it leaves in flight) before
@@ -175,6 +176,11 @@ async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outco
             actions::lambda::run(run, settings, &session.clients, &session.identity.account).await?,
         ),
         Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(run, settings, &session.clients).await?),
+        Action::Rollback(settings) => match settings.as_ref() {
+            RollbackSettings::Ecs(settings) => {
+                Outcome::EcsDeploy(actions::ecs::roll_back(run, settings, &session.clients).await?)
+            }
+        },
     };
     Ok(outcome)
 }
@@ -193,7 +199,7 @@ async fn leave_report(
     let reported = match &config.action {
         Action::AssumeRole => false,
         Action::EcrPush(settings) => settings.scan_fail_on.is_some(),
-        Action::EcsDeploy(_) | Action::LambdaDeploy(_) => true,
+        Action::EcsDeploy(_) | Action::LambdaDeploy(_) | Action::Rollback(_) => true,
     };
     if !config.insights.enabled || !reported {
         return;
@@ -240,6 +246,10 @@ async fn leave_report(
                 None => return,
             }
         }
+        // A rollback replaces the deployment's report (same id), titled as a rollback.
+        Action::Rollback(settings) => match settings.as_ref() {
+            RollbackSettings::Ecs(settings) => deploy::ecs_rollback(settings, &facts),
+        },
         Action::AssumeRole => return,
     };
     let context = &config.context;

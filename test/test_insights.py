@@ -133,6 +133,23 @@ def test_not_waited_for_is_pending_and_a_dry_run_leaves_no_report(scenario, emul
     assert proxy.requests == [], "a dry run would replace the deployment's report"
 
 
+def test_a_rollback_replaces_the_deployments_report_and_says_it_was_a_rollback(scenario, emulator, proxy):
+    ecs = Ecs(scenario, emulator)
+    ecs.rollout("complete")
+    assert ecs.run(**with_proxy(proxy, IMAGE="repo/app:2", CONTAINER_NAME="app")).code == 0
+    ecs.rollout("complete", polls=2)
+    result = ecs.run(**with_proxy(proxy, ACTION="rollback"))
+
+    assert result.code == 0, result
+    deploy, rollback = [r for r in proxy.requests if r["method"] == "PUT"]
+    assert deploy["path"] == rollback["path"], "one report per service: the rollback replaces it"
+    report = rollback["body"]
+    assert report["title"] == f"ECS rollback in {CLUSTER}"
+    assert report["result"] == "PASSED"
+    assert report["details"].startswith("Rolled back web from web:2 to web:1")
+    assert data(report)["Task definition"]["value"] == "web:1"
+
+
 # ------------------------------------------------------------------------------ lambda-deploy
 
 

@@ -139,6 +139,15 @@ pub fn ecs(settings: &EcsSettings, run: &Run<'_>) -> Report {
     }
 }
 
+/// `ACTION=rollback` of ECS services: the deployment's report (the same id, so it replaces it),
+/// titled as a rollback.
+pub fn ecs_rollback(settings: &EcsSettings, run: &Run<'_>) -> Report {
+    let mut report = ecs(settings, run);
+    let cluster = settings.cluster.rsplit('/').next().unwrap_or(&settings.cluster);
+    report.title = format!("ECS rollback in {cluster}");
+    report
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct LambdaOutputs {
@@ -313,6 +322,19 @@ mod tests {
             report
                 .details
                 .starts_with("1 of 2 deployments did not complete.\nweb: web:42, COMPLETED")
+        );
+        let rollback = ecs_rollback(
+            &settings,
+            &run(
+                Ended::Succeeded {
+                    headline: "Rolled back",
+                },
+                None,
+            ),
+        );
+        assert_eq!(
+            (rollback.id.as_str(), rollback.title.as_str()),
+            (report.id.as_str(), "ECS rollback in prod")
         );
         let again = ecs(&settings, &run(Ended::Succeeded { headline: "Deployed" }, None));
         assert_eq!(report.id, again.id, "one id per target, whatever the result");
