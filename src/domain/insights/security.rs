@@ -261,11 +261,11 @@ mod tests {
         assert_eq!(report.result, Verdict::Failed);
         assert_eq!(report.report_type, ReportType::Security);
         assert_eq!(report.title, "ECR scan of team/app:1.2");
-        let value = |title: &str| report.data.iter().find(|d| d.title == title).map(|d| d.value.clone());
-        assert_eq!(value("Critical"), Some(DatumValue::Number(1)));
-        assert_eq!(value("High"), Some(DatumValue::Number(1)));
-        assert_eq!(value("Low"), Some(DatumValue::Number(1)));
-        assert_eq!(value("Undefined"), None);
+        let field = |title: &str| report.data.iter().find(|d| d.title == title).map(|d| d.value.clone());
+        assert_eq!(field("Critical"), Some(DatumValue::Number(1)));
+        assert_eq!(field("High"), Some(DatumValue::Number(1)));
+        assert_eq!(field("Low"), Some(DatumValue::Number(1)));
+        assert_eq!(field("Undefined"), None);
         assert!(report.data.len() <= super::super::MAX_DATA);
         assert!(
             report
