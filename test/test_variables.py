@@ -8,7 +8,9 @@ Each refusal is checked against the emulator's request log: not one request, of 
 import pytest
 
 from emulator.ecs_scenario import task_definition_body
+from emulator.lambda_scenario import make_zip
 from test_ecs import Ecs
+from test_lambda import Lambda
 
 
 def entries(result):
@@ -187,6 +189,20 @@ def test_atlassian_ecs_step_with_action_added_deploys(scenario, emulator):
     assert result.code == 0, result
     [register] = ecs.calls("RegisterTaskDefinition")
     assert register["params"]["containerDefinitions"][0]["image"] == "repo/app:42"
+
+
+def test_atlassian_lambda_steps_become_one_step_that_deploys(scenario, emulator):
+    """The README's before and after: their `update` step and `alias` step are one step here, and
+    the version it published is in the outputs where their `aws-lambda-deploy-env` had it."""
+    fn = Lambda(scenario, emulator)
+    package = make_zip({"app.py": "def handler(e, c):\n    return 200\n"})
+    result = fn.run(ZIP_FILE=fn.write("my-function.zip", package), ALIAS="production")
+
+    assert result.code == 0, result
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert result.outputs_json["version"] == version
+    alias = fn.boto.get_alias(FunctionName="api", Name="production")
+    assert alias["FunctionVersion"] == version
 
 
 # ------------------------------------------------------------------ what the runtime provides

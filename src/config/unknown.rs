@@ -359,8 +359,9 @@ fn is_provided(name: &str) -> bool {
         "AWS_EC2_METADATA_",
         "AWS_METADATA_SERVICE_",
     ];
-    const NAMES: [&str; 47] = [
-        // The container and the image.
+    const NAMES: [&str; 48] = [
+        // The container and the image (`container` is set by Podman and systemd-nspawn).
+        "container",
         "PATH",
         "HOME",
         "HOSTNAME",
@@ -527,6 +528,7 @@ mod tests {
             "DOCKER_HOST",
             "LANG",
             "LC_ALL",
+            "container",
         ];
         let pairs: Vec<(&str, &str)> = provided.iter().map(|name| (*name, "x")).collect();
         assert_eq!(refused(&pairs), Vec::new());
