@@ -52,10 +52,10 @@ fn expected_here(theirs: &AtlassianVariable) -> String {
     }
 }
 
-/// The validation problems of an otherwise valid step with `name` set to `value`.
-fn problems_with(name: &str, value: &str) -> Vec<(String, String)> {
+/// The validation problems of a step of `action` with `name` set to `value`.
+fn problems_with(action: &str, name: &str, value: &str) -> Vec<(String, String)> {
     let env = Env::from_pairs([
-        ("ACTION", "assume-role"),
+        ("ACTION", action),
         ("AWS_DEFAULT_REGION", "eu-west-1"),
         ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE1"),
         ("AWS_SECRET_ACCESS_KEY", "secretsecretsecret"),
@@ -84,7 +84,7 @@ fn each_table_lists_exactly_their_variables_the_way_the_code_handles_them() {
         );
         for ((name, here, notes), theirs) in rows.iter().zip(theirs) {
             assert_eq!(here, &expected_here(theirs), "{}: {name}", pipe.name());
-            let problems = problems_with(name, "false");
+            let problems = problems_with(pipe.action(), name, "false");
             let refusal = problems.iter().find(|(variable, _)| variable == name);
             match theirs.ours {
                 Ours::Same => {

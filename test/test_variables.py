@@ -30,7 +30,7 @@ def refused_without_a_call(result, emulator):
     return entries(result)
 
 
-ECS = {"ACTION": "ecs-deploy", "CLUSTER_NAME": "prod", "SERVICE_NAME": "web"}
+ECS = {"ACTION": "ecs-deploy", "CLUSTER_NAME": "prod", "SERVICE_NAME": "web", "FORCE_NEW_DEPLOYMENT": "true"}
 LAMBDA = {"ACTION": "lambda-deploy", "FUNCTION_NAME": "api", "S3_BUCKET": "artifacts", "S3_KEY": "api.zip"}
 ECR = {"ACTION": "ecr-push", "IMAGE_NAME": "my-app"}
 
@@ -81,6 +81,8 @@ def test_a_mistyped_yaml_list_is_refused_once_by_its_name(scenario, emulator):
         (LAMBDA, "COMMAND", "alias", 'ACTION: "lambda-deploy" with ALIAS, which publishes a version and moves the alias'),
         (LAMBDA, "VERSION", "7", "no equivalent here (ALIAS moves to the version this run publishes"),
         (LAMBDA, "WAIT_INTERVAL", "10", "no equivalent here (the pipe polls AWS with its own backoff"),
+        (ECS, "COMMAND", "python manage.py migrate", "the command of the one-off task is RUN_TASK_COMMAND"),
+        (ECS, "VERSION", "1.2.3", "nothing this step reads uses it, as a ${VERSION} placeholder say"),
     ],
 )
 def test_an_atlassian_name_is_refused_naming_ours(scenario, emulator, step, name, value, says):
