@@ -112,12 +112,7 @@ pub const ATLASSIAN: &[AtlassianVariable] = &[
     atlassian(LambdaDeploy, "ZIP_FILE", None, Same),
     atlassian(LambdaDeploy, "PUBLISH_FLAG", Some("true"), Renamed("PUBLISH")),
     atlassian(LambdaDeploy, "ALIAS", None, Same),
-    atlassian(
-        LambdaDeploy,
-        "VERSION",
-        None,
-        Nothing("ALIAS moves to the version this run publishes, in the same step"),
-    ),
+    atlassian(LambdaDeploy, "VERSION", None, Same),
     atlassian(LambdaDeploy, "WAIT", None, Same),
     atlassian(
         LambdaDeploy,
@@ -235,7 +230,7 @@ fn refusal(name: &str, env: &Env) -> Option<String> {
 
 fn atlassian_refusal(theirs: &AtlassianVariable, env: &Env) -> String {
     let pipe = theirs.pipe.name();
-    // A step of another action (`ACTION: "ecs-deploy"` with `VERSION` or `COMMAND`) did not come
+    // A step of another action (`ACTION: "ecs-deploy"` with `COMMAND`) did not come
     // from that pipe: the name is more likely a placeholder nothing reads, or a slip.
     let action = env.peek(vars::ACTION.name).map(str::to_ascii_lowercase);
     if let Some(action) = &action
@@ -258,15 +253,16 @@ fn atlassian_refusal(theirs: &AtlassianVariable, env: &Env) -> String {
             format!("is what Atlassian's {pipe} pipe calls {ours}: rename it to {ours} (this pipe would ignore it)")
         }
         Action(action) => {
-            // `COMMAND: alias` moved an alias to an existing version; here ALIAS does it as part
-            // of the deploy. The value is Atlassian's keyword, never a secret; quoted only when it
-            // is one of theirs.
+            // `COMMAND: alias` moved an alias to an existing version: here ALIAS with VERSION, or
+            // ALIAS alone as part of a deploy. The value is Atlassian's keyword, never a secret,
+            // and never quoted back.
             let alias = env
                 .peek(theirs.name)
                 .is_some_and(|value| value.eq_ignore_ascii_case("alias"));
             let how = if alias {
                 format!(
-                    "ACTION: \"{action}\" with ALIAS, which publishes a version and moves the alias to it in one step"
+                    "ACTION: \"{action}\" with ALIAS and VERSION (and no code), which moves the alias to that \
+                     version; with the code instead, it publishes a version and moves the alias to it in one step"
                 )
             } else {
                 format!(
@@ -519,7 +515,6 @@ mod tests {
         let problems = refused(&[("COMMAND", "alias")]);
         assert!(problems[0].message.contains("with ALIAS"), "{problems:?}");
         assert!(suggestion("WAIT_INTERVAL").contains("no equivalent"));
-        assert!(suggestion("VERSION").contains("ALIAS moves"));
         for theirs in ATLASSIAN {
             match theirs.ours {
                 Same => assert!(
@@ -537,14 +532,17 @@ mod tests {
     fn in_a_step_of_another_action_their_names_are_placeholders_nothing_reads() {
         let problems = refused(&[("ACTION", "ecs-deploy"), ("COMMAND", "migrate")]);
         assert!(problems[0].message.contains("RUN_TASK_COMMAND"), "{problems:?}");
-        let problems = refused(&[("ACTION", "ECS-DEPLOY"), ("VERSION", "1.2")]);
-        assert!(problems[0].message.contains("${VERSION} placeholder"), "{problems:?}");
-        assert!(!problems[0].message.contains("ALIAS"), "{problems:?}");
+        let problems = refused(&[("ACTION", "ECS-DEPLOY"), ("WAIT_INTERVAL", "10")]);
+        assert!(
+            problems[0].message.contains("${WAIT_INTERVAL} placeholder"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].message.contains("backoff"), "{problems:?}");
         // A renamed one is still named: it can only mean ours.
         let problems = refused(&[("ACTION", "ecs-deploy"), ("PUBLISH_FLAG", "false")]);
         assert!(problems[0].message.contains("rename it to PUBLISH"), "{problems:?}");
-        let problems = refused(&[("ACTION", "lambda-deploy"), ("VERSION", "3")]);
-        assert!(problems[0].message.contains("ALIAS moves"), "{problems:?}");
+        let problems = refused(&[("ACTION", "lambda-deploy"), ("WAIT_INTERVAL", "3")]);
+        assert!(problems[0].message.contains("backoff"), "{problems:?}");
     }
 
     #[test]
@@ -578,8 +576,8 @@ mod tests {
     #[test]
     fn names_read_elsewhere_or_unlike_ours_are_left_alone() {
         // A placeholder of a task definition: read, so meant.
-        let env = Env::from_pairs([("VERSION", "1.2"), ("DRYRUN", "true")]);
-        env.value("VERSION");
+        let env = Env::from_pairs([("COMMAND", "1.2"), ("DRYRUN", "true")]);
+        env.value("COMMAND");
         env.value("DRYRUN");
         let mut read = Reader::new(&env);
         check(&mut read, &env);
