@@ -253,16 +253,16 @@ fn atlassian_refusal(theirs: &AtlassianVariable, env: &Env) -> String {
             format!("is what Atlassian's {pipe} pipe calls {ours}: rename it to {ours} (this pipe would ignore it)")
         }
         Action(action) => {
-            // `COMMAND: alias` moved an alias to an existing version: here ALIAS with VERSION, or
-            // ALIAS alone as part of a deploy. The value is Atlassian's keyword, never a secret,
-            // and never quoted back.
+            // `COMMAND: alias` moved an alias to an existing version; here ALIAS with VERSION does
+            // it. The value is Atlassian's keyword, never a secret; quoted only when it is one of
+            // theirs.
             let alias = env
                 .peek(theirs.name)
                 .is_some_and(|value| value.eq_ignore_ascii_case("alias"));
             let how = if alias {
                 format!(
-                    "ACTION: \"{action}\" with ALIAS and VERSION (and no code), which moves the alias to that \
-                     version; with the code instead, it publishes a version and moves the alias to it in one step"
+                    "ACTION: \"{action}\" with ALIAS and VERSION (and no code source), which moves the alias to that \
+                     existing version"
                 )
             } else {
                 format!(
