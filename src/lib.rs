@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod insights;
 pub mod output;
 pub mod vars;
 
@@ -37,7 +38,8 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(8);
 /// The outputs of an earlier run are removed by `main` before the variables are validated.
 /// `cancel` is the run's one cancellation signal ([`cancel_on_sigterm`]).
 pub async fn run(config: &Config, cancel: &Cancellation) -> Result<Outcome, Error> {
-    let run = config.run_context(Instant::now(), cancel.clone());
+    let started = Instant::now();
+    let run = config.run_context(started, cancel.clone());
     // `biased`: when the signal comes, the action is polled first, so one that answers SIGTERM
     // itself finishes its answer; the run's own answer covers every other moment.
     let acted = tokio::select! {
@@ -45,6 +47,10 @@ pub async fn run(config: &Config, cancel: &Cancellation) -> Result<Outcome, Erro
         acted = act(config, &run) => acted,
         () = cancel.unanswered() => Err(cancelled(config)),
     };
+    tokio::select! {
+        () = leave_report(config, &run, &acted, started.elapsed()) => {}
+        () = cancel.cancelled() => tracing::debug!("Code Insights: the report was abandoned (SIGTERM)"),
+    }
     match acted {
         Ok(outcome) => {
             deliver(config, &outcome.to_json())?;
@@ -171,6 +177,84 @@ async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outco
         Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(run, settings, &session.clients).await?),
     };
     Ok(outcome)
+}
+
+/// The run's Code Insights report on its commit (`CODE_INSIGHTS`): what a deployment did, PASSED
+/// or FAILED. At most one warning when it cannot be left, never a failed step; outside Bitbucket
+/// (no proxy in the hosts file) not even an attempt.
+async fn leave_report(
+    config: &Config,
+    run: &domain::context::RunContext,
+    acted: &Result<Outcome, Error>,
+    duration: Duration,
+) {
+    use domain::insights::deploy::{self, Ended};
+    use tracing::debug;
+    if !config.insights.enabled || matches!(config.action, Action::AssumeRole | Action::EcrPush(_)) {
+        return;
+    }
+    if config.dry_run {
+        debug!("Code Insights: no report for a dry run (it would replace the deployment's report)");
+        return;
+    }
+    let headline;
+    let json;
+    let (ended, outputs) = match acted {
+        Ok(outcome) => {
+            headline = outcome.to_string();
+            json = outcome.to_json();
+            (Ended::Succeeded { headline: &headline }, Some(&json))
+        }
+        Err(Error::Cancelled { .. }) => return,
+        Err(Error::WithOutputs { error, .. }) if matches!(**error, Error::Cancelled { .. }) => return,
+        Err(Error::WithOutputs { error, outputs }) => {
+            headline = error.to_string();
+            (Ended::Failed { summary: &headline }, Some(outputs))
+        }
+        Err(error) => {
+            headline = error.to_string();
+            (Ended::Failed { summary: &headline }, None)
+        }
+    };
+    let facts = deploy::Run {
+        region: &run.region,
+        partition: run.partition,
+        duration,
+        ended,
+        outputs,
+    };
+    let report = match &config.action {
+        Action::EcsDeploy(settings) => deploy::ecs(settings, &facts),
+        Action::LambdaDeploy(settings) => deploy::lambda(settings, &facts),
+        Action::AssumeRole | Action::EcrPush(_) => return,
+    };
+    let context = &config.context;
+    let (Some(workspace), Some(repo_slug), Some(commit)) = (&context.workspace, &context.repo_slug, &context.commit)
+    else {
+        debug!("Code Insights: no report (BITBUCKET_WORKSPACE, BITBUCKET_REPO_SLUG or BITBUCKET_COMMIT is not set)");
+        return;
+    };
+    let commit = domain::insights::Commit {
+        workspace: workspace.clone(),
+        repo_slug: repo_slug.clone(),
+        commit: commit.clone(),
+    };
+    let hosts = std::path::Path::new(insights::proxy::HOSTS_FILE);
+    match insights::find_proxy(hosts, config.insights.test_proxy) {
+        insights::Proxy::Absent(why) => debug!("Code Insights: no report ({why})"),
+        insights::Proxy::At(proxy) => match insights::leave(proxy, &commit, &report).await {
+            Ok(_) => info!(
+                "Code Insights: report {} ({}) left on commit {}",
+                report.id,
+                report.result.as_str(),
+                commit.commit.get(..12).unwrap_or(&commit.commit)
+            ),
+            Err(err) => tracing::warn!(
+                "Code Insights: no report left on the commit: {err}. The step's result does not depend on it \
+                 (CODE_INSIGHTS: \"false\" stops trying)"
+            ),
+        },
+    }
 }
 
 fn deliver(config: &Config, outputs: &serde_json::Value) -> Result<(), Error> {

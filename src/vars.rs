@@ -138,7 +138,7 @@ pipe_variables! {
         usage: "`ecs-deploy`: one or more services to deploy to, space-separated or a YAML list. Empty with a `TASK_DEFINITION` file: register the revision only.",
     }
     TASK_DEFINITION {
-        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision`, its ARN, or a family for its latest ACTIVE revision) deployed as it is. Unset: each service's current revision, with only the images changed (one new revision per distinct current revision), or restarted as it is with `FORCE_NEW_DEPLOYMENT`.",
+        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output; `null` values mean not set and are dropped, `tags` is a list of `{\"key\", \"value\"}` objects), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision`, its ARN, or a family for its latest ACTIVE revision) deployed as it is. Unset: each service's current revision, with only the images changed (one new revision per distinct current revision), or restarted as it is with `FORCE_NEW_DEPLOYMENT`.",
     }
     IMAGE {
         usage: "`ecs-deploy`: new image for the container named by `CONTAINER_NAME` (or for the only container).",
@@ -193,7 +193,7 @@ pipe_variables! {
         usage: "`lambda-deploy`: the code, as a container image URI (functions of package type Image).",
     }
     FUNCTION_CONFIGURATION {
-        usage: "`lambda-deploy`: a JSON file of UpdateFunctionConfiguration fields (`MemorySize`, `Environment`...), sent as written, with `${VAR}` placeholders filled from the environment.",
+        usage: "`lambda-deploy`: a JSON file of UpdateFunctionConfiguration fields (`MemorySize`, `Environment`...), or what `aws lambda get-function-configuration` or `get-function` prints (fields Lambda only reports are left out, with a note), with `${VAR}` placeholders filled from the environment. A field Lambda neither takes nor reports is refused by name.",
     }
     PUBLISH {
         usage: "`lambda-deploy`: publish a version once the code and configuration are updated.",
@@ -264,6 +264,10 @@ pipe_variables! {
     POLICY_FORMAT {
         usage: "`trust-policy`: `json`, `cloudformation` or `terraform`.",
         default: Some("json"),
+    }
+    CODE_INSIGHTS {
+        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy` and `lambda-deploy`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
+        default: Some("true"),
     }
     DEBUG {
         usage: "Print details: request ids, timings, the token's non-secret claims. Secrets are never printed.",

@@ -19,6 +19,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Only `auth` sees the credentials; actions get their settings, a run context and clients.
     ("auth", &["domain", "error", "aws"]),
     ("actions", &["domain", "error", "aws"]),
+    // Code Insights reports, sent through Bitbucket's proxy (the reports are built in `domain`).
+    ("insights", &["domain"]),
     // `aws-role-deploy trust-policy ...`: arguments → domain types, like `config` for the environment.
     ("cli", &["domain", "error"]),
 ];

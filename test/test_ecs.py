@@ -123,6 +123,55 @@ def test_describe_task_definition_output_is_accepted(ecs, emulator):
     assert register["params"]["tags"] == [{"key": "team", "value": "platform"}]
 
 
+def test_nulls_of_a_console_export_are_dropped_with_one_note_and_never_sent(ecs):
+    body = task_definition_body("web", ("app",))
+    body.update(ipcMode=None, pidMode=None, proxyConfiguration=None)
+    body["containerDefinitions"][0].update(user=None, linuxParameters=None, logConfiguration={
+        "logDriver": "awslogs", "secretOptions": None, "options": {"awslogs-group": "/ecs/web"}})
+    ecs.rollout("complete")
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(body))
+
+    assert result.code == 0, result
+    [note] = [line for line in result.lines if "null value" in line]
+    assert "dropped 6 null value(s)" in note and 'mean "not set"' in note, note
+    for path in ("ipcMode", "containerDefinitions[0].user", "containerDefinitions[0].logConfiguration.secretOptions"):
+        assert path in note, path
+    [register] = ecs.calls("RegisterTaskDefinition")
+    assert "scenario" not in register, "the emulator saw nulls"
+    sent = register["params"]
+    assert sent["containerDefinitions"][0]["logConfiguration"] == {"logDriver": "awslogs",
+                                                                   "options": {"awslogs-group": "/ecs/web"}}
+    assert "user" not in sent["containerDefinitions"][0] and "ipcMode" not in sent
+
+
+@pytest.mark.parametrize("described", [False, True], ids=["request", "describe-output"])
+def test_tags_written_as_an_object_are_refused_with_the_right_shape(ecs, described):
+    body = task_definition_body("web", ("app",))
+    body["tags"] = {"team": "platform"}
+    if described:
+        tags = body.pop("tags")
+        body = {"taskDefinition": body, "tags": tags}
+    result = ecs.run(TASK_DEFINITION=ecs.write_task_definition(body))
+
+    assert result.code == 2, result
+    assert 'written as an object' in result.output
+    assert '"tags": [{"key":"team","value":"platform"}]' in result.output, result
+    assert "nothing to deploy" not in result.output, "a second, misleading problem"
+    assert [line for line in result.lines if "TASK_DEFINITION" in line and "tags" in line], result
+    assert_nothing_changed(ecs)
+
+
+def test_a_refused_file_is_the_only_problem_said(ecs):
+    """Without SERVICE_NAME too: neither "nothing to deploy" nor "SERVICE_NAME is required"."""
+    path = ecs.write_task_definition({"family": "web", "containerDefinitions": [{"image": "x"}]})
+    for services in ("web", None):
+        result = ecs.run(TASK_DEFINITION=path, SERVICE_NAME=services)
+        assert result.code == 2, result
+        assert "without a \"name\"" in result.output
+        assert "nothing to deploy" not in result.output and "SERVICE_NAME" not in result.output, result
+    assert_nothing_changed(ecs)
+
+
 def test_existing_revision_is_deployed_without_registering(ecs):
     arn = ecs.ecs.register_revision(image_tag="7")
     ecs.rollout("complete")

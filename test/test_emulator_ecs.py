@@ -125,6 +125,53 @@ def test_describe_shape_with_tags(emulator, scn):
     assert "tags" not in raw["DescribeTaskDefinition"]
 
 
+def test_nulls_are_members_not_set_and_recorded(emulator, scn):
+    """ECS never answers a null: one sent is a member not set (moto stored and answered it)."""
+    ecs = scn.client("ecs", retries=1)
+    raw = raw_responses(ecs)
+    body = task_definition_body("web", ("app",), image_tag="3")
+    body["cpu"] = None
+    body["volumes"] = None
+    body["containerDefinitions"][0].update(user=None, logConfiguration={"logDriver": "awslogs", "secretOptions": None,
+                                                                         "options": {"awslogs-group": "/ecs/web"}})
+    body["containerDefinitions"][0]["environment"].append(None)
+    register_task_definition_raw(ecs, body)
+    record = emulator.requests(service="ecs", action="RegisterTaskDefinition")[-1]
+    assert record["params"] == body, "the log keeps what was sent"
+    assert record["scenario"]["null_paths"] == [
+        "cpu", "containerDefinitions[0].environment[2]", "containerDefinitions[0].user",
+        "containerDefinitions[0].logConfiguration.secretOptions", "volumes",
+    ]
+    td = raw["RegisterTaskDefinition"]["taskDefinition"]
+    assert "user" not in td["containerDefinitions"][0] and "cpu" not in td
+    assert td["containerDefinitions"][0]["logConfiguration"] == {"logDriver": "awslogs",
+                                                                 "options": {"awslogs-group": "/ecs/web"}}
+    assert len(td["containerDefinitions"][0]["environment"]) == 2
+    stored = emulator.ecs_task_definition("web:2")
+    assert "cpu" not in stored and "user" not in stored["containerDefinitions"][0]
+    # A body without nulls records none.
+    register_task_definition_raw(ecs, task_definition_body())
+    assert "scenario" not in emulator.requests(service="ecs", action="RegisterTaskDefinition")[-1]
+
+
+@pytest.mark.parametrize("tags, member", [
+    ({"team": "web"}, "'tags', found an object"),
+    ("team=web", "'tags', found a string"),
+    (["team"], "'tags[0]', found a string"),
+    ([{"key": "team", "value": 3}], "'tags[0].value', found a number"),
+])
+def test_tags_of_another_shape_do_not_deserialise(emulator, scn, tags, member):
+    ecs = scn.client("ecs", retries=1)
+    body = task_definition_body("web", ("app",), image_tag="3")
+    body["tags"] = tags
+    with pytest.raises(ClientError) as refused:
+        register_task_definition_raw(ecs, body)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "SerializationException"
+    assert member in error["Message"]
+    assert ecs.describe_task_definition(taskDefinition="web")["taskDefinition"]["revision"] == 1
+
+
 def test_json_requests_recorded_with_params(emulator, scn):
     ecs = scn.client("ecs", retries=1)
     ecs.describe_services(cluster="prod", services=["web"], include=["TAGS"])

@@ -489,7 +489,7 @@ def test_control_validation_and_reset(emulator, scn):
     emulator.lambda_script("api")
     emulator.reset()
     assert emulator.lambda_status() == {"scripts": [], "conflicts": [], "version_scripts": [], "history": [],
-                                       "functions": []}
+                                       "functions": [], "provisioned": [], "provisioned_history": []}
 
 
 # ---------------------------------------------------------------- version states (lambda_versions.py)
@@ -706,3 +706,82 @@ def test_an_image_index_is_refused_as_lambda_refuses_it(emulator):
     assert [r["image_index"] for r in records] == ["application/vnd.oci.image.index.v1+json"] * 2
     updated = lam.update_function_code(FunctionName="web", ImageUri=f"{base}@{children['linux/amd64']}")
     assert updated["CodeSha256"] == children["linux/amd64"].split(":", 1)[1]
+
+
+# ---------------------------------------------------------------- provisioned concurrency (issue 20)
+
+
+def published(lam, count):
+    """`count` new versions of `api`, each with other code: -> their numbers."""
+    numbers = []
+    for i in range(count):
+        lam.update_function_code(FunctionName="api", ZipFile=new_zip(f"v{i}"))
+        numbers.append(lam.publish_version(FunctionName="api")["Version"])
+    return numbers
+
+
+def test_provisioned_concurrency_absent_is_not_found(emulator, scn, lam):
+    [v1] = published(lam, 1)
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=v1)
+    with pytest.raises(ClientError) as e:
+        lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier="live")
+    assert error_of(e) == (404, "ProvisionedConcurrencyConfigNotFoundException",
+                           "No Provisioned Concurrency Config found for this function")
+    with pytest.raises(ClientError) as e:
+        lam.put_provisioned_concurrency_config(FunctionName="api", Qualifier="$LATEST",
+                                               ProvisionedConcurrentExecutions=1)
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    with pytest.raises(ClientError) as e:
+        lam.put_provisioned_concurrency_config(FunctionName="api", Qualifier="nope",
+                                               ProvisionedConcurrentExecutions=1)
+    assert error_of(e)[:2] == (404, "ResourceNotFoundException")
+
+
+def test_provisioned_concurrency_in_progress_for_n_polls_after_the_alias_moves_then_ready(emulator, scn, lam):
+    v1, v2 = published(lam, 2)
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=v1)
+    emulator.lambda_provisioned_concurrency("api", "live", executions=4, in_progress_polls=3)
+    ready = lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier="live")
+    assert (ready["Status"], ready["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 4)
+
+    lam.update_alias(FunctionName="api", Name="live", FunctionVersion=v2)
+    seen = [lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier="live") for _ in range(4)]
+    assert [s["Status"] for s in seen] == ["IN_PROGRESS"] * 3 + ["READY"]
+    allocated = [s["AllocatedProvisionedConcurrentExecutions"] for s in seen]
+    assert allocated == sorted(allocated) and allocated[0] < 4 and allocated[-1] == 4
+    assert all(s["RequestedProvisionedConcurrentExecutions"] == 4 for s in seen)
+    records = emulator.requests(service="lambda", action="GetProvisionedConcurrencyConfig")
+    assert records[-1]["scenario"]["provisioned_concurrency"] == {
+        "status": "READY", "allocated": 4, "requested": 4, "version": v2}
+    [listed] = lam.list_provisioned_concurrency_configs(FunctionName="api")["ProvisionedConcurrencyConfigs"]
+    assert listed["FunctionArn"] == f"{ARN}:live" and listed["Status"] == "READY"
+    assert emulator.lambda_status()["provisioned_history"][-1]["action"] == "UpdateAlias"
+
+
+def test_provisioned_concurrency_that_ends_failed_says_why(emulator, scn, lam):
+    v1, v2 = published(lam, 2)
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=v1)
+    emulator.lambda_provisioned_concurrency("api", "live", in_progress_polls=1, outcome="FAILED")
+    lam.update_alias(FunctionName="api", Name="live", FunctionVersion=v2)
+    assert lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier="live")["Status"] == "IN_PROGRESS"
+    failed = lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier="live")
+    assert (failed["Status"], failed["StatusReason"]) == ("FAILED", "FUNCTION_ERROR_INIT_FAILURE")
+
+
+def test_provisioned_concurrency_put_and_delete_on_a_version(emulator, scn, lam):
+    [v1] = published(lam, 1)
+    put = lam.put_provisioned_concurrency_config(FunctionName="api", Qualifier=v1, ProvisionedConcurrentExecutions=2)
+    assert (put["ResponseMetadata"]["HTTPStatusCode"], put["Status"]) == (202, "IN_PROGRESS")
+    assert lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier=v1)["Status"] == "IN_PROGRESS"
+    assert lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier=v1)["Status"] == "READY"
+    lam.delete_provisioned_concurrency_config(FunctionName="api", Qualifier=v1)
+    with pytest.raises(ClientError) as e:
+        lam.get_provisioned_concurrency_config(FunctionName="api", Qualifier=v1)
+    assert error_of(e)[1] == "ProvisionedConcurrencyConfigNotFoundException"
+
+
+def test_provisioned_concurrency_control_validation(emulator, scn):
+    with pytest.raises(Exception, match="neither an alias"):
+        emulator.lambda_provisioned_concurrency("api", "live")
+    with pytest.raises(Exception, match="qualifier"):
+        emulator.lambda_provisioned_concurrency("api", "$LATEST")

@@ -579,29 +579,110 @@ def test_version_that_ends_failed_leaves_the_alias_where_it_was(fn):
     assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
 
 
-def test_read_only_configuration_keys_are_refused_before_any_change(fn):
-    config = {"MemorySize": 512, "FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:api",
-              "CodeSha256": "abc=", "State": "Active", "LastModified": "2026-01-01T00:00:00.000+0000",
-              "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": [], "VpcId": ""}}
+def test_get_function_configuration_output_deploys_in_one_run(fn):
+    """What `aws lambda get-function-configuration` prints: the read-only fields left out with one
+    note, the printed shapes (layer objects, VpcId, SnapStart's status) made the request's."""
+    config = {"FunctionName": FUNCTION, "FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:api",
+              "MemorySize": 512, "Timeout": 30, "CodeSha256": "abc=", "CodeSize": 300, "State": "Active",
+              "LastModified": "2026-01-01T00:00:00.000+0000", "Version": "$LATEST", "RevisionId": "r-1",
+              "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
+              "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": [], "VpcId": ""},
+              "TracingConfig": {"Mode": "Active"}, "EphemeralStorage": {"Size": 1024},
+              "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+              "RuntimeVersionConfig": {"RuntimeVersionArn": "arn:aws:lambda:us-east-1::runtime:abc"}}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), ZIP_FILE=fn.source_dir())
+
+    assert result.code == 0, result
+    [note] = [line for line in result.lines if "left out what Lambda only reports" in line]
+    for key in ("Architectures", "CodeSha256", "CodeSize", "FunctionArn", "LastModified", "LastUpdateStatus",
+                "PackageType", "RevisionId", "RuntimeVersionConfig", "SnapStart.OptimizationStatus", "State",
+                "Version", "VpcConfig.VpcId"):
+        assert key in note, (key, note)
+    assert "MemorySize" not in note
+    [update] = fn.calls("UpdateFunctionConfiguration")
+    sent = dict(update["params"])
+    assert sent.pop("FunctionName") == FUNCTION and sent.pop("RevisionId") != "r-1"
+    assert sent == {"MemorySize": 512, "Timeout": 30, "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},
+                    "TracingConfig": {"Mode": "Active"}, "EphemeralStorage": {"Size": 1024},
+                    "SnapStart": {"ApplyOn": "None"}}
+    assert fn.configuration()["MemorySize"] == 512
+
+
+def test_get_function_output_applies_its_configuration_and_says_what_it_does_not_apply(fn):
+    described = {"Configuration": {"FunctionName": FUNCTION, "MemorySize": 640, "Version": "$LATEST"},
+                 "Code": {"RepositoryType": "S3", "Location": "https://awslambda-us-east-1-tasks.s3.amazonaws.com/x"},
+                 "Tags": {"team": "payments"}, "Concurrency": {"ReservedConcurrentExecutions": 5}}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(described)), PUBLISH="false")
+
+    assert result.code == 0, result
+    [note] = [line for line in result.lines if "get-function" in line]
+    assert "Code, Concurrency, Tags are not applied" in note, note
+    [update] = fn.calls("UpdateFunctionConfiguration")
+    assert {k: v for k, v in update["params"].items() if k not in ("FunctionName", "RevisionId")} == {"MemorySize": 640}
+    assert fn.configuration()["MemorySize"] == 640
+    assert fn.calls("TagResource") == [] and fn.calls("PutFunctionConcurrency") == []
+
+
+@pytest.mark.parametrize("named, deployed, accepted", [
+    ("api", "arn", True),
+    ("{account}:function:api", "api", True),
+    ("arn:aws:lambda:us-east-1:{account}:function:api", "arn", True),
+    ("210987654321:function:api", "arn", False),  # another account's function of that name
+    ("arn:aws:lambda:eu-west-1:{account}:function:api", "arn", False),  # another region's
+])
+def test_function_name_is_accepted_when_it_names_the_deployed_function(fn, named, deployed, accepted):
+    account = fn.fn.account
+    config = {"FunctionName": named.format(account=account), "Timeout": 21}
+    function = f"arn:aws:lambda:us-east-1:{account}:function:{FUNCTION}" if deployed == "arn" else FUNCTION
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), PUBLISH="false",
+                    FUNCTION_NAME=function)
+
+    if not accepted:
+        assert result.code == 2, result
+        assert fn.calls() == []
+        return
+    assert result.code == 0, result
+    assert fn.configuration()["Timeout"] == 21
+
+
+def test_another_functions_configuration_is_refused_before_any_change(fn):
+    config = {"FunctionName": "web", "Timeout": 21}
     result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), ZIP_FILE=fn.source_dir())
 
     assert result.code == 2, result
     [problem] = [line for line in result.lines if "FUNCTION_CONFIGURATION:" in line]
-    for key in ("CodeSha256", "FunctionArn", "LastModified", "State", "VpcConfig.VpcId"):
-        assert key in problem, (key, problem)
-    assert "MemorySize" not in problem
+    assert '"web"' in problem and "FUNCTION_NAME" in problem, problem
     assert fn.calls() == []
 
 
-def test_unknown_configuration_keys_are_sent_as_written_with_a_warning(fn):
-    config = {"MemorySize": 512, "SomeNewLambdaField": {"Mode": "On"}}
-    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), PUBLISH="false")
+def test_unknown_configuration_keys_are_refused_by_name_before_any_change(fn):
+    config = {"MemorySize": 512, "SomeNewLambdaField": {"Mode": "On"}, "TracingConfig": {"Mode": "Active", "Sampled": 1}}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), ZIP_FILE=fn.source_dir())
 
-    assert result.code == 0, result
-    [warning] = [line for line in result.lines if "SomeNewLambdaField" in line and "WARN" in line.upper()]
-    assert "sent as written" in warning
-    [update] = fn.calls("UpdateFunctionConfiguration")
-    assert update["params"]["SomeNewLambdaField"] == {"Mode": "On"}
+    assert result.code == 2, result
+    problems = [line for line in result.lines if "FUNCTION_CONFIGURATION:" in line]
+    assert any('"SomeNewLambdaField"' in line for line in problems), problems
+    assert any('TracingConfig."Sampled"' in line for line in problems), problems
+    assert not any('"MemorySize"' in line for line in problems), problems
+    assert fn.calls() == []
+
+
+def test_a_file_with_nothing_settable_is_said_never_a_silent_update(fn):
+    printed = {"FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:api", "State": "Active"}
+    alone = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(printed)), PUBLISH="false")
+
+    assert alone.code == 2, alone
+    [problem] = [line for line in alone.lines if "FUNCTION_CONFIGURATION:" in line]
+    assert "no field UpdateFunctionConfiguration takes" in problem and "nothing to deploy" in problem, problem
+    assert not any("ZIP_FILE" in line for line in alone.lines), alone.output  # one refusal, not two
+    assert fn.calls() == []
+
+    with_code = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(printed)), ZIP_FILE=fn.source_dir(),
+                       PUBLISH="false")
+    assert with_code.code == 0, with_code
+    [warning] = [line for line in with_code.lines if "no field UpdateFunctionConfiguration takes" in line]
+    assert "left as it is" in warning
+    assert fn.calls("UpdateFunctionConfiguration") == []
 
 
 def weighted_alias(fn):
@@ -821,3 +902,51 @@ def test_hostile_packages_are_refused_within_seconds_before_any_change(fn, emula
     assert "ZIP_FILE" in result.output, result
     mutating = [r for r in emulator.requests(service="lambda") if r["action"] in MUTATING]
     assert mutating == [], mutating
+
+
+# ------------------------------------------------------------------------------ provisioned concurrency (issue 20)
+
+
+def provisioned_alias(fn, **script):
+    """Alias live on version 1, with provisioned concurrency (READY) whose next allocation is `script`."""
+    first = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=first)
+    fn.emulator.lambda_provisioned_concurrency(FUNCTION, "live", executions=4, **script)
+    return first
+
+
+def test_provisioned_concurrency_in_progress_is_waited_for_until_ready(fn):
+    provisioned_alias(fn, in_progress_polls=3)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 0, result
+    version = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    calls = fn.calls()
+    [update] = [i for i, c in enumerate(calls) if c["action"] == "UpdateAlias"]
+    polls = [i for i, c in enumerate(calls) if c["action"] == "GetProvisionedConcurrencyConfig"]
+    assert len(polls) == 4 and polls[0] > update  # IN_PROGRESS three times, then READY
+    assert [calls[i]["scenario"]["provisioned_concurrency"]["status"] for i in polls] == ["IN_PROGRESS"] * 3 + ["READY"]
+    assert f"alias live (version {version}): IN_PROGRESS, 1 of 4 allocated" in result.output
+    assert "READY, 4 of 4 allocated" in result.final_line
+    assert result.outputs_env["AWS_ROLE_DEPLOY_PROVISIONED_CONCURRENCY"] == "READY, 4 of 4 allocated"
+
+
+def test_provisioned_concurrency_that_fails_exits_1_saying_where_the_alias_points(fn):
+    first = provisioned_alias(fn, in_progress_polls=1, outcome="FAILED")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", WAIT_TIMEOUT="30")
+
+    assert result.code == 1, result
+    version = fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"]
+    assert version != first
+    assert "FUNCTION_ERROR_INIT_FAILURE" in result.final_line
+    assert f"Alias live now points at version {version} (it pointed at version {first} before this step)" in result.output
+    assert result.outputs_env["AWS_ROLE_DEPLOY_STATE"] == "PARTIAL"
+    assert "still points" not in result.output
+
+
+def test_an_alias_without_provisioned_concurrency_is_not_waited_for(fn):
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live")
+
+    assert result.code == 0, result
+    assert len(fn.calls("GetProvisionedConcurrencyConfig")) == 1  # answered ProvisionedConcurrencyConfigNotFound
+    assert "provisioned concurrency" not in result.final_line.lower()

@@ -115,6 +115,15 @@ def test_lambda_deploy_without_one_generated_action_is_refused(lambda_step, acti
     assert action in result.output
 
 
+def test_lambda_deploy_without_the_provisioned_concurrency_read_warns_and_deploys(lambda_step):
+    """The wait for the alias's provisioned concurrency is the one read a role may lack: the
+    alias has moved by then, so it is a warning naming the permission, not a failure."""
+    policy, run = lambda_step
+    result = run(without(policy, "lambda:GetProvisionedConcurrencyConfig"))
+    assert result.code == 0, result
+    assert "grant lambda:GetProvisionedConcurrencyConfig" in result.stderr
+
+
 def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scenario, emulator):
     """IMAGE_URI naming an image index: the pipe reads it (ecr:BatchGetImage, granted with
     --ecr-repository) and deploys the function's platform image; without the grant it warns and

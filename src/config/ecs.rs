@@ -29,6 +29,9 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
         }
     }
 
+    // A file that was refused has its own problem: the checks that assume no file was given
+    // ("nothing to deploy", SERVICE_NAME required) would only add a second, misleading line.
+    let mut file_refused = false;
     let task_definition = match read.raw(&vars::TASK_DEFINITION) {
         None => TaskDefinitionSource::Current,
         Some(value) if is_revision_reference(value) => TaskDefinitionSource::Existing(value.to_owned()),
@@ -42,11 +45,12 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
                 for message in messages {
                     read.problem(vars::TASK_DEFINITION.name, message);
                 }
+                file_refused = true;
                 TaskDefinitionSource::Current
             }
         },
     };
-    if services.is_empty() && !matches!(task_definition, TaskDefinitionSource::File { .. }) {
+    if services.is_empty() && !file_refused && !matches!(task_definition, TaskDefinitionSource::File { .. }) {
         read.problem(
             vars::SERVICE_NAME.name,
             "is required, unless TASK_DEFINITION is a file to register without deploying",
@@ -62,7 +66,7 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
             "names an existing revision, which is deployed as it is: IMAGE and IMAGES need a file or no TASK_DEFINITION",
         );
     }
-    let nothing_new = matches!(task_definition, TaskDefinitionSource::Current) && images.is_empty();
+    let nothing_new = !file_refused && matches!(task_definition, TaskDefinitionSource::Current) && images.is_empty();
     if nothing_new && !services.is_empty() && !force_new_deployment {
         read.problem(
             vars::TASK_DEFINITION.name,
@@ -172,13 +176,9 @@ fn read_images(read: &mut Reader<'_>, container_name: Option<&str>) -> Vec<Image
 
 fn read_file(env: &Env, work_dir: &Path, value: &str) -> Result<TaskDefinitionSource, Vec<String>> {
     let (path, document) = load_json_document(env, work_dir, value)?;
-    let (body, dropped_fields) =
+    let (body, dropped) =
         task_definition::request_body(document).map_err(|message| vec![format!("{} {message}", path.display())])?;
-    Ok(TaskDefinitionSource::File {
-        path,
-        body,
-        dropped_fields,
-    })
+    Ok(TaskDefinitionSource::File { path, body, dropped })
 }
 
 /// `family:revision` or a task definition ARN, as opposed to a file path.

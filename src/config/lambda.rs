@@ -1,7 +1,7 @@
 //! The variables of `ACTION=lambda-deploy`, checked before the first AWS call. The code source
-//! must be exactly one; a configuration file is read, filled and its fields checked here
-//! (fields Lambda only reports are refused, unknown ones said), so a broken file is a
-//! validation error.
+//! must be exactly one; a configuration file is read, filled and made into the request here
+//! (what AWS prints about a function is taken too: fields Lambda only reports are left out and
+//! said, unknown ones refused), so a broken file is a validation error.
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +12,8 @@ use super::files::{load_json_document, resolve_inside};
 use super::reader::Reader;
 use crate::domain::arn::is_account_id;
 use crate::domain::context::BitbucketContext;
-use crate::domain::lambda::{
-    CodeSource, LambdaSettings, S3Location, classify_configuration_keys, configuration_type_problems,
-    direct_upload_problem, environment_too_large,
-};
+use crate::domain::lambda::{CodeSource, LambdaSettings, S3Location, direct_upload_problem, environment_too_large};
+use crate::domain::lambda_configuration::{self, ConfigurationRequest};
 use crate::vars;
 
 pub(super) fn read(
@@ -37,8 +35,10 @@ pub(super) fn read(
     }
 
     let code = read_code(read, work_dir);
-    let configuration = read.raw(&vars::FUNCTION_CONFIGURATION).and_then(|value| {
-        read_configuration(env, work_dir, value, warnings)
+    let named = function.as_deref().filter(|name| is_function_name(name));
+    let mut configuration_notes = Vec::new();
+    let mut configuration = read.raw(&vars::FUNCTION_CONFIGURATION).and_then(|value| {
+        read_configuration(env, work_dir, value, named)
             .map_err(|messages| {
                 for message in messages {
                     read.problem(vars::FUNCTION_CONFIGURATION.name, message);
@@ -46,6 +46,29 @@ pub(super) fn read(
             })
             .ok()
     });
+    if let Some((path, request)) = configuration.take() {
+        configuration_notes = notes(&path, &request);
+        if !request.body.is_empty() {
+            configuration = Some((path, request));
+        } else if code.is_some() {
+            warnings.push(format!(
+                "FUNCTION_CONFIGURATION: {} holds no field UpdateFunctionConfiguration takes{}: the function's \
+                 configuration is left as it is",
+                path.display(),
+                only_printed(&request)
+            ));
+        } else {
+            read.problem(
+                vars::FUNCTION_CONFIGURATION.name,
+                format!(
+                    "{} holds no field UpdateFunctionConfiguration takes{}, and no code source is set: nothing to \
+                     deploy",
+                    path.display(),
+                    only_printed(&request)
+                ),
+            );
+        }
+    }
     if code.is_none() && configuration.is_none() && read.problems.len() == problems_before {
         read.problem(
             vars::ZIP_FILE.name,
@@ -86,7 +109,8 @@ pub(super) fn read(
     Some(LambdaSettings {
         function: function?,
         code,
-        configuration,
+        configuration: configuration.map(|(path, request)| (path, Value::Object(request.body))),
+        configuration_notes,
         publish,
         version_description,
         alias,
@@ -187,59 +211,72 @@ fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
     Some(CodeSource::Zip { path, upload_to: s3 })
 }
 
+/// The file, filled and made into an UpdateFunctionConfiguration request (see
+/// `domain::lambda_configuration`): every problem at once, each naming the file.
 fn read_configuration(
     env: &Env,
     work_dir: &Path,
     value: &str,
-    warnings: &mut Vec<String>,
-) -> Result<(PathBuf, Value), Vec<String>> {
+    function: Option<&str>,
+) -> Result<(PathBuf, ConfigurationRequest), Vec<String>> {
     let (path, document) = load_json_document(env, work_dir, value)?;
-    let Some(fields) = document.as_object() else {
-        return Err(vec![format!(
-            "{} must be a JSON object of UpdateFunctionConfiguration fields",
-            path.display()
-        )]);
-    };
-    for owned in ["FunctionName", "RevisionId"] {
-        if fields.contains_key(owned) {
-            return Err(vec![format!(
-                "{} sets {owned}, which the pipe sets itself (FUNCTION_NAME)",
-                path.display()
-            )]);
-        }
-    }
-    let wrong = configuration_type_problems(fields);
-    if !wrong.is_empty() {
-        return Err(wrong
+    let in_file = |problems: Vec<String>| {
+        problems
             .into_iter()
             .map(|problem| format!("{}: {problem}", path.display()))
-            .collect());
+            .collect::<Vec<_>>()
+    };
+    let request = lambda_configuration::request(document, function).map_err(in_file)?;
+    let wrong = lambda_configuration::type_problems(&request.body);
+    if !wrong.is_empty() {
+        return Err(in_file(wrong));
     }
-    if let Some(size) = environment_too_large(&document) {
+    if let Some(size) = environment_too_large(&Value::Object(request.body.clone())) {
         return Err(vec![format!(
             "{}: Environment.Variables add up to {size} bytes (as JSON), more than Lambda's 4 KB: move large \
              values to SSM Parameter Store or Secrets Manager; nothing was changed",
             path.display()
         )]);
     }
-    let keys = classify_configuration_keys(fields);
-    if !keys.read_only.is_empty() {
-        return Err(vec![format!(
-            "{} sets {}, which Lambda only reports (get-function-configuration prints them) and \
-             UpdateFunctionConfiguration does not take: remove them, nothing was changed",
-            path.display(),
-            keys.read_only.join(", ")
-        )]);
-    }
-    if !keys.unknown.is_empty() {
-        warnings.push(format!(
-            "FUNCTION_CONFIGURATION: {} sets {}, which UpdateFunctionConfiguration is not known to take: sent as \
-             written (a newer Lambda field passes; a misspelt one may be ignored by Lambda)",
-            path.display(),
-            keys.unknown.join(", ")
+    Ok((path, request))
+}
+
+/// What the deploy says about the file before it starts: get-function's parts that are not
+/// applied, and the fields left out, each in one line.
+fn notes(path: &Path, request: &ConfigurationRequest) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(others) = &request.get_function_others {
+        let not_applied = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; its {} {} not applied (the pipe changes the configuration only: code comes from ZIP_FILE, \
+                 S3_BUCKET or IMAGE_URI)",
+                others.join(", "),
+                if others.len() == 1 { "is" } else { "are" }
+            )
+        };
+        notes.push(format!(
+            "FUNCTION_CONFIGURATION: {} is `get-function` output: its Configuration is used{not_applied}",
+            path.display()
         ));
     }
-    Ok((path, document))
+    if !request.left_out.is_empty() {
+        notes.push(format!(
+            "FUNCTION_CONFIGURATION: left out what Lambda only reports (UpdateFunctionConfiguration does not take \
+             it): {}",
+            request.left_out.join(", ")
+        ));
+    }
+    notes
+}
+
+fn only_printed(request: &ConfigurationRequest) -> String {
+    if request.left_out.is_empty() {
+        String::new()
+    } else {
+        format!(" (only what Lambda reports: {})", request.left_out.join(", "))
+    }
 }
 
 fn default_description(context: &BitbucketContext) -> String {

@@ -25,6 +25,7 @@ use crate::domain::auth_plan::AuthPlan;
 use crate::domain::context::{BitbucketContext, Cancellation, RunContext};
 use crate::domain::ecr::EcrSettings;
 use crate::domain::ecs::EcsSettings;
+use crate::domain::insights::{InsightsSettings, TEST_PROXY_VARIABLE};
 use crate::domain::lambda::LambdaSettings;
 use crate::domain::network::Network;
 use crate::domain::secret;
@@ -134,6 +135,8 @@ pub struct Config {
     pub wait_timeout: Duration,
     pub dry_run: bool,
     pub debug: bool,
+    /// `CODE_INSIGHTS`: the report left on the commit.
+    pub insights: InsightsSettings,
     pub context: BitbucketContext,
     /// `BITBUCKET_CLONE_DIR`, else the working directory: relative paths resolve against it.
     pub work_dir: PathBuf,
@@ -184,6 +187,10 @@ impl Config {
         let wait_timeout = Duration::from_secs(read.number(&vars::WAIT_TIMEOUT, 1..=86_400));
         let dry_run = read.bool(&vars::DRY_RUN);
         let debug = read.bool(&vars::DEBUG);
+        let insights = InsightsSettings {
+            enabled: read.bool(&vars::CODE_INSIGHTS),
+            test_proxy: read_test_proxy(&mut read, env),
+        };
 
         let work_dir = context
             .clone_dir
@@ -226,6 +233,7 @@ impl Config {
                 wait_timeout,
                 dry_run,
                 debug,
+                insights,
                 context,
                 work_dir,
                 ca_bundle,
@@ -250,6 +258,21 @@ impl Config {
             wait: self.wait,
             wait_timeout: self.wait_timeout,
             dry_run: self.dry_run,
+        }
+    }
+}
+
+/// The tests' fake Code Insights proxy: a loopback `address:port`, nothing else.
+fn read_test_proxy(read: &mut Reader<'_>, env: &Env) -> Option<std::net::SocketAddr> {
+    let value = env.value(TEST_PROXY_VARIABLE)?;
+    match value.parse::<std::net::SocketAddr>() {
+        Ok(address) if address.ip().is_loopback() => Some(address),
+        _ => {
+            read.problem(
+                TEST_PROXY_VARIABLE,
+                format!("is for tests only and must be a loopback address:port such as 127.0.0.1:29418, got {value:?}"),
+            );
+            None
         }
     }
 }

@@ -227,10 +227,11 @@ fn account_id(read: &mut Reader<'_>, var: &vars::Var) -> Option<String> {
 }
 
 /// The execution role `FUNCTION_CONFIGURATION` gives the function (`Role`), which changing it
-/// passes to Lambda. The file is data: only that one field is taken, and it must be a role ARN.
+/// passes to Lambda (under `Configuration` in `get-function` output). The file is data: only
+/// that one field is taken, and it must be a role ARN.
 fn function_role(env: &Env, work_dir: &std::path::Path, value: &str) -> Result<Option<String>, String> {
     let (path, document) = load_json_document(env, work_dir, value).map_err(|messages| messages.join("; "))?;
-    match document.get("Role") {
+    match crate::domain::lambda_configuration::configuration_of(&document).get("Role") {
         None => Ok(None),
         Some(serde_json::Value::String(arn)) if RoleArn::parse(arn).is_ok() => Ok(Some(arn.clone())),
         Some(other) => Err(format!(

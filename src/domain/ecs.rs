@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::domain::task_definition::Dropped;
+
 #[derive(Debug, Clone)]
 pub struct EcsSettings {
     pub cluster: String,
@@ -45,7 +47,7 @@ pub enum TaskDefinitionSource {
     File {
         path: PathBuf,
         body: Value,
-        dropped_fields: Vec<String>,
+        dropped: Dropped,
     },
     /// `family:revision` or an ARN, deployed as it is.
     Existing(String),

@@ -17,39 +17,127 @@ pub const READ_ONLY_FIELDS: [&str; 8] = [
     "deregisteredAt",
 ];
 
+/// What `request_body` took out of a document before registering it, each said in a note.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Read-only fields ECS adds to what it describes (`taskDefinitionArn`, `revision`…).
+    pub read_only: Vec<String>,
+    /// Keys of tags with AWS's reserved `aws:` prefix, which RegisterTaskDefinition refuses.
+    pub reserved_tags: Vec<String>,
+    /// Where the document had JSON `null`s, as written (`containerDefinitions[0].user`): a
+    /// member not set, as old console exports write every field they leave empty.
+    pub nulls: Vec<String>,
+}
+
 /// The RegisterTaskDefinition request body for a document in either shape users have: the
 /// request itself, or `aws ecs describe-task-definition` output (`{"taskDefinition": {...},
-/// "tags": [...]}`). Returns the body and the read-only fields that were dropped.
-pub fn request_body(document: Value) -> Result<(Value, Vec<String>), String> {
+/// "tags": [...]}`). Returns the body and what was dropped from it; `tags` of another shape
+/// than ECS's list of `{key, value}` is refused.
+pub fn request_body(mut document: Value) -> Result<(Value, Dropped), String> {
+    let mut dropped = Dropped::default();
+    drop_nulls(&mut document, "", &mut dropped.nulls);
     let Value::Object(mut outer) = document else {
         return Err("must be a JSON object (a task definition)".to_owned());
     };
     let mut body = match outer.remove("taskDefinition") {
         Some(Value::Object(inner)) => {
             let mut inner = inner;
-            if let Some(tags) = outer
-                .remove("tags")
-                .filter(|tags| tags.as_array().is_some_and(|t| !t.is_empty()))
-            {
-                inner.insert("tags".to_owned(), tags);
+            if let Some(tags) = outer.remove("tags") {
+                check_tags(&tags)?;
+                if tags.as_array().is_some_and(|tags| !tags.is_empty()) {
+                    inner.insert("tags".to_owned(), tags);
+                }
             }
             inner
         }
         Some(_) => return Err("has a \"taskDefinition\" that is not an object".to_owned()),
         None => outer,
     };
-    let mut dropped: Vec<String> = READ_ONLY_FIELDS
+    if let Some(tags) = body.get("tags") {
+        check_tags(tags)?;
+    }
+    dropped.read_only = READ_ONLY_FIELDS
         .iter()
         .filter(|field| body.remove(**field).is_some())
         .map(|field| field.to_string())
         .collect();
-    dropped.extend(
-        drop_reserved_tags(&mut body)
-            .into_iter()
-            .map(|key| format!("tag {key}")),
-    );
+    dropped.reserved_tags = drop_reserved_tags(&mut body);
     check_shape(&body)?;
     Ok((Value::Object(body), dropped))
+}
+
+/// Remove every JSON `null`, at any depth (object members and list items), noting where each was.
+fn drop_nulls(value: &mut Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|key, field| {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if field.is_null() {
+                    found.push(here);
+                    return false;
+                }
+                drop_nulls(field, &here, found);
+                true
+            });
+        }
+        Value::Array(items) => {
+            let mut index = 0;
+            items.retain_mut(|item| {
+                let here = format!("{path}[{index}]");
+                index += 1;
+                if item.is_null() {
+                    found.push(here);
+                    return false;
+                }
+                drop_nulls(item, &here, found);
+                true
+            });
+        }
+        _ => {}
+    }
+}
+
+/// ECS's tags are a list of `{"key": …, "value": …}` objects. A map (`{"team": "web"}`, the
+/// shape CloudFormation's and Terraform's users write) or CloudFormation's `Key`/`Value` is
+/// refused, with the list it should be.
+fn check_tags(tags: &Value) -> Result<(), String> {
+    const SHAPE: &str = "\"tags\" must be a list of {\"key\": …, \"value\": …} objects";
+    match tags {
+        Value::Object(map) => {
+            let listed: Vec<Value> = map
+                .iter()
+                .take(3)
+                .map(|(key, value)| serde_json::json!({"key": key, "value": value}))
+                .collect();
+            let more = if map.len() > listed.len() { ", …" } else { "" };
+            let listed = Value::Array(listed).to_string();
+            Err(format!(
+                "has \"tags\" written as an object: {SHAPE}, e.g. \"tags\": {}{more}]",
+                listed.trim_end_matches(']')
+            ))
+        }
+        Value::Array(items) => {
+            for (index, tag) in items.iter().enumerate() {
+                let fields = tag.as_object();
+                let well_formed = fields.is_some_and(|fields| {
+                    fields.get("key").is_some_and(Value::is_string)
+                        && fields.get("value").is_none_or(Value::is_string)
+                        && fields.keys().all(|key| key == "key" || key == "value")
+                });
+                if !well_formed {
+                    return Err(format!(
+                        "has tags[{index}] that is not {{\"key\": \"…\", \"value\": \"…\"}} (lowercase, strings): {SHAPE}"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(format!("has \"tags\" that is not a list: {SHAPE}")),
+    }
 }
 
 /// Tags whose key or value starts with `aws:` are AWS's own (CloudFormation puts
@@ -304,7 +392,7 @@ mod tests {
             "tags": [{"key": "team", "value": "web"}]
         });
         let (body, dropped) = request_body(described).unwrap();
-        assert_eq!(dropped.len(), 7);
+        assert_eq!(dropped.read_only.len(), 7);
         assert_eq!(
             body,
             json!({
@@ -316,7 +404,7 @@ mod tests {
         );
         let (same, dropped) = request_body(body.clone()).unwrap();
         assert_eq!(same, body);
-        assert!(dropped.is_empty());
+        assert_eq!(dropped, Dropped::default());
     }
 
     #[test]
@@ -331,10 +419,106 @@ mod tests {
         });
         let (body, dropped) = request_body(described).unwrap();
         assert_eq!(body["tags"], json!([{"key": "team", "value": "web"}]));
-        assert_eq!(dropped, ["tag aws:cloudformation:stack-name", "tag origin"]);
+        assert_eq!(dropped.reserved_tags, ["aws:cloudformation:stack-name", "origin"]);
         let only_reserved = json!({"family": "web", "containerDefinitions": [{"name": "app"}],
             "tags": [{"key": "aws:x", "value": "y"}]});
         assert!(request_body(only_reserved).unwrap().0.get("tags").is_none());
+    }
+
+    #[test]
+    fn nulls_are_dropped_at_any_depth_and_named_where_they_were() {
+        let exported = json!({
+            "family": "web", "cpu": null, "ipcMode": null,
+            "containerDefinitions": [{
+                "name": "app", "image": "a:1", "user": null,
+                "logConfiguration": {"logDriver": "awslogs", "secretOptions": null,
+                    "options": {"awslogs-group": "/ecs/web"}},
+                "environment": [{"name": "A", "value": "1"}, null],
+                "linuxParameters": {"capabilities": null}
+            }],
+            "volumes": [{"name": "data", "host": null, "efsVolumeConfiguration": {"fileSystemId": "fs-1", "rootDirectory": null}}]
+        });
+        let (body, dropped) = request_body(exported).unwrap();
+        assert_eq!(
+            dropped.nulls,
+            // Object members in serde_json's order (sorted), list items in theirs.
+            [
+                "containerDefinitions[0].environment[1]",
+                "containerDefinitions[0].linuxParameters.capabilities",
+                "containerDefinitions[0].logConfiguration.secretOptions",
+                "containerDefinitions[0].user",
+                "cpu",
+                "ipcMode",
+                "volumes[0].efsVolumeConfiguration.rootDirectory",
+                "volumes[0].host",
+            ]
+        );
+        assert_eq!(
+            body,
+            json!({
+                "family": "web",
+                "containerDefinitions": [{
+                    "name": "app", "image": "a:1",
+                    "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}},
+                    "environment": [{"name": "A", "value": "1"}],
+                    "linuxParameters": {}
+                }],
+                "volumes": [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]
+            }),
+            "empty objects left by nulls stay: only the nulls go"
+        );
+        assert!(dropped.read_only.is_empty() && dropped.reserved_tags.is_empty());
+        // In describe-task-definition output, paths are the file's own.
+        let described = json!({"taskDefinition": {"family": "web", "containerDefinitions": [{"name": "app", "user": null}],
+            "deregisteredAt": null}, "tags": null});
+        let (_, dropped) = request_body(described).unwrap();
+        assert_eq!(
+            dropped.nulls,
+            [
+                "tags",
+                "taskDefinition.containerDefinitions[0].user",
+                "taskDefinition.deregisteredAt"
+            ]
+        );
+    }
+
+    #[test]
+    fn tags_must_be_a_list_of_key_value_objects() {
+        let with_tags = |tags: Value| json!({"family": "web", "containerDefinitions": [{"name": "app"}], "tags": tags});
+        let object = request_body(with_tags(json!({"team": "web", "env": "prod"}))).unwrap_err();
+        assert!(object.contains("\"tags\" written as an object"), "{object}");
+        assert!(
+            object.contains(r#""tags": [{"key":"env","value":"prod"},{"key":"team","value":"web"}]"#),
+            "the right shape, from the user's own tags: {object}"
+        );
+        let many: Map<String, Value> = (0..5).map(|i| (format!("k{i}"), json!("v"))).collect();
+        let many = request_body(with_tags(Value::Object(many))).unwrap_err();
+        assert!(many.contains(r#"{"key":"k2","value":"v"}, …]"#), "{many}");
+        for (tags, expected) in [
+            (json!([{"Key": "team", "Value": "web"}]), "tags[0] that is not"),
+            (
+                json!([{"key": "team", "value": "web"}, "env=prod"]),
+                "tags[1] that is not",
+            ),
+            (json!([{"key": 3, "value": "web"}]), "tags[0] that is not"),
+            (json!("team=web"), "\"tags\" that is not a list"),
+        ] {
+            let message = request_body(with_tags(tags)).unwrap_err();
+            assert!(
+                message.contains(expected) && message.contains("{\"key\": …, \"value\": …}"),
+                "{message}"
+            );
+        }
+        let described = json!({"taskDefinition": {"family": "web", "containerDefinitions": [{"name": "app"}]},
+            "tags": {"team": "web"}});
+        assert!(request_body(described).unwrap_err().contains("written as an object"));
+        for fine in [
+            json!([]),
+            json!([{"key": "team", "value": "web"}, {"key": "solo"}]),
+            Value::Null,
+        ] {
+            assert!(request_body(with_tags(fine.clone())).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -270,6 +270,18 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/version-state", body)["version_state"]
 
+    def lambda_provisioned_concurrency(self, function, qualifier, executions=2, in_progress_polls=1,
+                                       outcome="READY", reason=None, account=None):
+        """A provisioned-concurrency configuration in place (READY) on `qualifier` (an alias or a
+        published version) of `function`; its next allocation (the alias moving, a Put) is
+        IN_PROGRESS for `in_progress_polls` GetProvisionedConcurrencyConfig calls, then READY,
+        or FAILED with `reason` (default FUNCTION_ERROR_INIT_FAILURE)."""
+        body = {"function": function, "qualifier": qualifier, "executions": executions,
+                "in_progress_polls": in_progress_polls, "outcome": outcome, "reason": reason}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "lambda/provisioned-concurrency", body)["provisioned_concurrency"]
+
     def lambda_status(self):
         """-> {"scripts", "conflicts", "history", "functions": [{function, revision_id, view, versions...}]}"""
         return self._call("GET", "lambda/status")

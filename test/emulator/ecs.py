@@ -37,7 +37,7 @@ from moto.ecs.exceptions import TaskDefinitionNotFoundException
 from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
 from moto.iam.models import get_account_id_from
 
-from . import backends
+from . import backends, ecs_task_definitions
 from .dispatch import after, control, judge, on_reset
 from .ecs_service_deployments import ServiceDeployment, SettledDeployment
 from .protocol import aws_error
@@ -289,8 +289,13 @@ def reserved_tags(tags):
 @judge("ecs", "RegisterTaskDefinition")
 def _judge_register(layer, req):
     """ECS refuses tags with the reserved "aws:" prefix (CloudFormation puts them on the
-    revisions it registers, so they come back from DescribeTaskDefinition; moto accepts them)."""
-    reserved = reserved_tags(req.params.get("tags"))
+    revisions it registers, so they come back from DescribeTaskDefinition; moto accepts them).
+    Before that, the body is read as ECS reads it (`ecs_task_definitions`): `tags` of another
+    shape is refused, nulls are members not set."""
+    refused = ecs_task_definitions.judge_body(req)
+    if refused is not None:
+        return refused
+    reserved = reserved_tags(ecs_task_definitions.registered_body(req).get("tags"))
     if reserved:
         keys = ", ".join(t.get("key", "") for t in reserved)
         return aws_error(
@@ -309,10 +314,11 @@ def _after_register(layer, req, resp):
     if not arn:
         return resp
     region, account = parse_arn(arn)
-    remember_task_definition(st, arn, req.params, caller_arn(layer, req, account))
+    body = ecs_task_definitions.registered_body(req)
+    remember_task_definition(st, arn, body, caller_arn(layer, req, account))
     doc["taskDefinition"] = full_task_definition(st, moto_doc)
-    if req.params.get("tags"):
-        doc["tags"] = copy.deepcopy(req.params["tags"])
+    if body.get("tags"):
+        doc["tags"] = copy.deepcopy(body["tags"])
     return rewritten(resp, doc)
 
 

@@ -307,6 +307,13 @@ def lambda_versions():
     return module
 
 
+def lambda_provisioned():
+    """The provisioned-concurrency module (it imports this one: imported at call time)."""
+    from . import lambda_provisioned as module
+
+    return module
+
+
 # Lambda refuses a request body this large: "Request must be smaller than 69905067 bytes"
 # (50 MiB of zip, base64-encoded: 4/3 of it).
 REQUEST_MAX = 69905067
@@ -578,7 +585,9 @@ def c_status(layer, body, query):
                         "version_states": {str(v.version): view(emu(v)) for v in group["versions"]},
                     })
         lst = state(layer)
-        return {"scripts": copy.deepcopy(lst.scripts), "conflicts": copy.deepcopy(lst.conflicts),
+        provisioned, provisioned_history = lambda_provisioned().status(layer)
+        return {"provisioned": provisioned, "provisioned_history": provisioned_history,
+                "scripts": copy.deepcopy(lst.scripts), "conflicts": copy.deepcopy(lst.conflicts),
                 "version_scripts": copy.deepcopy(lst.version_scripts),
                 "history": copy.deepcopy(lst.history), "functions": functions}
 
@@ -739,6 +748,8 @@ def _after_alias(layer, req, resp):
         alias = _aliases(call).get(req.params.get("Name"))
         if alias is not None:
             alias.revision_id = new_revision()
+            # An alias with provisioned concurrency allocates it anew for its new version.
+            lambda_provisioned().alias_moved(layer, call, alias.name, alias.function_version)
             doc = json_body(resp)
             doc["RevisionId"] = alias.revision_id
             return rewritten(resp, doc)

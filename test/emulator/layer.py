@@ -29,6 +29,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     ecs,
     ecs_service_deployments,
     lambda_,
+    lambda_provisioned,
     lambda_versions,
     packages,
     permissions,

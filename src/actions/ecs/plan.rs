@@ -11,7 +11,7 @@ use super::{task_definition, watch};
 use crate::actions::diff;
 use crate::aws::{self, AwsFailure};
 use crate::domain::ecs::{EcsSettings, TaskDefinitionSource};
-use crate::domain::task_definition::{self as document, short_name};
+use crate::domain::task_definition::{self as document, Dropped, short_name};
 use crate::error::Error;
 
 /// A revision to deploy, before anything is registered.
@@ -178,18 +178,8 @@ pub(super) async fn plan(
 ) -> Result<Plan, Error> {
     let everyone = vec![0; services.len()];
     match &settings.task_definition {
-        TaskDefinitionSource::File {
-            path,
-            body,
-            dropped_fields,
-        } => {
-            if !dropped_fields.is_empty() {
-                info!(
-                    "{}: dropped the read-only fields ECS adds itself: {}",
-                    path.display(),
-                    dropped_fields.join(", ")
-                );
-            }
+        TaskDefinitionSource::File { path, body, dropped } => {
+            note_dropped(&path.display().to_string(), dropped);
             // What the new revision replaces: the first service's, else the family's latest.
             let reference = services
                 .first()
@@ -221,6 +211,29 @@ pub(super) async fn plan(
             })
         }
         TaskDefinitionSource::Current => current_revisions(ecs, settings, services).await,
+    }
+}
+
+/// One note per kind of thing taken out of the file before registering it.
+fn note_dropped(file: &str, dropped: &Dropped) {
+    if !dropped.read_only.is_empty() {
+        info!(
+            "{file}: dropped the read-only fields ECS adds itself: {}",
+            dropped.read_only.join(", ")
+        );
+    }
+    if !dropped.reserved_tags.is_empty() {
+        info!(
+            "{file}: dropped the tags reserved by AWS (aws: prefix), which ECS refuses: {}",
+            dropped.reserved_tags.join(", ")
+        );
+    }
+    if !dropped.nulls.is_empty() {
+        info!(
+            "{file}: dropped {} null value(s), which mean \"not set\" (never sent to ECS): {}",
+            dropped.nulls.len(),
+            dropped.nulls.join(", ")
+        );
     }
 }
 
@@ -311,13 +324,11 @@ async fn current_revisions(
         } else {
             let (body, dropped) = document::request_body(described)
                 .map_err(|message| Error::failed(format!("ECS returned a task definition that {message}"), vec![]))?;
-            let reserved: Vec<&String> = dropped.iter().filter(|field| field.starts_with("tag ")).collect();
-            if !reserved.is_empty() {
-                let reserved: Vec<&str> = reserved.iter().map(|field| field.trim_start_matches("tag ")).collect();
+            if !dropped.reserved_tags.is_empty() {
                 info!(
                     "{}: tags reserved by AWS are not copied to the new revision: {}",
                     short_name(arn),
-                    reserved.join(", ")
+                    dropped.reserved_tags.join(", ")
                 );
             }
             let mut revision = Revision::New {

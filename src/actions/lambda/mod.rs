@@ -13,6 +13,7 @@ mod function;
 mod image;
 pub mod package;
 mod progress;
+pub(crate) mod provisioned;
 mod readback;
 mod release;
 
@@ -47,6 +48,9 @@ pub struct LambdaOutcome {
     /// None when not published (or in a dry run).
     pub version: Option<String>,
     pub alias_arn: Option<String>,
+    /// The alias's provisioned concurrency once READY ("READY, 4 of 4 allocated"); None
+    /// without any.
+    pub provisioned_concurrency: Option<String>,
     pub dry_run: bool,
     /// DEPLOYED, DRY_RUN, or PARTIAL in the outputs of a step that failed after changing
     /// something (then `done` and `not_done` say what).
@@ -72,7 +76,11 @@ impl fmt::Display for LambdaOutcome {
                     f,
                     "Deployed {name} ({code}): version {version}, alias {}",
                     alias.rsplit(':').next().unwrap_or(alias)
-                )
+                )?;
+                match &self.provisioned_concurrency {
+                    Some(allocation) => write!(f, " (provisioned concurrency {allocation})"),
+                    None => Ok(()),
+                }
             }
             (Some(version), None) => write!(f, "Deployed {name} ({code}): version {version}"),
             (None, _) => write!(f, "Updated {name} ({code}); no version published (PUBLISH is false)"),
@@ -121,6 +129,9 @@ pub async fn run(
         (Some(CodeSource::Zip { .. }), Some(package)) => package.sha256 != current.code_sha256,
         _ => true,
     };
+    for note in &settings.configuration_notes {
+        info!("{note}");
+    }
     let configuration_diff = match &settings.configuration {
         Some((_, wanted)) => Some(configuration::changes(&lambda, function, wanted).await?),
         None => None,
@@ -251,25 +262,40 @@ async fn deploy(
     };
 
     // 5. Alias, read again now: it may have moved during the deployment. The one atomic step.
+    //    Then, when it has provisioned concurrency, the wait until the new version's is READY.
+    let mut provisioned_concurrency = None;
     let alias_arn = match (&settings.alias, &version) {
         (Some(alias), Some(version)) => {
             done.borrow_mut().now("moving the alias");
             let current = release::get_alias(&lambda, function, alias, deadline)
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
-            Some(
-                release::move_alias(
-                    &lambda,
-                    function,
-                    alias,
-                    version,
-                    current,
-                    settings.clear_alias_weights,
-                    deadline,
-                )
-                .await
-                .map_err(|error| done.borrow().failed(error))?,
+            let from = current.as_ref().map(|current| current.version.clone());
+            let arn = release::move_alias(
+                &lambda,
+                function,
+                alias,
+                version,
+                current,
+                settings.clear_alias_weights,
+                deadline,
             )
+            .await
+            .map_err(|error| done.borrow().failed(error))?;
+            done.borrow_mut().alias_moved(alias, version);
+            done.borrow_mut()
+                .now("waiting until the alias's provisioned concurrency is READY");
+            let moved = provisioned::MovedAlias {
+                function,
+                alias,
+                version,
+                from: from.as_deref(),
+            };
+            provisioned_concurrency = provisioned::wait_ready(&lambda, &moved, deadline)
+                .await
+                .map_err(|error| done.borrow().failed(error))?
+                .map(|allocation| allocation.to_string());
+            Some(arn)
         }
         _ => None,
     };
@@ -283,6 +309,7 @@ async fn deploy(
         configuration_changed,
         version,
         alias_arn,
+        provisioned_concurrency,
         dry_run: false,
         state: "DEPLOYED",
         done: Vec::new(),
@@ -374,6 +401,7 @@ async fn dry_run(
         configuration_changed: false,
         version: None,
         alias_arn: None,
+        provisioned_concurrency: None,
         dry_run: true,
         state: "DRY_RUN",
         done: Vec::new(),

@@ -21,6 +21,8 @@ pub(super) struct Progress<'a> {
     configuration_changed: bool,
     code_changed: bool,
     version: Option<String>,
+    /// The version the alias was moved to, once it was.
+    alias_moved: Option<String>,
     /// The step under way, for a SIGTERM.
     in_flight: &'static str,
 }
@@ -42,6 +44,7 @@ impl<'a> Progress<'a> {
             configuration_changed: false,
             code_changed: false,
             version: None,
+            alias_moved: None,
             in_flight: "nothing",
         }
     }
@@ -92,6 +95,18 @@ impl<'a> Progress<'a> {
         self.done.push(format!("version {version} is published"));
     }
 
+    /// The alias points at `version` now (the step's one atomic change).
+    pub(super) fn alias_moved(&mut self, alias: &str, version: &str) {
+        self.alias_moved = Some(version.to_owned());
+        let from = match &self.alias_before {
+            Some(before) if before != version => format!(" (it pointed at version {before})"),
+            Some(_) => String::new(),
+            None => " (created)".to_owned(),
+        };
+        self.done
+            .push(format!("the alias {alias} points at version {version}{from}"));
+    }
+
     /// What the step was to do and did not.
     fn not_done(&self) -> Vec<String> {
         let settings = self.settings;
@@ -106,6 +121,7 @@ impl<'a> Progress<'a> {
             left.push("no version was published".to_owned());
         }
         match (&settings.alias, &self.alias_before) {
+            (Some(_), _) if self.alias_moved.is_some() => {}
             (Some(name), Some(version)) => left.push(format!("the alias {name} still points at version {version}")),
             (Some(name), None) => left.push(format!("the alias {name} was not created")),
             (None, _) => {}
@@ -133,6 +149,7 @@ impl<'a> Progress<'a> {
             configuration_changed: self.configuration_changed,
             version: self.version.clone(),
             alias_arn: None,
+            provisioned_concurrency: None,
             dry_run: false,
             state: "PARTIAL",
             done: self.done.clone(),

@@ -19,7 +19,9 @@ pub const ECR_PUSH: [&str; 7] = [
 /// does not scan on push.
 pub const ECR_SCAN: [&str; 2] = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan"];
 
-pub const LAMBDA_DEPLOY: [&str; 8] = [
+/// `lambda:GetProvisionedConcurrencyConfig`: after the alias moves, the wait until its
+/// provisioned concurrency is READY (without it: a warning, and no wait).
+pub const LAMBDA_DEPLOY: [&str; 9] = [
     "lambda:GetFunction",
     "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionCode",
@@ -28,6 +30,7 @@ pub const LAMBDA_DEPLOY: [&str; 8] = [
     "lambda:GetAlias",
     "lambda:CreateAlias",
     "lambda:UpdateAlias",
+    "lambda:GetProvisionedConcurrencyConfig",
 ];
 
 /// Where ARNs of one account and region begin.
