@@ -7,12 +7,13 @@ would show, one section per pipe call:
   2. assume-role: the step's token → role deploy;
   3. assume-role chained into a role in a second account, with an ExternalId;
   4. ecs-deploy: a new revision rolled out to a service, with progress and ECS's events;
-  5. lambda-deploy: new code, a published version, and an alias moved to it;
-  6. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
+  5. rollback: that service back to the revision it ran before, as ECS recorded it;
+  6. lambda-deploy: new code, a published version, and an alias moved to it;
+  7. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
      local registry, the one the tests use (Debian's docker-registry, test/registry.py), which the
      emulator's GetAuthorizationToken names with its real credentials;
-  7. ecr-push: that image promoted to another tag without moving any bytes;
-  8. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
+  8. ecr-push: that image promoted to another tag without moving any bytes;
+  9. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
      scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
      meant to fail (exit code 1), and the tags stay pushed.
 
@@ -103,11 +104,14 @@ def main():
             call("4. ecs-deploy: a new image rolled out to service web", ACTION="ecs-deploy",
                  CLUSTER_NAME="prod", SERVICE_NAME="web", IMAGE="registry.example/web:42", CONTAINER_NAME="app",
                  WAIT_TIMEOUT="300")
+            emulator.ecs_rollout("prod", "web", "complete", polls=2)
+            call("5. rollback: service web back to the revision it ran before", ACTION="rollback",
+                 CLUSTER_NAME="prod", SERVICE_NAME="web", WAIT_TIMEOUT="300")
 
             lambda_fixture(emulator, name="api")
             (step.clone_dir / "api.zip").write_bytes(
                 make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200}\n"}))
-            call("5. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
+            call("6. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
                  FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live", WAIT_TIMEOUT="300")
 
             # The registry ECR's token points at: started as the tests start it, on a free loopback
@@ -117,7 +121,7 @@ def main():
             try:
                 registry = test_registry.start_registry(registry_dir)
             except (OSError, RuntimeError, subprocess.CalledProcessError) as failed:
-                print(f"\n{BOLD}=== 6. ecr-push: FAILED, the local registry did not start ==={RESET}")
+                print(f"\n{BOLD}=== 7. ecr-push: FAILED, the local registry did not start ==={RESET}")
                 print(f"  {failed}")
                 print("  The ecr-push sections need Debian's docker-registry and htpasswd: run scripts/dev-setup.")
                 codes.append(1)
@@ -126,10 +130,10 @@ def main():
                 emulator.ecr_registry(registry.endpoint, registry.password)
                 images.oci_layout(Path(tmp) / "layout", layer_sizes=(2048,))
                 images.tar_directory(Path(tmp) / "layout", step.clone_dir / "web-image.tar")
-                call("6. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
+                call("7. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
                      ACTION="ecr-push", IMAGE_ARCHIVE="web-image.tar", ECR_REPOSITORY="team/web",
                      TAGS=f"sha-{step.commit[:7]} latest", CREATE_REPOSITORY="true")
-                call("7. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
+                call("8. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
                      SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
 
                 emulator.ecr_scan(kind="enhanced", not_found_polls=1, in_progress_polls=2, findings=[
@@ -139,7 +143,7 @@ def main():
                 ])
                 images.oci_layout(Path(tmp) / "api-layout", layer_sizes=(4096,))
                 images.tar_directory(Path(tmp) / "api-layout", step.clone_dir / "api-image.tar")
-                call("8. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
+                call("9. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
                      ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
                      TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
                      SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")

@@ -26,6 +26,7 @@ use tracing::info;
 use crate::actions::Outcome;
 use crate::config::{Action, Config};
 use crate::domain::context::Cancellation;
+use crate::domain::rollback::RollbackSettings;
 use crate::error::Error;
 
 /// How long a run has, after SIGTERM, to give its own answer (what it leaves in flight) before
@@ -175,6 +176,11 @@ async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outco
             actions::lambda::run(run, settings, &session.clients, &session.identity.account).await?,
         ),
         Action::EcrPush(settings) => Outcome::EcrPush(actions::ecr::run(run, settings, &session.clients).await?),
+        Action::Rollback(settings) => match settings.as_ref() {
+            RollbackSettings::Ecs(settings) => {
+                Outcome::EcsDeploy(actions::ecs::roll_back(run, settings, &session.clients).await?)
+            }
+        },
     };
     Ok(outcome)
 }
@@ -226,6 +232,10 @@ async fn leave_report(
     let report = match &config.action {
         Action::EcsDeploy(settings) => deploy::ecs(settings, &facts),
         Action::LambdaDeploy(settings) => deploy::lambda(settings, &facts),
+        // A rollback replaces the deployment's report: its headline says it was a rollback.
+        Action::Rollback(settings) => match settings.as_ref() {
+            RollbackSettings::Ecs(settings) => deploy::ecs(settings, &facts),
+        },
         Action::AssumeRole | Action::EcrPush(_) => return,
     };
     let context = &config.context;

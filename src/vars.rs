@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `rollback` (put ECS services back on the revision they ran before), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -132,13 +132,13 @@ pipe_variables! {
         default: Some("/etc/ssl/certs/ca-certificates.crt"),
     }
     CLUSTER_NAME {
-        usage: "`ecs-deploy`: the ECS cluster (name or ARN). Required for `ecs-deploy`.",
+        usage: "`ecs-deploy`, `rollback`: the ECS cluster (name or ARN). Required for `ecs-deploy`; for `rollback`, it makes the target ECS.",
     }
     SERVICE_NAME {
-        usage: "`ecs-deploy`: one or more services to deploy to, space-separated or a YAML list. Empty with a `TASK_DEFINITION` file: register the revision only.",
+        usage: "`ecs-deploy`, `rollback`: one or more services to deploy to (or roll back), space-separated or a YAML list. Empty with a `TASK_DEFINITION` file: register the revision only.",
     }
     TASK_DEFINITION {
-        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output; `null` values mean not set and are dropped, `tags` is a list of `{\"key\", \"value\"}` objects), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision`, its ARN, or a family for its latest ACTIVE revision) deployed as it is. Unset: each service's current revision, with only the images changed (one new revision per distinct current revision), or restarted as it is with `FORCE_NEW_DEPLOYMENT`.",
+        usage: "`ecs-deploy`: a JSON file (RegisterTaskDefinition input, or `aws ecs describe-task-definition` output; `null` values mean not set and are dropped, `tags` is a list of `{\"key\", \"value\"}` objects), with `${VAR}` placeholders filled from the environment; or an existing revision (`family:revision`, its ARN, or a family for its latest ACTIVE revision) deployed as it is. Unset: each service's current revision, with only the images changed (one new revision per distinct current revision), or restarted as it is with `FORCE_NEW_DEPLOYMENT`. `rollback`: the revision to go back to (`family:revision` or its ARN); unset: the one each service ran before its latest deployment.",
     }
     IMAGE {
         usage: "`ecs-deploy`: new image for the container named by `CONTAINER_NAME` (or for the only container).",
@@ -164,11 +164,11 @@ pipe_variables! {
         usage: "`ecs-deploy`: the command of that task, split like a shell would (quotes, backslashes). Unset: the container's own command.",
     }
     ON_TIMEOUT {
-        usage: "`ecs-deploy`: what to do with a deployment still running when `WAIT_TIMEOUT` passes: `fail` (leave it to ECS, and say so) or `rollback` (roll it back with `StopServiceDeployment`, follow the rollback, report it). Also decides whether a cancelled step rolls back. The step fails either way.",
+        usage: "`ecs-deploy`, `rollback`: what to do with a deployment still running when `WAIT_TIMEOUT` passes: `fail` (leave it to ECS, and say so) or `rollback` (roll it back with `StopServiceDeployment`, follow the rollback, report it). Also decides whether a cancelled step rolls back. The step fails either way.",
         default: Some("fail"),
     }
     ON_FAILURE {
-        usage: "`ecs-deploy`: what to do with a deployment that failed without ECS rolling it back (no circuit-breaker rollback configured): `fail` or `rollback`.",
+        usage: "`ecs-deploy`, `rollback`: what to do with a deployment that failed without ECS rolling it back (no circuit-breaker rollback configured): `fail` or `rollback`.",
         default: Some("fail"),
     }
     FUNCTION_NAME {
@@ -247,7 +247,7 @@ pipe_variables! {
         usage: "`ecr-push` with `IMAGE_NAME`: the Docker daemon, `tcp://host:port` or `unix:///path`. Bitbucket sets it for steps with `services: [docker]`; unset: `unix:///var/run/docker.sock`. Plain TCP to a daemon other than this machine or the step's Docker service (`host.docker.internal`, `BITBUCKET_DOCKER_HOST_INTERNAL`) gets a warning: the registry credential travels to it in clear.",
     }
     WAIT {
-        usage: "Wait for the deployment to finish: for `ecs-deploy`, until every service's new deployment is COMPLETED. `lambda-deploy` always waits for each update, since the next step depends on it.",
+        usage: "Wait for the deployment to finish: for `ecs-deploy` and an ECS `rollback`, until every service's new deployment is COMPLETED. `lambda-deploy` always waits for each update, since the next step depends on it.",
         default: Some("true"),
     }
     WAIT_TIMEOUT {

@@ -515,3 +515,58 @@ def test_pipe_like_session_from_web_identity(emulator, scn):
     assert f":{ACCOUNT}:task/prod/" in arn
     task = ecs.describe_tasks(cluster="prod", tasks=[arn])["tasks"][0]
     assert task["containers"][0]["exitCode"] == 2
+
+
+# ---------------------------------------------------------------- service revisions
+
+
+def test_service_deployments_name_opaque_service_revisions_that_describe_to_task_definitions(emulator, scn):
+    ecs = scn.client("ecs", retries=1)
+    created = describe(ecs)["currentServiceDeployment"]
+    [creation] = ecs.describe_service_deployments(serviceDeploymentArns=[created])["serviceDeployments"]
+    assert creation["sourceServiceRevisions"] == []  # a service's creation ran nothing before
+
+    svc, new_arn, _, _ = deploy(scn, ecs, "complete", polls=1)
+    current = describe(ecs)["currentServiceDeployment"]
+    [deployment] = ecs.describe_service_deployments(serviceDeploymentArns=[current])["serviceDeployments"]
+    [source] = deployment["sourceServiceRevisions"]
+    target = deployment["targetServiceRevision"]["arn"]
+    # Opaque, as ECS's: nothing in the ARN says which task definition it runs.
+    prefix = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/prod/web/"
+    for arn in (source["arn"], target):
+        assert arn.startswith(prefix) and arn[len(prefix):].isdigit(), arn
+    assert creation["targetServiceRevision"]["arn"] == source["arn"], "one revision per service and task definition"
+    answer = ecs.describe_service_revisions(serviceRevisionArns=[source["arn"], target, prefix + "1"])
+    by_arn = {r["serviceRevisionArn"]: r for r in answer["serviceRevisions"]}
+    assert by_arn[source["arn"]]["taskDefinition"] == scn.task_definition_arn
+    assert by_arn[target]["taskDefinition"] == new_arn
+    assert by_arn[target]["serviceArn"] == scn.service_arns["web"]
+    assert answer["failures"] == [{"arn": prefix + "1", "reason": "MISSING"}]
+
+    with pytest.raises(ClientError) as refused:
+        ecs.describe_service_revisions(serviceRevisionArns=[target] * 21)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+
+    # Revisions from before 25 October 2024 cannot be described.
+    emulator.ecs_forget_service_revisions("prod", "web")
+    answer = ecs.describe_service_revisions(serviceRevisionArns=[source["arn"]])
+    assert answer["serviceRevisions"] == []
+    assert answer["failures"] == [{"arn": source["arn"], "reason": "MISSING"}]
+    [record] = emulator.requests(service="ecs", action="DescribeServiceRevisions")[-1:]
+    assert record["scenario"] == {"forgotten_revisions": [source["arn"]]}
+
+
+def test_list_task_definitions_sorts_and_pages_as_ecs(emulator, scn):
+    ecs = scn.client("ecs", retries=1)
+    for tag in "2345":
+        scn.register_revision(image_tag=tag)
+    register_task_definition_raw(ecs, task_definition_body("web-worker"))
+    listed = ecs.list_task_definitions(familyPrefix="web", sort="DESC", maxResults=2)
+    assert [a.rsplit("/", 1)[-1] for a in listed["taskDefinitionArns"]] == ["web:5", "web:4"]
+    following = ecs.list_task_definitions(familyPrefix="web", sort="DESC", maxResults=2,
+                                          nextToken=listed["nextToken"])
+    assert [a.rsplit("/", 1)[-1] for a in following["taskDefinitionArns"]] == ["web:3", "web:2"]
+    last = ecs.list_task_definitions(familyPrefix="web", sort="DESC", maxResults=2, nextToken=following["nextToken"])
+    assert [a.rsplit("/", 1)[-1] for a in last["taskDefinitionArns"]] == ["web:1"] and "nextToken" not in last
+    ascending = ecs.list_task_definitions()["taskDefinitionArns"]
+    assert [a.rsplit("/", 1)[-1] for a in ascending] == ["web:1", "web:2", "web:3", "web:4", "web:5", "web-worker:1"]

@@ -85,6 +85,29 @@ def test_ecs_permissions_scoped_to_another_service_are_refused(ecs_step, scenari
     assert "service/prod/web" in result.output
 
 
+def test_ecs_rollback_after_a_deploy_runs_with_exactly_the_generated_permissions(ecs_step, emulator, scenario):
+    ecs, policy, run = ecs_step
+    assert run(policy).code == 0
+    emulator.ecs_rollout(CLUSTER, "web", "complete", polls=1)
+    result = scenario.run(ACTION="rollback", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web")
+    assert result.code == 0, result
+    assert result.final_line.endswith("Rolled back web from web:2 to web:1"), result
+    assert "source revision of its current service deployment" in result.output
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+
+
+def test_ecs_rollback_without_describing_service_revisions_goes_by_the_family_and_says_why(
+        ecs_step, emulator, scenario):
+    ecs, policy, run = ecs_step
+    assert run(policy).code == 0
+    emulator.ecs_rollout(CLUSTER, "web", "complete", polls=1)
+    emulator.enforce_role_policy(scenario.role_arn, without(policy, "ecs:DescribeServiceRevisions"))
+    result = scenario.run(ACTION="rollback", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web")
+    assert result.code == 0, result
+    assert "the newest ACTIVE revision of web older than web:2" in result.output
+    assert "ecs:DescribeServiceRevisions was refused" in result.output
+
+
 @pytest.fixture
 def lambda_step(scenario, emulator):
     lambda_fixture(emulator, name="api")

@@ -21,10 +21,7 @@ ACCOUNT = "111111111111"
 PREFIX = "probe-aws-test"
 
 # Row id -> what is missing in the emulator, and whose work adds it.
-NOT_IN_THE_EMULATOR_YET = {
-    "ecs-describe-service-revisions-task-definition": "the ECS emulator does not answer DescribeServiceRevisions "
-                                                      "(moto: NotImplementedError; ECS engineer's slice)",
-}
+NOT_IN_THE_EMULATOR_YET = {}
 # Rows that state what the emulator knowingly does differently from AWS (the README says so).
 KNOWN_DEVIATIONS = {"lambda-create-function-state"}
 

@@ -17,17 +17,7 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
     if cluster.is_none() {
         read.problem(vars::CLUSTER_NAME.name, "is required for ecs-deploy");
     }
-    let mut services = Vec::new();
-    for service in read.list(&vars::SERVICE_NAME) {
-        if !is_resource_name(&service) {
-            read.problem(
-                vars::SERVICE_NAME.name,
-                format!("{service:?} is not a service name or ARN"),
-            );
-        } else if !services.contains(&service) {
-            services.push(service);
-        }
-    }
+    let services = read_services(read);
 
     // A file that was refused has its own problem: the checks that assume no file was given
     // ("nothing to deploy", SERVICE_NAME required) would only add a second, misleading line.
@@ -126,7 +116,23 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
     })
 }
 
-fn read_when_unfinished(read: &mut Reader<'_>, var: &crate::vars::Var) -> WhenUnfinished {
+/// `SERVICE_NAME`: names or ARNs, each once.
+pub(super) fn read_services(read: &mut Reader<'_>) -> Vec<String> {
+    let mut services = Vec::new();
+    for service in read.list(&vars::SERVICE_NAME) {
+        if !is_resource_name(&service) {
+            read.problem(
+                vars::SERVICE_NAME.name,
+                format!("{service:?} is not a service name or ARN"),
+            );
+        } else if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    services
+}
+
+pub(super) fn read_when_unfinished(read: &mut Reader<'_>, var: &crate::vars::Var) -> WhenUnfinished {
     let Some(value) = read.raw(var) else {
         return WhenUnfinished::Fail;
     };
@@ -182,7 +188,7 @@ fn read_file(env: &Env, work_dir: &Path, value: &str) -> Result<TaskDefinitionSo
 }
 
 /// `family:revision` or a task definition ARN, as opposed to a file path.
-fn is_revision_reference(value: &str) -> bool {
+pub(super) fn is_revision_reference(value: &str) -> bool {
     if value.starts_with("arn:") {
         return value.contains(":task-definition/");
     }

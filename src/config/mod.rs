@@ -13,6 +13,7 @@ mod lambda;
 mod network;
 pub mod onboarding;
 mod reader;
+mod rollback;
 pub mod template;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use crate::domain::ecs::EcsSettings;
 use crate::domain::insights::{InsightsSettings, TEST_PROXY_VARIABLE};
 use crate::domain::lambda::LambdaSettings;
 use crate::domain::network::Network;
+use crate::domain::rollback::RollbackSettings;
 use crate::domain::secret;
 
 /// Variables whose values are split on whitespace (lists, a command): a newline or a tab there
@@ -77,6 +79,7 @@ pub enum Action {
     EcsDeploy(Box<EcsSettings>),
     LambdaDeploy(Box<LambdaSettings>),
     EcrPush(Box<EcrSettings>),
+    Rollback(Box<RollbackSettings>),
 }
 
 impl Action {
@@ -86,6 +89,7 @@ impl Action {
             Action::EcsDeploy(_) => "ecs-deploy",
             Action::LambdaDeploy(_) => "lambda-deploy",
             Action::EcrPush(_) => "ecr-push",
+            Action::Rollback(_) => "rollback",
         }
     }
 
@@ -94,7 +98,7 @@ impl Action {
     pub fn waits(&self) -> bool {
         match self {
             Action::AssumeRole | Action::EcrPush(_) => false,
-            Action::EcsDeploy(_) | Action::LambdaDeploy(_) => true,
+            Action::EcsDeploy(_) | Action::LambdaDeploy(_) | Action::Rollback(_) => true,
         }
     }
 }
@@ -105,6 +109,7 @@ enum ActionName {
     EcsDeploy,
     LambdaDeploy,
     EcrPush,
+    Rollback,
 }
 
 impl ActionName {
@@ -114,12 +119,13 @@ impl ActionName {
             "ecs-deploy" => Ok(ActionName::EcsDeploy),
             "lambda-deploy" => Ok(ActionName::LambdaDeploy),
             "ecr-push" => Ok(ActionName::EcrPush),
+            "rollback" => Ok(ActionName::Rollback),
             // Read apart from `Config` (`onboarding::read`): it needs no region nor credentials.
             "trust-policy" => {
                 Err("\"trust-policy\" is read apart from the deploy actions; this is a bug of the pipe".to_owned())
             }
             _ => Err(format!(
-                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", \"trust-policy\", got {value:?}"
+                "must be one of \"assume-role\", \"ecs-deploy\", \"ecr-push\", \"lambda-deploy\", \"rollback\", \"trust-policy\", got {value:?}"
             )),
         }
     }
@@ -221,6 +227,7 @@ impl Config {
                 .map(|lambda| Action::LambdaDeploy(Box::new(lambda))),
             ActionName::EcrPush => ecr::read(&mut read, &work_dir, network.attempt_timeout, &mut warnings)
                 .map(|ecr| Action::EcrPush(Box::new(ecr))),
+            ActionName::Rollback => rollback::read(&mut read).map(|rollback| Action::Rollback(Box::new(rollback))),
         });
 
         match (action, region, auth) {

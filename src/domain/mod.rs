@@ -17,6 +17,7 @@ pub mod lambda_configuration;
 pub mod lambda_image;
 pub mod network;
 pub mod onboarding;
+pub mod rollback;
 pub mod scan;
 pub mod secret;
 pub mod sts;

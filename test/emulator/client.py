@@ -204,6 +204,14 @@ class Emulator:
             body["failures"] = list(failures)
         return self._call("POST", "ecs/run-task", body)["run_task"]
 
+    def ecs_forget_service_revisions(self, cluster, service, account=None):
+        """The service's revisions can no longer be described (DescribeServiceRevisions answers
+        them MISSING), as ECS answers for revisions created before 25 October 2024."""
+        body = {"cluster": cluster, "service": service}
+        if account is not None:
+            body["account"] = account
+        return self._call("POST", "ecs/service-revisions/forget", body)
+
     def ecs_system_tags(self, task_definition, tags):
         """Put tags AWS reserves ("aws:...") on a revision, as CloudFormation would."""
         return self._call("POST", "ecs/system-tags", {"task_definition": task_definition, "tags": tags})

@@ -24,6 +24,9 @@ poll (one DescribeServices that includes the service is one poll):
   `currentServiceDeployment` (containers-roadmap#2709), and so do the first N DescribeServices
   polls; the new one is attached after that. Each stale answer is recorded in the request log
   as `{"scenario": {"current_stale": ...}}`.
+- The service revisions they name are opaque ARNs (ecs_service_revisions.py), one per service and
+  task definition; DescribeServiceRevisions maps them to task definitions. A deployment's
+  `sourceServiceRevisions` is the revision the service ran before it (the creation's is empty).
 - StopServiceDeployment with stopType ROLLBACK on an ongoing deployment: ROLLBACK_REQUESTED, then
   ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL; the service goes back to the previous revision.
   A requested rollback moves one step per look at it, by DescribeServices of the service or by
@@ -34,6 +37,7 @@ import copy
 import uuid
 
 from .dispatch import judge
+from .ecs_service_revisions import service_revision_arn
 from .protocol import Response, aws_error
 
 FINAL = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
@@ -81,9 +85,7 @@ class SettledDeployment:
         self.created = self.started = self.finished = self.updated = now
 
     def revision_arn(self):
-        key = self.key
-        family_revision = (self.task_definition or "").split("task-definition/")[-1].replace(":", "-")
-        return f"arn:aws:ecs:{key.region}:{key.account}:service-revision/{key.cluster}/{key.service}/{family_revision}"
+        return service_revision_arn(self.key, self.task_definition)
 
     def follow_requested_rollback(self, now):
         return None
@@ -239,9 +241,7 @@ class ServiceDeployment:
     # -------------------------------------------------------------- documents
 
     def revision_arn(self, task_definition):
-        key = self.rollout.key
-        family_revision = (task_definition or "").split("task-definition/")[-1].replace(":", "-")
-        return f"arn:aws:ecs:{key.region}:{key.account}:service-revision/{key.cluster}/{key.service}/{family_revision}"
+        return service_revision_arn(self.rollout.key, task_definition)
 
     def brief(self):
         return {

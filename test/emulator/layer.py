@@ -28,6 +28,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     ecr_scan,
     ecs,
     ecs_service_deployments,
+    ecs_service_revisions,
     lambda_,
     lambda_provisioned,
     lambda_versions,

@@ -79,6 +79,10 @@ def _ecs(req, arn, account):
                 for s in p.get("services") or []]
     if action == "DescribeServiceDeployments":
         return [(f"ecs:{action}", a, {}) for a in p.get("serviceDeploymentArns") or []]
+    if action == "DescribeServiceRevisions":
+        return [(f"ecs:{action}", a, {}) for a in p.get("serviceRevisionArns") or []]
+    if action == "ListServiceDeployments":
+        return [(f"ecs:{action}", arn("ecs", f"service/{cluster}/{_name(p.get('service') or '')}"), {})]
     if action == "StopServiceDeployment":
         return [(f"ecs:{action}", p["serviceDeploymentArn"], {})]
     if action == "RunTask":

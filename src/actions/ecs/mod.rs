@@ -4,7 +4,9 @@
 //! Everything that reads AWS to check the input (services, controllers, containers) happens
 //! before the first change, so a bad input never leaves a half-done deployment.
 
+mod outcome;
 mod plan;
+mod revert;
 mod rollback;
 pub mod rollout;
 pub mod run_task;
@@ -16,10 +18,10 @@ mod update;
 mod verdict;
 pub mod watch;
 
-use std::fmt;
+pub use self::outcome::{EcsOutcome, ServiceOutcome};
+pub use self::revert::run as roll_back;
 
 use aws_sdk_ecs::types::Service;
-use serde::Serialize;
 use serde_json::Value;
 use tracing::info;
 
@@ -35,92 +37,6 @@ use crate::domain::ecs::{EcsSettings, TaskDefinitionSource};
 use crate::domain::task_definition::{self as document, short_name};
 use crate::error::Error;
 
-#[derive(Debug, Serialize)]
-pub struct EcsOutcome {
-    pub action: &'static str,
-    pub region: String,
-    pub cluster: String,
-    /// The first service's revision (the only one unless services ran different revisions);
-    /// None in a dry run with a new revision (nothing was registered).
-    pub task_definition_arn: Option<String>,
-    pub revision: Option<i32>,
-    pub registered: bool,
-    pub dry_run: bool,
-    pub services: Vec<ServiceOutcome>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ServiceOutcome {
-    pub name: String,
-    /// The revision this service was given (None in a dry run with a new revision).
-    pub task_definition_arn: Option<String>,
-    pub deployment_id: Option<String>,
-    /// COMPLETED; IN_PROGRESS when not waited for; DRY_RUN; ROLLED_BACK, FAILED, SUPERSEDED,
-    /// TIMED_OUT in the outputs of a failed step.
-    pub state: String,
-    /// ECS's service deployment of the rollout, when it reports one.
-    pub service_deployment_arn: Option<String>,
-    /// ROLLING, BLUE_GREEN, LINEAR or CANARY.
-    pub strategy: Option<String>,
-    /// The service deployment's last status (SUCCESSFUL, ROLLBACK_SUCCESSFUL…).
-    pub final_status: Option<String>,
-    /// What ECS found when it rolled back or stopped the deployment.
-    pub findings: Option<String>,
-    /// A rollback the pipe asked for, and how it ended.
-    pub rollback: Option<String>,
-    pub console_url: String,
-}
-
-impl EcsOutcome {
-    /// "web:2 to web, api; worker:5 to worker": each revision with the services that got it.
-    fn deployed(&self) -> String {
-        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-        for service in &self.services {
-            let revision = service
-                .task_definition_arn
-                .as_deref()
-                .map(short_name)
-                .unwrap_or_else(|| "a new revision".into());
-            match groups.iter_mut().find(|(known, _)| *known == revision) {
-                Some((_, names)) => names.push(&service.name),
-                None => groups.push((revision, vec![&service.name])),
-            }
-        }
-        let groups: Vec<String> = groups
-            .iter()
-            .map(|(revision, names)| format!("{revision} to {}", names.join(", ")))
-            .collect();
-        groups.join("; ")
-    }
-}
-
-impl fmt::Display for EcsOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let revision = self
-            .task_definition_arn
-            .as_deref()
-            .map(short_name)
-            .unwrap_or_else(|| "a new revision".into());
-        match (
-            self.dry_run,
-            self.services.is_empty(),
-            self.services.first().map(|s| s.state.as_str()),
-        ) {
-            (true, _, _) => write!(f, "Dry run: nothing was changed (would deploy {})", self.deployed()),
-            (false, true, _) => write!(
-                f,
-                "Registered {revision}; no service was updated (SERVICE_NAME is empty)"
-            ),
-            (false, false, Some("IN_PROGRESS")) => write!(
-                f,
-                "Started deploying {} (not waited for: WAIT is false)",
-                self.deployed()
-            ),
-            (false, false, _) => write!(f, "Deployed {}", self.deployed()),
-        }
-    }
-}
-
 /// A revision of the plan once it exists in ECS.
 struct Deployable {
     arn: String,
@@ -128,9 +44,7 @@ struct Deployable {
 }
 
 pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) -> Result<EcsOutcome, Error> {
-    let deadline = run.deadline;
     let ecs = clients.ecs();
-    let cluster = settings.cluster.as_str();
 
     // Read and check everything first.
     let services = describe_services(&ecs, settings).await?;
@@ -143,9 +57,28 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         None => None,
     };
     show_changes(&plan, &services);
+    roll_out(run, settings, &ecs, &services, &plan, command_container.as_deref()).await
+}
+
+/// Everything after the checks, for `ecs-deploy` and `rollback` alike: register what is new,
+/// run the one-off task, update every service, follow each rollout (WAIT, WAIT_TIMEOUT,
+/// strategies), roll back on request (ON_TIMEOUT, ON_FAILURE), and report.
+async fn roll_out(
+    run: &RunContext,
+    settings: &EcsSettings,
+    ecs: &aws_sdk_ecs::Client,
+    services: &[Service],
+    plan: &Plan,
+    command_container: Option<&str>,
+) -> Result<EcsOutcome, Error> {
+    let deadline = run.deadline;
+    let ecs = ecs.clone();
+    let cluster = settings.cluster.as_str();
+    let services = services.to_vec();
+    let command_container = command_container.map(str::to_owned);
 
     if run.dry_run {
-        return Ok(dry_run(run, settings, &services, &plan, command_container.as_deref()));
+        return Ok(dry_run(run, settings, &services, plan, command_container.as_deref()));
     }
 
     let mut deployable = Vec::with_capacity(plan.revisions.len());
@@ -253,6 +186,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     let verdicts: Vec<Verdict> = followed.iter().map(|f| f.verdict.clone()).collect();
 
     let outcome = EcsOutcome {
+        rolled_back_from: None,
         action: "ecs-deploy",
         region: run.region.clone(),
         cluster: cluster.to_owned(),
@@ -264,6 +198,8 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
             .iter()
             .zip(&followed)
             .map(|(w, done)| ServiceOutcome {
+                rolled_back_from: None,
+                chosen_by: None,
                 name: w.service.clone(),
                 task_definition_arn: Some(w.task_definition.clone()),
                 deployment_id: Some(w.deployment_id.clone()),
@@ -363,6 +299,7 @@ fn dry_run(
     }
     let (arn, number) = existing(plan.first());
     EcsOutcome {
+        rolled_back_from: None,
         action: "ecs-deploy",
         region: run.region.clone(),
         cluster: settings.cluster.clone(),
@@ -376,6 +313,8 @@ fn dry_run(
             .map(|(service, target)| {
                 let name = service.service_name().unwrap_or_default().to_owned();
                 ServiceOutcome {
+                    rolled_back_from: None,
+                    chosen_by: None,
                     console_url: console_url(run, &settings.cluster, &name),
                     task_definition_arn: existing(&plan.revisions[*target]).0,
                     name,
@@ -414,6 +353,8 @@ fn not_all_updated(
             let name = service.service_name().unwrap_or_default().to_owned();
             let ours = updated.iter().find(|w| w.service == name);
             ServiceOutcome {
+                rolled_back_from: None,
+                chosen_by: None,
                 console_url: console_url(run, &settings.cluster, &name),
                 task_definition_arn: ours.map(|w| w.task_definition.clone()),
                 deployment_id: ours.map(|w| w.deployment_id.clone()),
@@ -444,6 +385,7 @@ fn not_all_updated(
         said.push(format!("{} not updated", not_updated.join(", ")));
     }
     let outcome = EcsOutcome {
+        rolled_back_from: None,
         action: "ecs-deploy",
         region: run.region.clone(),
         cluster: settings.cluster.clone(),

@@ -239,7 +239,7 @@ fn note_dropped(file: &str, dropped: &Dropped) {
 
 /// `TASK_DEFINITION` names a revision (`web:42`, an ARN) or a family (`web`: its latest ACTIVE
 /// revision): deployed as it is, unless ECS no longer runs new tasks from it.
-async fn existing(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(String, Value), Error> {
+pub(super) async fn existing(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(String, Value), Error> {
     let described = task_definition::describe(ecs, reference).await.map_err(|failure| {
         if failure.code_is("ClientException") {
             Error::bad_input(
@@ -274,7 +274,7 @@ async fn existing(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(String,
 
 /// INACTIVE (deregistered) and DELETE_IN_PROGRESS revisions keep running where they run, but
 /// ECS refuses them for new tasks and service updates.
-fn unusable(body: &Value) -> Option<&str> {
+pub(super) fn unusable(body: &Value) -> Option<&str> {
     body.get("status")
         .and_then(Value::as_str)
         .filter(|status| matches!(*status, "INACTIVE" | "DELETE_IN_PROGRESS"))

@@ -101,10 +101,13 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
             .map(|(_, name)| name)
             .unwrap_or(cluster)
     });
-    let (services, deployments) = match (cluster, resources.services.as_slice()) {
+    // Service deployments and service revisions (`ACTION=rollback` reads what a service ran
+    // before) are named under the cluster and service they belong to.
+    let (services, deployments, revisions) = match (cluster, resources.services.as_slice()) {
         (Some(cluster), []) => (
             vec![arns.of("ecs", &format!("service/{cluster}/*"))],
             vec![arns.of("ecs", &format!("service-deployment/{cluster}/*"))],
+            vec![arns.of("ecs", &format!("service-revision/{cluster}/*"))],
         ),
         (Some(cluster), names) => (
             names
@@ -115,10 +118,15 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
                 .iter()
                 .map(|name| arns.of("ecs", &format!("service-deployment/{cluster}/{name}/*")))
                 .collect(),
+            names
+                .iter()
+                .map(|name| arns.of("ecs", &format!("service-revision/{cluster}/{name}/*")))
+                .collect(),
         ),
         (None, _) => (
             vec![arns.of("ecs", "service/*")],
             vec![arns.of("ecs", "service-deployment/*")],
+            vec![arns.of("ecs", "service-revision/*")],
         ),
     };
     let mut run_task = Statement::allow(
@@ -135,18 +143,32 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
         );
     }
     let mut statements = vec![
-        // RegisterTaskDefinition and DescribeTaskDefinition take no resource but `*` in IAM.
+        // RegisterTaskDefinition, DescribeTaskDefinition and ListTaskDefinitions (a rollback's
+        // older revisions of a family) take no resource but `*` in IAM.
         Statement::allow(
             "EcsTaskDefinitions",
-            &["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"],
+            &[
+                "ecs:RegisterTaskDefinition",
+                "ecs:DescribeTaskDefinition",
+                "ecs:ListTaskDefinitions",
+            ],
             vec!["*".to_owned()],
         ),
-        Statement::allow("EcsServices", &["ecs:UpdateService", "ecs:DescribeServices"], services),
+        Statement::allow(
+            "EcsServices",
+            &[
+                "ecs:UpdateService",
+                "ecs:DescribeServices",
+                "ecs:ListServiceDeployments",
+            ],
+            services,
+        ),
         Statement::allow(
             "EcsServiceDeployments",
             &["ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"],
             deployments,
         ),
+        Statement::allow("EcsServiceRevisions", &["ecs:DescribeServiceRevisions"], revisions),
         run_task,
         // Read-only lookups: the one-off task's state, and the services there are when a name
         // is wrong.
