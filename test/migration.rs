@@ -185,3 +185,33 @@ fn the_guide_says_the_deliberate_difference_and_the_outputs() {
         other => panic!("AWS_OIDC_ROLE_ARN without a token must be refused, got {other:?}"),
     }
 }
+
+#[test]
+fn the_guide_shows_what_an_atlassian_step_run_unchanged_is_told() {
+    let guide = guide();
+    let start = guide
+        .find("```text\n✖ Validation errors:")
+        .expect("the guide shows a refusal");
+    let block = &guide[start..];
+    let shown: Vec<&str> = block[..3 + block[3..].find("```").unwrap()]
+        .lines()
+        .filter_map(|line| line.strip_prefix("  - "))
+        .collect();
+    let env = Env::from_pairs([
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE1"),
+        ("AWS_SECRET_ACCESS_KEY", "secretsecretsecret"),
+        ("FUNCTION_NAME", "my-function"),
+        ("COMMAND", "update"),
+        ("ZIP_FILE", "my-function.zip"),
+        ("PUBLISH_FLAG", "false"),
+    ]);
+    let Err(Error::Validation(problems)) = Config::from_env(&env) else {
+        panic!("Atlassian's Lambda step must be refused");
+    };
+    let told: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.variable, p.message))
+        .collect();
+    assert_eq!(shown, told, "the guide's example refusal is not what the pipe says");
+}
