@@ -12,7 +12,14 @@ would show, one section per pipe call:
   7. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
      local registry, the one the tests use (Debian's docker-registry, test/registry.py), which the
      emulator's GetAuthorizationToken names with its real credentials;
-  8. ecr-push: that image promoted to another tag without moving any bytes.
+  8. ecr-push: that image promoted to another tag without moving any bytes;
+  9. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
+     scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
+     meant to fail (exit code 1), and the tags stay pushed.
+
+After each deployment, the Code Insights report it left on the commit, as a fake Bitbucket
+authentication proxy (test/insights.py) received it: on port 29418, where the image finds it through
+its hosts file as in Bitbucket; the quick mode points the binary at a free port instead.
 
 The registry is required: when it cannot start, the ecr-push sections say why and the try-out
 fails (exit code 1); nothing is skipped.
@@ -33,6 +40,7 @@ from bitbucket import SocketForward, docker_runner  # noqa: E402
 from emulator.client import Emulator, running_emulator  # noqa: E402
 from emulator.ecs_scenario import ecs_fixture  # noqa: E402
 from emulator.lambda_scenario import lambda_fixture, make_zip  # noqa: E402
+from insights import TEST_PROXY_VARIABLE, FakeInsightsProxy  # noqa: E402
 from pipe import Scenario, run_binary  # noqa: E402
 
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
@@ -48,6 +56,40 @@ def show(title, result, variables):
         print(result.env_file.read_text().rstrip())
 
 
+def show_report(proxy):
+    """The last report the fake proxy received, as Bitbucket would show it on the commit."""
+    if proxy is None or not proxy.requests:
+        print("--- no Code Insights report received ---")
+        return
+    put = [r for r in proxy.requests if r["method"] == "PUT"][-1]
+    report = put["body"]
+    print(f"--- Code Insights report on the commit: PUT {put['url']} ---")
+    print(f"  {report['title']}: {report['result']}")
+    for field in report["data"]:
+        value = field["value"]
+        if field["type"] == "LINK":
+            value = f"{value['text']} <{value['href']}>"
+        elif field["type"] == "DURATION":
+            value = f"{value} ms"
+        print(f"  {field['title']}: {value}")
+    annotations = proxy.annotations.get(put["path"].rsplit("/", 1)[1], [])
+    for annotation in annotations[:5]:
+        print(f"  [{annotation['severity']}] {annotation['summary']}")
+    if len(annotations) > 5:
+        print(f"  ... {len(annotations) - 5} more annotations")
+    proxy.requests.clear()
+
+
+def start_proxy(image_mode):
+    """The fake authentication proxy: on 29418 for the image (its hosts file names 127.0.0.1), on a
+    free port for the binary (named by the test-only variable)."""
+    try:
+        return FakeInsightsProxy(port=29418 if image_mode else 0).__enter__()
+    except OSError as busy:
+        print(f"NOTE: port 29418 is taken ({busy}): the Code Insights reports are not shown")
+        return None
+
+
 def main():
     parser = argparse.ArgumentParser()
     where = parser.add_mutually_exclusive_group(required=True)
@@ -57,11 +99,12 @@ def main():
     args = parser.parse_args()
     extra = dict(pair.split("=", 1) for pair in args.variables)
 
-    codes = []
+    codes, expected = [], []
     with running_emulator() as base_url, tempfile.TemporaryDirectory() as tmp:
         # The step's daemon on a free port (2375 may be held by a test suite on this machine).
         forward = SocketForward(port=0) if args.image else None
         registry = None
+        proxy = start_proxy(bool(args.image))
         try:
             emulator = Emulator(base_url)
             emulator.reset()
@@ -75,12 +118,15 @@ def main():
             step = Scenario(emulator, tmp, runner=runner)
             # Readable like a Bitbucket log: DEBUG off unless asked for.
             extra.setdefault("DEBUG", "false")
+            if proxy is not None and not args.image:
+                extra.setdefault(TEST_PROXY_VARIABLE, proxy.address)
 
-            def call(title, **variables):
+            def call(title, expect=0, **variables):
                 result = step.run(**{**variables, **extra})
                 shown = {k: v for k, v in variables.items() if k not in ("AWS_EXTERNAL_ID",)}
                 show(title, result, shown)
                 codes.append(result.code)
+                expected.append(expect)
                 return result
 
             call("1. trust-policy: the AWS side of this repository, generated from the step",
@@ -100,15 +146,18 @@ def main():
             call("4. ecs-deploy: a new image rolled out to service web", ACTION="ecs-deploy",
                  CLUSTER_NAME="prod", SERVICE_NAME="web", IMAGE="registry.example/web:42", CONTAINER_NAME="app",
                  WAIT_TIMEOUT="300")
+            show_report(proxy)
             emulator.ecs_rollout("prod", "web", "complete", polls=2)
             call("5. rollback: service web back to the revision it ran before", ACTION="rollback",
                  CLUSTER_NAME="prod", SERVICE_NAME="web", WAIT_TIMEOUT="300")
+            show_report(proxy)
 
             lambda_fixture(emulator, name="api")
             (step.clone_dir / "api.zip").write_bytes(
                 make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200}\n"}))
             call("6. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
                  FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live", WAIT_TIMEOUT="300")
+            show_report(proxy)
 
             # The registry ECR's token points at: started as the tests start it, on a free loopback
             # port (the image runs with --network=host, as bitbucket.py explains).
@@ -121,6 +170,7 @@ def main():
                 print(f"  {failed}")
                 print("  The ecr-push sections need Debian's docker-registry and htpasswd: run scripts/dev-setup.")
                 codes.append(1)
+                expected.append(0)
             else:
                 emulator.ecr_registry(registry.endpoint, registry.password)
                 images.oci_layout(Path(tmp) / "layout", layer_sizes=(2048,))
@@ -130,13 +180,27 @@ def main():
                      TAGS=f"sha-{step.commit[:7]} latest", CREATE_REPOSITORY="true")
                 call("8. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
                      SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
+
+                emulator.ecr_scan(kind="enhanced", not_found_polls=1, in_progress_polls=2, findings=[
+                    {"name": "CVE-2024-2511", "severity": "HIGH", "package": "openssl", "version": "3.0.2",
+                     "fixed_in": "3.0.13"},
+                    {"name": "CVE-2023-45853", "severity": "LOW", "package": "zlib", "version": "1.2.13"},
+                ])
+                images.oci_layout(Path(tmp) / "api-layout", layer_sizes=(4096,))
+                images.tar_directory(Path(tmp) / "api-layout", step.clone_dir / "api-image.tar")
+                call("9. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
+                     ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
+                     TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
+                     SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")
         finally:
+            if proxy:
+                proxy.__exit__(None, None, None)
             if forward:
                 forward.close()
             if registry:
                 registry.stop()
-    print(f"\nExit codes: {codes}")
-    sys.exit(max(codes))
+    print(f"\nExit codes: {codes}" + (f" (expected {expected})" if codes != expected else ""))
+    sys.exit(0 if codes == expected else 1)
 
 
 if __name__ == "__main__":

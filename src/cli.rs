@@ -52,6 +52,7 @@ WHAT THE ROLE MAY DO
   --keep-versions                                 lambda-deploy with KEEP_VERSIONS: delete old versions
   --ecr-repository <list>  --ecr-create-repository  ecr-push
   --registry-id <12 digits>                       the repositories' registry (REGISTRY_ID)
+  --ecr-scan                                      ecr-push with SCAN_FAIL_ON: read (and start) scans
 
 Names are written into policies as given: wildcards (* ?) and ${ or %{ are refused.
 
@@ -105,7 +106,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
         i += 1;
         match arg {
             "-h" | "--help" => return Ok(Command::Help),
-            "--no-session-tags" | "--ecr-create-repository" | "--keep-revisions" | "--keep-versions" => {
+            "--no-session-tags" | "--ecr-create-repository" | "--ecr-scan" | "--keep-revisions" | "--keep-versions" => {
                 flags.push(arg.to_owned())
             }
             _ if arg.starts_with("--") => {
@@ -341,6 +342,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             ecr_repositories: all("--ecr-repository"),
             ecr_registry,
             ecr_create_repository: flags.iter().any(|flag| flag == "--ecr-create-repository"),
+            ecr_scan: flags.iter().any(|flag| flag == "--ecr-scan"),
             pass_roles,
             infrastructure_roles,
             keep_revisions: flags.iter().any(|flag| flag == "--keep-revisions"),

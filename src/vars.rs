@@ -213,6 +213,10 @@ pipe_variables! {
         usage: "`lambda-deploy`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
         default: Some("false"),
     }
+    TRAFFIC_SHIFT {
+        usage: "`lambda-deploy` with `ALIAS`: how the alias moves to the new version. `AllAtOnce`, one of CodeDeploy's `Canary10Percent5Minutes`, `Canary10Percent10Minutes`, `Canary10Percent15Minutes`, `Canary10Percent30Minutes`, `Linear10PercentEvery1Minute`, `Linear10PercentEvery2Minutes`, `Linear10PercentEvery3Minutes`, `Linear10PercentEvery10Minutes`, or `canary:<P>%:<T>` / `linear:<P>%:<T>` (P 1-99, T like `30s`, `5m`, `1h`). The alias keeps the old version and sends P% to the new one (`RoutingConfig` weights), step by step, then points at the new version alone. `WAIT_TIMEOUT` must cover the shift too.",
+        default: Some("AllAtOnce"),
+    }
     VERSION {
         usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change.",
     }
@@ -268,14 +272,14 @@ pipe_variables! {
         default: Some("false"),
     }
     POLICY_ACTIONS {
-        usage: "`trust-policy`: the deploy actions the generated permissions policy allows: `ecs-deploy`, `ecr-push`, `lambda-deploy`, comma- or space-separated. Resources are narrowed by `CLUSTER_NAME`, `SERVICE_NAME`, `FUNCTION_NAME` and `ECR_REPOSITORY` when set; with `CREATE_REPOSITORY` on, `ecr:CreateRepository` is added; `S3_BUCKET` adds putting and reading the Lambda package there. Unset: no permissions policy.",
+        usage: "`trust-policy`: the deploy actions the generated permissions policy allows: `ecs-deploy`, `ecr-push`, `lambda-deploy`, comma- or space-separated. Resources are narrowed by `CLUSTER_NAME`, `SERVICE_NAME`, `FUNCTION_NAME` and `ECR_REPOSITORY` when set; with `CREATE_REPOSITORY` on, `ecr:CreateRepository` is added; with `SCAN_FAIL_ON` set, the scan gate's reads; `S3_BUCKET` adds putting and reading the Lambda package there. Unset: no permissions policy.",
     }
     POLICY_FORMAT {
         usage: "`trust-policy`: `json`, `cloudformation` or `terraform`.",
         default: Some("json"),
     }
     CODE_INSIGHTS {
-        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy` and `lambda-deploy`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
+        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy`, `lambda-deploy` and `rollback`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
         default: Some("true"),
     }
     DEBUG {
