@@ -22,17 +22,19 @@ def test_the_try_out_shows_every_action():
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output + done.stderr
     for section in ["1. trust-policy", "2. assume-role", "3. assume-role", "4. ecs-deploy", "5. rollback",
-                    "6. lambda-deploy", "7. ecr-push: an image archive", "8. ecr-push: that image promoted"]:
+                    "6. lambda-deploy", "7. rollback", "8. ecr-push: an image archive",
+                    "9. ecr-push: that image promoted"]:
         assert f"=== {section}" in output, section
     assert '"trust_policy"' in output
     assert "✔ Deployed web:2 to web" in output and "event: (service web) has reached a steady state." in output
     assert "✔ Rolled back web from web:2 to web:1" in output
-    assert "✔ Deployed api (new code): version 1, alias live" in output
+    assert "✔ Deployed api (new code): version 2, alias live" in output
+    assert "✔ Rolled back alias live of api from version 2 to version 1" in output
     assert '"ecr:GetAuthorizationToken"' in output and '"ecr:CreateRepository"' in output
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed, output
     assert f"✔ Tagged {pushed[1]} as prod" in output, "the pushed image, promoted"
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0]" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0]" in output
     assert "not available" not in output
     assert "try-external-id" not in output
 
@@ -46,9 +48,9 @@ def test_the_try_out_fails_loudly_without_its_registry(tmp_path):
     )
     output = strip_ansi(done.stdout)
     assert done.returncode == 1, output + done.stderr
-    assert "=== 7. ecr-push: FAILED, the local registry did not start" in output, output + done.stderr
+    assert "=== 8. ecr-push: FAILED, the local registry did not start" in output, output + done.stderr
     assert "run scripts/dev-setup" in output
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 1]" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 1]" in output
 
 
 @pytest.mark.container
@@ -62,6 +64,6 @@ def test_the_try_out_in_the_image():
     )
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output + done.stderr
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0]" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0]" in output
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed and f"✔ Tagged {pushed[1]} as prod" in output, output

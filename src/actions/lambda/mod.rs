@@ -16,6 +16,7 @@ mod progress;
 pub(crate) mod provisioned;
 mod readback;
 mod release;
+mod revert;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -27,6 +28,7 @@ use tracing::{info, warn};
 use self::function::{FunctionState, Waiting, wait_ready};
 use self::progress::Progress;
 use self::release::Alias;
+pub use self::revert::{LambdaRollbackOutcome, run as roll_back};
 use crate::aws::Clients;
 use crate::aws::wait::Wait;
 use crate::domain::context::RunContext;

@@ -17,7 +17,8 @@ pub const ECR_PUSH: [&str; 7] = [
 
 /// `lambda:GetProvisionedConcurrencyConfig`: after the alias moves, the wait until its
 /// provisioned concurrency is READY (without it: a warning, and no wait).
-pub const LAMBDA_DEPLOY: [&str; 9] = [
+/// `lambda:ListVersionsByFunction`: `ACTION=rollback` finds the version before the alias's.
+pub const LAMBDA_DEPLOY: [&str; 10] = [
     "lambda:GetFunction",
     "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionCode",
@@ -27,6 +28,7 @@ pub const LAMBDA_DEPLOY: [&str; 9] = [
     "lambda:CreateAlias",
     "lambda:UpdateAlias",
     "lambda:GetProvisionedConcurrencyConfig",
+    "lambda:ListVersionsByFunction",
 ];
 
 /// Where ARNs of one account and region begin.
