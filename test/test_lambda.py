@@ -876,7 +876,8 @@ def test_values_filled_from_repository_variables_are_masked_wherever_they_appear
     assert token not in result.everything(), result
 
 
-MUTATING = ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias")
+MUTATING = ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias",
+            "DeleteFunction", "DeleteAlias", "PutProvisionedConcurrencyConfig")
 
 
 @pytest.mark.parametrize("make", ["fifo", "device", "bomb"])
@@ -950,3 +951,82 @@ def test_an_alias_without_provisioned_concurrency_is_not_waited_for(fn):
     assert result.code == 0, result
     assert len(fn.calls("GetProvisionedConcurrencyConfig")) == 1  # answered ProvisionedConcurrencyConfigNotFound
     assert "provisioned concurrency" not in result.final_line.lower()
+
+
+# ------------------------------------------------------------------------------ VERSION: an alias to an existing version (issue 20)
+
+
+def published_versions(fn, count):
+    """`count` versions of the function, each with other code: -> their numbers."""
+    numbers = []
+    for i in range(count):
+        fn.boto.update_function_code(FunctionName=FUNCTION, ZipFile=make_zip({"app.py": f"V = {i}\n"}))
+        numbers.append(fn.boto.publish_version(FunctionName=FUNCTION)["Version"])
+    return numbers
+
+
+def test_version_moves_the_alias_to_an_existing_version_and_changes_nothing_else(fn):
+    first, second = published_versions(fn, 2)
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=second)
+    fn.emulator.lambda_provisioned_concurrency(FUNCTION, "live", executions=2, in_progress_polls=1)
+    result = fn.run(VERSION=first, ALIAS="live")
+
+    assert result.code == 0, result
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
+    assert [c["action"] for c in fn.calls() if c["action"] in MUTATING] == ["UpdateAlias"]
+    assert f"Alias live: version {second} → {first}" in result.output
+    assert f"Alias live of {FUNCTION} now points at version {first}" in result.final_line
+    assert "READY, 2 of 2 allocated" in result.final_line
+    assert result.outputs_env["AWS_ROLE_DEPLOY_VERSION"] == first
+    assert result.outputs_env["AWS_ROLE_DEPLOY_CODE_CHANGED"] == "false"
+
+
+def test_version_creates_a_missing_alias(fn):
+    [first] = published_versions(fn, 1)
+    result = fn.run(VERSION=first, ALIAS="live")
+
+    assert result.code == 0, result
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
+    assert [c["action"] for c in fn.calls() if c["action"] in MUTATING] == ["CreateAlias"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"ZIP_FILE": "app.zip"}, "cannot be combined with a code source"),
+    ({"IMAGE_URI": "111111111111.dkr.ecr.us-east-1.amazonaws.com/api:2"}, "cannot be combined with a code source"),
+    ({"FUNCTION_CONFIGURATION": "config.json"}, "cannot be combined with a code source"),
+    ({"ALIAS": ""}, "needs ALIAS"),
+    ({"VERSION": "$LATEST"}, "not a published version number"),
+    ({"VERSION": "live"}, "not a published version number"),
+])
+def test_version_with_a_code_source_or_without_alias_is_refused_before_any_call(fn, extra, message):
+    fn.write("app.zip", make_zip())
+    fn.write("config.json", '{"MemorySize": 512}')
+    variables = {"VERSION": "1", "ALIAS": "live", **extra}
+    result = fn.run(**variables)
+
+    assert result.code == 2, result
+    assert message in result.output
+    assert "VERSION" in result.output or "ALIAS" in result.output
+    assert fn.calls() == []
+
+
+def test_a_version_that_does_not_exist_is_refused_with_zero_mutating_calls(fn):
+    [first] = published_versions(fn, 1)
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=first)
+    result = fn.run(VERSION="9", ALIAS="live")
+
+    assert result.code == 2, result
+    assert "Version 9 of api does not exist" in result.final_line
+    assert "VERSION" in result.output
+    assert [c for c in fn.calls() if c["action"] in MUTATING] == []
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == first
+
+
+def test_version_dry_run_says_where_the_alias_would_go(fn):
+    first, second = published_versions(fn, 2)
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=second)
+    result = fn.run(VERSION=first, ALIAS="live", DRY_RUN="true")
+
+    assert result.code == 0, result
+    assert f"would move alias live from version {second} to version {first}" in result.output
+    assert [c for c in fn.calls() if c["action"] in MUTATING] == []

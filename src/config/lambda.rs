@@ -69,7 +69,8 @@ pub(super) fn read(
             );
         }
     }
-    if code.is_none() && configuration.is_none() && read.problems.len() == problems_before {
+    let version = read_version(read, code.is_some(), configuration.is_some());
+    if code.is_none() && configuration.is_none() && version.is_none() && read.problems.len() == problems_before {
         read.problem(
             vars::ZIP_FILE.name,
             "nothing to deploy: set one code source (ZIP_FILE, S3_BUCKET with S3_KEY, or IMAGE_URI), \
@@ -79,8 +80,14 @@ pub(super) fn read(
 
     let publish = read.bool(&vars::PUBLISH);
     let alias = read.text(&vars::ALIAS);
+    if version.is_some() && alias.is_none() {
+        read.problem(
+            vars::VERSION.name,
+            "needs ALIAS: VERSION is the version the alias is moved to",
+        );
+    }
     if let Some(alias) = &alias {
-        if !publish {
+        if !publish && version.is_none() {
             read.problem(
                 vars::ALIAS.name,
                 "needs PUBLISH: the alias points at the version the pipe publishes",
@@ -115,7 +122,37 @@ pub(super) fn read(
         version_description,
         alias,
         clear_alias_weights,
+        version,
     })
+}
+
+/// `VERSION`: an existing published version (a number) the alias moves to, alone: with a code
+/// source or a configuration it would not be the version those make.
+fn read_version(read: &mut Reader<'_>, code: bool, configuration: bool) -> Option<String> {
+    let version = read.text(&vars::VERSION)?;
+    if !is_version_number(&version) {
+        read.problem(
+            vars::VERSION.name,
+            format!("{version:?} is not a published version number (1, 2, ...; not $LATEST nor an alias)"),
+        );
+        return None;
+    }
+    if code || configuration {
+        read.problem(
+            vars::VERSION.name,
+            "moves ALIAS to an existing version, so it cannot be combined with a code source (ZIP_FILE, S3_BUCKET \
+             with S3_KEY, IMAGE_URI) or FUNCTION_CONFIGURATION: unset VERSION to deploy and publish a new version",
+        );
+        return None;
+    }
+    Some(version)
+}
+
+fn is_version_number(version: &str) -> bool {
+    !version.is_empty()
+        && version.len() <= 10
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && !version.starts_with('0')
 }
 
 fn read_code(read: &mut Reader<'_>, work_dir: &Path) -> Option<CodeSource> {
@@ -337,6 +374,14 @@ mod tests {
             "x:function:api",
         ] {
             assert!(!is_function_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_numbers() {
+        assert!(is_version_number("1") && is_version_number("42") && is_version_number("4294967295"));
+        for bad in ["", "0", "07", "$LATEST", "live", "1.0", "-1", "12345678901"] {
+            assert!(!is_version_number(bad), "{bad}");
         }
     }
 

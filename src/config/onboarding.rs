@@ -145,6 +145,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
         );
     }
 
+    super::unknown::check(&mut read, env);
     let (Some(workspace), Some(workspace_uuid), Some(repository_uuid)) = (workspace, workspace_uuid, repository_uuid)
     else {
         return Err(Error::Validation(read.problems));

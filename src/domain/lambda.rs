@@ -59,6 +59,9 @@ pub struct LambdaSettings {
     /// `ALIAS_CLEAR_WEIGHTS`: an alias that splits traffic between versions has its weights
     /// cleared when it moves, instead of the deployment being refused.
     pub clear_alias_weights: bool,
+    /// `VERSION`: move `alias` to this existing published version, and change nothing else
+    /// (no code source, no configuration).
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod function;
 mod image;
 pub mod package;
 mod progress;
+mod promote;
 pub(crate) mod provisioned;
 mod readback;
 mod release;
@@ -53,6 +54,9 @@ pub struct LambdaOutcome {
     /// The alias's provisioned concurrency once READY ("READY, 4 of 4 allocated"); None
     /// without any.
     pub provisioned_concurrency: Option<String>,
+    /// `VERSION`: only the alias was moved, to a version published before.
+    #[serde(skip)]
+    pub alias_only: bool,
     pub dry_run: bool,
     /// DEPLOYED, DRY_RUN, or PARTIAL in the outputs of a step that failed after changing
     /// something (then `done` and `not_done` say what).
@@ -66,6 +70,19 @@ impl fmt::Display for LambdaOutcome {
         let name = self.function_arn.rsplit(':').next().unwrap_or(&self.function_arn);
         if self.dry_run {
             return write!(f, "Dry run: nothing was changed ({name})");
+        }
+        if self.alias_only
+            && let (Some(version), Some(alias)) = (&self.version, &self.alias_arn)
+        {
+            write!(
+                f,
+                "Alias {} of {name} now points at version {version}; nothing else was changed",
+                alias.rsplit(':').next().unwrap_or(alias)
+            )?;
+            return match &self.provisioned_concurrency {
+                Some(allocation) => write!(f, " (provisioned concurrency {allocation})"),
+                None => Ok(()),
+            };
         }
         let code = if self.code_changed {
             "new code"
@@ -144,6 +161,9 @@ pub async fn run(
     };
     if let (Some(name), Some(alias)) = (&settings.alias, &current_alias) {
         release::check_weights(name, alias, settings.clear_alias_weights)?;
+    }
+    if let Some(version) = &settings.version {
+        return promote::run(run, settings, &lambda, &current, version, current_alias).await;
     }
 
     if run.dry_run {
@@ -312,6 +332,7 @@ async fn deploy(
         version,
         alias_arn,
         provisioned_concurrency,
+        alias_only: false,
         dry_run: false,
         state: "DEPLOYED",
         done: Vec::new(),
@@ -404,6 +425,7 @@ async fn dry_run(
         version: None,
         alias_arn: None,
         provisioned_concurrency: None,
+        alias_only: false,
         dry_run: true,
         state: "DRY_RUN",
         done: Vec::new(),

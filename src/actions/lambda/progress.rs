@@ -117,7 +117,7 @@ impl<'a> Progress<'a> {
         if settings.code.is_some() && !self.code_changed {
             left.push("the code was not updated".to_owned());
         }
-        if settings.publish && self.version.is_none() {
+        if settings.publish && settings.version.is_none() && self.version.is_none() {
             left.push("no version was published".to_owned());
         }
         match (&settings.alias, &self.alias_before) {
@@ -150,6 +150,7 @@ impl<'a> Progress<'a> {
             version: self.version.clone(),
             alias_arn: None,
             provisioned_concurrency: None,
+            alias_only: self.settings.version.is_some(),
             dry_run: false,
             state: "PARTIAL",
             done: self.done.clone(),

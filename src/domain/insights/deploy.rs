@@ -398,6 +398,7 @@ mod tests {
             version_description: String::new(),
             alias: Some("live".into()),
             clear_alias_weights: false,
+            version: None,
         };
         let outputs = json!({
             "function_arn": "arn:aws:lambda:eu-west-1:111111111111:function:api",
