@@ -238,7 +238,9 @@ async fn leave_report(
         // A rollback replaces the deployment's report: its headline says it was a rollback.
         Action::Rollback(settings) => match settings.as_ref() {
             RollbackSettings::Ecs(settings) => deploy::ecs(settings, &facts),
-            RollbackSettings::Lambda(rollback) => deploy::lambda(&rollback.alias_move(rollback.version.clone()), &facts),
+            RollbackSettings::Lambda(rollback) => {
+                deploy::lambda(&rollback.alias_move(rollback.version.clone()), &facts)
+            }
         },
         Action::AssumeRole | Action::EcrPush(_) => return,
     };

@@ -211,7 +211,7 @@ pipe_variables! {
         default: Some("false"),
     }
     VERSION {
-        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change.",
+        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
     }
     IMAGE_NAME {
         usage: "`ecr-push`: the image to push from the step's Docker daemon (`services: [docker]`), e.g. `my-app` or `my-app:1.2`. Exactly one of `IMAGE_NAME`, `IMAGE_ARCHIVE` and `SOURCE_TAG`.",

@@ -78,11 +78,24 @@ def test_version_names_the_target(fn):
     assert points_at(fn) == "1"
 
 
-def test_the_version_is_waited_for_until_active_and_provisioned_concurrency_until_ready(fn, emulator):
+def test_the_version_is_waited_for_until_active(fn, emulator):
     publish(fn, 1)
+    alias_on(fn, "1")
     emulator.lambda_version_state(FUNCTION, pending_polls=2)
-    publish(fn, 1)  # version 2, Pending for two reads
-    publish(fn, 1)
+    publish(fn, 1)  # version 2, Pending for two reads (a version below it could not have been published)
+    result = rollback(fn, ALIAS="live", VERSION="2")
+
+    assert result.code == 0, result
+    assert points_at(fn) == "2"
+    calls = fn.calls()
+    [update] = [i for i, c in enumerate(calls) if c["action"] == "UpdateAlias"]
+    reads = [i for i, c in enumerate(calls)
+             if c["action"] == "GetFunctionConfiguration" and c["params"].get("Qualifier") == "2"]
+    assert len(reads) >= 3 and max(reads) < update, "read until Active, before the alias moved"
+
+
+def test_provisioned_concurrency_is_waited_for_until_ready(fn, emulator):
+    publish(fn, 3)
     alias_on(fn, "3")
     emulator.lambda_provisioned_concurrency(FUNCTION, "live", executions=4, in_progress_polls=2)
     result = rollback(fn, ALIAS="live")
@@ -91,12 +104,10 @@ def test_the_version_is_waited_for_until_active_and_provisioned_concurrency_unti
     assert points_at(fn) == "2"
     calls = fn.calls()
     [update] = [i for i, c in enumerate(calls) if c["action"] == "UpdateAlias"]
-    reads = [i for i, c in enumerate(calls)
-             if c["action"] == "GetFunctionConfiguration" and c["params"].get("Qualifier") == "2"]
-    assert reads and max(reads) < update, "the version was Active before the alias moved"
     polls = [i for i, c in enumerate(calls) if c["action"] == "GetProvisionedConcurrencyConfig"]
     assert len(polls) == 3 and polls[0] > update  # IN_PROGRESS twice, then READY
     assert "READY, 4 of 4 allocated" in result.final_line, result
+    assert result.outputs_env["AWS_ROLE_DEPLOY_PROVISIONED_CONCURRENCY"] == "READY, 4 of 4 allocated"
 
 
 def test_provisioned_concurrency_that_fails_says_where_the_alias_points(fn, emulator):

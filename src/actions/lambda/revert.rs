@@ -50,7 +50,10 @@ impl fmt::Display for LambdaRollbackOutcome {
                  {to})"
             );
         }
-        write!(f, "Rolled back alias {alias} of {name} from version {from} to version {to}")?;
+        write!(
+            f,
+            "Rolled back alias {alias} of {name} from version {from} to version {to}"
+        )?;
         match &self.moved.provisioned_concurrency {
             Some(allocation) => write!(f, " (provisioned concurrency {allocation})"),
             None => Ok(()),
@@ -77,7 +80,9 @@ pub async fn run(
     let (target, rule) = match &rollback.version {
         Some(version) if *version == from => {
             return Err(Error::BadInput {
-                summary: format!("Nothing to roll back: alias {alias_name} of {function} already points at version {version}"),
+                summary: format!(
+                    "Nothing to roll back: alias {alias_name} of {function} already points at version {version}"
+                ),
                 details: vec![
                     "Nothing was changed. Set VERSION to the version to go back to, or unset it for the version \
                      before the one the alias points at."
