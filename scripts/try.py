@@ -15,6 +15,10 @@ would show, one section per pipe call:
      emulator's GetAuthorizationToken names with its real credentials;
   9. ecr-push: that image promoted to another tag without moving any bytes.
 
+After each deployment, the Code Insights report it left on the commit, as a fake Bitbucket
+authentication proxy (test/insights.py) received it: on port 29418, where the image finds it through
+its hosts file as in Bitbucket; the quick mode points the binary at a free port instead.
+
 The registry is required: when it cannot start, the ecr-push sections say why and the try-out
 fails (exit code 1); nothing is skipped.
 """
@@ -34,6 +38,7 @@ from bitbucket import SocketForward, docker_runner  # noqa: E402
 from emulator.client import Emulator, running_emulator  # noqa: E402
 from emulator.ecs_scenario import ecs_fixture  # noqa: E402
 from emulator.lambda_scenario import lambda_fixture, make_zip  # noqa: E402
+from insights import TEST_PROXY_VARIABLE, FakeInsightsProxy  # noqa: E402
 from pipe import Scenario, run_binary  # noqa: E402
 
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
@@ -47,6 +52,40 @@ def show(title, result, variables):
     if result.env_file and result.env_file.exists():
         print(f"--- {result.env_file.name}, for later script lines ---")
         print(result.env_file.read_text().rstrip())
+
+
+def show_report(proxy):
+    """The last report the fake proxy received, as Bitbucket would show it on the commit."""
+    if proxy is None or not proxy.requests:
+        print("--- no Code Insights report received ---")
+        return
+    put = [r for r in proxy.requests if r["method"] == "PUT"][-1]
+    report = put["body"]
+    print(f"--- Code Insights report on the commit: PUT {put['url']} ---")
+    print(f"  {report['title']}: {report['result']}")
+    for field in report["data"]:
+        value = field["value"]
+        if field["type"] == "LINK":
+            value = f"{value['text']} <{value['href']}>"
+        elif field["type"] == "DURATION":
+            value = f"{value} ms"
+        print(f"  {field['title']}: {value}")
+    annotations = proxy.annotations.get(put["path"].rsplit("/", 1)[1], [])
+    for annotation in annotations[:5]:
+        print(f"  [{annotation['severity']}] {annotation['summary']}")
+    if len(annotations) > 5:
+        print(f"  ... {len(annotations) - 5} more annotations")
+    proxy.requests.clear()
+
+
+def start_proxy(image_mode):
+    """The fake authentication proxy: on 29418 for the image (its hosts file names 127.0.0.1), on a
+    free port for the binary (named by the test-only variable)."""
+    try:
+        return FakeInsightsProxy(port=29418 if image_mode else 0).__enter__()
+    except OSError as busy:
+        print(f"NOTE: port 29418 is taken ({busy}): the Code Insights reports are not shown")
+        return None
 
 
 def main():
@@ -63,6 +102,7 @@ def main():
         # The step's daemon on a free port (2375 may be held by a test suite on this machine).
         forward = SocketForward(port=0) if args.image else None
         registry = None
+        proxy = start_proxy(bool(args.image))
         try:
             emulator = Emulator(base_url)
             emulator.reset()
@@ -76,6 +116,8 @@ def main():
             step = Scenario(emulator, tmp, runner=runner)
             # Readable like a Bitbucket log: DEBUG off unless asked for.
             extra.setdefault("DEBUG", "false")
+            if proxy is not None and not args.image:
+                extra.setdefault(TEST_PROXY_VARIABLE, proxy.address)
 
             def call(title, **variables):
                 result = step.run(**{**variables, **extra})
@@ -101,17 +143,21 @@ def main():
             call("4. ecs-deploy: a new image rolled out to service web", ACTION="ecs-deploy",
                  CLUSTER_NAME="prod", SERVICE_NAME="web", IMAGE="registry.example/web:42", CONTAINER_NAME="app",
                  WAIT_TIMEOUT="300")
+            show_report(proxy)
             emulator.ecs_rollout("prod", "web", "complete", polls=2)
             call("5. rollback: service web back to the revision it ran before", ACTION="rollback",
                  CLUSTER_NAME="prod", SERVICE_NAME="web", WAIT_TIMEOUT="300")
+            show_report(proxy)
 
             lambda_fixture(emulator, name="api", publish=True)  # version 1, what ran before
             (step.clone_dir / "api.zip").write_bytes(
                 make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200}\n"}))
             call("6. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
                  FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live", WAIT_TIMEOUT="300")
+            show_report(proxy)
             call("7. rollback: alias live back to the version before", ACTION="rollback",
                  FUNCTION_NAME="api", ALIAS="live", WAIT_TIMEOUT="300")
+            show_report(proxy)
 
             # The registry ECR's token points at: started as the tests start it, on a free loopback
             # port (the image runs with --network=host, as bitbucket.py explains).
@@ -134,6 +180,8 @@ def main():
                 call("9. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
                      SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
         finally:
+            if proxy:
+                proxy.__exit__(None, None, None)
             if forward:
                 forward.close()
             if registry:

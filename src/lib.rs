@@ -197,9 +197,14 @@ async fn leave_report(
     acted: &Result<Outcome, Error>,
     duration: Duration,
 ) {
-    use domain::insights::deploy::{self, Ended};
+    use domain::insights::{Ended, deploy, security};
     use tracing::debug;
-    if !config.insights.enabled || matches!(config.action, Action::AssumeRole | Action::EcrPush(_)) {
+    let reported = match &config.action {
+        Action::AssumeRole => false,
+        Action::EcrPush(settings) => settings.scan_fail_on.is_some(),
+        Action::EcsDeploy(_) | Action::LambdaDeploy(_) | Action::Rollback(_) => true,
+    };
+    if !config.insights.enabled || !reported {
         return;
     }
     if config.dry_run {
@@ -225,7 +230,7 @@ async fn leave_report(
             (Ended::Failed { summary: &headline }, None)
         }
     };
-    let facts = deploy::Run {
+    let facts = domain::insights::Run {
         region: &run.region,
         partition: run.partition,
         duration,
@@ -235,14 +240,23 @@ async fn leave_report(
     let report = match &config.action {
         Action::EcsDeploy(settings) => deploy::ecs(settings, &facts),
         Action::LambdaDeploy(settings) => deploy::lambda(settings, &facts),
-        // A rollback replaces the deployment's report: its headline says it was a rollback.
+        Action::EcrPush(settings) => {
+            let scans = run.scans.recorded();
+            match settings.scan_fail_on {
+                // A push that passed its gate has its scans; without them there is nothing to say.
+                Some(_) if scans.is_empty() && acted.is_ok() => return,
+                Some(threshold) => security::security(settings, threshold, &facts, &scans),
+                None => return,
+            }
+        }
+        // A rollback replaces the deployment's report (same id), titled as a rollback.
         Action::Rollback(settings) => match settings.as_ref() {
-            RollbackSettings::Ecs(settings) => deploy::ecs(settings, &facts),
+            RollbackSettings::Ecs(settings) => deploy::ecs_rollback(settings, &facts),
             RollbackSettings::Lambda(rollback) => {
-                deploy::lambda(&rollback.alias_move(rollback.version.clone()), &facts)
+                deploy::lambda_rollback(&rollback.alias_move(rollback.version.clone()), &facts)
             }
         },
-        Action::AssumeRole | Action::EcrPush(_) => return,
+        Action::AssumeRole => return,
     };
     let context = &config.context;
     let (Some(workspace), Some(repo_slug), Some(commit)) = (&context.workspace, &context.repo_slug, &context.commit)
@@ -259,10 +273,15 @@ async fn leave_report(
     match insights::find_proxy(hosts, config.insights.test_proxy) {
         insights::Proxy::Absent(why) => debug!("Code Insights: no report ({why})"),
         insights::Proxy::At(proxy) => match insights::leave(proxy, &commit, &report).await {
-            Ok(_) => info!(
-                "Code Insights: report {} ({}) left on commit {}",
+            Ok(left) => info!(
+                "Code Insights: report {} ({}{}) left on commit {}",
                 report.id,
                 report.result.as_str(),
+                match (left.annotations, report.annotations_left_out()) {
+                    (0, _) => String::new(),
+                    (sent, 0) => format!(", {sent} annotations"),
+                    (sent, more) => format!(", {sent} annotations; {more} more findings do not fit in a report"),
+                },
                 commit.commit.get(..12).unwrap_or(&commit.commit)
             ),
             Err(err) => tracing::warn!(

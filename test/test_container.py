@@ -288,3 +288,30 @@ def test_trust_policy_step_in_the_image(container, emulator):
     assert result.code == 0, result
     assert f'"{container.repo_uuid}:*"' in result.output
     assert emulator.requests() == []
+
+
+def test_a_deploy_in_the_image_leaves_its_report_through_the_proxy_its_hosts_file_names(container, emulator):
+    """The Bitbucket way in: host.docker.internal from the container's hosts file (the agent's
+    --add-host; here 127.0.0.1 with --network host), the authentication proxy on port 29418."""
+    from insights import FakeInsightsProxy
+    from test_ecs import Ecs
+
+    ecs = Ecs(container, emulator)
+    ecs.rollout("complete")
+    try:
+        proxy = FakeInsightsProxy(port=29418)
+    except OSError as busy:
+        raise AssertionError(f"port 29418 (the authentication proxy's) is taken on this machine: {busy}") from None
+    with proxy:
+        result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
+
+    assert result.code == 0, result
+    [put] = proxy.requests
+    assert put["method"] == "PUT"
+    assert put["url"].startswith(
+        f"http://api.bitbucket.org/2.0/repositories/acme/web-app/commit/{container.commit}/reports/aws-role-deploy-ecs-deploy-"
+    )
+    assert "authorization" not in put["headers"]
+    assert put["body"]["result"] == "PASSED"
+    emulator.assert_no_secrets_in(proxy.text(), more=[container.token])
+    assert "Code Insights: report aws-role-deploy-ecs-deploy-" in result.output

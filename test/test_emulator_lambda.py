@@ -787,6 +787,70 @@ def test_provisioned_concurrency_control_validation(emulator, scn):
         emulator.lambda_provisioned_concurrency("api", "$LATEST")
 
 
+# ---------------------------------------------------------------- the body's members (lambda_members.py)
+
+
+def raw_update_configuration(emulator, scn, body):
+    """UpdateFunctionConfiguration with `body` as it is: boto3 would drop (or refuse) members its
+    model lacks, as the pipe's raw body does not."""
+    data = json.dumps(body).encode()
+    url = f"{emulator.base_url}/2015-03-31/functions/api/configuration"
+    signed = AWSRequest(method="PUT", url=url, data=data, headers={"Content-Type": "application/json"})
+    creds = Credentials(scn.credentials["access_key_id"], scn.credentials["secret_access_key"])
+    SigV4Auth(creds, "lambda", "us-east-1").add_auth(signed)
+    return requests.put(url, data=data, headers=dict(signed.headers), timeout=30)
+
+
+def test_members_the_model_lacks_are_recorded_and_refused_before_anything_else(emulator, scn, lam):
+    before = lam.get_function_configuration(FunctionName="api")
+    body = {"MemorySize": 1024, "Code": {"ZipFile": "x"},
+            "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": [], "VpcId": ""},
+            "Layers": [{"Arn": "arn:aws:lambda:us-east-1:111111111111:layer:l:1", "CodeSize": 3}],
+            "Environment": {"Variables": {"ANY_NAME": "maps hold data, not members"}}}
+    resp = raw_update_configuration(emulator, scn, body)
+
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["__type"] == "SerializationException"
+    for member in ("Code", "Layers[0] (dict, not string)", "VpcConfig.VpcId"):
+        assert member in resp.json()["message"], resp.text
+    [record] = emulator.requests("lambda", "UpdateFunctionConfiguration")
+    assert record["unknown_members"] == ["Code", "VpcConfig.VpcId"]
+    assert record["wrong_types"] == ["Layers[0] (dict, not string)"]
+    after = lam.get_function_configuration(FunctionName="api")
+    assert after["MemorySize"] == before["MemorySize"] and after["RevisionId"] == before["RevisionId"]
+
+
+def test_members_the_model_lacks_can_be_ignored_as_moto_does(emulator, scn, lam):
+    emulator.lambda_unknown_members("ignore")
+    resp = raw_update_configuration(emulator, scn, {"MemorySize": 1024, "FunctionArn": "arn:x"})
+
+    assert resp.status_code == 200, resp.text
+    assert lam.get_function_configuration(FunctionName="api")["MemorySize"] == 1024
+    [record] = emulator.requests("lambda", "UpdateFunctionConfiguration")
+    assert record["unknown_members"] == ["FunctionArn"]
+    emulator.reset()
+    assert raw_update_configuration(emulator, lambda_fixture(emulator, name="api"), {"X": 1}).status_code == 400
+
+
+def test_a_body_of_model_members_is_recorded_with_none_unknown(emulator, scn, lam):
+    lam.update_function_configuration(FunctionName="api", Timeout=9, TracingConfig={"Mode": "Active"},
+                                      VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
+    [record] = emulator.requests("lambda", "UpdateFunctionConfiguration")
+    assert record["unknown_members"] == [] and record["status"] == 200
+
+
+@pytest.mark.parametrize("vpc, message", [
+    ({"SubnetIds": [], "SecurityGroupIds": [], "Ipv6AllowedForDualStack": True},
+     "Ipv6AllowedForDualStack cannot be true without subnet or security groups. "
+     "Please remove Ipv6AllowedForDualStack value from your request and try again."),
+    ({"SubnetIds": ["subnet-1"], "SecurityGroupIds": []}, "SubnetIds and SecurityIds must coexist or be both empty list."),
+])
+def test_vpc_configs_lambda_refuses(lam, vpc, message):
+    with pytest.raises(ClientError) as excinfo:
+        lam.update_function_configuration(FunctionName="api", VpcConfig=vpc)
+    assert error_of(excinfo) == (400, "InvalidParameterValueException", message)
+
+
 def publish_versions(lam, name, count):
     for n in range(count):
         lam.update_function_configuration(FunctionName=name, Description=f"release {n}")

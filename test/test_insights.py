@@ -133,6 +133,23 @@ def test_not_waited_for_is_pending_and_a_dry_run_leaves_no_report(scenario, emul
     assert proxy.requests == [], "a dry run would replace the deployment's report"
 
 
+def test_a_rollback_replaces_the_deployments_report_and_says_it_was_a_rollback(scenario, emulator, proxy):
+    ecs = Ecs(scenario, emulator)
+    ecs.rollout("complete")
+    assert ecs.run(**with_proxy(proxy, IMAGE="repo/app:2", CONTAINER_NAME="app")).code == 0
+    ecs.rollout("complete", polls=2)
+    result = ecs.run(**with_proxy(proxy, ACTION="rollback"))
+
+    assert result.code == 0, result
+    deploy, rollback = [r for r in proxy.requests if r["method"] == "PUT"]
+    assert deploy["path"] == rollback["path"], "one report per service: the rollback replaces it"
+    report = rollback["body"]
+    assert report["title"] == f"ECS rollback in {CLUSTER}"
+    assert report["result"] == "PASSED"
+    assert report["details"].startswith("Rolled back web from web:2 to web:1")
+    assert data(report)["Task definition"]["value"] == "web:1"
+
+
 # ------------------------------------------------------------------------------ lambda-deploy
 
 
@@ -222,3 +239,19 @@ def test_the_test_proxy_override_takes_only_loopback_addresses(scenario, emulato
                           **{TEST_PROXY_VARIABLE: "203.0.113.9:29418"})
     assert result.code == 2, result
     assert TEST_PROXY_VARIABLE in result.output and "loopback" in result.output
+
+
+def test_the_secrets_scanner_reads_what_the_proxy_received(scenario, proxy):
+    """The check above is not vacuous: a token in a report body or a header is found."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://{proxy.address}"}))
+    body = json.dumps({"title": "x", "details": f"token {scenario.token}"}).encode()
+    request = urllib.request.Request(
+        f"http://api.bitbucket.org{report_path(scenario, 'planted')}", data=body, method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    opener.open(request, timeout=10).read()
+    assert proxy.requests[0]["url"].startswith("http://api.bitbucket.org/2.0/")
+    with pytest.raises(AssertionError, match="secret leaked"):
+        assert_no_secrets(scenario, proxy, scenario.env())

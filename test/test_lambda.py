@@ -600,6 +600,7 @@ def test_get_function_configuration_output_deploys_in_one_run(fn):
         assert key in note, (key, note)
     assert "MemorySize" not in note
     [update] = fn.calls("UpdateFunctionConfiguration")
+    assert update["unknown_members"] == [] and update["wrong_types"] == []  # as the emulator judges the body
     sent = dict(update["params"])
     assert sent.pop("FunctionName") == FUNCTION and sent.pop("RevisionId") != "r-1"
     assert sent == {"MemorySize": 512, "Timeout": 30, "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},

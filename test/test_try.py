@@ -30,6 +30,10 @@ def test_the_try_out_shows_every_action():
     assert "✔ Rolled back web from web:2 to web:1" in output
     assert "✔ Deployed api (new code): version 2, alias live" in output
     assert "✔ Rolled back alias live of api from version 2 to version 1" in output
+    # The Code Insights report each deployment left, as the fake proxy received it.
+    assert "  ECS deploy to prod: PASSED" in output and "  Services: web: COMPLETED (SUCCESSFUL)" in output
+    assert "  Lambda deploy of api: PASSED" in output and "  Version: 2" in output
+    assert "  Lambda rollback of api: PASSED" in output and "  Version: 1" in output
     assert '"ecr:GetAuthorizationToken"' in output and '"ecr:CreateRepository"' in output
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed, output

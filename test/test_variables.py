@@ -78,8 +78,7 @@ def test_a_mistyped_yaml_list_is_refused_once_by_its_name(scenario, emulator):
     [
         (LAMBDA, "PUBLISH_FLAG", "false", "is what Atlassian's aws-lambda-deploy pipe calls PUBLISH: rename it to PUBLISH"),
         (LAMBDA, "COMMAND", "update", 'here that is ACTION: "lambda-deploy", which updates the code'),
-        (LAMBDA, "COMMAND", "alias", 'ACTION: "lambda-deploy" with ALIAS, which publishes a version and moves the alias'),
-        (LAMBDA, "VERSION", "7", "no equivalent here (ALIAS moves to the version this run publishes"),
+        (LAMBDA, "COMMAND", "alias", 'ACTION: "lambda-deploy" with ALIAS and VERSION (and no code source), which moves'),
         (LAMBDA, "WAIT_INTERVAL", "10", "no equivalent here (the pipe polls AWS with its own backoff"),
     ],
 )
@@ -137,7 +136,7 @@ def test_atlassian_lambda_update_step_unchanged_names_lambda_deploy(scenario, em
     assert "rename it to PUBLISH" in found["PUBLISH_FLAG"]
 
 
-def test_atlassian_lambda_alias_step_unchanged_says_alias_moves_with_the_deploy(scenario, emulator):
+def test_atlassian_lambda_alias_step_unchanged_says_alias_and_version_do_it(scenario, emulator):
     result = scenario.run(
         ACTION=None,
         FUNCTION_NAME="my-function",
@@ -147,10 +146,9 @@ def test_atlassian_lambda_alias_step_unchanged_says_alias_moves_with_the_deploy(
     )
 
     found = refused_without_a_call(result, emulator)
-    assert set(found) == {"ACTION", "COMMAND", "VERSION"}, result
+    assert set(found) == {"ACTION", "COMMAND"}, result  # VERSION is ours too (issue 20)
     assert 'ACTION: "lambda-deploy"' in found["ACTION"]
-    assert "with ALIAS" in found["COMMAND"]
-    assert "ALIAS moves to the version this run publishes" in found["VERSION"]
+    assert "with ALIAS and VERSION" in found["COMMAND"]
 
 
 def test_atlassian_ecr_step_unchanged_names_ecr_push(scenario, emulator):

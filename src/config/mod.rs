@@ -262,6 +262,7 @@ impl Config {
     pub fn run_context(&self, started: Instant, cancel: Cancellation) -> RunContext {
         RunContext {
             cancel,
+            scans: Default::default(),
             region: self.region.clone(),
             partition: partition_of_region(&self.region),
             deadline: started + self.wait_timeout,

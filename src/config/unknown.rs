@@ -103,12 +103,7 @@ pub const ATLASSIAN: &[AtlassianVariable] = &[
     atlassian(LambdaDeploy, "ZIP_FILE", None, Same),
     atlassian(LambdaDeploy, "PUBLISH_FLAG", Some("true"), Renamed("PUBLISH")),
     atlassian(LambdaDeploy, "ALIAS", None, Same),
-    atlassian(
-        LambdaDeploy,
-        "VERSION",
-        None,
-        Nothing("ALIAS moves to the version this run publishes, in the same step"),
-    ),
+    atlassian(LambdaDeploy, "VERSION", None, Same),
     atlassian(LambdaDeploy, "WAIT", None, Same),
     atlassian(
         LambdaDeploy,
@@ -231,15 +226,16 @@ fn atlassian_refusal(theirs: &AtlassianVariable, env: &Env) -> String {
             format!("is what Atlassian's {pipe} pipe calls {ours}: rename it to {ours} (this pipe would ignore it)")
         }
         Action(action) => {
-            // `COMMAND: alias` moved an alias to an existing version; here ALIAS does it as part
-            // of the deploy. The value is Atlassian's keyword, never a secret; quoted only when it
-            // is one of theirs.
+            // `COMMAND: alias` moved an alias to an existing version; here ALIAS with VERSION does
+            // it. The value is Atlassian's keyword, never a secret; quoted only when it is one of
+            // theirs.
             let alias = env
                 .peek(theirs.name)
                 .is_some_and(|value| value.eq_ignore_ascii_case("alias"));
             let how = if alias {
                 format!(
-                    "ACTION: \"{action}\" with ALIAS, which publishes a version and moves the alias to it in one step"
+                    "ACTION: \"{action}\" with ALIAS and VERSION (and no code source), which moves the alias to that \
+                     existing version"
                 )
             } else {
                 format!(
@@ -492,7 +488,6 @@ mod tests {
         let problems = refused(&[("COMMAND", "alias")]);
         assert!(problems[0].message.contains("with ALIAS"), "{problems:?}");
         assert!(suggestion("WAIT_INTERVAL").contains("no equivalent"));
-        assert!(suggestion("VERSION").contains("ALIAS moves"));
         for theirs in ATLASSIAN {
             match theirs.ours {
                 Same => assert!(

@@ -2,12 +2,13 @@
 //! action receives (never the credentials).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::domain::scan::ScanResult;
 use crate::domain::secret::Secret;
 
 /// What Bitbucket tells every pipe about the build (`BITBUCKET_*`).
@@ -47,6 +48,28 @@ pub struct RunContext {
     pub dry_run: bool,
     /// SIGTERM (Bitbucket's step time limit, a manual stop): the run's one cancellation signal.
     pub cancel: Cancellation,
+    /// The image scans the action read, for the run's Code Insights report.
+    pub scans: ScanLog,
+}
+
+/// The scan results an action read (`SCAN_FAIL_ON`), kept for the run's Code Insights SECURITY
+/// report, also when the action fails on them: a failed step's outputs carry only the counts,
+/// the report one annotation per finding. Clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct ScanLog {
+    results: Arc<Mutex<Vec<ScanResult>>>,
+}
+
+impl ScanLog {
+    pub fn record(&self, results: &[ScanResult]) {
+        if let Ok(mut kept) = self.results.lock() {
+            kept.extend_from_slice(results);
+        }
+    }
+
+    pub fn recorded(&self) -> Vec<ScanResult> {
+        self.results.lock().map(|kept| kept.clone()).unwrap_or_default()
+    }
 }
 
 /// The run's one cancellation signal. Whoever watches the process's signals fires it; the run

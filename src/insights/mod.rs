@@ -62,3 +62,56 @@ async fn put_or_post(proxy: SocketAddr, method: &str, path: &str, body: &serde_j
         Err(format!("HTTP {} {}", answer.status, answer.snippet()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::domain::insights::{ReportType, Verdict};
+
+    /// Outside Bitbucket (no hosts entry) and with nothing listening (a hosts entry, no proxy),
+    /// the report costs well under 100 ms.
+    #[tokio::test]
+    async fn no_proxy_costs_under_100_ms() {
+        let dir = std::env::temp_dir().join(format!("insights-cost-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hosts = dir.join("hosts");
+        std::fs::write(&hosts, "127.0.0.1 localhost\n::1 localhost ip6-localhost\n").unwrap();
+        let started = Instant::now();
+        assert!(matches!(find_proxy(&hosts, None), Proxy::Absent(_)));
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let nobody = closed.local_addr().unwrap();
+        drop(closed);
+        let report = Report {
+            id: "r".into(),
+            title: "t".into(),
+            details: "d".into(),
+            report_type: ReportType::Test,
+            result: Verdict::Passed,
+            link: None,
+            data: Vec::new(),
+            annotations: Vec::new(),
+        };
+        let commit = Commit {
+            workspace: "w".into(),
+            repo_slug: "r".into(),
+            commit: "c".into(),
+        };
+        let started = Instant::now();
+        let refused = leave(nobody, &commit, &report).await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(refused.contains("could not be reached"), "{refused}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -290,6 +290,12 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/provisioned-concurrency", body)["provisioned_concurrency"]
 
+    def lambda_unknown_members(self, answer):
+        """How UpdateFunctionConfiguration answers a body with members the Lambda model does
+        not have: "refuse" (400 SerializationException, the default) or "ignore" (moto's: applied
+        without them). Either way the record lists them as `unknown_members`."""
+        return self._call("POST", "lambda/unknown-members", {"answer": answer})
+
     def lambda_status(self):
         """-> {"scripts", "conflicts", "history", "functions": [{function, revision_id, view, versions...}]}"""
         return self._call("GET", "lambda/status")

@@ -41,7 +41,7 @@ from moto.iam.models import get_account_id_from
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 
-from . import lambda_images
+from . import lambda_images, lambda_members
 from .dispatch import after, control, judge, on_reset
 from .ecs import caller_arn
 from .packages import unzipped_size
@@ -606,6 +606,10 @@ def c_clear(layer, body, query):
 
 @register(judge, FUNCTION_ACTIONS)
 def _judge_function_call(layer, req):
+    if req.action == "UpdateFunctionConfiguration":
+        refusal = lambda_members.judge_body(layer, req)  # the body's members come first
+        if refusal is not None:
+            return refusal
     call = resolve(layer, req)
     if call is None or not isinstance(call, Call):
         return call  # a refusal, or nothing to say

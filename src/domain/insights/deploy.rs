@@ -6,49 +6,13 @@
 //! that changed something), so the report says what the outputs say; a failure before anything
 //! changed has no outputs, and its report names the targets as the settings give them.
 
-use std::time::Duration;
-
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::{Datum, Report, ReportType, Verdict, report_id};
+use super::{Datum, Ended, Report, ReportType, Run, Verdict, report_id};
 use crate::domain::arn::console_host;
 use crate::domain::ecs::EcsSettings;
 use crate::domain::lambda::LambdaSettings;
 use crate::domain::task_definition::short_name;
-
-/// How the run ended, in the words of its last line.
-#[derive(Debug, Clone, Copy)]
-pub enum Ended<'a> {
-    Succeeded { headline: &'a str },
-    Failed { summary: &'a str },
-}
-
-/// What a deployment's report is built from.
-#[derive(Debug, Clone, Copy)]
-pub struct Run<'a> {
-    pub region: &'a str,
-    pub partition: &'a str,
-    pub duration: Duration,
-    pub ended: Ended<'a>,
-    /// The outputs the run left (None: it failed before changing anything).
-    pub outputs: Option<&'a Value>,
-}
-
-impl Run<'_> {
-    fn headline(&self) -> &str {
-        match self.ended {
-            Ended::Succeeded { headline } => headline,
-            Ended::Failed { summary } => summary,
-        }
-    }
-
-    fn outputs<T: for<'de> Deserialize<'de> + Default>(&self) -> T {
-        self.outputs
-            .and_then(|outputs| T::deserialize(outputs).ok())
-            .unwrap_or_default()
-    }
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -175,6 +139,23 @@ pub fn ecs(settings: &EcsSettings, run: &Run<'_>) -> Report {
     }
 }
 
+/// `ACTION=rollback` of ECS services: the deployment's report (the same id, so it replaces it),
+/// titled as a rollback.
+pub fn ecs_rollback(settings: &EcsSettings, run: &Run<'_>) -> Report {
+    let mut report = ecs(settings, run);
+    let cluster = settings.cluster.rsplit('/').next().unwrap_or(&settings.cluster);
+    report.title = format!("ECS rollback in {cluster}");
+    report
+}
+
+/// `ACTION=rollback` of a Lambda alias: the deployment's report (the same id, so it replaces
+/// it), titled as a rollback.
+pub fn lambda_rollback(settings: &LambdaSettings, run: &Run<'_>) -> Report {
+    let mut report = lambda(settings, run);
+    report.title = report.title.replacen("Lambda deploy", "Lambda rollback", 1);
+    report
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct LambdaOutputs {
@@ -276,7 +257,9 @@ fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::domain::insights::DatumValue;
@@ -347,6 +330,19 @@ mod tests {
             report
                 .details
                 .starts_with("1 of 2 deployments did not complete.\nweb: web:42, COMPLETED")
+        );
+        let rollback = ecs_rollback(
+            &settings,
+            &run(
+                Ended::Succeeded {
+                    headline: "Rolled back",
+                },
+                None,
+            ),
+        );
+        assert_eq!(
+            (rollback.id.as_str(), rollback.title.as_str()),
+            (report.id.as_str(), "ECS rollback in prod")
         );
         let again = ecs(&settings, &run(Ended::Succeeded { headline: "Deployed" }, None));
         assert_eq!(report.id, again.id, "one id per target, whatever the result");

@@ -9,11 +9,46 @@
 //! same step on the same commit replaces its report instead of adding one.
 
 pub mod deploy;
+pub mod security;
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+/// How the run ended, in the words of its last line.
+#[derive(Debug, Clone, Copy)]
+pub enum Ended<'a> {
+    Succeeded { headline: &'a str },
+    Failed { summary: &'a str },
+}
+
+/// What a deployment's report is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub region: &'a str,
+    pub partition: &'a str,
+    pub duration: Duration,
+    pub ended: Ended<'a>,
+    /// The outputs the run left (None: it failed before changing anything).
+    pub outputs: Option<&'a Value>,
+}
+
+impl Run<'_> {
+    fn headline(&self) -> &str {
+        match self.ended {
+            Ended::Succeeded { headline } => headline,
+            Ended::Failed { summary } => summary,
+        }
+    }
+
+    fn outputs<T: for<'de> Deserialize<'de> + Default>(&self) -> T {
+        self.outputs
+            .and_then(|outputs| T::deserialize(outputs).ok())
+            .unwrap_or_default()
+    }
+}
 
 /// `CODE_INSIGHTS`, and where the tests' fake proxy listens.
 #[derive(Debug, Clone, Default)]
