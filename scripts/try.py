@@ -13,7 +13,10 @@ would show, one section per pipe call:
   8. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
      local registry, the one the tests use (Debian's docker-registry, test/registry.py), which the
      emulator's GetAuthorizationToken names with its real credentials;
-  9. ecr-push: that image promoted to another tag without moving any bytes.
+  9. ecr-push: that image promoted to another tag without moving any bytes;
+  10. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
+     scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
+     meant to fail (exit code 1), and the tags stay pushed.
 
 After each deployment, the Code Insights report it left on the commit, as a fake Bitbucket
 authentication proxy (test/insights.py) received it: on port 29418, where the image finds it through
@@ -97,7 +100,7 @@ def main():
     args = parser.parse_args()
     extra = dict(pair.split("=", 1) for pair in args.variables)
 
-    codes = []
+    codes, expected = [], []
     with running_emulator() as base_url, tempfile.TemporaryDirectory() as tmp:
         # The step's daemon on a free port (2375 may be held by a test suite on this machine).
         forward = SocketForward(port=0) if args.image else None
@@ -119,11 +122,12 @@ def main():
             if proxy is not None and not args.image:
                 extra.setdefault(TEST_PROXY_VARIABLE, proxy.address)
 
-            def call(title, **variables):
+            def call(title, expect=0, **variables):
                 result = step.run(**{**variables, **extra})
                 shown = {k: v for k, v in variables.items() if k not in ("AWS_EXTERNAL_ID",)}
                 show(title, result, shown)
                 codes.append(result.code)
+                expected.append(expect)
                 return result
 
             call("1. trust-policy: the AWS side of this repository, generated from the step",
@@ -170,6 +174,7 @@ def main():
                 print(f"  {failed}")
                 print("  The ecr-push sections need Debian's docker-registry and htpasswd: run scripts/dev-setup.")
                 codes.append(1)
+                expected.append(0)
             else:
                 emulator.ecr_registry(registry.endpoint, registry.password)
                 images.oci_layout(Path(tmp) / "layout", layer_sizes=(2048,))
@@ -179,6 +184,18 @@ def main():
                      TAGS=f"sha-{step.commit[:7]} latest", CREATE_REPOSITORY="true")
                 call("9. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
                      SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
+
+                emulator.ecr_scan(kind="enhanced", not_found_polls=1, in_progress_polls=2, findings=[
+                    {"name": "CVE-2024-2511", "severity": "HIGH", "package": "openssl", "version": "3.0.2",
+                     "fixed_in": "3.0.13"},
+                    {"name": "CVE-2023-45853", "severity": "LOW", "package": "zlib", "version": "1.2.13"},
+                ])
+                images.oci_layout(Path(tmp) / "api-layout", layer_sizes=(4096,))
+                images.tar_directory(Path(tmp) / "api-layout", step.clone_dir / "api-image.tar")
+                call("10. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
+                     ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
+                     TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
+                     SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")
         finally:
             if proxy:
                 proxy.__exit__(None, None, None)
@@ -186,8 +203,8 @@ def main():
                 forward.close()
             if registry:
                 registry.stop()
-    print(f"\nExit codes: {codes}")
-    sys.exit(max(codes))
+    print(f"\nExit codes: {codes}" + (f" (expected {expected})" if codes != expected else ""))
+    sys.exit(0 if codes == expected else 1)
 
 
 if __name__ == "__main__":

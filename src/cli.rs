@@ -50,6 +50,7 @@ WHAT THE ROLE MAY DO
   --s3-bucket-owner <12 digits>                   its account (S3_BUCKET_OWNER; default: the role's)
   --ecr-repository <list>  --ecr-create-repository  ecr-push
   --registry-id <12 digits>                       the repositories' registry (REGISTRY_ID)
+  --ecr-scan                                      ecr-push with SCAN_FAIL_ON: read (and start) scans
 
 Names are written into policies as given: wildcards (* ?) and ${ or %{ are refused.
 
@@ -103,7 +104,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
         i += 1;
         match arg {
             "-h" | "--help" => return Ok(Command::Help),
-            "--no-session-tags" | "--ecr-create-repository" => flags.push(arg.to_owned()),
+            "--no-session-tags" | "--ecr-create-repository" | "--ecr-scan" => flags.push(arg.to_owned()),
             _ if arg.starts_with("--") => {
                 let (name, value) = match arg.split_once('=') {
                     Some((name, value)) => (name.to_owned(), value.to_owned()),
@@ -337,6 +338,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             ecr_repositories: all("--ecr-repository"),
             ecr_registry,
             ecr_create_repository: flags.iter().any(|flag| flag == "--ecr-create-repository"),
+            ecr_scan: flags.iter().any(|flag| flag == "--ecr-scan"),
             pass_roles,
             infrastructure_roles,
         },

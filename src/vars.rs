@@ -262,7 +262,7 @@ pipe_variables! {
         default: Some("false"),
     }
     POLICY_ACTIONS {
-        usage: "`trust-policy`: the deploy actions the generated permissions policy allows: `ecs-deploy`, `ecr-push`, `lambda-deploy`, comma- or space-separated. Resources are narrowed by `CLUSTER_NAME`, `SERVICE_NAME`, `FUNCTION_NAME` and `ECR_REPOSITORY` when set; with `CREATE_REPOSITORY` on, `ecr:CreateRepository` is added; `S3_BUCKET` adds putting and reading the Lambda package there. Unset: no permissions policy.",
+        usage: "`trust-policy`: the deploy actions the generated permissions policy allows: `ecs-deploy`, `ecr-push`, `lambda-deploy`, comma- or space-separated. Resources are narrowed by `CLUSTER_NAME`, `SERVICE_NAME`, `FUNCTION_NAME` and `ECR_REPOSITORY` when set; with `CREATE_REPOSITORY` on, `ecr:CreateRepository` is added; with `SCAN_FAIL_ON` set, the scan gate's reads; `S3_BUCKET` adds putting and reading the Lambda package there. Unset: no permissions policy.",
     }
     POLICY_FORMAT {
         usage: "`trust-policy`: `json`, `cloudformation` or `terraform`.",

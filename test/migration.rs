@@ -52,10 +52,10 @@ fn expected_here(theirs: &AtlassianVariable) -> String {
     }
 }
 
-/// The validation problems of an otherwise valid step with `name` set to `value`.
-fn problems_with(name: &str, value: &str) -> Vec<(String, String)> {
+/// The validation problems of a step of `action` with `name` set to `value`.
+fn problems_with(action: &str, name: &str, value: &str) -> Vec<(String, String)> {
     let env = Env::from_pairs([
-        ("ACTION", "assume-role"),
+        ("ACTION", action),
         ("AWS_DEFAULT_REGION", "eu-west-1"),
         ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE1"),
         ("AWS_SECRET_ACCESS_KEY", "secretsecretsecret"),
@@ -84,7 +84,7 @@ fn each_table_lists_exactly_their_variables_the_way_the_code_handles_them() {
         );
         for ((name, here, notes), theirs) in rows.iter().zip(theirs) {
             assert_eq!(here, &expected_here(theirs), "{}: {name}", pipe.name());
-            let problems = problems_with(name, "false");
+            let problems = problems_with(pipe.action(), name, "false");
             let refusal = problems.iter().find(|(variable, _)| variable == name);
             match theirs.ours {
                 Ours::Same => {
@@ -184,4 +184,34 @@ fn the_guide_says_the_deliberate_difference_and_the_outputs() {
         ),
         other => panic!("AWS_OIDC_ROLE_ARN without a token must be refused, got {other:?}"),
     }
+}
+
+#[test]
+fn the_guide_shows_what_an_atlassian_step_run_unchanged_is_told() {
+    let guide = guide();
+    let start = guide
+        .find("```text\n✖ Validation errors:")
+        .expect("the guide shows a refusal");
+    let block = &guide[start..];
+    let shown: Vec<&str> = block[..3 + block[3..].find("```").unwrap()]
+        .lines()
+        .filter_map(|line| line.strip_prefix("  - "))
+        .collect();
+    let env = Env::from_pairs([
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE1"),
+        ("AWS_SECRET_ACCESS_KEY", "secretsecretsecret"),
+        ("FUNCTION_NAME", "my-function"),
+        ("COMMAND", "update"),
+        ("ZIP_FILE", "my-function.zip"),
+        ("PUBLISH_FLAG", "false"),
+    ]);
+    let Err(Error::Validation(problems)) = Config::from_env(&env) else {
+        panic!("Atlassian's Lambda step must be refused");
+    };
+    let told: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.variable, p.message))
+        .collect();
+    assert_eq!(shown, told, "the guide's example refusal is not what the pipe says");
 }

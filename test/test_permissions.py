@@ -405,6 +405,41 @@ def test_ecr_create_repository_without_the_generated_grant_is_refused(archive_st
     assert "ecr:CreateRepository" in result.output
 
 
+def scan_policy(scenario, repository):
+    return generated_permissions(scenario, "--actions", "ecr-push", "--ecr-repository", repository, "--ecr-scan")
+
+
+@pytest.mark.parametrize("kind", ["basic", "enhanced"])
+def test_ecr_scan_gate_runs_with_exactly_the_generated_permissions(archive_step, scenario, emulator, ecr_admin, kind):
+    """SCAN_FAIL_ON: a basic scan started (the repository does not scan on push), or enhanced
+    findings that ECR reads from Inspector as the caller (inspector2:ListFindings)."""
+    repository, run = archive_step
+    ecr_admin.create_repository(repositoryName=repository)
+    if kind == "basic":
+        emulator.ecr_scan(on_push=False, in_progress_polls=1)
+    else:
+        emulator.ecr_scan(kind="enhanced", in_progress_polls=1)
+    result = run(scan_policy(scenario, repository), SCAN_FAIL_ON="HIGH")
+    assert result.code == 0, result
+    assert not refusals(emulator)
+    expected = {"DescribeImageScanFindings", "StartImageScan"} if kind == "basic" else {"DescribeImageScanFindings"}
+    assert expected <= pipe_calls(emulator, "ecr")
+
+
+@pytest.mark.parametrize("kind,action", [("basic", "ecr:DescribeImageScanFindings"),
+                                         ("basic", "ecr:StartImageScan"),
+                                         ("enhanced", "inspector2:ListFindings")])
+def test_ecr_scan_gate_without_one_generated_action_is_refused(archive_step, scenario, emulator, ecr_admin, kind,
+                                                               action):
+    repository, run = archive_step
+    ecr_admin.create_repository(repositoryName=repository)
+    emulator.ecr_scan(kind=kind, on_push=kind == "enhanced")
+    result = run(without(scan_policy(scenario, repository), action), SCAN_FAIL_ON="HIGH")
+    assert result.code == 3, result
+    assert action in result.output and "stays pushed" in result.output
+    assert refusals(emulator)[0]["error_code"] == "AccessDeniedException"
+
+
 @pytest.mark.docker
 def test_ecr_daemon_push_runs_with_exactly_the_generated_permissions(scenario, emulator, ecr_registry, ecr_admin,
                                                                     docker_engine, tmp_path):

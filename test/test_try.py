@@ -23,7 +23,7 @@ def test_the_try_out_shows_every_action():
     assert done.returncode == 0, output + done.stderr
     for section in ["1. trust-policy", "2. assume-role", "3. assume-role", "4. ecs-deploy", "5. rollback",
                     "6. lambda-deploy", "7. rollback", "8. ecr-push: an image archive",
-                    "9. ecr-push: that image promoted"]:
+                    "9. ecr-push: that image promoted", "10. ecr-push with SCAN_FAIL_ON: HIGH"]:
         assert f"=== {section}" in output, section
     assert '"trust_policy"' in output
     assert "✔ Deployed web:2 to web" in output and "event: (service web) has reached a steady state." in output
@@ -38,7 +38,9 @@ def test_the_try_out_shows_every_action():
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed, output
     assert f"✔ Tagged {pushed[1]} as prod" in output, "the pushed image, promoted"
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0]" in output
+    assert "HIGH CVE-2024-2511 openssl 3.0.2 (fixed in 3.0.13)" in output
+    assert "at or above SCAN_FAIL_ON (HIGH)" in output and "stays pushed" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n", "the scan gate's stop is the one expected failure"
     assert "not available" not in output
     assert "try-external-id" not in output
 
@@ -68,6 +70,6 @@ def test_the_try_out_in_the_image():
     )
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output + done.stderr
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0]" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n"
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed and f"✔ Tagged {pushed[1]} as prod" in output, output

@@ -30,7 +30,7 @@ def refused_without_a_call(result, emulator):
     return entries(result)
 
 
-ECS = {"ACTION": "ecs-deploy", "CLUSTER_NAME": "prod", "SERVICE_NAME": "web"}
+ECS = {"ACTION": "ecs-deploy", "CLUSTER_NAME": "prod", "SERVICE_NAME": "web", "FORCE_NEW_DEPLOYMENT": "true"}
 LAMBDA = {"ACTION": "lambda-deploy", "FUNCTION_NAME": "api", "S3_BUCKET": "artifacts", "S3_KEY": "api.zip"}
 ECR = {"ACTION": "ecr-push", "IMAGE_NAME": "my-app"}
 
@@ -80,6 +80,8 @@ def test_a_mistyped_yaml_list_is_refused_once_by_its_name(scenario, emulator):
         (LAMBDA, "COMMAND", "update", 'here that is ACTION: "lambda-deploy", which updates the code'),
         (LAMBDA, "COMMAND", "alias", 'ACTION: "lambda-deploy" with ALIAS and VERSION (and no code source), which moves'),
         (LAMBDA, "WAIT_INTERVAL", "10", "no equivalent here (the pipe polls AWS with its own backoff"),
+        (ECS, "COMMAND", "python manage.py migrate", "the command of the one-off task is RUN_TASK_COMMAND"),
+        (ECS, "WAIT_INTERVAL", "10", "nothing this step reads uses it, as a ${WAIT_INTERVAL} placeholder say"),
     ],
 )
 def test_an_atlassian_name_is_refused_naming_ours(scenario, emulator, step, name, value, says):

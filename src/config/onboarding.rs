@@ -117,6 +117,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     let function = read.text(&vars::FUNCTION_NAME);
     let ecr_repositories: Vec<String> = read.text(&vars::ECR_REPOSITORY).into_iter().collect();
     let ecr_create_repository = read.bool(&vars::CREATE_REPOSITORY);
+    let ecr_scan = read.text(&vars::SCAN_FAIL_ON).is_some();
     let ecr_registry = account_id(&mut read, &vars::REGISTRY_ID);
     let s3_bucket = read.text(&vars::S3_BUCKET);
     let s3_bucket_owner = account_id(&mut read, &vars::S3_BUCKET_OWNER);
@@ -192,6 +193,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             ecr_repositories,
             ecr_registry,
             ecr_create_repository,
+            ecr_scan,
             s3_bucket,
             s3_bucket_owner,
             function_role,
@@ -340,10 +342,11 @@ mod tests {
             ("POLICY_ACTIONS", "ecr-push"),
             ("ECR_REPOSITORY", "team/web"),
             ("CREATE_REPOSITORY", "true"),
+            ("SCAN_FAIL_ON", "HIGH"),
         ])
         .unwrap();
         assert_eq!(step.setup.resources.ecr_repositories, vec!["team/web".to_owned()]);
-        assert!(step.setup.resources.ecr_create_repository);
+        assert!(step.setup.resources.ecr_create_repository && step.setup.resources.ecr_scan);
     }
 
     #[test]

@@ -30,6 +30,15 @@ impl AtlassianPipe {
         AtlassianPipe::EcrPushImage,
     ];
 
+    /// This pipe's action that does what that pipe did.
+    pub fn action(self) -> &'static str {
+        match self {
+            AtlassianPipe::EcsDeploy => "ecs-deploy",
+            AtlassianPipe::LambdaDeploy => "lambda-deploy",
+            AtlassianPipe::EcrPushImage => "ecr-push",
+        }
+    }
+
     /// As in `pipe: atlassian/<name>:<version>`.
     pub fn name(self) -> &'static str {
         match self {
@@ -221,6 +230,24 @@ fn refusal(name: &str, env: &Env) -> Option<String> {
 
 fn atlassian_refusal(theirs: &AtlassianVariable, env: &Env) -> String {
     let pipe = theirs.pipe.name();
+    // A step of another action (`ACTION: "ecs-deploy"` with `COMMAND`) did not come
+    // from that pipe: the name is more likely a placeholder nothing reads, or a slip.
+    let action = env.peek(vars::ACTION.name).map(str::to_ascii_lowercase);
+    if let Some(action) = &action
+        && matches!(theirs.ours, Action(_) | Nothing(_))
+        && action != theirs.pipe.action()
+    {
+        let name = theirs.name;
+        let hint = if name == "COMMAND" && action == "ecs-deploy" {
+            "; the command of the one-off task is RUN_TASK_COMMAND"
+        } else {
+            ""
+        };
+        return format!(
+            "is not a variable of this pipe (it is one of Atlassian's {pipe}), and nothing this step reads uses it, \
+             as a ${{{name}}} placeholder say: remove it{hint}"
+        );
+    }
     match theirs.ours {
         Renamed(ours) => {
             format!("is what Atlassian's {pipe} pipe calls {ours}: rename it to {ours} (this pipe would ignore it)")
@@ -502,6 +529,23 @@ mod tests {
     }
 
     #[test]
+    fn in_a_step_of_another_action_their_names_are_placeholders_nothing_reads() {
+        let problems = refused(&[("ACTION", "ecs-deploy"), ("COMMAND", "migrate")]);
+        assert!(problems[0].message.contains("RUN_TASK_COMMAND"), "{problems:?}");
+        let problems = refused(&[("ACTION", "ECS-DEPLOY"), ("WAIT_INTERVAL", "10")]);
+        assert!(
+            problems[0].message.contains("${WAIT_INTERVAL} placeholder"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].message.contains("backoff"), "{problems:?}");
+        // A renamed one is still named: it can only mean ours.
+        let problems = refused(&[("ACTION", "ecs-deploy"), ("PUBLISH_FLAG", "false")]);
+        assert!(problems[0].message.contains("rename it to PUBLISH"), "{problems:?}");
+        let problems = refused(&[("ACTION", "lambda-deploy"), ("WAIT_INTERVAL", "3")]);
+        assert!(problems[0].message.contains("backoff"), "{problems:?}");
+    }
+
+    #[test]
     fn what_the_runtime_provides_is_never_refused() {
         let provided = [
             "PATH",
@@ -532,8 +576,8 @@ mod tests {
     #[test]
     fn names_read_elsewhere_or_unlike_ours_are_left_alone() {
         // A placeholder of a task definition: read, so meant.
-        let env = Env::from_pairs([("VERSION", "1.2"), ("DRYRUN", "true")]);
-        env.value("VERSION");
+        let env = Env::from_pairs([("COMMAND", "1.2"), ("DRYRUN", "true")]);
+        env.value("COMMAND");
         env.value("DRYRUN");
         let mut read = Reader::new(&env);
         check(&mut read, &env);

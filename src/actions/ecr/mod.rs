@@ -16,6 +16,7 @@ mod login;
 mod promote;
 mod registry;
 mod repository;
+pub mod scan;
 mod send;
 mod store;
 mod tags;
@@ -32,11 +33,13 @@ use tracing::{info, warn};
 
 use self::login::{login, login_with_password};
 use self::registry::Registry;
+use self::scan::ScanCounts;
 use self::tags::{is_immutable_refusal, served_as, tag_refusal};
 use self::upload::{BlobPush, empty_blob};
 use crate::aws::{AwsFailure, Clients};
 use crate::domain::context::RunContext;
 use crate::domain::ecr::{CONCURRENT_UPLOADS, EcrSettings, ImageSource, MANIFEST_TYPES};
+use crate::domain::scan::ScanResult;
 use crate::domain::secret::Secret;
 use crate::error::Error;
 
@@ -59,6 +62,13 @@ pub struct EcrOutcome {
     /// that take one platform's image only (Lambda refuses indexes). Attestations left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<PlatformImage>,
+    /// `SCAN_FAIL_ON`: the findings of ECR's scan per severity, every platform added up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanCounts>,
+    /// The scan of each image (each platform of an index), findings worst first: for reports,
+    /// not written to the outputs.
+    #[serde(skip)]
+    pub scans: Vec<ScanResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,7 +99,7 @@ impl fmt::Display for EcrOutcome {
 pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) -> Result<EcrOutcome, Error> {
     let repository = settings.repository.as_str();
     let registry_id = settings.registry_id.as_deref();
-    let (repository_uri, created_repository) = repository::ensure(run, settings, clients).await?;
+    let (repository_uri, created_repository, scan_on_push) = repository::ensure(run, settings, clients).await?;
     let mut outcome = EcrOutcome {
         action: "ecr-push",
         region: run.region.clone(),
@@ -106,6 +116,8 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         created_repository,
         dry_run: run.dry_run,
         platforms: Vec::new(),
+        scan: None,
+        scans: Vec::new(),
     };
 
     // Tags already pointing at the image when a later one fails: later script lines can use them.
@@ -191,6 +203,9 @@ pub async fn run(run: &RunContext, settings: &EcrSettings, clients: &Clients) ->
         "image: {} (use it as IMAGE in ecs-deploy)",
         outcome.image.as_deref().unwrap_or_default()
     );
+    if let Some(threshold) = settings.scan_fail_on {
+        scan::scan_gate(run, settings, clients, threshold, scan_on_push, &mut outcome).await?;
+    }
     Ok(outcome)
 }
 

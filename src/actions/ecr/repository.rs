@@ -12,16 +12,21 @@ use crate::domain::context::RunContext;
 use crate::domain::ecr::{EcrSettings, ImageSource};
 use crate::error::Error;
 
-/// The repository's URI, and whether this run created it.
+/// The repository's URI, whether this run created it, and whether it scans on push (its own
+/// setting; a registry scanning rule may scan it too).
 pub(super) async fn ensure(
     run: &RunContext,
     settings: &EcrSettings,
     clients: &Clients,
-) -> Result<(String, bool), Error> {
+) -> Result<(String, bool, bool), Error> {
     let repository = settings.repository.as_str();
     let found = describe(settings, clients).await;
     match found {
-        Ok(found) => Ok((uri_of("ecr:DescribeRepositories", found.as_ref(), repository)?, false)),
+        Ok(found) => Ok((
+            uri_of("ecr:DescribeRepositories", found.as_ref(), repository)?,
+            false,
+            scans_on_push(found.as_ref()),
+        )),
         Err(failure)
             if failure.code_is("RepositoryNotFoundException")
                 && settings.create_repository
@@ -29,12 +34,18 @@ pub(super) async fn ensure(
         {
             if run.dry_run {
                 info!("Dry run: the repository {repository} would be created");
-                return Ok((repository.to_owned(), false));
+                return Ok((repository.to_owned(), false, settings.scan_on_push));
             }
             create(settings, clients).await
         }
         Err(failure) => Err(repository_failure(failure, repository)),
     }
+}
+
+fn scans_on_push(found: Option<&Repository>) -> bool {
+    found
+        .and_then(|repo| repo.image_scanning_configuration())
+        .is_some_and(|config| config.scan_on_push())
 }
 
 async fn describe(settings: &EcrSettings, clients: &Clients) -> Result<Option<Repository>, AwsFailure> {
@@ -66,7 +77,7 @@ fn uri_of(operation: &'static str, found: Option<&Repository>, repository: &str)
         })
 }
 
-async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bool), Error> {
+async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bool, bool), Error> {
     let repository = settings.repository.as_str();
     let created = aws::call(
         "ecr:CreateRepository",
@@ -91,7 +102,11 @@ async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bo
                 settings.tag_mutability.as_str(),
                 settings.scan_on_push
             );
-            Ok((uri_of("ecr:CreateRepository", created.repository(), repository)?, true))
+            Ok((
+                uri_of("ecr:CreateRepository", created.repository(), repository)?,
+                true,
+                settings.scan_on_push,
+            ))
         }
         Err(failure) if failure.code_is("RepositoryAlreadyExistsException") => {
             info!(
@@ -105,7 +120,11 @@ async fn create(settings: &EcrSettings, clients: &Clients) -> Result<(String, bo
             if let Some(found) = &found {
                 settings_differ(settings, found);
             }
-            Ok((uri_of("ecr:DescribeRepositories", found.as_ref(), repository)?, false))
+            Ok((
+                uri_of("ecr:DescribeRepositories", found.as_ref(), repository)?,
+                false,
+                scans_on_push(found.as_ref()),
+            ))
         }
         Err(failure) => Err(repository_failure(failure, repository)),
     }

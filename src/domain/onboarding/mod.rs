@@ -87,6 +87,10 @@ pub struct Resources {
     pub ecr_registry: Option<String>,
     /// `ecr:CreateRepository`, for pushes that create their repository.
     pub ecr_create_repository: bool,
+    /// `SCAN_FAIL_ON`: read the scan's findings (`ecr:DescribeImageScanFindings`, and
+    /// `inspector2:ListFindings` for enhanced scanning) and start a basic scan
+    /// (`ecr:StartImageScan`).
+    pub ecr_scan: bool,
     /// The task role and execution role ARNs `iam:PassRole` is limited to.
     pub pass_roles: Vec<String>,
     /// ECS infrastructure roles (a service's `volumeConfigurations[].managedEBSVolume.roleArn`),

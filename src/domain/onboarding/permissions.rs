@@ -15,6 +15,10 @@ pub const ECR_PUSH: [&str; 7] = [
     "ecr:DescribeRepositories",
 ];
 
+/// `SCAN_FAIL_ON`: the scan's status and findings, and a basic scan started when the repository
+/// does not scan on push.
+pub const ECR_SCAN: [&str; 2] = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan"];
+
 /// `lambda:GetProvisionedConcurrencyConfig`: after the alias moves, the wait until its
 /// provisioned concurrency is READY (without it: a warning, and no wait).
 /// `lambda:ListVersionsByFunction`: `ACTION=rollback` finds the version before the alias's.
@@ -289,11 +293,22 @@ fn ecr(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
     if resources.ecr_create_repository {
         push.push("ecr:CreateRepository");
     }
-    vec![
+    let mut statements = vec![
         // The registry login is account-wide in IAM.
         Statement::allow("EcrLogin", &["ecr:GetAuthorizationToken"], vec!["*".to_owned()]),
-        Statement::allow("EcrPush", &push, repositories),
-    ]
+        Statement::allow("EcrPush", &push, repositories.clone()),
+    ];
+    if resources.ecr_scan {
+        statements.push(Statement::allow("EcrScanGate", &ECR_SCAN, repositories));
+        // With enhanced scanning ECR reads the findings from Amazon Inspector as the caller;
+        // ListFindings has no resource-level permissions.
+        statements.push(Statement::allow(
+            "EcrEnhancedScanFindings",
+            &["inspector2:ListFindings"],
+            vec!["*".to_owned()],
+        ));
+    }
+    statements
 }
 
 /// What the permissions leave out or wide, and why.
@@ -357,6 +372,14 @@ pub fn notes(setup: &Setup) -> Vec<String> {
                 }
             }
             DeployAction::EcrPush => {
+                if resources.ecr_scan {
+                    notes.push(
+                        "ecr-push with SCAN_FAIL_ON: ecr:StartImageScan is used only for a repository that does not scan \
+                         on push (basic scanning), and inspector2:ListFindings only under enhanced scanning (ECR reads \
+                         Amazon Inspector's findings as the caller); either may go where that is not the case."
+                            .to_owned(),
+                    );
+                }
                 if resources.ecr_repositories.is_empty() {
                     notes.push(
                         "ecr-push: no --ecr-repository given, so every repository of the account is allowed."
@@ -435,9 +458,25 @@ mod tests {
         assert_eq!(push["Action"], serde_json::json!(ECR_PUSH));
         assert_eq!(push["Resource"], "arn:aws:ecr:*:111111111111:repository/web");
         assert_eq!(statement(&policy, "EcrLogin")["Resource"], "*");
+        assert!(!policy.to_string().contains("Scan"), "{policy:#}");
         setup.resources.ecr_create_repository = true;
         let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
         assert!(policy.to_string().contains("ecr:CreateRepository"));
+        setup.resources.ecr_scan = true;
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        let scan = statement(&policy, "EcrScanGate");
+        assert_eq!(scan["Action"], serde_json::json!(ECR_SCAN));
+        assert_eq!(scan["Resource"], "arn:aws:ecr:*:111111111111:repository/web");
+        let inspector = statement(&policy, "EcrEnhancedScanFindings");
+        assert_eq!(
+            (&inspector["Action"], &inspector["Resource"]),
+            (&serde_json::json!("inspector2:ListFindings"), &serde_json::json!("*"))
+        );
+        assert!(
+            notes(&setup)
+                .iter()
+                .any(|note| note.contains("inspector2:ListFindings"))
+        );
     }
 
     #[test]
