@@ -165,6 +165,7 @@ def test_an_alias_that_does_not_exist_is_nothing_to_roll_back(fn):
     ({"ALIAS": "live", "ZIP_FILE": "app.zip"}, "ZIP_FILE: is not used by rollback"),
     ({"ALIAS": "live", "VERSION": "$LATEST"}, "is not a published version number"),
     ({"ALIAS": "live", "VERSION": "0"}, "is not a published version number"),
+    ({"ALIAS": "live", "TRAFFIC_SHIFT": "Canary10Percent5Minutes"}, "TRAFFIC_SHIFT: is not used by rollback"),
 ])
 def test_bad_input_is_refused_before_any_call(fn, variables, said):
     result = rollback(fn, **variables)

@@ -4,6 +4,7 @@
 //! said, unknown ones refused), so a broken file is a validation error.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -14,6 +15,7 @@ use crate::domain::arn::is_account_id;
 use crate::domain::context::BitbucketContext;
 use crate::domain::lambda::{CodeSource, LambdaSettings, S3Location, direct_upload_problem, environment_too_large};
 use crate::domain::lambda_configuration::{self, ConfigurationRequest};
+use crate::domain::traffic_shift::{TrafficShift, human_step};
 use crate::vars;
 
 pub(super) fn read(
@@ -21,6 +23,7 @@ pub(super) fn read(
     env: &Env,
     work_dir: &Path,
     context: &BitbucketContext,
+    shift_limits: ShiftLimits,
     warnings: &mut Vec<String>,
 ) -> Option<LambdaSettings> {
     let problems_before = read.problems.len();
@@ -103,6 +106,14 @@ pub(super) fn read(
     if clear_alias_weights && alias.is_none() {
         read.problem(vars::ALIAS_CLEAR_WEIGHTS.name, "is only used with ALIAS");
     }
+    let shift = read_shift(read, env, alias.is_some(), shift_limits);
+    if shift.shift.is_gradual() && version.is_some() {
+        read.problem(
+            vars::TRAFFIC_SHIFT.name,
+            "is not supported with VERSION yet: the alias moves to an existing version all at once; unset \
+             TRAFFIC_SHIFT, or deploy with a code source to shift traffic to the version it publishes",
+        );
+    }
     let version_description = read
         .text(&vars::VERSION_DESCRIPTION)
         .unwrap_or_else(|| default_description(context));
@@ -122,9 +133,93 @@ pub(super) fn read(
         version_description,
         alias,
         clear_alias_weights,
+        traffic_shift: shift.shift,
+        shift_time_scale: shift.time_scale,
         version,
     })
 }
+
+/// What the traffic shift is checked against.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ShiftLimits {
+    pub(super) wait_timeout: Duration,
+    /// The Lambda endpoint is a loopback address (the tests' emulator): only then is the test
+    /// time scale accepted.
+    pub(super) loopback_endpoint: bool,
+}
+
+struct Shift {
+    shift: TrafficShift,
+    time_scale: u32,
+}
+
+/// `TRAFFIC_SHIFT`, and the tests' time scale. The shift must fit in
+/// `WAIT_TIMEOUT` with room for the deployment before it.
+fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLimits) -> Shift {
+    let shift = match read.text(&vars::TRAFFIC_SHIFT) {
+        None => TrafficShift::AllAtOnce,
+        Some(value) => TrafficShift::parse(&value).unwrap_or_else(|problem| {
+            read.problem(vars::TRAFFIC_SHIFT.name, problem);
+            TrafficShift::AllAtOnce
+        }),
+    };
+    if shift.is_gradual() && !has_alias {
+        read.problem(
+            vars::TRAFFIC_SHIFT.name,
+            "needs ALIAS: traffic is shifted between the versions an alias points at",
+        );
+    }
+    let time_scale = read_time_scale(read, env, limits.loopback_endpoint);
+    let takes = shift.duration() / time_scale;
+    if shift.is_gradual() && takes + SHIFT_MARGIN > limits.wait_timeout {
+        read.problem(
+            vars::WAIT_TIMEOUT.name,
+            format!(
+                "is {} s, but TRAFFIC_SHIFT {shift} holds traffic split for {} alone, and WAIT_TIMEOUT covers the \
+                 whole deployment: set WAIT_TIMEOUT to at least {} (the shift plus {} for the rest), or choose a \
+                 shorter TRAFFIC_SHIFT",
+                limits.wait_timeout.as_secs(),
+                human_step(takes),
+                (takes + SHIFT_MARGIN + SHIFT_MARGIN).as_secs(),
+                human_step(SHIFT_MARGIN + SHIFT_MARGIN),
+            ),
+        );
+    }
+    Shift { shift, time_scale }
+}
+
+/// The least time `WAIT_TIMEOUT` must leave beside the shift (for the updates, the version and
+/// the moves of the alias); the message suggests twice this.
+const SHIFT_MARGIN: Duration = Duration::from_secs(60);
+
+/// `AWS_ROLE_DEPLOY_TEST_TIME_SCALE`: the tests divide the shift's holds by this (a 5-minute
+/// canary in half a second). Not a pipe variable: refused unless the Lambda endpoint is a
+/// loopback address, so no deployment to AWS can be shortened by it.
+fn read_time_scale(read: &mut Reader<'_>, env: &Env, loopback_endpoint: bool) -> u32 {
+    let Some(value) = env.value(TEST_TIME_SCALE_VARIABLE) else {
+        return 1;
+    };
+    match value.parse::<u32>() {
+        Ok(scale) if scale >= 1 && loopback_endpoint => scale,
+        Ok(_) if !loopback_endpoint => {
+            read.problem(
+                TEST_TIME_SCALE_VARIABLE,
+                "is for tests only, against an emulator on a loopback AWS_ENDPOINT_URL; unset it",
+            );
+            1
+        }
+        _ => {
+            read.problem(
+                TEST_TIME_SCALE_VARIABLE,
+                format!("is for tests only and must be a whole number from 1, got {value:?}"),
+            );
+            1
+        }
+    }
+}
+
+/// The test-only variable that speeds up traffic shifts (not a pipe variable).
+pub const TEST_TIME_SCALE_VARIABLE: &str = "AWS_ROLE_DEPLOY_TEST_TIME_SCALE";
 
 /// `VERSION`: an existing published version (a number) the alias moves to, alone: with a code
 /// source or a configuration it would not be the version those make.

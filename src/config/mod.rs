@@ -224,8 +224,18 @@ impl Config {
         let action = action.and_then(|name| match name {
             ActionName::AssumeRole => Some(Action::AssumeRole),
             ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
-            ActionName::LambdaDeploy => lambda::read(&mut read, env, &work_dir, &context, &mut warnings)
-                .map(|lambda| Action::LambdaDeploy(Box::new(lambda))),
+            ActionName::LambdaDeploy => {
+                let limits = lambda::ShiftLimits {
+                    wait_timeout,
+                    loopback_endpoint: network
+                        .lambda_endpoint_url
+                        .as_ref()
+                        .or(network.endpoint_url.as_ref())
+                        .is_some_and(|url| crate::domain::network::is_loopback_url(url)),
+                };
+                lambda::read(&mut read, env, &work_dir, &context, limits, &mut warnings)
+                    .map(|lambda| Action::LambdaDeploy(Box::new(lambda)))
+            }
             ActionName::EcrPush => ecr::read(&mut read, &work_dir, network.attempt_timeout, &mut warnings)
                 .map(|ecr| Action::EcrPush(Box::new(ecr))),
             ActionName::Rollback => rollback::read(&mut read).map(|rollback| Action::Rollback(Box::new(rollback))),

@@ -94,13 +94,14 @@ fn read_ecs(read: &mut Reader<'_>, cluster: String) -> Option<EcsSettings> {
 }
 
 /// Variables of lambda-deploy that change what is deployed: not for a rollback.
-const NOT_FOR_LAMBDA_ROLLBACK: [&vars::Var; 6] = [
+const NOT_FOR_LAMBDA_ROLLBACK: [&vars::Var; 7] = [
     &vars::ZIP_FILE,
     &vars::S3_BUCKET,
     &vars::S3_KEY,
     &vars::IMAGE_URI,
     &vars::FUNCTION_CONFIGURATION,
     &vars::VERSION_DESCRIPTION,
+    &vars::TRAFFIC_SHIFT,
 ];
 
 fn read_lambda(read: &mut Reader<'_>, function: String) -> Option<LambdaRollback> {

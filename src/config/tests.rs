@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use super::reader::parse_bool;
 use super::*;
 use crate::domain::auth_plan::CredentialSource;
+use crate::domain::lambda::LambdaSettings;
+use crate::domain::traffic_shift::TrafficShift;
 use crate::error::Problem;
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/deploy";
@@ -457,4 +459,122 @@ fn aws_default_region_wins_over_aws_region() {
     ]))
     .unwrap();
     assert_eq!(config.region, "us-east-2");
+}
+
+const LAMBDA: &[(&str, Option<&str>)] = &[
+    ("ACTION", Some("lambda-deploy")),
+    ("FUNCTION_NAME", Some("api")),
+    ("S3_BUCKET", Some("artifacts")),
+    ("S3_KEY", Some("api.zip")),
+    ("ALIAS", Some("live")),
+];
+
+fn lambda_with<'a>(changes: &[(&'a str, Option<&'a str>)]) -> Vec<(&'a str, Option<&'a str>)> {
+    LAMBDA.iter().chain(changes).copied().collect()
+}
+
+fn lambda_settings(changes: &[(&str, Option<&str>)]) -> LambdaSettings {
+    match Config::from_env(&with(&lambda_with(changes))).unwrap().action {
+        Action::LambdaDeploy(settings) => *settings,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn traffic_shift_defaults_to_all_at_once() {
+    let settings = lambda_settings(&[]);
+    assert_eq!(settings.traffic_shift, TrafficShift::AllAtOnce);
+    assert_eq!(settings.shift_time_scale, 1);
+    let settings = lambda_settings(&[("TRAFFIC_SHIFT", Some("Canary10Percent5Minutes"))]);
+    assert_eq!(settings.traffic_shift.steps().len(), 1);
+}
+
+#[test]
+fn traffic_shift_problems() {
+    let cases: &[(&[(&str, Option<&str>)], &str, &str)] = &[
+        (
+            &[("TRAFFIC_SHIFT", Some("Blue"))],
+            "TRAFFIC_SHIFT",
+            "is not a traffic shift",
+        ),
+        (
+            &[("TRAFFIC_SHIFT", Some("canary:0%:5m"))],
+            "TRAFFIC_SHIFT",
+            "from 1% to 99%",
+        ),
+        (
+            &[("TRAFFIC_SHIFT", Some("linear:100%:5m"))],
+            "TRAFFIC_SHIFT",
+            "from 1% to 99%",
+        ),
+        (
+            &[("TRAFFIC_SHIFT", Some("canary:10%:0s"))],
+            "TRAFFIC_SHIFT",
+            "more than zero",
+        ),
+        (
+            &[("TRAFFIC_SHIFT", Some("canary:10%:5m")), ("ALIAS", None)],
+            "TRAFFIC_SHIFT",
+            "needs ALIAS",
+        ),
+        (
+            &[
+                ("TRAFFIC_SHIFT", Some("canary:10%:5m")),
+                ("VERSION", Some("3")),
+                ("S3_BUCKET", None),
+                ("S3_KEY", None),
+            ],
+            "TRAFFIC_SHIFT",
+            "not supported with VERSION",
+        ),
+        (
+            &[("TRAFFIC_SHIFT", Some("Canary10Percent30Minutes"))],
+            "WAIT_TIMEOUT",
+            "holds traffic split for 30 min alone",
+        ),
+        (
+            &[
+                ("TRAFFIC_SHIFT", Some("Linear10PercentEvery2Minutes")),
+                ("WAIT_TIMEOUT", Some("1100")),
+            ],
+            "WAIT_TIMEOUT",
+            "at least 1200",
+        ),
+        (
+            &[("AWS_ROLE_DEPLOY_TEST_TIME_SCALE", Some("600"))],
+            "AWS_ROLE_DEPLOY_TEST_TIME_SCALE",
+            "loopback",
+        ),
+        (
+            &[
+                ("AWS_ROLE_DEPLOY_TEST_TIME_SCALE", Some("600")),
+                ("AWS_ENDPOINT_URL_LAMBDA", Some("https://lambda.example.com")),
+                ("AWS_ENDPOINT_URL", Some("http://127.0.0.1:5000")),
+            ],
+            "AWS_ROLE_DEPLOY_TEST_TIME_SCALE",
+            "loopback",
+        ),
+        (
+            &[
+                ("AWS_ROLE_DEPLOY_TEST_TIME_SCALE", Some("0")),
+                ("AWS_ENDPOINT_URL", Some("http://127.0.0.1:5000")),
+            ],
+            "AWS_ROLE_DEPLOY_TEST_TIME_SCALE",
+            "whole number",
+        ),
+    ];
+    for (changes, variable, fragment) in cases {
+        assert_problem(&lambda_with(changes), variable, fragment);
+    }
+}
+
+#[test]
+fn test_time_scale_only_against_a_loopback_endpoint() {
+    let settings = lambda_settings(&[
+        ("TRAFFIC_SHIFT", Some("Canary10Percent30Minutes")),
+        ("AWS_ENDPOINT_URL", Some("http://127.0.0.1:5000")),
+        ("AWS_ROLE_DEPLOY_TEST_TIME_SCALE", Some("600")),
+    ]);
+    assert_eq!(settings.shift_time_scale, 600);
+    assert_eq!(settings.traffic_shift.duration() / 600, Duration::from_secs(3));
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::traffic_shift::TrafficShift;
+
 /// Lambda's documented limit for a package uploaded in the request itself ("50 MB" zipped).
 pub const DIRECT_UPLOAD_MAX: u64 = 50 * 1024 * 1024;
 /// What Lambda really checks for a direct upload: the request, in which the zip is base64
@@ -59,6 +61,11 @@ pub struct LambdaSettings {
     /// `ALIAS_CLEAR_WEIGHTS`: an alias that splits traffic between versions has its weights
     /// cleared when it moves, instead of the deployment being refused.
     pub clear_alias_weights: bool,
+    /// `TRAFFIC_SHIFT`: how the alias moves to the new version.
+    pub traffic_shift: TrafficShift,
+    /// The shift's holds are divided by this: 1, except against the tests' emulator
+    /// (`AWS_ROLE_DEPLOY_TEST_TIME_SCALE`, accepted only with a loopback Lambda endpoint).
+    pub shift_time_scale: u32,
     /// `VERSION`: move `alias` to this existing published version, and change nothing else
     /// (no code source, no configuration).
     pub version: Option<String>,

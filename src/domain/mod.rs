@@ -24,3 +24,4 @@ pub mod sts;
 pub mod task_definition;
 pub mod time;
 pub mod token;
+pub mod traffic_shift;

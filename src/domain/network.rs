@@ -56,6 +56,17 @@ pub fn is_loopback(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A URL whose host is a loopback address (`http://127.0.0.1:5000`, `https://localhost`): an
+/// endpoint on this machine, such as the tests' emulator.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    !host.is_empty() && is_loopback(host)
+}
+
 /// The host of a plain `http://` URL that is not loopback: what a request to it crosses the
 /// network unencrypted to. None for `https://` and for loopback.
 pub fn plain_http_host(url: &str) -> Option<&str> {
@@ -83,6 +94,26 @@ pub fn host_without_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        for url in [
+            "http://127.0.0.1:5000",
+            "https://localhost/x",
+            "http://[::1]:80",
+            "http://u:p@127.0.0.2:9",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://lambda.eu-west-1.amazonaws.com",
+            "http://127.0.0.1.example.com",
+            "127.0.0.1",
+            "",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
 
     #[test]
     fn ports_come_off_names_and_addresses() {

@@ -5,6 +5,7 @@
 
 use super::ecs::EcsSettings;
 use super::lambda::LambdaSettings;
+use super::traffic_shift::TrafficShift;
 
 #[derive(Debug, Clone)]
 pub enum RollbackSettings {
@@ -40,6 +41,9 @@ impl LambdaRollback {
             version_description: String::new(),
             alias: Some(self.alias.clone()),
             clear_alias_weights: self.clear_alias_weights,
+            // A rollback moves the alias at once.
+            traffic_shift: TrafficShift::AllAtOnce,
+            shift_time_scale: 1,
             version,
         }
     }

@@ -18,6 +18,7 @@ pub(crate) mod provisioned;
 mod readback;
 mod release;
 mod revert;
+mod shift;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -185,9 +186,18 @@ pub async fn run(
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
     run.cancel.answered_by_action();
     tokio::select! {
-        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => result,
-        () = run.cancel.cancelled() => Err(progress.borrow().cancelled()),
+        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => return result,
+        () = run.cancel.cancelled() => {}
     }
+    // Cancelled during a traffic shift: the alias goes back to the old version first.
+    let under_way = progress.borrow().shift_under_way();
+    let Some(state) = under_way else {
+        return Err(progress.borrow().cancelled());
+    };
+    let said = shift::roll_back(&lambda, function, &state, Instant::now() + shift::CANCEL_ROLLBACK).await;
+    progress.borrow_mut().rolled_back(said.is_ok());
+    let error = progress.borrow().cancelled();
+    Err(error.with_details(vec![said.unwrap_or_else(|problem| problem)]))
 }
 
 /// The changes, in order, each recorded in `done` as it is made.
@@ -293,16 +303,23 @@ async fn deploy(
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
             let from = current.as_ref().map(|current| current.version.clone());
-            let arn = release::move_alias(
-                &lambda,
-                function,
-                alias,
-                version,
-                current,
-                settings.clear_alias_weights,
-                deadline,
-            )
-            .await
+            let arn = match current {
+                Some(current) if settings.traffic_shift.is_gradual() => {
+                    shift::shift(&lambda, settings, version, current, deadline, done).await
+                }
+                current => {
+                    release::move_alias(
+                        &lambda,
+                        function,
+                        alias,
+                        version,
+                        current,
+                        settings.clear_alias_weights,
+                        deadline,
+                    )
+                    .await
+                }
+            }
             .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut().alias_moved(alias, version);
             done.borrow_mut()

@@ -3,7 +3,7 @@
 
 use super::LambdaOutcome;
 use super::function::FunctionState;
-use super::release::Alias;
+use super::release::{Alias, Shifting};
 use crate::domain::context::RunContext;
 use crate::domain::lambda::LambdaSettings;
 use crate::error::Error;
@@ -25,6 +25,8 @@ pub(super) struct Progress<'a> {
     alias_moved: Option<String>,
     /// The step under way, for a SIGTERM.
     in_flight: &'static str,
+    /// A traffic shift under way: where it started, and the share the new version has now.
+    shift: Option<(Shifting, u8)>,
 }
 
 impl<'a> Progress<'a> {
@@ -46,6 +48,7 @@ impl<'a> Progress<'a> {
             version: None,
             alias_moved: None,
             in_flight: "nothing",
+            shift: None,
         }
     }
 
@@ -95,6 +98,38 @@ impl<'a> Progress<'a> {
         self.done.push(format!("version {version} is published"));
     }
 
+    /// The alias sends `percent` to the new version now.
+    pub(super) fn shifting(&mut self, state: &Shifting, percent: u8) {
+        self.shift = Some((state.clone(), percent));
+    }
+
+    /// The alias points at the new version alone: the shift is over.
+    pub(super) fn shifted(&mut self) {
+        self.shift = None;
+    }
+
+    /// The shift was put back (or tried to be): the alias is where it was.
+    pub(super) fn rolled_back(&mut self, back: bool) {
+        if let Some((state, percent)) = self.shift.take() {
+            self.done.push(if back {
+                format!(
+                    "the alias {} sent {percent}% to version {}, then was put back on version {}",
+                    state.alias, state.new_version, state.old_version
+                )
+            } else {
+                format!(
+                    "the alias {} sends {percent}% to version {} (putting it back failed)",
+                    state.alias, state.new_version
+                )
+            });
+        }
+    }
+
+    /// A traffic shift under way, for a rollback on SIGTERM.
+    pub(super) fn shift_under_way(&self) -> Option<Shifting> {
+        self.shift.as_ref().map(|(state, _)| state.clone())
+    }
+
     /// The alias points at `version` now (the step's one atomic change).
     pub(super) fn alias_moved(&mut self, alias: &str, version: &str) {
         self.alias_moved = Some(version.to_owned());
@@ -122,6 +157,11 @@ impl<'a> Progress<'a> {
         }
         match (&settings.alias, &self.alias_before) {
             (Some(_), _) if self.alias_moved.is_some() => {}
+            (Some(name), _) if let Some((state, percent)) = &self.shift => left.push(format!(
+                "the alias {name} sends {percent}% to version {} and the rest to version {} (the traffic shift did not \
+                 finish)",
+                state.new_version, state.old_version
+            )),
             (Some(name), Some(version)) => left.push(format!("the alias {name} still points at version {version}")),
             (Some(name), None) => left.push(format!("the alias {name} was not created")),
             (None, _) => {}

@@ -39,6 +39,16 @@ impl Alias {
     }
 }
 
+/// Where a shift under way started from: what a rollback puts back.
+#[derive(Debug, Clone)]
+pub(super) struct Shifting {
+    pub(super) alias: String,
+    pub(super) old_version: String,
+    pub(super) new_version: String,
+    /// The alias's RevisionId after the pipe's last UpdateAlias.
+    pub(super) revision_id: String,
+}
+
 /// An alias that splits traffic between versions would only be half-moved by changing its
 /// version: refused, unless `ALIAS_CLEAR_WEIGHTS` says to clear the weights as it moves.
 pub(super) fn check_weights(name: &str, alias: &Alias, clear: bool) -> Result<(), Error> {

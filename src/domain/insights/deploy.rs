@@ -394,6 +394,8 @@ mod tests {
             version_description: String::new(),
             alias: Some("live".into()),
             clear_alias_weights: false,
+            traffic_shift: crate::domain::traffic_shift::TrafficShift::AllAtOnce,
+            shift_time_scale: 1,
             version: None,
         };
         let outputs = json!({

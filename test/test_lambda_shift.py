@@ -1,0 +1,188 @@
+"""TRAFFIC_SHIFT (issue 21): a Lambda alias moved to the new version step by step through
+RoutingConfig weights, observed in the recorded UpdateAlias calls; bad shifts refused before any
+change; SIGTERM mid-shift puts the alias back.
+
+The shift's holds are divided by AWS_ROLE_DEPLOY_TEST_TIME_SCALE, which the pipe accepts only
+with a loopback endpoint (the emulator): a 5-minute canary takes half a second here."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from emulator.lambda_scenario import make_zip
+from pipe import BINARY, Result
+from test_lambda import FUNCTION, Lambda
+
+MUTATING = ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias")
+FAST = "600"
+
+
+@pytest.fixture
+def fn(scenario, emulator):
+    return Lambda(scenario, emulator)
+
+
+def live_alias(fn):
+    """Alias `live` on a published version `one`, as after an earlier deployment."""
+    one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    return one
+
+
+def routing(call):
+    """(FunctionVersion, {version: weight}) of one recorded UpdateAlias."""
+    params = call["params"]
+    return params["FunctionVersion"], (params.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def alias_now(fn):
+    alias = fn.boto.get_alias(FunctionName=FUNCTION, Name="live")
+    return alias["FunctionVersion"], (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+
+def test_canary_sends_ten_percent_then_everything(fn):
+    one = live_alias(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="Canary10Percent5Minutes",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert [routing(call) for call in fn.calls("UpdateAlias")] == [(one, {new: 0.1}), (new, {})]
+    assert alias_now(fn) == (new, {})
+    assert f"10% to version {new}, 90% to version {one} (step 1 of 2); next step in 5 min" in result.output
+    assert "100% to version" in result.output
+
+
+def test_linear_custom_shift_step_by_step(fn):
+    one = live_alias(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="linear:30%:1m",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert [routing(call) for call in fn.calls("UpdateAlias")] == [
+        (one, {new: 0.3}), (one, {new: 0.6}), (one, {new: 0.9}), (new, {})]
+    # Each step carries the RevisionId the one before left: nobody else's change is overwritten.
+    revisions = [call["params"].get("RevisionId") for call in fn.calls("UpdateAlias")]
+    assert all(revisions) and len(set(revisions)) == 4
+
+
+def test_a_new_alias_is_created_whole(fn):
+    fn.boto.publish_version(FunctionName=FUNCTION)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    assert len(fn.calls("CreateAlias")) == 1 and fn.calls("UpdateAlias") == []
+
+
+def test_weighted_alias_still_refused_with_a_shift(fn):
+    one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.update_function_code(FunctionName=FUNCTION, ZipFile=make_zip({"app.py": "X = 'theirs'\n"}))
+    two = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one,
+                         RoutingConfig={"AdditionalVersionWeights": {two: 0.2}})
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 2, result
+    assert "ALIAS_CLEAR_WEIGHTS" in result.output
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_weighted_alias_cleared_by_the_first_step(fn):
+    one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.update_function_code(FunctionName=FUNCTION, ZipFile=make_zip({"app.py": "X = 'theirs'\n"}))
+    two = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one,
+                         RoutingConfig={"AdditionalVersionWeights": {two: 0.2}})
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    ALIAS_CLEAR_WEIGHTS="true", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert [routing(call) for call in fn.calls("UpdateAlias")] == [(one, {new: 0.1}), (new, {})]
+
+
+@pytest.mark.parametrize("shift, says", [
+    ("Canary10Percent7Minutes", "is not a traffic shift"),
+    ("canary:0%:5m", "from 1% to 99%"),
+    ("linear:100%:1m", "from 1% to 99%"),
+    ("canary:10%:0s", "more than zero"),
+])
+def test_bad_shift_is_refused_before_any_call(fn, shift, says):
+    live_alias(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT=shift)
+
+    assert result.code == 2, result
+    assert "TRAFFIC_SHIFT" in result.output and says in result.output, result
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_shift_longer_than_wait_timeout_is_refused_before_any_call(fn):
+    live_alias(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="Canary10Percent30Minutes")
+
+    assert result.code == 2, result
+    assert "WAIT_TIMEOUT" in result.output and "30 min" in result.output, result
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_test_time_scale_is_refused_against_aws(scenario, emulator):
+    fn = Lambda(scenario, emulator)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST, AWS_ENDPOINT_URL_LAMBDA="https://lambda.example.com")
+
+    assert result.code == 2, result
+    assert "AWS_ROLE_DEPLOY_TEST_TIME_SCALE" in result.output and "loopback" in result.output, result
+
+
+def run_in_background(fn, **overrides):
+    variables = {"ACTION": "lambda-deploy", "FUNCTION_NAME": FUNCTION, **overrides}
+    env = fn.step.env(**variables)
+    process = subprocess.Popen([str(BINARY)], env=env, cwd=str(fn.step.clone_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return process, env
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
+def test_sigterm_mid_shift_puts_the_alias_back(fn):
+    one = live_alias(fn)
+    # A 1-hour canary at 1:60: one minute split, the time to send SIGTERM.
+    process, env = run_in_background(fn, ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:1h",
+                                     WAIT_TIMEOUT="300", AWS_ROLE_DEPLOY_TEST_TIME_SCALE="60")
+    assert wait_for(lambda: fn.calls("UpdateAlias")), "the shift never started"
+    time.sleep(0.5)
+    assert process.poll() is None, "the shift ended already"
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"SIGTERM did not end the pipe\n{Result(-1, stdout.decode(), stderr.decode())}")
+    took = time.monotonic() - signalled
+    result = Result.collect(process.returncode, stdout, stderr, outputs_dir=fn.step.outputs_dir, env=env)
+    fn.emulator.assert_no_secrets_in(result.everything())
+
+    assert result.code == 143, result
+    updates = [routing(call) for call in fn.calls("UpdateAlias")]
+    [(first_primary, first_weights), back] = updates
+    assert first_primary == one and list(first_weights.values()) == [0.1], updates
+    assert back == (one, {}), updates
+    assert alias_now(fn) == (one, {})
+    assert "Cancelled (SIGTERM) during lambda-deploy" in result.final_line, result
+    assert f"back on version {one} with no weights" in result.output, result
+    assert took < 8, f"took {took:.1f} s after SIGTERM\n{result}"
