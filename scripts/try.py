@@ -18,7 +18,7 @@ would show, one section per pipe call:
      scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
      meant to fail (exit code 1), and the tags stay pushed.
 
-After each deployment, the Code Insights report it left on the commit, as a fake Bitbucket
+After each deployment and the scan-gated push, the Code Insights report it left on the commit, as a fake Bitbucket
 authentication proxy (test/insights.py) received it: on port 29418, where the image finds it through
 its hosts file as in Bitbucket; the quick mode points the binary at a free port instead.
 
@@ -196,6 +196,7 @@ def main():
                      ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
                      TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
                      SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")
+                show_report(proxy)
         finally:
             if proxy:
                 proxy.__exit__(None, None, None)

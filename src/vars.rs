@@ -273,7 +273,7 @@ pipe_variables! {
         default: Some("json"),
     }
     CODE_INSIGHTS {
-        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy`, `lambda-deploy` and `rollback`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
+        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy`, `lambda-deploy` and `rollback`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED; for `ecr-push` with `SCAN_FAIL_ON`, a SECURITY report with the findings per severity and one annotation per finding. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
         default: Some("true"),
     }
     DEBUG {

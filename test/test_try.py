@@ -40,6 +40,9 @@ def test_the_try_out_shows_every_action():
     assert f"✔ Tagged {pushed[1]} as prod" in output, "the pushed image, promoted"
     assert "HIGH CVE-2024-2511 openssl 3.0.2 (fixed in 3.0.13)" in output
     assert "at or above SCAN_FAIL_ON (HIGH)" in output and "stays pushed" in output
+    # The SECURITY report that push left: counts, and the findings as annotations.
+    assert "  ECR scan of team/api:sha-" in output and ": FAILED" in output and "  High: 1" in output
+    assert "  [HIGH] CVE-2024-2511 (HIGH) in openssl 3.0.2 fixed in 3.0.13" in output
     assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n", "the scan gate's stop is the one expected failure"
     assert "not available" not in output
     assert "try-external-id" not in output

@@ -65,6 +65,8 @@ pub async fn gate(
             Ended::Complete(answer) => {
                 let result = read_findings(settings, clients, target, *answer).await?;
                 print(&result, &shown);
+                // Kept for the run's Code Insights report, also when a later platform fails.
+                run.scans.record(std::slice::from_ref(&result));
                 results.push(result);
             }
             Ended::NoFindings(status, description) => {
@@ -240,6 +242,9 @@ pub(super) async fn scan_gate(
     );
     outcome.scan = Some(counts);
     let verdict = judge(&results, threshold, &pushed);
+    // For the Code Insights SECURITY report, also when the verdict fails the push (the error's
+    // outputs carry only the counts).
+    run.scans.record(&results);
     outcome.scans = results;
     verdict.map_err(|error| with_outputs(error, outcome))
 }
