@@ -242,9 +242,6 @@ pub(super) async fn scan_gate(
     );
     outcome.scan = Some(counts);
     let verdict = judge(&results, threshold, &pushed);
-    // For the Code Insights SECURITY report, also when the verdict fails the push (the error's
-    // outputs carry only the counts).
-    run.scans.record(&results);
     outcome.scans = results;
     verdict.map_err(|error| with_outputs(error, outcome))
 }
