@@ -121,6 +121,24 @@ def lambda_step(scenario, emulator):
     return policy, run
 
 
+def test_lambda_rollback_after_two_deploys_runs_with_exactly_the_generated_permissions(lambda_step, emulator,
+                                                                                       scenario):
+    policy, run = lambda_step
+    assert run(policy).code == 0
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 2\n"}))
+    assert run(policy).code == 0
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME="api", ALIAS="live")
+    assert result.code == 0, result
+    assert result.final_line.endswith("Rolled back alias live of api from version 2 to version 1"), result
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME="api", ALIAS="live", VERSION="2")
+    assert result.code == 0, result
+
+    emulator.enforce_role_policy(scenario.role_arn, without(policy, "lambda:ListVersionsByFunction"))
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME="api", ALIAS="live")
+    assert result.code == 3 and "lambda:ListVersionsByFunction" in result.output, result
+
+
 def test_lambda_deploy_runs_with_exactly_the_generated_permissions(lambda_step, emulator):
     policy, run = lambda_step
     result = run(policy)
