@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `rollback` (put ECS services back on the revision they ran before), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `rollback` (put ECS services back on the revision they ran before, or a Lambda alias on the version before), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -172,7 +172,7 @@ pipe_variables! {
         default: Some("fail"),
     }
     FUNCTION_NAME {
-        usage: "`lambda-deploy`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`.",
+        usage: "`lambda-deploy`, `rollback`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`; for `rollback`, it makes the target Lambda.",
     }
     ZIP_FILE {
         usage: "`lambda-deploy`: the code, as a `.zip` or a directory that the pipe zips reproducibly. With `S3_BUCKET` and `S3_KEY`, uploaded there first (needed above Lambda's 50 MB direct-upload limit).",
@@ -204,10 +204,10 @@ pipe_variables! {
         default: Some("Bitbucket build <build number>, commit <short commit>"),
     }
     ALIAS {
-        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`). An alias that splits traffic between versions (`RoutingConfig` weights) is refused unless `ALIAS_CLEAR_WEIGHTS` is true.",
+        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`). An alias that splits traffic between versions (`RoutingConfig` weights) is refused unless `ALIAS_CLEAR_WEIGHTS` is true. `rollback` with `FUNCTION_NAME`: the alias to move back (required).",
     }
     ALIAS_CLEAR_WEIGHTS {
-        usage: "`lambda-deploy`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
+        usage: "`lambda-deploy`, `rollback`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
         default: Some("false"),
     }
     TRAFFIC_SHIFT {
@@ -218,7 +218,7 @@ pipe_variables! {
         usage: "`lambda-deploy` with a gradual `TRAFFIC_SHIFT`: CloudWatch alarm names, comma-separated. Checked before the first shift (an alarm that does not exist is an error, one already in `ALARM` refuses the shift) and between steps: one in `ALARM` puts the alias back on the old version with no weights and fails the step, naming the alarm and its reason. Needs `cloudwatch:DescribeAlarms`.",
     }
     VERSION {
-        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change.",
+        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
     }
     IMAGE_NAME {
         usage: "`ecr-push`: the image to push from the step's Docker daemon (`services: [docker]`), e.g. `my-app` or `my-app:1.2`. Exactly one of `IMAGE_NAME`, `IMAGE_ARCHIVE` and `SOURCE_TAG`.",
@@ -276,7 +276,7 @@ pipe_variables! {
         default: Some("json"),
     }
     CODE_INSIGHTS {
-        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy`, `lambda-deploy` and `rollback`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
+        usage: "Leave a Code Insights report on the commit (`BITBUCKET_COMMIT`), shown on the commit and its pull requests: for `ecs-deploy`, `lambda-deploy` and `rollback`, what was deployed, each service's or the function's final state, the duration and console links, PASSED or FAILED; for `ecr-push` with `SCAN_FAIL_ON`, a SECURITY report with the findings per severity and one annotation per finding. Sent through the Pipelines authentication proxy (no credential of the pipe's); outside Bitbucket, or when the report is refused, a warning and never a failed step. `false` turns it off.",
         default: Some("true"),
     }
     DEBUG {

@@ -180,3 +180,20 @@ def test_untrusted_finding_text_prints_no_line_of_its_own(scenario, emulator, ec
     assert result.code == 0, result
     assert "\n✔ Pushed fine" not in result.output and "\x1b" not in result.output
     assert "CVE-1\\n✔ Pushed fine" in result.output
+
+
+def test_the_security_report_carries_the_findings_also_when_the_gate_fails(scenario, emulator, ecr, ecr_registry):
+    """The scans the gate read reach the run's Code Insights SECURITY report (one annotation per
+    finding), through the fake Pipelines proxy (insights.py), also when the push fails on them."""
+    from insights import TEST_PROXY_VARIABLE, FakeInsightsProxy
+
+    name = repository(ecr)
+    emulator.ecr_scan(kind="enhanced", findings=[HIGH, LOW])
+    with FakeInsightsProxy() as proxy:
+        result, _, _ = push(scenario, name, SCAN_FAIL_ON="HIGH", **{TEST_PROXY_VARIABLE: proxy.address})
+    assert result.code == 1, result
+    [report] = [r for r in proxy.requests if r["method"] == "PUT"]
+    assert report["body"]["report_type"] == "SECURITY" and report["body"]["result"] == "FAILED"
+    annotations = [a for r in proxy.requests if r["method"] == "POST" for a in r["body"]]
+    assert [a["summary"].split(" ")[0] for a in annotations] == ["CVE-2024-0001", "CVE-2024-0002"]
+    assert "fixed in 3.0.13" in annotations[0]["summary"]

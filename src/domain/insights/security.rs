@@ -103,7 +103,7 @@ pub fn security(settings: &EcrSettings, threshold: Severity, run: &Run<'_>, scan
     }
 }
 
-/// One finding: `CVE-2023-1234 (HIGH)`, `openssl 3.0.2 → fixed in 3.0.7`, ECR's description and link.
+/// One finding: `CVE-2023-1234 (HIGH) in openssl 3.0.2 fixed in 3.0.7`, ECR's description and link.
 fn annotation(finding: &ScanFinding, platform: Option<&str>) -> Annotation {
     let package = match (&finding.package, &finding.package_version) {
         (Some(package), Some(version)) => Some(format!("{package} {version}")),
@@ -114,10 +114,10 @@ fn annotation(finding: &ScanFinding, platform: Option<&str>) -> Annotation {
     if let Some(package) = &package {
         summary.push(format!("in {package}"));
     }
-    summary.push(match &finding.fixed_in {
-        Some(fixed) => format!("fixed in {fixed}"),
-        None => "no fixed version given".to_owned(),
-    });
+    // Only enhanced scanning gives one; basic scanning's silence says nothing.
+    if let Some(fixed) = &finding.fixed_in {
+        summary.push(format!("fixed in {fixed}"));
+    }
     if let Some(platform) = platform {
         summary.push(format!("({platform})"));
     }
@@ -306,10 +306,7 @@ mod tests {
             &scans,
         );
         assert_eq!(passed.result, Verdict::Passed);
-        assert_eq!(
-            passed.annotations[0].summary,
-            "CVE-9 (MEDIUM) in openssl 3.0.2 no fixed version given"
-        );
+        assert_eq!(passed.annotations[0].summary, "CVE-9 (MEDIUM) in openssl 3.0.2");
         let failed = security(
             &settings(),
             Severity::High,

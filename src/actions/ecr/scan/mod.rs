@@ -65,6 +65,8 @@ pub async fn gate(
             Ended::Complete(answer) => {
                 let result = read_findings(settings, clients, target, *answer).await?;
                 print(&result, &shown);
+                // Kept for the run's Code Insights report, also when a later platform fails.
+                run.scans.record(std::slice::from_ref(&result));
                 results.push(result);
             }
             Ended::NoFindings(status, description) => {
