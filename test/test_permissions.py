@@ -191,17 +191,23 @@ def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scena
     assert "ecr:BatchGetImage" in refused.output and "--provenance=false" in refused.output
 
 
+@pytest.mark.parametrize("shape", ["request", "get-function"])
 def test_a_configuration_giving_the_function_a_role_passes_it_with_exactly_the_generated_permissions(
-        scenario, emulator):
+        scenario, emulator, shape):
     """FUNCTION_CONFIGURATION sets `Role`: UpdateFunctionConfiguration passes that role to Lambda
     (iam:PassRole for lambda.amazonaws.com). A trust-policy step reading the same file grants it;
-    the generic permissions do not."""
+    the generic permissions do not. The file as the request, or as `get-function` prints it (the
+    role under `Configuration`)."""
     fn = lambda_fixture(emulator, name="api")
     other_role = fn.client("iam").create_role(
         RoleName="api-exec-2", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
     )["Role"]["Arn"]
-    (scenario.clone_dir / "lambda.json").write_text(json.dumps({"Role": other_role, "Timeout": 20}))
+    configuration = {"Role": other_role, "Timeout": 20}
+    if shape == "get-function":
+        configuration = {"Configuration": {**configuration, "FunctionName": "api", "Version": "$LATEST"},
+                         "Code": {"RepositoryType": "S3", "Location": "https://example.invalid/x"}}
+    (scenario.clone_dir / "lambda.json").write_text(json.dumps(configuration))
 
     def deploy(policy):
         emulator.enforce_role_policy(scenario.role_arn, policy)
