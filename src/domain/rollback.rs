@@ -46,6 +46,8 @@ impl LambdaRollback {
             // A rollback moves the alias at once.
             traffic_shift: TrafficShift::AllAtOnce,
             shift_time_scale: 1,
+            // Nothing to watch: the alias moves at once.
+            alarms: Vec::new(),
             version,
             keep_versions: self.keep_versions,
         }
