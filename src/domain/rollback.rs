@@ -47,8 +47,6 @@ impl LambdaRollback {
             traffic_shift: TrafficShift::AllAtOnce,
             alarms: Vec::new(),
             shift_time_scale: 1,
-            // Nothing to watch: the alias moves at once.
-            alarms: Vec::new(),
             version,
             keep_versions: self.keep_versions,
         }
