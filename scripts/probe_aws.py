@@ -268,6 +268,29 @@ def probe_create_exists(p):
     return f"{status} {code}: {message}", code == "RepositoryAlreadyExistsException"
 
 
+@row("ecr-start-image-scan-once",
+     "An image pushed to a repository without scan on push (basic scanning) has no scan "
+     "(DescribeImageScanFindings → ScanNotFoundException) until StartImageScan, which answers IN_PROGRESS; "
+     "a second StartImageScan → LimitExceededException (once per image per 24 hours)",
+     "ECR API reference (StartImageScan, DescribeImageScanFindings); test/emulator/ecr_scan.py")
+def probe_start_image_scan(p):
+    repository = p.repository("scan")
+    digest = p.push_image(repository, "probe")
+    ecr = p.client("ecr")
+    image = {"imageDigest": digest}
+    before = expect_error(lambda: ecr.describe_image_scan_findings(repositoryName=repository, imageId=image))
+    try:
+        started = ecr.start_image_scan(repositoryName=repository, imageId=image)["imageScanStatus"]["status"]
+    except ClientError as exc:
+        code, message, status = error_of(exc)
+        return f"before: {before and before[0]}; StartImageScan {status} {code}: {message}", False
+    again = expect_error(lambda: ecr.start_image_scan(repositoryName=repository, imageId=image))
+    answered = (f"before: {before[0] if before else 'a scan'}; StartImageScan {started}; "
+                f"again: {' '.join(map(str, again)) if again else 'started again'}")
+    return answered, (before is not None and before[0] == "ScanNotFoundException" and started == "IN_PROGRESS"
+                      and again is not None and again[0] == "LimitExceededException")
+
+
 def _ecs_service(p):
     """A cluster, a task definition and a service of 0 tasks (nothing runs, nothing is billed)."""
     if getattr(p, "ecs", None):
@@ -440,7 +463,7 @@ def policy(account, region, lambda_role_arn=None):
         {"Sid": "EcrProbeRepositories", "Effect": "Allow",
          "Action": ["ecr:CreateRepository", "ecr:DeleteRepository", "ecr:BatchGetImage", "ecr:PutImage",
                     "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                    "ecr:CompleteLayerUpload"],
+                    "ecr:CompleteLayerUpload", "ecr:DescribeImageScanFindings", "ecr:StartImageScan"],
          "Resource": arn("ecr", "repository/probe-aws-*")},
         {"Sid": "EcsTaskDefinitions", "Effect": "Allow",
          "Action": ["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"], "Resource": "*"},

@@ -668,6 +668,21 @@ def test_unknown_configuration_keys_are_refused_by_name_before_any_change(fn):
     assert fn.calls() == []
 
 
+def test_a_body_lambda_cannot_read_is_refused_as_the_files_fault(fn):
+    """A member type the pipe does not check itself (DurableConfig's), wrong: Lambda answers
+    400 SerializationException (the emulator judges the whole body against the model), and the
+    step ends with exit 2 naming FUNCTION_CONFIGURATION; the function is not changed."""
+    before = fn.configuration()
+    config = {"Timeout": 44, "DurableConfig": {"ExecutionTimeout": "one hour"}}
+    result = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(config)), PUBLISH="false")
+
+    assert result.code == 2, result
+    assert "FUNCTION_CONFIGURATION" in result.final_line and "SerializationException" in result.final_line, result
+    [update] = fn.calls("UpdateFunctionConfiguration")
+    assert update["status"] == 400 and update["wrong_types"] == ["DurableConfig.ExecutionTimeout (str, not integer)"]
+    assert fn.configuration()["RevisionId"] == before["RevisionId"]
+
+
 def test_a_file_with_nothing_settable_is_said_never_a_silent_update(fn):
     printed = {"FunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:api", "State": "Active"}
     alone = fn.run(FUNCTION_CONFIGURATION=fn.write("c.json", json.dumps(printed)), PUBLISH="false")

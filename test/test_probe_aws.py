@@ -54,6 +54,8 @@ def test_every_row_runs_against_the_emulator(prober):
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                        "Action": "sts:AssumeRole"}]})
+    # Basic scanning without scan on push, as a sandbox account's fresh repository has it.
+    emulator.ecr_scan(on_push=False)
     # containers-roadmap#2709 as the ECS emulator models it: UpdateService names the previous
     # service deployment, a later DescribeServices the new one.
     emulator.ecs_rollout(f"{PREFIX}-ecs", f"{PREFIX}-ecs", "complete", polls=1, current_stale_polls=0)

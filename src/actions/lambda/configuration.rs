@@ -96,7 +96,7 @@ pub(super) async fn update(
         Err(failure)
             if matches!(
                 failure.code.as_deref(),
-                Some("InvalidParameterValueException" | "ValidationException")
+                Some("InvalidParameterValueException" | "ValidationException" | "SerializationException")
             ) =>
         {
             Err(Error::BadInput {

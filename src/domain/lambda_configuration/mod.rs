@@ -15,6 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::domain::arn::is_account_id;
 
+mod types;
+pub use types::type_problems;
+
 /// The fields UpdateFunctionConfiguration takes, besides `FunctionName` (the function named by
 /// `FUNCTION_NAME`) and `RevisionId` (the one the pipe observed).
 pub const SETTABLE: &[&str] = &[
@@ -332,66 +335,6 @@ pub fn same_function(one: &str, other: &str) -> bool {
     name_a == name_b && agree(region_a, region_b) && agree(account_a, account_b)
 }
 
-/// Fields of UpdateFunctionConfiguration whose value has the wrong JSON type, as
-/// "MemorySize must be a whole number, not a string": caught before the call, since Lambda's
-/// own answer to such a body is not an error message a user can act on.
-pub fn type_problems(document: &Map<String, Value>) -> Vec<String> {
-    fn kind(value: &Value) -> &'static str {
-        match value {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "a list",
-            Value::Object(_) => "an object",
-        }
-    }
-    let mut problems = Vec::new();
-    let mut expect = |field: &str, value: &Value, ok: bool, wanted: &str| {
-        if !ok {
-            problems.push(format!("{field} must be {wanted}, not {}", kind(value)));
-        }
-    };
-    for (key, value) in document {
-        match key.as_str() {
-            "Role" | "Handler" | "Description" | "Runtime" | "KMSKeyArn" => {
-                expect(key, value, value.is_string(), "a string")
-            }
-            "Timeout" | "MemorySize" => expect(key, value, value.is_u64(), "a whole number"),
-            "Layers" => expect(
-                key,
-                value,
-                value.as_array().is_some_and(|items| items.iter().all(Value::is_string)),
-                "a list of layer version ARNs",
-            ),
-            "FileSystemConfigs" => expect(key, value, value.is_array(), "a list"),
-            "Environment" => match value.as_object().map(|environment| environment.get("Variables")) {
-                None => expect(key, value, false, "an object"),
-                Some(None) => {}
-                Some(Some(variables)) => expect(
-                    "Environment.Variables",
-                    variables,
-                    variables
-                        .as_object()
-                        .is_some_and(|map| map.values().all(Value::is_string)),
-                    "an object of string values",
-                ),
-            },
-            "EphemeralStorage" => expect(
-                key,
-                value,
-                value.get("Size").is_some_and(Value::is_u64),
-                "an object with a whole-number Size",
-            ),
-            "VpcConfig" | "DeadLetterConfig" | "TracingConfig" | "ImageConfig" | "SnapStart" | "LoggingConfig" => {
-                expect(key, value, value.is_object(), "an object")
-            }
-            _ => {}
-        }
-    }
-    problems
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,23 +538,6 @@ mod tests {
         assert_eq!(configuration_of(&wrapped), &json!({"Role": "r"}));
         let plain = json!({"Role": "r"});
         assert_eq!(configuration_of(&plain), &plain);
-    }
-
-    #[test]
-    fn configuration_fields_of_the_wrong_type_are_named() {
-        let document = json!({
-            "MemorySize": "big", "Timeout": 30, "Layers": ["arn:x", 3],
-            "Environment": {"Variables": {"A": 1}}, "Description": "ok", "NewField": 1
-        });
-        let problems = type_problems(document.as_object().unwrap());
-        assert_eq!(
-            problems,
-            [
-                "Environment.Variables must be an object of string values, not an object",
-                "Layers must be a list of layer version ARNs, not a list",
-                "MemorySize must be a whole number, not a string",
-            ]
-        );
     }
 
     #[test]
