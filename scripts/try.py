@@ -9,11 +9,12 @@ would show, one section per pipe call:
   4. ecs-deploy: a new revision rolled out to a service, with progress and ECS's events;
   5. rollback: that service back to the revision it ran before, as ECS recorded it;
   6. lambda-deploy: new code, a published version, and an alias moved to it;
-  7. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
+  7. rollback: that alias back to the version before;
+  8. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
      local registry, the one the tests use (Debian's docker-registry, test/registry.py), which the
      emulator's GetAuthorizationToken names with its real credentials;
-  8. ecr-push: that image promoted to another tag without moving any bytes;
-  9. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
+  9. ecr-push: that image promoted to another tag without moving any bytes;
+  10. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
      scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
      meant to fail (exit code 1), and the tags stay pushed.
 
@@ -152,11 +153,14 @@ def main():
                  CLUSTER_NAME="prod", SERVICE_NAME="web", WAIT_TIMEOUT="300")
             show_report(proxy)
 
-            lambda_fixture(emulator, name="api")
+            lambda_fixture(emulator, name="api", publish=True)  # version 1, what ran before
             (step.clone_dir / "api.zip").write_bytes(
                 make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200}\n"}))
             call("6. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
                  FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live", WAIT_TIMEOUT="300")
+            show_report(proxy)
+            call("7. rollback: alias live back to the version before", ACTION="rollback",
+                 FUNCTION_NAME="api", ALIAS="live", WAIT_TIMEOUT="300")
             show_report(proxy)
 
             # The registry ECR's token points at: started as the tests start it, on a free loopback
@@ -166,7 +170,7 @@ def main():
             try:
                 registry = test_registry.start_registry(registry_dir)
             except (OSError, RuntimeError, subprocess.CalledProcessError) as failed:
-                print(f"\n{BOLD}=== 7. ecr-push: FAILED, the local registry did not start ==={RESET}")
+                print(f"\n{BOLD}=== 8. ecr-push: FAILED, the local registry did not start ==={RESET}")
                 print(f"  {failed}")
                 print("  The ecr-push sections need Debian's docker-registry and htpasswd: run scripts/dev-setup.")
                 codes.append(1)
@@ -175,10 +179,10 @@ def main():
                 emulator.ecr_registry(registry.endpoint, registry.password)
                 images.oci_layout(Path(tmp) / "layout", layer_sizes=(2048,))
                 images.tar_directory(Path(tmp) / "layout", step.clone_dir / "web-image.tar")
-                call("7. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
+                call("8. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
                      ACTION="ecr-push", IMAGE_ARCHIVE="web-image.tar", ECR_REPOSITORY="team/web",
                      TAGS=f"sha-{step.commit[:7]} latest", CREATE_REPOSITORY="true")
-                call("8. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
+                call("9. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
                      SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
 
                 emulator.ecr_scan(kind="enhanced", not_found_polls=1, in_progress_polls=2, findings=[
@@ -188,7 +192,7 @@ def main():
                 ])
                 images.oci_layout(Path(tmp) / "api-layout", layer_sizes=(4096,))
                 images.tar_directory(Path(tmp) / "api-layout", step.clone_dir / "api-image.tar")
-                call("9. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
+                call("10. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
                      ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
                      TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
                      SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")

@@ -180,6 +180,9 @@ async fn act(config: &Config, run: &domain::context::RunContext) -> Result<Outco
             RollbackSettings::Ecs(settings) => {
                 Outcome::EcsDeploy(actions::ecs::roll_back(run, settings, &session.clients).await?)
             }
+            RollbackSettings::Lambda(rollback) => Outcome::LambdaRollback(
+                actions::lambda::roll_back(run, rollback, &session.clients, &session.identity.account).await?,
+            ),
         },
     };
     Ok(outcome)
@@ -249,6 +252,9 @@ async fn leave_report(
         // A rollback replaces the deployment's report (same id), titled as a rollback.
         Action::Rollback(settings) => match settings.as_ref() {
             RollbackSettings::Ecs(settings) => deploy::ecs_rollback(settings, &facts),
+            RollbackSettings::Lambda(rollback) => {
+                deploy::lambda_rollback(&rollback.alias_move(rollback.version.clone()), &facts)
+            }
         },
         Action::AssumeRole => return,
     };

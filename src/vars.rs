@@ -38,7 +38,7 @@ macro_rules! pipe_variables {
 pipe_variables! {
     ACTION {
         required: true,
-        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `rollback` (put ECS services back on the revision they ran before), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
+        usage: "What to do: `assume-role` (prove access and print the identity), `ecs-deploy` (register a task definition and roll it out), `lambda-deploy` (update a function, publish a version, move an alias), `rollback` (put ECS services back on the revision they ran before, or a Lambda alias on the version before), `ecr-push` (push an image to ECR, or give an image already there more tags) or `trust-policy` (print the IAM identity provider, trust policy and permissions this step needs; no AWS call, no credentials).",
     }
     AWS_DEFAULT_REGION {
         usage: "AWS region, e.g. `eu-west-1`. Required unless `AWS_REGION` is set.",
@@ -172,7 +172,7 @@ pipe_variables! {
         default: Some("fail"),
     }
     FUNCTION_NAME {
-        usage: "`lambda-deploy`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`.",
+        usage: "`lambda-deploy`, `rollback`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`; for `rollback`, it makes the target Lambda.",
     }
     ZIP_FILE {
         usage: "`lambda-deploy`: the code, as a `.zip` or a directory that the pipe zips reproducibly. With `S3_BUCKET` and `S3_KEY`, uploaded there first (needed above Lambda's 50 MB direct-upload limit).",
@@ -204,10 +204,10 @@ pipe_variables! {
         default: Some("Bitbucket build <build number>, commit <short commit>"),
     }
     ALIAS {
-        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`). An alias that splits traffic between versions (`RoutingConfig` weights) is refused unless `ALIAS_CLEAR_WEIGHTS` is true.",
+        usage: "`lambda-deploy`: alias created or moved to the published version (needs `PUBLISH`). An alias that splits traffic between versions (`RoutingConfig` weights) is refused unless `ALIAS_CLEAR_WEIGHTS` is true. `rollback` with `FUNCTION_NAME`: the alias to move back (required).",
     }
     ALIAS_CLEAR_WEIGHTS {
-        usage: "`lambda-deploy`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
+        usage: "`lambda-deploy`, `rollback`: when `ALIAS` splits traffic between versions (a canary started by hand or by CodeDeploy), clear its weights as it moves, sending all traffic to the new version, with a warning. Otherwise such an alias is refused before any change.",
         default: Some("false"),
     }
     TRAFFIC_SHIFT {
@@ -215,7 +215,7 @@ pipe_variables! {
         default: Some("AllAtOnce"),
     }
     VERSION {
-        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change.",
+        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
     }
     IMAGE_NAME {
         usage: "`ecr-push`: the image to push from the step's Docker daemon (`services: [docker]`), e.g. `my-app` or `my-app:1.2`. Exactly one of `IMAGE_NAME`, `IMAGE_ARCHIVE` and `SOURCE_TAG`.",

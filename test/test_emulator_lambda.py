@@ -849,3 +849,26 @@ def test_vpc_configs_lambda_refuses(lam, vpc, message):
     with pytest.raises(ClientError) as excinfo:
         lam.update_function_configuration(FunctionName="api", VpcConfig=vpc)
     assert error_of(excinfo) == (400, "InvalidParameterValueException", message)
+
+
+def publish_versions(lam, name, count):
+    for n in range(count):
+        lam.update_function_configuration(FunctionName=name, Description=f"release {n}")
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        lam.publish_version(FunctionName=name)
+
+
+def test_list_versions_by_function_pages_as_lambda(emulator, scn, lam):
+    publish_versions(lam, "api", 5)
+    pages, marker = [], None
+    while True:
+        kwargs = {"Marker": marker} if marker else {}
+        page = lam.list_versions_by_function(FunctionName="api", MaxItems=2, **kwargs)
+        pages.append([v["Version"] for v in page["Versions"]])
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    assert pages == [["$LATEST", "1"], ["2", "3"], ["4", "5"]]
+    whole = lam.list_versions_by_function(FunctionName="api")
+    assert [v["Version"] for v in whole["Versions"]] == ["$LATEST", "1", "2", "3", "4", "5"]
+    assert "NextMarker" not in whole

@@ -121,6 +121,24 @@ def lambda_step(scenario, emulator):
     return policy, run
 
 
+def test_lambda_rollback_after_two_deploys_runs_with_exactly_the_generated_permissions(lambda_step, emulator,
+                                                                                       scenario):
+    policy, run = lambda_step
+    assert run(policy).code == 0
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 2\n"}))
+    assert run(policy).code == 0
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME="api", ALIAS="live")
+    assert result.code == 0, result
+    assert result.final_line.endswith("Rolled back alias live of api from version 2 to version 1"), result
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME="api", ALIAS="live", VERSION="2")
+    assert result.code == 0, result
+
+    emulator.enforce_role_policy(scenario.role_arn, without(policy, "lambda:ListVersionsByFunction"))
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME="api", ALIAS="live")
+    assert result.code == 3 and "lambda:ListVersionsByFunction" in result.output, result
+
+
 def test_lambda_deploy_runs_with_exactly_the_generated_permissions(lambda_step, emulator):
     policy, run = lambda_step
     result = run(policy)
@@ -173,17 +191,23 @@ def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scena
     assert "ecr:BatchGetImage" in refused.output and "--provenance=false" in refused.output
 
 
+@pytest.mark.parametrize("shape", ["request", "get-function"])
 def test_a_configuration_giving_the_function_a_role_passes_it_with_exactly_the_generated_permissions(
-        scenario, emulator):
+        scenario, emulator, shape):
     """FUNCTION_CONFIGURATION sets `Role`: UpdateFunctionConfiguration passes that role to Lambda
     (iam:PassRole for lambda.amazonaws.com). A trust-policy step reading the same file grants it;
-    the generic permissions do not."""
+    the generic permissions do not. The file as the request, or as `get-function` prints it (the
+    role under `Configuration`)."""
     fn = lambda_fixture(emulator, name="api")
     other_role = fn.client("iam").create_role(
         RoleName="api-exec-2", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
     )["Role"]["Arn"]
-    (scenario.clone_dir / "lambda.json").write_text(json.dumps({"Role": other_role, "Timeout": 20}))
+    configuration = {"Role": other_role, "Timeout": 20}
+    if shape == "get-function":
+        configuration = {"Configuration": {**configuration, "FunctionName": "api", "Version": "$LATEST"},
+                         "Code": {"RepositoryType": "S3", "Location": "https://example.invalid/x"}}
+    (scenario.clone_dir / "lambda.json").write_text(json.dumps(configuration))
 
     def deploy(policy):
         emulator.enforce_role_policy(scenario.role_arn, policy)

@@ -178,3 +178,21 @@ def test_a_named_revision_every_service_already_runs_is_nothing_to_roll_back(ecs
     assert result.code == 2, result
     assert "web already run(s) web:1" in result.output
     assert mutating_calls(ecs) == []
+
+
+def test_a_deployment_ecs_already_rolled_back_is_not_taken_for_the_previous_revision(ecs):
+    revisions(ecs, "2", "3")
+    deployed(ecs, "web:2")  # web:1 → web:2
+    ecs.emulator.ecs_rollout(CLUSTER, "web", "fail", polls=1)
+    ecs.boto.update_service(cluster=CLUSTER, service="web", taskDefinition="web:3")
+    for _ in range(4):
+        ecs.service()  # the circuit breaker rolls web:3 back to web:2
+    assert ecs.service()["taskDefinition"].endswith("web:2")
+    ecs.rollout("complete")
+    result = rollback(ecs)
+
+    # ECS's record names web:2, which the service runs again: the family rule decides, and says why.
+    assert result.code == 0, result
+    assert result.final_line.endswith("Rolled back web from web:2 to web:1"), result
+    assert "its current service deployment started from web:2, which it runs now (that deployment was rolled back)" in (
+        result.output)

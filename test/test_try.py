@@ -22,16 +22,18 @@ def test_the_try_out_shows_every_action():
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output + done.stderr
     for section in ["1. trust-policy", "2. assume-role", "3. assume-role", "4. ecs-deploy", "5. rollback",
-                    "6. lambda-deploy", "7. ecr-push: an image archive", "8. ecr-push: that image promoted",
-                    "9. ecr-push with SCAN_FAIL_ON: HIGH"]:
+                    "6. lambda-deploy", "7. rollback", "8. ecr-push: an image archive",
+                    "9. ecr-push: that image promoted", "10. ecr-push with SCAN_FAIL_ON: HIGH"]:
         assert f"=== {section}" in output, section
     assert '"trust_policy"' in output
     assert "✔ Deployed web:2 to web" in output and "event: (service web) has reached a steady state." in output
     assert "✔ Rolled back web from web:2 to web:1" in output
-    assert "✔ Deployed api (new code): version 1, alias live" in output
+    assert "✔ Deployed api (new code): version 2, alias live" in output
+    assert "✔ Rolled back alias live of api from version 2 to version 1" in output
     # The Code Insights report each deployment left, as the fake proxy received it.
     assert "  ECS deploy to prod: PASSED" in output and "  Services: web: COMPLETED (SUCCESSFUL)" in output
-    assert "  Lambda deploy of api: PASSED" in output and "  Version: 1" in output
+    assert "  Lambda deploy of api: PASSED" in output and "  Version: 2" in output
+    assert "  Lambda rollback of api: PASSED" in output and "  Version: 1" in output
     assert '"ecr:GetAuthorizationToken"' in output and '"ecr:CreateRepository"' in output
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed, output
@@ -41,7 +43,7 @@ def test_the_try_out_shows_every_action():
     # The SECURITY report that push left: counts, and the findings as annotations.
     assert "  ECR scan of team/api:sha-" in output and ": FAILED" in output and "  High: 1" in output
     assert "  [HIGH] CVE-2024-2511 (HIGH) in openssl 3.0.2 fixed in 3.0.13" in output
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n", "the scan gate's stop is the one expected failure"
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n", "the scan gate's stop is the one expected failure"
     assert "not available" not in output
     assert "try-external-id" not in output
 
@@ -55,9 +57,9 @@ def test_the_try_out_fails_loudly_without_its_registry(tmp_path):
     )
     output = strip_ansi(done.stdout)
     assert done.returncode == 1, output + done.stderr
-    assert "=== 7. ecr-push: FAILED, the local registry did not start" in output, output + done.stderr
+    assert "=== 8. ecr-push: FAILED, the local registry did not start" in output, output + done.stderr
     assert "run scripts/dev-setup" in output
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 1]" in output
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 1]" in output
 
 
 @pytest.mark.container
@@ -71,6 +73,6 @@ def test_the_try_out_in_the_image():
     )
     output = strip_ansi(done.stdout)
     assert done.returncode == 0, output + done.stderr
-    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n"
+    assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]\n" in output + "\n"
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed and f"✔ Tagged {pushed[1]} as prod" in output, output

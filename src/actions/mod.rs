@@ -18,6 +18,7 @@ pub enum Outcome {
     EcsDeploy(ecs::EcsOutcome),
     LambdaDeploy(lambda::LambdaOutcome),
     EcrPush(ecr::EcrOutcome),
+    LambdaRollback(lambda::LambdaRollbackOutcome),
 }
 
 impl fmt::Display for Outcome {
@@ -27,6 +28,7 @@ impl fmt::Display for Outcome {
             Outcome::EcsDeploy(outcome) => outcome.fmt(f),
             Outcome::LambdaDeploy(outcome) => outcome.fmt(f),
             Outcome::EcrPush(outcome) => outcome.fmt(f),
+            Outcome::LambdaRollback(outcome) => outcome.fmt(f),
         }
     }
 }

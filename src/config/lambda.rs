@@ -422,7 +422,7 @@ fn default_description(context: &BitbucketContext) -> String {
 }
 
 /// A name, an ARN or a partial ARN, without a qualifier.
-fn is_function_name(value: &str) -> bool {
+pub(super) fn is_function_name(value: &str) -> bool {
     let name = match value.strip_prefix("arn:") {
         Some(rest) => {
             let parts: Vec<&str> = rest.split(':').collect();
@@ -440,7 +440,7 @@ fn is_function_name(value: &str) -> bool {
     (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn is_alias_name(value: &str) -> bool {
+pub(super) fn is_alias_name(value: &str) -> bool {
     (1..=128).contains(&value.len())
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !value.chars().all(|c| c.is_ascii_digit())

@@ -3,9 +3,10 @@
 //! desired count) have no place in a rollback and are refused rather than ignored.
 
 use super::ecs::{is_revision_reference, read_services, read_when_unfinished};
+use super::lambda::{is_alias_name, is_function_name};
 use super::reader::Reader;
 use crate::domain::ecs::{EcsSettings, TaskDefinitionSource};
-use crate::domain::rollback::RollbackSettings;
+use crate::domain::rollback::{LambdaRollback, RollbackSettings};
 use crate::vars;
 
 pub(super) fn read(read: &mut Reader<'_>) -> Option<RollbackSettings> {
@@ -28,13 +29,7 @@ pub(super) fn read(read: &mut Reader<'_>) -> Option<RollbackSettings> {
             None
         }
         (Some(cluster), None) => read_ecs(read, cluster).map(RollbackSettings::Ecs),
-        (None, Some(_)) => {
-            read.problem(
-                vars::FUNCTION_NAME.name,
-                "rollback of a Lambda alias is not available in this version; roll back ECS services with CLUSTER_NAME",
-            );
-            None
-        }
+        (None, Some(function)) => read_lambda(read, function).map(RollbackSettings::Lambda),
     }
 }
 
@@ -95,5 +90,65 @@ fn read_ecs(read: &mut Reader<'_>, cluster: String) -> Option<EcsSettings> {
         run_task: None,
         on_timeout,
         on_failure,
+    })
+}
+
+/// Variables of lambda-deploy that change what is deployed: not for a rollback.
+const NOT_FOR_LAMBDA_ROLLBACK: [&vars::Var; 7] = [
+    &vars::ZIP_FILE,
+    &vars::S3_BUCKET,
+    &vars::S3_KEY,
+    &vars::IMAGE_URI,
+    &vars::FUNCTION_CONFIGURATION,
+    &vars::VERSION_DESCRIPTION,
+    &vars::TRAFFIC_SHIFT,
+];
+
+fn read_lambda(read: &mut Reader<'_>, function: String) -> Option<LambdaRollback> {
+    let problems_before = read.problems.len();
+    if !is_function_name(&function) {
+        read.problem(
+            vars::FUNCTION_NAME.name,
+            format!("{function:?} is not a function name, ARN or partial ARN (no version or alias qualifier)"),
+        );
+    }
+    let alias = read.text(&vars::ALIAS);
+    match &alias {
+        None => read.problem(
+            vars::ALIAS.name,
+            "is required for a Lambda rollback: the alias to move back",
+        ),
+        Some(alias) if !is_alias_name(alias) => read.problem(
+            vars::ALIAS.name,
+            format!("{alias:?} is not an alias name (1-128 letters, digits, - and _, not only digits)"),
+        ),
+        Some(_) => {}
+    }
+    let version = read.text(&vars::VERSION);
+    if let Some(version) = &version
+        && !(version.chars().all(|c| c.is_ascii_digit()) && version.parse::<u64>().is_ok_and(|n| n >= 1))
+    {
+        read.problem(
+            vars::VERSION.name,
+            format!("{version:?} is not a published version number (1, 2, ...)"),
+        );
+    }
+    for var in NOT_FOR_LAMBDA_ROLLBACK {
+        if read.raw(var).is_some() {
+            read.problem(
+                var.name,
+                "is not used by rollback, which moves the alias to a version published before; remove it",
+            );
+        }
+    }
+    let clear_alias_weights = read.bool(&vars::ALIAS_CLEAR_WEIGHTS);
+    if read.problems.len() > problems_before {
+        return None;
+    }
+    Some(LambdaRollback {
+        function,
+        alias: alias?,
+        version,
+        clear_alias_weights,
     })
 }

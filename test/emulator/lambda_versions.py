@@ -15,7 +15,10 @@ failed. moto's versions are Active at once. This module adds, per function:
   (aws/aws-cli #6718: a SnapStart version being created blocks the next publish).
 """
 
+import base64
+
 from .dispatch import after, control
+from .protocol import aws_error
 from .lambda_ import (LOCK, STATE_REASON_CODES, Call, _control_error, _function_field, _int, conflict, emu,
                       json_body, matches, poll, rewritten, state, storage, update_in_progress, view, VIEW_KEYS)
 
@@ -124,3 +127,28 @@ def c_version_state(layer, body, query):
     with LOCK:
         state(layer).version_scripts.append(script)
     return {"version_state": script}
+
+
+# ---------------------------------------------------------------------- ListVersionsByFunction
+
+# "ListVersionsByFunction returns a maximum of 50 items in each response, even if you set the
+# number higher" (API reference); moto answers every version at once.
+VERSIONS_PER_PAGE = 50
+
+
+@after("lambda", "ListVersionsByFunction")
+def _after_list_versions(layer, req, resp):
+    """Pages of at most 50 (`MaxItems` 1–10000 asks for fewer), `$LATEST` first, then the
+    versions in ascending order, each page but the last with an opaque `NextMarker`."""
+    doc = json_body(resp)
+    listed = doc.get("Versions") or []
+    try:
+        start = int(base64.b64decode(req.params["Marker"]).decode()) if req.params.get("Marker") else 0
+        asked = int(req.params.get("MaxItems") or VERSIONS_PER_PAGE)
+    except (ValueError, TypeError):
+        return aws_error("lambda", 400, "InvalidParameterValueException", "Invalid Marker or MaxItems.")
+    size = max(1, min(asked, VERSIONS_PER_PAGE))
+    answer = {"Versions": listed[start:start + size]}
+    if start + size < len(listed):
+        answer["NextMarker"] = base64.b64encode(str(start + size).encode()).decode()
+    return rewritten(resp, answer)

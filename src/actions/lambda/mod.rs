@@ -17,6 +17,7 @@ mod promote;
 pub(crate) mod provisioned;
 mod readback;
 mod release;
+mod revert;
 mod shift;
 
 use std::cell::RefCell;
@@ -29,6 +30,7 @@ use tracing::{info, warn};
 use self::function::{FunctionState, Waiting, wait_ready};
 use self::progress::Progress;
 use self::release::Alias;
+pub use self::revert::{LambdaRollbackOutcome, run as roll_back};
 use crate::aws::Clients;
 use crate::aws::wait::Wait;
 use crate::domain::context::RunContext;

@@ -148,6 +148,14 @@ pub fn ecs_rollback(settings: &EcsSettings, run: &Run<'_>) -> Report {
     report
 }
 
+/// `ACTION=rollback` of a Lambda alias: the deployment's report (the same id, so it replaces
+/// it), titled as a rollback.
+pub fn lambda_rollback(settings: &LambdaSettings, run: &Run<'_>) -> Report {
+    let mut report = lambda(settings, run);
+    report.title = report.title.replacen("Lambda deploy", "Lambda rollback", 1);
+    report
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct LambdaOutputs {

@@ -21,7 +21,8 @@ pub const ECR_SCAN: [&str; 2] = ["ecr:DescribeImageScanFindings", "ecr:StartImag
 
 /// `lambda:GetProvisionedConcurrencyConfig`: after the alias moves, the wait until its
 /// provisioned concurrency is READY (without it: a warning, and no wait).
-pub const LAMBDA_DEPLOY: [&str; 9] = [
+/// `lambda:ListVersionsByFunction`: `ACTION=rollback` finds the version before the alias's.
+pub const LAMBDA_DEPLOY: [&str; 10] = [
     "lambda:GetFunction",
     "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionCode",
@@ -31,6 +32,7 @@ pub const LAMBDA_DEPLOY: [&str; 9] = [
     "lambda:CreateAlias",
     "lambda:UpdateAlias",
     "lambda:GetProvisionedConcurrencyConfig",
+    "lambda:ListVersionsByFunction",
 ];
 
 /// Where ARNs of one account and region begin.
