@@ -48,6 +48,7 @@ WHAT THE ROLE MAY DO
   --function-role-arn <arn>                       lambda-deploy: the Role FUNCTION_CONFIGURATION sets
   --s3-bucket <name>                              lambda-deploy with S3_BUCKET: put and read the package
   --s3-bucket-owner <12 digits>                   its account (S3_BUCKET_OWNER; default: the role's)
+  --lambda-alarms                                 lambda-deploy with ALARMS: read them (DescribeAlarms)
   --ecr-repository <list>  --ecr-create-repository  ecr-push
   --registry-id <12 digits>                       the repositories' registry (REGISTRY_ID)
   --ecr-scan                                      ecr-push with SCAN_FAIL_ON: read (and start) scans
@@ -104,7 +105,9 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
         i += 1;
         match arg {
             "-h" | "--help" => return Ok(Command::Help),
-            "--no-session-tags" | "--ecr-create-repository" | "--ecr-scan" => flags.push(arg.to_owned()),
+            "--no-session-tags" | "--ecr-create-repository" | "--ecr-scan" | "--lambda-alarms" => {
+                flags.push(arg.to_owned())
+            }
             _ if arg.starts_with("--") => {
                 let (name, value) = match arg.split_once('=') {
                     Some((name, value)) => (name.to_owned(), value.to_owned()),
@@ -339,6 +342,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             ecr_registry,
             ecr_create_repository: flags.iter().any(|flag| flag == "--ecr-create-repository"),
             ecr_scan: flags.iter().any(|flag| flag == "--ecr-scan"),
+            lambda_alarms: flags.iter().any(|flag| flag == "--lambda-alarms"),
             pass_roles,
             infrastructure_roles,
         },

@@ -214,6 +214,9 @@ pipe_variables! {
         usage: "`lambda-deploy` with `ALIAS`: how the alias moves to the new version. `AllAtOnce`, one of CodeDeploy's `Canary10Percent5Minutes`, `Canary10Percent10Minutes`, `Canary10Percent15Minutes`, `Canary10Percent30Minutes`, `Linear10PercentEvery1Minute`, `Linear10PercentEvery2Minutes`, `Linear10PercentEvery3Minutes`, `Linear10PercentEvery10Minutes`, or `canary:<P>%:<T>` / `linear:<P>%:<T>` (P 1-99, T like `30s`, `5m`, `1h`). The alias keeps the old version and sends P% to the new one (`RoutingConfig` weights), step by step, then points at the new version alone. `WAIT_TIMEOUT` must cover the shift too.",
         default: Some("AllAtOnce"),
     }
+    ALARMS {
+        usage: "`lambda-deploy` with a gradual `TRAFFIC_SHIFT`: CloudWatch alarm names, comma-separated. Checked before the first shift (an alarm that does not exist is an error, one already in `ALARM` refuses the shift) and between steps: one in `ALARM` puts the alias back on the old version with no weights and fails the step, naming the alarm and its reason. Needs `cloudwatch:DescribeAlarms`.",
+    }
     VERSION {
         usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
     }

@@ -197,3 +197,22 @@ def test_the_security_report_carries_the_findings_also_when_the_gate_fails(scena
     annotations = [a for r in proxy.requests if r["method"] == "POST" for a in r["body"]]
     assert [a["summary"].split(" ")[0] for a in annotations] == ["CVE-2024-0001", "CVE-2024-0002"]
     assert "fixed in 3.0.13" in annotations[0]["summary"]
+
+
+def test_a_promoted_index_is_scanned_per_platform(scenario, emulator, ecr):
+    """SOURCE_TAG names an index: each platform's image is scanned (read with BatchGetImage), the
+    attestation manifest and the index itself are not."""
+    from emulator.ecr_scenario import seed_index
+
+    name = repository(ecr)
+    index, children = seed_index(ecr, name, "rc", platforms=("linux/amd64", "linux/arm64"))
+    emulator.ecr_scan(findings=[LOW], images={children["linux/arm64"]: {"findings": [CRITICAL]}})
+    result = scenario.run(ACTION="ecr-push", SOURCE_TAG="rc", ECR_REPOSITORY=name, TAGS="prod",
+                          SCAN_FAIL_ON="CRITICAL", timeout=120)
+    assert result.code == 1, result
+    scanned = [r["params"]["imageId"]["imageDigest"]
+               for r in emulator.requests(service="ecr", action="DescribeImageScanFindings")]
+    assert sorted(scanned) == sorted(children.values()) and index not in scanned
+    assert f"@{children['linux/arm64']} (linux/arm64) (basic): CRITICAL 1" in result.output
+    assert "CRITICAL CVE-2024-0003 glibc 2.35" in result.output
+    assert result.outputs_json["scan"]["low"] == 1

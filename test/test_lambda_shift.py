@@ -186,3 +186,89 @@ def test_sigterm_mid_shift_puts_the_alias_back(fn):
     assert "Cancelled (SIGTERM) during lambda-deploy" in result.final_line, result
     assert f"back on version {one} with no weights" in result.output, result
     assert took < 8, f"took {took:.1f} s after SIGTERM\n{result}"
+
+
+# ------------------------------------------------------------------------------ ALARMS
+
+
+def alarm(fn, name="api-errors", state=None, reason="Threshold Crossed: 1 out of the last 1 datapoints [7.0] was greater than the threshold (1.0)."):
+    cloudwatch = fn.fn.client("cloudwatch")
+    cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum",
+                                Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                ComparisonOperator="GreaterThanThreshold", Dimensions=[{"Name": "FunctionName",
+                                                                                        "Value": FUNCTION}])
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state or "OK", StateReason=reason)
+    return name
+
+
+def test_alarm_going_off_mid_shift_puts_the_alias_back(fn):
+    one = live_alias(fn)
+    alarm(fn)
+    alarm(fn, name="api-latency")
+    fn.emulator.alarm_goes_off("api-errors", after_update_alias=2,
+                               reason="Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (1.0).")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="linear:30%:1m",
+                    ALARMS="api-latency, api-errors", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 1, result
+    new = fn.calls("PublishVersion")[0] and result.outputs_env.get("AWS_ROLE_DEPLOY_VERSION")
+    updates = [routing(call) for call in fn.calls("UpdateAlias")]
+    assert [primary for primary, _ in updates] == [one, one, one], updates
+    assert [sorted((weights or {}).values()) for _, weights in updates] == [[0.3], [0.6], []], updates
+    assert alias_now(fn) == (one, {})
+    assert "Alarm api-errors went to ALARM during the traffic shift of alias live" in result.output, result
+    assert "[9.0] was greater than the threshold" in result.output, result
+    assert f"back on version {one} with no weights" in result.output, result
+    # The alarms were read before any change, as the shift started, and during each hold.
+    polls = fn.calls("DescribeAlarms", service="cloudwatch")
+    assert len(polls) >= 4, polls
+    assert polls[0]["time"] < fn.calls("UpdateFunctionCode")[0]["time"]
+    assert polls[-1]["alarm_states"]["api-errors"] == "ALARM"
+    del new
+
+
+def test_canary_with_quiet_alarms_goes_through(fn):
+    one = live_alias(fn)
+    alarm(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="Canary10Percent5Minutes",
+                    ALARMS="api-errors", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert [routing(call) for call in fn.calls("UpdateAlias")] == [(one, {new: 0.1}), (new, {})]
+    polls = fn.calls("DescribeAlarms", service="cloudwatch")
+    assert len(polls) >= 3 and all(poll["alarm_states"] == {"api-errors": "OK"} for poll in polls), polls
+    # The last look before the alias moved whole came after the hold.
+    last_poll = max(poll["time"] for poll in polls)
+    assert fn.calls("UpdateAlias")[0]["time"] < last_poll < fn.calls("UpdateAlias")[1]["time"]
+
+
+def test_alarm_that_does_not_exist_is_refused_before_any_change(fn):
+    live_alias(fn)
+    alarm(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    ALARMS="api-errors,api-erors", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 2, result
+    assert "api-erors" in result.final_line and "ALARMS" in result.output, result
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_alarm_already_in_alarm_refuses_the_shift(fn):
+    live_alias(fn)
+    alarm(fn, state="ALARM", reason="Threshold Crossed: errors since yesterday")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    ALARMS="api-errors", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 1, result
+    assert "api-errors is in ALARM already (Threshold Crossed: errors since yesterday)" in result.output, result
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_alarms_without_a_gradual_shift_are_refused(fn):
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", ALARMS="api-errors")
+
+    assert result.code == 2, result
+    assert "needs a gradual TRAFFIC_SHIFT" in result.output, result

@@ -165,6 +165,34 @@ def test_lambda_deploy_without_the_provisioned_concurrency_read_warns_and_deploy
     assert "grant lambda:GetProvisionedConcurrencyConfig" in result.stderr
 
 
+@pytest.mark.parametrize("granted", [True, False])
+def test_lambda_shift_with_alarms_runs_with_exactly_the_generated_permissions(scenario, emulator, granted):
+    """ALARMS: cloudwatch:DescribeAlarms comes with --lambda-alarms; without it the alarms are
+    refused before any change, naming the permission."""
+    fn = lambda_fixture(emulator, name="api")
+    lam = fn.client("lambda")
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=lam.publish_version(FunctionName="api")["Version"])
+    fn.client("cloudwatch").put_metric_alarm(
+        AlarmName="api-errors", MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 2\n"}))
+    flags = ["--lambda-alarms"] if granted else []
+    emulator.enforce_role_policy(scenario.role_arn, generated_permissions(
+        scenario, "--actions", "lambda-deploy", "--function", "api", *flags))
+    result = scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live",
+                          TRAFFIC_SHIFT="canary:10%:1m", ALARMS="api-errors", AWS_ROLE_DEPLOY_TEST_TIME_SCALE="600")
+    mutating = [r for r in emulator.requests(service="lambda") if r["action"] in ("UpdateFunctionCode", "UpdateAlias")
+                and "aws-role-deploy" in (r["user_agent"] or "")]
+    if granted:
+        assert result.code == 0, result
+        assert not [r for r in emulator.requests() if r["status"] == 403]
+        assert len(mutating) == 3
+    else:
+        assert result.code == 3, result
+        assert "cloudwatch:DescribeAlarms" in result.output, result
+        assert mutating == []
+
+
 def test_lambda_image_index_is_read_with_exactly_the_generated_permissions(scenario, emulator):
     """IMAGE_URI naming an image index: the pipe reads it (ecr:BatchGetImage, granted with
     --ecr-repository) and deploys the function's platform image; without the grant it warns and

@@ -6,6 +6,7 @@
 //! the credentials are and how they are renewed is `auth`'s business.
 
 mod call;
+mod cloudwatch;
 mod failure;
 mod raw;
 pub mod wait;
@@ -19,6 +20,7 @@ use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_smithy_runtime::client::identity::IdentityCache;
 
 pub use self::call::call;
+pub use self::cloudwatch::{AlarmState, CloudWatch};
 pub use self::failure::{AwsFailure, CredentialsUnavailable, FailureKind};
 pub use self::raw::{RawResponse, with_body};
 use crate::domain::network::Network;
@@ -105,6 +107,34 @@ impl Clients {
             builder = builder.endpoint_url(url);
         }
         aws_sdk_ecr::Client::from_conf(builder.build())
+    }
+
+    /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: at `AWS_ENDPOINT_URL`, else
+    /// CloudWatch's regional endpoint (its FIPS one with `AWS_USE_FIPS_ENDPOINT`).
+    pub fn cloudwatch(&self) -> CloudWatch {
+        let region = self.sdk.region().map(|region| region.to_string()).unwrap_or_default();
+        let endpoint = match &self.network.endpoint_url {
+            Some(url) => url.clone(),
+            None => {
+                let suffix = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                let host = if self.network.use_fips {
+                    "monitoring-fips"
+                } else {
+                    "monitoring"
+                };
+                format!("https://{host}.{region}.{suffix}")
+            }
+        };
+        CloudWatch {
+            credentials: self.sdk.credentials_provider(),
+            region,
+            endpoint,
+            attempt_timeout: self.network.attempt_timeout,
+        }
     }
 
     /// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.

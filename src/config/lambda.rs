@@ -15,7 +15,7 @@ use crate::domain::arn::is_account_id;
 use crate::domain::context::BitbucketContext;
 use crate::domain::lambda::{CodeSource, LambdaSettings, S3Location, direct_upload_problem, environment_too_large};
 use crate::domain::lambda_configuration::{self, ConfigurationRequest};
-use crate::domain::traffic_shift::{TrafficShift, human_step};
+use crate::domain::traffic_shift::{TrafficShift, human_step, parse_alarms};
 use crate::vars;
 
 pub(super) fn read(
@@ -134,6 +134,7 @@ pub(super) fn read(
         alias,
         clear_alias_weights,
         traffic_shift: shift.shift,
+        alarms: shift.alarms,
         shift_time_scale: shift.time_scale,
         version,
     })
@@ -150,10 +151,11 @@ pub(super) struct ShiftLimits {
 
 struct Shift {
     shift: TrafficShift,
+    alarms: Vec<String>,
     time_scale: u32,
 }
 
-/// `TRAFFIC_SHIFT`, and the tests' time scale. The shift must fit in
+/// `TRAFFIC_SHIFT` and `ALARMS`, and the tests' time scale. The shift must fit in
 /// `WAIT_TIMEOUT` with room for the deployment before it.
 fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLimits) -> Shift {
     let shift = match read.text(&vars::TRAFFIC_SHIFT) {
@@ -167,6 +169,20 @@ fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLi
         read.problem(
             vars::TRAFFIC_SHIFT.name,
             "needs ALIAS: traffic is shifted between the versions an alias points at",
+        );
+    }
+    let alarms = match read.text(&vars::ALARMS) {
+        None => Vec::new(),
+        Some(value) => parse_alarms(&value).unwrap_or_else(|problem| {
+            read.problem(vars::ALARMS.name, problem);
+            Vec::new()
+        }),
+    };
+    if !alarms.is_empty() && !shift.is_gradual() {
+        read.problem(
+            vars::ALARMS.name,
+            "needs a gradual TRAFFIC_SHIFT (canary or linear): the alarms are watched while traffic is split, \
+             and with AllAtOnce there is no such time",
         );
     }
     let time_scale = read_time_scale(read, env, limits.loopback_endpoint);
@@ -185,7 +201,11 @@ fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLi
             ),
         );
     }
-    Shift { shift, time_scale }
+    Shift {
+        shift,
+        alarms,
+        time_scale,
+    }
 }
 
 /// The least time `WAIT_TIMEOUT` must leave beside the shift (for the updates, the version and

@@ -118,6 +118,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
     let ecr_repositories: Vec<String> = read.text(&vars::ECR_REPOSITORY).into_iter().collect();
     let ecr_create_repository = read.bool(&vars::CREATE_REPOSITORY);
     let ecr_scan = read.text(&vars::SCAN_FAIL_ON).is_some();
+    let lambda_alarms = read.text(&vars::ALARMS).is_some();
     let ecr_registry = account_id(&mut read, &vars::REGISTRY_ID);
     let s3_bucket = read.text(&vars::S3_BUCKET);
     let s3_bucket_owner = account_id(&mut read, &vars::S3_BUCKET_OWNER);
@@ -194,6 +195,7 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             ecr_registry,
             ecr_create_repository,
             ecr_scan,
+            lambda_alarms,
             s3_bucket,
             s3_bucket_owner,
             function_role,

@@ -63,6 +63,8 @@ pub struct LambdaSettings {
     pub clear_alias_weights: bool,
     /// `TRAFFIC_SHIFT`: how the alias moves to the new version.
     pub traffic_shift: TrafficShift,
+    /// `ALARMS`: CloudWatch alarms watched during a gradual shift.
+    pub alarms: Vec<String>,
     /// The shift's holds are divided by this: 1, except against the tests' emulator
     /// (`AWS_ROLE_DEPLOY_TEST_TIME_SCALE`, accepted only with a loopback Lambda endpoint).
     pub shift_time_scale: u32,

@@ -105,6 +105,24 @@ fn is_attestation(entry: &Value) -> bool {
         || (entry["platform"]["os"] == "unknown" && entry["platform"]["architecture"] == "unknown")
 }
 
+/// Each image of an index, `(platform, digest)` (`linux/arm64/v8`), attestation manifests and
+/// nested indexes left out: what ECR scans one by one. None: not an index.
+pub fn index_images(media_type: Option<&str>, manifest: &str) -> Option<Vec<(String, String)>> {
+    let doc: Value = serde_json::from_str(manifest).ok()?;
+    let media_type = media_type.or_else(|| doc["mediaType"].as_str())?;
+    if !is_index(media_type) {
+        return None;
+    }
+    let entries = doc["manifests"].as_array().cloned().unwrap_or_default();
+    Some(
+        entries
+            .iter()
+            .filter(|entry| !is_attestation(entry) && !entry["mediaType"].as_str().is_some_and(is_index))
+            .filter_map(|entry| Some((describe(entry), entry["digest"].as_str()?.to_owned())))
+            .collect(),
+    )
+}
+
 /// An index's choice for a function.
 #[derive(Debug, PartialEq, Eq)]
 pub enum IndexChoice {
@@ -184,6 +202,26 @@ mod tests {
         ] {
             assert_eq!(EcrImageUri::parse(not_ecr), None, "{not_ecr}");
         }
+    }
+
+    #[test]
+    fn an_index_s_images_without_attestations() {
+        let manifest = index(&[
+            ("unknown/unknown", "sha256:att", true),
+            ("linux/amd64", "sha256:a", false),
+            ("linux/arm64", "sha256:b", false),
+        ]);
+        assert_eq!(
+            index_images(Some("application/vnd.oci.image.index.v1+json"), &manifest),
+            Some(vec![
+                ("linux/amd64".to_owned(), "sha256:a".to_owned()),
+                ("linux/arm64".to_owned(), "sha256:b".to_owned())
+            ])
+        );
+        assert_eq!(
+            index_images(Some("application/vnd.oci.image.manifest.v1+json"), "{}"),
+            None
+        );
     }
 
     fn index(entries: &[(&str, &str, bool)]) -> String {

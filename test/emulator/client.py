@@ -259,6 +259,13 @@ class Emulator:
             body["account"] = account
         return self._call("POST", "lambda/state", body)["state"]
 
+    def alarm_goes_off(self, alarm, after_update_alias=None, after_polls=None, state="ALARM", reason=None):
+        """`alarm` (a CloudWatch alarm made with put_metric_alarm) goes to `state` once the pipe
+        has made `after_update_alias` UpdateAlias calls, or after `after_polls` DescribeAlarms."""
+        body = {"alarm": alarm, "state": state, "reason": reason, "after_update_alias": after_update_alias,
+                "after_polls": after_polls}
+        return self._call("POST", "cloudwatch/alarm", {k: v for k, v in body.items() if v is not None})
+
     def lambda_conflicts(self, function, count=1, action="*", account=None):
         """The next `count` calls of `action` ("*": any call that changes the function) on
         `function` get 409 ResourceConflictException."""

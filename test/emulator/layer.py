@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 
 from . import (  # noqa: F401  (modules register their handlers on import)
     backends,
+    cloudwatch,
     ecr,
     ecr_scan,
     ecs,

@@ -21,6 +21,7 @@ TARGET_PREFIXES = {
     "AmazonEC2ContainerServiceV20141113": "ecs",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "Logs_20140328": "logs",
+    "GraniteServiceVersion20100801": "cloudwatch",
 }
 
 # Query-protocol actions that are unsigned (no credential scope to read the service from).
@@ -30,7 +31,11 @@ UNSIGNED_QUERY_ACTIONS = {
 }
 
 # Signing names that differ from the botocore/moto service name.
-SIGNING_ALIASES = {"eventbridge": "events"}
+SIGNING_ALIASES = {"eventbridge": "events", "monitoring": "cloudwatch"}
+
+# Services whose botocore model prefers another protocol (CloudWatch: CBOR) than the one the
+# pipe speaks to them (AWS JSON 1.0): errors are answered in the pipe's.
+PROTOCOL_OVERRIDES = {"cloudwatch": "json"}
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 
@@ -47,6 +52,8 @@ def service_metadata(service):
 
 
 def protocol_of(service):
+    if service in PROTOCOL_OVERRIDES:
+        return PROTOCOL_OVERRIDES[service]
     return service_metadata(service).get("protocol", "query") if service else "query"
 
 

@@ -7,6 +7,7 @@
 //! Every wait is part of correctness (an update while another is in progress fails), so they
 //! all share one deadline, `WAIT_TIMEOUT`.
 
+mod alarms;
 mod code;
 mod configuration;
 mod function;
@@ -163,6 +164,10 @@ pub async fn run(
     if let (Some(name), Some(alias)) = (&settings.alias, &current_alias) {
         release::check_weights(name, alias, settings.clear_alias_weights)?;
     }
+    // ALARMS: each must exist and none be in ALARM, before anything changes.
+    if !settings.alarms.is_empty() && settings.traffic_shift.is_gradual() {
+        watch(settings, clients, deadline).check_before_any_change().await?;
+    }
     if let Some(version) = &settings.version {
         return promote::run(run, settings, &lambda, &current, version, current_alias).await;
     }
@@ -305,7 +310,8 @@ async fn deploy(
             let from = current.as_ref().map(|current| current.version.clone());
             let arn = match current {
                 Some(current) if settings.traffic_shift.is_gradual() => {
-                    shift::shift(&lambda, settings, version, current, deadline, done).await
+                    let watch = (!settings.alarms.is_empty()).then(|| watch(settings, clients, deadline));
+                    shift::shift(&lambda, settings, version, current, watch.as_ref(), deadline, done).await
                 }
                 current => {
                     release::move_alias(
@@ -448,6 +454,17 @@ async fn dry_run(
         done: Vec::new(),
         not_done: Vec::new(),
     })
+}
+
+/// The watch of `ALARMS` over this deployment's traffic shift.
+fn watch<'a>(settings: &'a LambdaSettings, clients: &Clients, deadline: Instant) -> alarms::Watch<'a> {
+    alarms::Watch {
+        cloudwatch: clients.cloudwatch(),
+        names: &settings.alarms,
+        alias: settings.alias.as_deref().unwrap_or_default(),
+        scale: settings.shift_time_scale,
+        deadline,
+    }
 }
 
 /// Lambda refuses a change while another is in progress (ResourceConflictException), and

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use tracing::{info, warn};
 
+use super::alarms::Watch;
 use super::busy;
 use super::progress::Progress;
 use super::release::{self, Alias, Shifting};
@@ -25,6 +26,7 @@ pub(super) async fn shift(
     settings: &LambdaSettings,
     version: &str,
     current: Alias,
+    watch: Option<&Watch<'_>>,
     deadline: Instant,
     done: &RefCell<Progress<'_>>,
 ) -> Result<String, Error> {
@@ -84,7 +86,7 @@ pub(super) async fn shift(
         new_version: version.to_owned(),
         revision_id: current.revision_id.clone(),
     };
-    match steps(lambda, settings, &mut state, deadline, done).await {
+    match steps(lambda, settings, &mut state, watch, deadline, done).await {
         Ok(arn) => Ok(arn),
         // Someone else's alias now, or not moved yet: nothing to put back.
         Err(Stopped::Untouched(error)) => Err(error),
@@ -113,6 +115,7 @@ async fn steps(
     lambda: &aws_sdk_lambda::Client,
     settings: &LambdaSettings,
     state: &mut Shifting,
+    watch: Option<&Watch<'_>>,
     deadline: Instant,
     done: &RefCell<Progress<'_>>,
 ) -> Result<String, Stopped> {
@@ -129,6 +132,14 @@ async fn steps(
             Stopped::Untouched(error)
         }
     };
+    if let Some(watch) = watch {
+        // Again now: the deployment before the shift may have taken a while.
+        done.borrow_mut().now("reading ALARMS before the traffic shift");
+        watch
+            .check()
+            .await
+            .map_err(|stop| Stopped::Untouched(stop.into_error()))?;
+    }
     for (n, step) in steps.iter().enumerate() {
         done.borrow_mut().now("shifting traffic to the new version");
         done.borrow_mut().shifting(state, step.percent);
@@ -147,7 +158,14 @@ async fn steps(
             n + 1,
             human_step(step.hold)
         );
-        tokio::time::sleep(step.hold / scale).await;
+        done.borrow_mut().now("holding the traffic split, watching ALARMS");
+        match watch {
+            Some(watch) => watch
+                .hold(step.hold)
+                .await
+                .map_err(|stop| Stopped::Split(stop.into_error()))?,
+            None => tokio::time::sleep(step.hold / scale).await,
+        }
         if Instant::now() >= deadline {
             return Err(stopped(
                 split,

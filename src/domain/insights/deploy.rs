@@ -395,6 +395,7 @@ mod tests {
             alias: Some("live".into()),
             clear_alias_weights: false,
             traffic_shift: crate::domain::traffic_shift::TrafficShift::AllAtOnce,
+            alarms: Vec::new(),
             shift_time_scale: 1,
             version: None,
         };

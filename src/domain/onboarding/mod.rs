@@ -91,6 +91,9 @@ pub struct Resources {
     /// `inspector2:ListFindings` for enhanced scanning) and start a basic scan
     /// (`ecr:StartImageScan`).
     pub ecr_scan: bool,
+    /// lambda-deploy's `ALARMS`: read the alarms during a traffic shift
+    /// (`cloudwatch:DescribeAlarms`).
+    pub lambda_alarms: bool,
     /// The task role and execution role ARNs `iam:PassRole` is limited to.
     pub pass_roles: Vec<String>,
     /// ECS infrastructure roles (a service's `volumeConfigurations[].managedEBSVolume.roleArn`),

@@ -248,6 +248,15 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
             repository_arns(setup, arns),
         ));
     }
+    if setup.resources.lambda_alarms {
+        // ALARMS: DescribeAlarms during a traffic shift. On `*`: CloudWatch returns composite
+        // alarms only to a caller allowed DescribeAlarms on `*`, and the call reads nothing else.
+        statements.push(Statement::allow(
+            "LambdaShiftAlarms",
+            &["cloudwatch:DescribeAlarms"],
+            vec!["*".to_owned()],
+        ));
+    }
     if let Some(bucket) = &setup.resources.s3_bucket {
         // The pipe puts the package (ZIP_FILE with S3_BUCKET); Lambda then reads the object with
         // the caller's permissions, as s3:GetObjectVersion when the bucket is versioned.

@@ -13,16 +13,18 @@
 mod findings;
 mod wait;
 
+use aws_sdk_ecr::types::ImageIdentifier;
 use serde::Serialize;
-use tracing::info;
+use tracing::{debug, info};
 
 pub use self::findings::{SHOWN, finding_line};
 use self::findings::{print, read_findings};
 use self::wait::{Ended, wait};
 use super::EcrOutcome;
-use crate::aws::Clients;
+use crate::aws::{self, Clients};
 use crate::domain::context::RunContext;
-use crate::domain::ecr::EcrSettings;
+use crate::domain::ecr::{EcrSettings, MANIFEST_TYPES};
+use crate::domain::lambda_image::index_images;
 use crate::domain::scan::{ScanResult, Severity, total_counts};
 use crate::error::Error;
 
@@ -196,14 +198,10 @@ pub(super) async fn scan_gate(
     outcome: &mut EcrOutcome,
 ) -> Result<(), Error> {
     let targets: Vec<Target> = if outcome.platforms.is_empty() {
-        outcome
-            .digest
-            .iter()
-            .map(|digest| Target {
-                digest: digest.clone(),
-                platform: None,
-            })
-            .collect()
+        match outcome.digest.as_deref() {
+            Some(digest) => index_targets(settings, clients, digest).await,
+            None => Vec::new(),
+        }
     } else {
         outcome
             .platforms
@@ -244,4 +242,52 @@ pub(super) async fn scan_gate(
     let verdict = judge(&results, threshold, &pushed);
     outcome.scans = results;
     verdict.map_err(|error| with_outputs(error, outcome))
+}
+
+/// What to scan of a pushed digest that no archive described (a daemon push, a promotion): each
+/// platform's image of an index (ECR scans images, not indexes), else the digest itself. The
+/// manifest is read with `ecr:BatchGetImage`, which the push needs anyway; if it cannot be read,
+/// the digest is scanned as it is.
+async fn index_targets(settings: &EcrSettings, clients: &Clients, digest: &str) -> Vec<Target> {
+    let itself = || {
+        vec![Target {
+            digest: digest.to_owned(),
+            platform: None,
+        }]
+    };
+    let read = aws::call(
+        "ecr:BatchGetImage",
+        clients
+            .ecr()
+            .batch_get_image()
+            .repository_name(settings.repository.as_str())
+            .set_registry_id(settings.registry_id.clone())
+            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+            .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
+            .send(),
+    )
+    .await;
+    let image = match read {
+        Ok(answer) => answer.images().first().cloned(),
+        Err(failure) => {
+            debug!("The pushed manifest could not be read ({failure}); its digest is scanned as it is");
+            None
+        }
+    };
+    let Some(image) = image else {
+        return itself();
+    };
+    match index_images(
+        image.image_manifest_media_type(),
+        image.image_manifest().unwrap_or_default(),
+    ) {
+        Some(images) if !images.is_empty() => images
+            .into_iter()
+            .map(|(platform, digest)| Target {
+                digest,
+                platform: Some(platform),
+            })
+            .collect(),
+        _ => itself(),
+    }
 }
