@@ -43,6 +43,7 @@ impl LambdaRollback {
             clear_alias_weights: self.clear_alias_weights,
             // A rollback moves the alias at once.
             traffic_shift: TrafficShift::AllAtOnce,
+            alarms: Vec::new(),
             shift_time_scale: 1,
             version,
         }
