@@ -154,3 +154,16 @@ def test_keep_versions_out_of_range_is_exit_2_before_any_call(fn, value):
     assert result.code == 2, result
     assert "KEEP_VERSIONS" in result.output and "from 1 to 1000" in result.output
     assert [c for c in fn.calls() if c["action"] in LAMBDA_MUTATING] == []
+
+
+def test_keep_versions_after_a_lambda_rollback(scenario, emulator):
+    fn = Lambda(scenario, emulator)
+    published_versions(fn, 4)
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="4")
+    result = scenario.run(ACTION="rollback", FUNCTION_NAME=FUNCTION, ALIAS="live", KEEP_VERSIONS="1")
+
+    assert result.code == 0, result
+    assert fn.boto.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == "3"
+    # 4 is the newest, 3 the alias's now: 1 and 2 go.
+    assert versions(fn) == ["3", "4"]
+    assert result.outputs_env["AWS_ROLE_DEPLOY_DELETED_VERSIONS"] == "1 2"
