@@ -48,6 +48,8 @@ WHAT THE ROLE MAY DO
   --function-role-arn <arn>                       lambda-deploy: the Role FUNCTION_CONFIGURATION sets
   --s3-bucket <name>                              lambda-deploy with S3_BUCKET: put and read the package
   --s3-bucket-owner <12 digits>                   its account (S3_BUCKET_OWNER; default: the role's)
+  --keep-revisions                                ecs-deploy with KEEP_REVISIONS: deregister old revisions
+  --keep-versions                                 lambda-deploy with KEEP_VERSIONS: delete old versions
   --lambda-alarms                                 lambda-deploy with ALARMS: read them (DescribeAlarms)
   --ecr-repository <list>  --ecr-create-repository  ecr-push
   --registry-id <12 digits>                       the repositories' registry (REGISTRY_ID)
@@ -105,9 +107,12 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
         i += 1;
         match arg {
             "-h" | "--help" => return Ok(Command::Help),
-            "--no-session-tags" | "--ecr-create-repository" | "--ecr-scan" | "--lambda-alarms" => {
-                flags.push(arg.to_owned())
-            }
+            "--no-session-tags"
+            | "--ecr-create-repository"
+            | "--ecr-scan"
+            | "--lambda-alarms"
+            | "--keep-revisions"
+            | "--keep-versions" => flags.push(arg.to_owned()),
             _ if arg.starts_with("--") => {
                 let (name, value) = match arg.split_once('=') {
                     Some((name, value)) => (name.to_owned(), value.to_owned()),
@@ -345,6 +350,8 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             lambda_alarms: flags.iter().any(|flag| flag == "--lambda-alarms"),
             pass_roles,
             infrastructure_roles,
+            keep_revisions: flags.iter().any(|flag| flag == "--keep-revisions"),
+            keep_versions: flags.iter().any(|flag| flag == "--keep-versions"),
         },
         provider_thumbprint,
     };

@@ -171,6 +171,9 @@ pipe_variables! {
         usage: "`ecs-deploy`, `rollback`: what to do with a deployment that failed without ECS rolling it back (no circuit-breaker rollback configured): `fail` or `rollback`.",
         default: Some("fail"),
     }
+    KEEP_REVISIONS {
+        usage: "`ecs-deploy`, `rollback`: after success, deregister the ACTIVE revisions of each deployed family beyond the newest N (1-1000), never one that a deployment of any service in `CLUSTER_NAME` uses; it says which. A refused call is a warning naming the permission (`ecs:ListTaskDefinitions`, `ecs:DeregisterTaskDefinition`). Unset: every revision is kept.",
+    }
     FUNCTION_NAME {
         usage: "`lambda-deploy`, `rollback`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`; for `rollback`, it makes the target Lambda.",
     }
@@ -219,6 +222,9 @@ pipe_variables! {
     }
     VERSION {
         usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
+    }
+    KEEP_VERSIONS {
+        usage: "`lambda-deploy`, `rollback`: after success, delete the function's published versions beyond the newest N (1-1000), never one an alias points at (its version or a routing weight) nor one with provisioned concurrency; it says which. A refused call is a warning naming the permission. Unset: every version is kept.",
     }
     IMAGE_NAME {
         usage: "`ecr-push`: the image to push from the step's Docker daemon (`services: [docker]`), e.g. `my-app` or `my-app:1.2`. Exactly one of `IMAGE_NAME`, `IMAGE_ARCHIVE` and `SOURCE_TAG`.",

@@ -787,6 +787,22 @@ def test_provisioned_concurrency_control_validation(emulator, scn):
         emulator.lambda_provisioned_concurrency("api", "$LATEST")
 
 
+def test_a_version_an_alias_references_cannot_be_deleted(emulator, scn, lam):
+    v1, v2, v3, v4 = published(lam, 4)
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=v1)
+    lam.create_alias(FunctionName="api", Name="canary", FunctionVersion=v4,
+                     RoutingConfig={"AdditionalVersionWeights": {v3: 0.1}})
+    for version, alias in ((v1, "live"), (v3, "canary")):
+        with pytest.raises(ClientError) as e:
+            lam.delete_function(FunctionName="api", Qualifier=version)
+        assert error_of(e) == (409, "ResourceConflictException",
+                               f"Unable to delete version because the following aliases reference it: [{alias}]")
+    lam.delete_function(FunctionName="api", Qualifier=v2)
+    left = [v["Version"] for v in lam.list_versions_by_function(FunctionName="api")["Versions"]]
+    assert left == ["$LATEST", v1, v3, v4]
+    assert {a["Name"] for a in lam.list_aliases(FunctionName="api")["Aliases"]} == {"live", "canary"}
+
+
 # ---------------------------------------------------------------- the body's members (lambda_members.py)
 
 

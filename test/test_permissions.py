@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from emulator.ecs_scenario import ecs_fixture, task_definition_body
+from emulator.ecs_scenario import ecs_fixture, register_task_definition_raw, task_definition_body
 from emulator.lambda_scenario import lambda_fixture, make_zip
 from pipe import ACCOUNT, BINARY, REGION, WORKSPACE
 
@@ -498,3 +498,78 @@ def test_ecr_daemon_push_runs_with_exactly_the_generated_permissions(scenario, e
         assert "ecr:GetAuthorizationToken" in result.output
     finally:
         images.remove_images(name, f"{ecr_registry.host}/{repository}:v1")
+
+
+# ------------------------------------------------------------------ KEEP_REVISIONS / KEEP_VERSIONS (issue 20)
+
+
+@pytest.fixture
+def ecs_cleanup_step(scenario, emulator):
+    """web and api on web:1, web:2 … web:4 registered; a deploy of web with KEEP_REVISIONS: 1."""
+    ecs = ecs_fixture(emulator, cluster=CLUSTER, services=("web", "api"))
+    boto = ecs.client("ecs")
+    for _ in range(3):
+        register_task_definition_raw(boto, task_definition_body("web", ("app",)))
+
+    def run(*flags):
+        policy = generated_permissions(scenario, "--actions", "ecs-deploy", "--cluster", CLUSTER, "--services", "web",
+                                       *flags)
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        emulator.ecs_rollout(CLUSTER, "web", "complete", polls=1)
+        result = scenario.run(ACTION="ecs-deploy", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web", IMAGE="repo/app:3",
+                              CONTAINER_NAME="app", KEEP_REVISIONS="1")
+        return policy, result
+
+    return run
+
+
+def test_ecs_cleanup_runs_with_exactly_the_generated_permissions(ecs_cleanup_step, emulator):
+    policy, result = ecs_cleanup_step("--keep-revisions")
+    assert result.code == 0, result
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+    assert result.outputs_env["AWS_ROLE_DEPLOY_DEREGISTERED_REVISIONS"] == "web:2 web:3 web:4"
+
+
+def test_ecs_cleanup_without_its_permissions_is_a_warning(ecs_cleanup_step):
+    policy, result = ecs_cleanup_step()
+    assert "ecs:DeregisterTaskDefinition" not in json.dumps(policy)
+    assert result.code == 0, result
+    # api is outside the narrowed services: reading it is what fails first.
+    assert "KEEP_REVISIONS: nothing was deregistered" in result.stderr
+    assert "Add ecs:DescribeServices to the role's policy" in result.stderr
+
+
+@pytest.fixture
+def lambda_cleanup_step(scenario, emulator):
+    fn = lambda_fixture(emulator, name="api")
+    lam = fn.client("lambda")
+    for i in range(3):
+        lam.update_function_code(FunctionName="api", ZipFile=make_zip({"app.py": f"V = {i}\n"}))
+        lam.publish_version(FunctionName="api")
+    (scenario.clone_dir / "app.zip").write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
+
+    def run(*flags):
+        policy = generated_permissions(scenario, "--actions", "lambda-deploy", "--function", "api", *flags)
+        emulator.enforce_role_policy(scenario.role_arn, policy)
+        result = scenario.run(ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="app.zip", ALIAS="live",
+                              KEEP_VERSIONS="2")
+        return policy, result
+
+    return run
+
+
+def test_lambda_cleanup_runs_with_exactly_the_generated_permissions(lambda_cleanup_step, emulator):
+    policy, result = lambda_cleanup_step("--keep-versions")
+    deletes = [s for s in policy["Statement"] if "lambda:DeleteFunction" in s["Action"]]
+    # Versions only: the function itself cannot be deleted with this policy.
+    assert [s["Resource"] for s in deletes] == ["arn:aws:lambda:us-east-1:111111111111:function:api:*"]
+    assert result.code == 0, result
+    assert not [r for r in emulator.requests() if r["status"] == 403], "nothing was refused"
+    assert result.outputs_env["AWS_ROLE_DEPLOY_DELETED_VERSIONS"] == "1 2"
+
+
+def test_lambda_cleanup_without_its_permissions_is_a_warning(lambda_cleanup_step):
+    policy, result = lambda_cleanup_step()
+    assert "lambda:DeleteFunction" not in json.dumps(policy)
+    assert result.code == 0, result
+    assert "Add lambda:ListVersionsByFunction on the function (api)" in result.stderr

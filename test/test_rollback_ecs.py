@@ -196,3 +196,16 @@ def test_a_deployment_ecs_already_rolled_back_is_not_taken_for_the_previous_revi
     assert result.final_line.endswith("Rolled back web from web:2 to web:1"), result
     assert "its current service deployment started from web:2, which it runs now (that deployment was rolled back)" in (
         result.output)
+
+
+def test_keep_revisions_cleans_up_after_a_rollback_too(ecs):
+    revisions(ecs, "2", "3", "4")
+    deployed(ecs, "web:4")  # from web:1
+    ecs.rollout("complete")
+    result = rollback(ecs, KEEP_REVISIONS="1")
+
+    assert result.code == 0, result
+    assert result.final_line.endswith("Rolled back web from web:4 to web:1"), result
+    # web:1 runs again and is kept; every other ACTIVE revision beyond the newest one goes.
+    deregistered = result.outputs_env["AWS_ROLE_DEPLOY_DEREGISTERED_REVISIONS"].split()
+    assert "web:1" not in deregistered and {"web:2", "web:3"} <= set(deregistered), result

@@ -172,3 +172,15 @@ def test_bad_input_is_refused_before_any_call(fn, variables, said):
     assert result.code == 2, result
     assert said in result.output, result
     assert fn.calls() == []
+
+
+def test_keep_versions_cleans_up_after_a_rollback_too(fn):
+    publish(fn, 4)
+    alias_on(fn, "4")
+    result = rollback(fn, ALIAS="live", KEEP_VERSIONS="1")
+
+    assert result.code == 0, result
+    assert points_at(fn) == "3"
+    # The alias's version (3) is kept whatever KEEP_VERSIONS says; 1 and 2 go.
+    deleted = result.outputs_env["AWS_ROLE_DEPLOY_DELETED_VERSIONS"].split()
+    assert "3" not in deleted and {"1", "2"} <= set(deleted), result

@@ -113,6 +113,7 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
         run_task,
         on_timeout,
         on_failure,
+        keep_revisions: super::read_keep(read, &vars::KEEP_REVISIONS),
     })
 }
 

@@ -137,6 +137,7 @@ pub(super) fn read(
         alarms: shift.alarms,
         shift_time_scale: shift.time_scale,
         version,
+        keep_versions: super::read_keep(read, &vars::KEEP_VERSIONS),
     })
 }
 

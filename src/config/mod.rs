@@ -298,6 +298,12 @@ fn read_test_proxy(read: &mut Reader<'_>, env: &Env) -> Option<std::net::SocketA
     }
 }
 
+/// `KEEP_REVISIONS` / `KEEP_VERSIONS`: how many to keep, 1-1000; unset keeps all. 0 is refused:
+/// it would leave nothing to roll back to.
+fn read_keep(read: &mut Reader<'_>, var: &vars::Var) -> Option<u16> {
+    read.optional_number(var, 1..=1000).map(|keep| keep as u16)
+}
+
 fn read_region(read: &mut Reader<'_>) -> Option<String> {
     let (var, value) = match (read.raw(&vars::AWS_DEFAULT_REGION), read.raw(&vars::AWS_REGION)) {
         (Some(value), _) => (&vars::AWS_DEFAULT_REGION, value),

@@ -199,6 +199,8 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             s3_bucket,
             s3_bucket_owner,
             function_role,
+            keep_revisions: read.raw(&vars::KEEP_REVISIONS).is_some(),
+            keep_versions: read.raw(&vars::KEEP_VERSIONS).is_some(),
             ..Resources::default()
         },
         provider_thumbprint: None,

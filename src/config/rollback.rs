@@ -90,6 +90,7 @@ fn read_ecs(read: &mut Reader<'_>, cluster: String) -> Option<EcsSettings> {
         run_task: None,
         on_timeout,
         on_failure,
+        keep_revisions: super::read_keep(read, &vars::KEEP_REVISIONS),
     })
 }
 
@@ -142,6 +143,7 @@ fn read_lambda(read: &mut Reader<'_>, function: String) -> Option<LambdaRollback
         }
     }
     let clear_alias_weights = read.bool(&vars::ALIAS_CLEAR_WEIGHTS);
+    let keep_versions = super::read_keep(read, &vars::KEEP_VERSIONS);
     if read.problems.len() > problems_before {
         return None;
     }
@@ -150,5 +152,6 @@ fn read_lambda(read: &mut Reader<'_>, function: String) -> Option<LambdaRollback
         alias: alias?,
         version,
         clear_alias_weights,
+        keep_versions,
     })
 }

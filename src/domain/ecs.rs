@@ -21,6 +21,9 @@ pub struct EcsSettings {
     pub on_timeout: WhenUnfinished,
     /// What to do with a deployment that failed without ECS rolling it back (`ON_FAILURE`).
     pub on_failure: WhenUnfinished,
+    /// `KEEP_REVISIONS`: after success, deregister the ACTIVE revisions of each deployed family
+    /// beyond the newest N that no deployment in the cluster uses. None: keep all.
+    pub keep_revisions: Option<u16>,
 }
 
 /// A deployment the pipe gives up on is left to ECS, or rolled back on request

@@ -71,6 +71,9 @@ pub struct LambdaSettings {
     /// `VERSION`: move `alias` to this existing published version, and change nothing else
     /// (no code source, no configuration).
     pub version: Option<String>,
+    /// `KEEP_VERSIONS`: after success, delete published versions beyond the newest N that no
+    /// alias points at and that have no provisioned concurrency. None: keep all.
+    pub keep_versions: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,8 @@ pub struct LambdaRollback {
     pub version: Option<String>,
     /// `ALIAS_CLEAR_WEIGHTS`, as for lambda-deploy.
     pub clear_alias_weights: bool,
+    /// `KEEP_VERSIONS`, as for lambda-deploy: old versions deleted after success.
+    pub keep_versions: Option<u16>,
 }
 
 impl LambdaRollback {
@@ -46,6 +48,7 @@ impl LambdaRollback {
             alarms: Vec::new(),
             shift_time_scale: 1,
             version,
+            keep_versions: self.keep_versions,
         }
     }
 }

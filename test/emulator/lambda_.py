@@ -651,6 +651,8 @@ def _judge_function_call(layer, req):
                                      f"({call.fn.code_sha_256}). Please try again with the CodeSHA256 in $LATEST.")
     if action in ("CreateAlias", "UpdateAlias"):
         return _check_alias(call, req)
+    if action == "DeleteFunction":
+        return lambda_versions().check_delete(call, req)
     return None
 
 

@@ -79,6 +79,23 @@ def check_alias_target(call, req):
     return None
 
 
+def check_delete(call, req):
+    """DeleteFunction of a published version an alias points at (its version, or a weighted
+    share) → 409, as Lambda refuses it (moto deletes it and leaves the alias dangling)."""
+    qualifier = call.qualifier or req.query.get("Qualifier")
+    if not qualifier or qualifier == "$LATEST":
+        return None
+    aliases = storage(call.account, call.region)._aliases.get(call.arn, {})
+    names = []
+    for name, alias in aliases.items():
+        weights = (alias.routing_config or {}).get("AdditionalVersionWeights") or {}
+        if str(alias.function_version) == str(qualifier) or str(qualifier) in {str(v) for v in weights}:
+            names.append(name)
+    if names:
+        return conflict(f"Unable to delete version because the following aliases reference it: [{', '.join(sorted(names))}]")
+    return None
+
+
 @after("lambda", "PublishVersion")
 def _after_publish(layer, req, resp):
     call = req.notes.get("lambda")

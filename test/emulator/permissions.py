@@ -33,6 +33,12 @@ denied by S3, please make sure your request credentials have permission to GetOb
 <bucket>/<key>"): UpdateFunctionCode with `S3Bucket` is also authorised as `s3:GetObject` on
 the object (`s3:GetObjectVersion` when `S3ObjectVersion` names a version).
 
+Cleanup calls (issue 20) map like any other: `ecs:ListTaskDefinitions` and
+`ecs:DeregisterTaskDefinition` on `*` (IAM has no resource for them), `ecs:DescribeServices` on each
+service's ARN; `lambda:ListVersionsByFunction` / `lambda:ListAliases` on the function's ARN, and
+`lambda:DeleteFunction` / `lambda:GetProvisionedConcurrencyConfig` with a `Qualifier` on the
+qualified ARN (`function:api:3`), so a policy granting `function:api:*` deletes versions only.
+
 Not modelled: permission boundaries, SCPs, session policies, resource-based policies, and any
 call of a service not mapped here (judged on `*`).
 """

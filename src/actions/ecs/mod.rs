@@ -4,6 +4,7 @@
 //! Everything that reads AWS to check the input (services, controllers, containers) happens
 //! before the first change, so a bad input never leaves a half-done deployment.
 
+pub(crate) mod cleanup;
 mod outcome;
 mod plan;
 mod revert;
@@ -185,7 +186,8 @@ async fn roll_out(
     }
     let verdicts: Vec<Verdict> = followed.iter().map(|f| f.verdict.clone()).collect();
 
-    let outcome = EcsOutcome {
+    let mut outcome = EcsOutcome {
+        deregistered_revisions: None,
         rolled_back_from: None,
         action: "ecs-deploy",
         region: run.region.clone(),
@@ -247,6 +249,11 @@ async fn roll_out(
             outputs: serde_json::to_value(&outcome).unwrap_or_default(),
         });
     }
+    if let Some(keep) = settings.keep_revisions {
+        let families = cleanup::families(deployable.iter().map(|d| d.arn.as_str()));
+        let deregistered = cleanup::deregister_old_revisions(&ecs, cluster, &families, keep, deadline).await;
+        outcome.deregistered_revisions = Some(deregistered.join(" "));
+    }
     Ok(outcome)
 }
 
@@ -298,7 +305,15 @@ fn dry_run(
         info!("{change}");
     }
     let (arn, number) = existing(plan.first());
+    if let Some(keep) = settings.keep_revisions {
+        info!(
+            "Dry run: KEEP_REVISIONS would then deregister the ACTIVE revisions of the deployed families beyond the \
+             newest {keep} that no deployment in {} uses",
+            settings.cluster
+        );
+    }
     EcsOutcome {
+        deregistered_revisions: None,
         rolled_back_from: None,
         action: "ecs-deploy",
         region: run.region.clone(),
@@ -385,6 +400,7 @@ fn not_all_updated(
         said.push(format!("{} not updated", not_updated.join(", ")));
     }
     let outcome = EcsOutcome {
+        deregistered_revisions: None,
         rolled_back_from: None,
         action: "ecs-deploy",
         region: run.region.clone(),

@@ -22,6 +22,10 @@ pub struct EcsOutcome {
     /// the one it went back to).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rolled_back_from: Option<String>,
+    /// `KEEP_REVISIONS`: the revisions deregistered after success, `family:revision`
+    /// space-separated (empty: none was); None without KEEP_REVISIONS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deregistered_revisions: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -8,6 +8,7 @@
 //! all share one deadline, `WAIT_TIMEOUT`.
 
 mod alarms;
+pub(crate) mod cleanup;
 mod code;
 mod configuration;
 mod function;
@@ -56,6 +57,10 @@ pub struct LambdaOutcome {
     /// The alias's provisioned concurrency once READY ("READY, 4 of 4 allocated"); None
     /// without any.
     pub provisioned_concurrency: Option<String>,
+    /// `KEEP_VERSIONS`: the versions deleted after success, space-separated (empty: none was);
+    /// None without KEEP_VERSIONS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_versions: Option<String>,
     /// `VERSION`: only the alias was moved, to a version published before.
     #[serde(skip)]
     pub alias_only: bool,
@@ -355,6 +360,7 @@ async fn deploy(
         version,
         alias_arn,
         provisioned_concurrency,
+        deleted_versions: clean_up(settings, &lambda, deadline).await,
         alias_only: false,
         dry_run: false,
         state: "DEPLOYED",
@@ -425,6 +431,7 @@ async fn dry_run(
     if settings.publish {
         info!("Dry run: would publish a version ({})", settings.version_description);
     }
+    dry_run_clean_up(settings);
     if let Some(alias) = &settings.alias {
         match current_alias {
             Some(current) if !current.weights.is_empty() => info!(
@@ -448,12 +455,36 @@ async fn dry_run(
         version: None,
         alias_arn: None,
         provisioned_concurrency: None,
+        deleted_versions: None,
         alias_only: false,
         dry_run: true,
         state: "DRY_RUN",
         done: Vec::new(),
         not_done: Vec::new(),
     })
+}
+
+/// `KEEP_VERSIONS`, after success: the versions deleted, space-separated.
+pub(crate) async fn clean_up(
+    settings: &LambdaSettings,
+    lambda: &aws_sdk_lambda::Client,
+    deadline: Instant,
+) -> Option<String> {
+    let keep = settings.keep_versions?;
+    Some(
+        cleanup::delete_old_versions(lambda, &settings.function, keep, deadline)
+            .await
+            .join(" "),
+    )
+}
+
+pub(crate) fn dry_run_clean_up(settings: &LambdaSettings) {
+    if let Some(keep) = settings.keep_versions {
+        info!(
+            "Dry run: KEEP_VERSIONS would then delete the published versions beyond the newest {keep} that no alias \
+             points at and that have no provisioned concurrency"
+        );
+    }
 }
 
 /// The watch of `ALARMS` over this deployment's traffic shift.

@@ -190,6 +190,7 @@ impl<'a> Progress<'a> {
             version: self.version.clone(),
             alias_arn: None,
             provisioned_concurrency: None,
+            deleted_versions: None,
             alias_only: self.settings.version.is_some(),
             dry_run: false,
             state: "PARTIAL",

@@ -57,6 +57,7 @@ pub(super) async fn run(
             Some(from) => info!("Dry run: would move alias {alias} from version {from} to version {version}"),
             None => info!("Dry run: would create alias {alias} at version {version}"),
         }
+        super::dry_run_clean_up(settings);
         return Ok(outcome(run, current, settings, None, None, true));
     }
 
@@ -90,14 +91,16 @@ pub(super) async fn run(
         let allocation = provisioned::wait_ready(lambda, &moved, deadline)
             .await
             .map_err(|error| progress.borrow().failed(error))?;
-        Ok(outcome(
+        let mut done = outcome(
             run,
             current,
             settings,
             Some(arn),
             allocation.map(|allocation| allocation.to_string()),
             false,
-        ))
+        );
+        done.deleted_versions = super::clean_up(settings, lambda, deadline).await;
+        Ok(done)
     };
     tokio::select! {
         result = moving => result,
@@ -123,6 +126,7 @@ fn outcome(
         version: (!dry_run).then(|| settings.version.clone()).flatten(),
         alias_arn,
         provisioned_concurrency,
+        deleted_versions: None,
         alias_only: true,
         dry_run,
         state: if dry_run { "DRY_RUN" } else { "DEPLOYED" },

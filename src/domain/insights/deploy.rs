@@ -276,6 +276,7 @@ mod tests {
             run_task: None,
             on_timeout: crate::domain::ecs::WhenUnfinished::Fail,
             on_failure: crate::domain::ecs::WhenUnfinished::Fail,
+            keep_revisions: None,
         }
     }
 
@@ -398,6 +399,7 @@ mod tests {
             alarms: Vec::new(),
             shift_time_scale: 1,
             version: None,
+            keep_versions: None,
         };
         let outputs = json!({
             "function_arn": "arn:aws:lambda:eu-west-1:111111111111:function:api",

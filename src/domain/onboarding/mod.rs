@@ -99,6 +99,10 @@ pub struct Resources {
     /// ECS infrastructure roles (a service's `volumeConfigurations[].managedEBSVolume.roleArn`),
     /// passed to `ecs.amazonaws.com`.
     pub infrastructure_roles: Vec<String>,
+    /// `KEEP_REVISIONS`: deregister old revisions, after reading every service of the cluster.
+    pub keep_revisions: bool,
+    /// `KEEP_VERSIONS`: list versions and aliases, delete old versions (qualified ARNs only).
+    pub keep_versions: bool,
 }
 
 /// The second role of a chain: another account's role that admits the first one.

@@ -186,6 +186,24 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
             vec!["RegisterTaskDefinition".to_owned(), "RunTask".to_owned()],
         ),
     ];
+    if resources.keep_revisions {
+        // KEEP_REVISIONS never deregisters a revision a deployment of any service in the cluster
+        // uses: it describes them all. DeregisterTaskDefinition takes no resource but `*`.
+        let all_services = match cluster {
+            Some(cluster) => arns.of("ecs", &format!("service/{cluster}/*")),
+            None => arns.of("ecs", "service/*"),
+        };
+        statements.push(Statement::allow(
+            "EcsCleanupReadServices",
+            &["ecs:DescribeServices"],
+            vec![all_services],
+        ));
+        statements.push(Statement::allow(
+            "EcsCleanupDeregister",
+            &["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"],
+            vec!["*".to_owned()],
+        ));
+    }
     if !resources.pass_roles.is_empty() {
         statements.push(
             Statement::allow("PassTaskRoles", &["iam:PassRole"], resources.pass_roles.clone()).when(
@@ -229,6 +247,21 @@ fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
         resources.push(format!("{function}:*"));
     }
     let mut statements = vec![Statement::allow("LambdaDeploy", &LAMBDA_DEPLOY, resources)];
+    if setup.resources.keep_versions {
+        // KEEP_VERSIONS: DeleteFunction on qualified ARNs only (`function:api:*`, a version),
+        // never the function itself.
+        let versions = format!("{function}:*");
+        statements.push(Statement::allow(
+            "LambdaCleanupList",
+            &["lambda:ListVersionsByFunction", "lambda:ListAliases"],
+            vec![function.clone()],
+        ));
+        statements.push(Statement::allow(
+            "LambdaCleanupDeleteVersions",
+            &["lambda:DeleteFunction", "lambda:GetProvisionedConcurrencyConfig"],
+            vec![versions],
+        ));
+    }
     if let Some(role) = &setup.resources.function_role {
         // FUNCTION_CONFIGURATION sets `Role`: UpdateFunctionConfiguration passes it to Lambda.
         statements.push(
