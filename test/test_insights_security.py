@@ -36,7 +36,7 @@ def test_a_high_finding_leaves_a_failed_security_report_with_one_annotation_per_
     assert result.code == 1, result
     report_id, report, annotations = security_report(proxy)
     scenario.emulator.assert_no_secrets_in(proxy.text(), more=secrets_in_env(scenario.env()))
-    assert report_id.startswith("aws-role-deploy-ecr-scan-us-east-1--team-scan-"), report_id
+    assert report_id.startswith("aws-role-deploy-ecr-scan-us-east-1-team-scan-"), report_id
     assert report["report_type"] == "SECURITY" and report["result"] == "FAILED"
     assert report["title"] == f"ECR scan of {name}:v1"
     assert numbers(report) == {"Critical": 1, "High": 1, "Medium": 0, "Low": 1, "Informational": 0}

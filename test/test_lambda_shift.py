@@ -272,3 +272,16 @@ def test_alarms_without_a_gradual_shift_are_refused(fn):
 
     assert result.code == 2, result
     assert "needs a gradual TRAFFIC_SHIFT" in result.output, result
+
+
+def test_dry_run_says_the_shift_and_reads_the_alarms(fn):
+    one = live_alias(fn)
+    alarm(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", ALARMS="api-errors",
+                    DRY_RUN="true")
+
+    assert result.code == 0, result
+    assert f"would shift alias live from version {one} to the new version: canary:10%:5m (10% for 5 min" in result.output
+    assert len(fn.calls("DescribeAlarms", service="cloudwatch")) == 1
+    for action in MUTATING:
+        assert fn.calls(action) == [], action

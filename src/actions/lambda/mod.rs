@@ -438,6 +438,10 @@ async fn dry_run(
                 "Dry run: would move alias {alias} from version {} to the new version and clear its weights",
                 current.version
             ),
+            Some(current) if settings.traffic_shift.is_gradual() => info!(
+                "Dry run: would shift alias {alias} from version {} to the new version: {}",
+                current.version, settings.traffic_shift
+            ),
             Some(current) => info!(
                 "Dry run: would move alias {alias} from version {} to the new version",
                 current.version

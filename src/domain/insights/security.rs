@@ -22,11 +22,10 @@ struct EcrOutputs {
 pub fn security(settings: &EcrSettings, threshold: Severity, run: &Run<'_>, scans: &[ScanResult]) -> Report {
     let outputs: EcrOutputs = run.outputs();
     let repository = settings.repository.as_str();
-    let target = format!(
-        "{}/{}/{repository}",
-        run.region,
-        settings.registry_id.as_deref().unwrap_or("")
-    );
+    let target = match settings.registry_id.as_deref() {
+        Some(registry) => format!("{}/{registry}/{repository}", run.region),
+        None => format!("{}/{repository}", run.region),
+    };
     let failing: u32 = scans.iter().map(|scan| scan.at_or_above(threshold)).sum();
     let failed = matches!(run.ended, Ended::Failed { .. }) || scans.is_empty() || failing > 0;
     let tags = if outputs.tags.is_empty() {
