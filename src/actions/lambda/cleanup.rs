@@ -28,7 +28,8 @@ pub(crate) async fn delete_old_versions(
             return Vec::new();
         }
     };
-    let old: Vec<u64> = versions.iter().skip(usize::from(keep)).copied().collect();
+    // Oldest first (as listed): a cleanup cut short leaves the newest of the old ones.
+    let old = &versions[..versions.len().saturating_sub(usize::from(keep))];
     if old.is_empty() {
         info!(
             "KEEP_VERSIONS: {} published version(s), {keep} kept; nothing to delete",
@@ -45,8 +46,7 @@ pub(crate) async fn delete_old_versions(
     };
     let mut deleted = Vec::new();
     let mut kept = Vec::new();
-    // Oldest first: a cleanup cut short leaves the newest of the old ones.
-    for version in old.into_iter().rev() {
+    for version in old {
         let version = version.to_string();
         if let Some(alias) = aliased.iter().find(|(v, _)| *v == version).map(|(_, alias)| alias) {
             kept.push(format!("{version} (alias {alias})"));
@@ -114,8 +114,12 @@ fn said(failure: &AwsFailure, function: &str, version: Option<&str>) -> String {
     }
 }
 
-/// The published version numbers, newest first (`$LATEST` left out).
-async fn published_versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<Vec<u64>, AwsFailure> {
+/// Every published version number of the function (`$LATEST` left out), oldest first, page by
+/// page. Shared by the cleanup and the Lambda rollback, which both need the whole list.
+pub(super) async fn published_versions(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+) -> Result<Vec<u64>, AwsFailure> {
     let mut versions = Vec::new();
     let mut marker: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -132,11 +136,11 @@ async fn published_versions(lambda: &aws_sdk_lambda::Client, function: &str) -> 
                 .filter_map(|v| v.parse::<u64>().ok()),
         );
         match output.next_marker() {
-            Some(next) => marker = Some(next.to_owned()),
-            None => break,
+            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+            _ => break,
         }
     }
-    versions.sort_unstable_by_key(|v| std::cmp::Reverse(*v));
+    versions.sort_unstable();
     versions.dedup();
     Ok(versions)
 }

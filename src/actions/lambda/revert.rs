@@ -12,13 +12,10 @@ use tracing::info;
 
 use super::LambdaOutcome;
 use super::release::{self, Alias};
-use crate::aws::{self, AwsFailure, Clients};
+use crate::aws::{AwsFailure, Clients};
 use crate::domain::context::RunContext;
 use crate::domain::rollback::LambdaRollback;
 use crate::error::Error;
-
-/// ListVersionsByFunction pages read at most (50 versions a page).
-const MAX_PAGES: usize = 200;
 
 #[derive(Debug, Serialize)]
 pub struct LambdaRollbackOutcome {
@@ -135,7 +132,9 @@ async fn previous_version(
             details: vec!["Nothing was changed. Set VERSION to the version to go back to.".to_owned()],
         });
     };
-    let published = list_versions(lambda, function).await.map_err(AwsFailure::into_error)?;
+    let published = super::cleanup::published_versions(lambda, function)
+        .await
+        .map_err(AwsFailure::into_error)?;
     let before = published.iter().copied().filter(|n| *n < current).max();
     match before {
         Some(version) => Ok((
@@ -162,31 +161,4 @@ async fn previous_version(
             })
         }
     }
-}
-
-/// Every published version number of the function (`$LATEST` left out), page by page.
-async fn list_versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<Vec<u64>, AwsFailure> {
-    let mut numbers = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let request = lambda
-            .list_versions_by_function()
-            .function_name(function)
-            .set_marker(marker.take());
-        let output = aws::call("lambda:ListVersionsByFunction", request.send()).await?;
-        numbers.extend(
-            output
-                .versions()
-                .iter()
-                .filter_map(|v| v.version())
-                .filter_map(|v| v.parse::<u64>().ok()),
-        );
-        match output.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-            _ => break,
-        }
-    }
-    numbers.sort_unstable();
-    numbers.dedup();
-    Ok(numbers)
 }
