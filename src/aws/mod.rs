@@ -7,7 +7,9 @@
 
 mod call;
 mod cloudwatch;
+mod codedeploy;
 mod failure;
+mod json_rpc;
 mod raw;
 pub mod wait;
 
@@ -21,6 +23,7 @@ use aws_smithy_runtime::client::identity::IdentityCache;
 
 pub use self::call::call;
 pub use self::cloudwatch::{AlarmState, CloudWatch};
+pub use self::codedeploy::CodeDeploy;
 pub use self::failure::{AwsFailure, CredentialsUnavailable, FailureKind};
 pub use self::raw::{RawResponse, with_body};
 use crate::domain::network::Network;
@@ -110,31 +113,24 @@ impl Clients {
     }
 
     /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: at `AWS_ENDPOINT_URL`, else
-    /// CloudWatch's regional endpoint (its FIPS one with `AWS_USE_FIPS_ENDPOINT`).
+    /// CloudWatch's regional endpoint (FIPS, dual-stack as asked).
     pub fn cloudwatch(&self) -> CloudWatch {
+        CloudWatch(self.json_client(cloudwatch::PROTOCOL, "monitoring", None))
+    }
+
+    /// CodeDeploy's deployments (ECS blue/green), signed by hand: `AWS_ENDPOINT_URL_CODEDEPLOY`
+    /// wins over `AWS_ENDPOINT_URL`, else CodeDeploy's regional endpoint (FIPS, dual-stack as asked).
+    pub fn codedeploy(&self) -> CodeDeploy {
+        let specific = self.network.codedeploy_endpoint_url.clone();
+        CodeDeploy(self.json_client(codedeploy::PROTOCOL, "codedeploy", specific))
+    }
+
+    fn json_client(&self, protocol: json_rpc::Protocol, host: &str, specific: Option<String>) -> json_rpc::JsonClient {
         let region = self.sdk.region().map(|region| region.to_string()).unwrap_or_default();
-        let endpoint = match &self.network.endpoint_url {
-            Some(url) => url.clone(),
-            None => {
-                let suffix = if region.starts_with("cn-") {
-                    "amazonaws.com.cn"
-                } else {
-                    "amazonaws.com"
-                };
-                let host = if self.network.use_fips {
-                    "monitoring-fips"
-                } else {
-                    "monitoring"
-                };
-                format!("https://{host}.{region}.{suffix}")
-            }
-        };
-        CloudWatch {
-            credentials: self.sdk.credentials_provider(),
-            region,
-            endpoint,
-            attempt_timeout: self.network.attempt_timeout,
-        }
+        let endpoint = specific.or_else(|| self.network.endpoint_url.clone()).unwrap_or_else(|| {
+            json_rpc::regional_endpoint(host, &region, self.network.use_fips, self.network.use_dual_stack)
+        });
+        json_rpc::JsonClient::new(protocol, self.sdk.credentials_provider(), region, endpoint, &self.network)
     }
 
     /// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.
