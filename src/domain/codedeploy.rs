@@ -49,8 +49,6 @@ pub struct CodeDeploySettings {
 pub struct UserAppSpec {
     /// The file as given (for messages).
     pub path: String,
-    /// `Resources[0]`'s name (`TargetService` unless the file names it otherwise).
-    pub resource_name: Option<String>,
     /// `TargetService.Properties` the file sets (never `TaskDefinition`).
     pub properties: Map<String, Value>,
     /// `Hooks`, as written.
@@ -108,6 +106,11 @@ fn read_resources(value: &Value, user: &mut UserAppSpec) -> Result<(), String> {
         "Resources[0]: must be one named resource, e.g. {\"TargetService\": {\"Type\": \"AWS::ECS::Service\", …}}",
     )?;
     let (name, resource) = entries.iter().next().ok_or("Resources[0]: is empty")?;
+    if name != "TargetService" {
+        return Err(format!(
+            "Resources[0].{name}: an ECS AppSpec names its one resource TargetService"
+        ));
+    }
     let at = format!("Resources[0].{name}");
     let resource = resource.as_object().ok_or(format!("{at}: must be an object"))?;
     for (key, value) in resource {
@@ -143,7 +146,6 @@ fn read_resources(value: &Value, user: &mut UserAppSpec) -> Result<(), String> {
             other => return Err(format!("{at}.{other}: not a field of an ECS resource (Type, Properties)")),
         }
     }
-    user.resource_name = Some(name.clone());
     Ok(())
 }
 
@@ -214,12 +216,9 @@ pub fn appspec(user: Option<&UserAppSpec>, task_definition: &str, container: Opt
         }
     }
     properties.insert("LoadBalancerInfo".to_owned(), Value::Object(load_balancer));
-    let name = user
-        .and_then(|user| user.resource_name.clone())
-        .unwrap_or_else(|| "TargetService".to_owned());
     let mut document = json!({
         "version": "0.0",
-        "Resources": [{name: {"Type": "AWS::ECS::Service", "Properties": properties}}],
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": properties}}],
     });
     if let Some(hooks) = user.and_then(|user| user.hooks.clone()) {
         document["Hooks"] = hooks;
@@ -265,7 +264,7 @@ mod tests {
     fn the_generated_appspec_takes_the_users_hooks_and_properties() {
         let file = json!({
             "version": 0.0,
-            "Resources": [{"api": {"Type": "AWS::ECS::Service", "Properties": {
+            "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
                 "TaskDefinition": "<TASK_DEFINITION>",
                 "LoadBalancerInfo": {"ContainerPort": 8080},
                 "PlatformVersion": "1.4.0",
@@ -278,7 +277,7 @@ mod tests {
             sent,
             json!({
                 "version": "0.0",
-                "Resources": [{"api": {"Type": "AWS::ECS::Service", "Properties": {
+                "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
                     "TaskDefinition": "arn:td/web:3",
                     "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8080},
                     "PlatformVersion": "1.4.0",
@@ -297,16 +296,17 @@ mod tests {
     #[test]
     fn conflicts_and_unknown_fields_name_the_field() {
         let cases = [
-            (json!({"Resources": [{"s": {"Properties": {"TaskDefinition": "web:1"}}}]}), "TaskDefinition"),
-            (json!({"Resources": [{"s": {"Type": "AWS::Lambda::Function"}}]}), "Type"),
+            (json!({"Resources": [{"TargetService": {"Properties": {"TaskDefinition": "web:1"}}}]}), "TaskDefinition"),
+            (json!({"Resources": [{"TargetService": {"Type": "AWS::Lambda::Function"}}]}), "Type"),
             (json!({"Resources": [{"a": {}}, {"b": {}}]}), "exactly one"),
             (json!({"Hooks": [{"Install": "f"}]}), "Hooks[0].Install"),
+            (json!({"Resources": [{"api": {"Type": "AWS::ECS::Service"}}]}), "TargetService"),
             (json!({"Hooks": [{"AfterInstall": ""}]}), "Lambda function"),
             (json!({"version": "1.0"}), "version"),
             (json!({"Permissions": []}), "Permissions"),
-            (json!({"Resources": [{"s": {"Properties": {"Role": "x"}}}]}), "Properties.Role"),
+            (json!({"Resources": [{"TargetService": {"Properties": {"Role": "x"}}}]}), "Properties.Role"),
             (
-                json!({"Resources": [{"s": {"Properties": {"LoadBalancerInfo": {"ContainerPort": 0}}}}]}),
+                json!({"Resources": [{"TargetService": {"Properties": {"LoadBalancerInfo": {"ContainerPort": 0}}}}]}),
                 "ContainerPort",
             ),
             (json!([]), "AppSpec object"),

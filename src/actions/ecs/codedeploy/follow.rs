@@ -161,7 +161,14 @@ fn text(value: &Value) -> String {
 
 async fn look(codedeploy: &CodeDeploy, id: &str) -> Result<Look, AwsFailure> {
     let info = codedeploy.get_deployment(id).await?;
-    let targets = codedeploy.targets(id).await?;
+    // A deployment not started yet has no targets (DeploymentNotStartedException).
+    let targets = match info["status"].as_str() {
+        Some("Created" | "Queued") => Vec::new(),
+        _ => match codedeploy.targets(id).await {
+            Err(failure) if failure.code_is("DeploymentNotStartedException") => Vec::new(),
+            other => other?,
+        },
+    };
     Ok(Look::read(&info, &targets))
 }
 
