@@ -518,16 +518,6 @@ fn traffic_shift_problems() {
             "needs ALIAS",
         ),
         (
-            &[
-                ("TRAFFIC_SHIFT", Some("canary:10%:5m")),
-                ("VERSION", Some("3")),
-                ("S3_BUCKET", None),
-                ("S3_KEY", None),
-            ],
-            "TRAFFIC_SHIFT",
-            "not supported with VERSION",
-        ),
-        (
             &[("TRAFFIC_SHIFT", Some("Canary10Percent30Minutes"))],
             "WAIT_TIMEOUT",
             "holds traffic split for 30 min alone",
@@ -566,6 +556,18 @@ fn traffic_shift_problems() {
     for (changes, variable, fragment) in cases {
         assert_problem(&lambda_with(changes), variable, fragment);
     }
+}
+
+#[test]
+fn traffic_shift_with_version_shifts_to_that_version() {
+    let settings = lambda_settings(&[
+        ("TRAFFIC_SHIFT", Some("canary:10%:5m")),
+        ("VERSION", Some("3")),
+        ("S3_BUCKET", None),
+        ("S3_KEY", None),
+    ]);
+    assert_eq!(settings.version.as_deref(), Some("3"));
+    assert!(settings.traffic_shift.is_gradual());
 }
 
 #[test]
