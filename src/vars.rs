@@ -1,13 +1,15 @@
 //! Every pipe variable, declared once with its documentation.
 //!
 //! `config` reads variables only through these declarations, and a test compares this list
-//! with the README's variables table, so the documentation cannot drift from the code.
+//! with the variables tables of the README (shared variables) and of each action's page under
+//! docs/ (test/readme.rs), so the documentation cannot drift from the code. A variable's usage text
+//! names the actions it belongs to ("`ecs-deploy`, `rollback`: …"), which decides its page.
 
 /// One pipe variable as users see it in `bitbucket-pipelines.yml`.
 #[derive(Debug)]
 pub struct Var {
     pub name: &'static str,
-    /// What the README's "Usage" column says.
+    /// What the "Usage" column of its variables table says.
     pub usage: &'static str,
     /// The value used when the variable is unset or empty, in the form a user would write it.
     pub default: Option<&'static str>,
@@ -30,7 +32,7 @@ impl Var {
 macro_rules! pipe_variables {
     ($($id:ident { $($field:ident : $value:expr),* $(,)? })*) => {
         $(pub const $id: Var = Var { name: stringify!($id), $($field: $value,)* ..Var::DEFAULT };)*
-        /// All variables, in the README's order.
+        /// All variables, in the order of the variables tables.
         pub const ALL: &[&Var] = &[$(&$id),*];
     };
 }

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 from . import (  # noqa: F401  (modules register their handlers on import)
     backends,
     cloudwatch,
+    codedeploy,
     ecr,
     ecr_scan,
     ecs,
