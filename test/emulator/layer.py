@@ -151,6 +151,8 @@ class Layer:
             "method": req.method,
             "path": req.path,
             "region": req.region,
+            # Which TCP connection (numbered by the server, server.py) carried the request.
+            "connection": environ.get("emulator.connection"),
         }
         with self._lock:
             self.records.append(record)
