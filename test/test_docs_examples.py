@@ -411,3 +411,32 @@ def test_example_runs_against_the_emulator(example, scenario, emulator, request)
             assert text in result.output, f"{example.id}: expected {text!r} in the output\n{result}"
         else:
             assert result.code == 0, f"{example.id}: the example does not work\n{result}"
+
+
+# ----------------------------------------------------------------------------------- troubleshooting
+
+
+def source_text():
+    """Every string the pipe can print, as its source spells it: continued lines joined,
+    escaped quotes unescaped."""
+    text = "".join(path.read_text() for path in sorted((ROOT / "src").rglob("*.rs")))
+    return re.sub(r"\\\n\s*", "", text).replace('\\"', '"')
+
+
+def test_troubleshooting_quotes_what_the_pipe_says():
+    """docs/troubleshooting.md's tables quote the pipe's messages (first column, in backticks,
+    `…` where the pipe puts a value): each quoted piece is in the source, so a reworded message
+    fails here until the page says it as the pipe does. A leading `VARIABLE: ` is how a validation
+    error prefixes its message."""
+    source = source_text()
+    missing = []
+    for line in (ROOT / "docs" / "troubleshooting.md").read_text().splitlines():
+        if not line.startswith("| ") or line.startswith("| ---"):
+            continue
+        first = line[2:].split(" | ")[0]
+        for quoted in re.findall(r"`([^`]+)`", first):
+            quoted = re.sub(r"^[A-Z][A-Z0-9_]+: ", "", quoted)
+            for piece in (piece.strip() for piece in quoted.split("…")):
+                if len(piece) >= 10 and piece not in source:
+                    missing.append(piece)
+    assert not missing, "docs/troubleshooting.md quotes messages the pipe does not print:\n" + "\n".join(missing)
