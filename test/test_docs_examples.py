@@ -451,3 +451,33 @@ def test_troubleshooting_quotes_what_the_pipe_says():
                 if len(piece) >= 10 and piece not in source:
                     missing.append(piece)
     assert not missing, "docs/troubleshooting.md quotes messages the pipe does not print:\n" + "\n".join(missing)
+
+
+# ----------------------------------------------------------------------------------- links
+
+
+def anchor(heading):
+    """The anchor a heading gets (GitHub's rule, which the pages' links follow)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lstrip("#").strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_pages_resolves():
+    """A relative link names a file that exists and, after `#`, a heading of it: moving a section
+    cannot strand the links to it."""
+    headings = {
+        page: {anchor(line) for line in page.read_text().splitlines() if line.startswith("#")}
+        for page in PAGES
+    }
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, fragment = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if not resolved.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif fragment and resolved in headings and fragment not in headings[resolved]:
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
