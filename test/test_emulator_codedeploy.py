@@ -338,3 +338,26 @@ def test_codedeploy_calls_are_judged_against_the_role_policy(scn, emulator):
         cd.continue_deployment(deploymentId=did)
     assert error_of(e)[0] == "AccessDeniedException"
     assert f"codedeploy:ContinueDeployment on resource: {group}" in error_of(e)[1]
+
+
+def test_an_alarm_stops_the_deployment_and_rolls_back_when_the_group_says_so(emulator):
+    scn = codedeploy_fixture(emulator, auto_rollback_events=("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"))
+    td2 = scn.register_revision(image_tag="2")
+    scn.next_deployment(outcome="alarm", fail_at="AllowTraffic", alarm="web-5xx")
+    did = scn.create_deployment(td2)
+    info = scn.wait(did)
+    assert info["status"] == "Stopped" and info["errorInformation"]["code"] == "ALARM_ACTIVE"
+    assert "web-5xx" in info["errorInformation"]["message"]
+    assert scn.wait(info["rollbackInfo"]["rollbackDeploymentId"])["status"] == "Succeeded"
+    assert scn.describe_service()["taskDefinition"] == scn.task_definition_arn
+
+
+def test_batch_get_deployments_polls_and_an_ecs_group_defaults_to_all_at_once(emulator):
+    scn = codedeploy_fixture(emulator, deployment_config=None)
+    cd = scn.client("codedeploy")
+    group = cd.get_deployment_group(applicationName=scn.application, deploymentGroupName=scn.deployment_group)
+    assert group["deploymentGroupInfo"]["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
+    did = scn.create_deployment(scn.register_revision(image_tag="2"))
+    statuses = [cd.batch_get_deployments(deploymentIds=[did])["deploymentsInfo"][0]["status"] for _ in range(11)]
+    assert statuses[0] == "InProgress" and statuses[-1] == "Succeeded"
+    assert emulator.codedeploy_deployments()["deployments"][0]["polls"] == 11

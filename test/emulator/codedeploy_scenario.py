@@ -129,7 +129,7 @@ def codedeploy_fixture(emulator, cluster="prod", service="web", application=None
     listener = f"arn:aws:elasticloadbalancing:{REGION}:{account}:listener/app/{service}/{suffix}/{suffix}"
     cd.create_deployment_group(
         applicationName=application, deploymentGroupName=deployment_group, serviceRoleArn=role_arn,
-        deploymentConfigName=deployment_config,
+        **({"deploymentConfigName": deployment_config} if deployment_config else {}),
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         blueGreenDeploymentConfiguration={
             "terminateBlueInstancesOnDeploymentSuccess": {

@@ -26,6 +26,7 @@ from . import (  # noqa: F401  (modules register their handlers on import)
     backends,
     cloudwatch,
     codedeploy,
+    codedeploy_reads,
     ecr,
     ecr_scan,
     ecs,
