@@ -102,6 +102,9 @@ pipe_variables! {
     AWS_ENDPOINT_URL_ECR {
         usage: "Endpoint for ECR's API only (e.g. an `api.ecr` VPC endpoint); wins over `AWS_ENDPOINT_URL`. The registry itself is reached at the address ECR names.",
     }
+    AWS_ENDPOINT_URL_CLOUDWATCH {
+        usage: "Endpoint for CloudWatch only (`ALARMS`: DescribeAlarms, e.g. a `monitoring` VPC endpoint); wins over `AWS_ENDPOINT_URL`.",
+    }
     AWS_ENDPOINT_URL_CODEDEPLOY {
         usage: "Endpoint for CodeDeploy only (`ecs-deploy` to services on the `CODE_DEPLOY` controller); wins over `AWS_ENDPOINT_URL`.",
     }

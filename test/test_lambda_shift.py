@@ -356,3 +356,19 @@ def test_dry_run_says_the_shift_and_reads_the_alarms(fn):
     assert len(fn.calls("DescribeAlarms", service="cloudwatch")) == 1
     for action in MUTATING:
         assert fn.calls(action) == [], action
+
+
+def test_cloudwatch_endpoint_variable_reaches_cloudwatch_only(fn):
+    """AWS_ENDPOINT_URL_CLOUDWATCH sends DescribeAlarms to its host: with AWS_ENDPOINT_URL pointing
+    nowhere, the canary with ALARMS goes through only if every CloudWatch call went there."""
+    live_alias(fn)
+    alarm(fn)
+    base = fn.emulator.base_url
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", ALARMS="api-errors",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST, AWS_MAX_ATTEMPTS="1", WAIT_TIMEOUT="30",
+                    AWS_ENDPOINT_URL="http://127.0.0.1:9",  # the discard port: any call sent here fails
+                    AWS_ENDPOINT_URL_STS=base, AWS_ENDPOINT_URL_LAMBDA=base, AWS_ENDPOINT_URL_CLOUDWATCH=base)
+
+    assert result.code == 0, result
+    assert len(fn.calls("DescribeAlarms", service="cloudwatch")) >= 3
+    assert alias_now(fn) == (result.outputs_env["AWS_ROLE_DEPLOY_VERSION"], {})

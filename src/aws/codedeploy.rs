@@ -66,7 +66,10 @@ impl CodeDeploy {
             .await?;
         match &answer["deploymentInfo"] {
             info @ Value::Object(_) => Ok(info.clone()),
-            _ => Err(AwsFailure::local("codedeploy:GetDeployment", "the answer has no deploymentInfo")),
+            _ => Err(AwsFailure::local(
+                "codedeploy:GetDeployment",
+                "the answer has no deploymentInfo",
+            )),
         }
     }
 

@@ -27,6 +27,7 @@ use tracing::debug;
 use super::failure::{credentials_failure, kind_of_answer};
 use super::{AwsFailure, FailureKind};
 use crate::domain::answers;
+use crate::domain::network::Network;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The SDK's standard mode: backoff up to 20 s between attempts.
@@ -70,7 +71,7 @@ impl JsonClient {
         credentials: Option<SharedCredentialsProvider>,
         region: String,
         endpoint: String,
-        network: &crate::domain::network::Network,
+        network: &Network,
     ) -> JsonClient {
         let connector = aws_smithy_http_client::Connector::builder()
             .connector_settings(
@@ -219,16 +220,35 @@ impl JsonClient {
     }
 }
 
-/// The regional endpoint of a service: `https://<host>[-fips].<region>.amazonaws.com` (`.com.cn`
-/// in China), or the dual-stack `https://<host>[-fips].<region>.api.aws`.
-pub(super) fn regional_endpoint(host: &str, region: &str, fips: bool, dual_stack: bool) -> String {
-    let host = if fips { format!("{host}-fips") } else { host.to_owned() };
-    let china = region.starts_with("cn-");
-    let suffix = match (dual_stack, china) {
-        (true, true) => "api.amazonwebservices.com.cn",
-        (true, false) => "api.aws",
-        (false, true) => "amazonaws.com.cn",
-        (false, false) => "amazonaws.com",
+/// Where a service's calls go: its own `AWS_ENDPOINT_URL_<SERVICE>` (`specific`), else
+/// `AWS_ENDPOINT_URL` (config refuses the FIPS and dual-stack flags beside either), else the
+/// service's endpoint in `region` as the SDKs' endpoint rules name it:
+/// `<host>[-fips].<region>.<suffix>`, the suffix the partition's (`amazonaws.com`,
+/// `amazonaws.com.cn`, `amazonaws.eu`), or its dual-stack one (`api.aws`,
+/// `api.amazonwebservices.com.cn`, `api.amazonwebservices.eu`) with `AWS_USE_DUALSTACK_ENDPOINT`.
+/// CloudWatch lists `monitoring.<region>.api.aws` and `monitoring-fips.<region>.api.aws` among its
+/// endpoints (https://docs.aws.amazon.com/general/latest/gr/cw_region.html); CodeDeploy its
+/// `codedeploy-fips` hosts (https://docs.aws.amazon.com/general/latest/gr/codedeploy.html).
+pub(super) fn endpoint(specific: Option<&str>, network: &Network, host: &str, region: &str) -> String {
+    if let Some(url) = specific.or(network.endpoint_url.as_deref()) {
+        return url.to_owned();
+    }
+    let (suffix, dual_stack_suffix) = if region.starts_with("cn-") {
+        ("amazonaws.com.cn", "api.amazonwebservices.com.cn")
+    } else if region.starts_with("eusc-") {
+        ("amazonaws.eu", "api.amazonwebservices.eu")
+    } else {
+        ("amazonaws.com", "api.aws")
+    };
+    let host = if network.use_fips {
+        format!("{host}-fips")
+    } else {
+        host.to_owned()
+    };
+    let suffix = if network.use_dual_stack {
+        dual_stack_suffix
+    } else {
+        suffix
     };
     format!("https://{host}.{region}.{suffix}")
 }
@@ -245,7 +265,13 @@ fn backoff(attempt: u32) -> Duration {
 
 /// An error answer of AWS JSON: `{"__type": "namespace#Code", "message": "..."}` (`Message` in
 /// some services; the code may also come in `X-Amzn-ErrorType`, not read here).
-fn failure(operation: &'static str, status: u16, document: &Value, bytes: &[u8], request_id: Option<String>) -> AwsFailure {
+fn failure(
+    operation: &'static str,
+    status: u16,
+    document: &Value,
+    bytes: &[u8],
+    request_id: Option<String>,
+) -> AwsFailure {
     let code = document["__type"]
         .as_str()
         .map(|kind| kind.rsplit('#').next().unwrap_or(kind))
@@ -292,33 +318,138 @@ mod tests {
         assert_eq!(refused.code.as_deref(), Some("DeploymentLimitExceededException"));
         assert_eq!(refused.kind, FailureKind::Refused);
         assert_eq!(refused.request_id.as_deref(), Some("r-1"));
-        let throttled = failure("x:Y", 400, &json!({"__type": "ThrottlingException", "Message": "slow"}), b"", None);
-        assert_eq!((throttled.kind, throttled.message.as_str()), (FailureKind::Throttled, "slow"));
-        assert_eq!(failure("x:Y", 503, &Value::Null, b"", None).kind, FailureKind::ServerError);
-        assert_eq!(failure("x:Y", 429, &Value::Null, b"", None).kind, FailureKind::Throttled);
-        let odd = failure("x:Y", 400, &json!({"__type": "AccessDeniedException:http://internal"}), b"{}", None);
+        let throttled = failure(
+            "x:Y",
+            400,
+            &json!({"__type": "ThrottlingException", "Message": "slow"}),
+            b"",
+            None,
+        );
+        assert_eq!(
+            (throttled.kind, throttled.message.as_str()),
+            (FailureKind::Throttled, "slow")
+        );
+        assert_eq!(
+            failure("x:Y", 503, &Value::Null, b"", None).kind,
+            FailureKind::ServerError
+        );
+        assert_eq!(
+            failure("x:Y", 429, &Value::Null, b"", None).kind,
+            FailureKind::Throttled
+        );
+        let odd = failure(
+            "x:Y",
+            400,
+            &json!({"__type": "AccessDeniedException:http://internal"}),
+            b"{}",
+            None,
+        );
         assert_eq!(odd.code.as_deref(), Some("AccessDeniedException"));
         assert_eq!(odd.message, "HTTP 400 without an error message");
     }
 
     #[test]
-    fn endpoints_by_region_fips_and_dual_stack() {
-        assert_eq!(
-            regional_endpoint("codedeploy", "eu-west-1", false, false),
-            "https://codedeploy.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(
-            regional_endpoint("codedeploy", "us-east-1", true, false),
-            "https://codedeploy-fips.us-east-1.amazonaws.com"
-        );
-        assert_eq!(
-            regional_endpoint("monitoring", "cn-north-1", false, false),
-            "https://monitoring.cn-north-1.amazonaws.com.cn"
-        );
-        assert_eq!(
-            regional_endpoint("codedeploy", "eu-west-1", false, true),
-            "https://codedeploy.eu-west-1.api.aws"
-        );
+    fn endpoints_follow_the_variables_and_flags() {
+        let network = |general: Option<&str>, fips: bool, dual_stack: bool| Network {
+            max_attempts: 1,
+            attempt_timeout: Duration::from_secs(1),
+            endpoint_url: general.map(str::to_owned),
+            sts_endpoint_url: None,
+            ecs_endpoint_url: None,
+            lambda_endpoint_url: None,
+            s3_endpoint_url: None,
+            ecr_endpoint_url: Some("http://ecr.example".to_owned()),
+            cloudwatch_endpoint_url: None,
+            codedeploy_endpoint_url: None,
+            use_fips: fips,
+            use_dual_stack: dual_stack,
+        };
+        let cases = [
+            (
+                None,
+                network(None, false, false),
+                "monitoring",
+                "us-east-1",
+                "https://monitoring.us-east-1.amazonaws.com",
+            ),
+            (
+                None,
+                network(None, true, false),
+                "monitoring",
+                "us-east-1",
+                "https://monitoring-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                None,
+                network(None, false, true),
+                "monitoring",
+                "us-east-1",
+                "https://monitoring.us-east-1.api.aws",
+            ),
+            (
+                None,
+                network(None, true, true),
+                "monitoring",
+                "us-west-2",
+                "https://monitoring-fips.us-west-2.api.aws",
+            ),
+            (
+                None,
+                network(None, false, false),
+                "monitoring",
+                "cn-north-1",
+                "https://monitoring.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                None,
+                network(None, false, true),
+                "monitoring",
+                "cn-north-1",
+                "https://monitoring.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                None,
+                network(None, false, false),
+                "monitoring",
+                "eusc-de-east-1",
+                "https://monitoring.eusc-de-east-1.amazonaws.eu",
+            ),
+            (
+                None,
+                network(None, false, false),
+                "codedeploy",
+                "eu-west-1",
+                "https://codedeploy.eu-west-1.amazonaws.com",
+            ),
+            (
+                None,
+                network(None, true, false),
+                "codedeploy",
+                "us-east-1",
+                "https://codedeploy-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                None,
+                network(Some("http://127.0.0.1:5000"), false, false),
+                "codedeploy",
+                "us-east-1",
+                "http://127.0.0.1:5000",
+            ),
+            (
+                Some("https://vpce-1.codedeploy.example"),
+                network(Some("http://127.0.0.1:5000"), false, false),
+                "codedeploy",
+                "us-east-1",
+                "https://vpce-1.codedeploy.example",
+            ),
+        ];
+        for (specific, network, host, region, expected) in cases {
+            assert_eq!(
+                endpoint(specific, &network, host, region),
+                expected,
+                "{host} in {region}"
+            );
+        }
     }
 
     #[test]

@@ -112,24 +112,25 @@ impl Clients {
         aws_sdk_ecr::Client::from_conf(builder.build())
     }
 
-    /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: at `AWS_ENDPOINT_URL`, else
-    /// CloudWatch's regional endpoint (FIPS, dual-stack as asked).
+    /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: `AWS_ENDPOINT_URL_CLOUDWATCH` wins
+    /// over `AWS_ENDPOINT_URL`; else CloudWatch's regional endpoint, FIPS and dual-stack as the
+    /// flags say (`json_rpc::endpoint`).
     pub fn cloudwatch(&self) -> CloudWatch {
-        CloudWatch(self.json_client(cloudwatch::PROTOCOL, "monitoring", None))
+        let specific = self.network.cloudwatch_endpoint_url.as_deref();
+        CloudWatch(self.json_client(cloudwatch::PROTOCOL, "monitoring", specific))
     }
 
     /// CodeDeploy's deployments (ECS blue/green), signed by hand: `AWS_ENDPOINT_URL_CODEDEPLOY`
-    /// wins over `AWS_ENDPOINT_URL`, else CodeDeploy's regional endpoint (FIPS, dual-stack as asked).
+    /// wins over `AWS_ENDPOINT_URL`; else CodeDeploy's regional endpoint, FIPS and dual-stack as
+    /// the flags say.
     pub fn codedeploy(&self) -> CodeDeploy {
-        let specific = self.network.codedeploy_endpoint_url.clone();
+        let specific = self.network.codedeploy_endpoint_url.as_deref();
         CodeDeploy(self.json_client(codedeploy::PROTOCOL, "codedeploy", specific))
     }
 
-    fn json_client(&self, protocol: json_rpc::Protocol, host: &str, specific: Option<String>) -> json_rpc::JsonClient {
+    fn json_client(&self, protocol: json_rpc::Protocol, host: &str, specific: Option<&str>) -> json_rpc::JsonClient {
         let region = self.sdk.region().map(|region| region.to_string()).unwrap_or_default();
-        let endpoint = specific.or_else(|| self.network.endpoint_url.clone()).unwrap_or_else(|| {
-            json_rpc::regional_endpoint(host, &region, self.network.use_fips, self.network.use_dual_stack)
-        });
+        let endpoint = json_rpc::endpoint(specific, &self.network, host, &region);
         json_rpc::JsonClient::new(protocol, self.sdk.credentials_provider(), region, endpoint, &self.network)
     }
 

@@ -58,7 +58,10 @@ pub struct UserAppSpec {
 /// The names the ECS console gives the application and deployment group it creates.
 pub fn default_names(cluster: &str, service: &str) -> (String, String) {
     let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
-    (format!("AppECS-{cluster}-{service}"), format!("DgpECS-{cluster}-{service}"))
+    (
+        format!("AppECS-{cluster}-{service}"),
+        format!("DgpECS-{cluster}-{service}"),
+    )
 }
 
 /// Check a user's AppSpec document: a problem names the field. The pipe owns `TaskDefinition`;
@@ -74,9 +77,14 @@ pub fn read_user_appspec(path: &str, document: &Value) -> Result<UserAppSpec, St
     for (key, value) in top {
         match key.as_str() {
             "version" => {
-                let version = value.as_str().map(str::to_owned).or_else(|| value.as_f64().map(|v| v.to_string()));
+                let version = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| value.as_f64().map(|v| v.to_string()));
                 if !matches!(version.as_deref(), Some("0.0" | "0")) {
-                    return Err(format!("version: must be 0.0 (CodeDeploy's only AppSpec version), got {value}"));
+                    return Err(format!(
+                        "version: must be 0.0 (CodeDeploy's only AppSpec version), got {value}"
+                    ));
                 }
             }
             "Resources" => read_resources(value, &mut user)?,
@@ -121,7 +129,10 @@ fn read_resources(value: &Value, user: &mut UserAppSpec) -> Result<(), String> {
                 let properties = value.as_object().ok_or(format!("{at}.Properties: must be an object"))?;
                 for (property, value) in properties {
                     if property == "TaskDefinition" {
-                        if value.as_str().is_some_and(|v| TASK_DEFINITION_PLACEHOLDERS.contains(&v)) {
+                        if value
+                            .as_str()
+                            .is_some_and(|v| TASK_DEFINITION_PLACEHOLDERS.contains(&v))
+                        {
                             continue;
                         }
                         return Err(format!(
@@ -143,7 +154,11 @@ fn read_resources(value: &Value, user: &mut UserAppSpec) -> Result<(), String> {
                     user.properties.insert(property.clone(), value.clone());
                 }
             }
-            other => return Err(format!("{at}.{other}: not a field of an ECS resource (Type, Properties)")),
+            other => {
+                return Err(format!(
+                    "{at}.{other}: not a field of an ECS resource (Type, Properties)"
+                ));
+            }
         }
     }
     Ok(())
@@ -173,12 +188,13 @@ fn check_load_balancer(at: &str, value: &Value) -> Result<(), String> {
 }
 
 fn check_hooks(value: &Value) -> Result<(), String> {
-    let hooks = value.as_array().ok_or("Hooks: must be a list of {\"<event>\": \"<Lambda function>\"}")?;
+    let hooks = value
+        .as_array()
+        .ok_or("Hooks: must be a list of {\"<event>\": \"<Lambda function>\"}")?;
     for (index, hook) in hooks.iter().enumerate() {
-        let entries = hook
-            .as_object()
-            .filter(|entries| entries.len() == 1)
-            .ok_or(format!("Hooks[{index}]: must be one {{\"<event>\": \"<Lambda function>\"}}"))?;
+        let entries = hook.as_object().filter(|entries| entries.len() == 1).ok_or(format!(
+            "Hooks[{index}]: must be one {{\"<event>\": \"<Lambda function>\"}}"
+        ))?;
         for (event, function) in entries {
             if !ECS_HOOKS.contains(&event.as_str()) {
                 return Err(format!(
@@ -296,15 +312,27 @@ mod tests {
     #[test]
     fn conflicts_and_unknown_fields_name_the_field() {
         let cases = [
-            (json!({"Resources": [{"TargetService": {"Properties": {"TaskDefinition": "web:1"}}}]}), "TaskDefinition"),
-            (json!({"Resources": [{"TargetService": {"Type": "AWS::Lambda::Function"}}]}), "Type"),
+            (
+                json!({"Resources": [{"TargetService": {"Properties": {"TaskDefinition": "web:1"}}}]}),
+                "TaskDefinition",
+            ),
+            (
+                json!({"Resources": [{"TargetService": {"Type": "AWS::Lambda::Function"}}]}),
+                "Type",
+            ),
             (json!({"Resources": [{"a": {}}, {"b": {}}]}), "exactly one"),
             (json!({"Hooks": [{"Install": "f"}]}), "Hooks[0].Install"),
-            (json!({"Resources": [{"api": {"Type": "AWS::ECS::Service"}}]}), "TargetService"),
+            (
+                json!({"Resources": [{"api": {"Type": "AWS::ECS::Service"}}]}),
+                "TargetService",
+            ),
             (json!({"Hooks": [{"AfterInstall": ""}]}), "Lambda function"),
             (json!({"version": "1.0"}), "version"),
             (json!({"Permissions": []}), "Permissions"),
-            (json!({"Resources": [{"TargetService": {"Properties": {"Role": "x"}}}]}), "Properties.Role"),
+            (
+                json!({"Resources": [{"TargetService": {"Properties": {"Role": "x"}}}]}),
+                "Properties.Role",
+            ),
             (
                 json!({"Resources": [{"TargetService": {"Properties": {"LoadBalancerInfo": {"ContainerPort": 0}}}}]}),
                 "ContainerPort",

@@ -48,13 +48,14 @@ Scenario `POST /_layer/codedeploy/deployment` decides how the next deployment(s)
 | Field | Default | Meaning |
 | --- | --- | --- |
 | `application`, `deployment_group` | any | Only deployments into these. |
-| `outcome` | `succeed` | `succeed` or `fail` (at `fail_at`). |
-| `fail_at` | `AfterAllowTestTraffic` | The lifecycle event that fails. |
+| `outcome` | `succeed` | `succeed`, `fail` (at `fail_at`) or `alarm` (an alarm of the group trips as `fail_at` ends: `Stopped`, ALARM_ACTIVE, rollback if DEPLOYMENT_STOP_ON_ALARM). |
+| `fail_at` | `AfterAllowTestTraffic` | The lifecycle event that fails (or after which the alarm trips). |
+| `alarm` | `web-5xx-errors` | The alarm named in the ALARM_ACTIVE message. |
 | `diagnostics` | ScriptFailed | The failed event's `diagnostics` (errorCode, message, scriptName, logTail). |
 | `error` | HOOK_EXECUTION_FAILURE | The deployment's `errorInformation` (`code`, `message`). |
 | `polls_per_event` | 1 | Polls (GetDeployment/BatchGetDeployments) per tick. |
 | `seconds_per_event` | none | One tick per this many seconds of wall clock instead of polls. |
-| `ready_wait` | group's | `true`: status Ready after AfterAllowTestTraffic until ContinueDeployment; N: N ticks. Default: true when the group's deploymentReadyOption is STOP_DEPLOYMENT. |
+| `ready_wait` | group's | `true`: status Ready after AfterAllowTestTraffic until ContinueDeployment; N: Ready for N ticks, then `Stopped` (TIMEOUT) as STOP_DEPLOYMENT's wait period ends. Default: true when the group's deploymentReadyOption is STOP_DEPLOYMENT. |
 | `termination_wait` | `false` | `true`: after AfterAllowTraffic, InProgress with Blue kept until ContinueDeployment(TERMINATION_WAIT); N: N ticks. |
 | `count` | 1 | How many deployments it applies to. |
 
@@ -72,17 +73,18 @@ from moto.codedeploy.models import codedeploy_backends
 
 from . import ecs
 from .codedeploy_appspec import appspec_text, check_against_task_definition, read_appspec
-from .codedeploy_deployments import ACTIVE, FINAL, Deployment, TaskSet, new_deployment_id
+from .codedeploy_deployments import ACTIVE, Deployment, TaskSet, new_deployment_id
 from .dispatch import after, control, judge, on_reset
 from .protocol import Response, aws_error
 
-OUTCOMES = ("succeed", "fail")
-SCRIPT_FIELDS = {"application", "deployment_group", "outcome", "fail_at", "diagnostics", "error",
+OUTCOMES = ("succeed", "fail", "alarm")
+SCRIPT_FIELDS = {"application", "deployment_group", "outcome", "fail_at", "alarm", "diagnostics", "error",
                  "polls_per_event", "seconds_per_event", "ready_wait", "termination_wait", "count"}
 DEFAULT_CONFIG = "CodeDeployDefault.ECSAllAtOnce"
 ROLLBACK_MESSAGES = {
     "failure": "Automatic rollback triggered by the failure of deployment {id}: rollback deployment {rid}.",
     "stop": "Rollback requested when deployment {id} was stopped: rollback deployment {rid}.",
+    "alarm": "Automatic rollback triggered by an alarm during deployment {id}: rollback deployment {rid}.",
 }
 
 
@@ -153,16 +155,16 @@ def _control_error(message):
     return ControlError(400, message)
 
 
-def _answer(doc):
+def answer(doc):
     return Response(200, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))],
                     json.dumps(doc))
 
 
-def _error(code, message):
+def refusal(code, message):
     return aws_error("codedeploy", 400, code, message)
 
 
-def _backend(req):
+def backend_for(req):
     return codedeploy_backends[ecs.request_account(req)][req.region or ecs.DEFAULT_REGION]
 
 
@@ -215,7 +217,7 @@ def c_deployment(layer, body, query):
         raise _control_error("seconds_per_event must be a number of seconds > 0")
     script = {"outcome": outcome, "fail_at": fail_at, "polls_per_event": polls, "seconds_per_event": seconds,
               "count": int(body.get("count", 1))}
-    for field in ("application", "deployment_group", "diagnostics", "error", "ready_wait", "termination_wait"):
+    for field in ("application", "deployment_group", "alarm", "diagnostics", "error", "ready_wait", "termination_wait"):
         if field in body:
             script[field] = copy.deepcopy(body[field])
     st = state(layer)
@@ -271,16 +273,16 @@ def _active_in_group(st, app, group, now):
 @judge("codedeploy", "CreateDeployment")
 def j_create_deployment(layer, req):
     p = req.params
-    backend = _backend(req)
+    backend = backend_for(req)
     app, group = p.get("applicationName"), p.get("deploymentGroupName")
     if app not in backend.applications:
-        return _error("ApplicationDoesNotExistException", f"No application found for name: {app}")
+        return refusal("ApplicationDoesNotExistException", f"No application found for name: {app}")
     if backend.applications[app].compute_platform != "ECS":
         return None  # other platforms: moto's records only
     if group and group not in backend.deployment_groups.get(app, {}):
-        return _error("DeploymentGroupDoesNotExistException", f"No Deployment Group found for name: {group}")
+        return refusal("DeploymentGroupDoesNotExistException", f"No Deployment Group found for name: {group}")
     if not p.get("revision"):
-        return _error("RevisionRequiredException", "RevisionLocation must be specified")
+        return refusal("RevisionRequiredException", "RevisionLocation must be specified")
     kind = p["revision"].get("revisionType")
     if kind not in ("AppSpecContent", "String"):
         return aws_error("codedeploy", 500, "InternalFailure",
@@ -289,8 +291,8 @@ def j_create_deployment(layer, req):
     with st.lock:
         active = _active_in_group(st, app, group, time.time()) if group else None
     if active is not None:
-        return _error("DeploymentLimitExceededException",
-                      f"The Deployment Group '{group}' already has an active Deployment '{active.id}'")
+        return refusal("DeploymentLimitExceededException",
+                       f"The Deployment Group '{group}' already has an active Deployment '{active.id}'")
     summary, failure = read_appspec(appspec_text(p["revision"]))
     req.notes["appspec"] = (summary, failure)
     record = {k: v for k, v in (summary or {}).items() if k != "document"} if summary else None
@@ -303,7 +305,7 @@ def a_create_deployment(layer, req, resp):
     if "appspec" not in req.notes:
         return resp
     p = req.params
-    backend = _backend(req)
+    backend = backend_for(req)
     app, group = p["applicationName"], p["deploymentGroupName"]
     group_model = backend.deployment_groups[app][group]
     did = rekey(backend, json.loads(resp.body)["deploymentId"])
@@ -354,12 +356,18 @@ def _check_ecs(layer, key, svc_model, summary):
 
 
 def _target_groups(group_model, key, sets):
-    """The deployment group's target group pair as ARNs (names resolved through the service's
-    load balancers, else an ARN of the same shape)."""
+    """The deployment group's target group pair as ARNs: names resolved through ELBv2 (moto's)
+    and the service's load balancers, else an ARN of the same shape."""
+    from moto.elbv2.models import elbv2_backends
+
     names = []
     for pair in (group_model.load_balancer_info or {}).get("targetGroupPairInfoList") or []:
         names += [tg.get("name") for tg in pair.get("targetGroups") or [] if tg.get("name")]
     known = [s.target_group_arn for s in sets if s.target_group_arn]
+    try:
+        known += list(elbv2_backends[key.account][key.region].target_groups)
+    except KeyError:
+        pass
     arns = []
     for name in names:
         match = next((a for a in known if a.split(":")[-1].split("/")[1:2] == [name]), None)
@@ -368,190 +376,22 @@ def _target_groups(group_model, key, sets):
     return arns
 
 
-# ---------------------------------------------------------------------- reads
-
-
-def _deployment(layer, did, poll=False):
-    st = state(layer)
-    dep = st.deployments.get(did)
-    if dep is not None:
-        dep.look(time.time(), poll)
-        sync(dep)
-    return dep
-
-
-def _overlay(info, dep):
-    info.update(dep.info())
-    for name in ("errorInformation", "rollbackInfo", "previousRevision", "relatedDeployments", "targetInstances",
-                 "overrideAlarmConfiguration", "additionalDeploymentStatusInfo", "externalId", "startTime",
-                 "completeTime", "deploymentStatusMessages"):
-        if info.get(name) in (None, {}, "", []):
-            info.pop(name, None)
-
-
-@after("codedeploy", "GetDeployment")
-def a_get_deployment(layer, req, resp):
-    doc = json.loads(resp.body)
-    with state(layer).lock:
-        dep = _deployment(layer, req.params.get("deploymentId"), poll=True)
-        if dep is not None:
-            _overlay(doc["deploymentInfo"], dep)
-            req.notes["record"] = {"deployment_status": dep.status}
-    resp.body = json.dumps(doc).encode()
+@after("codedeploy", "CreateDeploymentGroup")
+def a_create_deployment_group(layer, req, resp):
+    """moto gives every group CodeDeployDefault.OneAtATime (an EC2 configuration); an ECS group
+    created without one deploys all at once (the ECS console's default; unverified for the API)."""
+    p = req.params
+    backend = backend_for(req)
+    app = backend.applications.get(p.get("applicationName"))
+    if app is not None and app.compute_platform == "ECS" and not p.get("deploymentConfigName"):
+        group = backend.deployment_groups[app.application_name][p["deploymentGroupName"]]
+        group.deployment_config_name = DEFAULT_CONFIG
     return resp
-
-
-@after("codedeploy", "BatchGetDeployments")
-def a_batch_get_deployments(layer, req, resp):
-    doc = json.loads(resp.body)
-    with state(layer).lock:
-        for info in doc.get("deploymentsInfo") or []:
-            dep = _deployment(layer, info.get("deploymentId"), poll=True)
-            if dep is not None:
-                _overlay(info, dep)
-    resp.body = json.dumps(doc).encode()
-    return resp
-
-
-@judge("codedeploy", "ListDeployments")
-def j_list_deployments(layer, req):
-    st = state(layer)
-    with st.lock:
-        for did in list(st.deployments):
-            _deployment(layer, did)
-    return None
-
-
-def _known(layer, req):
-    """(deployment, None) or (None, error response) for the deploymentId of a request."""
-    did = req.params.get("deploymentId")
-    if not did:
-        return None, _error("DeploymentIdRequiredException", "At least one deployment ID must be specified.")
-    dep = _deployment(layer, did)
-    if dep is None:
-        if did in _backend(req).deployments:
-            return None, aws_error("codedeploy", 500, "InternalFailure",
-                                   "emulator layer: targets are modelled for ECS deployments only")
-        return None, _error("DeploymentDoesNotExistException",
-                            f"The deployment {did} does not exist with the user or AWS account.")
-    return dep, None
-
-
-def _started(dep):
-    if dep.status == "Created":
-        return _error("DeploymentNotStartedException", "The specified deployment has not started.")
-    return None
-
-
-@judge("codedeploy", "ListDeploymentTargets")
-def j_list_targets(layer, req):
-    with state(layer).lock:
-        dep, refused = _known(layer, req)
-        refused = refused or _started(dep)
-        return refused or _answer({"targetIds": [dep.target_id()]})
-
-
-def _target_of(dep, target_id):
-    if ":" not in (target_id or ""):
-        return None, _error("InvalidDeploymentTargetIdException",
-                            f"Invalid id {target_id} for ECS deployment, valid Id should be in format "
-                            "<cluster-name>:<service-name>")
-    if target_id != dep.target_id():
-        return None, _error("DeploymentTargetDoesNotExistException",
-                            f"The target {target_id} does not exist in deployment {dep.id}.")
-    return dep.target(), None
-
-
-@judge("codedeploy", "BatchGetDeploymentTargets")
-def j_batch_get_targets(layer, req):
-    with state(layer).lock:
-        dep, refused = _known(layer, req)
-        refused = refused or _started(dep)
-        if refused:
-            return refused
-        targets = []
-        for target_id in req.params.get("targetIds") or []:
-            target, refused = _target_of(dep, target_id)
-            if refused:
-                return refused
-            targets.append(target)
-        return _answer({"deploymentTargets": targets})
-
-
-@judge("codedeploy", "GetDeploymentTarget")
-def j_get_target(layer, req):
-    with state(layer).lock:
-        dep, refused = _known(layer, req)
-        refused = refused or _started(dep)
-        if refused:
-            return refused
-        target, refused = _target_of(dep, req.params.get("targetId"))
-        return refused or _answer({"deploymentTarget": target})
-
-
-# ---------------------------------------------------------------------- Stop / Continue
-
-
-@judge("codedeploy", "StopDeployment")
-def j_stop(layer, req):
-    st = state(layer)
-    with st.lock:
-        dep, refused = _known(layer, req)
-        if refused:
-            return refused
-        if dep.status in FINAL:
-            return _error("DeploymentAlreadyCompletedException", f"The deployment {dep.id} is already completed.")
-        asked = req.params.get("autoRollbackEnabled")
-        roll_back = st.rolls_back_on(dep, "DEPLOYMENT_STOP_ON_REQUEST") if asked is None else bool(asked)
-        dep.stop(time.time(), roll_back)
-        sync(dep)
-        req.notes["record"] = {"rollback": dep.rollback_info}
-    return _answer({"status": "Pending",
-                    "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances"})
-
-
-@judge("codedeploy", "ContinueDeployment")
-def j_continue(layer, req):
-    with state(layer).lock:
-        dep, refused = _known(layer, req)
-        if refused:
-            return refused
-        kind = req.params.get("deploymentWaitType") or "READY_WAIT"
-        if dep.wait is None or dep.wait[0] != kind:
-            return _error("DeploymentIsNotInReadyStateException",
-                          "The deployment does not have a status of Ready and can't continue yet.")
-        dep.release_wait(time.time())
-        sync(dep)
-    return _answer({})
-
-
-# ---------------------------------------------------------------------- the ECS side
-
-
-def overlay_service(layer, key, svc_doc):
-    """DescribeServices of a CODE_DEPLOY service: its task sets and the PRIMARY task definition."""
-    if (svc_doc.get("deploymentController") or {}).get("type") != "CODE_DEPLOY":
-        return
-    st = state(layer)
-    with st.lock:
-        for dep in list(st.deployments.values()):
-            if dep.key == key:
-                dep.look(time.time(), poll=False)
-        sets = st.service_sets(key)
-        svc_doc["taskSets"] = [s.ecs_doc(svc_doc) for s in sets]
-        primary = next((s for s in sets if s.status == "PRIMARY"), None)
-        if primary is not None:
-            svc_doc["taskDefinition"] = primary.task_definition
-        svc_doc["runningCount"] = sum(s.running for s in sets)
-        svc_doc["pendingCount"] = sum(max(s.desired - s.running, 0) for s in sets)
-
-
-ecs.SERVICE_OVERLAYS.append(overlay_service)
 
 
 def config_name_for(req, app, group):
     """The configuration a CreateDeployment without deploymentConfigName uses: its group's."""
-    group_model = _backend(req).deployment_groups.get(app, {}).get(group)
+    group_model = backend_for(req).deployment_groups.get(app, {}).get(group)
     return _config_name(group_model) if group_model is not None else DEFAULT_CONFIG
 
 
@@ -560,5 +400,5 @@ def deployment_group_of(layer, req, did):
     dep = state(layer).deployments.get(did)
     if dep is not None:
         return dep.app, dep.group
-    record = _backend(req).deployments.get(did)
+    record = backend_for(req).deployments.get(did)
     return (record.application_name, record.deployment_group_name) if record else (None, None)

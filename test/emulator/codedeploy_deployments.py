@@ -22,6 +22,12 @@ import string
 EVENTS = ["BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", "AfterAllowTestTraffic",
           "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 ROLLBACK_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+# The ALARM_ACTIVE error's message, naming the alarm (the code: API_ErrorInformation.html; the
+# wording: unverified).
+ALARM_MESSAGE = ("One or more alarms have been activated according to the Amazon CloudWatch metrics you "
+                 "selected, and the affected deployments have been stopped. Activated alarms: <{alarm}>")
+READY_TIMEOUT = ("The deployment was stopped because traffic rerouting was not started (ContinueDeployment) "
+                 "before the end of the wait period.")
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 FINAL = ("Succeeded", "Failed", "Stopped")
 
@@ -176,8 +182,12 @@ class Deployment:
                 return  # until ContinueDeployment
             if left > 1:
                 self.wait = (kind, left - 1)
-                return
-            self.release_wait(now)
+            elif kind == "READY_WAIT":
+                # STOP_DEPLOYMENT: "If traffic rerouting is not started before the end of the
+                # specified wait period, the deployment status is changed to Stopped."
+                self.stop(now, False, code="TIMEOUT", message=READY_TIMEOUT)
+            else:
+                self.release_wait(now)  # Blue's termination wait is over
             return
         if not self.phases:
             return
@@ -239,8 +249,16 @@ class Deployment:
 
     def _complete(self, name, now):
         ev = self._event(name)
-        failing = self.script.get("outcome") == "fail" and self.script.get("fail_at") == name
-        if failing and not self.rollback_of:
+        at_this = self.script.get("fail_at") == name and not self.rollback_of
+        if at_this and self.script.get("outcome") == "alarm":
+            ev.update(status="Succeeded", endTime=now)
+            alarm = self.script.get("alarm") or "web-5xx-errors"
+            error = self.script.get("error") or {}
+            self.stop(now, self.st.rolls_back_on(self, "DEPLOYMENT_STOP_ON_ALARM"),
+                      code=error.get("code") or "ALARM_ACTIVE",
+                      message=error.get("message") or ALARM_MESSAGE.format(alarm=alarm), why="alarm")
+            return
+        if at_this and self.script.get("outcome") == "fail":
             diag = {"errorCode": "ScriptFailed", "scriptName": self.appspec_hook(name) or "",
                     "message": f"The lifecycle event {name} failed.", "logTail": ""}
             diag.update(self.script.get("diagnostics") or {})
@@ -317,16 +335,17 @@ class Deployment:
         if status == "Failed" and self.st.rolls_back_on(self, "DEPLOYMENT_FAILURE"):
             self.st.roll_back(self, now, "failure")
 
-    def stop(self, now, roll_back):
+    def stop(self, now, roll_back, code="MANUAL_STOP", message="The deployment was stopped by a StopDeployment request.",
+             why="stop"):
         for e in self.events:
             if e["status"] in ("Pending", "InProgress"):
                 e["status"] = "Skipped"
         self.status = self.target_status = "Stopped"
         self.completed, self.updated = now, now
         self.phases, self.wait = [], None
-        self.error = {"code": "MANUAL_STOP", "message": "The deployment was stopped by a StopDeployment request."}
+        self.error = {"code": code, "message": message}
         if roll_back:
-            self.st.roll_back(self, now, "stop")
+            self.st.roll_back(self, now, why)
 
     def appspec_hook(self, event):
         return ((self.appspec or {}).get("hooks") or {}).get(event)

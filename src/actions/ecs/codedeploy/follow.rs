@@ -120,7 +120,11 @@ impl Look {
         Look {
             status: text(&info["status"]),
             events,
-            task_sets: task_sets.into_iter().map(|(_, said)| said).collect::<Vec<_>>().join("; "),
+            task_sets: task_sets
+                .into_iter()
+                .map(|(_, said)| said)
+                .collect::<Vec<_>>()
+                .join("; "),
             green_weight,
             error,
             failed_event,
@@ -217,7 +221,11 @@ async fn until_ended(
             let news = show_news(who, &last.borrow(), &now, ready_wait);
             let ended = now.ended();
             *last.borrow_mut() = now.clone();
-            Ok(if ended { Poll::Ready(now) } else { Poll::Pending { news } })
+            Ok(if ended {
+                Poll::Ready(now)
+            } else {
+                Poll::Pending { news }
+            })
         })
         .await;
     match result {
@@ -272,7 +280,10 @@ fn ended(deployment: &Started, look: &Look) -> Followed {
                     warn!(
                         "{}: CodeDeploy rolls back with deployment {rollback}{}",
                         deployment.target.service,
-                        look.rollback_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                        look.rollback_message
+                            .as_deref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
                     );
                     Verdict::RolledBack(format!("{reasons}; CodeDeploy rollback deployment {rollback}"))
                 }
@@ -354,7 +365,11 @@ async fn stop_and_follow(codedeploy: &CodeDeploy, deployment: &Started, deadline
         (look, None) if look.status == "Succeeded" || look.traffic_moved() => {
             format!("rolled back by CodeDeploy deployment {rollback}: traffic is on the original task set")
         }
-        (look, None) => format!("CodeDeploy rollback deployment {rollback} ended {}: {}", look.status, look.reasons()),
+        (look, None) => format!(
+            "CodeDeploy rollback deployment {rollback} ended {}: {}",
+            look.status,
+            look.reasons()
+        ),
         (_, Some(_)) => format!("CodeDeploy rollback deployment {rollback} still in progress"),
     }
 }
@@ -409,12 +424,24 @@ mod tests {
     #[test]
     fn looks_read_events_task_sets_and_failures() {
         let info = json!({"status": "InProgress"});
-        let look = Look::read(&info, &[target(&[("BeforeInstall", "Succeeded"), ("AllowTraffic", "InProgress")], 0.0)]);
-        assert_eq!(look.task_sets, "replacement 1/2 running, 0% traffic; original 2/2 running, 100% traffic");
+        let look = Look::read(
+            &info,
+            &[target(
+                &[("BeforeInstall", "Succeeded"), ("AllowTraffic", "InProgress")],
+                0.0,
+            )],
+        );
+        assert_eq!(
+            look.task_sets,
+            "replacement 1/2 running, 0% traffic; original 2/2 running, 100% traffic"
+        );
         assert!(!look.ended());
 
         let moved = Look::read(&info, &[target(&[("AfterAllowTraffic", "Succeeded")], 100.0)]);
-        assert!(moved.traffic_moved() && moved.ended(), "only the termination wait is left");
+        assert!(
+            moved.traffic_moved() && moved.ended(),
+            "only the termination wait is left"
+        );
         let half = Look::read(&info, &[target(&[("AfterAllowTraffic", "Succeeded")], 50.0)]);
         assert!(!half.ended(), "traffic not all moved");
 
@@ -426,7 +453,10 @@ mod tests {
         assert!(failed.ended());
         let reasons = failed.reasons();
         assert!(reasons.contains("HEALTH_CONSTRAINTS: unhealthy"), "{reasons}");
-        assert!(reasons.contains("BeforeAllowTraffic failed: ScriptFailed: hook said no"), "{reasons}");
+        assert!(
+            reasons.contains("BeforeAllowTraffic failed: ScriptFailed: hook said no"),
+            "{reasons}"
+        );
         assert!(!reasons.contains("SECRET"), "the hook's log tail is never shown");
         assert_eq!(failed.rollback_deployment.as_deref(), Some("d-ROLLBACK1"));
     }

@@ -123,7 +123,11 @@ pub(super) async fn check(
             return Err(Error::bad_input(
                 format!(
                     "Deployment group {application}/{group} deploys {}, not {}/{name}. Nothing was changed",
-                    if theirs.is_empty() { "no ECS service".to_owned() } else { theirs.join(", ") },
+                    if theirs.is_empty() {
+                        "no ECS service".to_owned()
+                    } else {
+                        theirs.join(", ")
+                    },
                     settings.cluster
                 ),
                 "CODEDEPLOY_DEPLOYMENT_GROUP",
@@ -270,9 +274,10 @@ pub(super) fn console_url(run: &RunContext, deployment_id: &str) -> String {
 /// GetDeploymentGroup refused: a missing application or group is the variable's fault.
 fn group_not_found(failure: AwsFailure, service: &str, application: &str, group: &str) -> Error {
     let (variable, what) = match failure.code.as_deref() {
-        Some("ApplicationDoesNotExistException" | "InvalidApplicationNameException") => {
-            ("CODEDEPLOY_APPLICATION", format!("CodeDeploy application {application}"))
-        }
+        Some("ApplicationDoesNotExistException" | "InvalidApplicationNameException") => (
+            "CODEDEPLOY_APPLICATION",
+            format!("CodeDeploy application {application}"),
+        ),
         Some("DeploymentGroupDoesNotExistException" | "InvalidDeploymentGroupNameException") => (
             "CODEDEPLOY_DEPLOYMENT_GROUP",
             format!("deployment group {group} of application {application}"),
@@ -294,7 +299,9 @@ fn group_not_found(failure: AwsFailure, service: &str, application: &str, group:
 fn create_refused(failure: AwsFailure, target: &Target) -> Error {
     if failure.code_is("DeploymentLimitExceededException") {
         let active = quoted_deployment_id(&failure.message);
-        let which = active.as_deref().map_or("another deployment".to_owned(), |id| format!("deployment {id}"));
+        let which = active
+            .as_deref()
+            .map_or("another deployment".to_owned(), |id| format!("deployment {id}"));
         return Error::failed(
             format!(
                 "{}: CodeDeploy refused a new deployment because {which} is still active in {}/{} ({failure})",
@@ -350,7 +357,9 @@ mod tests {
     #[test]
     fn the_active_deployment_is_found_in_the_message() {
         assert_eq!(
-            quoted_deployment_id("The Deployment Group 'DgpECS-prod-web' already has an active Deployment 'd-ABC123XYZ'"),
+            quoted_deployment_id(
+                "The Deployment Group 'DgpECS-prod-web' already has an active Deployment 'd-ABC123XYZ'"
+            ),
             Some("d-ABC123XYZ".to_owned())
         );
         assert_eq!(quoted_deployment_id("no id in here-d"), None);
