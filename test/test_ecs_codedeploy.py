@@ -12,8 +12,8 @@ import time
 import pytest
 
 from emulator.codedeploy_scenario import codedeploy_fixture
-from emulator.ecs_scenario import task_definition_body
-from pipe import ACCOUNT, BINARY, REGION, WORKSPACE
+from pipe import BINARY, REGION
+from test_permissions import generated_permissions
 
 CLUSTER = "prod"
 
@@ -229,16 +229,6 @@ def test_rollback_refuses_code_deploy_services(scenario, emulator, blue_green):
 
     assert result.code == 2, result
     assert "CODE_DEPLOY" in result.output and "TASK_DEFINITION" in result.output
-
-
-def generated_permissions(scenario, *args):
-    done = subprocess.run(
-        [str(BINARY), "trust-policy", "--workspace", WORKSPACE, "--workspace-uuid", scenario.workspace_uuid,
-         "--repository-uuid", scenario.repo_uuid, "--account", ACCOUNT, "--region", REGION, *args],
-        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin"},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["role"]["permissions_policy"]
 
 
 def test_the_generated_permissions_suffice_and_codedeploys_are_needed(scenario, emulator, blue_green):
