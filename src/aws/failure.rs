@@ -217,14 +217,15 @@ impl AwsFailure {
                 .unwrap_or(self.operation)
                 .to_owned();
             let section = match self.service() {
-                "ecs" => "minimal ECS policy",
-                "lambda" | "s3" => "minimal Lambda policy",
-                _ => "Prerequisites",
+                "ecs" => "docs/ecs-deploy.md, Permissions",
+                "lambda" | "s3" => "docs/lambda-deploy.md, Permissions",
+                "ecr" => "docs/ecr-push.md, Permissions",
+                _ => "docs/authentication.md",
             };
             return Error::auth(
                 self,
                 vec![format!(
-                    "The role needs the IAM permission {action} (see the README's {section})."
+                    "The role needs the IAM permission {action} (see {section})."
                 )],
             );
         }

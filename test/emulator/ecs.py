@@ -1162,6 +1162,11 @@ def _after_update_service(layer, req, resp):
     return rewritten(resp, doc)
 
 
+# Functions (layer, ServiceKey, service doc) that add to DescribeServices answers what other
+# modules model (codedeploy.py: the task sets of CODE_DEPLOY services).
+SERVICE_OVERLAYS = []
+
+
 @judge("ecs", "DescribeServices")
 def _judge_describe_services(layer, req):
     services = req.params.get("services")
@@ -1193,6 +1198,8 @@ def _after_describe_services(layer, req, resp):
                         svc_doc["currentServiceDeployment"] = previous
                         stale_current.append(key.service)
         overlay_service_extras(st, key, svc_doc)
+        for overlay in SERVICE_OVERLAYS:
+            overlay(layer, key, svc_doc)
     scenario = {}
     if stale:
         scenario["stale_read"] = stale
