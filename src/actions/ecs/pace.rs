@@ -19,9 +19,10 @@
 
 use std::time::Duration;
 
-use super::watch::DESCRIBE_BATCH;
 use crate::aws::wait::Pace;
 
+/// DescribeServices takes at most this many services per call.
+pub const DESCRIBE_BATCH: usize = 10;
 /// The pause while a deployment's end is near.
 pub const SOON: Duration = Duration::from_secs(2);
 /// The pause while none can end yet.

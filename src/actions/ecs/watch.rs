@@ -20,8 +20,7 @@ use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;
 use crate::domain::time::human;
 
-/// DescribeServices takes at most this many services per call.
-pub const DESCRIBE_BATCH: usize = 10;
+pub use super::pace::DESCRIBE_BATCH;
 const LAST_EVENTS: usize = 5;
 
 /// How one watched deployment ended, for the outcome and the outputs files.
