@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 import images
-from emulator.ecr_scenario import digest_of
+from emulator.ecr_scenario import OCI_MANIFEST, _manifest, _put
 from emulator.ecs_scenario import ecs_fixture, register_task_definition_raw, task_definition_body
 from emulator.lambda_scenario import make_zip
 from emulator.scenario import client_for
@@ -40,7 +40,7 @@ MARKER = re.compile(r"^<!-- example: (.*) -->$")
 EXPECT = re.compile(r'^expect exit (\d+) "(.*)"$')
 # Examples marked `not run`, each saying why. Lower it when one becomes runnable; raising it is a
 # decision the diff shows.
-NOT_RUN = 1
+NOT_RUN = 0
 
 # What the text leaves to the reader, as the test fills it. Exact strings first (longest first),
 # then the account ids and regions left anywhere in a value.
@@ -192,6 +192,7 @@ class World:
     repository_variables: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     exact: dict = field(default_factory=dict)
+    built: dict = field(default_factory=dict)
     extra_env: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -315,13 +316,7 @@ class World:
         repository, tag = uri.split("/", 1)[1].rsplit(":", 1)
         ecr = self.client("ecr")
         ecr.create_repository(repositoryName=repository)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
-            "config": {"mediaType": images.OCI_CONFIG, "digest": digest_of("config"), "size": 10},
-            "layers": [{"mediaType": images.OCI_LAYER, "digest": digest_of("layer"), "size": 20}],
-        })
-        ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag,
-                      imageManifestMediaType=images.OCI_MANIFEST)
+        _put(ecr, repository, _manifest("the function's image"), OCI_MANIFEST, tag)
 
     # -- ECR: the repository, an archive, the registry, a tag to promote, a scan
 
@@ -334,13 +329,17 @@ class World:
             except ecr.exceptions.RepositoryAlreadyExistsException:
                 pass
         if env.get("SOURCE_TAG"):
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
-                "config": {"mediaType": images.OCI_CONFIG, "digest": digest_of("config tested"), "size": 10},
-                "layers": [{"mediaType": images.OCI_LAYER, "digest": digest_of("layer tested"), "size": 20}],
-            })
-            ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=env["SOURCE_TAG"],
-                          imageManifestMediaType=images.OCI_MANIFEST)
+            _put(ecr, repository, _manifest("the tested image"), OCI_MANIFEST, env["SOURCE_TAG"])
+        if env.get("IMAGE_NAME"):
+            # What the script's `docker build -t <IMAGE_NAME> .` makes, under a name of this run's
+            # own (the daemon is shared); the example's name stands for it.
+            self.request.getfixturevalue("docker_engine")
+            registry = self.request.getfixturevalue("ecr_registry")
+            built = images.build_image(self.scenario.clone_dir.parent)
+            self.built[env["IMAGE_NAME"]] = built
+            tags = values(env, "TAGS") or ["latest"]
+            self.request.addfinalizer(lambda: images.remove_images(
+                built, *(f"{registry.host}/{repository}:{tag}" for tag in tags)))
         if env.get("IMAGE_ARCHIVE"):
             self.request.getfixturevalue("ecr_registry")
             archive = self.scenario.clone_dir / env["IMAGE_ARCHIVE"]
@@ -376,7 +375,17 @@ def test_every_block_runs_something_or_says_why():
     assert len(EXAMPLES) - len(not_run) >= 30, "the examples were not found"
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.not_run], ids=lambda e: e.id)
+def needs_docker(example):
+    """An example that pushes from the step's Docker daemon runs where there is one (test/run
+    deselects tests marked docker without it; CI requires it)."""
+    return any("IMAGE_NAME" in step[1] for step in pipes_of(example))
+
+
+@pytest.mark.parametrize(
+    "example",
+    [pytest.param(e, marks=[pytest.mark.docker] if needs_docker(e) else []) for e in EXAMPLES if not e.not_run],
+    ids=lambda e: e.id,
+)
 def test_example_runs_against_the_emulator(example, scenario, emulator, request):
     world = World(scenario, emulator, request)
     steps = list(steps_of(yaml.safe_load(example.text)))
@@ -400,6 +409,8 @@ def test_example_runs_against_the_emulator(example, scenario, emulator, request)
         given = flatten(variables, world)
         if given.get("VERSION") in world.versions:
             given["VERSION"] = world.versions[given["VERSION"]]
+        if given.get("IMAGE_NAME") in world.built:
+            given["IMAGE_NAME"] = world.built[given["IMAGE_NAME"]]
         env.update(given)
         env.update(world.extra_env)
         result = scenario.run_env(env, timeout=120)
@@ -440,3 +451,33 @@ def test_troubleshooting_quotes_what_the_pipe_says():
                 if len(piece) >= 10 and piece not in source:
                     missing.append(piece)
     assert not missing, "docs/troubleshooting.md quotes messages the pipe does not print:\n" + "\n".join(missing)
+
+
+# ----------------------------------------------------------------------------------- links
+
+
+def anchor(heading):
+    """The anchor a heading gets (GitHub's rule, which the pages' links follow)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lstrip("#").strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_pages_resolves():
+    """A relative link names a file that exists and, after `#`, a heading of it: moving a section
+    cannot strand the links to it."""
+    headings = {
+        page: {anchor(line) for line in page.read_text().splitlines() if line.startswith("#")}
+        for page in PAGES
+    }
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, fragment = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if not resolved.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif fragment and resolved in headings and fragment not in headings[resolved]:
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
