@@ -321,7 +321,8 @@ class Emulator:
         `diagnostics` {errorCode, message, scriptName, logTail}; the deployment's `error` {code,
         message}); one lifecycle event per `polls_per_event` GetDeployment polls, or per
         `seconds_per_event` seconds; `ready_wait` / `termination_wait`: True (until
-        ContinueDeployment) or a number of ticks (None: the group's deploymentReadyOption)."""
+        ContinueDeployment) or a number of ticks (a ready wait that runs out is Stopped, TIMEOUT;
+        None: the group's deploymentReadyOption)."""
         body = {"outcome": outcome, "polls_per_event": polls_per_event, "termination_wait": termination_wait,
                 "count": count}
         optional = {"fail_at": fail_at, "alarm": alarm, "diagnostics": diagnostics, "error": error,

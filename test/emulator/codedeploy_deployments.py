@@ -26,6 +26,8 @@ ROLLBACK_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 # wording: unverified).
 ALARM_MESSAGE = ("One or more alarms have been activated according to the Amazon CloudWatch metrics you "
                  "selected, and the affected deployments have been stopped. Activated alarms: <{alarm}>")
+READY_TIMEOUT = ("The deployment was stopped because traffic rerouting was not started (ContinueDeployment) "
+                 "before the end of the wait period.")
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 FINAL = ("Succeeded", "Failed", "Stopped")
 
@@ -180,8 +182,12 @@ class Deployment:
                 return  # until ContinueDeployment
             if left > 1:
                 self.wait = (kind, left - 1)
-                return
-            self.release_wait(now)
+            elif kind == "READY_WAIT":
+                # STOP_DEPLOYMENT: "If traffic rerouting is not started before the end of the
+                # specified wait period, the deployment status is changed to Stopped."
+                self.stop(now, False, code="TIMEOUT", message=READY_TIMEOUT)
+            else:
+                self.release_wait(now)  # Blue's termination wait is over
             return
         if not self.phases:
             return
