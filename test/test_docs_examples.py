@@ -16,10 +16,15 @@ created before it runs (World). Every run must exit 0, unless the block is marke
 `<!-- example: expect exit N "text" -->` on the line before it: then its last run exits N and says
 that text. An example that cannot run here says why, `<!-- example: not run: why -->`, and
 NOT_RUN counts them so they cannot grow silently.
+
+Beside the examples: the `docker run` command lines of the ```sh blocks run with the binary, the
+messages docs/troubleshooting.md quotes are in the source, and links between the pages resolve.
 """
 
 import json
 import re
+import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +36,7 @@ from emulator.ecr_scenario import OCI_MANIFEST, _manifest, _put
 from emulator.ecs_scenario import ecs_fixture, register_task_definition_raw, task_definition_body
 from emulator.lambda_scenario import make_zip
 from emulator.scenario import client_for
-from pipe import ACCOUNT, OTHER_ACCOUNT, REGION
+from pipe import ACCOUNT, BINARY, OTHER_ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -481,3 +486,37 @@ def test_every_link_between_the_pages_resolves():
             elif fragment and resolved in headings and fragment not in headings[resolved]:
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, "\n".join(broken)
+
+
+# ----------------------------------------------------------------------------------- commands
+
+
+def image_commands():
+    """Every `docker run … aws-role-deploy/aws-role-deploy:<version> …` of a ```sh block, as the
+    arguments after the image (the binary's own command line), output redirection left out."""
+    found = []
+    for page in PAGES:
+        for block in re.findall(r"^ *```sh\n(.*?)^ *```", page.read_text(), re.S | re.M):
+            joined = re.sub(r"\\\n\s*", " ", block)
+            for line in joined.splitlines():
+                words = shlex.split(line)
+                images_named = [i for i, word in enumerate(words) if word.startswith(OUR_PIPE)]
+                if words[:2] == ["docker", "run"] and images_named:
+                    arguments = words[images_named[0] + 1:]
+                    if ">" in arguments:
+                        arguments = arguments[:arguments.index(">")]
+                    found.append((f"{page.relative_to(ROOT)}", arguments))
+    return found
+
+
+def test_the_image_commands_shown_run():
+    """The trust-policy command line the five-minute setup shows works as written (the binary
+    is the image's entrypoint; no AWS call is made)."""
+    commands = image_commands()
+    assert commands, "the five-minute setup shows a `docker run` of the image"
+    for page, arguments in commands:
+        done = subprocess.run([str(BINARY), *arguments], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin"})
+        assert done.returncode == 0, f"{page}: {' '.join(arguments)}\n{done.stdout}\n{done.stderr}"
+        if "--format" in arguments and arguments[arguments.index("--format") + 1] == "cloudformation":
+            assert "AWS::IAM::Role" in done.stdout, done.stdout
