@@ -372,3 +372,21 @@ def test_cloudwatch_endpoint_variable_reaches_cloudwatch_only(fn):
     assert result.code == 0, result
     assert len(fn.calls("DescribeAlarms", service="cloudwatch")) >= 3
     assert alias_now(fn) == (result.outputs_env["AWS_ROLE_DEPLOY_VERSION"], {})
+
+
+def test_alarm_scenario_counts_update_alias_calls_from_when_it_is_set(fn):
+    """The emulator's flip `after_update_alias=N` counts the UpdateAlias calls made after the
+    scenario was set: earlier deployments of the same session (a try-out) do not bring it forward."""
+    one = live_alias(fn)
+    for _ in range(2):
+        fn.boto.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    alarm(fn)
+    fn.emulator.alarm_goes_off("api-errors", after_update_alias=1)
+    cloudwatch = fn.fn.client("cloudwatch")
+
+    def state():
+        return cloudwatch.describe_alarms(AlarmNames=["api-errors"])["MetricAlarms"][0]["StateValue"]
+
+    assert state() == "OK"
+    fn.boto.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    assert state() == "ALARM"

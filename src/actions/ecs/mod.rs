@@ -7,6 +7,7 @@
 pub(crate) mod cleanup;
 mod codedeploy;
 mod outcome;
+mod pace;
 mod plan;
 mod revert;
 mod rollback;
@@ -216,7 +217,7 @@ async fn roll_out(
             if watched.is_empty() {
                 Ok(Vec::new())
             } else {
-                watch::watch(&ecs, cluster, watched.clone(), deadline).await
+                watch::watch(&ecs, cluster, watched.clone(), deadline, run.pace_scale).await
             }
         };
         let blue_green_follow = async {
@@ -271,7 +272,7 @@ async fn roll_out(
     // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
     run.cancel.answered_by_action();
     tokio::select! {
-        () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
+        () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run) => {}
         () = run.cancel.cancelled() => {
             return Err(Error::Cancelled {
                 summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),
