@@ -16,6 +16,8 @@ created before it runs (World). Every run must exit 0, unless the block is marke
 `<!-- example: expect exit N "text" -->` on the line before it: then its last run exits N and says
 that text. An example that cannot run here says why, `<!-- example: not run: why -->`, and
 NOT_RUN counts them so they cannot grow silently.
+
+The pages' other checks (command lines, quoted messages, links) are in test_docs_pages.py.
 """
 
 import json
@@ -423,61 +425,3 @@ def test_example_runs_against_the_emulator(example, scenario, emulator, request)
         else:
             assert result.code == 0, f"{example.id}: the example does not work\n{result}"
 
-
-# ----------------------------------------------------------------------------------- troubleshooting
-
-
-def source_text():
-    """Every string the pipe can print, as its source spells it: continued lines joined,
-    escaped quotes unescaped."""
-    text = "".join(path.read_text() for path in sorted((ROOT / "src").rglob("*.rs")))
-    return re.sub(r"\\\n\s*", "", text).replace('\\"', '"')
-
-
-def test_troubleshooting_quotes_what_the_pipe_says():
-    """docs/troubleshooting.md's tables quote the pipe's messages (first column, in backticks,
-    `…` where the pipe puts a value): each quoted piece is in the source, so a reworded message
-    fails here until the page says it as the pipe does. A leading `VARIABLE: ` is how a validation
-    error prefixes its message."""
-    source = source_text()
-    missing = []
-    for line in (ROOT / "docs" / "troubleshooting.md").read_text().splitlines():
-        if not line.startswith("| ") or line.startswith("| ---"):
-            continue
-        first = line[2:].split(" | ")[0]
-        for quoted in re.findall(r"`([^`]+)`", first):
-            quoted = re.sub(r"^[A-Z][A-Z0-9_]+: ", "", quoted)
-            for piece in (piece.strip() for piece in quoted.split("…")):
-                if len(piece) >= 10 and piece not in source:
-                    missing.append(piece)
-    assert not missing, "docs/troubleshooting.md quotes messages the pipe does not print:\n" + "\n".join(missing)
-
-
-# ----------------------------------------------------------------------------------- links
-
-
-def anchor(heading):
-    """The anchor a heading gets (GitHub's rule, which the pages' links follow)."""
-    text = re.sub(r"[^\w\- ]", "", heading.strip().lstrip("#").strip().lower())
-    return text.replace(" ", "-")
-
-
-def test_every_link_between_the_pages_resolves():
-    """A relative link names a file that exists and, after `#`, a heading of it: moving a section
-    cannot strand the links to it."""
-    headings = {
-        page: {anchor(line) for line in page.read_text().splitlines() if line.startswith("#")}
-        for page in PAGES
-    }
-    broken = []
-    for page in PAGES:
-        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
-            if re.match(r"[a-z]+:", target):
-                continue
-            path, _, fragment = target.partition("#")
-            resolved = (page.parent / path).resolve() if path else page
-            if not resolved.exists():
-                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
-            elif fragment and resolved in headings and fragment not in headings[resolved]:
-                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
-    assert not broken, "\n".join(broken)

@@ -165,6 +165,7 @@ def test_stop_without_rollback_leaves_traffic_where_it_was(scn):
     cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)
     info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
     assert info["status"] == "Stopped" and "rollbackInfo" not in info
+    assert scn.target(did)["status"] == "Failed"  # TargetStatus has no Stopped
     weights = {s["taskSetLabel"]: s["trafficWeight"] for s in scn.target(did)["taskSetsInfo"]}
     assert weights == {"Blue": 100.0, "Green": 0.0}
 
@@ -176,6 +177,7 @@ def test_ready_wait_holds_the_deployment_until_continue(scn):
     did = scn.create_deployment(td2)
     info = scn.wait(did)
     assert info["status"] == "Ready" and info["deploymentOverview"]["Ready"] == 1
+    assert scn.target(did)["status"] == "Ready"
     for _ in range(3):  # polls change nothing while it waits
         assert cd.get_deployment(deploymentId=did)["deploymentInfo"]["status"] == "Ready"
     with pytest.raises(ClientError) as e:

@@ -207,7 +207,7 @@ class Deployment:
         self.wait = None
         self.clock_base = (now, self.ticks)
         if kind == "READY_WAIT":
-            self.status = "InProgress"
+            self.status = self.target_status = "InProgress"
             self._start_next(now)
         else:
             self.phases = [p for p in self.phases if p != "finish"]
@@ -283,7 +283,7 @@ class Deployment:
             _, kind, ticks = self.phases.pop(0)
             self.wait = (kind, None if ticks is True else int(ticks))
             if kind == "READY_WAIT":
-                self.status = "Ready"
+                self.status = self.target_status = "Ready"
             else:
                 self.termination_wait_started = True
             return
@@ -327,7 +327,7 @@ class Deployment:
 
     def _end(self, status, now, code=None, message=None):
         self.status, self.completed = status, now
-        self.target_status = status
+        self.target_status = status  # Succeeded or Failed
         self.phases = []
         self.wait = None
         if code:
@@ -340,7 +340,9 @@ class Deployment:
         for e in self.events:
             if e["status"] in ("Pending", "InProgress"):
                 e["status"] = "Skipped"
-        self.status = self.target_status = "Stopped"
+        # A target has no Stopped status (TargetStatus: Pending, InProgress, Succeeded, Failed,
+        # Skipped, Unknown, Ready): Failed, as the deployment overview counts it (unverified).
+        self.status, self.target_status = "Stopped", "Failed"
         self.completed, self.updated = now, now
         self.phases, self.wait = [], None
         self.error = {"code": code, "message": message}
