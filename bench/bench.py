@@ -18,6 +18,7 @@ sys.path.insert(0, str(BENCH))
 
 import measures  # noqa: E402
 import side_by_side  # noqa: E402
+import waiting  # noqa: E402
 from measures import Emulator, running_emulator  # noqa: E402
 from report import Row, print_rows, write_markdown  # noqa: E402
 
@@ -176,6 +177,7 @@ def main():
         scaled, scaling = scaling_rows(base_url, args, sizes)
         rows += scaled
         rows += waiting_rows(base_url, args, sizes)
+        rows += waiting.rows(base_url, args.binary, args.smoke)
         rows += lambda_rows(base_url, args, sizes)
     rows += ecr_rows(args, sizes)
 

@@ -125,6 +125,9 @@ def write_markdown(path, rows, tools, scaling, notes, smoke, runs):
         "connections alive, and the pipe's pool reuses them.",
         "",
     ]
+    from waiting import section as waiting_section  # bench/waiting.py: its own section
+
+    parts += waiting_section()
     if notes:
         parts += ["## Targets missed, and why", ""]
         parts += [f"- **{name}**: {text}" for name, text in notes]

@@ -1,13 +1,15 @@
 //! Every pipe variable, declared once with its documentation.
 //!
 //! `config` reads variables only through these declarations, and a test compares this list
-//! with the README's variables table, so the documentation cannot drift from the code.
+//! with the variables tables of the README (shared variables) and of each action's page under
+//! docs/ (test/readme.rs), so the documentation cannot drift from the code. A variable's usage text
+//! names the actions it belongs to ("`ecs-deploy`, `rollback`: …"), which decides its page.
 
 /// One pipe variable as users see it in `bitbucket-pipelines.yml`.
 #[derive(Debug)]
 pub struct Var {
     pub name: &'static str,
-    /// What the README's "Usage" column says.
+    /// What the "Usage" column of its variables table says.
     pub usage: &'static str,
     /// The value used when the variable is unset or empty, in the form a user would write it.
     pub default: Option<&'static str>,
@@ -30,7 +32,7 @@ impl Var {
 macro_rules! pipe_variables {
     ($($id:ident { $($field:ident : $value:expr),* $(,)? })*) => {
         $(pub const $id: Var = Var { name: stringify!($id), $($field: $value,)* ..Var::DEFAULT };)*
-        /// All variables, in the README's order.
+        /// All variables, in the order of the variables tables.
         pub const ALL: &[&Var] = &[$(&$id),*];
     };
 }
@@ -99,6 +101,12 @@ pipe_variables! {
     }
     AWS_ENDPOINT_URL_ECR {
         usage: "Endpoint for ECR's API only (e.g. an `api.ecr` VPC endpoint); wins over `AWS_ENDPOINT_URL`. The registry itself is reached at the address ECR names.",
+    }
+    AWS_ENDPOINT_URL_CLOUDWATCH {
+        usage: "Endpoint for CloudWatch only (`ALARMS`: DescribeAlarms, e.g. a `monitoring` VPC endpoint); wins over `AWS_ENDPOINT_URL`.",
+    }
+    AWS_ENDPOINT_URL_CODEDEPLOY {
+        usage: "Endpoint for CodeDeploy only (`ecs-deploy` to services on the `CODE_DEPLOY` controller); wins over `AWS_ENDPOINT_URL`.",
     }
     AWS_USE_FIPS_ENDPOINT {
         usage: "Use the FIPS 140 endpoints of every service (offered in US and Canada regions and GovCloud). Cannot be combined with an `AWS_ENDPOINT_URL*`.",
@@ -174,6 +182,17 @@ pipe_variables! {
     KEEP_REVISIONS {
         usage: "`ecs-deploy`, `rollback`: after success, deregister the ACTIVE revisions of each deployed family beyond the newest N (1-1000), never one that a deployment of any service in `CLUSTER_NAME` uses; it says which. A refused call is a warning naming the permission (`ecs:ListTaskDefinitions`, `ecs:DeregisterTaskDefinition`). Unset: every revision is kept.",
     }
+    CODEDEPLOY_APPLICATION {
+        usage: "`ecs-deploy`: for services on the `CODE_DEPLOY` deployment controller (blue/green through CodeDeploy), the CodeDeploy application, the same for every such service in `SERVICE_NAME`. See docs/ecs-codedeploy.md.",
+        default: Some("AppECS-<cluster>-<service>"),
+    }
+    CODEDEPLOY_DEPLOYMENT_GROUP {
+        usage: "`ecs-deploy`: the CodeDeploy deployment group of a `CODE_DEPLOY` service. A group deploys one service, so with several `CODE_DEPLOY` services in `SERVICE_NAME` leave it unset (each gets its default).",
+        default: Some("DgpECS-<cluster>-<service>"),
+    }
+    CODEDEPLOY_APPSPEC {
+        usage: "`ecs-deploy`: a JSON AppSpec file whose `Hooks` and target service properties (`LoadBalancerInfo`, `PlatformVersion`, `NetworkConfiguration`, `CapacityProviderStrategy`) are merged into the AppSpec the pipe sends. The pipe sets `TaskDefinition`; container name and port come from the service's load balancer unless the file sets them.",
+    }
     FUNCTION_NAME {
         usage: "`lambda-deploy`, `rollback`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`; for `rollback`, it makes the target Lambda.",
     }
@@ -214,14 +233,14 @@ pipe_variables! {
         default: Some("false"),
     }
     TRAFFIC_SHIFT {
-        usage: "`lambda-deploy` with `ALIAS`: how the alias moves to the new version. `AllAtOnce`, one of CodeDeploy's `Canary10Percent5Minutes`, `Canary10Percent10Minutes`, `Canary10Percent15Minutes`, `Canary10Percent30Minutes`, `Linear10PercentEvery1Minute`, `Linear10PercentEvery2Minutes`, `Linear10PercentEvery3Minutes`, `Linear10PercentEvery10Minutes`, or `canary:<P>%:<T>` / `linear:<P>%:<T>` (P 1-99, T like `30s`, `5m`, `1h`). The alias keeps the old version and sends P% to the new one (`RoutingConfig` weights), step by step, then points at the new version alone. `WAIT_TIMEOUT` must cover the shift too.",
+        usage: "`lambda-deploy` with `ALIAS`: how the alias moves to the new version (the one published, or `VERSION`). `AllAtOnce`, one of CodeDeploy's `Canary10Percent5Minutes`, `Canary10Percent10Minutes`, `Canary10Percent15Minutes`, `Canary10Percent30Minutes`, `Linear10PercentEvery1Minute`, `Linear10PercentEvery2Minutes`, `Linear10PercentEvery3Minutes`, `Linear10PercentEvery10Minutes`, or `canary:<P>%:<T>` / `linear:<P>%:<T>` (P 1-99, T like `30s`, `5m`, `1h`). The alias keeps the old version and sends P% to the new one (`RoutingConfig` weights), step by step, then points at the new version alone. `WAIT_TIMEOUT` must cover the shift too.",
         default: Some("AllAtOnce"),
     }
     ALARMS {
         usage: "`lambda-deploy` with a gradual `TRAFFIC_SHIFT`: CloudWatch alarm names, comma-separated. Checked before the first shift (an alarm that does not exist is an error, one already in `ALARM` refuses the shift) and between steps: one in `ALARM` puts the alias back on the old version with no weights and fails the step, naming the alarm and its reason. Needs `cloudwatch:DescribeAlarms`.",
     }
     VERSION {
-        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`. With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
+        usage: "`lambda-deploy` with `ALIAS` and no code source nor `FUNCTION_CONFIGURATION`: move the alias to this existing published version (a number) and change nothing else, like Atlassian's `COMMAND: alias`; with a gradual `TRAFFIC_SHIFT`, step by step (a canary of a version published earlier). With a code source, or a version that does not exist: exit 2 before any change. `rollback` with `FUNCTION_NAME`: the version to move `ALIAS` back to; unset: the newest published version lower than the alias's.",
     }
     KEEP_VERSIONS {
         usage: "`lambda-deploy`, `rollback`: after success, delete the function's published versions beyond the newest N (1-1000), never one an alias points at (its version or a routing weight) nor one with provisioned concurrency; it says which. A refused call is a warning naming the permission. Unset: every version is kept.",

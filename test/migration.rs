@@ -1,4 +1,4 @@
-//! The README's "Coming from Atlassian's pipes" tables are checked against the code: against
+//! The "Coming from Atlassian's pipes" page's tables (docs/coming-from-atlassian.md) are checked against the code: against
 //! `src/vars.rs` (every name of ours exists, every different default is said) and against the
 //! unknown-variable check (every name of theirs is handled the way its row says: read, or refused
 //! naming ours).
@@ -8,25 +8,25 @@ use aws_role_deploy::config::{Config, Env};
 use aws_role_deploy::error::Error;
 use aws_role_deploy::vars;
 
-const HEADING: &str = "## Coming from Atlassian's pipes";
+const GUIDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/coming-from-atlassian.md");
 
 fn guide() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find(HEADING)
-        .unwrap_or_else(|| panic!("README has no {HEADING:?} section"));
-    let rest = &readme[start + HEADING.len()..];
-    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+    let guide = std::fs::read_to_string(GUIDE).unwrap_or_else(|err| panic!("{GUIDE}: {err}"));
+    assert!(
+        guide.starts_with("# Coming from Atlassian's pipes"),
+        "{GUIDE} is the migration guide"
+    );
+    guide
 }
 
 /// The rows of one pipe's table: (their variable, the "Here" column, notes).
 fn rows(guide: &str, pipe: AtlassianPipe) -> Vec<(String, String, String)> {
-    let heading = format!("### `atlassian/{}`", pipe.name());
+    let heading = format!("## `atlassian/{}`", pipe.name());
     let start = guide
         .find(&heading)
         .unwrap_or_else(|| panic!("the guide has no {heading:?} table"));
     let rest = &guide[start + heading.len()..];
-    let table = &rest[..rest.find("\n### ").unwrap_or(rest.len())];
+    let table = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
     table
         .lines()
         .filter(|line| line.starts_with("| `"))

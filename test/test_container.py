@@ -270,7 +270,7 @@ def test_ecr_push_in_the_image_from_the_step_daemon_and_an_archive(
 
 
 def test_trust_policy_command_runs_from_the_image(pipe_image):
-    """`docker run <image> trust-policy ...`, as the README's five-minute setup shows."""
+    """`docker run <image> trust-policy ...`, as the five-minute setup (README, docs/trust-policy.md) shows."""
     done = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", pipe_image, "trust-policy", "--workspace", "acme",
          "--workspace-uuid", "{0a1b2c3d-0000-4000-8000-000000000001}",

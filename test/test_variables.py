@@ -192,7 +192,7 @@ def test_atlassian_ecs_step_with_action_added_deploys(scenario, emulator):
 
 
 def test_atlassian_lambda_steps_become_one_step_that_deploys(scenario, emulator):
-    """The README's before and after: their `update` step and `alias` step are one step here, and
+    """The migration guide's before and after (docs/coming-from-atlassian.md): their `update` step and `alias` step are one step here, and
     the version it published is in the outputs where their `aws-lambda-deploy-env` had it."""
     fn = Lambda(scenario, emulator)
     package = make_zip({"app.py": "def handler(e, c):\n    return 200\n"})

@@ -217,15 +217,14 @@ impl AwsFailure {
                 .unwrap_or(self.operation)
                 .to_owned();
             let section = match self.service() {
-                "ecs" => "minimal ECS policy",
-                "lambda" | "s3" => "minimal Lambda policy",
-                _ => "Prerequisites",
+                "ecs" => "docs/ecs-deploy.md, Permissions",
+                "lambda" | "s3" => "docs/lambda-deploy.md, Permissions",
+                "ecr" => "docs/ecr-push.md, Permissions",
+                _ => "docs/authentication.md",
             };
             return Error::auth(
                 self,
-                vec![format!(
-                    "The role needs the IAM permission {action} (see the README's {section})."
-                )],
+                vec![format!("The role needs the IAM permission {action} (see {section}).")],
             );
         }
         let variable = match (self.service(), self.code.as_deref()) {
@@ -264,7 +263,7 @@ fn without_quoted_values(message: &str) -> String {
     }
 }
 
-fn kind_of_answer(status: u16, code: Option<&str>) -> FailureKind {
+pub(super) fn kind_of_answer(status: u16, code: Option<&str>) -> FailureKind {
     match code {
         Some(code) if THROTTLING_CODES.contains(&code) => FailureKind::Throttled,
         Some(code) if CONFLICT_CODES.contains(&code) => FailureKind::Conflict,
@@ -318,7 +317,7 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// The credentials provider failed inside this call: found in the error's chain of sources,
 /// wherever the SDK put it, with the explanation `auth` gave when it is there.
-fn credentials_failure(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Option<AwsFailure> {
+pub(super) fn credentials_failure(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Option<AwsFailure> {
     let mut provider_failure = None;
     let mut current = Some(error);
     while let Some(cause) = current {

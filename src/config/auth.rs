@@ -168,7 +168,7 @@ fn read_access_keys(
             }
             warnings.push(
                 "Using long-lived access keys (AWS_ACCESS_KEY_ID). Switch to OpenID Connect: set AWS_OIDC_ROLE_ARN \
-                 and add `oidc: true` to the step; see the README's Prerequisites."
+                 and add `oidc: true` to the step; see docs/authentication.md."
                     .to_owned(),
             );
             Some(CredentialSource::AccessKeys {

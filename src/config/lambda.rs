@@ -107,13 +107,6 @@ pub(super) fn read(
         read.problem(vars::ALIAS_CLEAR_WEIGHTS.name, "is only used with ALIAS");
     }
     let shift = read_shift(read, env, alias.is_some(), shift_limits);
-    if shift.shift.is_gradual() && version.is_some() {
-        read.problem(
-            vars::TRAFFIC_SHIFT.name,
-            "is not supported with VERSION yet: the alias moves to an existing version all at once; unset \
-             TRAFFIC_SHIFT, or deploy with a code source to shift traffic to the version it publishes",
-        );
-    }
     let version_description = read
         .text(&vars::VERSION_DESCRIPTION)
         .unwrap_or_else(|| default_description(context));
@@ -188,7 +181,10 @@ fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLi
     }
     let time_scale = read_time_scale(read, env, limits.loopback_endpoint);
     let takes = shift.duration() / time_scale;
-    if shift.is_gradual() && takes + SHIFT_MARGIN > limits.wait_timeout {
+    // The tests' time scale shortens the margin too, so that a test can bring about the
+    // run-time check (the deployment before the shift took the margin and more).
+    let margin = SHIFT_MARGIN / time_scale;
+    if shift.is_gradual() && takes + margin > limits.wait_timeout {
         read.problem(
             vars::WAIT_TIMEOUT.name,
             format!(
@@ -197,8 +193,8 @@ fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLi
                  shorter TRAFFIC_SHIFT",
                 limits.wait_timeout.as_secs(),
                 human_step(takes),
-                (takes + SHIFT_MARGIN + SHIFT_MARGIN).as_secs(),
-                human_step(SHIFT_MARGIN + SHIFT_MARGIN),
+                (takes + margin + margin).as_secs(),
+                human_step(margin + margin),
             ),
         );
     }
@@ -214,9 +210,10 @@ fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLi
 const SHIFT_MARGIN: Duration = Duration::from_secs(60);
 
 /// `AWS_ROLE_DEPLOY_TEST_TIME_SCALE`: the tests divide the shift's holds by this (a 5-minute
-/// canary in half a second). Not a pipe variable: refused unless the Lambda endpoint is a
+/// canary in half a second), and the ECS watch's pauses (its emulator's rollouts move a step a
+/// look). Not a pipe variable: refused unless the Lambda endpoint is a
 /// loopback address, so no deployment to AWS can be shortened by it.
-fn read_time_scale(read: &mut Reader<'_>, env: &Env, loopback_endpoint: bool) -> u32 {
+pub(super) fn read_time_scale(read: &mut Reader<'_>, env: &Env, loopback_endpoint: bool) -> u32 {
     let Some(value) = env.value(TEST_TIME_SCALE_VARIABLE) else {
         return 1;
     };

@@ -362,7 +362,12 @@ fn the_european_sovereign_cloud_has_its_own_partition() {
 #[test]
 fn fips_and_dual_stack_cannot_be_combined_with_a_custom_endpoint() {
     for flag in ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"] {
-        for endpoint in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_ECR"] {
+        for endpoint in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_STS",
+            "AWS_ENDPOINT_URL_ECR",
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+        ] {
             let refused = problems(&[(flag, Some("true")), (endpoint, Some("https://vpce.example"))]);
             assert_eq!(refused.len(), 1, "{refused:?}");
             assert_eq!(refused[0].variable, flag);
@@ -518,16 +523,6 @@ fn traffic_shift_problems() {
             "needs ALIAS",
         ),
         (
-            &[
-                ("TRAFFIC_SHIFT", Some("canary:10%:5m")),
-                ("VERSION", Some("3")),
-                ("S3_BUCKET", None),
-                ("S3_KEY", None),
-            ],
-            "TRAFFIC_SHIFT",
-            "not supported with VERSION",
-        ),
-        (
             &[("TRAFFIC_SHIFT", Some("Canary10Percent30Minutes"))],
             "WAIT_TIMEOUT",
             "holds traffic split for 30 min alone",
@@ -566,6 +561,18 @@ fn traffic_shift_problems() {
     for (changes, variable, fragment) in cases {
         assert_problem(&lambda_with(changes), variable, fragment);
     }
+}
+
+#[test]
+fn traffic_shift_with_version_shifts_to_that_version() {
+    let settings = lambda_settings(&[
+        ("TRAFFIC_SHIFT", Some("canary:10%:5m")),
+        ("VERSION", Some("3")),
+        ("S3_BUCKET", None),
+        ("S3_KEY", None),
+    ]);
+    assert_eq!(settings.version.as_deref(), Some("3"));
+    assert!(settings.traffic_shift.is_gradual());
 }
 
 #[test]

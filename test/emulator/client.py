@@ -172,16 +172,19 @@ class Emulator:
     # ---------------------------------------------------------------- ECS scenarios (ecs.py)
 
     def ecs_rollout(self, cluster, service, outcome, polls=1, events=None, stopped_tasks=None, account=None,
-                    stale_polls=None, current_late=False, current_stale_polls=None):
+                    stale_polls=None, current_late=False, current_stale_polls=None, timed=None):
         """Script the next UpdateService of `service` that changes its task definition or
         forces a deployment. outcome: complete | fail | superseded | stuck. stale_polls: the
         DescribeServices polls (1 = first) answered as before the update (eventual consistency).
         current_stale_polls: UpdateService (and the first N polls) still name the previous
-        currentServiceDeployment (containers-roadmap#2709); None: off."""
+        currentServiceDeployment (containers-roadmap#2709); None: off. timed: {"running_s",
+        "complete_s"}: a complete rollout on the clock instead of polls."""
         body = {"cluster": cluster, "service": service, "outcome": outcome, "polls": polls,
                 "events": list(events or []), "stopped_tasks": list(stopped_tasks or []),
                 "stale_polls": list(stale_polls or []), "current_late": current_late,
                 "current_stale_polls": current_stale_polls}
+        if timed is not None:
+            body["timed"] = dict(timed)
         if account is not None:
             body["account"] = account
         return self._call("POST", "ecs/rollout", body)["rollout"]
@@ -309,6 +312,34 @@ class Emulator:
 
     def clear_lambda_scripts(self):
         self._call("DELETE", "lambda/scripts")
+
+    # ---------------------------------------------------------------- CodeDeploy (codedeploy.py)
+
+    def codedeploy_deployment(self, outcome="succeed", fail_at=None, alarm=None, diagnostics=None, error=None,
+                              polls_per_event=1, seconds_per_event=None, ready_wait=None, termination_wait=False,
+                              application=None, deployment_group=None, count=1):
+        """How the next `count` CodeDeploy ECS deployments (into `application`/`deployment_group`,
+        or any) go: outcome succeed | alarm (`alarm` trips after `fail_at`: Stopped, ALARM_ACTIVE)
+        | fail at the lifecycle event `fail_at` (the failed event's
+        `diagnostics` {errorCode, message, scriptName, logTail}; the deployment's `error` {code,
+        message}); one lifecycle event per `polls_per_event` GetDeployment polls, or per
+        `seconds_per_event` seconds; `ready_wait` / `termination_wait`: True (until
+        ContinueDeployment) or a number of ticks (a ready wait that runs out is Stopped, TIMEOUT;
+        None: the group's deploymentReadyOption)."""
+        body = {"outcome": outcome, "polls_per_event": polls_per_event, "termination_wait": termination_wait,
+                "count": count}
+        optional = {"fail_at": fail_at, "alarm": alarm, "diagnostics": diagnostics, "error": error,
+                    "seconds_per_event": seconds_per_event, "ready_wait": ready_wait,
+                    "application": application, "deployment_group": deployment_group}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return self._call("POST", "codedeploy/deployment", body)["deployment"]
+
+    def codedeploy_deployments(self):
+        """-> {"deployments": [{id, status, events, appspec, error, rollback, rollback_of...}], "pending"}"""
+        return self._call("GET", "codedeploy/deployments")
+
+    def clear_codedeploy_deployments(self):
+        self._call("DELETE", "codedeploy/deployment")
 
     # ---------------------------------------------------------------- S3 scenarios (s3_.py)
 

@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl
 from . import (  # noqa: F401  (modules register their handlers on import)
     backends,
     cloudwatch,
+    codedeploy,
+    codedeploy_reads,
     ecr,
     ecr_scan,
     ecs,
@@ -150,6 +152,8 @@ class Layer:
             "method": req.method,
             "path": req.path,
             "region": req.region,
+            # Which TCP connection (numbered by the server, server.py) carried the request.
+            "connection": environ.get("emulator.connection"),
         }
         with self._lock:
             self.records.append(record)

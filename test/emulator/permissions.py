@@ -39,6 +39,17 @@ service's ARN; `lambda:ListVersionsByFunction` / `lambda:ListAliases` on the fun
 `lambda:DeleteFunction` / `lambda:GetProvisionedConcurrencyConfig` with a `Qualifier` on the
 qualified ARN (`function:api:3`), so a policy granting `function:api:*` deletes versions only.
 
+CodeDeploy (codedeploy.py) per the CodeDeploy permissions reference
+(https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
+CreateDeployment on the deployment group (`deploymentgroup:<app>/<group>`), and with it
+`codedeploy:GetDeploymentConfig` on `deploymentconfig:<config>` and
+`codedeploy:RegisterApplicationRevision` on `application:<app>` (a CreateDeployment with an inline
+AppSpec registers a revision of the application: "One API call, three ARN types", a user's field
+report of exactly this denial; GetDeploymentConfig as aws-actions/amazon-ecs-deploy-task-definition
+lists it: medium). GetDeployment, BatchGetDeployments, StopDeployment, ContinueDeployment,
+ListDeploymentTargets, BatchGetDeploymentTargets, GetDeploymentTarget on the group of the
+deployment they name (ContinueDeployment's resource: unverified).
+
 Not modelled: permission boundaries, SCPs, session policies, resource-based policies, and any
 call of a service not mapped here (judged on `*`).
 """
@@ -180,6 +191,44 @@ def _ecr(req, arn_in, layer=None):
     return [(f"ecr:{req.action}", "*", {})]
 
 
+# CodeDeploy actions authorised on the deployment group of the deployment they name.
+DEPLOYMENT_ACTIONS = ("GetDeployment", "StopDeployment", "ContinueDeployment", "ListDeploymentTargets",
+                      "BatchGetDeploymentTargets", "GetDeploymentTarget")
+
+
+def _codedeploy(req, arn, layer):
+    p = req.params
+    action = f"codedeploy:{req.action}"
+
+    def group_arn(app, group):
+        return arn("codedeploy", f"deploymentgroup:{app}/{group}") if app and group else "*"
+
+    def of_deployment(did):
+        from .codedeploy import deployment_group_of  # codedeploy imports ecs, as this module does
+
+        return group_arn(*deployment_group_of(layer, req, did)) if layer is not None else "*"
+
+    if req.action == "CreateDeployment":
+        from .codedeploy import config_name_for
+
+        app, group = p.get("applicationName"), p.get("deploymentGroupName")
+        config = p.get("deploymentConfigName") or config_name_for(req, app, group)
+        return [(action, group_arn(app, group), {}),
+                ("codedeploy:GetDeploymentConfig", arn("codedeploy", f"deploymentconfig:{config}"), {}),
+                ("codedeploy:RegisterApplicationRevision", arn("codedeploy", f"application:{app}"), {})]
+    if req.action in ("GetDeploymentGroup", "ListDeployments"):
+        return [(action, group_arn(p.get("applicationName"), p.get("deploymentGroupName")), {})]
+    if req.action in DEPLOYMENT_ACTIONS:
+        return [(action, of_deployment(p.get("deploymentId")), {})]
+    if req.action == "BatchGetDeployments":
+        return [(action, of_deployment(did), {}) for did in p.get("deploymentIds") or []]
+    if req.action in ("GetApplication", "RegisterApplicationRevision", "GetApplicationRevision"):
+        return [(action, arn("codedeploy", f"application:{p.get('applicationName')}"), {})]
+    if req.action == "GetDeploymentConfig":
+        return [(action, arn("codedeploy", f"deploymentconfig:{p.get('deploymentConfigName')}"), {})]
+    return [(action, "*", {})]
+
+
 def authorizations(req, account, layer=None):
     """[(iam action, resource ARN, condition keys)] that IAM checks for this request."""
     region = req.region or "us-east-1"
@@ -203,6 +252,8 @@ def authorizations(req, account, layer=None):
         return _lambda(req, arn)
     if req.service == "ecr":
         return _ecr(req, arn_in, layer)
+    if req.service == "codedeploy":
+        return _codedeploy(req, arn, layer)
     if req.service == "s3":
         bucket_key = req.path.lstrip("/")
         context = _s3_context(bucket_key.split("/", 1)[0]) if bucket_key else {}

@@ -22,6 +22,7 @@ TARGET_PREFIXES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "Logs_20140328": "logs",
     "GraniteServiceVersion20100801": "cloudwatch",
+    "CodeDeploy_20141006": "codedeploy",
 }
 
 # Query-protocol actions that are unsigned (no credential scope to read the service from).
@@ -33,9 +34,9 @@ UNSIGNED_QUERY_ACTIONS = {
 # Signing names that differ from the botocore/moto service name.
 SIGNING_ALIASES = {"eventbridge": "events", "monitoring": "cloudwatch"}
 
-# Services whose botocore model prefers another protocol (CloudWatch: CBOR) than the one the
-# pipe speaks to them (AWS JSON 1.0): errors are answered in the pipe's.
-PROTOCOL_OVERRIDES = {"cloudwatch": "json"}
+# Services whose botocore model prefers another protocol (CloudWatch, CodeDeploy: CBOR) than the
+# one the pipe and boto3 speak to them (AWS JSON 1.0 / 1.1): errors are answered in that one.
+PROTOCOL_OVERRIDES = {"cloudwatch": "json", "codedeploy": "json"}
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 

@@ -127,8 +127,8 @@ fn upload_refused(location: &S3Location, owner: &str, failure: aws::AwsFailure) 
             ),
             "If the bucket is in another account on purpose, set S3_BUCKET_OWNER to that account id.".to_owned(),
             format!(
-                "Otherwise check S3_BUCKET: the role needs the IAM permission s3:PutObject on {}/{} (see the README's \
-                 minimal Lambda policy; aws-role-deploy trust-policy with S3_BUCKET generates it).",
+                "Otherwise check S3_BUCKET: the role needs the IAM permission s3:PutObject on {}/{} (see \
+                 docs/lambda-deploy.md, Permissions; aws-role-deploy trust-policy with S3_BUCKET generates it).",
                 location.bucket, location.key
             ),
         ],

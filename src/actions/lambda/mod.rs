@@ -14,6 +14,7 @@ mod configuration;
 mod function;
 mod image;
 pub mod package;
+mod pairing;
 mod progress;
 mod promote;
 pub(crate) mod provisioned;
@@ -173,8 +174,15 @@ pub async fn run(
     if !settings.alarms.is_empty() && settings.traffic_shift.is_gradual() {
         watch(settings, clients, deadline).check_before_any_change().await?;
     }
+    // A new role or dead-letter queue: the new version could not share the alias with the old.
+    if let (Some(alias), Some((_, wanted))) = (&current_alias, &settings.configuration)
+        && settings.traffic_shift.is_gradual()
+        && alias.version != "$LATEST"
+    {
+        pairing::check_configuration(&lambda, settings, &alias.version, wanted).await?;
+    }
     if let Some(version) = &settings.version {
-        return promote::run(run, settings, &lambda, &current, version, current_alias).await;
+        return promote::run(run, settings, clients, &current, version, current_alias).await;
     }
 
     if run.dry_run {
@@ -196,18 +204,54 @@ pub async fn run(
     let progress = RefCell::new(Progress::new(run, settings, &current, current_alias.as_ref()));
     run.cancel.answered_by_action();
     tokio::select! {
-        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => return result,
-        () = run.cancel.cancelled() => {}
+        result = deploy(run, settings, clients, account, package, configuration_diff, &progress) => result,
+        () = run.cancel.cancelled() => Err(cancelled(&lambda, function, &progress).await),
     }
-    // Cancelled during a traffic shift: the alias goes back to the old version first.
+}
+
+/// SIGTERM: the error that says what was done; during a traffic shift the alias goes back to
+/// the old version first.
+async fn cancelled(lambda: &aws_sdk_lambda::Client, function: &str, progress: &RefCell<Progress<'_>>) -> Error {
     let under_way = progress.borrow().shift_under_way();
     let Some(state) = under_way else {
-        return Err(progress.borrow().cancelled());
+        return progress.borrow().cancelled();
     };
-    let said = shift::roll_back(&lambda, function, &state, Instant::now() + shift::CANCEL_ROLLBACK).await;
+    let said = shift::roll_back(lambda, function, &state, Instant::now() + shift::CANCEL_ROLLBACK).await;
     progress.borrow_mut().rolled_back(said.is_ok());
     let error = progress.borrow().cancelled();
-    Err(error.with_details(vec![said.unwrap_or_else(|problem| problem)]))
+    error.with_details(vec![said.unwrap_or_else(|problem| problem)])
+}
+
+/// Step 5: `alias` (as it is now: `current`) to `version`, all at once or step by step as
+/// `TRAFFIC_SHIFT` says (an alias created now is created whole). Returns the alias ARN.
+async fn point_alias(
+    settings: &LambdaSettings,
+    clients: &Clients,
+    alias: &str,
+    version: &str,
+    current: Option<Alias>,
+    deadline: Instant,
+    done: &RefCell<Progress<'_>>,
+) -> Result<String, Error> {
+    let lambda = clients.lambda();
+    match current {
+        Some(current) if settings.traffic_shift.is_gradual() => {
+            let watch = (!settings.alarms.is_empty()).then(|| watch(settings, clients, deadline));
+            shift::shift(&lambda, settings, version, current, watch.as_ref(), deadline, done).await
+        }
+        current => {
+            release::move_alias(
+                &lambda,
+                &settings.function,
+                alias,
+                version,
+                current,
+                settings.clear_alias_weights,
+                deadline,
+            )
+            .await
+        }
+    }
 }
 
 /// The changes, in order, each recorded in `done` as it is made.
@@ -313,25 +357,9 @@ async fn deploy(
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
             let from = current.as_ref().map(|current| current.version.clone());
-            let arn = match current {
-                Some(current) if settings.traffic_shift.is_gradual() => {
-                    let watch = (!settings.alarms.is_empty()).then(|| watch(settings, clients, deadline));
-                    shift::shift(&lambda, settings, version, current, watch.as_ref(), deadline, done).await
-                }
-                current => {
-                    release::move_alias(
-                        &lambda,
-                        function,
-                        alias,
-                        version,
-                        current,
-                        settings.clear_alias_weights,
-                        deadline,
-                    )
-                    .await
-                }
-            }
-            .map_err(|error| done.borrow().failed(error))?;
+            let arn = point_alias(settings, clients, alias, version, current, deadline, done)
+                .await
+                .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut().alias_moved(alias, version);
             done.borrow_mut()
                 .now("waiting until the alias's provisioned concurrency is READY");

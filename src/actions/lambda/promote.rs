@@ -1,6 +1,8 @@
 //! `lambda-deploy` with `VERSION` and `ALIAS` only: move the alias to a version published
 //! earlier, and change nothing else (Atlassian's `COMMAND: alias`). The version is read first:
-//! one that does not exist is bad input, before any change.
+//! one that does not exist is bad input, before any change. With a gradual `TRAFFIC_SHIFT` the
+//! alias is shifted to it step by step, as after a deployment (a canary of a version published
+//! by an earlier step, e.g. in staging, is the usual promotion to production).
 
 use std::cell::RefCell;
 
@@ -11,7 +13,7 @@ use super::function::FunctionState;
 use super::progress::Progress;
 use super::provisioned::{self, MovedAlias};
 use super::release::{self, Alias};
-use crate::aws;
+use crate::aws::{self, Clients};
 use crate::domain::context::RunContext;
 use crate::domain::lambda::LambdaSettings;
 use crate::error::Error;
@@ -41,11 +43,12 @@ pub(crate) async fn check_version_exists(
 pub(super) async fn run(
     run: &RunContext,
     settings: &LambdaSettings,
-    lambda: &aws_sdk_lambda::Client,
+    clients: &Clients,
     current: &FunctionState,
     version: &str,
     current_alias: Option<Alias>,
 ) -> Result<LambdaOutcome, Error> {
+    let lambda = &clients.lambda();
     let function = settings.function.as_str();
     let Some(alias) = settings.alias.as_deref() else {
         return Err(Error::bad_input("VERSION needs ALIAS", "ALIAS"));
@@ -54,6 +57,10 @@ pub(super) async fn run(
     let from = current_alias.as_ref().map(|alias| alias.version.clone());
     if run.dry_run {
         match &from {
+            Some(from) if settings.traffic_shift.is_gradual() && from != version => info!(
+                "Dry run: would shift alias {alias} from version {from} to version {version}: {}",
+                settings.traffic_shift
+            ),
             Some(from) => info!("Dry run: would move alias {alias} from version {from} to version {version}"),
             None => info!("Dry run: would create alias {alias} at version {version}"),
         }
@@ -68,16 +75,9 @@ pub(super) async fn run(
         progress.borrow_mut().now("waiting until the version is Active");
         release::wait_version_active(lambda, function, version, deadline).await?;
         progress.borrow_mut().now("moving the alias");
-        let arn = release::move_alias(
-            lambda,
-            function,
-            alias,
-            version,
-            current_alias,
-            settings.clear_alias_weights,
-            deadline,
-        )
-        .await?;
+        let arn = super::point_alias(settings, clients, alias, version, current_alias, deadline, &progress)
+            .await
+            .map_err(|error| progress.borrow().failed(error))?;
         progress.borrow_mut().alias_moved(alias, version);
         progress
             .borrow_mut()
@@ -104,7 +104,7 @@ pub(super) async fn run(
     };
     tokio::select! {
         result = moving => result,
-        () = run.cancel.cancelled() => Err(progress.borrow().cancelled()),
+        () = run.cancel.cancelled() => Err(super::cancelled(lambda, function, &progress).await),
     }
 }
 

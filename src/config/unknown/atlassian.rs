@@ -79,8 +79,8 @@ use AtlassianPipe::{EcrPushImage, EcsDeploy, LambdaDeploy};
 use Ours::{Action, Nothing, Renamed, Same};
 
 /// The variables of `atlassian/aws-ecs-deploy` (1.x), `atlassian/aws-lambda-deploy` (1.x) and
-/// `atlassian/aws-ecr-push-image` (2.x), from their READMEs on bitbucket.org. The README's
-/// "Coming from Atlassian's pipes" tables are checked against this list (test/migration.rs).
+/// `atlassian/aws-ecr-push-image` (2.x), from their READMEs on bitbucket.org. The
+/// tables of docs/coming-from-atlassian.md are checked against this list (test/migration.rs).
 pub const ATLASSIAN: &[AtlassianVariable] = &[
     atlassian(EcsDeploy, "AWS_ACCESS_KEY_ID", None, Same),
     atlassian(EcsDeploy, "AWS_SECRET_ACCESS_KEY", None, Same),
