@@ -82,6 +82,32 @@ def test_the_appspec_file_adds_hooks_and_properties(scenario, emulator, blue_gre
     assert appspec["task_definition"].endswith("web:2")
 
 
+def test_traffic_all_on_the_replacement_ends_the_step_during_the_termination_wait(scenario, emulator, blue_green):
+    # CodeDeploy keeps the original task set for the group's termination wait (5 minutes here),
+    # the deployment InProgress meanwhile: the step does not wait it out.
+    blue_green.next_deployment(outcome="succeed", termination_wait=True)
+    result = deploy(scenario)
+
+    assert result.code == 0, result
+    assert "AfterAllowTraffic Succeeded" in result.output
+    assert "CodeDeploy removes the original task set in 5 minute(s)" in result.output
+    [deployment] = deployments(emulator)
+    assert deployment["status"] == "InProgress", "still in its termination wait"
+    [service] = result.outputs_json["services"]
+    assert (service["state"], service["final_status"]) == ("COMPLETED", "InProgress")
+
+
+def test_a_deployment_waiting_to_be_continued_says_who_continues_it(scenario, emulator, blue_green):
+    blue_green.next_deployment(outcome="succeed", ready_wait=True)
+    result = deploy(scenario, WAIT_TIMEOUT="12")
+
+    assert result.code == 1, result
+    assert "web (" in result.output and "): Ready" in result.output
+    assert "ContinueDeployment" in result.output and "Reroute traffic" in result.output
+    assert "did not complete within WAIT_TIMEOUT" in result.output
+    assert not pipe_calls(emulator, "ContinueDeployment"), "the pipe never continues it itself"
+
+
 def test_an_appspec_that_sets_the_task_definition_is_refused_before_any_change(scenario, emulator, blue_green):
     (scenario.clone_dir / "appspec.json").write_text(json.dumps({
         "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "web:1"}}}],
