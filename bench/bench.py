@@ -19,6 +19,7 @@ sys.path.insert(0, str(BENCH))
 import keepalive  # noqa: E402
 import measures  # noqa: E402
 import side_by_side  # noqa: E402
+import waiting  # noqa: E402
 from measures import Emulator, running_emulator  # noqa: E402
 from report import Row, print_rows, write_markdown  # noqa: E402
 
@@ -40,14 +41,6 @@ FULL = {"runs": 10, "startup_runs": 20, "services": (1, 10, 50), "lambda_mb": 50
 SMOKE = {"runs": 1, "startup_runs": 3, "services": (1, 3, 5), "lambda_mb": 2, "wait_s": 4,
          "ecr_layer_mb": 1, "ecr_rounds": 1, "step_rounds": 1}
 
-# Detection delays for the step-overhead table when the run has no measured ones.
-DETECTION = {
-    "pipe": 3.0,
-    "source": "the pipe's 3.0 s is issue 23's figure for the poll schedule before the waiting work "
-              "(1 s growing to 7.6 s, back to 1 s on any change), not measured in this run; the CLI "
-              "waiter's is on paper: a poll every 15 s, so completion at an arbitrary moment waits "
-              "7.5 s in the median (and up to 15 s).",
-}
 
 
 def size_rows(args):
@@ -160,13 +153,16 @@ def main():
         scaled, scaling = keepalive.per_call(args.binary, base_url, sizes["services"], 1 if args.smoke else 3)
         rows += scaled
         rows += waiting_rows(base_url, args, sizes)
+        waited = waiting.measure(base_url, args.binary, args.smoke)
+        rows += waiting.rows(base_url, args.binary, args.smoke, results=waited)
         rows += lambda_rows(base_url, args, sizes)
         sections = []
         if args.image:
             import step_overhead
 
             overhead, markdown = step_overhead.step_overhead(args.binary, args.image, Emulator(base_url),
-                                                             sizes["step_rounds"], DETECTION, full=not args.smoke)
+                                                             sizes["step_rounds"], step_overhead.detection(waited),
+                                                             full=not args.smoke)
             rows += overhead
             sections.append(("Step overhead", markdown))
     rows += ecr_rows(args, sizes)

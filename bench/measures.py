@@ -154,7 +154,7 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
     returns (exit code, CPU seconds of the pipe, the pipe's AWS calls by operation, the times of
     its DescribeServices calls, wall seconds, (user, system) CPU seconds)."""
     from emulator.ecs_scenario import ecs_fixture
-    from pipe import Scenario
+    from pipe import TIME_SCALE, Scenario
 
     emu = Emulator(base_url)
     emu.reset()
@@ -170,7 +170,8 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
         for service in services:
             emu.ecs_rollout("prod", service, rollout, polls=polls)
         env = step.env(ACTION="ecs-deploy", CLUSTER_NAME="prod", SERVICE_NAME=" ".join(services),
-                       IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT=wait_timeout)
+                       IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT=wait_timeout,
+                       **{TIME_SCALE: None})  # the watch's real pace
         env.update(DEBUG="false", **AS_IN_THE_IMAGE)
         started = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -127,6 +127,9 @@ def write_markdown(path, rows, tools, scaling, notes, smoke, runs, sections=()):
                  f"{line['wall']:.0f}") for line in scaling]),
         "",
     ]
+    from waiting import section as waiting_section  # bench/waiting.py: its own section
+
+    parts += waiting_section()
     for heading, text in sections or ():
         parts += [f"## {heading}", "", text, ""]
     if notes:

@@ -12,8 +12,8 @@ pipe, for Atlassian's ECS pipe (modelled: a Python image running boto3, then the
   (arrival of the first ECS call − arrival of AssumeRoleWithWebIdentity), on real runs of each
   tool's assume + deploy against the emulator. It includes the emulator's handling of the STS call
   (the same for all); the CLI's includes its second start (a new process per command);
-- detection delay: from ECS recording completion to the tool noticing, given by the caller
-  (bench/bench.py: the waiting bench's figures when it ran, else labelled defaults).
+- detection delay: from ECS recording completion to the tool noticing: the median of the waiting
+  bench's one-service rollouts in the same run (bench/waiting.py), the pipe's and the CLI waiter's.
 
 Entry point for bench/bench.py: `step_overhead(binary, image, emulator, rounds, detection, full)
 -> (rows, markdown)`.
@@ -201,6 +201,16 @@ def _auth(emulator, pipe_tag, python_tag, runs):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def detection(waited, services=1):
+    """Median detection delays of bench/waiting.py's results for rollouts of `services`."""
+    delays = {tool: [delay for name, count, delay, _ in waited if name == tool and count == services]
+              for tool in ("pipe", "cli")}
+    return {"pipe": statistics.median(delays["pipe"]), "cli": statistics.median(delays["cli"]),
+            "source": f"measured in this run by the waiting bench (\"Waiting on the frontier\"): the median "
+                      f"over {len(delays['pipe'])} rollouts of {services} service for the pipe, and over "
+                      f"{len(delays['cli'])} for `aws ecs wait services-stable`."}
+
+
 def step_overhead(binary, image, emulator, rounds, detection, full=True):
     """(rows, markdown). `detection`: {"pipe": s, "cli": s, "source": text} (median delays)."""
     del binary  # the image's binary is the one measured
@@ -221,7 +231,7 @@ def step_overhead(binary, image, emulator, rounds, detection, full=True):
 
 
 def _report(sizes, pull, start, auth, detection):
-    cli_delay = detection.get("cli", CLI_WAITER_DELAY_S / 2)
+    cli_delay = detection["cli"]
     totals = {
         "pipe": pull["pipe"] + (start["pipe"] + auth["pipe"]) / 1000 + detection["pipe"],
         "python": pull["python"] + (start["python"] + auth["python"]) / 1000 + cli_delay,

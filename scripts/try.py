@@ -10,15 +10,20 @@ would show, one section per pipe call:
   5. rollback: that service back to the revision it ran before, as ECS recorded it;
   6. lambda-deploy: new code, a published version, and an alias moved to it;
   7. rollback: that alias back to the version before;
-  8. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
+  8. lambda-deploy with TRAFFIC_SHIFT and ALARMS: a linear shift of new code, 10% a minute, watched
+     by a CloudWatch alarm that goes off at 30% (the emulator's alarm scenario): the alias goes
+     back to the old version with no weights and the step fails naming the alarm (exit code 1).
+     The holds are shortened 1:60 for the try-out (AWS_ROLE_DEPLOY_TEST_TIME_SCALE, accepted only
+     against a loopback endpoint), so the minute-long steps take a second each;
+  9. ecr-push: an image archive (an OCI layout tar, made here: nothing is pulled) pushed to a
      local registry, the one the tests use (Debian's docker-registry, test/registry.py), which the
      emulator's GetAuthorizationToken names with its real credentials;
-  9. ecr-push: that image promoted to another tag without moving any bytes;
-  10. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
+  10. ecr-push: that image promoted to another tag without moving any bytes;
+  11. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
      scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
      meant to fail (exit code 1), and the tags stay pushed.
 
-After each deployment and the scan-gated push, the Code Insights report it left on the commit, as a fake Bitbucket
+After each deployment, the stopped canary and the scan-gated push, the Code Insights report it left on the commit, as a fake Bitbucket
 authentication proxy (test/insights.py) received it: on port 29418, where the image finds it through
 its hosts file as in Bitbucket; the quick mode points the binary at a free port instead.
 
@@ -153,7 +158,7 @@ def main():
                  CLUSTER_NAME="prod", SERVICE_NAME="web", WAIT_TIMEOUT="300")
             show_report(proxy)
 
-            lambda_fixture(emulator, name="api", publish=True)  # version 1, what ran before
+            api = lambda_fixture(emulator, name="api", publish=True)  # version 1, what ran before
             (step.clone_dir / "api.zip").write_bytes(
                 make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200}\n"}))
             call("6. lambda-deploy: new code, version published, alias live moved", ACTION="lambda-deploy",
@@ -163,6 +168,24 @@ def main():
                  FUNCTION_NAME="api", ALIAS="live", WAIT_TIMEOUT="300")
             show_report(proxy)
 
+            # The canary's alarm: OK as the shift starts, in ALARM once the alias sends 30%.
+            cloudwatch = api.client("cloudwatch")
+            cloudwatch.put_metric_alarm(
+                AlarmName="api-errors", Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
+                EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold",
+                Dimensions=[{"Name": "FunctionName", "Value": "api"}, {"Name": "Resource", "Value": "api:live"}])
+            cloudwatch.set_alarm_state(AlarmName="api-errors", StateValue="OK", StateReason="No errors")
+            emulator.alarm_goes_off("api-errors", after_update_alias=3, reason=(
+                "Threshold Crossed: 1 out of the last 1 datapoints [12.0 (07/12/26 15:03:00)] was greater than "
+                "the threshold (1.0) (minimum 1 datapoint for OK -> ALARM transition)."))
+            (step.clone_dir / "api.zip").write_bytes(
+                make_zip({"app.py": "def handler(event, context):\n    raise RuntimeError('new bug')\n"}))
+            call("8. lambda-deploy: a linear shift stopped by an alarm, alias put back (meant to fail)", expect=1,
+                 ACTION="lambda-deploy", FUNCTION_NAME="api", ZIP_FILE="api.zip", ALIAS="live",
+                 TRAFFIC_SHIFT="Linear10PercentEvery1Minute", ALARMS="api-errors", WAIT_TIMEOUT="900",
+                 AWS_ROLE_DEPLOY_TEST_TIME_SCALE="60")
+            show_report(proxy)
+
             # The registry ECR's token points at: started as the tests start it, on a free loopback
             # port (the image runs with --network=host, as bitbucket.py explains).
             registry_dir = Path(tmp) / "registry"
@@ -170,7 +193,7 @@ def main():
             try:
                 registry = test_registry.start_registry(registry_dir)
             except (OSError, RuntimeError, subprocess.CalledProcessError) as failed:
-                print(f"\n{BOLD}=== 8. ecr-push: FAILED, the local registry did not start ==={RESET}")
+                print(f"\n{BOLD}=== 9. ecr-push: FAILED, the local registry did not start ==={RESET}")
                 print(f"  {failed}")
                 print("  The ecr-push sections need Debian's docker-registry and htpasswd: run scripts/dev-setup.")
                 codes.append(1)
@@ -179,10 +202,10 @@ def main():
                 emulator.ecr_registry(registry.endpoint, registry.password)
                 images.oci_layout(Path(tmp) / "layout", layer_sizes=(2048,))
                 images.tar_directory(Path(tmp) / "layout", step.clone_dir / "web-image.tar")
-                call("8. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
+                call("9. ecr-push: an image archive from an earlier step, pushed without a Docker daemon",
                      ACTION="ecr-push", IMAGE_ARCHIVE="web-image.tar", ECR_REPOSITORY="team/web",
                      TAGS=f"sha-{step.commit[:7]} latest", CREATE_REPOSITORY="true")
-                call("9. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
+                call("10. ecr-push: that image promoted to prod, no bytes moved", ACTION="ecr-push",
                      SOURCE_TAG=f"sha-{step.commit[:7]}", ECR_REPOSITORY="team/web", TAGS="prod")
 
                 emulator.ecr_scan(kind="enhanced", not_found_polls=1, in_progress_polls=2, findings=[
@@ -192,7 +215,7 @@ def main():
                 ])
                 images.oci_layout(Path(tmp) / "api-layout", layer_sizes=(4096,))
                 images.tar_directory(Path(tmp) / "api-layout", step.clone_dir / "api-image.tar")
-                call("10. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
+                call("11. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
                      ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
                      TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
                      SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")

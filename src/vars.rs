@@ -102,6 +102,9 @@ pipe_variables! {
     AWS_ENDPOINT_URL_ECR {
         usage: "Endpoint for ECR's API only (e.g. an `api.ecr` VPC endpoint); wins over `AWS_ENDPOINT_URL`. The registry itself is reached at the address ECR names.",
     }
+    AWS_ENDPOINT_URL_CLOUDWATCH {
+        usage: "Endpoint for CloudWatch only (`ALARMS`: DescribeAlarms, e.g. a `monitoring` VPC endpoint); wins over `AWS_ENDPOINT_URL`.",
+    }
     AWS_USE_FIPS_ENDPOINT {
         usage: "Use the FIPS 140 endpoints of every service (offered in US and Canada regions and GovCloud). Cannot be combined with an `AWS_ENDPOINT_URL*`.",
         default: Some("false"),

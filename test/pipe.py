@@ -34,6 +34,8 @@ BINARY = Path(os.environ.get("PIPE_BINARY", REPO_ROOT / "target" / "debug" / "aw
 ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
 REGION = "us-east-1"
+TIME_SCALE = "AWS_ROLE_DEPLOY_TEST_TIME_SCALE"
+ECS_PACE_SCALE = 10  # see Scenario.env
 WORKSPACE = "acme"
 ISSUER = bitbucket_issuer(WORKSPACE)
 ISSUER_HOST = ISSUER[len("https://"):]
@@ -305,13 +307,22 @@ class Scenario:
         }
 
     def env(self, **overrides):
-        """The base environment with overrides; a value of None removes the variable."""
+        """The base environment with overrides; a value of None removes the variable.
+
+        ECS runs against the emulator get the watch's pace ECS_PACE_SCALE times faster
+        (AWS_ROLE_DEPLOY_TEST_TIME_SCALE, loopback endpoints only): the emulator's scripted
+        rollouts move one step per DescribeServices, so a real pace (a look every 10 s while tasks
+        start) would only make the tests slow. Pass AWS_ROLE_DEPLOY_TEST_TIME_SCALE=None for the
+        real pace (test_waits.py, the benchmark)."""
         env = self.base_env()
         for name, value in overrides.items():
             if value is None:
                 env.pop(name, None)
             else:
                 env[name] = str(value)
+        if (env.get("ACTION") in ("ecs-deploy", "rollback") and TIME_SCALE not in overrides
+                and "AWS_ENDPOINT_URL_ECS" not in env and env.get("AWS_ENDPOINT_URL") == self.emulator.base_url):
+            env[TIME_SCALE] = str(ECS_PACE_SCALE)
         return env
 
     def run(self, timeout=DEFAULT_TIMEOUT, **overrides):

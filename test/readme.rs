@@ -121,7 +121,11 @@ fn check_page(path: &Path, expected: Option<&[&Var]>, problems: &mut Vec<String>
         for row in &rows {
             if let Some(var) = vars::ALL.iter().find(|var| var.name == row_name(row)) {
                 if *row != expected_row(var) {
-                    problems.push(format!("{shown}'s row of {} should read:\n{}", var.name, expected_row(var)));
+                    problems.push(format!(
+                        "{shown}'s row of {} should read:\n{}",
+                        var.name,
+                        expected_row(var)
+                    ));
                 }
             }
         }
@@ -147,7 +151,11 @@ fn check_page(path: &Path, expected: Option<&[&Var]>, problems: &mut Vec<String>
 #[test]
 fn every_variables_table_matches_the_code_grouped_by_action() {
     let mut problems = Vec::new();
-    let shared: Vec<&Var> = vars::ALL.iter().copied().filter(|var| actions_of(var).is_empty()).collect();
+    let shared: Vec<&Var> = vars::ALL
+        .iter()
+        .copied()
+        .filter(|var| actions_of(var).is_empty())
+        .collect();
     check_page(&root().join("README.md"), Some(&shared), &mut problems);
     for page in doc_pages() {
         let stem = page.file_stem().unwrap().to_string_lossy().into_owned();
@@ -213,9 +221,18 @@ fn the_readme_stays_a_pipe_page() {
         "the quick start must open within the first 40 lines"
     );
     let quick_section = &readme[quick..];
-    let quick_section = &quick_section[..quick_section[3..].find("\n## ").map_or(quick_section.len(), |at| at + 3)];
+    let quick_section = &quick_section[..quick_section[3..]
+        .find("\n## ")
+        .map_or(quick_section.len(), |at| at + 3)];
     assert!(quick_section.contains("oidc: true"));
-    for action in ["assume-role", "ecs-deploy", "lambda-deploy", "ecr-push", "rollback", "trust-policy"] {
+    for action in [
+        "assume-role",
+        "ecs-deploy",
+        "lambda-deploy",
+        "ecr-push",
+        "rollback",
+        "trust-policy",
+    ] {
         assert!(
             quick_section.contains(&format!("ACTION: \"{action}\"")),
             "the quick start has no step for {action}"

@@ -16,6 +16,8 @@ created before it runs (World). Every run must exit 0, unless the block is marke
 `<!-- example: expect exit N "text" -->` on the line before it: then its last run exits N and says
 that text. An example that cannot run here says why, `<!-- example: not run: why -->`, and
 NOT_RUN counts them so they cannot grow silently.
+
+The pages' other checks (command lines, quoted messages, links) are in test_docs_pages.py.
 """
 
 import json
@@ -27,7 +29,7 @@ import pytest
 import yaml
 
 import images
-from emulator.ecr_scenario import digest_of
+from emulator.ecr_scenario import OCI_MANIFEST, _manifest, _put
 from emulator.ecs_scenario import ecs_fixture, register_task_definition_raw, task_definition_body
 from emulator.lambda_scenario import make_zip
 from emulator.scenario import client_for
@@ -40,7 +42,7 @@ MARKER = re.compile(r"^<!-- example: (.*) -->$")
 EXPECT = re.compile(r'^expect exit (\d+) "(.*)"$')
 # Examples marked `not run`, each saying why. Lower it when one becomes runnable; raising it is a
 # decision the diff shows.
-NOT_RUN = 1
+NOT_RUN = 0
 
 # What the text leaves to the reader, as the test fills it. Exact strings first (longest first),
 # then the account ids and regions left anywhere in a value.
@@ -192,6 +194,7 @@ class World:
     repository_variables: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     exact: dict = field(default_factory=dict)
+    built: dict = field(default_factory=dict)
     extra_env: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -315,13 +318,7 @@ class World:
         repository, tag = uri.split("/", 1)[1].rsplit(":", 1)
         ecr = self.client("ecr")
         ecr.create_repository(repositoryName=repository)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
-            "config": {"mediaType": images.OCI_CONFIG, "digest": digest_of("config"), "size": 10},
-            "layers": [{"mediaType": images.OCI_LAYER, "digest": digest_of("layer"), "size": 20}],
-        })
-        ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag,
-                      imageManifestMediaType=images.OCI_MANIFEST)
+        _put(ecr, repository, _manifest("the function's image"), OCI_MANIFEST, tag)
 
     # -- ECR: the repository, an archive, the registry, a tag to promote, a scan
 
@@ -334,13 +331,17 @@ class World:
             except ecr.exceptions.RepositoryAlreadyExistsException:
                 pass
         if env.get("SOURCE_TAG"):
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": images.OCI_MANIFEST,
-                "config": {"mediaType": images.OCI_CONFIG, "digest": digest_of("config tested"), "size": 10},
-                "layers": [{"mediaType": images.OCI_LAYER, "digest": digest_of("layer tested"), "size": 20}],
-            })
-            ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=env["SOURCE_TAG"],
-                          imageManifestMediaType=images.OCI_MANIFEST)
+            _put(ecr, repository, _manifest("the tested image"), OCI_MANIFEST, env["SOURCE_TAG"])
+        if env.get("IMAGE_NAME"):
+            # What the script's `docker build -t <IMAGE_NAME> .` makes, under a name of this run's
+            # own (the daemon is shared); the example's name stands for it.
+            self.request.getfixturevalue("docker_engine")
+            registry = self.request.getfixturevalue("ecr_registry")
+            built = images.build_image(self.scenario.clone_dir.parent)
+            self.built[env["IMAGE_NAME"]] = built
+            tags = values(env, "TAGS") or ["latest"]
+            self.request.addfinalizer(lambda: images.remove_images(
+                built, *(f"{registry.host}/{repository}:{tag}" for tag in tags)))
         if env.get("IMAGE_ARCHIVE"):
             self.request.getfixturevalue("ecr_registry")
             archive = self.scenario.clone_dir / env["IMAGE_ARCHIVE"]
@@ -376,7 +377,17 @@ def test_every_block_runs_something_or_says_why():
     assert len(EXAMPLES) - len(not_run) >= 30, "the examples were not found"
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.not_run], ids=lambda e: e.id)
+def needs_docker(example):
+    """An example that pushes from the step's Docker daemon runs where there is one (test/run
+    deselects tests marked docker without it; CI requires it)."""
+    return any("IMAGE_NAME" in step[1] for step in pipes_of(example))
+
+
+@pytest.mark.parametrize(
+    "example",
+    [pytest.param(e, marks=[pytest.mark.docker] if needs_docker(e) else []) for e in EXAMPLES if not e.not_run],
+    ids=lambda e: e.id,
+)
 def test_example_runs_against_the_emulator(example, scenario, emulator, request):
     world = World(scenario, emulator, request)
     steps = list(steps_of(yaml.safe_load(example.text)))
@@ -400,6 +411,8 @@ def test_example_runs_against_the_emulator(example, scenario, emulator, request)
         given = flatten(variables, world)
         if given.get("VERSION") in world.versions:
             given["VERSION"] = world.versions[given["VERSION"]]
+        if given.get("IMAGE_NAME") in world.built:
+            given["IMAGE_NAME"] = world.built[given["IMAGE_NAME"]]
         env.update(given)
         env.update(world.extra_env)
         result = scenario.run_env(env, timeout=120)
@@ -412,31 +425,3 @@ def test_example_runs_against_the_emulator(example, scenario, emulator, request)
         else:
             assert result.code == 0, f"{example.id}: the example does not work\n{result}"
 
-
-# ----------------------------------------------------------------------------------- troubleshooting
-
-
-def source_text():
-    """Every string the pipe can print, as its source spells it: continued lines joined,
-    escaped quotes unescaped."""
-    text = "".join(path.read_text() for path in sorted((ROOT / "src").rglob("*.rs")))
-    return re.sub(r"\\\n\s*", "", text).replace('\\"', '"')
-
-
-def test_troubleshooting_quotes_what_the_pipe_says():
-    """docs/troubleshooting.md's tables quote the pipe's messages (first column, in backticks,
-    `…` where the pipe puts a value): each quoted piece is in the source, so a reworded message
-    fails here until the page says it as the pipe does. A leading `VARIABLE: ` is how a validation
-    error prefixes its message."""
-    source = source_text()
-    missing = []
-    for line in (ROOT / "docs" / "troubleshooting.md").read_text().splitlines():
-        if not line.startswith("| ") or line.startswith("| ---"):
-            continue
-        first = line[2:].split(" | ")[0]
-        for quoted in re.findall(r"`([^`]+)`", first):
-            quoted = re.sub(r"^[A-Z][A-Z0-9_]+: ", "", quoted)
-            for piece in (piece.strip() for piece in quoted.split("…")):
-                if len(piece) >= 10 and piece not in source:
-                    missing.append(piece)
-    assert not missing, "docs/troubleshooting.md quotes messages the pipe does not print:\n" + "\n".join(missing)

@@ -165,6 +165,7 @@ def test_stop_without_rollback_leaves_traffic_where_it_was(scn):
     cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)
     info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
     assert info["status"] == "Stopped" and "rollbackInfo" not in info
+    assert scn.target(did)["status"] == "Failed"  # TargetStatus has no Stopped
     weights = {s["taskSetLabel"]: s["trafficWeight"] for s in scn.target(did)["taskSetsInfo"]}
     assert weights == {"Blue": 100.0, "Green": 0.0}
 
@@ -176,6 +177,7 @@ def test_ready_wait_holds_the_deployment_until_continue(scn):
     did = scn.create_deployment(td2)
     info = scn.wait(did)
     assert info["status"] == "Ready" and info["deploymentOverview"]["Ready"] == 1
+    assert scn.target(did)["status"] == "Ready"
     for _ in range(3):  # polls change nothing while it waits
         assert cd.get_deployment(deploymentId=did)["deploymentInfo"]["status"] == "Ready"
     with pytest.raises(ClientError) as e:
@@ -361,3 +363,47 @@ def test_batch_get_deployments_polls_and_an_ecs_group_defaults_to_all_at_once(em
     statuses = [cd.batch_get_deployments(deploymentIds=[did])["deploymentsInfo"][0]["status"] for _ in range(11)]
     assert statuses[0] == "InProgress" and statuses[-1] == "Succeeded"
     assert emulator.codedeploy_deployments()["deployments"][0]["polls"] == 11
+
+
+def test_a_ready_wait_that_runs_out_stops_the_deployment(scn):
+    scn.next_deployment(ready_wait=2)
+    did = scn.create_deployment(scn.register_revision(image_tag="2"))
+    assert scn.wait(did)["status"] == "Ready"
+    info = scn.wait(did)
+    assert info["status"] == "Ready"  # the wait's second tick
+    info = scn.client("codedeploy").get_deployment(deploymentId=did)["deploymentInfo"]
+    assert info["status"] == "Stopped" and info["errorInformation"]["code"] == "TIMEOUT"
+
+
+def test_get_deployment_hides_the_appspec_and_the_group_knows_its_last_deployments(scn):
+    import hashlib
+
+    cd = scn.client("codedeploy")
+    td2 = scn.register_revision(image_tag="2")
+    content = scn.appspec(td2)
+    did = scn.create_deployment(content=content)
+    info = scn.wait(did)
+    assert info["revision"] == {"revisionType": "AppSpecContent",
+                                "appSpecContent": {"sha256": hashlib.sha256(content.encode()).hexdigest()}}
+    group = cd.get_deployment_group(applicationName=scn.application,
+                                    deploymentGroupName=scn.deployment_group)["deploymentGroupInfo"]
+    assert group["lastAttemptedDeployment"]["deploymentId"] == did
+    assert group["lastSuccessfulDeployment"]["status"] == "Succeeded"
+    assert group["targetRevision"] == info["revision"]
+
+
+def test_describe_services_shows_both_task_sets_while_green_starts(scn):
+    cd = scn.client("codedeploy")
+    td2 = scn.register_revision(image_tag="2")
+    did = scn.create_deployment(td2)
+    cd.get_deployment(deploymentId=did)
+    cd.get_deployment(deploymentId=did)  # Install in progress: green created, not running yet
+    sets = {s["taskDefinition"]: s for s in scn.describe_service()["taskSets"]}
+    assert sets[td2]["status"] == "ACTIVE" and sets[td2]["stabilityStatus"] == "STABILIZING"
+    assert sets[td2]["pendingCount"] == 2 and sets[td2]["runningCount"] == 0
+    assert sets[td2]["loadBalancers"][0]["targetGroupArn"] == scn.target_groups[1]
+    assert sets[scn.task_definition_arn]["status"] == "PRIMARY"
+    assert scn.describe_service()["taskDefinition"] == scn.task_definition_arn
+    cd.get_deployment(deploymentId=did)  # Install done
+    sets = {s["taskDefinition"]: s for s in scn.describe_service()["taskSets"]}
+    assert sets[td2]["stabilityStatus"] == "STEADY_STATE" and sets[td2]["runningCount"] == 2

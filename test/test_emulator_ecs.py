@@ -570,3 +570,56 @@ def test_list_task_definitions_sorts_and_pages_as_ecs(emulator, scn):
     assert [a.rsplit("/", 1)[-1] for a in last["taskDefinitionArns"]] == ["web:1"] and "nextToken" not in last
     ascending = ecs.list_task_definitions()["taskDefinitionArns"]
     assert [a.rsplit("/", 1)[-1] for a in ascending] == ["web:1", "web:2", "web:3", "web:4", "web:5", "web-worker:1"]
+
+
+def test_a_timed_rollout_moves_with_the_clock_and_keeps_when_it_completed(emulator, scn):
+    """Tasks start over running_s, the old ones go until complete_s; any read catches up, and the
+    moment ECS completed it and the first DescribeServices that showed it are kept."""
+    import time
+
+    ecs = scn.client("ecs", retries=1)
+    svc, _, ours, previous = deploy(scn, ecs, "complete", 1, timed={"running_s": 1.0, "complete_s": 3.0})
+    seen = []
+    while True:
+        svc = describe(ecs)
+        mine = next(d for d in svc["deployments"] if d["id"] == ours)
+        seen.append((mine["runningCount"], mine["rolloutState"], len(svc["deployments"])))
+        if mine["rolloutState"] == "COMPLETED" or mine["runningCount"] == 2:
+            break
+        time.sleep(0.1)
+    assert seen[0][1] == "IN_PROGRESS" and seen[0][2] == 2
+    assert [count for count, _, _ in seen] == sorted(count for count, _, _ in seen), "tasks only start"
+    # Before the end: the new tasks all run, the old deployment is still there (draining).
+    if seen[-1][1] == "IN_PROGRESS":
+        assert seen[-1] == (2, "IN_PROGRESS", 2)
+    sd_arn = svc["currentServiceDeployment"]
+    active = emulator.ecs_rollouts()["active"][0]
+    assert active["completed_at"] is None and active["first_seen_at"] is None
+    time.sleep(max(0.0, active["started_at"] + 3.0 - time.time()) + 0.2)
+    # DescribeServiceDeployments alone sees it complete, at the scripted moment.
+    described = ecs.describe_service_deployments(serviceDeploymentArns=[sd_arn])["serviceDeployments"][0]
+    assert described["status"] == "SUCCESSFUL"
+    active = emulator.ecs_rollouts()["active"][0]
+    assert active["completed_at"] == active["started_at"] + 3.0
+    assert described["finishedAt"].timestamp() == pytest.approx(active["completed_at"], abs=0.001)
+    assert active["first_seen_at"] is None, "a service-deployment read is not a DescribeServices poll"
+    svc = describe(ecs)
+    assert states(svc) == [("PRIMARY", "COMPLETED", "web:2")]
+    assert messages(svc)[0].endswith("has reached a steady state.")
+    assert svc["events"][0]["createdAt"].timestamp() == pytest.approx(active["completed_at"], abs=0.01)
+    first_seen = emulator.ecs_rollouts()["active"][0]["first_seen_at"]
+    assert first_seen >= active["completed_at"]
+    describe(ecs)
+    assert emulator.ecs_rollouts()["active"][0]["first_seen_at"] == first_seen, "the first answer, kept"
+    assert previous not in [d["id"] for d in svc["deployments"]]
+
+
+@pytest.mark.parametrize("script,error", [
+    ({"outcome": "fail", "timed": {"running_s": 1, "complete_s": 2}}, "outcome complete only"),
+    ({"timed": {"running_s": 2, "complete_s": 2}}, "0 <= running_s < complete_s"),
+    ({"timed": {"running_s": "1", "complete_s": 2}}, "in seconds"),
+])
+def test_timed_rollout_scripts_are_checked(emulator, script, error):
+    done = requests.post(f"{emulator.base_url}/_layer/ecs/rollout",
+                         json={"cluster": "prod", "service": "web", **script})
+    assert done.status_code == 400 and error in done.text, done.text

@@ -172,6 +172,43 @@ def test_shift_that_no_longer_fits_in_wait_timeout_leaves_the_alias(fn):
     assert alias_now(fn) == (one, {})
 
 
+def other_role(fn):
+    return fn.emulator.create_role(fn.fn.account, "api-other-execution", {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]})
+
+
+def test_a_new_execution_role_cannot_be_shifted_to(fn):
+    """Lambda splits an alias's traffic only between versions with the same execution role: the
+    new version is published, the alias left on the old one, and the step says what to change."""
+    one = live_alias(fn)
+    role = other_role(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), FUNCTION_CONFIGURATION=fn.write("config.json", f'{{"Role": "{role}"}}'),
+                    ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 1, result
+    assert fn.calls("PublishVersion") and fn.calls("UpdateAlias") == [], result
+    new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert f"version {one} runs with execution role {fn.fn.role_arn} and version {new} with {role}" in result.final_line
+    assert f"still points at version {one}" in result.final_line, result
+    assert "Set TRAFFIC_SHIFT: AllAtOnce for the release that changes the role" in result.output, result
+    assert alias_now(fn) == (one, {})
+
+
+def test_version_with_another_dead_letter_queue_is_refused_before_any_change(fn):
+    one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    queue = f"arn:aws:sqs:us-east-1:{fn.fn.account}:api-dlq"
+    fn.boto.update_function_configuration(FunctionName=FUNCTION, DeadLetterConfig={"TargetArn": queue})
+    two = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    result = fn.run(VERSION=two, ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 2, result
+    assert f"version {one} has dead-letter queue none and version {two} {queue}" in result.final_line, result
+    assert "TRAFFIC_SHIFT" in result.output
+    assert [c for c in fn.calls() if c["action"] in MUTATING] == []
+
+
 @pytest.mark.parametrize("shift, says", [
     ("Canary10Percent7Minutes", "is not a traffic shift"),
     ("canary:0%:5m", "from 1% to 99%"),
@@ -356,3 +393,55 @@ def test_dry_run_says_the_shift_and_reads_the_alarms(fn):
     assert len(fn.calls("DescribeAlarms", service="cloudwatch")) == 1
     for action in MUTATING:
         assert fn.calls(action) == [], action
+
+
+def test_cloudwatch_endpoint_variable_reaches_cloudwatch_only(fn):
+    """AWS_ENDPOINT_URL_CLOUDWATCH sends DescribeAlarms to its host: with AWS_ENDPOINT_URL pointing
+    nowhere, the canary with ALARMS goes through only if every CloudWatch call went there."""
+    live_alias(fn)
+    alarm(fn)
+    base = fn.emulator.base_url
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", ALARMS="api-errors",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST, AWS_MAX_ATTEMPTS="1", WAIT_TIMEOUT="30",
+                    AWS_ENDPOINT_URL="http://127.0.0.1:9",  # the discard port: any call sent here fails
+                    AWS_ENDPOINT_URL_STS=base, AWS_ENDPOINT_URL_LAMBDA=base, AWS_ENDPOINT_URL_CLOUDWATCH=base)
+
+    assert result.code == 0, result
+    assert len(fn.calls("DescribeAlarms", service="cloudwatch")) >= 3
+    assert alias_now(fn) == (result.outputs_env["AWS_ROLE_DEPLOY_VERSION"], {})
+
+
+def test_alarm_scenario_counts_update_alias_calls_from_when_it_is_set(fn):
+    """The emulator's flip `after_update_alias=N` counts the UpdateAlias calls made after the
+    scenario was set: earlier deployments of the same session (a try-out) do not bring it forward."""
+    one = live_alias(fn)
+    for _ in range(2):
+        fn.boto.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    alarm(fn)
+    fn.emulator.alarm_goes_off("api-errors", after_update_alias=1)
+    cloudwatch = fn.fn.client("cloudwatch")
+
+    def state():
+        return cloudwatch.describe_alarms(AlarmNames=["api-errors"])["MetricAlarms"][0]["StateValue"]
+
+    assert state() == "OK"
+    fn.boto.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    assert state() == "ALARM"
+
+
+def test_insufficient_data_does_not_stop_the_shift(fn):
+    """Only ALARM stops a shift, as in CodeDeploy: an alarm without datapoints yet
+    (INSUFFICIENT_DATA, before and during the shift) is said, and the shift goes through."""
+    live_alias(fn)
+    alarm(fn, state="INSUFFICIENT_DATA", reason="Insufficient Data: 1 datapoint was unknown.")
+    alarm(fn, name="api-latency")
+    fn.emulator.alarm_goes_off("api-latency", after_update_alias=1, state="INSUFFICIENT_DATA",
+                               reason="Insufficient Data: 1 datapoint was unknown.")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="linear:50%:1m",
+                    ALARMS="api-errors,api-latency", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    assert "api-errors in INSUFFICIENT_DATA (no datapoints to judge yet): only ALARM stops the shift" in result.output
+    polls = fn.calls("DescribeAlarms", service="cloudwatch")
+    assert polls[-1]["alarm_states"] == {"api-errors": "INSUFFICIENT_DATA", "api-latency": "INSUFFICIENT_DATA"}, polls
+    assert alias_now(fn) == (result.outputs_env["AWS_ROLE_DEPLOY_VERSION"], {})

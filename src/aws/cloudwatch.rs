@@ -20,10 +20,47 @@ use serde_json::{Value, json};
 use tracing::debug;
 
 use super::{AwsFailure, FailureKind};
+use crate::domain::network::Network;
 
 const OPERATION: &str = "cloudwatch:DescribeAlarms";
 const TARGET: &str = "GraniteServiceVersion20100801.DescribeAlarms";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where DescribeAlarms goes: `AWS_ENDPOINT_URL_CLOUDWATCH`, else `AWS_ENDPOINT_URL` (config
+/// refuses the FIPS and dual-stack flags beside either), else CloudWatch's endpoint in `region`
+/// as the SDKs' endpoint rules name it: `monitoring[-fips].<region>.<suffix>`, the suffix the
+/// partition's (`amazonaws.com`, `amazonaws.com.cn`, `amazonaws.eu`), or its dual-stack one
+/// (`api.aws`, `api.amazonwebservices.com.cn`, `api.amazonwebservices.eu`) with
+/// `AWS_USE_DUALSTACK_ENDPOINT`. CloudWatch lists `monitoring.<region>.api.aws` and
+/// `monitoring-fips.<region>.api.aws` among its endpoints
+/// (https://docs.aws.amazon.com/general/latest/gr/cw_region.html).
+pub(super) fn endpoint(network: &Network, region: &str) -> String {
+    if let Some(url) = network
+        .cloudwatch_endpoint_url
+        .as_ref()
+        .or(network.endpoint_url.as_ref())
+    {
+        return url.clone();
+    }
+    let (suffix, dual_stack_suffix) = if region.starts_with("cn-") {
+        ("amazonaws.com.cn", "api.amazonwebservices.com.cn")
+    } else if region.starts_with("eusc-") {
+        ("amazonaws.eu", "api.amazonwebservices.eu")
+    } else {
+        ("amazonaws.com", "api.aws")
+    };
+    let host = if network.use_fips {
+        "monitoring-fips"
+    } else {
+        "monitoring"
+    };
+    let suffix = if network.use_dual_stack {
+        dual_stack_suffix
+    } else {
+        suffix
+    };
+    format!("https://{host}.{region}.{suffix}")
+}
 
 /// One alarm as DescribeAlarms reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +244,78 @@ fn failure(status: u16, document: &Value, request_id: Option<String>) -> AwsFail
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_follow_the_variables_and_flags() {
+        let network = |cloudwatch: Option<&str>, general: Option<&str>, fips: bool, dual_stack: bool| Network {
+            max_attempts: 1,
+            attempt_timeout: Duration::from_secs(1),
+            endpoint_url: general.map(str::to_owned),
+            sts_endpoint_url: None,
+            ecs_endpoint_url: None,
+            lambda_endpoint_url: None,
+            s3_endpoint_url: None,
+            ecr_endpoint_url: Some("http://ecr.example".to_owned()),
+            cloudwatch_endpoint_url: cloudwatch.map(str::to_owned),
+            use_fips: fips,
+            use_dual_stack: dual_stack,
+        };
+        let cases = [
+            (
+                network(None, None, false, false),
+                "us-east-1",
+                "https://monitoring.us-east-1.amazonaws.com",
+            ),
+            (
+                network(None, None, true, false),
+                "us-east-1",
+                "https://monitoring-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                network(None, None, false, true),
+                "us-east-1",
+                "https://monitoring.us-east-1.api.aws",
+            ),
+            (
+                network(None, None, true, true),
+                "us-west-2",
+                "https://monitoring-fips.us-west-2.api.aws",
+            ),
+            (
+                network(None, None, false, false),
+                "cn-north-1",
+                "https://monitoring.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                network(None, None, false, true),
+                "cn-north-1",
+                "https://monitoring.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                network(None, None, false, false),
+                "eusc-de-east-1",
+                "https://monitoring.eusc-de-east-1.amazonaws.eu",
+            ),
+            (
+                network(None, Some("http://127.0.0.1:5000"), false, false),
+                "us-east-1",
+                "http://127.0.0.1:5000",
+            ),
+            (
+                network(
+                    Some("https://vpce-1.monitoring.example"),
+                    Some("http://127.0.0.1:5000"),
+                    false,
+                    false,
+                ),
+                "us-east-1",
+                "https://vpce-1.monitoring.example",
+            ),
+        ];
+        for (network, region, expected) in cases {
+            assert_eq!(endpoint(&network, region), expected, "{network:?} in {region}");
+        }
+    }
 
     #[test]
     fn answers_are_read() {

@@ -224,9 +224,7 @@ impl AwsFailure {
             };
             return Error::auth(
                 self,
-                vec![format!(
-                    "The role needs the IAM permission {action} (see {section})."
-                )],
+                vec![format!("The role needs the IAM permission {action} (see {section}).")],
             );
         }
         let variable = match (self.service(), self.code.as_deref()) {

@@ -109,26 +109,12 @@ impl Clients {
         aws_sdk_ecr::Client::from_conf(builder.build())
     }
 
-    /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: at `AWS_ENDPOINT_URL`, else
-    /// CloudWatch's regional endpoint (its FIPS one with `AWS_USE_FIPS_ENDPOINT`).
+    /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: `AWS_ENDPOINT_URL_CLOUDWATCH` wins
+    /// over `AWS_ENDPOINT_URL`; else CloudWatch's regional endpoint, FIPS and dual-stack as the
+    /// flags say (`cloudwatch::endpoint`).
     pub fn cloudwatch(&self) -> CloudWatch {
         let region = self.sdk.region().map(|region| region.to_string()).unwrap_or_default();
-        let endpoint = match &self.network.endpoint_url {
-            Some(url) => url.clone(),
-            None => {
-                let suffix = if region.starts_with("cn-") {
-                    "amazonaws.com.cn"
-                } else {
-                    "amazonaws.com"
-                };
-                let host = if self.network.use_fips {
-                    "monitoring-fips"
-                } else {
-                    "monitoring"
-                };
-                format!("https://{host}.{region}.{suffix}")
-            }
-        };
+        let endpoint = cloudwatch::endpoint(&self.network, &region);
         CloudWatch {
             credentials: self.sdk.credentials_provider(),
             region,

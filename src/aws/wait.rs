@@ -9,6 +9,12 @@
 //! - Anything else ends the wait at once: a refusal will not pass, and credentials that could
 //!   not be renewed will not come back.
 //! - It never sleeps past the deadline.
+//! - A wait that may last minutes (ECS rollouts) can be paced instead (`Pace`): a budget of AWS
+//!   calls a minute, spent where the end is likely. While the looks say it cannot end yet, the
+//!   pauses are `later` (news does not shorten them: what is printed is printed at the next
+//!   look); once a look says the end is near, they are `soon`; and never more calls than the
+//!   budget allows over the wait so far, counting the next look at its most. A poller notices an
+//!   end half a pause late on average, so the budget goes where ends happen.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -27,6 +33,45 @@ pub enum Poll<T> {
     Pending {
         news: bool,
     },
+    /// Not there yet, in a paced wait: the AWS calls this look made, and whether the end is near.
+    Paced {
+        calls: u32,
+        soon: bool,
+    },
+}
+
+/// The budget of a paced wait (`Wait::paced`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// AWS calls a minute, on average over the wait.
+    pub per_minute: f64,
+    /// The pause while the end is near.
+    pub soon: Duration,
+    /// The pause while it cannot end yet.
+    pub later: Duration,
+    /// The most calls one look makes: the budget always keeps room for the next look.
+    pub most: u32,
+}
+
+impl Pace {
+    /// The pause before the next look: `wanted`, or longer if `spent` calls `elapsed` into the
+    /// wait leave no room in the budget for the next look's `most` calls.
+    pub fn pause(&self, elapsed: Duration, spent: u32, wanted: Duration) -> Duration {
+        let room = f64::from(spent + self.most) * 60.0 / self.per_minute;
+        wanted.max(Duration::from_secs_f64(room).saturating_sub(elapsed))
+    }
+
+    /// Every pause divided by `scale` and the budget multiplied by it: the tests' emulator,
+    /// whose scripted rollouts move one step per look (`AWS_ROLE_DEPLOY_TEST_TIME_SCALE`).
+    pub fn scaled(self, scale: u32) -> Pace {
+        let scale = scale.max(1);
+        Pace {
+            per_minute: self.per_minute * f64::from(scale),
+            soon: self.soon / scale,
+            later: self.later / scale,
+            most: self.most,
+        }
+    }
 }
 
 /// Why a wait ended without its result.
@@ -52,6 +97,7 @@ pub struct Wait {
     attempts: Option<u32>,
     /// Spread the pauses, so that many pipelines retrying the same service do not line up.
     jitter: bool,
+    pace: Option<Pace>,
 }
 
 /// A failure streak: the latest failure and how many looks in a row failed.
@@ -71,7 +117,14 @@ impl Wait {
             passing: None,
             attempts: None,
             jitter: false,
+            pace: None,
         }
+    }
+
+    /// Paced looks (see the module's documentation) instead of `polling`'s.
+    pub fn paced(mut self, pace: Pace) -> Wait {
+        self.pace = Some(pace);
+        self
     }
 
     /// The shortest and longest pause between looks.
@@ -118,6 +171,9 @@ impl Wait {
         let mut interval = self.min;
         let mut streak: Option<Streak> = None;
         let mut looks = 0;
+        let started = Instant::now();
+        // Paced: the calls made so far, and whether the last look said the end is near.
+        let (mut spent, mut soon) = (0u32, false);
         loop {
             looks += 1;
             // One look cannot outlast the deadline by more than a short margin, whatever the
@@ -136,9 +192,16 @@ impl Wait {
                 }
                 Ok(Poll::Pending { news }) => {
                     self.streak_over(streak.take());
-                    if news {
+                    if news && self.pace.is_none() {
                         interval = self.min;
                     }
+                    spent += self.pace.map_or(0, |pace| pace.most);
+                    soon = false;
+                }
+                Ok(Poll::Paced { calls, soon: near }) => {
+                    self.streak_over(streak.take());
+                    spent += calls;
+                    soon = near;
                 }
                 Err(failure) if self.tolerates(&failure) => match &mut streak {
                     Some(streak) => {
@@ -155,6 +218,9 @@ impl Wait {
                 },
                 Err(failure) => return Err(WaitEnd::Stopped(failure)),
             }
+            if streak.is_some() {
+                spent += 1; // at least the call that failed
+            }
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.attempts.is_some_and(|attempts| looks >= attempts) {
                 return Err(WaitEnd::TimedOut {
@@ -166,10 +232,14 @@ impl Wait {
                 .as_ref()
                 .and_then(|streak| streak.last.retry_after_secs)
                 .map(|secs| Duration::from_secs(secs.into()));
-            let pause = match asked {
-                Some(asked) => asked,
-                None if self.jitter => jitter(interval),
-                None => interval,
+            let pause = match (asked, self.pace) {
+                (Some(asked), _) => asked,
+                (None, Some(pace)) => {
+                    let wanted = if soon { pace.soon } else { pace.later };
+                    pace.pause(started.elapsed(), spent, wanted)
+                }
+                (None, None) if self.jitter => jitter(interval),
+                (None, None) => interval,
             };
             tokio::time::sleep(pause.min(left)).await;
             interval = interval.mul_f32(1.5).min(self.max);
@@ -406,6 +476,96 @@ mod tests {
         assert!(
             started.elapsed() < LOOK_MARGIN + Duration::from_secs(5),
             "bounded by the deadline"
+        );
+    }
+
+    const PACE: Pace = Pace {
+        per_minute: 15.0,
+        soon: Duration::from_secs(2),
+        later: Duration::from_secs(10),
+        most: 2,
+    };
+
+    /// Looks at the pauses `Pace::pause` gives, each costing `calls`, the end near from `near_at`
+    /// on: (looks made by `until`, calls spent).
+    fn simulate(pace: Pace, until: Duration, near_at: Duration, calls: u32) -> (u32, u32) {
+        let (mut at, mut spent, mut looks) = (Duration::ZERO, 0, 0);
+        while at < until {
+            looks += 1;
+            spent += calls;
+            let wanted = if at >= near_at { pace.soon } else { pace.later };
+            at += pace.pause(at, spent, wanted);
+        }
+        (looks, spent)
+    }
+
+    #[test]
+    fn a_paced_wait_never_spends_more_than_its_budget() {
+        for (minutes, near, calls) in [(1, 0, 1), (1, 0, 2), (5, 120, 1), (3, 170, 2), (2, 200, 1)] {
+            let until = Duration::from_secs(60 * minutes);
+            let (_, spent) = simulate(PACE, until, Duration::from_secs(near), calls);
+            // The budget counts the next look at its most: the looks up to `until` fit in it.
+            assert!(
+                f64::from(spent) <= PACE.per_minute * minutes as f64 + f64::from(PACE.most),
+                "{minutes} min, near at {near} s, {calls} call(s) a look: {spent} calls"
+            );
+        }
+    }
+
+    #[test]
+    fn a_paced_wait_looks_often_only_when_the_end_is_near() {
+        let minute = Duration::from_secs(60);
+        // Never near: a look every `later` (10 s; the first pause leaves room in the budget).
+        let (far, _) = simulate(PACE, minute, Duration::MAX, 1);
+        assert_eq!(far, 6, "looks in a minute while the end cannot come");
+        // Near from 40 s on: what the far looks saved is spent on 2 s pauses (7 more looks in
+        // that minute), then the budget holds (a look every 4 s).
+        let (near, _) = simulate(PACE, minute, Duration::from_secs(40), 1);
+        assert!(near >= far + 7, "{near} looks");
+        let (looks, spent) = simulate(PACE, minute + minute, Duration::from_secs(40), 1);
+        assert!(spent <= 32 && looks - near <= 15, "{looks} looks, {spent} calls");
+        // The budget binds a long stretch of near looks: 150 calls in 10 minutes is all of it,
+        // so the next look waits until there is room for its 2 calls at most (2 × 4 s).
+        assert_eq!(
+            PACE.pause(Duration::from_secs(600), 150, PACE.soon),
+            Duration::from_secs(8)
+        );
+        assert_eq!(PACE.pause(Duration::from_secs(600), 100, PACE.soon), PACE.soon);
+        // And scaled for the tests' emulator: ten times the looks, the same shape.
+        let fast = PACE.scaled(10);
+        assert_eq!(
+            (fast.soon, fast.later, fast.per_minute),
+            (PACE.soon / 10, PACE.later / 10, 150.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_paced_wait_counts_the_calls_of_its_looks() {
+        let fast = Pace {
+            per_minute: 6000.0, // 10 ms a call
+            soon: MS,
+            later: MS,
+            most: 5,
+        };
+        let looks = &Cell::new(0);
+        let started = Instant::now();
+        let result = quick(Duration::from_secs(10))
+            .paced(fast)
+            .until(move || async move {
+                looks.set(looks.get() + 1);
+                if looks.get() == 4 {
+                    Ok(Poll::Ready(()))
+                } else {
+                    Ok(Poll::Paced { calls: 5, soon: true })
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        // 3 looks of 5 calls, room kept for a 4th: 20 calls at 10 ms each before the 4th look.
+        assert!(
+            started.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            started.elapsed()
         );
     }
 

@@ -140,6 +140,9 @@ pub struct Config {
     pub network: Network,
     pub wait: bool,
     pub wait_timeout: Duration,
+    /// `AWS_ROLE_DEPLOY_TEST_TIME_SCALE` for the ECS watch's pace (tests against a loopback
+    /// emulator only); 1 otherwise.
+    pub test_time_scale: u32,
     pub dry_run: bool,
     pub debug: bool,
     /// `CODE_INSIGHTS`: the report left on the commit.
@@ -221,6 +224,19 @@ impl Config {
                 .ok()
         });
 
+        // The ECS watch's pace, sped up for the tests' emulator (Lambda reads its own below).
+        let test_time_scale = match action {
+            Some(ActionName::EcsDeploy | ActionName::Rollback) => lambda::read_time_scale(
+                &mut read,
+                env,
+                network
+                    .ecs_endpoint_url
+                    .as_ref()
+                    .or(network.endpoint_url.as_ref())
+                    .is_some_and(|url| crate::domain::network::is_loopback_url(url)),
+            ),
+            _ => 1,
+        };
         let action = action.and_then(|name| match name {
             ActionName::AssumeRole => Some(Action::AssumeRole),
             ActionName::EcsDeploy => ecs::read(&mut read, env, &work_dir).map(|ecs| Action::EcsDeploy(Box::new(ecs))),
@@ -251,6 +267,7 @@ impl Config {
                 network,
                 wait,
                 wait_timeout,
+                test_time_scale,
                 dry_run,
                 debug,
                 insights,
@@ -278,6 +295,7 @@ impl Config {
             deadline: started + self.wait_timeout,
             wait: self.wait,
             wait_timeout: self.wait_timeout,
+            pace_scale: self.test_time_scale,
             dry_run: self.dry_run,
         }
     }

@@ -19,6 +19,7 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
         lambda_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_LAMBDA),
         s3_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_S3),
         ecr_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_ECR),
+        cloudwatch_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_CLOUDWATCH),
         use_fips: read.bool(&vars::AWS_USE_FIPS_ENDPOINT),
         use_dual_stack: read.bool(&vars::AWS_USE_DUALSTACK_ENDPOINT),
     };
@@ -29,6 +30,7 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
         (&vars::AWS_ENDPOINT_URL_LAMBDA, &network.lambda_endpoint_url),
         (&vars::AWS_ENDPOINT_URL_S3, &network.s3_endpoint_url),
         (&vars::AWS_ENDPOINT_URL_ECR, &network.ecr_endpoint_url),
+        (&vars::AWS_ENDPOINT_URL_CLOUDWATCH, &network.cloudwatch_endpoint_url),
     ]
     .into_iter()
     .filter(|(_, url)| url.is_some())
@@ -92,6 +94,11 @@ fn plain_http_warnings(network: &Network) -> Vec<String> {
         (&vars::AWS_ENDPOINT_URL_LAMBDA, &network.lambda_endpoint_url, false),
         (&vars::AWS_ENDPOINT_URL_S3, &network.s3_endpoint_url, false),
         (&vars::AWS_ENDPOINT_URL_ECR, &network.ecr_endpoint_url, false),
+        (
+            &vars::AWS_ENDPOINT_URL_CLOUDWATCH,
+            &network.cloudwatch_endpoint_url,
+            false,
+        ),
     ]
     .into_iter()
     .filter_map(|(var, url, reaches_sts)| {

@@ -362,7 +362,12 @@ fn the_european_sovereign_cloud_has_its_own_partition() {
 #[test]
 fn fips_and_dual_stack_cannot_be_combined_with_a_custom_endpoint() {
     for flag in ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"] {
-        for endpoint in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_ECR"] {
+        for endpoint in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_STS",
+            "AWS_ENDPOINT_URL_ECR",
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+        ] {
             let refused = problems(&[(flag, Some("true")), (endpoint, Some("https://vpce.example"))]);
             assert_eq!(refused.len(), 1, "{refused:?}");
             assert_eq!(refused[0].variable, flag);

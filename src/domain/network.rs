@@ -12,6 +12,7 @@ pub struct Network {
     pub lambda_endpoint_url: Option<String>,
     pub s3_endpoint_url: Option<String>,
     pub ecr_endpoint_url: Option<String>,
+    pub cloudwatch_endpoint_url: Option<String>,
     /// FIPS 140 endpoints (`AWS_USE_FIPS_ENDPOINT`), resolved by the SDK per service.
     pub use_fips: bool,
     /// Dual-stack endpoints (`AWS_USE_DUALSTACK_ENDPOINT`).

@@ -172,16 +172,19 @@ class Emulator:
     # ---------------------------------------------------------------- ECS scenarios (ecs.py)
 
     def ecs_rollout(self, cluster, service, outcome, polls=1, events=None, stopped_tasks=None, account=None,
-                    stale_polls=None, current_late=False, current_stale_polls=None):
+                    stale_polls=None, current_late=False, current_stale_polls=None, timed=None):
         """Script the next UpdateService of `service` that changes its task definition or
         forces a deployment. outcome: complete | fail | superseded | stuck. stale_polls: the
         DescribeServices polls (1 = first) answered as before the update (eventual consistency).
         current_stale_polls: UpdateService (and the first N polls) still name the previous
-        currentServiceDeployment (containers-roadmap#2709); None: off."""
+        currentServiceDeployment (containers-roadmap#2709); None: off. timed: {"running_s",
+        "complete_s"}: a complete rollout on the clock instead of polls."""
         body = {"cluster": cluster, "service": service, "outcome": outcome, "polls": polls,
                 "events": list(events or []), "stopped_tasks": list(stopped_tasks or []),
                 "stale_polls": list(stale_polls or []), "current_late": current_late,
                 "current_stale_polls": current_stale_polls}
+        if timed is not None:
+            body["timed"] = dict(timed)
         if account is not None:
             body["account"] = account
         return self._call("POST", "ecs/rollout", body)["rollout"]
@@ -321,7 +324,8 @@ class Emulator:
         `diagnostics` {errorCode, message, scriptName, logTail}; the deployment's `error` {code,
         message}); one lifecycle event per `polls_per_event` GetDeployment polls, or per
         `seconds_per_event` seconds; `ready_wait` / `termination_wait`: True (until
-        ContinueDeployment) or a number of ticks (None: the group's deploymentReadyOption)."""
+        ContinueDeployment) or a number of ticks (a ready wait that runs out is Stopped, TIMEOUT;
+        None: the group's deploymentReadyOption)."""
         body = {"outcome": outcome, "polls_per_event": polls_per_event, "termination_wait": termination_wait,
                 "count": count}
         optional = {"fail_at": fail_at, "alarm": alarm, "diagnostics": diagnostics, "error": error,

@@ -12,7 +12,7 @@ What moto cannot do by itself is an alarm that goes off while a deployment runs:
 | `alarm` | required | The alarm's name (it must exist in moto: `put_metric_alarm` first). |
 | `state` | `"ALARM"` | The state it goes to: `ALARM`, `OK` or `INSUFFICIENT_DATA`. |
 | `reason` | a threshold-crossed reason | Its `StateReason`. |
-| `after_update_alias` | none | Flip once the pipe has made this many successful UpdateAlias calls (counted at its next DescribeAlarms). |
+| `after_update_alias` | none | Flip once this many successful UpdateAlias calls were made since the scenario was set (counted at the next DescribeAlarms). |
 | `after_polls` | none | Flip at the pipe's DescribeAlarms call number N+1 (the first N see the old state). |
 
 Every DescribeAlarms is recorded with `"alarm_states"`: each named alarm's state as answered
@@ -63,6 +63,9 @@ def c_alarm(layer, body, query):
             "reason": body.get("reason") or DEFAULT_REASON,
             "after_update_alias": body.get("after_update_alias"),
             "after_polls": body.get("after_polls"),
+            # Counted from now: earlier deployments in the same session (a try-out) do not count.
+            "update_alias_before": _update_alias_calls(layer),
+            "polls_before": layer.alarm_polls,
         })
     return {"flips": len(layer.alarm_flips)}
 
@@ -113,9 +116,11 @@ def j_describe_alarms(layer, req):
     with LOCK:
         layer.alarm_polls += 1
         for flip in list(layer.alarm_flips):
-            due = (
-                flip["after_update_alias"] is not None and _update_alias_calls(layer) >= flip["after_update_alias"]
-            ) or (flip["after_polls"] is not None and layer.alarm_polls > flip["after_polls"])
+            updates = _update_alias_calls(layer) - flip["update_alias_before"]
+            polls = layer.alarm_polls - flip["polls_before"]
+            due = (flip["after_update_alias"] is not None and updates >= flip["after_update_alias"]) or (
+                flip["after_polls"] is not None and polls > flip["after_polls"]
+            )
             if due:
                 set_state(flip["alarm"], flip["state"], flip["reason"])
                 layer.alarm_flips.remove(flip)

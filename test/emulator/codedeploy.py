@@ -55,7 +55,7 @@ Scenario `POST /_layer/codedeploy/deployment` decides how the next deployment(s)
 | `error` | HOOK_EXECUTION_FAILURE | The deployment's `errorInformation` (`code`, `message`). |
 | `polls_per_event` | 1 | Polls (GetDeployment/BatchGetDeployments) per tick. |
 | `seconds_per_event` | none | One tick per this many seconds of wall clock instead of polls. |
-| `ready_wait` | group's | `true`: status Ready after AfterAllowTestTraffic until ContinueDeployment; N: N ticks. Default: true when the group's deploymentReadyOption is STOP_DEPLOYMENT. |
+| `ready_wait` | group's | `true`: status Ready after AfterAllowTestTraffic until ContinueDeployment; N: Ready for N ticks, then `Stopped` (TIMEOUT) as STOP_DEPLOYMENT's wait period ends. Default: true when the group's deploymentReadyOption is STOP_DEPLOYMENT. |
 | `termination_wait` | `false` | `true`: after AfterAllowTraffic, InProgress with Blue kept until ContinueDeployment(TERMINATION_WAIT); N: N ticks. |
 | `count` | 1 | How many deployments it applies to. |
 
@@ -356,12 +356,18 @@ def _check_ecs(layer, key, svc_model, summary):
 
 
 def _target_groups(group_model, key, sets):
-    """The deployment group's target group pair as ARNs (names resolved through the service's
-    load balancers, else an ARN of the same shape)."""
+    """The deployment group's target group pair as ARNs: names resolved through ELBv2 (moto's)
+    and the service's load balancers, else an ARN of the same shape."""
+    from moto.elbv2.models import elbv2_backends
+
     names = []
     for pair in (group_model.load_balancer_info or {}).get("targetGroupPairInfoList") or []:
         names += [tg.get("name") for tg in pair.get("targetGroups") or [] if tg.get("name")]
     known = [s.target_group_arn for s in sets if s.target_group_arn]
+    try:
+        known += list(elbv2_backends[key.account][key.region].target_groups)
+    except KeyError:
+        pass
     arns = []
     for name in names:
         match = next((a for a in known if a.split(":")[-1].split("/")[1:2] == [name]), None)

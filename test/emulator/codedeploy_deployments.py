@@ -26,6 +26,8 @@ ROLLBACK_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 # wording: unverified).
 ALARM_MESSAGE = ("One or more alarms have been activated according to the Amazon CloudWatch metrics you "
                  "selected, and the affected deployments have been stopped. Activated alarms: <{alarm}>")
+READY_TIMEOUT = ("The deployment was stopped because traffic rerouting was not started (ContinueDeployment) "
+                 "before the end of the wait period.")
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 FINAL = ("Succeeded", "Failed", "Stopped")
 
@@ -180,8 +182,12 @@ class Deployment:
                 return  # until ContinueDeployment
             if left > 1:
                 self.wait = (kind, left - 1)
-                return
-            self.release_wait(now)
+            elif kind == "READY_WAIT":
+                # STOP_DEPLOYMENT: "If traffic rerouting is not started before the end of the
+                # specified wait period, the deployment status is changed to Stopped."
+                self.stop(now, False, code="TIMEOUT", message=READY_TIMEOUT)
+            else:
+                self.release_wait(now)  # Blue's termination wait is over
             return
         if not self.phases:
             return
@@ -201,7 +207,7 @@ class Deployment:
         self.wait = None
         self.clock_base = (now, self.ticks)
         if kind == "READY_WAIT":
-            self.status = "InProgress"
+            self.status = self.target_status = "InProgress"
             self._start_next(now)
         else:
             self.phases = [p for p in self.phases if p != "finish"]
@@ -277,7 +283,7 @@ class Deployment:
             _, kind, ticks = self.phases.pop(0)
             self.wait = (kind, None if ticks is True else int(ticks))
             if kind == "READY_WAIT":
-                self.status = "Ready"
+                self.status = self.target_status = "Ready"
             else:
                 self.termination_wait_started = True
             return
@@ -321,7 +327,7 @@ class Deployment:
 
     def _end(self, status, now, code=None, message=None):
         self.status, self.completed = status, now
-        self.target_status = status
+        self.target_status = status  # Succeeded or Failed
         self.phases = []
         self.wait = None
         if code:
@@ -334,7 +340,9 @@ class Deployment:
         for e in self.events:
             if e["status"] in ("Pending", "InProgress"):
                 e["status"] = "Skipped"
-        self.status = self.target_status = "Stopped"
+        # A target has no Stopped status (TargetStatus: Pending, InProgress, Succeeded, Failed,
+        # Skipped, Unknown, Ready): Failed, as the deployment overview counts it (unverified).
+        self.status, self.target_status = "Stopped", "Failed"
         self.completed, self.updated = now, now
         self.phases, self.wait = [], None
         self.error = {"code": code, "message": message}

@@ -4,6 +4,8 @@ ListDeployments, ListDeploymentTargets, BatchGetDeploymentTargets, GetDeployment
 StopDeployment, ContinueDeployment, and the task sets of CODE_DEPLOY services in DescribeServices.
 """
 
+import copy
+import hashlib
 import json
 import time
 
@@ -27,6 +29,9 @@ def _deployment(layer, did, poll=False):
 
 def _overlay(info, dep):
     info.update(dep.info())
+    # "The content property of the appSpecContent object in the returned revision is always null.
+    # Use GetApplicationRevision and the sha256 property" (AWS CLI reference, get-deployment).
+    info["revision"] = revision_view(dep.revision)
     for name in ("errorInformation", "rollbackInfo", "previousRevision", "relatedDeployments", "targetInstances",
                  "overrideAlarmConfiguration", "additionalDeploymentStatusInfo", "externalId", "startTime",
                  "completeTime", "deploymentStatusMessages"):
@@ -118,6 +123,47 @@ def j_get_target(layer, req):
         dep, refused = _known(layer, req, started=True)
         target, refused = _target_of(dep, req.params.get("targetId")) if dep else (None, refused)
         return refused or answer({"deploymentTarget": target})
+
+
+def revision_view(revision):
+    """A revision as CodeDeploy answers it: the AppSpec's sha256, not its content."""
+    view = copy.deepcopy(revision or {})
+    for kind in ("appSpecContent", "string"):
+        if isinstance(view.get(kind), dict):
+            content = view[kind].pop("content", None) or ""
+            view[kind].setdefault("sha256", hashlib.sha256(content.encode()).hexdigest())
+    return view
+
+
+@after("codedeploy", "GetDeploymentGroup")
+def a_get_deployment_group(layer, req, resp):
+    """moto answers `alarmConfiguration`, `targetRevision` and the last deployments empty: the
+    group's alarms as created, and the group's latest deployments (API_DeploymentGroupInfo.html)."""
+    doc = json.loads(resp.body)
+    info = doc.get("deploymentGroupInfo") or {}
+    group = backend_for(req).deployment_groups.get(info.get("applicationName"), {}).get(info.get("deploymentGroupName"))
+    if group is not None and group.alarm_configuration:
+        info["alarmConfiguration"] = copy.deepcopy(group.alarm_configuration)
+    st = state(layer)
+    with st.lock:
+        mine = [_deployment(layer, d.id) for d in list(st.deployments.values())
+                if (d.app, d.group) == (info.get("applicationName"), info.get("deploymentGroupName"))]
+    for field in ("alarmConfiguration", "targetRevision", "lastSuccessfulDeployment", "lastAttemptedDeployment"):
+        if info.get(field) == {}:
+            info.pop(field)
+    if mine:
+        info["targetRevision"] = revision_view(mine[-1].revision)
+        info["lastAttemptedDeployment"] = _brief(mine[-1])
+        succeeded = [d for d in mine if d.status == "Succeeded"]
+        if succeeded:
+            info["lastSuccessfulDeployment"] = _brief(succeeded[-1])
+    resp.body = json.dumps(doc).encode()
+    return resp
+
+
+def _brief(dep):
+    brief = {"deploymentId": dep.id, "status": dep.status, "createTime": dep.created, "endTime": dep.completed}
+    return {k: v for k, v in brief.items() if v is not None}
 
 
 # ---------------------------------------------------------------------- Stop / Continue

@@ -12,8 +12,8 @@ DgpECS-<cluster>-<service>).
     did = scn.create_deployment(td2)   # CreateDeployment with an AppSpec naming td2
     scn.wait(did)                      # poll GetDeployment until a final status
 
-Target groups are fake ARNs (moto's ELBv2 is not needed: nothing reads them but the layer).
-Credentials, account and region as in ecs_scenario.py.
+The blue and green target groups are moto's (ELBv2 CreateTargetGroup, no load balancer behind
+them); the listener ARN is a fake. Credentials, account and region as in ecs_scenario.py.
 """
 
 import json
@@ -29,10 +29,6 @@ CODEDEPLOY_TRUST_POLICY = {
                    "Action": "sts:AssumeRole"}],
 }
 FINAL = ("Succeeded", "Failed", "Stopped")
-
-
-def target_group_arn(name, account=ACCOUNT, region=REGION):
-    return f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/{uuid.uuid4().hex[:16]}"
 
 
 @dataclass
@@ -115,7 +111,9 @@ def codedeploy_fixture(emulator, cluster="prod", service="web", application=None
     body = task_definition_body(family, containers)
     td_arn = register_task_definition_raw(ecs, body)["taskDefinition"]["taskDefinitionArn"]
     blue_tg, green_tg = f"{service}-blue"[:32], f"{service}-green"[:32]
-    tgs = [target_group_arn(blue_tg, account), target_group_arn(green_tg, account)]
+    elbv2 = client_for(emulator, "elbv2", creds)
+    tgs = [elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc_id, TargetType="ip")
+           ["TargetGroups"][0]["TargetGroupArn"] for name in (blue_tg, green_tg)]
     port = body["containerDefinitions"][0]["portMappings"][0]["containerPort"]
     network = {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg], "assignPublicIp": "DISABLED"}}
     service_arn = ecs.create_service(

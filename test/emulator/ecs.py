@@ -15,6 +15,18 @@ module adds, per (account, region, cluster, service):
   call that includes the service is one poll and advances the script one step
   (complete / fail with a circuit-breaker rollback / superseded / stuck). The state of every
   step is also written into moto's Service model, so moto's other answers agree.
+- **Rollouts on the clock.** A script with `"timed": {"running_s": R, "complete_s": C}` (a
+  ROLLING `complete` rollout) moves with time instead of polls, as ECS's own does: the new tasks
+  start over the first R seconds after UpdateService (runningCount rises, pendingCount falls), then
+  the old tasks are drained and stopped until C, when the new deployment is COMPLETED and the old
+  one is gone (the events carry those moments). That is ECS's rolling update: new tasks up to
+  maximumPercent first, old ones stopped once the new are healthy, after the load balancer's
+  deregistration delay (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html;
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay).
+  Every read (DescribeServices, DescribeServiceDeployments) catches up with the clock; the
+  moment ECS completed it and the first DescribeServices that showed it are kept
+  (`GET /_layer/ecs/rollouts`: `completed_at`, `first_seen_at`), which is how the benchmark
+  measures a poller's detection delay.
 - **Scripted one-off tasks.** `POST /_layer/ecs/run-task` scripts the next RunTask:
   PROVISIONING/RUNNING for `polls` DescribeTasks calls, then STOPPED with the containers'
   exit codes and reasons (or RunTask `failures` only).
@@ -603,11 +615,28 @@ def c_rollout(layer, body, query):
         "stale_polls": list(stale_polls),
         "current_late": bool(body.get("current_late")),
         "current_stale_polls": current_stale_polls,
+        "timed": _timed_script(body.get("timed"), outcome),
     }
     st = state(layer)
     with st.lock:
         st.rollout_scripts.append(script)
     return {"rollout": script}
+
+
+def _timed_script(timed, outcome):
+    """`{"running_s": R, "complete_s": C}` (0 <= R < C): a rollout on the clock; None: by polls."""
+    if timed is None:
+        return None
+    if outcome != "complete":
+        raise _control_error(400, "timed rollouts are of outcome complete only")
+    if not isinstance(timed, dict):
+        raise _control_error(400, "timed must be an object {running_s, complete_s}")
+    running, complete = timed.get("running_s"), timed.get("complete_s")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (running, complete)):
+        raise _control_error(400, "timed needs running_s and complete_s, in seconds")
+    if not 0 <= running < complete:
+        raise _control_error(400, "timed needs 0 <= running_s < complete_s")
+    return {"running_s": float(running), "complete_s": float(complete)}
 
 
 @control("GET", "/_layer/ecs/rollouts")
@@ -698,6 +727,10 @@ class Rollout:
         self.service_deployment = ServiceDeployment(self, config, now())
         self.newer_service_deployment = None  # the ARN of the deployment that superseded ours
         self.previous_service_deployment = None  # currentServiceDeployment before this update
+        self.started_at = t
+        self.completed_at = None  # when ECS completed it (timed rollouts)
+        self.first_seen_at = None  # the first DescribeServices answer after that
+        self.announced = False  # a timed rollout's first events were emitted
 
     def stale_current(self):
         """The previous currentServiceDeployment, while the script says ECS still answers it
@@ -749,6 +782,10 @@ class Rollout:
             "polled": self.polled,
             "deployment_id": self.new["id"],
             "task_definition": self.task_definition,
+            "timed": self.script.get("timed"),
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "first_seen_at": self.first_seen_at,
         }
 
     def sync_model(self):
@@ -770,9 +807,9 @@ class Rollout:
     def _event(self, message, t):
         self.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": t, "message": message})
 
-    def _emit(self, *messages):
-        """Events in the order they happen (the last one ends up newest)."""
-        base = now()
+    def _emit(self, *messages, at=None):
+        """Events in the order they happen (the last one ends up newest), from `at` (now)."""
+        base = now() if at is None else at
         for i, message in enumerate(messages):
             self._event(message, base + i * 0.001)
 
@@ -821,6 +858,11 @@ class Rollout:
         """One DescribeServices poll."""
         self.polled += 1
         k = self.polled
+        if self.script.get("timed"):
+            self.catch_up()
+            if self.completed_at is not None and self.first_seen_at is None:
+                self.first_seen_at = now()
+            return
         if k == 1:
             self._emit(self._started_message(self._started_ids[: self.desired] or self._started_ids[:1]), *self.script["events"])
             self._materialize_stopped_tasks()
@@ -829,6 +871,46 @@ class Rollout:
         else:
             getattr(self, "_step_" + self.outcome)(k)
         self.service_deployment.advance(k, now())
+        self.sync_model()
+
+    def catch_up(self):
+        """A timed rollout: the state at this moment (any read of it)."""
+        timed, t = self.script["timed"], now()
+        elapsed = t - self.started_at
+        if self.reverted is not None:  # rolled back on request: as a rollout by polls
+            self.finish_revert()
+            self.service_deployment.advance(self.polled, t)
+            self.sync_model()
+            return
+        if not self.announced:
+            self.announced = True
+            self._emit(self._started_message(self._started_ids[: self.desired] or self._started_ids[:1]),
+                       *self.script["events"], at=self.started_at)
+        if self.completed_at is None:
+            if elapsed >= timed["complete_s"]:
+                at = self.started_at + timed["complete_s"]
+                self.new.update(
+                    runningCount=self.desired, pendingCount=0, rolloutState="COMPLETED",
+                    rolloutStateReason=f"ECS deployment {self.new['id']} completed.", updatedAt=at,
+                )
+                self.deployments = [self.new]
+                stopped = self.previous.get("runningCount", 0)
+                self._emit(
+                    *([self._stopped_message(stopped)] if stopped else []),
+                    f"{self._svc()} (deployment {self.new['id']}) deployment completed.",
+                    f"{self._svc()} has reached a steady state.",
+                    at=at,
+                )
+                self.completed_at = at
+            else:
+                share = min(elapsed / timed["running_s"], 1.0) if timed["running_s"] else 1.0
+                running = int(self.desired * share)
+                if running != self.new["runningCount"]:
+                    self.new.update(runningCount=running, pendingCount=self.desired - running)
+                    self._touch(self.new)
+        self.service_deployment.advance(self.polled, t)
+        if self.completed_at is not None and self.service_deployment.finished is not None:
+            self.service_deployment.finished = min(self.service_deployment.finished, self.completed_at)
         self.sync_model()
 
     def revert(self, reason, *events):

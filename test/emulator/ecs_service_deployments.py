@@ -27,6 +27,9 @@ poll (one DescribeServices that includes the service is one poll):
 - The service revisions they name are opaque ARNs (ecs_service_revisions.py), one per service and
   task definition; DescribeServiceRevisions maps them to task definitions. A deployment's
   `sourceServiceRevisions` is the revision the service ran before it (the creation's is empty).
+- A timed rollout (ecs.py, "Rollouts on the clock") is ROLLING: its service deployment is
+  IN_PROGRESS from the first read and SUCCESSFUL at the moment the rollout completes (its
+  `finishedAt`), whichever call reads it first.
 - StopServiceDeployment with stopType ROLLBACK on an ongoing deployment: ROLLBACK_REQUESTED, then
   ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL; the service goes back to the previous revision.
   A requested rollback moves one step per look at it, by DescribeServices of the service or by
@@ -304,6 +307,9 @@ def _describe(layer, req):
         for arn in arns:
             if arn in by_arn:
                 by_arn[arn].follow_requested_rollback(now())
+                rollout = by_arn[arn].rollout
+                if rollout is not None and rollout.script.get("timed") and by_arn[arn].status not in FINAL:
+                    rollout.catch_up()  # a rollout on the clock moves between reads of any kind
         found = [by_arn[arn].doc() for arn in arns if arn in by_arn]
     failures = [{"arn": arn, "reason": "MISSING"} for arn in arns if arn not in by_arn]
     return _answer({"serviceDeployments": found, "failures": failures})

@@ -6,6 +6,7 @@
 
 pub(crate) mod cleanup;
 mod outcome;
+mod pace;
 mod plan;
 mod revert;
 mod rollback;
@@ -151,7 +152,7 @@ async fn roll_out(
         );
         run.cancel.answered_by_action();
         tokio::select! {
-            result = watch::watch(&ecs, cluster, watched.clone(), deadline) => {
+            result = watch::watch(&ecs, cluster, watched.clone(), deadline, run.pace_scale) => {
                 result.map_err(|failure| unfollowed(failure, &watched))?
             }
             () = run.cancel.cancelled() => {
@@ -176,7 +177,7 @@ async fn roll_out(
     // Rolling back on request can take minutes: a SIGTERM meanwhile still ends the step.
     run.cancel.answered_by_action();
     tokio::select! {
-        () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run.wait_timeout) => {}
+        () = rollback::on_request(&ecs, cluster, settings, &watched, &mut followed, run) => {}
         () = run.cancel.cancelled() => {
             return Err(Error::Cancelled {
                 summary: "Cancelled (SIGTERM) while rolling back on request".to_owned(),

@@ -17,6 +17,7 @@ use super::verdict::Verdict;
 use super::watch::{self, Followed};
 use crate::aws;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
+use crate::domain::context::RunContext;
 use crate::domain::ecs::{EcsSettings, WhenUnfinished};
 use crate::domain::task_definition::short_name;
 
@@ -35,7 +36,7 @@ fn asked_by(verdict: &Verdict, settings: &EcsSettings) -> Option<&'static str> {
 /// A service deployment in one of these states is over: it can no longer be stopped.
 const FINAL: [&str; 4] = ["SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"];
 
-/// Roll back what the settings ask to, and follow each rollback for at most `budget`; the
+/// Roll back what the settings ask to, and follow each rollback for at most `WAIT_TIMEOUT`; the
 /// result goes into `followed[i].rollback`.
 pub async fn on_request(
     ecs: &aws_sdk_ecs::Client,
@@ -43,8 +44,9 @@ pub async fn on_request(
     settings: &EcsSettings,
     watched: &[Watched],
     followed: &mut [Followed],
-    budget: Duration,
+    run: &RunContext,
 ) {
+    let budget = run.wait_timeout;
     let mut requested: Vec<(usize, String)> = Vec::new();
     let mut redeploying: Vec<(usize, Watched)> = Vec::new();
     for (index, (w, done)) in watched.iter().zip(followed.iter_mut()).enumerate() {
@@ -96,7 +98,7 @@ pub async fn on_request(
     if !redeploying.is_empty() {
         let again: Vec<Watched> = redeploying.iter().map(|(_, w)| w.clone()).collect();
         let deadline = Instant::now() + budget;
-        let outcome = watch::watch(ecs, cluster, again, deadline).await;
+        let outcome = watch::watch(ecs, cluster, again, deadline, run.pace_scale).await;
         for (position, (index, w)) in redeploying.iter().enumerate() {
             let variable = asked_by(&followed[*index].verdict, settings).unwrap_or_default();
             followed[*index].rollback = Some(match &outcome {

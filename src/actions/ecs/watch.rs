@@ -1,7 +1,8 @@
 //! Following ECS deployments until they are done: one loop over every watched service, each
 //! poll one DescribeServices per ten services (events, counts, `deployments[]`) and, where ECS
-//! reports service deployments, one DescribeServiceDeployments per twenty, whose status is the
-//! verdict. Lifecycle stages are printed as they are entered; nothing is printed twice.
+//! reports service deployments and they can say more, one DescribeServiceDeployments per twenty,
+//! whose status is the verdict; paced by `pace` (how often, which calls). Lifecycle stages are
+//! printed as they are entered; nothing is printed twice.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{Service, ServiceDeployment};
 use tracing::{info, warn};
 
+use super::pace::{self, Outlook};
 use super::rollout::{DeploymentView, Watched, judge};
 use super::verdict::Verdict;
 use super::{service_deployment, tasks};
@@ -18,11 +20,7 @@ use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;
 use crate::domain::time::human;
 
-/// DescribeServices takes at most this many services per call.
-pub const DESCRIBE_BATCH: usize = 10;
-/// Deployments take minutes: polls start at a second and slow down to fifteen.
-const POLL_MIN: Duration = Duration::from_secs(1);
-const POLL_MAX: Duration = Duration::from_secs(15);
+pub use super::pace::DESCRIBE_BATCH;
 const LAST_EVENTS: usize = 5;
 
 /// How one watched deployment ended, for the outcome and the outputs files.
@@ -87,6 +85,10 @@ struct Follow {
     completed_at: Option<Instant>,
     /// What the watch waits for now, once printed ("ECS's service deployment", "bake time").
     waiting_for: &'static str,
+    /// What the last DescribeServices said about when it can end, for the pace.
+    outlook: Outlook,
+    /// Our deployment's `rolloutState` in the last answer.
+    rollout_state: Option<String>,
 }
 
 impl Follow {
@@ -112,6 +114,8 @@ impl Follow {
             gave_up: false,
             completed_at: None,
             waiting_for: "",
+            outlook: Outlook::default(),
+            rollout_state: None,
         }
     }
 }
@@ -121,12 +125,14 @@ const GRACE_POLLS: u32 = 5;
 
 /// Poll every watched service until each is done or `deadline` passes. Returns how each ended,
 /// in order; or the failure that ended the watch before that (credentials that could not be
-/// renewed, a refusal), when the pipe can no longer follow.
+/// renewed, a refusal), when the pipe can no longer follow. `scale`: the tests' emulator speeds
+/// the pace up (`AWS_ROLE_DEPLOY_TEST_TIME_SCALE`), 1 otherwise.
 pub async fn watch(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     watched: Vec<Watched>,
     deadline: Instant,
+    scale: u32,
 ) -> Result<Vec<Followed>, AwsFailure> {
     let left = deadline.saturating_duration_since(Instant::now());
     for w in &watched {
@@ -147,7 +153,9 @@ pub async fn watch(
     // Whether ECS's service deployments can be read: denied, or absent in the partition, the
     // watch says so once and judges deployments[] instead.
     let api = &std::cell::Cell::new(true);
-    let wait = Wait::new("ECS deployments", deadline).polling(POLL_MIN, POLL_MAX);
+    // When ECS's service deployments were last read (the watch's start counts as one).
+    let last_read = &std::cell::Cell::new(Instant::now());
+    let wait = Wait::new("ECS deployments", deadline).paced(pace::budget(shared.borrow().len(), scale));
     let ended = wait
         .until(move || async move {
             let pending: Vec<String> = state
@@ -157,22 +165,33 @@ pub async fn watch(
                 .map(|follow| follow.watched.service.clone())
                 .collect();
             let (services, _) = describe(ecs, cluster, &pending).await?;
-            let mut news = false;
+            let mut calls = u32::try_from(pending.len().div_ceil(DESCRIBE_BATCH)).unwrap_or(u32::MAX);
             for service in &services {
                 let name = service.service_name().unwrap_or_default();
                 let mut follows = state.borrow_mut();
                 if let Some(follow) = follows.iter_mut().find(|f| f.watched.service == name) {
-                    news |= observe(follow, service);
+                    observe(follow, service);
                 }
             }
-            let arns: Vec<String> = state
-                .borrow()
-                .iter()
-                .filter(|f| f.verdict == Verdict::InProgress)
-                .filter_map(|f| f.watched.service_deployment.clone())
-                .collect();
+            let since = last_read.get().elapsed();
+            let (arns, needed) = {
+                let follows = state.borrow();
+                let followed = || {
+                    follows
+                        .iter()
+                        .filter(|f| f.verdict == Verdict::InProgress && f.watched.service_deployment.is_some())
+                };
+                let arns: Vec<String> = followed()
+                    .filter_map(|f| f.watched.service_deployment.clone())
+                    .collect();
+                let needed = followed().any(|f| f.outlook.needs_service_deployment(since, scale));
+                (arns, needed)
+            };
             let mut found = service_deployment::Described::default();
-            if api.get() && !arns.is_empty() {
+            let read = api.get() && !arns.is_empty() && needed;
+            if read {
+                last_read.set(Instant::now());
+                calls += u32::try_from(arns.len().div_ceil(pace::SERVICE_DEPLOYMENT_BATCH)).unwrap_or(u32::MAX);
                 match service_deployment::describe(ecs, &arns).await {
                     Ok(described) => found = described,
                     Err(failure) if service_deployment::is_unavailable(&failure) => {
@@ -189,14 +208,18 @@ pub async fn watch(
             let mut follows = state.borrow_mut();
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
                 if api.get() {
-                    adopt_or_drop(follow, &found.failed);
+                    adopt_or_drop(follow, read.then_some(&found.failed));
                 }
-                news |= decide(follow, api.get(), &found.deployments);
+                decide(follow, api.get(), &found.deployments);
             }
             if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
                 Ok(Poll::Ready(()))
             } else {
-                Ok(Poll::Pending { news })
+                let soon = follows
+                    .iter()
+                    .filter(|f| f.verdict == Verdict::InProgress)
+                    .any(|f| f.outlook.soon() || f.awaits_service_deployment());
+                Ok(Poll::Paced { calls, soon })
             }
         })
         .await;
@@ -227,11 +250,20 @@ pub async fn watch(
     Ok(followed)
 }
 
+impl Follow {
+    /// A blue/green, linear or canary deployment whose new tasks run, waiting for ECS to attach
+    /// this update's own service deployment (which any look may bring).
+    fn awaits_service_deployment(&self) -> bool {
+        self.watched.service_deployment.is_none() && !self.gave_up && self.outlook.shifting
+    }
+}
+
 /// UpdateService can answer before ECS has attached the service deployment: adopt the
 /// service's current one once our deployment is PRIMARY in the same answer. And a service
 /// deployment ECS keeps failing to describe (MISSING, or refused for this service) is given up
 /// for `deployments[]`, said once.
-fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
+/// `failed`: this poll's DescribeServiceDeployments failures, None when it made none.
+fn adopt_or_drop(follow: &mut Follow, failed: Option<&Vec<(String, String)>>) {
     let name = &follow.watched.service;
     match &follow.watched.service_deployment {
         // Never the service deployment from before the update, which ECS may still name for a
@@ -244,6 +276,9 @@ fn adopt_or_drop(follow: &mut Follow, failed: &[(String, String)]) {
             }
         }
         Some(arn) => {
+            let Some(failed) = failed else {
+                return;
+            };
             if let Some((_, reason)) = failed.iter().find(|(failed, _)| failed == arn) {
                 follow.undescribed += 1;
                 if follow.undescribed >= UNDESCRIBED_POLLS {
@@ -446,7 +481,11 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
         &deployments,
     );
     follow.current = service.current_service_deployment().map(str::to_owned);
+    let was = (follow.rollout_state.take(), follow.ours_primary);
     follow.ours_primary = mine.is_some_and(|d| d.status == "PRIMARY");
+    follow.rollout_state = mine.and_then(|d| d.rollout_state.clone());
+    let moved = follow.polls > 1 && was != (follow.rollout_state.clone(), follow.ours_primary);
+    let tasks_up = mine.is_some_and(|d| d.running >= d.desired && d.pending == 0);
     follow.running = service.task_definition().unwrap_or_default().to_owned();
     follow.rolling = if mine.is_none() && verdict != Verdict::InProgress {
         // Superseded or reverted, inferred from our deployment being gone: believed when two
@@ -461,6 +500,14 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
     } else {
         follow.absent_reading = None;
         verdict
+    };
+    let staged = follow.watched.strategy.name != "ROLLING";
+    follow.outlook = Outlook {
+        tasks_up: tasks_up && !staged,
+        changed: moved,
+        over: follow.rolling != Verdict::InProgress || follow.absent_reading.is_some(),
+        staged,
+        shifting: staged && tasks_up,
     };
     changed
 }
@@ -624,10 +671,10 @@ mod tests {
             Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/old".into());
         follow.ours_primary = true;
         follow.current = follow.watched.previous_service_deployment.clone();
-        adopt_or_drop(&mut follow, &[]);
+        adopt_or_drop(&mut follow, None);
         assert_eq!(follow.watched.service_deployment, None);
         follow.current = Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/new".into());
-        adopt_or_drop(&mut follow, &[]);
+        adopt_or_drop(&mut follow, Some(&Vec::new()));
         assert_eq!(follow.watched.service_deployment, follow.current);
     }
 
