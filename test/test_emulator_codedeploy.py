@@ -87,11 +87,25 @@ def test_a_code_deploy_service_refuses_a_task_definition_update_and_shows_its_ta
     assert error_of(e) == ("InvalidParameterException",
                            "Unable to update task definition on services with a CODE_DEPLOY deployment controller. "
                            "Use AWS CodeDeploy to trigger a new deployment.")
+    with pytest.raises(ClientError) as e:
+        ecs.update_service(cluster=scn.cluster, service="web", forceNewDeployment=True)
+    assert error_of(e) == ("InvalidParameterException",
+                           "Cannot force a new deployment on services with a CODE_DEPLOY deployment controller. "
+                           "Use AWS CodeDeploy to trigger a new deployment.")
+    with pytest.raises(ClientError) as e:
+        ecs.update_service(cluster=scn.cluster, service="web", loadBalancers=[
+            {"targetGroupArn": scn.target_groups[1], "containerName": "app", "containerPort": 8080}])
+    assert error_of(e) == ("InvalidParameterException",
+                           "Unable to update load balancers on services with a CODE_DEPLOY deployment controller. "
+                           "Use AWS CodeDeploy to trigger a new deployment.")
     service = scn.describe_service()
     [task_set] = service["taskSets"]
     assert task_set["status"] == "PRIMARY" and task_set["taskDefinition"] == scn.task_definition_arn
     assert task_set["stabilityStatus"] == "STEADY_STATE" and task_set["runningCount"] == 2
     assert task_set["loadBalancers"][0]["targetGroupArn"] == scn.target_groups[0]
+    assert ecs.update_service(cluster=scn.cluster, service="web", desiredCount=3)["service"]["desiredCount"] == 3
+    [task_set] = scn.describe_service()["taskSets"]
+    assert task_set["computedDesiredCount"] == 3
 
 
 def test_a_failed_hook_fails_the_deployment_and_rolls_back(scn, emulator):

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from emulator.lambda_scenario import code_sha256, lambda_fixture, make_zip
+from emulator.lambda_scenario import LAMBDA_TRUST_POLICY, code_sha256, lambda_fixture, make_zip
 
 ACCOUNT = "111111111111"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:api"
@@ -605,9 +605,7 @@ def test_alias_routing_is_judged_as_lambda_judges_it(emulator, scn, lam):
                      RoutingConfig={"AdditionalVersionWeights": {two: 0.1}})
 
     # A version with another execution role, then one with a dead-letter queue.
-    other_role = emulator.create_role(ACCOUNT, "api-other-execution", {
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]})
+    other_role = emulator.create_role(ACCOUNT, "api-other-execution", LAMBDA_TRUST_POLICY)
     lam.update_function_configuration(FunctionName="api", Role=other_role)
     four = lam.publish_version(FunctionName="api")["Version"]
     assert refused_routing(route(one, {four: 0.1})) == "Specified versions must be associated with the same execution role"

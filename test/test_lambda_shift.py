@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from emulator.lambda_scenario import make_zip
+from emulator.lambda_scenario import LAMBDA_TRUST_POLICY, make_zip
 from pipe import BINARY, Result
 from test_lambda import FUNCTION, Lambda
 
@@ -173,25 +173,40 @@ def test_shift_that_no_longer_fits_in_wait_timeout_leaves_the_alias(fn):
 
 
 def other_role(fn):
-    return fn.emulator.create_role(fn.fn.account, "api-other-execution", {
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]})
+    return fn.emulator.create_role(fn.fn.account, "api-other-execution", LAMBDA_TRUST_POLICY)
 
 
-def test_a_new_execution_role_cannot_be_shifted_to(fn):
-    """Lambda splits an alias's traffic only between versions with the same execution role: the
-    new version is published, the alias left on the old one, and the step says what to change."""
+def test_a_new_execution_role_in_the_configuration_is_refused_before_any_change(fn):
+    """Lambda splits an alias's traffic only between versions with the same execution role: a
+    FUNCTION_CONFIGURATION giving the function another role cannot be shifted to (exit 2)."""
     one = live_alias(fn)
     role = other_role(fn)
     result = fn.run(ZIP_FILE=fn.source_dir(), FUNCTION_CONFIGURATION=fn.write("config.json", f'{{"Role": "{role}"}}'),
                     ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 2, result
+    assert (f"version {one} runs with execution role {fn.fn.role_arn} and FUNCTION_CONFIGURATION with {role}"
+            in result.final_line), result
+    assert "Set TRAFFIC_SHIFT: AllAtOnce for the release that changes the role" in result.output, result
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_a_version_with_another_role_is_published_but_not_shifted_to(fn):
+    """$LATEST's role changed outside the pipe: the version it publishes has that role, and the
+    shift refuses the pair before the first step (exit 1), the alias left on the old version."""
+    one = live_alias(fn)
+    role = other_role(fn)
+    fn.boto.update_function_configuration(FunctionName=FUNCTION, Role=role)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
 
     assert result.code == 1, result
     assert fn.calls("PublishVersion") and fn.calls("UpdateAlias") == [], result
     new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
     assert f"version {one} runs with execution role {fn.fn.role_arn} and version {new} with {role}" in result.final_line
     assert f"still points at version {one}" in result.final_line, result
-    assert "Set TRAFFIC_SHIFT: AllAtOnce for the release that changes the role" in result.output, result
+    assert f"Version {new} is published. Set TRAFFIC_SHIFT: AllAtOnce" in result.output, result
     assert alias_now(fn) == (one, {})
 
 

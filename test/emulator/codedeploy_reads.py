@@ -215,6 +215,10 @@ def overlay_service(layer, key, svc_doc):
             if dep.key == key:
                 dep.look(time.time(), poll=False)
         sets = st.service_sets(key)
+        busy = any(d.key == key and d.status not in FINAL for d in st.deployments.values())
+        if not busy and len(sets) == 1 and svc_doc.get("desiredCount") is not None:
+            # UpdateService(desiredCount) scales the service's one task set (at once, here).
+            sets[0].set(time.time(), desired=svc_doc["desiredCount"], running=svc_doc["desiredCount"])
         svc_doc["taskSets"] = [s.ecs_doc(svc_doc) for s in sets]
         primary = next((s for s in sets if s.status == "PRIMARY"), None)
         if primary is not None:

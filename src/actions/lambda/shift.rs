@@ -2,13 +2,8 @@
 //! the new one (`RoutingConfig.AdditionalVersionWeights`), step by step, then points at the new
 //! version alone. Every UpdateAlias carries the RevisionId of the one before, so an alias
 //! changed by someone else meanwhile stops the shift instead of being overwritten.
-//!
-//! Lambda splits an alias's traffic only between two published versions with the same
-//! execution role and dead-letter queue
-//! (https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html; otherwise
-//! UpdateAlias answers "Specified versions must be associated with the same execution role",
-//! serverless-heaven/serverless-aws-alias#64): both versions are read before the first step, and
-//! a pair that cannot share traffic leaves the alias untouched, saying why.
+//! Both versions are checked first: Lambda splits an alias only between versions that pair
+//! (`pairing`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,6 +14,7 @@ use tracing::{info, warn};
 
 use super::alarms::Watch;
 use super::busy;
+use super::pairing;
 use super::progress::Progress;
 use super::release::{self, Alias, Shifting};
 use crate::aws::{self, AwsFailure};
@@ -62,7 +58,7 @@ pub(super) async fn shift(
         )
         .await;
     }
-    check_splittable(lambda, settings, &current.version, version).await?;
+    pairing::check_versions(lambda, settings, &current.version, version).await?;
     let scale = settings.shift_time_scale.max(1);
     let takes = shift.duration() / scale;
     let left = deadline.saturating_duration_since(Instant::now());
@@ -104,81 +100,6 @@ pub(super) async fn shift(
             Err(error.with_details(vec![said.unwrap_or_else(|problem| problem)]))
         }
     }
-}
-
-/// What of a version decides whether an alias can split traffic between it and another.
-#[derive(Debug, PartialEq, Eq)]
-struct Pairing {
-    role: String,
-    dead_letter_queue: Option<String>,
-}
-
-async fn pairing(lambda: &aws_sdk_lambda::Client, function: &str, version: &str) -> Result<Pairing, Error> {
-    let request = lambda
-        .get_function_configuration()
-        .function_name(function)
-        .qualifier(version);
-    let config = aws::call("lambda:GetFunctionConfiguration", request.send())
-        .await
-        .map_err(AwsFailure::into_error)?;
-    Ok(Pairing {
-        role: config.role().unwrap_or_default().to_owned(),
-        dead_letter_queue: config
-            .dead_letter_config()
-            .and_then(|dlq| dlq.target_arn())
-            .filter(|arn| !arn.is_empty())
-            .map(str::to_owned),
-    })
-}
-
-/// Both versions must have the same execution role and dead-letter queue for the alias to
-/// split traffic between them. Refused before the alias is touched: as bad input with `VERSION`
-/// (nothing was changed), else as a failed step (the version is published).
-async fn check_splittable(
-    lambda: &aws_sdk_lambda::Client,
-    settings: &LambdaSettings,
-    old: &str,
-    new: &str,
-) -> Result<(), Error> {
-    let function = settings.function.as_str();
-    let (before, after) = (
-        pairing(lambda, function, old).await?,
-        pairing(lambda, function, new).await?,
-    );
-    let differs = if before.role != after.role {
-        format!(
-            "version {old} runs with execution role {} and version {new} with {}",
-            before.role, after.role
-        )
-    } else if before.dead_letter_queue != after.dead_letter_queue {
-        let queue = |dlq: &Option<String>| dlq.clone().unwrap_or_else(|| "none".to_owned());
-        format!(
-            "version {old} has dead-letter queue {} and version {new} {}",
-            queue(&before.dead_letter_queue),
-            queue(&after.dead_letter_queue)
-        )
-    } else {
-        return Ok(());
-    };
-    let alias = settings.alias.as_deref().unwrap_or_default();
-    let summary = format!(
-        "TRAFFIC_SHIFT {} cannot split alias {alias}'s traffic: {differs}, and Lambda splits an alias's traffic only \
-         between versions with the same execution role and dead-letter queue. The alias was not touched (it still \
-         points at version {old})",
-        settings.traffic_shift
-    );
-    let fix = "Set TRAFFIC_SHIFT: AllAtOnce for the release that changes the role or the dead-letter queue (the next \
-               releases can shift again), or keep them as they are.";
-    if settings.version.is_some() {
-        return Err(Error::BadInput {
-            summary,
-            details: vec![fix.to_owned(), "Check TRAFFIC_SHIFT.".to_owned()],
-        });
-    }
-    Err(Error::failed(
-        summary,
-        vec![format!("Version {new} is published. {fix}")],
-    ))
 }
 
 /// How long past WAIT_TIMEOUT a rollback may take: putting the old version back matters more.
