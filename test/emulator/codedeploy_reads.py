@@ -19,11 +19,17 @@ from .protocol import aws_error
 
 
 def _deployment(layer, did, poll=False):
+    """The deployment, moved to where time has got; a rollback it started moves with it (CodeDeploy
+    carries a rollback out whether or not anyone follows it)."""
     st = state(layer)
     dep = st.deployments.get(did)
     if dep is not None:
         dep.look(time.time(), poll)
         sync(dep)
+        rollback = st.deployments.get((dep.rollback_info or {}).get("rollbackDeploymentId"))
+        if rollback is not None and rollback is not dep:
+            rollback.look(time.time(), poll)
+            sync(rollback)
     return dep
 
 
@@ -180,9 +186,13 @@ def j_stop(layer, req):
             return refusal("DeploymentAlreadyCompletedException", f"The deployment {dep.id} is already completed.")
         asked = req.params.get("autoRollbackEnabled")
         roll_back = st.rolls_back_on(dep, "DEPLOYMENT_STOP_ON_REQUEST") if asked is None else bool(asked)
-        dep.stop(time.time(), roll_back)
+        polls = dep.script.get("stop_polls", 1)
+        done = dep.request_stop(time.time(), roll_back, polls)
         sync(dep)
-        req.notes["record"] = {"rollback": dep.rollback_info}
+        # What the request asked, and when it takes effect (a later poll, as CodeDeploy's
+        # StopDeployment answers Pending and the deployment reads Stopped afterwards).
+        req.notes["record"] = {"rollback_requested": roll_back, "stopped_at_once": done,
+                               "rollback": dep.rollback_info}
     return answer({"status": "Pending",
                     "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances"})
 
