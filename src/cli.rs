@@ -6,7 +6,7 @@ use crate::domain::arn::{PARTITIONS, is_account_id, partition_of_region};
 use crate::domain::onboarding::checks;
 use crate::domain::onboarding::scope::{BitbucketUuid, Scope, check_workspace_slug, default_audience};
 use crate::domain::onboarding::{
-    ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
+    CodeDeployNames,     ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
 };
 use crate::domain::sts::is_external_id;
 
@@ -49,6 +49,10 @@ WHAT THE ROLE MAY DO
   --s3-bucket <name>                              lambda-deploy with S3_BUCKET: put and read the package
   --s3-bucket-owner <12 digits>                   its account (S3_BUCKET_OWNER; default: the role's)
   --keep-revisions                                ecs-deploy with KEEP_REVISIONS: deregister old revisions
+  --codedeploy                                    ecs-deploy to CODE_DEPLOY (blue/green) services: their
+                                                  CodeDeploy deployments (AppECS-/DgpECS-<cluster>-<service>)
+  --codedeploy-application <name>  --codedeploy-deployment-group <name>
+                                                  other names (CODEDEPLOY_APPLICATION, _DEPLOYMENT_GROUP)
   --keep-versions                                 lambda-deploy with KEEP_VERSIONS: delete old versions
   --lambda-alarms                                 lambda-deploy with ALARMS: read them (DescribeAlarms)
   --ecr-repository <list>  --ecr-create-repository  ecr-push
@@ -112,6 +116,7 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             | "--ecr-scan"
             | "--lambda-alarms"
             | "--keep-revisions"
+            | "--codedeploy"
             | "--keep-versions" => flags.push(arg.to_owned()),
             _ if arg.starts_with("--") => {
                 let (name, value) = match arg.split_once('=') {
@@ -351,6 +356,13 @@ pub fn parse(args: &[String], env_external_id: Option<&str>) -> Result<Command, 
             pass_roles,
             infrastructure_roles,
             keep_revisions: flags.iter().any(|flag| flag == "--keep-revisions"),
+            codedeploy: (flags.iter().any(|flag| flag == "--codedeploy")
+                || get("--codedeploy-application").is_some()
+                || get("--codedeploy-deployment-group").is_some())
+            .then(|| CodeDeployNames {
+                application: get("--codedeploy-application").map(str::to_owned),
+                deployment_group: get("--codedeploy-deployment-group").map(str::to_owned),
+            }),
             keep_versions: flags.iter().any(|flag| flag == "--keep-versions"),
         },
         provider_thumbprint,
@@ -398,6 +410,8 @@ const KNOWN: &[&str] = &[
     "--actions",
     "--cluster",
     "--services",
+    "--codedeploy-application",
+    "--codedeploy-deployment-group",
     "--task-role-arn",
     "--execution-role-arn",
     "--infrastructure-role-arn",

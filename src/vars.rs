@@ -105,6 +105,9 @@ pipe_variables! {
     AWS_ENDPOINT_URL_CLOUDWATCH {
         usage: "Endpoint for CloudWatch only (`ALARMS`: DescribeAlarms, e.g. a `monitoring` VPC endpoint); wins over `AWS_ENDPOINT_URL`.",
     }
+    AWS_ENDPOINT_URL_CODEDEPLOY {
+        usage: "Endpoint for CodeDeploy only (`ecs-deploy` to services on the `CODE_DEPLOY` controller); wins over `AWS_ENDPOINT_URL`.",
+    }
     AWS_USE_FIPS_ENDPOINT {
         usage: "Use the FIPS 140 endpoints of every service (offered in US and Canada regions and GovCloud). Cannot be combined with an `AWS_ENDPOINT_URL*`.",
         default: Some("false"),
@@ -178,6 +181,17 @@ pipe_variables! {
     }
     KEEP_REVISIONS {
         usage: "`ecs-deploy`, `rollback`: after success, deregister the ACTIVE revisions of each deployed family beyond the newest N (1-1000), never one that a deployment of any service in `CLUSTER_NAME` uses; it says which. A refused call is a warning naming the permission (`ecs:ListTaskDefinitions`, `ecs:DeregisterTaskDefinition`). Unset: every revision is kept.",
+    }
+    CODEDEPLOY_APPLICATION {
+        usage: "`ecs-deploy`: for services on the `CODE_DEPLOY` deployment controller (blue/green through CodeDeploy), the CodeDeploy application, the same for every such service in `SERVICE_NAME`. See docs/ecs-codedeploy.md.",
+        default: Some("AppECS-<cluster>-<service>"),
+    }
+    CODEDEPLOY_DEPLOYMENT_GROUP {
+        usage: "`ecs-deploy`: the CodeDeploy deployment group of a `CODE_DEPLOY` service. A group deploys one service, so with several `CODE_DEPLOY` services in `SERVICE_NAME` leave it unset (each gets its default).",
+        default: Some("DgpECS-<cluster>-<service>"),
+    }
+    CODEDEPLOY_APPSPEC {
+        usage: "`ecs-deploy`: a JSON AppSpec file whose `Hooks` and target service properties (`LoadBalancerInfo`, `PlatformVersion`, `NetworkConfiguration`, `CapacityProviderStrategy`) are merged into the AppSpec the pipe sends. The pipe sets `TaskDefinition`; container name and port come from the service's load balancer unless the file sets them.",
     }
     FUNCTION_NAME {
         usage: "`lambda-deploy`, `rollback`: the function, as a name, an ARN or a partial ARN (`123456789012:function:name`). Required for `lambda-deploy`; for `rollback`, it makes the target Lambda.",

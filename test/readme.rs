@@ -119,14 +119,14 @@ fn check_page(path: &Path, expected: Option<&[&Var]>, problems: &mut Vec<String>
     }
     let Some(expected) = expected else {
         for row in &rows {
-            if let Some(var) = vars::ALL.iter().find(|var| var.name == row_name(row)) {
-                if *row != expected_row(var) {
-                    problems.push(format!(
-                        "{shown}'s row of {} should read:\n{}",
-                        var.name,
-                        expected_row(var)
-                    ));
-                }
+            if let Some(var) = vars::ALL.iter().find(|var| var.name == row_name(row))
+                && *row != expected_row(var)
+            {
+                problems.push(format!(
+                    "{shown}'s row of {} should read:\n{}",
+                    var.name,
+                    expected_row(var)
+                ));
             }
         }
         return;

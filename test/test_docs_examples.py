@@ -245,6 +245,15 @@ class World:
         if getattr(self, "cluster", None) == env["CLUSTER_NAME"]:
             return
         self.cluster = env["CLUSTER_NAME"]
+        if env.get("CODEDEPLOY_APPLICATION"):
+            # A blue/green service through CodeDeploy (docs/ecs-codedeploy.md), deployments that succeed.
+            from emulator.codedeploy_scenario import codedeploy_fixture
+
+            fixture = codedeploy_fixture(self.emulator, cluster=self.cluster, service=services[0],
+                                         application=env["CODEDEPLOY_APPLICATION"],
+                                         deployment_group=env.get("CODEDEPLOY_DEPLOYMENT_GROUP"))
+            fixture.next_deployment(outcome="succeed")
+            return
         fixture = ecs_fixture(self.emulator, cluster=self.cluster, services=services)
         ecs = fixture.client("ecs")
         if rollback:

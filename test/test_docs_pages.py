@@ -102,3 +102,20 @@ def test_the_image_commands_shown_run():
         assert done.returncode == 0, f"{page}: {' '.join(arguments)}\n{done.stdout}\n{done.stderr}"
         if "--format" in arguments and arguments[arguments.index("--format") + 1] == "cloudformation":
             assert "AWS::IAM::Role" in done.stdout, done.stdout
+
+
+# ----------------------------------------------------------------------------------- exit codes
+
+
+def test_the_exit_code_tables_list_the_codes_the_pipe_has():
+    """The README's and docs/outputs.md's exit code tables list exactly 0 and the codes
+    `Error::exit_code` gives (src/error.rs), so a new code cannot go undocumented."""
+    source = (ROOT / "src" / "error.rs").read_text()
+    body = source[source.index("pub fn exit_code"):]
+    body = body[:body.index("\n    }\n")]
+    codes = {0} | {int(code) for code in re.findall(r"=> (\d+),", body)}
+    for page in (ROOT / "README.md", ROOT / "docs" / "outputs.md"):
+        text = page.read_text()
+        table = text[text.index("| Exit code | Meaning |"):]
+        rows = re.findall(r"^\| (\d+) \|", table.split("\n\n")[0], re.M)
+        assert {int(code) for code in rows} == codes, f"{page.relative_to(ROOT)}: {rows} against {sorted(codes)}"

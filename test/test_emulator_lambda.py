@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from emulator.lambda_scenario import code_sha256, lambda_fixture, make_zip
+from emulator.lambda_scenario import LAMBDA_TRUST_POLICY, code_sha256, lambda_fixture, make_zip
 
 ACCOUNT = "111111111111"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:api"
@@ -572,6 +572,48 @@ def test_alias_weights_are_kept_unless_cleared(emulator, scn, lam):
                                RoutingConfig={"AdditionalVersionWeights": {}})
     assert not cleared.get("RoutingConfig", {}).get("AdditionalVersionWeights")
     assert not lam.get_alias(FunctionName="api", Name="live").get("RoutingConfig", {}).get("AdditionalVersionWeights")
+
+
+def refused_routing(call):
+    with pytest.raises(ClientError) as refused:
+        call()
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException", error
+    return error["Message"]
+
+
+def test_alias_routing_is_judged_as_lambda_judges_it(emulator, scn, lam):
+    """At most one additional version, a weight from 0 to 1 on a published version, no weights
+    with $LATEST, and both versions with the same execution role and dead-letter queue."""
+    one = lam.publish_version(FunctionName="api")["Version"]
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip())
+    two = lam.publish_version(FunctionName="api")["Version"]
+    lam.update_function_code(FunctionName="api", ZipFile=new_zip("v3"))
+    three = lam.publish_version(FunctionName="api")["Version"]
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=one)
+
+    def route(primary, weights, **extra):
+        return lambda: lam.update_alias(FunctionName="api", Name="live", FunctionVersion=primary,
+                                        RoutingConfig={"AdditionalVersionWeights": weights}, **extra)
+
+    assert "at most two versions" in refused_routing(route(one, {two: 0.1, three: 0.1}))
+    assert "[0-9]+" in refused_routing(route(one, {"$LATEST": 0.1}))
+    assert "between 0.0 and 1.0" in refused_routing(route(one, {two: 1.5}))
+    assert "$LATEST" in refused_routing(route("$LATEST", {two: 0.1}))
+    assert lam.get_alias(FunctionName="api", Name="live")["FunctionVersion"] == one
+    lam.update_alias(FunctionName="api", Name="live", FunctionVersion=one,
+                     RoutingConfig={"AdditionalVersionWeights": {two: 0.1}})
+
+    # A version with another execution role, then one with a dead-letter queue.
+    other_role = emulator.create_role(ACCOUNT, "api-other-execution", LAMBDA_TRUST_POLICY)
+    lam.update_function_configuration(FunctionName="api", Role=other_role)
+    four = lam.publish_version(FunctionName="api")["Version"]
+    assert refused_routing(route(one, {four: 0.1})) == "Specified versions must be associated with the same execution role"
+    lam.update_function_configuration(FunctionName="api", Role=scn.role_arn,
+                                      DeadLetterConfig={"TargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:api-dlq"})
+    five = lam.publish_version(FunctionName="api")["Version"]
+    assert "same dead letter queue" in refused_routing(route(one, {five: 0.1}))
+    assert lam.get_alias(FunctionName="api", Name="live")["RoutingConfig"] == {"AdditionalVersionWeights": {two: 0.1}}
 
 
 def test_version_state_control_validation(emulator, scn):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from emulator.lambda_scenario import make_zip
+from emulator.lambda_scenario import LAMBDA_TRUST_POLICY, make_zip
 from pipe import BINARY, Result
 from test_lambda import FUNCTION, Lambda
 
@@ -170,6 +170,60 @@ def test_shift_that_no_longer_fits_in_wait_timeout_leaves_the_alias(fn):
     assert f"still points at version {one}" in result.final_line, result
     assert f"Version {new} is published. Raise WAIT_TIMEOUT by at least" in result.output, result
     assert alias_now(fn) == (one, {})
+
+
+def other_role(fn):
+    return fn.emulator.create_role(fn.fn.account, "api-other-execution", LAMBDA_TRUST_POLICY)
+
+
+def test_a_new_execution_role_in_the_configuration_is_refused_before_any_change(fn):
+    """Lambda splits an alias's traffic only between versions with the same execution role: a
+    FUNCTION_CONFIGURATION giving the function another role cannot be shifted to (exit 2)."""
+    one = live_alias(fn)
+    role = other_role(fn)
+    result = fn.run(ZIP_FILE=fn.source_dir(), FUNCTION_CONFIGURATION=fn.write("config.json", f'{{"Role": "{role}"}}'),
+                    ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 2, result
+    assert (f"version {one} runs with execution role {fn.fn.role_arn} and FUNCTION_CONFIGURATION with {role}"
+            in result.final_line), result
+    assert "Set TRAFFIC_SHIFT: AllAtOnce for the release that changes the role" in result.output, result
+    for action in MUTATING:
+        assert fn.calls(action) == [], action
+
+
+def test_a_version_with_another_role_is_published_but_not_shifted_to(fn):
+    """$LATEST's role changed outside the pipe: the version it publishes has that role, and the
+    shift refuses the pair before the first step (exit 1), the alias left on the old version."""
+    one = live_alias(fn)
+    role = other_role(fn)
+    fn.boto.update_function_configuration(FunctionName=FUNCTION, Role=role)
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m",
+                    AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 1, result
+    assert fn.calls("PublishVersion") and fn.calls("UpdateAlias") == [], result
+    new = result.outputs_env["AWS_ROLE_DEPLOY_VERSION"]
+    assert f"version {one} runs with execution role {fn.fn.role_arn} and version {new} with {role}" in result.final_line
+    assert f"still points at version {one}" in result.final_line, result
+    assert f"Version {new} is published. Set TRAFFIC_SHIFT: AllAtOnce" in result.output, result
+    assert alias_now(fn) == (one, {})
+
+
+@pytest.mark.parametrize("dry_run", ["false", "true"])
+def test_version_with_another_dead_letter_queue_is_refused_before_any_change(fn, dry_run):
+    one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
+    queue = f"arn:aws:sqs:us-east-1:{fn.fn.account}:api-dlq"
+    fn.boto.update_function_configuration(FunctionName=FUNCTION, DeadLetterConfig={"TargetArn": queue})
+    two = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
+    result = fn.run(VERSION=two, ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST,
+                    DRY_RUN=dry_run)
+
+    assert result.code == 2, result
+    assert f"version {one} has dead-letter queue none and version {two} {queue}" in result.final_line, result
+    assert "TRAFFIC_SHIFT" in result.output
+    assert [c for c in fn.calls() if c["action"] in MUTATING] == []
 
 
 @pytest.mark.parametrize("shift, says", [
@@ -390,3 +444,21 @@ def test_alarm_scenario_counts_update_alias_calls_from_when_it_is_set(fn):
     assert state() == "OK"
     fn.boto.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
     assert state() == "ALARM"
+
+
+def test_insufficient_data_does_not_stop_the_shift(fn):
+    """Only ALARM stops a shift, as in CodeDeploy: an alarm without datapoints yet
+    (INSUFFICIENT_DATA, before and during the shift) is said, and the shift goes through."""
+    live_alias(fn)
+    alarm(fn, state="INSUFFICIENT_DATA", reason="Insufficient Data: 1 datapoint was unknown.")
+    alarm(fn, name="api-latency")
+    fn.emulator.alarm_goes_off("api-latency", after_update_alias=1, state="INSUFFICIENT_DATA",
+                               reason="Insufficient Data: 1 datapoint was unknown.")
+    result = fn.run(ZIP_FILE=fn.source_dir(), ALIAS="live", TRAFFIC_SHIFT="linear:50%:1m",
+                    ALARMS="api-errors,api-latency", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+
+    assert result.code == 0, result
+    assert "api-errors in INSUFFICIENT_DATA (no datapoints to judge yet): only ALARM stops the shift" in result.output
+    polls = fn.calls("DescribeAlarms", service="cloudwatch")
+    assert polls[-1]["alarm_states"] == {"api-errors": "INSUFFICIENT_DATA", "api-latency": "INSUFFICIENT_DATA"}, polls
+    assert alias_now(fn) == (result.outputs_env["AWS_ROLE_DEPLOY_VERSION"], {})

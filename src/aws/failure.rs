@@ -263,7 +263,7 @@ fn without_quoted_values(message: &str) -> String {
     }
 }
 
-fn kind_of_answer(status: u16, code: Option<&str>) -> FailureKind {
+pub(super) fn kind_of_answer(status: u16, code: Option<&str>) -> FailureKind {
     match code {
         Some(code) if THROTTLING_CODES.contains(&code) => FailureKind::Throttled,
         Some(code) if CONFLICT_CODES.contains(&code) => FailureKind::Conflict,
@@ -317,7 +317,7 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// The credentials provider failed inside this call: found in the error's chain of sources,
 /// wherever the SDK put it, with the explanation `auth` gave when it is there.
-fn credentials_failure(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Option<AwsFailure> {
+pub(super) fn credentials_failure(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Option<AwsFailure> {
     let mut provider_failure = None;
     let mut current = Some(error);
     while let Some(cause) = current {

@@ -7,7 +7,9 @@
 
 mod call;
 mod cloudwatch;
+mod codedeploy;
 mod failure;
+mod json_rpc;
 mod raw;
 pub mod wait;
 
@@ -21,6 +23,7 @@ use aws_smithy_runtime::client::identity::IdentityCache;
 
 pub use self::call::call;
 pub use self::cloudwatch::{AlarmState, CloudWatch};
+pub use self::codedeploy::CodeDeploy;
 pub use self::failure::{AwsFailure, CredentialsUnavailable, FailureKind};
 pub use self::raw::{RawResponse, with_body};
 use crate::domain::network::Network;
@@ -111,16 +114,24 @@ impl Clients {
 
     /// CloudWatch's DescribeAlarms (`ALARMS`), signed by hand: `AWS_ENDPOINT_URL_CLOUDWATCH` wins
     /// over `AWS_ENDPOINT_URL`; else CloudWatch's regional endpoint, FIPS and dual-stack as the
-    /// flags say (`cloudwatch::endpoint`).
+    /// flags say (`json_rpc::endpoint`).
     pub fn cloudwatch(&self) -> CloudWatch {
+        let specific = self.network.cloudwatch_endpoint_url.as_deref();
+        CloudWatch(self.json_client(cloudwatch::PROTOCOL, "monitoring", specific))
+    }
+
+    /// CodeDeploy's deployments (ECS blue/green), signed by hand: `AWS_ENDPOINT_URL_CODEDEPLOY`
+    /// wins over `AWS_ENDPOINT_URL`; else CodeDeploy's regional endpoint, FIPS and dual-stack as
+    /// the flags say.
+    pub fn codedeploy(&self) -> CodeDeploy {
+        let specific = self.network.codedeploy_endpoint_url.as_deref();
+        CodeDeploy(self.json_client(codedeploy::PROTOCOL, "codedeploy", specific))
+    }
+
+    fn json_client(&self, protocol: json_rpc::Protocol, host: &str, specific: Option<&str>) -> json_rpc::JsonClient {
         let region = self.sdk.region().map(|region| region.to_string()).unwrap_or_default();
-        let endpoint = cloudwatch::endpoint(&self.network, &region);
-        CloudWatch {
-            credentials: self.sdk.credentials_provider(),
-            region,
-            endpoint,
-            attempt_timeout: self.network.attempt_timeout,
-        }
+        let endpoint = json_rpc::endpoint(specific, &self.network, host, &region);
+        json_rpc::JsonClient::new(protocol, self.sdk.credentials_provider(), region, endpoint, &self.network)
     }
 
     /// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.

@@ -8,6 +8,7 @@ use super::Env;
 use super::files::load_json_document;
 use super::reader::Reader;
 use crate::domain::ecs::{EcsSettings, ImageChange, RunTask, TaskDefinitionSource, WhenUnfinished};
+use crate::domain::codedeploy::{self, CodeDeploySettings};
 use crate::domain::task_definition;
 use crate::vars;
 
@@ -99,6 +100,8 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
     let on_timeout = read_when_unfinished(read, &vars::ON_TIMEOUT);
     let on_failure = read_when_unfinished(read, &vars::ON_FAILURE);
 
+    let codedeploy = read_codedeploy(read, env, work_dir);
+
     if read.problems.len() > problems_before {
         return None;
     }
@@ -114,7 +117,48 @@ pub(super) fn read(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> Option<
         on_timeout,
         on_failure,
         keep_revisions: super::read_keep(read, &vars::KEEP_REVISIONS),
+        codedeploy,
     })
+}
+
+/// `CODEDEPLOY_*`: names as CodeDeploy allows them, and the AppSpec file read and checked here,
+/// as data (JSON, `${VAR}` placeholders filled like a task definition's), so a bad file stops
+/// the step before any change.
+fn read_codedeploy(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> CodeDeploySettings {
+    let mut name = |var: &crate::vars::Var| {
+        let value = read.text(var)?;
+        // CodeDeploy: 1-100 characters; the pipe's own check keeps them to what names are.
+        if (1..=100).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "_-.+@".contains(c))
+        {
+            Some(value)
+        } else {
+            read.problem(
+                var.name,
+                format!("{value:?} is not a CodeDeploy name (1-100 letters, digits, and _ - . + @)"),
+            );
+            None
+        }
+    };
+    let application = name(&vars::CODEDEPLOY_APPLICATION);
+    let deployment_group = name(&vars::CODEDEPLOY_DEPLOYMENT_GROUP);
+    let appspec = read.raw(&vars::CODEDEPLOY_APPSPEC).map(str::to_owned).and_then(|value| {
+        let checked = load_json_document(env, work_dir, &value).and_then(|(path, document)| {
+            codedeploy::read_user_appspec(&value, &document)
+                .map_err(|problem| vec![format!("{}: {problem}", path.display())])
+        });
+        checked
+            .map_err(|problems| {
+                for problem in problems {
+                    read.problem(vars::CODEDEPLOY_APPSPEC.name, problem);
+                }
+            })
+            .ok()
+    });
+    CodeDeploySettings {
+        application,
+        deployment_group,
+        appspec,
+    }
 }
 
 /// `SERVICE_NAME`: names or ARNs, each once.

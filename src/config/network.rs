@@ -20,6 +20,7 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
         s3_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_S3),
         ecr_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_ECR),
         cloudwatch_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_CLOUDWATCH),
+        codedeploy_endpoint_url: read.url(&vars::AWS_ENDPOINT_URL_CODEDEPLOY),
         use_fips: read.bool(&vars::AWS_USE_FIPS_ENDPOINT),
         use_dual_stack: read.bool(&vars::AWS_USE_DUALSTACK_ENDPOINT),
     };
@@ -31,6 +32,7 @@ pub(super) fn read(read: &mut Reader<'_>, region: Option<&str>, warnings: &mut V
         (&vars::AWS_ENDPOINT_URL_S3, &network.s3_endpoint_url),
         (&vars::AWS_ENDPOINT_URL_ECR, &network.ecr_endpoint_url),
         (&vars::AWS_ENDPOINT_URL_CLOUDWATCH, &network.cloudwatch_endpoint_url),
+        (&vars::AWS_ENDPOINT_URL_CODEDEPLOY, &network.codedeploy_endpoint_url),
     ]
     .into_iter()
     .filter(|(_, url)| url.is_some())
@@ -99,6 +101,7 @@ fn plain_http_warnings(network: &Network) -> Vec<String> {
             &network.cloudwatch_endpoint_url,
             false,
         ),
+        (&vars::AWS_ENDPOINT_URL_CODEDEPLOY, &network.codedeploy_endpoint_url, false),
     ]
     .into_iter()
     .filter_map(|(var, url, reaches_sts)| {

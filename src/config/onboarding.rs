@@ -11,7 +11,7 @@ use crate::domain::arn::{RoleArn, is_account_id, partition_of_region};
 use crate::domain::onboarding::checks;
 use crate::domain::onboarding::scope::{BitbucketUuid, Scope, check_workspace_slug, default_audience};
 use crate::domain::onboarding::{
-    ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
+    CodeDeployNames,     ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
 };
 use crate::domain::token::TokenClaims;
 use crate::error::{Error, Problem};
@@ -200,6 +200,17 @@ pub fn read(env: &Env) -> Result<TrustPolicyStep, Error> {
             s3_bucket_owner,
             function_role,
             keep_revisions: read.raw(&vars::KEEP_REVISIONS).is_some(),
+            codedeploy: [
+                &vars::CODEDEPLOY_APPLICATION,
+                &vars::CODEDEPLOY_DEPLOYMENT_GROUP,
+                &vars::CODEDEPLOY_APPSPEC,
+            ]
+            .iter()
+            .any(|var| read.raw(var).is_some())
+            .then(|| CodeDeployNames {
+                application: read.text(&vars::CODEDEPLOY_APPLICATION),
+                deployment_group: read.text(&vars::CODEDEPLOY_DEPLOYMENT_GROUP),
+            }),
             keep_versions: read.raw(&vars::KEEP_VERSIONS).is_some(),
             ..Resources::default()
         },

@@ -91,6 +91,7 @@ fn read_ecs(read: &mut Reader<'_>, cluster: String) -> Option<EcsSettings> {
         on_timeout,
         on_failure,
         keep_revisions: super::read_keep(read, &vars::KEEP_REVISIONS),
+        codedeploy: Default::default(),
     })
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::domain::codedeploy::CodeDeploySettings;
 use crate::domain::task_definition::Dropped;
 
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct EcsSettings {
     /// `KEEP_REVISIONS`: after success, deregister the ACTIVE revisions of each deployed family
     /// beyond the newest N that no deployment in the cluster uses. None: keep all.
     pub keep_revisions: Option<u16>,
+    /// Where services on the CODE_DEPLOY controller are deployed, and what their AppSpec adds.
+    pub codedeploy: CodeDeploySettings,
 }
 
 /// A deployment the pipe gives up on is left to ECS, or rolled back on request

@@ -8,6 +8,7 @@
 pub mod answers;
 pub mod arn;
 pub mod auth_plan;
+pub mod codedeploy;
 pub mod context;
 pub mod ecr;
 pub mod ecs;

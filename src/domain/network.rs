@@ -13,6 +13,7 @@ pub struct Network {
     pub s3_endpoint_url: Option<String>,
     pub ecr_endpoint_url: Option<String>,
     pub cloudwatch_endpoint_url: Option<String>,
+    pub codedeploy_endpoint_url: Option<String>,
     /// FIPS 140 endpoints (`AWS_USE_FIPS_ENDPOINT`), resolved by the SDK per service.
     pub use_fips: bool,
     /// Dual-stack endpoints (`AWS_USE_DUALSTACK_ENDPOINT`).

@@ -1054,6 +1054,11 @@ def model_events(svc):
     return sorted(events, key=lambda e: e.get("createdAt") or 0, reverse=True)
 
 
+# UpdateService members only a CodeDeploy deployment may change on a CODE_DEPLOY service.
+CODE_DEPLOY_ONLY = {"loadBalancers": "load balancers", "networkConfiguration": "network configuration",
+                    "platformVersion": "platform version"}
+
+
 @judge("ecs", "UpdateService")
 def _judge_update_service(layer, req):
     """Snapshot the service before moto changes it; refuse what ECS refuses for services
@@ -1080,6 +1085,15 @@ def _judge_update_service(layer, req):
                 f"Cannot force a new deployment on services with a {controller} deployment "
                 f"controller. Use {tool}."
             )
+        # API_UpdateService: with CODE_DEPLOY, "If the network configuration, platform version,
+        # task definition, or load balancer need to be updated, create a new CodeDeploy
+        # deployment." The load balancers' wording: cdklabs/cdk-ecs-codedeploy#292; the others'
+        # follow it (unverified).
+        for field, what in CODE_DEPLOY_ONLY.items():
+            if controller == "CODE_DEPLOY" and params.get(field) is not None:
+                return invalid_parameter(
+                    f"Unable to update {what} on services with a CODE_DEPLOY deployment controller. Use {tool}."
+                )
     req.notes["ecs_before"] = {
         "task_definition": svc.task_definition,
         "deployments": copy.deepcopy(svc.deployments),

@@ -307,6 +307,13 @@ def lambda_versions():
     return module
 
 
+def lambda_routing():
+    """The alias-routing module (it imports this one: imported at call time)."""
+    from . import lambda_routing as module
+
+    return module
+
+
 def lambda_provisioned():
     """The provisioned-concurrency module (it imports this one: imported at call time)."""
     from . import lambda_provisioned as module
@@ -697,6 +704,8 @@ def _check_alias(call, req):
     aliases = _aliases(call)
     name = req.params.get("Name")
     refusal = lambda_versions().check_alias_target(call, req)
+    if refusal is None:
+        refusal = lambda_routing().check(call, req, lambda_versions().version_function)
     if refusal is not None:
         return refusal
     if req.action == "CreateAlias" and name in aliases:

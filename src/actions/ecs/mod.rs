@@ -5,6 +5,7 @@
 //! before the first change, so a bad input never leaves a half-done deployment.
 
 pub(crate) mod cleanup;
+mod codedeploy;
 mod outcome;
 mod pace;
 mod plan;
@@ -49,8 +50,11 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
     let ecs = clients.ecs();
 
     // Read and check everything first.
-    let services = describe_services(&ecs, settings).await?;
+    let services = describe_services(&ecs, settings, true).await?;
     let plan = plan::plan(&ecs, settings, &services).await?;
+    let blue_green = clients.codedeploy();
+    let on_codedeploy: Vec<&Service> = services.iter().filter(|s| codedeploy::is_codedeploy(s)).collect();
+    let blue_green_targets = codedeploy::check(&blue_green, settings, &on_codedeploy).await?;
     let command_container = match &settings.run_task {
         Some(_) => Some(
             document::command_container(plan.first().body(), settings.container_name.as_deref())
@@ -59,7 +63,27 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         None => None,
     };
     show_changes(&plan, &services);
-    roll_out(run, settings, &ecs, &services, &plan, command_container.as_deref()).await
+    let blue_green = BlueGreen {
+        client: Some(&blue_green),
+        targets: &blue_green_targets,
+    };
+    roll_out(run, settings, &ecs, &services, &plan, command_container.as_deref(), blue_green).await
+}
+
+/// The services of the step on the CODE_DEPLOY controller, checked, and the client to deploy
+/// them with (none for `rollback`, which refuses them).
+#[derive(Clone, Copy, Default)]
+struct BlueGreen<'a> {
+    client: Option<&'a crate::aws::CodeDeploy>,
+    targets: &'a [codedeploy::Target],
+}
+
+impl BlueGreen<'_> {
+    fn target(&self, service: &Service) -> Option<&codedeploy::Target> {
+        self.targets
+            .iter()
+            .find(|t| Some(t.service.as_str()) == service.service_name())
+    }
 }
 
 /// Everything after the checks, for `ecs-deploy` and `rollback` alike: register what is new,
@@ -72,6 +96,7 @@ async fn roll_out(
     services: &[Service],
     plan: &Plan,
     command_container: Option<&str>,
+    blue_green: BlueGreen<'_>,
 ) -> Result<EcsOutcome, Error> {
     let deadline = run.deadline;
     let ecs = ecs.clone();
@@ -80,7 +105,7 @@ async fn roll_out(
     let command_container = command_container.map(str::to_owned);
 
     if run.dry_run {
-        return Ok(dry_run(run, settings, &services, plan, command_container.as_deref()));
+        return Ok(dry_run(run, settings, &services, plan, command_container.as_deref(), blue_green));
     }
 
     let mut deployable = Vec::with_capacity(plan.revisions.len());
@@ -135,39 +160,109 @@ async fn roll_out(
         .map_err(|error| partial(error, &[]))?;
     }
 
-    // A restart names no revision: each service goes on with the one it runs.
-    let targets: Vec<Option<&str>> = plan
-        .targets
+    // CODE_DEPLOY services first: a refusal there (another deployment active) is then the only
+    // change besides the registration. Each gets its own revision (a restart: the one it runs).
+    let blue_green_jobs: Vec<(codedeploy::Target, String)> = services
         .iter()
-        .map(|index| (!plan.restart).then(|| deployable[*index].arn.as_str()))
+        .zip(&plan.targets)
+        .filter_map(|(service, index)| {
+            let target = blue_green.target(service)?.clone();
+            let revision = if plan.restart {
+                service.task_definition().unwrap_or_default().to_owned()
+            } else {
+                deployable[*index].arn.clone()
+            };
+            Some((target, revision))
+        })
         .collect();
-    let mut watched = update_services(&ecs, settings, &services, &targets)
+    let started = match blue_green.client {
+        Some(client) if !blue_green_jobs.is_empty() => codedeploy::start(client, settings, &blue_green_jobs)
+            .await
+            .map_err(|error| partial(error, &[]))?,
+        _ => Vec::new(),
+    };
+    let started_said = |error: Error| {
+        if started.is_empty() {
+            return error;
+        }
+        let ids: Vec<String> = started
+            .iter()
+            .map(|s| format!("{} ({})", s.target.service, s.deployment_id))
+            .collect();
+        error.with_details([format!(
+            "CodeDeploy deployments started and not followed (CodeDeploy goes on with them): {}",
+            ids.join(", ")
+        )])
+    };
+
+    // A restart names no revision: each service goes on with the one it runs.
+    let (rolling, targets): (Vec<Service>, Vec<Option<&str>>) = services
+        .iter()
+        .zip(&plan.targets)
+        .filter(|(service, _)| blue_green.target(service).is_none())
+        .map(|(service, index)| (service.clone(), (!plan.restart).then(|| deployable[*index].arn.as_str())))
+        .unzip();
+    let mut watched = update_services(&ecs, settings, &rolling, &targets)
         .await
-        .map_err(|(error, updated)| partial(error, &updated))?;
-    let mut followed = if run.wait && !watched.is_empty() {
+        .map_err(|(error, updated)| partial(started_said(error), &updated))?;
+    let on_timeout = settings.on_timeout;
+    let (mut followed, blue_green_followed) = if run.wait && !(watched.is_empty() && started.is_empty()) {
         info!(
             "Waiting for {} deployment(s) to complete (WAIT_TIMEOUT {} s)",
-            watched.len(),
+            watched.len() + started.len(),
             run.wait_timeout.as_secs()
         );
         run.cancel.answered_by_action();
+        let rolling_watch = async {
+            if watched.is_empty() {
+                Ok(Vec::new())
+            } else {
+                watch::watch(&ecs, cluster, watched.clone(), deadline, run.pace_scale).await
+            }
+        };
+        let blue_green_follow = async {
+            match blue_green.client {
+                Some(client) if !started.is_empty() => {
+                    codedeploy::follow(client, &started, deadline, on_timeout, run.wait_timeout).await
+                }
+                _ => Ok(Vec::new()),
+            }
+        };
         tokio::select! {
-            result = watch::watch(&ecs, cluster, watched.clone(), deadline, run.pace_scale) => {
-                result.map_err(|failure| unfollowed(failure, &watched))?
+            (rolling, blue_green_result) = async { tokio::join!(rolling_watch, blue_green_follow) } => {
+                let rolling = rolling.map_err(|failure| started_said(unfollowed(failure, &watched)))?;
+                let blue_green_result = blue_green_result.map_err(|failure| {
+                    failure.into_error().with_details([format!(
+                        "CodeDeploy deployments not followed to the end (CodeDeploy goes on with them): {}.",
+                        started.iter().map(|s| s.deployment_id.as_str()).collect::<Vec<_>>().join(", ")
+                    )])
+                })?;
+                (rolling, blue_green_result)
             }
             () = run.cancel.cancelled() => {
-                let details = rollback::on_cancel(&ecs, settings, &watched).await;
+                let mut details = if watched.is_empty() {
+                    Vec::new()
+                } else {
+                    rollback::on_cancel(&ecs, settings, &watched).await
+                };
+                if let Some(client) = blue_green.client.filter(|_| !started.is_empty()) {
+                    details.push("CodeDeploy deployments started and not finished:".to_owned());
+                    details.extend(codedeploy::on_cancel(client, &started, on_timeout).await);
+                }
                 return Err(Error::Cancelled {
                     summary: format!(
                         "Cancelled (SIGTERM) while waiting for {} deployment(s)",
-                        watched.len()
+                        watched.len() + started.len()
                     ),
                     details,
                 });
             }
         }
     } else {
-        vec![Followed::in_progress(); watched.len()]
+        (
+            vec![Followed::in_progress(); watched.len()],
+            vec![Followed::in_progress(); started.len()],
+        )
     };
     for (w, done) in watched.iter_mut().zip(&followed) {
         if done.service_deployment.is_some() {
@@ -185,7 +280,11 @@ async fn roll_out(
             });
         }
     }
-    let verdicts: Vec<Verdict> = followed.iter().map(|f| f.verdict.clone()).collect();
+    let verdicts: Vec<Verdict> = followed
+        .iter()
+        .chain(&blue_green_followed)
+        .map(|f| f.verdict.clone())
+        .collect();
 
     let mut outcome = EcsOutcome {
         deregistered_revisions: None,
@@ -214,19 +313,26 @@ async fn roll_out(
                 rollback: done.rollback.clone(),
                 console_url: console_url(run, cluster, &w.service),
             })
+            .chain(
+                started
+                    .iter()
+                    .zip(&blue_green_followed)
+                    .map(|(s, done)| codedeploy::outcome(run, s, done)),
+            )
             .collect(),
     };
-    let failed: Vec<String> = watched
+    let failed: Vec<String> = outcome
+        .services
         .iter()
         .zip(&verdicts)
         .filter(|(_, verdict)| run.wait && **verdict != Verdict::Completed)
-        .map(|(w, verdict)| format!("{}: {verdict}", w.service))
+        .map(|(service, verdict)| format!("{}: {verdict}", service.name))
         .collect();
     if !failed.is_empty() {
         let summary = if failed.len() == 1 {
             format!("The deployment to {}", failed[0])
         } else {
-            format!("{} of {} deployments did not complete", failed.len(), watched.len())
+            format!("{} of {} deployments did not complete", failed.len(), verdicts.len())
         };
         // One failure is the headline itself; several are listed above it.
         let mut details = if failed.len() == 1 { Vec::new() } else { failed.clone() };
@@ -264,6 +370,7 @@ fn dry_run(
     services: &[Service],
     plan: &Plan,
     command_container: Option<&str>,
+    blue_green: BlueGreen<'_>,
 ) -> EcsOutcome {
     let existing = |revision: &Revision| match revision {
         Revision::New { .. } => (None, None),
@@ -291,7 +398,16 @@ fn dry_run(
             .map_or("its own command".to_owned(), |words| format!("{words:?}"));
         info!("Dry run: would run a one-off task, container {container} with {command}, and stop on failure");
     }
-    for service in services {
+    for (service, target) in services.iter().zip(&plan.targets) {
+        if let Some(blue_green) = blue_green.target(service) {
+            let revision = if plan.restart {
+                service.task_definition().map(str::to_owned)
+            } else {
+                existing(&plan.revisions[*target]).0
+            };
+            codedeploy::dry_run(settings, blue_green, revision.as_deref());
+            continue;
+        }
         let name = service.service_name().unwrap_or_default();
         let mut change = format!(
             "Dry run: would update {name} (now {})",

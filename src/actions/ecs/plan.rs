@@ -63,10 +63,12 @@ impl Plan {
     }
 }
 
-/// The listed services, checked: they exist, are active, and use the ECS deployment controller.
+/// The listed services, checked: they exist, are active, and use the ECS deployment controller
+/// (or CODE_DEPLOY, when `codedeploy` says the action deploys those too).
 pub(super) async fn describe_services(
     ecs: &aws_sdk_ecs::Client,
     settings: &EcsSettings,
+    codedeploy: bool,
 ) -> Result<Vec<Service>, Error> {
     let cluster = &settings.cluster;
     let (mut services, failures) = watch::describe(ecs, cluster, &settings.services)
@@ -117,17 +119,31 @@ pub(super) async fn describe_services(
             missing.push(format!("{name} (status {})", service.status().unwrap_or("unknown")));
         }
         let controller = service.deployment_controller().map(|c| c.r#type().clone());
-        if let Some(other @ (DeploymentControllerType::CodeDeploy | DeploymentControllerType::External)) = controller {
-            return Err(Error::BadInput {
-                summary: format!(
-                    "Service {name} uses the {} deployment controller, which this pipe does not deploy to (yet)",
-                    other.as_str()
-                ),
-                details: vec![
-                    "Blue/green (CODE_DEPLOY) and EXTERNAL deployments are planned; nothing was changed.".to_owned(),
-                    "Remove the service from SERVICE_NAME, or deploy it with CodeDeploy.".to_owned(),
-                ],
-            });
+        match controller {
+            Some(DeploymentControllerType::CodeDeploy) if !codedeploy => {
+                return Err(Error::BadInput {
+                    summary: format!(
+                        "Service {name} uses the CODE_DEPLOY deployment controller: rollback does not roll it back"
+                    ),
+                    details: vec![
+                        "Nothing was changed. Deploy the revision to go back to with ACTION: ecs-deploy and                          TASK_DEFINITION: <family:revision> (a new CodeDeploy deployment), or stop the deployment in                          progress with rollback in CodeDeploy."
+                            .to_owned(),
+                    ],
+                });
+            }
+            Some(DeploymentControllerType::External) => {
+                return Err(Error::BadInput {
+                    summary: format!(
+                        "Service {name} uses the EXTERNAL deployment controller, which this pipe does not deploy to"
+                    ),
+                    details: vec![
+                        "Nothing was changed. Remove the service from SERVICE_NAME, or deploy it with the tool that \
+                         manages its task sets."
+                            .to_owned(),
+                    ],
+                });
+            }
+            _ => {}
         }
     }
     if !missing.is_empty() {

@@ -44,7 +44,7 @@ pub(super) struct Choice {
 
 pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) -> Result<EcsOutcome, Error> {
     let ecs = clients.ecs();
-    let services = describe_services(&ecs, settings).await?;
+    let services = describe_services(&ecs, settings, false).await?;
     let choices = match &settings.task_definition {
         TaskDefinitionSource::Existing(reference) => named(&ecs, reference, &services).await?,
         _ => previous_revisions(&ecs, &settings.cluster, &services).await?,
@@ -59,7 +59,7 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         );
     }
     let plan = plan_of(&choices);
-    let result = roll_out(run, settings, &ecs, &services, &plan, None).await;
+    let result = roll_out(run, settings, &ecs, &services, &plan, None, Default::default()).await;
     match result {
         Ok(mut outcome) => {
             mark(&mut outcome, &choices);

@@ -1,6 +1,11 @@
 //! `ALARMS` during a traffic shift: CloudWatch alarms checked before anything changes (each
 //! must exist, none may be in ALARM), again as the shift starts, and throughout the shift's
-//! holds; one in ALARM stops the shift (the caller puts the alias back).
+//! holds; one in ALARM stops the shift (the caller puts the alias back). Only ALARM does, as in
+//! CodeDeploy ("If any of the specified alarms are activated, the deployment stops":
+//! https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-create-alarms.html):
+//! INSUFFICIENT_DATA (a new alarm, or a metric with no datapoints yet, as a canary's often has)
+//! is said, not acted on. Alarms that cannot be read stop the shift, as CodeDeploy's default
+//! (`ignorePollAlarmFailure` false) does.
 
 use std::time::{Duration, Instant};
 
@@ -81,6 +86,18 @@ impl Watch<'_> {
             "ALARMS: {} (none in ALARM); watched during the traffic shift",
             self.names.join(", ")
         );
+        let waiting: Vec<&str> = alarms
+            .iter()
+            .filter(|alarm| alarm.state == "INSUFFICIENT_DATA")
+            .map(|alarm| alarm.name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            info!(
+                "ALARMS: {} in INSUFFICIENT_DATA (no datapoints to judge yet): only ALARM stops the shift, as in \
+                 CodeDeploy",
+                waiting.join(", ")
+            );
+        }
         Ok(())
     }
 

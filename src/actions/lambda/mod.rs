@@ -14,6 +14,7 @@ mod configuration;
 mod function;
 mod image;
 pub mod package;
+mod pairing;
 mod progress;
 mod promote;
 pub(crate) mod provisioned;
@@ -172,6 +173,13 @@ pub async fn run(
     // ALARMS: each must exist and none be in ALARM, before anything changes.
     if !settings.alarms.is_empty() && settings.traffic_shift.is_gradual() {
         watch(settings, clients, deadline).check_before_any_change().await?;
+    }
+    // A new role or dead-letter queue: the new version could not share the alias with the old.
+    if let (Some(alias), Some((_, wanted))) = (&current_alias, &settings.configuration)
+        && settings.traffic_shift.is_gradual()
+        && alias.version != "$LATEST"
+    {
+        pairing::check_configuration(&lambda, settings, &alias.version, wanted).await?;
     }
     if let Some(version) = &settings.version {
         return promote::run(run, settings, clients, &current, version, current_alias).await;

@@ -2,6 +2,8 @@
 //! the new one (`RoutingConfig.AdditionalVersionWeights`), step by step, then points at the new
 //! version alone. Every UpdateAlias carries the RevisionId of the one before, so an alias
 //! changed by someone else meanwhile stops the shift instead of being overwritten.
+//! Both versions are checked first: Lambda splits an alias only between versions that pair
+//! (`pairing`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,6 +14,7 @@ use tracing::{info, warn};
 
 use super::alarms::Watch;
 use super::busy;
+use super::pairing;
 use super::progress::Progress;
 use super::release::{self, Alias, Shifting};
 use crate::aws::{self, AwsFailure};
@@ -54,6 +57,10 @@ pub(super) async fn shift(
             deadline,
         )
         .await;
+    }
+    if settings.version.is_none() {
+        // With VERSION, checked before any change (`promote`).
+        pairing::check_versions(lambda, settings, &current.version, version).await?;
     }
     let scale = settings.shift_time_scale.max(1);
     let takes = shift.duration() / scale;

@@ -277,6 +277,7 @@ mod tests {
             on_timeout: crate::domain::ecs::WhenUnfinished::Fail,
             on_failure: crate::domain::ecs::WhenUnfinished::Fail,
             keep_revisions: None,
+            codedeploy: Default::default(),
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Field {
     FunctionRole,
     S3Bucket,
     EcrRepository,
+    CodeDeployApplication,
+    CodeDeployDeploymentGroup,
     /// The permissions as a whole (too large).
     Permissions,
 }
@@ -42,6 +44,8 @@ impl Field {
             Field::FunctionRole => "--function-role-arn",
             Field::S3Bucket => "--s3-bucket",
             Field::EcrRepository => "--ecr-repository",
+            Field::CodeDeployApplication => "--codedeploy-application",
+            Field::CodeDeployDeploymentGroup => "--codedeploy-deployment-group",
             Field::Permissions => "--actions",
         }
     }
@@ -59,6 +63,8 @@ impl Field {
             Field::FunctionRole => "FUNCTION_CONFIGURATION",
             Field::S3Bucket => "S3_BUCKET",
             Field::EcrRepository => "ECR_REPOSITORY",
+            Field::CodeDeployApplication => "CODEDEPLOY_APPLICATION",
+            Field::CodeDeployDeploymentGroup => "CODEDEPLOY_DEPLOYMENT_GROUP",
             Field::Permissions => "POLICY_ACTIONS",
         }
     }
@@ -107,6 +113,15 @@ pub fn check(setup: &Setup) -> Vec<Problem> {
             .iter()
             .map(|v| (Field::EcrRepository, v.as_str())),
     );
+    if let Some(names) = &resources.codedeploy {
+        given.extend(names.application.as_deref().map(|v| (Field::CodeDeployApplication, v)));
+        given.extend(
+            names
+                .deployment_group
+                .as_deref()
+                .map(|v| (Field::CodeDeployDeploymentGroup, v)),
+        );
+    }
     let mut problems: Vec<Problem> = given
         .into_iter()
         .filter_map(|(field, value)| {

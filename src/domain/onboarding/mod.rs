@@ -101,8 +101,18 @@ pub struct Resources {
     pub infrastructure_roles: Vec<String>,
     /// `KEEP_REVISIONS`: deregister old revisions, after reading every service of the cluster.
     pub keep_revisions: bool,
+    /// ecs-deploy to services on the CODE_DEPLOY controller: CodeDeploy deployments in these
+    /// applications and groups (None each: the ECS console's names per service).
+    pub codedeploy: Option<CodeDeployNames>,
     /// `KEEP_VERSIONS`: list versions and aliases, delete old versions (qualified ARNs only).
     pub keep_versions: bool,
+}
+
+/// `CODEDEPLOY_APPLICATION` / `CODEDEPLOY_DEPLOYMENT_GROUP`, when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeDeployNames {
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
 }
 
 /// The second role of a chain: another account's role that admits the first one.

@@ -2,7 +2,7 @@
 //! the README. Resources are narrowed by the names given; `iam:PassRole` only ever names roles.
 
 use super::policy::{Policy, Statement};
-use super::{DeployAction, Setup, Spelling};
+use super::{CodeDeployNames, DeployAction, Setup, Spelling};
 
 /// What the ECR push needs (issue 10's list), besides `ecr:GetAuthorizationToken` on `*`.
 pub const ECR_PUSH: [&str; 7] = [
@@ -204,6 +204,9 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
             vec!["*".to_owned()],
         ));
     }
+    if let Some(names) = &resources.codedeploy {
+        statements.extend(codedeploy(names, cluster, &resources.services, arns));
+    }
     if !resources.pass_roles.is_empty() {
         statements.push(
             Statement::allow("PassTaskRoles", &["iam:PassRole"], resources.pass_roles.clone()).when(
@@ -230,6 +233,66 @@ fn ecs(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
         );
     }
     statements
+}
+
+/// ecs-deploy to CODE_DEPLOY services (CodeDeploy permissions reference,
+/// https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
+/// deployments on the deployment group ARN (`deploymentgroup:<application>/<group>`);
+/// CreateDeployment also registers the AppSpec as a revision of the application and reads the
+/// group's deployment configuration; the deployment's targets have no resource type (`*`).
+/// No `iam:PassRole`: CodeDeploy acts with the deployment group's own service role, which the
+/// group already names; the task definition's roles are passed at RegisterTaskDefinition.
+fn codedeploy(names: &CodeDeployNames, cluster: Option<&str>, services: &[String], arns: &Arns<'_>) -> Vec<Statement> {
+    let cluster = cluster.unwrap_or("*");
+    let per_service: Vec<(String, String)> = if services.is_empty() {
+        vec![(format!("AppECS-{cluster}-*"), format!("DgpECS-{cluster}-*"))]
+    } else {
+        services
+            .iter()
+            .map(|service| (format!("AppECS-{cluster}-{service}"), format!("DgpECS-{cluster}-{service}")))
+            .collect()
+    };
+    let mut applications: Vec<String> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    for (default_application, default_group) in per_service {
+        let application = names.application.clone().unwrap_or(default_application);
+        let group = names.deployment_group.clone().unwrap_or(default_group);
+        let application_arn = arns.of("codedeploy", &format!("application:{application}"));
+        let group_arn = arns.of("codedeploy", &format!("deploymentgroup:{application}/{group}"));
+        if !applications.contains(&application_arn) {
+            applications.push(application_arn);
+        }
+        if !groups.contains(&group_arn) {
+            groups.push(group_arn);
+        }
+    }
+    vec![
+        Statement::allow(
+            "CodeDeployDeployments",
+            &[
+                "codedeploy:GetDeploymentGroup",
+                "codedeploy:CreateDeployment",
+                "codedeploy:GetDeployment",
+                "codedeploy:StopDeployment",
+            ],
+            groups,
+        ),
+        Statement::allow(
+            "CodeDeployRevisions",
+            &["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+            applications,
+        ),
+        Statement::allow(
+            "CodeDeployConfigs",
+            &["codedeploy:GetDeploymentConfig"],
+            vec![arns.of("codedeploy", "deploymentconfig:*")],
+        ),
+        Statement::allow(
+            "CodeDeployTargets",
+            &["codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets"],
+            vec!["*".to_owned()],
+        ),
+    ]
 }
 
 fn lambda(setup: &Setup, arns: &Arns<'_>) -> Vec<Statement> {
@@ -450,6 +513,48 @@ mod tests {
             .iter()
             .find(|s| s["Sid"] == sid)
             .unwrap_or_else(|| panic!("no statement {sid} in {policy:#}"))
+    }
+
+    #[test]
+    fn codedeploy_is_scoped_to_the_groups_and_passes_no_role() {
+        let mut setup = setup();
+        setup.actions = vec![DeployAction::EcsDeploy];
+        setup.resources.region = Some("eu-west-1".into());
+        setup.resources.cluster = Some("prod".into());
+        setup.resources.services = vec!["web".into(), "api".into()];
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert!(
+            !policy.to_string().contains("codedeploy:"),
+            "no CodeDeploy permission unless asked"
+        );
+        setup.resources.codedeploy = Some(CodeDeployNames::default());
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "CodeDeployDeployments")["Resource"],
+            serde_json::json!([
+                "arn:aws:codedeploy:eu-west-1:111111111111:deploymentgroup:AppECS-prod-web/DgpECS-prod-web",
+                "arn:aws:codedeploy:eu-west-1:111111111111:deploymentgroup:AppECS-prod-api/DgpECS-prod-api"
+            ])
+        );
+        assert_eq!(
+            statement(&policy, "CodeDeployConfigs")["Resource"],
+            "arn:aws:codedeploy:eu-west-1:111111111111:deploymentconfig:*"
+        );
+        assert_eq!(policy.to_string().matches("iam:PassRole").count(), 0);
+        setup.resources.codedeploy = Some(CodeDeployNames {
+            application: Some("shop".into()),
+            deployment_group: None,
+        });
+        setup.resources.services = vec!["web".into()];
+        let policy = oidc_role(&setup, &setup.literal_spelling(None)).unwrap().to_value();
+        assert_eq!(
+            statement(&policy, "CodeDeployRevisions")["Resource"],
+            "arn:aws:codedeploy:eu-west-1:111111111111:application:shop"
+        );
+        assert_eq!(
+            statement(&policy, "CodeDeployDeployments")["Resource"],
+            "arn:aws:codedeploy:eu-west-1:111111111111:deploymentgroup:shop/DgpECS-prod-web"
+        );
     }
 
     #[test]
