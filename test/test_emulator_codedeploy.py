@@ -161,6 +161,8 @@ def test_stop_with_rollback_moves_traffic_back(scn, emulator):
     assert scn.describe_service()["taskDefinition"] == td2
     answer = cd.stop_deployment(deploymentId=did, autoRollbackEnabled=True)
     assert answer["status"] == "Pending"
+    held = cd.get_deployment(deploymentId=did)["deploymentInfo"]  # the stop is not done yet
+    assert held["status"] == "InProgress" and "rollbackInfo" not in held
     info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
     assert info["status"] == "Stopped" and info["errorInformation"]["code"] == "MANUAL_STOP"
     rollback = scn.wait(info["rollbackInfo"]["rollbackDeploymentId"])
@@ -177,7 +179,7 @@ def test_stop_without_rollback_leaves_traffic_where_it_was(scn):
     for _ in range(3):  # Install done: green exists, no traffic
         cd.get_deployment(deploymentId=did)
     cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)
-    info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
+    info = scn.wait(did)
     assert info["status"] == "Stopped" and "rollbackInfo" not in info
     assert scn.target(did)["status"] == "Failed"  # TargetStatus has no Stopped
     weights = {s["taskSetLabel"]: s["trafficWeight"] for s in scn.target(did)["taskSetsInfo"]}
@@ -421,3 +423,35 @@ def test_describe_services_shows_both_task_sets_while_green_starts(scn):
     cd.get_deployment(deploymentId=did)  # Install done
     sets = {s["taskDefinition"]: s for s in scn.describe_service()["taskSets"]}
     assert sets[td2]["stabilityStatus"] == "STEADY_STATE" and sets[td2]["runningCount"] == 2
+
+
+def test_a_stop_takes_the_scenario_s_polls_and_no_lifecycle_progress_meanwhile(scn, emulator):
+    cd = scn.client("codedeploy")
+    scn.next_deployment(stop_polls=3)
+    did = scn.create_deployment(scn.register_revision(image_tag="2"))
+    for _ in range(3):  # Install done: green exists
+        cd.get_deployment(deploymentId=did)
+    before = events_of(scn.target(did))
+    cd.stop_deployment(deploymentId=did, autoRollbackEnabled=True)
+    for _ in range(3):
+        info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
+        assert info["status"] == "InProgress" and "rollbackInfo" not in info
+    assert events_of(scn.target(did)) == before, "held where it was while stopping"
+    with pytest.raises(ClientError) as e:
+        cd.create_deployment(applicationName=scn.application, deploymentGroupName=scn.deployment_group,
+                             revision={"revisionType": "AppSpecContent",
+                                       "appSpecContent": {"content": scn.appspec(scn.task_definition_arn)}})
+    assert error_of(e)[0] == "DeploymentLimitExceededException", "a stopping deployment is still active"
+    info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
+    assert info["status"] == "Stopped" and info["rollbackInfo"]["rollbackDeploymentId"]
+    [stop] = emulator.requests("codedeploy", "StopDeployment")
+    assert stop["rollback_requested"] is True and stop["stopped_at_once"] is False
+
+
+def test_stop_polls_zero_stops_at_once(scn):
+    cd = scn.client("codedeploy")
+    scn.next_deployment(stop_polls=0)
+    did = scn.create_deployment(scn.register_revision(image_tag="2"))
+    cd.get_deployment(deploymentId=did)
+    cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)
+    assert cd.get_deployment(deploymentId=did)["deploymentInfo"]["status"] == "Stopped"

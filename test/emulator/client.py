@@ -317,7 +317,7 @@ class Emulator:
 
     def codedeploy_deployment(self, outcome="succeed", fail_at=None, alarm=None, diagnostics=None, error=None,
                               polls_per_event=1, seconds_per_event=None, ready_wait=None, termination_wait=False,
-                              application=None, deployment_group=None, count=1):
+                              application=None, deployment_group=None, stop_polls=None, count=1):
         """How the next `count` CodeDeploy ECS deployments (into `application`/`deployment_group`,
         or any) go: outcome succeed | alarm (`alarm` trips after `fail_at`: Stopped, ALARM_ACTIVE)
         | fail at the lifecycle event `fail_at` (the failed event's
@@ -325,12 +325,13 @@ class Emulator:
         message}); one lifecycle event per `polls_per_event` GetDeployment polls, or per
         `seconds_per_event` seconds; `ready_wait` / `termination_wait`: True (until
         ContinueDeployment) or a number of ticks (a ready wait that runs out is Stopped, TIMEOUT;
-        None: the group's deploymentReadyOption)."""
+        None: the group's deploymentReadyOption); `stop_polls`: polls after a StopDeployment that
+        still see the deployment as it was (default 1; 0: stopped at once)."""
         body = {"outcome": outcome, "polls_per_event": polls_per_event, "termination_wait": termination_wait,
                 "count": count}
         optional = {"fail_at": fail_at, "alarm": alarm, "diagnostics": diagnostics, "error": error,
                     "seconds_per_event": seconds_per_event, "ready_wait": ready_wait,
-                    "application": application, "deployment_group": deployment_group}
+                    "application": application, "deployment_group": deployment_group, "stop_polls": stop_polls}
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._call("POST", "codedeploy/deployment", body)["deployment"]
 

@@ -29,7 +29,10 @@ applications, deployment groups and the deployments' records, this module moves 
   id not in that form → `InvalidDeploymentTargetIdException` "Invalid id X for ECS deployment,
   valid Id should be in format <cluster-name>:<service-name>" (awsdocs/amazon-ecs-developer-guide
   #112); before the deployment starts → `DeploymentNotStartedException` (API reference).
-- **StopDeployment**: `Stopped`, `errorInformation` MANUAL_STOP; with `autoRollbackEnabled` (or,
+- **StopDeployment**: answered `Pending` (API_StopDeployment.html); the deployment holds where
+  it is for the scenario's `stop_polls` polls, then reads `Stopped` (kayac/ecspresso#673/#679:
+  peers poll GetDeployment after it until Stopped and rollbackInfo appear),
+  `errorInformation` MANUAL_STOP; with `autoRollbackEnabled` (or,
   when not given, the group's DEPLOYMENT_STOP_ON_REQUEST) a rollback deployment (creator
   `codeDeployRollback`) puts traffic back on Blue and drops Green; `rollbackInfo` on both.
   Without rollback the task sets stay where they are (unverified). A failed deployment rolls back
@@ -57,6 +60,7 @@ Scenario `POST /_layer/codedeploy/deployment` decides how the next deployment(s)
 | `seconds_per_event` | none | One tick per this many seconds of wall clock instead of polls. |
 | `ready_wait` | group's | `true`: status Ready after AfterAllowTestTraffic until ContinueDeployment; N: Ready for N ticks, then `Stopped` (TIMEOUT) as STOP_DEPLOYMENT's wait period ends. Default: true when the group's deploymentReadyOption is STOP_DEPLOYMENT. |
 | `termination_wait` | `false` | `true`: after AfterAllowTraffic, InProgress with Blue kept until ContinueDeployment(TERMINATION_WAIT); N: N ticks. |
+| `stop_polls` | 1 | Polls after a StopDeployment that still see the deployment as it was; the next reads `Stopped` (and names the rollback deployment). 0: stopped at once. |
 | `count` | 1 | How many deployments it applies to. |
 
 `GET /_layer/codedeploy/deployments` lists every deployment's summary (status, events, appspec,
@@ -79,7 +83,7 @@ from .protocol import Response, aws_error
 
 OUTCOMES = ("succeed", "fail", "alarm")
 SCRIPT_FIELDS = {"application", "deployment_group", "outcome", "fail_at", "alarm", "diagnostics", "error",
-                 "polls_per_event", "seconds_per_event", "ready_wait", "termination_wait", "count"}
+                 "polls_per_event", "seconds_per_event", "ready_wait", "termination_wait", "stop_polls", "count"}
 DEFAULT_CONFIG = "CodeDeployDefault.ECSAllAtOnce"
 ROLLBACK_MESSAGES = {
     "failure": "Automatic rollback triggered by the failure of deployment {id}: rollback deployment {rid}.",
@@ -212,11 +216,14 @@ def c_deployment(layer, body, query):
     polls = body.get("polls_per_event", 1)
     if not isinstance(polls, int) or polls < 1:
         raise _control_error("polls_per_event must be a number >= 1")
+    stop_polls = body.get("stop_polls", 1)
+    if not isinstance(stop_polls, int) or isinstance(stop_polls, bool) or stop_polls < 0:
+        raise _control_error("stop_polls must be a number of polls >= 0")
     seconds = body.get("seconds_per_event")
     if seconds is not None and (not isinstance(seconds, (int, float)) or seconds <= 0):
         raise _control_error("seconds_per_event must be a number of seconds > 0")
     script = {"outcome": outcome, "fail_at": fail_at, "polls_per_event": polls, "seconds_per_event": seconds,
-              "count": int(body.get("count", 1))}
+              "stop_polls": stop_polls, "count": int(body.get("count", 1))}
     for field in ("application", "deployment_group", "alarm", "diagnostics", "error", "ready_wait", "termination_wait"):
         if field in body:
             script[field] = copy.deepcopy(body[field])

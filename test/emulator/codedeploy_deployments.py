@@ -13,6 +13,14 @@ wall clock when the scenario says so. Each tick finishes one lifecycle event and
        Succeeded
 
 A rollback deployment (creator codeDeployRollback) puts the traffic back on blue and drops green.
+
+A StopDeployment is not done when it is answered (its answer is `Pending`): the deployment holds
+where it is, still in its status, for `stop_polls` polls (default 1), then reads `Stopped`, with
+its rollback deployment in `rollbackInfo` from that same look. Peers poll for it: ecspresso
+retries GetDeployment after StopDeployment until the status is Stopped *and* rollbackInfo names
+the rollback deployment (kayac/ecspresso#673, "Sometimes failed to wait until the deployment was
+completed"; #679, "After StopDeployment, CodeDeploy creates a new rollback deployment"). How many
+polls real AWS takes: unverified.
 """
 
 import copy
@@ -139,6 +147,7 @@ class Deployment:
         self.ticks = 0
         self.clock_base = (now, 0)
         self.wait = None  # ("READY_WAIT" | "TERMINATION_WAIT", ticks left or None for ever)
+        self.stopping = None  # a StopDeployment not done yet: {"polls": left, "roll_back": bool}
         self.blue = next((s for s in self.sets if s.status == "PRIMARY"), None)
         self.green = None
         self.old_td = self.blue.task_definition if self.blue else None
@@ -164,6 +173,13 @@ class Deployment:
         """A look at the deployment (poll: it counts as a poll) moves it to where time has got."""
         if poll:
             self.polls += 1
+        if self.stopping is not None:
+            # Held where it is until the stop is done (no lifecycle progress meanwhile).
+            if poll:
+                self.stopping["polls"] -= 1
+            if self.stopping["polls"] < 0:
+                self.stop(now, self.stopping["roll_back"])
+            return
         seconds = self.script.get("seconds_per_event")
         if seconds:
             base_time, base_ticks = self.clock_base
@@ -335,6 +351,17 @@ class Deployment:
         if status == "Failed" and self.st.rolls_back_on(self, "DEPLOYMENT_FAILURE"):
             self.st.roll_back(self, now, "failure")
 
+    def request_stop(self, now, roll_back, polls):
+        """StopDeployment: done after `polls` more polls (0: at once); -> whether it is done."""
+        if self.stopping is not None:
+            return False
+        self.wait = None  # a Ready or termination wait is over: the deployment is being stopped
+        if polls <= 0:
+            self.stop(now, roll_back)
+            return True
+        self.stopping = {"polls": int(polls), "roll_back": bool(roll_back)}
+        return False
+
     def stop(self, now, roll_back, code="MANUAL_STOP", message="The deployment was stopped by a StopDeployment request.",
              why="stop"):
         for e in self.events:
@@ -344,7 +371,7 @@ class Deployment:
         # Skipped, Unknown, Ready): Failed, as the deployment overview counts it (unverified).
         self.status, self.target_status = "Stopped", "Failed"
         self.completed, self.updated = now, now
-        self.phases, self.wait = [], None
+        self.phases, self.wait, self.stopping = [], None, None
         self.error = {"code": code, "message": message}
         if roll_back:
             self.st.roll_back(self, now, why)
@@ -404,6 +431,7 @@ class Deployment:
             "service": self.target_id(), "task_definition": self.new_td, "previous_task_definition": self.old_td,
             "events": {e["lifecycleEventName"]: e["status"] for e in self.events},
             "error": self.error, "rollback": self.rollback_info, "polls": self.polls, "wait": self.wait and self.wait[0],
+            "stopping": copy.deepcopy(self.stopping),
             "appspec": copy.deepcopy(self.appspec and {k: v for k, v in self.appspec.items() if k != "document"}),
             "rollback_of": self.rollback_of.id if self.rollback_of else None,
         }

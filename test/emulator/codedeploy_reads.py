@@ -180,9 +180,13 @@ def j_stop(layer, req):
             return refusal("DeploymentAlreadyCompletedException", f"The deployment {dep.id} is already completed.")
         asked = req.params.get("autoRollbackEnabled")
         roll_back = st.rolls_back_on(dep, "DEPLOYMENT_STOP_ON_REQUEST") if asked is None else bool(asked)
-        dep.stop(time.time(), roll_back)
+        polls = dep.script.get("stop_polls", 1)
+        done = dep.request_stop(time.time(), roll_back, polls)
         sync(dep)
-        req.notes["record"] = {"rollback": dep.rollback_info}
+        # What the request asked, and when it takes effect (a later poll, as CodeDeploy's
+        # StopDeployment answers Pending and the deployment reads Stopped afterwards).
+        req.notes["record"] = {"rollback_requested": roll_back, "stopped_at_once": done,
+                               "rollback": dep.rollback_info}
     return answer({"status": "Pending",
                     "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances"})
 
