@@ -457,3 +457,14 @@ def test_stop_polls_zero_stops_at_once(scn):
     cd.get_deployment(deploymentId=did)
     assert cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)["status"] == "Succeeded"
     assert cd.get_deployment(deploymentId=did)["deploymentInfo"]["status"] == "Stopped"
+
+
+def test_a_network_configuration_is_all_or_none(scn):
+    td2 = scn.register_revision(image_tag="2")
+    partial = {"AwsvpcConfiguration": {"Subnets": scn.subnets}}
+    info = scn.wait(scn.create_deployment(content=scn.appspec(td2, NetworkConfiguration=partial)))
+    assert info["status"] == "Failed" and info["errorInformation"]["code"] == "INVALID_REVISION"
+    assert "SecurityGroups, AssignPublicIp" in info["errorInformation"]["message"]
+    whole = {"AwsvpcConfiguration": {"Subnets": scn.subnets, "SecurityGroups": scn.security_groups,
+                                     "AssignPublicIp": "DISABLED"}}
+    assert scn.wait(scn.create_deployment(content=scn.appspec(td2, NetworkConfiguration=whole)))["status"] == "Succeeded"
