@@ -210,13 +210,15 @@ def test_a_version_with_another_role_is_published_but_not_shifted_to(fn):
     assert alias_now(fn) == (one, {})
 
 
-def test_version_with_another_dead_letter_queue_is_refused_before_any_change(fn):
+@pytest.mark.parametrize("dry_run", ["false", "true"])
+def test_version_with_another_dead_letter_queue_is_refused_before_any_change(fn, dry_run):
     one = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
     fn.boto.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=one)
     queue = f"arn:aws:sqs:us-east-1:{fn.fn.account}:api-dlq"
     fn.boto.update_function_configuration(FunctionName=FUNCTION, DeadLetterConfig={"TargetArn": queue})
     two = fn.boto.publish_version(FunctionName=FUNCTION)["Version"]
-    result = fn.run(VERSION=two, ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST)
+    result = fn.run(VERSION=two, ALIAS="live", TRAFFIC_SHIFT="canary:10%:5m", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=FAST,
+                    DRY_RUN=dry_run)
 
     assert result.code == 2, result
     assert f"version {one} has dead-letter queue none and version {two} {queue}" in result.final_line, result

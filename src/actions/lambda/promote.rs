@@ -55,6 +55,12 @@ pub(super) async fn run(
     };
     check_version_exists(lambda, function, version, "VERSION").await?;
     let from = current_alias.as_ref().map(|alias| alias.version.clone());
+    // Before any change (a dry run too): the two versions must be able to share the alias.
+    if let Some(from) = from.as_deref().filter(|from| *from != version && *from != "$LATEST")
+        && settings.traffic_shift.is_gradual()
+    {
+        super::pairing::check_versions(lambda, settings, from, version).await?;
+    }
     if run.dry_run {
         match &from {
             Some(from) if settings.traffic_shift.is_gradual() && from != version => info!(

@@ -58,7 +58,10 @@ pub(super) async fn shift(
         )
         .await;
     }
-    pairing::check_versions(lambda, settings, &current.version, version).await?;
+    if settings.version.is_none() {
+        // With VERSION, checked before any change (`promote`).
+        pairing::check_versions(lambda, settings, &current.version, version).await?;
+    }
     let scale = settings.shift_time_scale.max(1);
     let takes = shift.duration() / scale;
     let left = deadline.saturating_duration_since(Instant::now());
