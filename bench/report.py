@@ -71,9 +71,10 @@ def _table(headers, lines):
     return "\n".join(out)
 
 
-def write_markdown(path, rows, tools, scaling, notes, smoke, runs):
-    """The whole BENCHMARKS.md. `tools`: side-by-side Tool objects; `scaling`: (services, cpu ms,
-    wall ms, calls) per service count; `notes`: explanations of missed targets."""
+def write_markdown(path, rows, tools, scaling, notes, smoke, runs, sections=()):
+    """The whole BENCHMARKS.md. `tools`: side-by-side Tool objects; `scaling`: a dict per service
+    count (bench/keepalive.py); `notes`: explanations of missed targets; `sections`: (heading,
+    markdown) of further sections, in order."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Benchmarks",
@@ -110,24 +111,27 @@ def write_markdown(path, rows, tools, scaling, notes, smoke, runs):
         "log records it): that share is the same work for every tool, and real AWS replaces it",
         "with its own latency (tens of ms a call), which shrinks every ratio on real AWS.",
         "",
-        "## Scaling",
+        "## CPU per AWS call",
         "",
-        "ecs-deploy of an image change to N services, each rolling out and followed to the end.",
-        "Pipe-side time is the pipe's own CPU time (user + system): the emulator's request handling",
-        "and the waits between polls are excluded.",
+        "ecs-deploy of an image change to N services, each rolling out and followed to the end;",
+        "median of the runs. CPU is the pipe's user + system time (the emulator's request handling",
+        "and the waits between polls are not in it); calls and connections are counted from the",
+        "emulator's request log. The emulator keeps connections alive between requests, as AWS",
+        "does, so a call on an open connection costs no TCP set-up; per call is the run's CPU over",
+        "its calls, start-up included (it dominates at one service).",
         "",
-        _table(["services", "pipe-side ms", "of which user / system", "wall ms", "AWS calls"],
-               [(n, f"{cpu:.1f}", f"{user:.1f} / {system:.1f}", f"{wall:.0f}", calls)
-                for n, cpu, wall, calls, user, system in scaling]),
-        "",
-        "The emulator's server (werkzeug) answers every request with `Connection: close`, so each",
-        "call costs the pipe a new TCP connection (socket, connect, shutdown, close); AWS keeps",
-        "connections alive, and the pipe's pool reuses them.",
+        _table(["services", "pipe CPU ms", "of which user / system", "AWS calls", "CPU per call ms",
+                "connections", "wall ms"],
+               [(line["services"], f"{line['cpu']:.1f}", f"{line['user']:.1f} / {line['system']:.1f}",
+                 f"{line['calls']:.0f}", f"{line['per_call']:.2f}", f"{line['connections']:.0f}",
+                 f"{line['wall']:.0f}") for line in scaling]),
         "",
     ]
     from waiting import section as waiting_section  # bench/waiting.py: its own section
 
     parts += waiting_section()
+    for heading, text in sections or ():
+        parts += [f"## {heading}", "", text, ""]
     if notes:
         parts += ["## Targets missed, and why", ""]
         parts += [f"- **{name}**: {text}" for name, text in notes]

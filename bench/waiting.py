@@ -133,9 +133,10 @@ def measure(base_url, binary, smoke=False):
     return results
 
 
-def rows(base_url, binary, smoke=False):
-    """BENCHMARKS.md rows: median detection delay and calls per minute, pipe and CLI, per case."""
-    results = measure(base_url, binary, smoke)
+def rows(base_url, binary, smoke=False, results=None):
+    """BENCHMARKS.md rows: median detection delay and calls per minute, pipe and CLI, per case
+    (of `results` when given: measure()'s, which the step-overhead table uses too)."""
+    results = results if results is not None else measure(base_url, binary, smoke)
     out = []
     for count in sorted({count for _, count, _, _ in results}):
         for tool, label in (("pipe", "pipe"), ("cli", "aws ecs wait services-stable")):

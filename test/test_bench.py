@@ -29,7 +29,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     report = output.read_text()
     assert "SMOKE MODE" in report
-    for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## Scaling", "## Method", "## Rerun"):
+    for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## CPU per AWS call", "## Method",
+                    "## Rerun"):
         assert heading in report, heading
 
     # Each tool deployed and was measured: a wall time, and AWS calls counted from the emulator.
@@ -47,12 +48,14 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
             assert re.match(r"\d+\.\d MB|\d+\.\d \(", rss), (name, rss)
 
     # The pipe's own figures: sizes, start-up, scaling, waiting, Lambda.
-    for row in ("image, uncompressed", "image, compressed", "start → first AWS request", "pipe-side time",
+    for row in ("image, uncompressed", "image, compressed", "start → first AWS request", "pipe CPU per AWS call",
                 "API calls per minute of waiting", "zipping", "peak RSS of the deploy",
                 "image via the daemon / docker push", "image from its docker save archive / docker push",
                 "peak RSS of the archive push"):
         assert row in report, row
-    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| \d+ \| (\d+) \|$", report, re.M)
-    assert [int(n) for n, _ in scaling] == [1, 3, 5], report
+    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report, re.M)
+    assert [int(n) for n, _, _ in scaling] == [1, 3, 5], report
     # More services, more calls (one UpdateService each), but batched reads.
     assert int(scaling[-1][1]) > int(scaling[0][1])
+    # The emulator keeps connections alive and the pipe reuses them: fewer connections than calls.
+    assert all(int(connections) < int(calls) for _, calls, connections in scaling), scaling

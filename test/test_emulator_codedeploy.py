@@ -426,6 +426,18 @@ def test_describe_services_shows_both_task_sets_while_green_starts(scn):
     assert sets[td2]["stabilityStatus"] == "STEADY_STATE" and sets[td2]["runningCount"] == 2
 
 
+def test_a_rollback_goes_on_while_only_the_failed_deployment_is_polled(scn, emulator):
+    cd = scn.client("codedeploy")
+    scn.next_deployment(outcome="fail", fail_at="AfterAllowTraffic")
+    did = scn.create_deployment(scn.register_revision(image_tag="2"))
+    for _ in range(15):
+        info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
+    assert info["status"] == "Failed"
+    rollback = next(d for d in emulator.codedeploy_deployments()["deployments"] if d["rollback_of"] == did)
+    assert rollback["status"] == "Succeeded"
+    assert scn.describe_service()["taskDefinition"] == scn.task_definition_arn
+
+
 def test_a_stop_takes_the_scenario_s_polls_and_no_lifecycle_progress_meanwhile(scn, emulator):
     cd = scn.client("codedeploy")
     scn.next_deployment(stop_polls=3)

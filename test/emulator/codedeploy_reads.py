@@ -19,11 +19,17 @@ from .protocol import aws_error
 
 
 def _deployment(layer, did, poll=False):
+    """The deployment, moved to where time has got; a rollback it started moves with it (CodeDeploy
+    carries a rollback out whether or not anyone follows it)."""
     st = state(layer)
     dep = st.deployments.get(did)
     if dep is not None:
         dep.look(time.time(), poll)
         sync(dep)
+        rollback = st.deployments.get((dep.rollback_info or {}).get("rollbackDeploymentId"))
+        if rollback is not None and rollback is not dep:
+            rollback.look(time.time(), poll)
+            sync(rollback)
     return dep
 
 

@@ -1,0 +1,100 @@
+"""What each AWS client costs in the binary (issue 23), measured with `cargo bloat` on a release
+build made as scripts/build-image makes it (static, LTO, opt-level z) but with its symbols kept
+(the shipped binary is stripped, and has none to attribute). It builds in target/bloat, so it does
+not disturb the image's build; the first time is a whole release build (minutes), later ones
+rebuild what changed.
+
+Every function of the .text section is given to the first group whose crate it belongs to, or
+whose types its name mentions (a generic instantiated over `aws_sdk_ecs::types::Service` is ECS's
+cost even when it lives in `core`). LTO inlines across crates, so the attribution is approximate:
+code inlined into a caller counts for the caller.
+
+Entry point for bench/bench.py: `client_costs(smoke) -> (rows, markdown)`.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from report import Row
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = "x86_64-unknown-linux-gnu"
+OWN = "aws_role_deploy"
+
+
+def _sdk(crate):
+    return lambda function: function["crate"] == crate or f"{crate}::" in function["name"]
+
+
+def _own(word):
+    return lambda function: function["crate"] == OWN and word in function["name"]
+
+
+def _crates(*prefixes):
+    return lambda function: function["crate"].startswith(prefixes)
+
+
+# (group, how to recognise its functions, is it one client's own cost)
+GROUPS = [
+    ("STS (AWS SDK)", _sdk("aws_sdk_sts"), True),
+    ("ECS (AWS SDK)", _sdk("aws_sdk_ecs"), True),
+    ("ECR API (AWS SDK)", _sdk("aws_sdk_ecr"), True),
+    ("Lambda (AWS SDK)", _sdk("aws_sdk_lambda"), True),
+    ("S3 (AWS SDK)", _sdk("aws_sdk_s3"), True),
+    ("CloudWatch (signed by hand)", _own("cloudwatch"), True),
+    ("CodeDeploy (signed by hand)", _own("codedeploy"), True),
+    ("ECR registry push (the pipe's own, on hyper)", _own("::actions::ecr::"), True),
+    ("the rest of the pipe's own code", _crates(OWN), False),
+    ("SDK runtime, shared by the SDK clients (smithy, sigv4, aws-config, aws-runtime)",
+     _crates("aws_smithy", "aws_runtime", "aws_sigv4", "aws_config", "aws_types", "aws_credential_types"), False),
+    ("TLS (rustls, aws-lc)", _crates("rustls", "aws_lc", "webpki", "untrusted"), False),
+    ("HTTP and async runtime (hyper, tokio, http, tower)", _crates("hyper", "tokio", "http", "h2", "tower", "mio"), False),
+    ("Rust's standard library", _crates("std", "core", "alloc"), False),
+    ("everything else (serde, zip, tracing…)", lambda function: True, False),
+]
+
+
+def _bloat():
+    env = {**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target" / "bloat"),
+           "RUSTFLAGS": "-C target-feature=+crt-static", "CARGO_PROFILE_RELEASE_STRIP": "false"}
+    done = subprocess.run(["cargo", "bloat", "--release", "--locked", "--target", TARGET, "-n", "0",
+                           "--message-format", "json"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"cargo bloat failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def client_costs(smoke):
+    """(rows, markdown) of the "What each client costs" section."""
+    if smoke:
+        return [], "Not measured in smoke mode: it needs a release build of its own (`bench/run` makes it)."
+    if shutil.which("cargo-bloat") is None:
+        return [], "Not measured: `cargo bloat` is not installed (`cargo install cargo-bloat`)."
+    report = _bloat()
+    sizes = {name: 0 for name, _, _ in GROUPS}
+    for function in report["functions"]:
+        name = next(name for name, matches, _ in GROUPS if matches(function))
+        sizes[name] += function["size"]
+    text = report["text-section-size"]
+    lines = ["| | .text KiB | share of .text |", "| --- | --- | --- |"]
+    for name, _, own in GROUPS:
+        label = name if own else f"*{name}*"
+        lines.append(f"| {label} | {sizes[name] / 1024:.0f} | {sizes[name] / text:.1%} |")
+    lines.append(f"| **.text in all** (of a {report['file-size'] / 1e6:.1f} MB unstripped file) | "
+                 f"{text / 1024:.0f} | 100% |")
+    markdown = "\n".join([
+        "`cargo bloat` of a release build made as the image's (static, LTO, opt-level z), symbols kept;",
+        "each function of .text goes to the first row whose crate it is in or whose types it names.",
+        "Rows in italics are shared by every client, not one client's cost. LTO inlines across",
+        "crates, so this is approximate: inlined code counts for its caller. The image holds the",
+        "stripped binary, gzip-compressed when pulled.",
+        "",
+        *lines,
+    ])
+    clients = [(name, sizes[name]) for name, _, own in GROUPS if own]
+    rows = [Row("Size", "binary .text, by client (cargo bloat)",
+                ", ".join(f"{name.split(' (')[0]} {size / 1024:.0f} KiB" for name, size in clients))]
+    return rows, markdown
