@@ -184,7 +184,7 @@ pub async fn watch(
                 let arns: Vec<String> = followed()
                     .filter_map(|f| f.watched.service_deployment.clone())
                     .collect();
-                let needed = followed().any(|f| f.outlook.needs_service_deployment(since, scale));
+                let needed = followed().any(|f| f.outlook.needs_service_deployment(since, scale, others(&follows, f)));
                 (arns, needed)
             };
             let mut found = service_deployment::Described::default();
@@ -215,10 +215,11 @@ pub async fn watch(
             if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
                 Ok(Poll::Ready(()))
             } else {
+                // The deploy can end any moment only when each rollout of it can.
                 let soon = follows
                     .iter()
                     .filter(|f| f.verdict == Verdict::InProgress)
-                    .any(|f| f.outlook.soon() || f.awaits_service_deployment());
+                    .all(|f| f.outlook.soon() || f.awaits_service_deployment());
                 Ok(Poll::Paced { calls, soon })
             }
         })
@@ -230,6 +231,7 @@ pub async fn watch(
             if let Some(failure) = unanswered {
                 warn!("The last checks of the deployments failed: {failure}");
             }
+            confirm_completed(ecs, &mut follows).await;
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
                 follow.verdict = Verdict::TimedOut;
             }
@@ -248,6 +250,13 @@ pub async fn watch(
         });
     }
     Ok(followed)
+}
+
+/// Whether rollouts other than `follow`'s still go on in `deployments[]`.
+fn others(follows: &[Follow], follow: &Follow) -> bool {
+    follows
+        .iter()
+        .any(|f| f.verdict == Verdict::InProgress && f.watched.service != follow.watched.service && f.outlook.rolling())
 }
 
 impl Follow {
@@ -502,14 +511,38 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
         verdict
     };
     let staged = follow.watched.strategy.name != "ROLLING";
+    let completed = follow.rolling == Verdict::Completed;
     follow.outlook = Outlook {
         tasks_up: tasks_up && !staged,
-        changed: moved,
-        over: follow.rolling != Verdict::InProgress || follow.absent_reading.is_some(),
+        changed: moved && !completed,
+        over: !completed && (follow.rolling != Verdict::InProgress || follow.absent_reading.is_some()),
+        completed,
         staged,
         shifting: staged && tasks_up,
     };
     changed
+}
+
+/// At the deadline: the rollouts `deployments[]` read COMPLETED whose confirmation waited for
+/// the deploy's others (see `pace`) get it now, in one read within a short margin, so that a
+/// completed deployment is never reported as timed out for another one's sake.
+async fn confirm_completed(ecs: &aws_sdk_ecs::Client, follows: &mut [Follow]) {
+    let arns: Vec<String> = follows
+        .iter()
+        .filter(|f| f.verdict == Verdict::InProgress && f.outlook.completed)
+        .filter_map(|f| f.watched.service_deployment.clone())
+        .collect();
+    if arns.is_empty() {
+        return;
+    }
+    if let Ok(Ok(found)) = tokio::time::timeout(DIAGNOSTICS_MARGIN, service_deployment::describe(ecs, &arns)).await {
+        for follow in follows
+            .iter_mut()
+            .filter(|f| f.verdict == Verdict::InProgress && f.outlook.completed)
+        {
+            decide(follow, true, &found.deployments);
+        }
+    }
 }
 
 /// Why a deployment did not complete: ECS's reason, its last events, and how the tasks of the
