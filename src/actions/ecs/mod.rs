@@ -6,6 +6,7 @@
 
 pub(crate) mod cleanup;
 mod codedeploy;
+mod explain;
 mod outcome;
 mod pace;
 mod plan;
@@ -67,7 +68,16 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         client: Some(&blue_green),
         targets: &blue_green_targets,
     };
-    roll_out(run, settings, &ecs, &services, &plan, command_container.as_deref(), blue_green).await
+    roll_out(
+        run,
+        settings,
+        &ecs,
+        &services,
+        &plan,
+        command_container.as_deref(),
+        blue_green,
+    )
+    .await
 }
 
 /// The services of the step on the CODE_DEPLOY controller, checked, and the client to deploy
@@ -105,7 +115,14 @@ async fn roll_out(
     let command_container = command_container.map(str::to_owned);
 
     if run.dry_run {
-        return Ok(dry_run(run, settings, &services, plan, command_container.as_deref(), blue_green));
+        return Ok(dry_run(
+            run,
+            settings,
+            &services,
+            plan,
+            command_container.as_deref(),
+            blue_green,
+        ));
     }
 
     let mut deployable = Vec::with_capacity(plan.revisions.len());
@@ -200,7 +217,12 @@ async fn roll_out(
         .iter()
         .zip(&plan.targets)
         .filter(|(service, _)| blue_green.target(service).is_none())
-        .map(|(service, index)| (service.clone(), (!plan.restart).then(|| deployable[*index].arn.as_str())))
+        .map(|(service, index)| {
+            (
+                service.clone(),
+                (!plan.restart).then(|| deployable[*index].arn.as_str()),
+            )
+        })
         .unzip();
     let mut watched = update_services(&ecs, settings, &rolling, &targets)
         .await
