@@ -202,7 +202,7 @@ fn check_hooks(value: &Value) -> Result<(), String> {
                     ECS_HOOKS.join(", ")
                 ));
             }
-            if !function.as_str().is_some_and(|name| !name.is_empty()) {
+            if function.as_str().is_none_or(str::is_empty) {
                 return Err(format!("Hooks[{index}].{event}: must name a Lambda function"));
             }
         }
