@@ -135,6 +135,21 @@ def test_an_appspec_that_sets_the_task_definition_is_refused_before_any_change(s
     assert not pipe_calls(emulator) and not deployments(emulator)
 
 
+def test_an_appspec_with_part_of_a_network_configuration_is_refused_before_any_change(scenario, emulator, blue_green):
+    # CodeDeploy takes Subnets, SecurityGroups and AssignPublicIp all together or none (the
+    # emulator fails such a deployment with INVALID_REVISION): the pipe says so before it starts.
+    (scenario.clone_dir / "appspec.json").write_text(json.dumps({
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
+            "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": blue_green.subnets}}}}}],
+    }))
+    result = deploy(scenario, CODEDEPLOY_APPSPEC="appspec.json")
+
+    assert result.code == 2, result
+    assert "CODEDEPLOY_APPSPEC" in result.output
+    assert "missing SecurityGroups, AssignPublicIp" in result.output
+    assert not pipe_calls(emulator) and not deployments(emulator)
+
+
 def test_a_failed_lifecycle_event_fails_the_step_with_codedeploys_reasons(scenario, emulator, blue_green):
     blue_green.next_deployment(
         outcome="fail", fail_at="AfterAllowTestTraffic",

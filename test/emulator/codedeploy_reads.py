@@ -174,6 +174,11 @@ def _brief(dep):
 
 # ---------------------------------------------------------------------- Stop / Continue
 
+# StopDeployment's answers (API_StopDeployment.html: status Pending or Succeeded; the messages'
+# wording: unverified).
+PENDING_MESSAGE = "Stopping Pending. Stopping to schedule commands in the deployment instances"
+STOPPED_MESSAGE = "Deployment stopped"
+
 
 @judge("codedeploy", "StopDeployment")
 def j_stop(layer, req):
@@ -182,6 +187,11 @@ def j_stop(layer, req):
         dep, refused = _known(layer, req)
         if refused:
             return refused
+        if dep.status in FINAL and dep.stop_requested:
+            # "After the pending operation is complete, subsequent calls to stop the deployment
+            # return a status of succeeded" (deployment-steps-ecs.html#deployment-stop-fail-ecs).
+            req.notes["record"] = {"already_stopped": True}
+            return answer({"status": "Succeeded", "statusMessage": STOPPED_MESSAGE})
         if dep.status in FINAL:
             return refusal("DeploymentAlreadyCompletedException", f"The deployment {dep.id} is already completed.")
         asked = req.params.get("autoRollbackEnabled")
@@ -189,12 +199,13 @@ def j_stop(layer, req):
         polls = dep.script.get("stop_polls", 1)
         done = dep.request_stop(time.time(), roll_back, polls)
         sync(dep)
-        # What the request asked, and when it takes effect (a later poll, as CodeDeploy's
-        # StopDeployment answers Pending and the deployment reads Stopped afterwards).
+        # What the request asked, and whether it took effect at once (answer Succeeded) or takes
+        # a few more polls (answer Pending).
         req.notes["record"] = {"rollback_requested": roll_back, "stopped_at_once": done,
                                "rollback": dep.rollback_info}
-    return answer({"status": "Pending",
-                    "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances"})
+    if done:
+        return answer({"status": "Succeeded", "statusMessage": STOPPED_MESSAGE})
+    return answer({"status": "Pending", "statusMessage": PENDING_MESSAGE})
 
 
 @judge("codedeploy", "ContinueDeployment")
