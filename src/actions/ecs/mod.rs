@@ -7,6 +7,7 @@
 pub(crate) mod cleanup;
 mod codedeploy;
 mod dry_run;
+mod explain;
 mod outcome;
 mod pace;
 mod plan;
@@ -68,7 +69,16 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         client: Some(&blue_green),
         targets: &blue_green_targets,
     };
-    roll_out(run, settings, &ecs, &services, &plan, command_container.as_deref(), blue_green).await
+    roll_out(
+        run,
+        settings,
+        &ecs,
+        &services,
+        &plan,
+        command_container.as_deref(),
+        blue_green,
+    )
+    .await
 }
 
 /// The services of the step on the CODE_DEPLOY controller, checked, and the client to deploy
@@ -201,7 +211,12 @@ async fn roll_out(
         .iter()
         .zip(&plan.targets)
         .filter(|(service, _)| blue_green.target(service).is_none())
-        .map(|(service, index)| (service.clone(), (!plan.restart).then(|| deployable[*index].arn.as_str())))
+        .map(|(service, index)| {
+            (
+                service.clone(),
+                (!plan.restart).then(|| deployable[*index].arn.as_str()),
+            )
+        })
         .unzip();
     let mut watched = update_services(&ecs, settings, &rolling, &targets)
         .await
