@@ -5,9 +5,11 @@
         boto3.client("sts", endpoint_url=emulator.base_url, region_name="us-east-1", ...)
 """
 
+import fcntl
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,3 +162,19 @@ def repository(scenario, emulator):
     admin = scenario.user(name=f"ecr-admin-{uuid.uuid4().hex[:6]}")
     client_for(emulator, "ecr", admin).create_repository(repositoryName=name)
     return name
+
+
+# Where the image finds Bitbucket's authentication proxy (host.docker.internal, its hosts file).
+AUTHENTICATION_PROXY_PORT = 29418
+
+
+@pytest.fixture
+def authentication_proxy_port():
+    """Port 29418, held by this test alone for its duration. test/run runs the suite in several
+    processes (pytest-xdist), and the tests that serve the fake proxy on that fixed port (the image
+    reaches it there, as in Bitbucket) would otherwise take it from each other: an exclusive lock
+    on a file in the system's temporary directory, which every worker (and a concurrent run on the
+    same machine) sees, makes them take turns. The lock goes with the process, whatever happens."""
+    with open(Path(tempfile.gettempdir()) / f"aws-role-deploy-port-{AUTHENTICATION_PROXY_PORT}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield AUTHENTICATION_PROXY_PORT

@@ -290,7 +290,8 @@ def test_trust_policy_step_in_the_image(container, emulator):
     assert emulator.requests() == []
 
 
-def test_a_deploy_in_the_image_leaves_its_report_through_the_proxy_its_hosts_file_names(container, emulator):
+def test_a_deploy_in_the_image_leaves_its_report_through_the_proxy_its_hosts_file_names(
+        container, emulator, authentication_proxy_port):
     """The Bitbucket way in: host.docker.internal from the container's hosts file (the agent's
     --add-host; here 127.0.0.1 with --network host), the authentication proxy on port 29418."""
     from insights import FakeInsightsProxy
@@ -299,14 +300,21 @@ def test_a_deploy_in_the_image_leaves_its_report_through_the_proxy_its_hosts_fil
     ecs = Ecs(container, emulator)
     ecs.rollout("complete")
     try:
-        proxy = FakeInsightsProxy(port=29418)
+        proxy = FakeInsightsProxy(port=authentication_proxy_port)
     except OSError as busy:
-        raise AssertionError(f"port 29418 (the authentication proxy's) is taken on this machine: {busy}") from None
+        raise AssertionError(
+            f"port {authentication_proxy_port} (the authentication proxy's) is taken on this machine: {busy}"
+        ) from None
     with proxy:
         result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app")
 
     assert result.code == 0, result
-    [put] = proxy.requests
+    # Every pipe run in an image on this machine reports to this port (the image's hosts file
+    # names the host): the other container tests' runs, in parallel under test/run, may land here
+    # too. This run's own requests are those for its commit (random per scenario): exactly one.
+    mine = [request for request in proxy.requests if f"/commit/{container.commit}/" in request["url"]]
+    assert len(mine) == 1, proxy.requests
+    [put] = mine
     assert put["method"] == "PUT"
     assert put["url"].startswith(
         f"http://api.bitbucket.org/2.0/repositories/acme/web-app/commit/{container.commit}/reports/aws-role-deploy-ecs-deploy-"

@@ -39,6 +39,22 @@ def deployments(emulator):
     return emulator.codedeploy_deployments()["deployments"]
 
 
+def stopped_while_following(scenario, emulator, blue_green, **overrides):
+    """Run the step, SIGTERM it once its deployment exists and is being followed; -> (code, output)."""
+    blue_green.next_deployment(outcome="succeed", polls_per_event=1000)
+    env = scenario.env(ACTION="ecs-deploy", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web", IMAGE="repo/app:2",
+                       **overrides)
+    process = subprocess.Popen([str(BINARY)], env=env, cwd=str(scenario.clone_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(300):
+        if deployments(emulator) and pipe_calls(emulator, "GetDeployment"):
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    return process.returncode, output
+
+
 def test_a_code_deploy_service_is_deployed_through_codedeploy_with_progress(scenario, emulator, blue_green):
     blue_green.next_deployment(outcome="succeed")
     result = deploy(scenario)
@@ -119,6 +135,21 @@ def test_an_appspec_that_sets_the_task_definition_is_refused_before_any_change(s
     assert not pipe_calls(emulator) and not deployments(emulator)
 
 
+def test_an_appspec_with_part_of_a_network_configuration_is_refused_before_any_change(scenario, emulator, blue_green):
+    # CodeDeploy takes Subnets, SecurityGroups and AssignPublicIp all together or none (the
+    # emulator fails such a deployment with INVALID_REVISION): the pipe says so before it starts.
+    (scenario.clone_dir / "appspec.json").write_text(json.dumps({
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
+            "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": blue_green.subnets}}}}}],
+    }))
+    result = deploy(scenario, CODEDEPLOY_APPSPEC="appspec.json")
+
+    assert result.code == 2, result
+    assert "CODEDEPLOY_APPSPEC" in result.output
+    assert "missing SecurityGroups, AssignPublicIp" in result.output
+    assert not pipe_calls(emulator) and not deployments(emulator)
+
+
 def test_a_failed_lifecycle_event_fails_the_step_with_codedeploys_reasons(scenario, emulator, blue_green):
     blue_green.next_deployment(
         outcome="fail", fail_at="AfterAllowTestTraffic",
@@ -160,23 +191,35 @@ def test_on_timeout_fail_leaves_the_deployment_to_codedeploy(scenario, emulator,
 
 
 def test_sigterm_with_on_timeout_rollback_stops_the_deployment_with_rollback(scenario, emulator, blue_green):
-    blue_green.next_deployment(outcome="succeed", polls_per_event=1000)
-    env = scenario.env(ACTION="ecs-deploy", CLUSTER_NAME=CLUSTER, SERVICE_NAME="web", IMAGE="repo/app:2",
-                       ON_TIMEOUT="rollback")
-    process = subprocess.Popen([str(BINARY)], env=env, cwd=str(scenario.clone_dir),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # Signal once the deployment exists and is being followed.
-    for _ in range(300):
-        if deployments(emulator) and pipe_calls(emulator, "GetDeployment"):
-            break
-        time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
+    returncode, output = stopped_while_following(scenario, emulator, blue_green, ON_TIMEOUT="rollback")
 
-    assert process.returncode == 143, output
+    assert returncode == 143, output
     [stop] = pipe_calls(emulator, "StopDeployment")
     assert stop["params"]["autoRollbackEnabled"] is True
     assert "Cancelled (SIGTERM)" in output and "ON_TIMEOUT=rollback" in output
+
+
+def test_sigterm_without_rollback_leaves_the_deployment_to_codedeploy(scenario, emulator, blue_green):
+    returncode, output = stopped_while_following(scenario, emulator, blue_green)
+
+    assert returncode == 143, output
+    assert not pipe_calls(emulator, "StopDeployment")
+    assert "CodeDeploy goes on with it (ON_TIMEOUT=rollback would stop it with rollback)" in output
+
+
+def test_throttling_and_server_errors_are_retried_like_the_sdk(scenario, emulator, blue_green):
+    # AWS_MAX_ATTEMPTS is 3 in these runs: two failed attempts of one call are absorbed.
+    blue_green.next_deployment(outcome="succeed")
+    emulator.add_fault("server_error", service="codedeploy", action="CreateDeployment", count=1)
+    emulator.add_fault("throttle", service="codedeploy", action="GetDeployment", count=2)
+    result = deploy(scenario)
+
+    assert result.code == 0, result
+    creates = pipe_calls(emulator, "CreateDeployment")
+    assert [r["status"] for r in creates] == [500, 200]
+    assert len(deployments(emulator)) == 1
+    gets = [r["status"] for r in pipe_calls(emulator, "GetDeployment")]
+    assert gets[:3] == [400, 400, 200], gets
 
 
 def test_another_active_deployment_is_named(scenario, emulator, blue_green):

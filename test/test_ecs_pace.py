@@ -6,7 +6,7 @@ only when DescribeServices shows something it should confirm, and no more calls 
 asserted here.
 """
 
-from test_ecs import ecs  # noqa: F401  (the fixture)
+from test_ecs import Ecs, ecs  # noqa: F401  (ecs: the fixture)
 
 RUNNING_S, COMPLETE_S = 20.0, 28.0
 
@@ -41,3 +41,20 @@ def test_the_watch_looks_where_the_rollout_can_end_and_reads_the_service_deploym
     # The budget: 15 calls a minute over the wait, with room kept for one look at its most (2).
     calls = len(polls) + len(reads)
     assert calls <= 15 * (polls[-1] - polls[0]) / 60 + 2, (calls, polls)
+
+
+def test_a_completion_whose_confirmation_waited_for_another_service_is_confirmed_at_the_deadline(scenario, emulator):
+    """web completes at once, api never does: web's service deployment is read with the last of
+    the deploy's rollouts, which never comes, so the deadline reads it: web completed, api timed
+    out (not both timed out). The tests' pace (ECS_PACE_SCALE) keeps the minute's read out."""
+    ecs = Ecs(scenario, emulator, services=("web", "api"))
+    ecs.rollout("complete", services=["web"])
+    ecs.rollout("stuck", services=["api"])
+    result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT="4", timeout=60)
+    assert result.code == 1, result
+    assert "The deployment to api: did not complete within WAIT_TIMEOUT" in result.output, result
+    assert "The deployment to web" not in result.output, result
+    assert "web: service deployment SUCCESSFUL" in result.output, result
+    # One read, at the deadline, of web's alone: none while api went on.
+    [read] = ecs.calls("DescribeServiceDeployments")
+    assert len(read["params"]["serviceDeploymentArns"]) == 1 and "/web/" in read["params"]["serviceDeploymentArns"][0]

@@ -168,8 +168,9 @@ def test_stop_with_rollback_moves_traffic_back(scn, emulator):
     rollback = scn.wait(info["rollbackInfo"]["rollbackDeploymentId"])
     assert rollback["status"] == "Succeeded"
     assert [s["taskDefinition"] for s in scn.describe_service()["taskSets"]] == [scn.task_definition_arn]
+    assert cd.stop_deployment(deploymentId=did)["status"] == "Succeeded", "stopped: later stops say so"
     with pytest.raises(ClientError) as e:
-        cd.stop_deployment(deploymentId=did)
+        cd.stop_deployment(deploymentId=info["rollbackInfo"]["rollbackDeploymentId"])
     assert error_of(e)[0] == "DeploymentAlreadyCompletedException"
 
 
@@ -425,6 +426,18 @@ def test_describe_services_shows_both_task_sets_while_green_starts(scn):
     assert sets[td2]["stabilityStatus"] == "STEADY_STATE" and sets[td2]["runningCount"] == 2
 
 
+def test_a_rollback_goes_on_while_only_the_failed_deployment_is_polled(scn, emulator):
+    cd = scn.client("codedeploy")
+    scn.next_deployment(outcome="fail", fail_at="AfterAllowTraffic")
+    did = scn.create_deployment(scn.register_revision(image_tag="2"))
+    for _ in range(15):
+        info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
+    assert info["status"] == "Failed"
+    rollback = next(d for d in emulator.codedeploy_deployments()["deployments"] if d["rollback_of"] == did)
+    assert rollback["status"] == "Succeeded"
+    assert scn.describe_service()["taskDefinition"] == scn.task_definition_arn
+
+
 def test_a_stop_takes_the_scenario_s_polls_and_no_lifecycle_progress_meanwhile(scn, emulator):
     cd = scn.client("codedeploy")
     scn.next_deployment(stop_polls=3)
@@ -432,7 +445,8 @@ def test_a_stop_takes_the_scenario_s_polls_and_no_lifecycle_progress_meanwhile(s
     for _ in range(3):  # Install done: green exists
         cd.get_deployment(deploymentId=did)
     before = events_of(scn.target(did))
-    cd.stop_deployment(deploymentId=did, autoRollbackEnabled=True)
+    assert cd.stop_deployment(deploymentId=did, autoRollbackEnabled=True)["status"] == "Pending"
+    assert cd.stop_deployment(deploymentId=did)["status"] == "Pending", "still stopping"
     for _ in range(3):
         info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
         assert info["status"] == "InProgress" and "rollbackInfo" not in info
@@ -444,7 +458,7 @@ def test_a_stop_takes_the_scenario_s_polls_and_no_lifecycle_progress_meanwhile(s
     assert error_of(e)[0] == "DeploymentLimitExceededException", "a stopping deployment is still active"
     info = cd.get_deployment(deploymentId=did)["deploymentInfo"]
     assert info["status"] == "Stopped" and info["rollbackInfo"]["rollbackDeploymentId"]
-    [stop] = emulator.requests("codedeploy", "StopDeployment")
+    stop = emulator.requests("codedeploy", "StopDeployment")[0]
     assert stop["rollback_requested"] is True and stop["stopped_at_once"] is False
 
 
@@ -453,5 +467,16 @@ def test_stop_polls_zero_stops_at_once(scn):
     scn.next_deployment(stop_polls=0)
     did = scn.create_deployment(scn.register_revision(image_tag="2"))
     cd.get_deployment(deploymentId=did)
-    cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)
+    assert cd.stop_deployment(deploymentId=did, autoRollbackEnabled=False)["status"] == "Succeeded"
     assert cd.get_deployment(deploymentId=did)["deploymentInfo"]["status"] == "Stopped"
+
+
+def test_a_network_configuration_is_all_or_none(scn):
+    td2 = scn.register_revision(image_tag="2")
+    partial = {"AwsvpcConfiguration": {"Subnets": scn.subnets}}
+    info = scn.wait(scn.create_deployment(content=scn.appspec(td2, NetworkConfiguration=partial)))
+    assert info["status"] == "Failed" and info["errorInformation"]["code"] == "INVALID_REVISION"
+    assert "SecurityGroups, AssignPublicIp" in info["errorInformation"]["message"]
+    whole = {"AwsvpcConfiguration": {"Subnets": scn.subnets, "SecurityGroups": scn.security_groups,
+                                     "AssignPublicIp": "DISABLED"}}
+    assert scn.wait(scn.create_deployment(content=scn.appspec(td2, NetworkConfiguration=whole)))["status"] == "Succeeded"

@@ -74,8 +74,9 @@ def test_the_try_out_fails_loudly_without_its_registry(tmp_path):
 
 
 @pytest.mark.container
-def test_the_try_out_in_the_image():
-    """`scripts/try` without --quick: the image, run the way Bitbucket runs it (PIPE_IMAGE)."""
+def test_the_try_out_in_the_image(authentication_proxy_port):
+    """`scripts/try` without --quick: the image, run the way Bitbucket runs it (PIPE_IMAGE). The
+    try-out serves the fake authentication proxy on the port the fixture holds."""
     image = os.environ.get("PIPE_IMAGE")
     assert image, "PIPE_IMAGE is not set: run test/run, which builds the image with scripts/build-image"
     done = subprocess.run(
@@ -87,3 +88,4 @@ def test_the_try_out_in_the_image():
     assert "Exit codes: [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1]\n" in output + "\n"
     pushed = re.search(r"✔ Pushed (127\.0\.0\.1:\d+/team/web@sha256:[0-9a-f]{64}) as sha-[0-9a-f]{7}, latest", output)
     assert pushed and f"✔ Tagged {pushed[1]} as prod" in output, output
+    assert f"port {authentication_proxy_port} is taken" not in output, "the reports went unseen"

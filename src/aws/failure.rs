@@ -317,7 +317,10 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// The credentials provider failed inside this call: found in the error's chain of sources,
 /// wherever the SDK put it, with the explanation `auth` gave when it is there.
-pub(super) fn credentials_failure(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Option<AwsFailure> {
+pub(super) fn credentials_failure(
+    operation: &'static str,
+    error: &(dyn std::error::Error + 'static),
+) -> Option<AwsFailure> {
     let mut provider_failure = None;
     let mut current = Some(error);
     while let Some(cause) = current {

@@ -131,7 +131,13 @@ impl Clients {
     fn json_client(&self, protocol: json_rpc::Protocol, host: &str, specific: Option<&str>) -> json_rpc::JsonClient {
         let region = self.sdk.region().map(|region| region.to_string()).unwrap_or_default();
         let endpoint = json_rpc::endpoint(specific, &self.network, host, &region);
-        json_rpc::JsonClient::new(protocol, self.sdk.credentials_provider(), region, endpoint, &self.network)
+        json_rpc::JsonClient::new(
+            protocol,
+            self.sdk.credentials_provider(),
+            region,
+            endpoint,
+            &self.network,
+        )
     }
 
     /// `AWS_ENDPOINT_URL_LAMBDA` wins over `AWS_ENDPOINT_URL` for Lambda.

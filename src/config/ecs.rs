@@ -7,8 +7,8 @@ use std::path::Path;
 use super::Env;
 use super::files::load_json_document;
 use super::reader::Reader;
-use crate::domain::ecs::{EcsSettings, ImageChange, RunTask, TaskDefinitionSource, WhenUnfinished};
 use crate::domain::codedeploy::{self, CodeDeploySettings};
+use crate::domain::ecs::{EcsSettings, ImageChange, RunTask, TaskDefinitionSource, WhenUnfinished};
 use crate::domain::task_definition;
 use crate::vars;
 
@@ -128,8 +128,7 @@ fn read_codedeploy(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> CodeDep
     let mut name = |var: &crate::vars::Var| {
         let value = read.text(var)?;
         // CodeDeploy: 1-100 characters; the pipe's own check keeps them to what names are.
-        if (1..=100).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "_-.+@".contains(c))
-        {
+        if (1..=100).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "_-.+@".contains(c)) {
             Some(value)
         } else {
             read.problem(
@@ -141,19 +140,22 @@ fn read_codedeploy(read: &mut Reader<'_>, env: &Env, work_dir: &Path) -> CodeDep
     };
     let application = name(&vars::CODEDEPLOY_APPLICATION);
     let deployment_group = name(&vars::CODEDEPLOY_DEPLOYMENT_GROUP);
-    let appspec = read.raw(&vars::CODEDEPLOY_APPSPEC).map(str::to_owned).and_then(|value| {
-        let checked = load_json_document(env, work_dir, &value).and_then(|(path, document)| {
-            codedeploy::read_user_appspec(&value, &document)
-                .map_err(|problem| vec![format!("{}: {problem}", path.display())])
+    let appspec = read
+        .raw(&vars::CODEDEPLOY_APPSPEC)
+        .map(str::to_owned)
+        .and_then(|value| {
+            let checked = load_json_document(env, work_dir, &value).and_then(|(path, document)| {
+                codedeploy::read_user_appspec(&value, &document)
+                    .map_err(|problem| vec![format!("{}: {problem}", path.display())])
+            });
+            checked
+                .map_err(|problems| {
+                    for problem in problems {
+                        read.problem(vars::CODEDEPLOY_APPSPEC.name, problem);
+                    }
+                })
+                .ok()
         });
-        checked
-            .map_err(|problems| {
-                for problem in problems {
-                    read.problem(vars::CODEDEPLOY_APPSPEC.name, problem);
-                }
-            })
-            .ok()
-    });
     CodeDeploySettings {
         application,
         deployment_group,

@@ -101,7 +101,11 @@ fn plain_http_warnings(network: &Network) -> Vec<String> {
             &network.cloudwatch_endpoint_url,
             false,
         ),
-        (&vars::AWS_ENDPOINT_URL_CODEDEPLOY, &network.codedeploy_endpoint_url, false),
+        (
+            &vars::AWS_ENDPOINT_URL_CODEDEPLOY,
+            &network.codedeploy_endpoint_url,
+            false,
+        ),
     ]
     .into_iter()
     .filter_map(|(var, url, reaches_sts)| {

@@ -11,7 +11,7 @@ use crate::domain::arn::{RoleArn, is_account_id, partition_of_region};
 use crate::domain::onboarding::checks;
 use crate::domain::onboarding::scope::{BitbucketUuid, Scope, check_workspace_slug, default_audience};
 use crate::domain::onboarding::{
-    CodeDeployNames,     ChainedSetup, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
+    ChainedSetup, CodeDeployNames, DEFAULT_CHAINED_ROLE_NAME, DEFAULT_ROLE_NAME, DeployAction, Format, Resources, Setup,
 };
 use crate::domain::token::TokenClaims;
 use crate::error::{Error, Problem};

@@ -151,6 +151,9 @@ fn read_resources(value: &Value, user: &mut UserAppSpec) -> Result<(), String> {
                     if property == "LoadBalancerInfo" {
                         check_load_balancer(&at, value)?;
                     }
+                    if property == "NetworkConfiguration" {
+                        check_network(&at, value)?;
+                    }
                     user.properties.insert(property.clone(), value.clone());
                 }
             }
@@ -187,6 +190,56 @@ fn check_load_balancer(at: &str, value: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The AppSpec's `NetworkConfiguration.AwsvpcConfiguration` is all or nothing: "if you want to
+/// specify Subnets, you must also specify SecurityGroups and AssignPublicIp. If none is
+/// specified, CodeDeploy uses the current network Amazon ECS settings" (AppSpec 'resources'
+/// section for Amazon ECS deployments).
+fn check_network(at: &str, value: &Value) -> Result<(), String> {
+    let at = format!("{at}.Properties.NetworkConfiguration");
+    let network = value.as_object().ok_or(format!("{at}: must be an object"))?;
+    for key in network.keys().filter(|key| *key != "AwsvpcConfiguration") {
+        return Err(format!("{at}.{key}: not a field (AwsvpcConfiguration)"));
+    }
+    let Some(awsvpc) = network.get("AwsvpcConfiguration") else {
+        return Ok(());
+    };
+    let awsvpc = awsvpc
+        .as_object()
+        .ok_or(format!("{at}.AwsvpcConfiguration: must be an object"))?;
+    const FIELDS: [&str; 3] = ["Subnets", "SecurityGroups", "AssignPublicIp"];
+    if let Some(key) = awsvpc.keys().find(|key| !FIELDS.contains(&key.as_str())) {
+        return Err(format!(
+            "{at}.AwsvpcConfiguration.{key}: not a field ({})",
+            FIELDS.join(", ")
+        ));
+    }
+    let missing: Vec<&str> = FIELDS.into_iter().filter(|field| !awsvpc.contains_key(*field)).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{at}.AwsvpcConfiguration: CodeDeploy takes all of {} or none (then the service's own network \
+             settings are used); missing {}",
+            FIELDS.join(", "),
+            missing.join(", ")
+        ));
+    }
+    for list in ["Subnets", "SecurityGroups"] {
+        let ids = awsvpc[list].as_array().filter(|ids| !ids.is_empty());
+        if !ids.is_some_and(|ids| ids.iter().all(|id| id.as_str().is_some_and(|id| !id.is_empty()))) {
+            return Err(format!(
+                "{at}.AwsvpcConfiguration.{list}: must be a list of one or more ids, got {}",
+                awsvpc[list]
+            ));
+        }
+    }
+    if !matches!(awsvpc["AssignPublicIp"].as_str(), Some("ENABLED" | "DISABLED")) {
+        return Err(format!(
+            "{at}.AwsvpcConfiguration.AssignPublicIp: must be ENABLED or DISABLED, got {}",
+            awsvpc["AssignPublicIp"]
+        ));
+    }
+    Ok(())
+}
+
 fn check_hooks(value: &Value) -> Result<(), String> {
     let hooks = value
         .as_array()
@@ -202,7 +255,7 @@ fn check_hooks(value: &Value) -> Result<(), String> {
                     ECS_HOOKS.join(", ")
                 ));
             }
-            if !function.as_str().is_some_and(|name| !name.is_empty()) {
+            if function.as_str().is_none_or(str::is_empty) {
                 return Err(format!("Hooks[{index}].{event}: must name a Lambda function"));
             }
         }
@@ -310,6 +363,17 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_network_configuration_is_sent_as_written() {
+        let network = json!({"AwsvpcConfiguration": {
+            "Subnets": ["subnet-1", "subnet-2"], "SecurityGroups": ["sg-1"], "AssignPublicIp": "DISABLED",
+        }});
+        let file = json!({"Resources": [{"TargetService": {"Properties": {"NetworkConfiguration": network}}}]});
+        let user = read_user_appspec("appspec.json", &file).unwrap();
+        let sent = appspec(Some(&user), "arn:td/web:3", Some(("web", 80)));
+        assert_eq!(sent["Resources"][0]["TargetService"]["Properties"]["NetworkConfiguration"], network);
+    }
+
+    #[test]
     fn conflicts_and_unknown_fields_name_the_field() {
         let cases = [
             (
@@ -338,6 +402,26 @@ mod tests {
                 "ContainerPort",
             ),
             (json!([]), "AppSpec object"),
+            (
+                json!({"Resources": [{"TargetService": {"Properties": {"NetworkConfiguration":
+                    {"AwsvpcConfiguration": {"Subnets": ["subnet-1"]}}}}}]}),
+                "missing SecurityGroups, AssignPublicIp",
+            ),
+            (
+                json!({"Resources": [{"TargetService": {"Properties": {"NetworkConfiguration":
+                    {"AwsvpcConfiguration": {"Subnets": [], "SecurityGroups": ["sg-1"], "AssignPublicIp": "DISABLED"}}}}}]}),
+                "Subnets: must be a list",
+            ),
+            (
+                json!({"Resources": [{"TargetService": {"Properties": {"NetworkConfiguration":
+                    {"AwsvpcConfiguration": {"Subnets": ["s"], "SecurityGroups": ["g"], "AssignPublicIp": "yes"}}}}}]}),
+                "AssignPublicIp: must be ENABLED or DISABLED",
+            ),
+            (
+                json!({"Resources": [{"TargetService": {"Properties": {"NetworkConfiguration":
+                    {"awsvpcConfiguration": {}}}}}]}),
+                "NetworkConfiguration.awsvpcConfiguration: not a field",
+            ),
         ];
         for (document, field) in cases {
             let problem = read_user_appspec("a.json", &document).unwrap_err();

@@ -29,9 +29,11 @@ applications, deployment groups and the deployments' records, this module moves 
   id not in that form → `InvalidDeploymentTargetIdException` "Invalid id X for ECS deployment,
   valid Id should be in format <cluster-name>:<service-name>" (awsdocs/amazon-ecs-developer-guide
   #112); before the deployment starts → `DeploymentNotStartedException` (API reference).
-- **StopDeployment**: answered `Pending` (API_StopDeployment.html); the deployment holds where
-  it is for the scenario's `stop_polls` polls, then reads `Stopped` (kayac/ecspresso#673/#679:
-  peers poll GetDeployment after it until Stopped and rollbackInfo appear),
+- **StopDeployment**: answered `Pending` and the deployment holds where it is for the
+  scenario's `stop_polls` polls, then reads `Stopped`; with `stop_polls: 0` stopped at once and
+  answered `Succeeded`; a later StopDeployment of it answers `Succeeded` (the three outcomes of
+  https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html#deployment-stop-fail-ecs;
+  kayac/ecspresso#673/#679: peers poll GetDeployment after it until Stopped and rollbackInfo),
   `errorInformation` MANUAL_STOP; with `autoRollbackEnabled` (or,
   when not given, the group's DEPLOYMENT_STOP_ON_REQUEST) a rollback deployment (creator
   `codeDeployRollback`) puts traffic back on Blue and drops Green; `rollbackInfo` on both.

@@ -15,7 +15,10 @@ None. Structure (`version`, `Resources[0].TargetService.Type` AWS::ECS::Service,
 `Properties.TaskDefinition`, `LoadBalancerInfo.ContainerName`/`ContainerPort`, `Hooks`) follows
 https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-resources.html
 and ...-structure-hooks.html; the messages after the common prefix are the layer's own
-(unverified). A container name/port the task definition does not have fails as ECS's CreateTaskSet
+(unverified). `NetworkConfiguration.AwsvpcConfiguration` is all or none (Subnets, SecurityGroups,
+AssignPublicIp: "All or none of the settings under NetworkConfiguration must be specified", same
+page); a partial one fails the deployment like the other AppSpec faults (that it fails the
+deployment rather than CreateDeployment: unverified). A container name/port the task definition does not have fails as ECS's CreateTaskSet
 refuses it: "The container <name> did not have a container port <port> defined."
 (cloudcomponents/cdk-constructs#67, quoting ECS's InvalidParameterException).
 """
@@ -96,6 +99,9 @@ def read_appspec(text):
         port = int(lb["ContainerPort"])
     except (TypeError, ValueError):
         return None, _invalid("'LoadBalancerInfo.ContainerPort' must be a number.")
+    partial = _partial_network(props.get("NetworkConfiguration"))
+    if partial:
+        return None, _invalid(partial)
     hooks = hooks_of(doc)
     unknown = sorted(set(hooks) - set(HOOK_EVENTS))
     if unknown:
@@ -111,6 +117,25 @@ def read_appspec(text):
         "capacity_provider_strategy": props.get("CapacityProviderStrategy"),
         "document": doc,
     }, None
+
+
+AWSVPC_FIELDS = ("Subnets", "SecurityGroups", "AssignPublicIp")
+
+
+def _partial_network(network):
+    """"All or none of the settings under NetworkConfiguration must be specified ... If none is
+    specified, CodeDeploy uses the current network Amazon ECS settings" (resources page above).
+    -> what is wrong, or None."""
+    if network is None:
+        return None
+    awsvpc = network.get("AwsvpcConfiguration") if isinstance(network, dict) else None
+    if not isinstance(awsvpc, dict):
+        return "'NetworkConfiguration' needs an AwsvpcConfiguration."
+    missing = [f for f in AWSVPC_FIELDS if f not in awsvpc]
+    if missing and len(missing) < len(AWSVPC_FIELDS):
+        return (f"'NetworkConfiguration.AwsvpcConfiguration' sets some of {', '.join(AWSVPC_FIELDS)} but not "
+                f"{', '.join(missing)}: all or none must be specified.")
+    return None
 
 
 def check_against_task_definition(summary, task_definition):

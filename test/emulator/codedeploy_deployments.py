@@ -14,9 +14,12 @@ wall clock when the scenario says so. Each tick finishes one lifecycle event and
 
 A rollback deployment (creator codeDeployRollback) puts the traffic back on blue and drops green.
 
-A StopDeployment is not done when it is answered (its answer is `Pending`): the deployment holds
-where it is, still in its status, for `stop_polls` polls (default 1), then reads `Stopped`, with
-its rollback deployment in `rollbackInfo` from that same look. Peers poll for it: ecspresso
+A StopDeployment is either done at once (answer `Succeeded`) or not yet (answer `Pending`, "some
+deployment lifecycle events might still be running"; later stop calls answer `Succeeded` once it
+is done): https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html#deployment-stop-fail-ecs.
+Here it holds where it is, still in its status, for `stop_polls` polls (default 1; 0: done at
+once), then reads `Stopped`, with its rollback deployment in `rollbackInfo` from that same look.
+Peers poll for it: ecspresso
 retries GetDeployment after StopDeployment until the status is Stopped *and* rollbackInfo names
 the rollback deployment (kayac/ecspresso#673, "Sometimes failed to wait until the deployment was
 completed"; #679, "After StopDeployment, CodeDeploy creates a new rollback deployment"). How many
@@ -148,6 +151,7 @@ class Deployment:
         self.clock_base = (now, 0)
         self.wait = None  # ("READY_WAIT" | "TERMINATION_WAIT", ticks left or None for ever)
         self.stopping = None  # a StopDeployment not done yet: {"polls": left, "roll_back": bool}
+        self.stop_requested = False  # a StopDeployment was accepted (a later one answers Succeeded)
         self.blue = next((s for s in self.sets if s.status == "PRIMARY"), None)
         self.green = None
         self.old_td = self.blue.task_definition if self.blue else None
@@ -355,6 +359,7 @@ class Deployment:
         """StopDeployment: done after `polls` more polls (0: at once); -> whether it is done."""
         if self.stopping is not None:
             return False
+        self.stop_requested = True
         self.wait = None  # a Ready or termination wait is over: the deployment is being stopped
         if polls <= 0:
             self.stop(now, roll_back)

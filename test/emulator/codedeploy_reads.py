@@ -19,11 +19,17 @@ from .protocol import aws_error
 
 
 def _deployment(layer, did, poll=False):
+    """The deployment, moved to where time has got; a rollback it started moves with it (CodeDeploy
+    carries a rollback out whether or not anyone follows it)."""
     st = state(layer)
     dep = st.deployments.get(did)
     if dep is not None:
         dep.look(time.time(), poll)
         sync(dep)
+        rollback = st.deployments.get((dep.rollback_info or {}).get("rollbackDeploymentId"))
+        if rollback is not None and rollback is not dep:
+            rollback.look(time.time(), poll)
+            sync(rollback)
     return dep
 
 
@@ -168,6 +174,11 @@ def _brief(dep):
 
 # ---------------------------------------------------------------------- Stop / Continue
 
+# StopDeployment's answers (API_StopDeployment.html: status Pending or Succeeded; the messages'
+# wording: unverified).
+PENDING_MESSAGE = "Stopping Pending. Stopping to schedule commands in the deployment instances"
+STOPPED_MESSAGE = "Deployment stopped"
+
 
 @judge("codedeploy", "StopDeployment")
 def j_stop(layer, req):
@@ -176,6 +187,11 @@ def j_stop(layer, req):
         dep, refused = _known(layer, req)
         if refused:
             return refused
+        if dep.status in FINAL and dep.stop_requested:
+            # "After the pending operation is complete, subsequent calls to stop the deployment
+            # return a status of succeeded" (deployment-steps-ecs.html#deployment-stop-fail-ecs).
+            req.notes["record"] = {"already_stopped": True}
+            return answer({"status": "Succeeded", "statusMessage": STOPPED_MESSAGE})
         if dep.status in FINAL:
             return refusal("DeploymentAlreadyCompletedException", f"The deployment {dep.id} is already completed.")
         asked = req.params.get("autoRollbackEnabled")
@@ -183,12 +199,13 @@ def j_stop(layer, req):
         polls = dep.script.get("stop_polls", 1)
         done = dep.request_stop(time.time(), roll_back, polls)
         sync(dep)
-        # What the request asked, and when it takes effect (a later poll, as CodeDeploy's
-        # StopDeployment answers Pending and the deployment reads Stopped afterwards).
+        # What the request asked, and whether it took effect at once (answer Succeeded) or takes
+        # a few more polls (answer Pending).
         req.notes["record"] = {"rollback_requested": roll_back, "stopped_at_once": done,
                                "rollback": dep.rollback_info}
-    return answer({"status": "Pending",
-                    "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances"})
+    if done:
+        return answer({"status": "Succeeded", "statusMessage": STOPPED_MESSAGE})
+    return answer({"status": "Pending", "statusMessage": PENDING_MESSAGE})
 
 
 @judge("codedeploy", "ContinueDeployment")

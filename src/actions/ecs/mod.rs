@@ -6,6 +6,8 @@
 
 pub(crate) mod cleanup;
 mod codedeploy;
+mod dry_run;
+mod explain;
 mod outcome;
 mod pace;
 mod plan;
@@ -67,7 +69,16 @@ pub async fn run(run: &RunContext, settings: &EcsSettings, clients: &Clients) ->
         client: Some(&blue_green),
         targets: &blue_green_targets,
     };
-    roll_out(run, settings, &ecs, &services, &plan, command_container.as_deref(), blue_green).await
+    roll_out(
+        run,
+        settings,
+        &ecs,
+        &services,
+        &plan,
+        command_container.as_deref(),
+        blue_green,
+    )
+    .await
 }
 
 /// The services of the step on the CODE_DEPLOY controller, checked, and the client to deploy
@@ -105,7 +116,7 @@ async fn roll_out(
     let command_container = command_container.map(str::to_owned);
 
     if run.dry_run {
-        return Ok(dry_run(run, settings, &services, plan, command_container.as_deref(), blue_green));
+        return Ok(dry_run::dry_run(run, settings, &services, plan, command_container.as_deref(), blue_green));
     }
 
     let mut deployable = Vec::with_capacity(plan.revisions.len());
@@ -200,7 +211,12 @@ async fn roll_out(
         .iter()
         .zip(&plan.targets)
         .filter(|(service, _)| blue_green.target(service).is_none())
-        .map(|(service, index)| (service.clone(), (!plan.restart).then(|| deployable[*index].arn.as_str())))
+        .map(|(service, index)| {
+            (
+                service.clone(),
+                (!plan.restart).then(|| deployable[*index].arn.as_str()),
+            )
+        })
         .unzip();
     let mut watched = update_services(&ecs, settings, &rolling, &targets)
         .await
@@ -364,105 +380,6 @@ async fn roll_out(
     Ok(outcome)
 }
 
-fn dry_run(
-    run: &RunContext,
-    settings: &EcsSettings,
-    services: &[Service],
-    plan: &Plan,
-    command_container: Option<&str>,
-    blue_green: BlueGreen<'_>,
-) -> EcsOutcome {
-    let existing = |revision: &Revision| match revision {
-        Revision::New { .. } => (None, None),
-        Revision::Existing { arn, body } => (
-            Some(arn.clone()),
-            body.get("revision").and_then(Value::as_i64).map(|n| n as i32),
-        ),
-    };
-    for revision in &plan.revisions {
-        if let Revision::New { body, from, .. } = revision {
-            let source = from
-                .as_deref()
-                .map(|arn| format!(" from {}", short_name(arn)))
-                .unwrap_or_default();
-            info!(
-                "Dry run: would register a new revision of {}{source}",
-                document::family(body)
-            );
-        }
-    }
-    if let (Some(one_off), Some(container)) = (&settings.run_task, command_container) {
-        let command = one_off
-            .command
-            .as_ref()
-            .map_or("its own command".to_owned(), |words| format!("{words:?}"));
-        info!("Dry run: would run a one-off task, container {container} with {command}, and stop on failure");
-    }
-    for (service, target) in services.iter().zip(&plan.targets) {
-        if let Some(blue_green) = blue_green.target(service) {
-            let revision = if plan.restart {
-                service.task_definition().map(str::to_owned)
-            } else {
-                existing(&plan.revisions[*target]).0
-            };
-            codedeploy::dry_run(settings, blue_green, revision.as_deref());
-            continue;
-        }
-        let name = service.service_name().unwrap_or_default();
-        let mut change = format!(
-            "Dry run: would update {name} (now {})",
-            short_name(service.task_definition().unwrap_or_default())
-        );
-        if settings.force_new_deployment {
-            change.push_str(", forcing a new deployment");
-        }
-        if let Some(count) = settings.desired_count {
-            change.push_str(&format!(", desired count {} → {count}", service.desired_count()));
-        }
-        info!("{change}");
-    }
-    let (arn, number) = existing(plan.first());
-    if let Some(keep) = settings.keep_revisions {
-        info!(
-            "Dry run: KEEP_REVISIONS would then deregister the ACTIVE revisions of the deployed families beyond the \
-             newest {keep} that no deployment in {} uses",
-            settings.cluster
-        );
-    }
-    EcsOutcome {
-        deregistered_revisions: None,
-        rolled_back_from: None,
-        action: "ecs-deploy",
-        region: run.region.clone(),
-        cluster: settings.cluster.clone(),
-        task_definition_arn: arn,
-        revision: number,
-        registered: false,
-        dry_run: true,
-        services: services
-            .iter()
-            .zip(&plan.targets)
-            .map(|(service, target)| {
-                let name = service.service_name().unwrap_or_default().to_owned();
-                ServiceOutcome {
-                    rolled_back_from: None,
-                    chosen_by: None,
-                    console_url: console_url(run, &settings.cluster, &name),
-                    task_definition_arn: existing(&plan.revisions[*target]).0,
-                    name,
-                    deployment_id: None,
-                    state: "DRY_RUN".to_owned(),
-                    service_deployment_arn: None,
-                    strategy: None,
-                    final_status: None,
-                    findings: None,
-                    rollback: None,
-                }
-            })
-            .collect(),
-    }
-}
-
 /// A failure before every service was updated, after a revision was registered (a one-off
 /// task that failed, an update refused): said plainly ("registered web:7; web not updated"),
 /// and recorded in the outputs files (each service IN_PROGRESS or NOT_UPDATED). A failure with
@@ -538,7 +455,7 @@ fn not_all_updated(
     }
 }
 
-fn console_url(run: &RunContext, cluster: &str, service: &str) -> String {
+pub(super) fn console_url(run: &RunContext, cluster: &str, service: &str) -> String {
     let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
     format!(
         "https://{}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={}",

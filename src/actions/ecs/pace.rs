@@ -7,13 +7,16 @@
 //!   first (up to `maximumPercent`), and stops the old ones only once the new are healthy, after
 //!   the load balancer's deregistration delay
 //!   (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html).
-//!   While they start, a look every 10 s (`LATER`); once they all run and the old ones drain,
-//!   every 2 s (`SOON`), the calls saved before paying for it, within the budget.
+//!   While they start, a look every 10 s (`LATER`); once they all run and the old ones drain
+//!   (for every service of the deploy), every 2 s (`SOON`), the calls saved before paying for
+//!   it, within the budget.
 //! - DescribeServices (ten services a call) carries the counts, events and `rolloutState` of
 //!   every service; ECS's service deployment (DescribeServiceDeployments, twenty a call) is read
 //!   only when it can say something `deployments[]` does not: when a rollout's state changed or
-//!   it reads done or failed (the service deployment is the verdict), for blue/green, linear and
-//!   canary (whose stages `deployments[]` does not show), and at least once a minute.
+//!   it reads failed (the service deployment is the verdict), for blue/green, linear and canary
+//!   (whose stages `deployments[]` does not show), and at least once a minute. A rollout that
+//!   reads COMPLETED is confirmed by the read that the last of the deploy's rollouts brings (one
+//!   read for all, not one per service), or at once when it is the last.
 //! - Failures are not paced away: a circuit breaker's FAILED is in `rolloutState`, which every
 //!   look reads, and the stopped tasks are listed after the wait, as before.
 
@@ -56,12 +59,14 @@ pub fn budget(services: usize, scale: u32) -> Pace {
 pub struct Outlook {
     /// Its new tasks all run and it goes on: the old ones are draining or stopping.
     pub tasks_up: bool,
-    /// Something ECS's service deployment should confirm changed: the rollout's state, our
-    /// deployment's place among `deployments[]`.
+    /// Something ECS's service deployment should confirm changed: the rollout's state (other
+    /// than to COMPLETED), our deployment's place among `deployments[]`.
     pub changed: bool,
-    /// `deployments[]` reads it over (completed, failed, rolled back, superseded), or a reading
-    /// of that waits for the next look to agree.
+    /// `deployments[]` reads it failed, rolled back or superseded, or a reading of that waits
+    /// for the next look to agree.
     pub over: bool,
+    /// `deployments[]` reads it COMPLETED: ECS's service deployment confirms it.
+    pub completed: bool,
     /// A blue/green, linear or canary deployment: its stages are in the service deployment alone.
     pub staged: bool,
     /// Its new tasks run but a staged deployment still shifts traffic or bakes.
@@ -69,14 +74,27 @@ pub struct Outlook {
 }
 
 impl Outlook {
-    /// Whether this look should read ECS's service deployment, `since` the last read.
-    pub fn needs_service_deployment(&self, since: Duration, scale: u32) -> bool {
-        self.changed || self.over || self.staged || since >= SERVICE_DEPLOYMENT_AT_LEAST / scale.max(1)
+    /// Whether this look should read ECS's service deployment, `since` the last read; `others`:
+    /// other rollouts of the deploy still go on in `deployments[]`.
+    pub fn needs_service_deployment(&self, since: Duration, scale: u32, others: bool) -> bool {
+        self.changed
+            || self.over
+            || self.staged
+            || (self.completed && !others)
+            || since >= SERVICE_DEPLOYMENT_AT_LEAST / scale.max(1)
     }
 
-    /// Whether the end may come any moment.
+    /// Whether this rollout is past the point where it cannot end yet: its new tasks run (the
+    /// old ones drain), or `deployments[]` reads it over. The deploy's end may come any moment
+    /// when every rollout of it is (the watch looks `SOON` only then: one still starting its
+    /// tasks holds the deploy's end back).
     pub fn soon(&self) -> bool {
-        self.tasks_up || self.over || self.shifting
+        self.tasks_up || self.over || self.shifting || self.completed
+    }
+
+    /// Still going on in `deployments[]`.
+    pub fn rolling(&self) -> bool {
+        !self.completed && !self.over
     }
 }
 
@@ -97,14 +115,17 @@ mod tests {
     fn the_service_deployment_is_read_when_it_can_say_more() {
         let starting = Outlook::default();
         let minute = SERVICE_DEPLOYMENT_AT_LEAST;
-        assert!(!starting.needs_service_deployment(Duration::from_secs(5), 1));
+        assert!(!starting.needs_service_deployment(Duration::from_secs(5), 1, false));
         assert!(!starting.soon());
-        assert!(starting.needs_service_deployment(minute, 1), "at least once a minute");
+        assert!(
+            starting.needs_service_deployment(minute, 1, false),
+            "at least once a minute"
+        );
         let draining = Outlook {
             tasks_up: true,
             ..starting
         };
-        assert!(draining.soon() && !draining.needs_service_deployment(Duration::ZERO, 1));
+        assert!(draining.soon() && !draining.needs_service_deployment(Duration::ZERO, 1, false));
         for telling in [
             Outlook {
                 changed: true,
@@ -116,9 +137,17 @@ mod tests {
                 ..starting
             },
         ] {
-            assert!(telling.needs_service_deployment(Duration::ZERO, 1), "{telling:?}");
+            assert!(telling.needs_service_deployment(Duration::ZERO, 1, true), "{telling:?}");
         }
         assert!(Outlook { over: true, ..starting }.soon());
+        // Completed while other rollouts go on: confirmed with the last one, in one read.
+        let completed = Outlook {
+            completed: true,
+            ..starting
+        };
+        assert!(!completed.needs_service_deployment(Duration::ZERO, 1, true) && completed.soon());
+        assert!(completed.needs_service_deployment(Duration::ZERO, 1, false));
+        assert!(!completed.rolling() && starting.rolling());
         assert!(
             Outlook {
                 staged: true,

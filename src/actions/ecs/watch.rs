@@ -6,15 +6,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_ecs::types::{Service, ServiceDeployment};
 use tracing::{info, warn};
 
+use super::explain::{self, DIAGNOSTICS_MARGIN, Unfinished};
 use super::pace::{self, Outlook};
 use super::rollout::{DeploymentView, Watched, judge};
+use super::service_deployment;
 use super::verdict::Verdict;
-use super::{service_deployment, tasks};
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::domain::task_definition::short_name;
@@ -184,7 +185,7 @@ pub async fn watch(
                 let arns: Vec<String> = followed()
                     .filter_map(|f| f.watched.service_deployment.clone())
                     .collect();
-                let needed = followed().any(|f| f.outlook.needs_service_deployment(since, scale));
+                let needed = followed().any(|f| f.outlook.needs_service_deployment(since, scale, others(&follows, f)));
                 (arns, needed)
             };
             let mut found = service_deployment::Described::default();
@@ -215,10 +216,11 @@ pub async fn watch(
             if follows.iter().all(|follow| follow.verdict != Verdict::InProgress) {
                 Ok(Poll::Ready(()))
             } else {
+                // The deploy can end any moment only when each rollout of it can.
                 let soon = follows
                     .iter()
                     .filter(|f| f.verdict == Verdict::InProgress)
-                    .any(|f| f.outlook.soon() || f.awaits_service_deployment());
+                    .all(|f| f.outlook.soon() || f.awaits_service_deployment());
                 Ok(Poll::Paced { calls, soon })
             }
         })
@@ -230,13 +232,25 @@ pub async fn watch(
             if let Some(failure) = unanswered {
                 warn!("The last checks of the deployments failed: {failure}");
             }
+            confirm_completed(ecs, &mut follows).await;
             for follow in follows.iter_mut().filter(|f| f.verdict == Verdict::InProgress) {
                 follow.verdict = Verdict::TimedOut;
             }
         }
         Err(WaitEnd::Stopped(failure)) => return Err(failure),
     }
-    explain_failures(ecs, cluster, &follows).await;
+    let unfinished: Vec<Unfinished<'_>> = follows
+        .iter()
+        .filter(|f| f.verdict != Verdict::Completed)
+        .map(|f| Unfinished {
+            service: &f.watched.service,
+            task_definition: &f.watched.task_definition,
+            verdict: &f.verdict,
+            reason: f.reason.as_deref(),
+            last_events: &f.last_events,
+        })
+        .collect();
+    explain::failures(ecs, cluster, &unfinished).await;
     let mut followed = Vec::with_capacity(follows.len());
     for follow in follows {
         followed.push(Followed {
@@ -248,6 +262,13 @@ pub async fn watch(
         });
     }
     Ok(followed)
+}
+
+/// Whether rollouts other than `follow`'s still go on in `deployments[]`.
+fn others(follows: &[Follow], follow: &Follow) -> bool {
+    follows
+        .iter()
+        .any(|f| f.verdict == Verdict::InProgress && f.watched.service != follow.watched.service && f.outlook.rolling())
 }
 
 impl Follow {
@@ -502,72 +523,44 @@ fn observe(follow: &mut Follow, service: &Service) -> bool {
         verdict
     };
     let staged = follow.watched.strategy.name != "ROLLING";
+    let completed = follow.rolling == Verdict::Completed;
     follow.outlook = Outlook {
         tasks_up: tasks_up && !staged,
-        changed: moved,
-        over: follow.rolling != Verdict::InProgress || follow.absent_reading.is_some(),
+        changed: moved && !completed,
+        over: !completed && (follow.rolling != Verdict::InProgress || follow.absent_reading.is_some()),
+        completed,
         staged,
         shifting: staged && tasks_up,
     };
     changed
 }
 
-/// Why a deployment did not complete: ECS's reason, its last events, and how the tasks of the
-/// new revision stopped.
-/// The stopped tasks of every deployment that did not complete are looked up at once, within a
-/// short margin after the wait: WAIT_TIMEOUT stays a bound of the step, however many services.
-async fn explain_failures(ecs: &aws_sdk_ecs::Client, cluster: &str, follows: &[Follow]) {
-    let mut lookups = tokio::task::JoinSet::new();
-    for (index, follow) in follows
+/// At the deadline: the rollouts `deployments[]` read COMPLETED whose confirmation waited for
+/// the deploy's others (see `pace`) get it now, in one read within a short margin, so that a
+/// completed deployment is never reported as timed out for another one's sake.
+async fn confirm_completed(ecs: &aws_sdk_ecs::Client, follows: &mut [Follow]) {
+    let arns: Vec<String> = follows
         .iter()
-        .enumerate()
-        .filter(|(_, f)| f.verdict != Verdict::Completed)
-    {
-        let (ecs, cluster) = (ecs.clone(), cluster.to_owned());
-        let (name, task_definition) = (follow.watched.service.clone(), follow.watched.task_definition.clone());
-        lookups.spawn(async move { (index, tasks::stopped(&ecs, &cluster, &name, &task_definition).await) });
+        .filter(|f| f.verdict == Verdict::InProgress && f.outlook.completed)
+        .filter_map(|f| f.watched.service_deployment.clone())
+        .collect();
+    if arns.is_empty() {
+        return;
     }
-    let mut found = Vec::new();
-    let _ = tokio::time::timeout(DIAGNOSTICS_MARGIN, async {
-        while let Some(Ok(done)) = lookups.join_next().await {
-            found.push(done);
-        }
-    })
-    .await;
-    for (index, follow) in follows
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.verdict != Verdict::Completed)
-    {
-        let name = &follow.watched.service;
-        warn!(
-            "{name}: the deployment of {} {}",
-            short_name(&follow.watched.task_definition),
-            follow.verdict
-        );
-        if let Some(reason) = &follow.reason {
-            warn!("{name}: rolloutStateReason: {reason}");
-        }
-        for event in follow.last_events.iter().rev() {
-            warn!("{name}: recent event: {event}");
-        }
-        match found.iter().find(|(at, _)| *at == index).map(|(_, result)| result) {
-            Some(Ok(lines)) if lines.is_empty() => warn!("{name}: no stopped task of the new revision was found"),
-            Some(Ok(lines)) => lines.iter().for_each(|line| warn!("{name}: {line}")),
-            Some(Err(failure)) => warn!("{name}: could not list stopped tasks: {failure}"),
-            None => warn!(
-                "{name}: the stopped tasks could not be listed within {} s",
-                DIAGNOSTICS_MARGIN.as_secs()
-            ),
+    if let Ok(Ok(found)) = tokio::time::timeout(DIAGNOSTICS_MARGIN, service_deployment::describe(ecs, &arns)).await {
+        for follow in follows
+            .iter_mut()
+            .filter(|f| f.verdict == Verdict::InProgress && f.outlook.completed)
+        {
+            decide(follow, true, &found.deployments);
         }
     }
 }
 
-/// How long the look at stopped tasks may take after the wait, for all services together.
-const DIAGNOSTICS_MARGIN: Duration = Duration::from_secs(15);
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::actions::ecs::rollout::tests::{OLD, OURS, watched};
 

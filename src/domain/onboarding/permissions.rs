@@ -249,7 +249,12 @@ fn codedeploy(names: &CodeDeployNames, cluster: Option<&str>, services: &[String
     } else {
         services
             .iter()
-            .map(|service| (format!("AppECS-{cluster}-{service}"), format!("DgpECS-{cluster}-{service}")))
+            .map(|service| {
+                (
+                    format!("AppECS-{cluster}-{service}"),
+                    format!("DgpECS-{cluster}-{service}"),
+                )
+            })
             .collect()
     };
     let mut applications: Vec<String> = Vec::new();
@@ -279,7 +284,10 @@ fn codedeploy(names: &CodeDeployNames, cluster: Option<&str>, services: &[String
         ),
         Statement::allow(
             "CodeDeployRevisions",
-            &["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+            &[
+                "codedeploy:RegisterApplicationRevision",
+                "codedeploy:GetApplicationRevision",
+            ],
             applications,
         ),
         Statement::allow(
@@ -289,7 +297,10 @@ fn codedeploy(names: &CodeDeployNames, cluster: Option<&str>, services: &[String
         ),
         Statement::allow(
             "CodeDeployTargets",
-            &["codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets"],
+            &[
+                "codedeploy:ListDeploymentTargets",
+                "codedeploy:BatchGetDeploymentTargets",
+            ],
             vec!["*".to_owned()],
         ),
     ]
