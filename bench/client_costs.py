@@ -26,15 +26,15 @@ OWN = "aws_role_deploy"
 
 
 def _sdk(crate):
-    return lambda function: function["crate"] == crate or f"{crate}::" in function["name"]
+    return lambda function: function.get("crate") == crate or f"{crate}::" in function["name"]
 
 
 def _own(word):
-    return lambda function: function["crate"] == OWN and word in function["name"]
+    return lambda function: function.get("crate") == OWN and word in function["name"]
 
 
 def _crates(*prefixes):
-    return lambda function: function["crate"].startswith(prefixes)
+    return lambda function: (function.get("crate") or "").startswith(prefixes)
 
 
 # (group, how to recognise its functions, is it one client's own cost)
@@ -46,6 +46,7 @@ GROUPS = [
     ("S3 (AWS SDK)", _sdk("aws_sdk_s3"), True),
     ("CloudWatch (signed by hand)", _own("cloudwatch"), True),
     ("CodeDeploy (signed by hand)", _own("codedeploy"), True),
+    ("JSON signed by hand, shared by CloudWatch and CodeDeploy (json_rpc)", _own("json_rpc"), False),
     ("ECR registry push (the pipe's own, on hyper)", _own("::actions::ecr::"), True),
     ("the rest of the pipe's own code", _crates(OWN), False),
     ("SDK runtime, shared by the SDK clients (smithy, sigv4, aws-config, aws-runtime)",

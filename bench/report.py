@@ -45,6 +45,8 @@ def machine():
         ("CPU", f"{cpu}, {os.cpu_count()} cores"),
         ("Memory", f"{int(memory) / 1024 / 1024:.0f} GiB"),
         ("Kernel", platform.release()),
+        # Other work on the machine while the figures were taken (1, 5 and 15 minutes).
+        ("Load average when written", " / ".join(Path("/proc/loadavg").read_text().split()[:3])),
         ("Docker Engine", _command(["docker", "version", "--format", "{{.Server.Version}}"])),
         ("Rust", _command(["rustc", "--version"])),
         ("Python", platform.python_version()),

@@ -47,6 +47,9 @@ class LayerRequestHandler(MotoRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
+    # Answers go out in several writes (status and headers, then the body); with Nagle on, each
+    # later write waits for the client's delayed ACK (~40 ms) on a kept-alive connection.
+    disable_nagle_algorithm = True
     _numbers = itertools.count(1)
 
     def setup(self):
