@@ -195,7 +195,8 @@ async fn steps(
 }
 
 /// Put the alias back on the old version with no weights (an alarm, a SIGTERM, a failure
-/// mid-shift). Returns what to say about it.
+/// mid-shift). Returns what to say about it; the caller says it once, as a detail of the error
+/// that stopped the shift (logging it here too printed the same line twice).
 pub(super) async fn roll_back(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
@@ -224,7 +225,6 @@ pub(super) async fn roll_back(
                 "The alias {} is back on version {} with no weights (version {} gets no traffic)",
                 state.alias, state.old_version, state.new_version
             );
-            info!("{said}");
             Ok(said)
         }
         Err(failure) => {
@@ -233,7 +233,6 @@ pub(super) async fn roll_back(
                  {}: check it (aws lambda get-alias --function-name {function} --name {}) and move it by hand",
                 state.alias, state.old_version, state.new_version, state.alias
             );
-            warn!("{said}");
             Err(said)
         }
     }
