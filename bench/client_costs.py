@@ -64,8 +64,8 @@ def _bloat():
     done = subprocess.run(["cargo", "bloat", "--release", "--locked", "--target", TARGET, "-n", "0",
                            "--message-format", "json"], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"cargo bloat failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout)
+        return None, done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+    return json.loads(done.stdout), None
 
 
 def client_costs(smoke):
@@ -74,7 +74,9 @@ def client_costs(smoke):
         return [], "Not measured in smoke mode: it needs a release build of its own (`bench/run` makes it)."
     if shutil.which("cargo-bloat") is None:
         return [], "Not measured: `cargo bloat` is not installed (`cargo install cargo-bloat`)."
-    report = _bloat()
+    report, failure = _bloat()
+    if report is None:  # every other figure of the run is still worth writing
+        return [], f"Not measured: `cargo bloat` failed ({failure[0]})."
     sizes = {name: 0 for name, _, _ in GROUPS}
     for function in report["functions"]:
         name = next(name for name, matches, _ in GROUPS if matches(function))
