@@ -213,7 +213,10 @@ fn check_network(at: &str, value: &Value) -> Result<(), String> {
             FIELDS.join(", ")
         ));
     }
-    let missing: Vec<&str> = FIELDS.into_iter().filter(|field| !awsvpc.contains_key(*field)).collect();
+    let missing: Vec<&str> = FIELDS
+        .into_iter()
+        .filter(|field| !awsvpc.contains_key(*field))
+        .collect();
     if !missing.is_empty() {
         return Err(format!(
             "{at}.AwsvpcConfiguration: CodeDeploy takes all of {} or none (then the service's own network \
@@ -370,7 +373,10 @@ mod tests {
         let file = json!({"Resources": [{"TargetService": {"Properties": {"NetworkConfiguration": network}}}]});
         let user = read_user_appspec("appspec.json", &file).unwrap();
         let sent = appspec(Some(&user), "arn:td/web:3", Some(("web", 80)));
-        assert_eq!(sent["Resources"][0]["TargetService"]["Properties"]["NetworkConfiguration"], network);
+        assert_eq!(
+            sent["Resources"][0]["TargetService"]["Properties"]["NetworkConfiguration"],
+            network
+        );
     }
 
     #[test]

@@ -110,4 +110,3 @@ pub(super) fn dry_run(
             .collect(),
     }
 }
-

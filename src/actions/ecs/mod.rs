@@ -116,7 +116,14 @@ async fn roll_out(
     let command_container = command_container.map(str::to_owned);
 
     if run.dry_run {
-        return Ok(dry_run::dry_run(run, settings, &services, plan, command_container.as_deref(), blue_green));
+        return Ok(dry_run::dry_run(
+            run,
+            settings,
+            &services,
+            plan,
+            command_container.as_deref(),
+            blue_green,
+        ));
     }
 
     let mut deployable = Vec::with_capacity(plan.revisions.len());
