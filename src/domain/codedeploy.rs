@@ -197,7 +197,7 @@ fn check_load_balancer(at: &str, value: &Value) -> Result<(), String> {
 fn check_network(at: &str, value: &Value) -> Result<(), String> {
     let at = format!("{at}.Properties.NetworkConfiguration");
     let network = value.as_object().ok_or(format!("{at}: must be an object"))?;
-    for key in network.keys().filter(|key| *key != "AwsvpcConfiguration") {
+    if let Some(key) = network.keys().find(|key| *key != "AwsvpcConfiguration") {
         return Err(format!("{at}.{key}: not a field (AwsvpcConfiguration)"));
     }
     let Some(awsvpc) = network.get("AwsvpcConfiguration") else {

@@ -7,6 +7,8 @@ use super::ecs::EcsSettings;
 use super::lambda::LambdaSettings;
 use super::traffic_shift::TrafficShift;
 
+// One value per run, moved a few times: boxing the ECS variant would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum RollbackSettings {
     /// `CLUSTER_NAME` with `SERVICE_NAME`. `task_definition` is `Existing` when
