@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets as _random
+import signal
 import subprocess
 import time
 import uuid
@@ -207,6 +208,23 @@ def run_binary(env, cwd=None, outputs_dir=None, timeout=DEFAULT_TIMEOUT, binary=
     return Result.collect(
         done.returncode, done.stdout, done.stderr, outputs_dir, time.monotonic() - started, env
     )
+
+
+def terminate(process, within):
+    """SIGTERM a running pipe (as Bitbucket does when a step is stopped) and wait `within` seconds
+    for it to end. Returns its stdout, stderr (bytes) and the seconds it took after the signal;
+    a pipe still running then is killed, and the test fails with what it printed."""
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = process.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"SIGTERM did not end the pipe within {within} s\n{Result(-1, stdout.decode(), stderr.decode())}"
+        ) from None
+    return stdout, stderr, time.monotonic() - signalled
 
 
 # ------------------------------------------------------------------------------------ scenario

@@ -2,11 +2,10 @@
 with 143 and a last line within seconds, instead of waiting for Bitbucket's SIGKILL."""
 
 import json
-import signal
 import subprocess
 import time
 
-from pipe import BINARY, Result
+from pipe import BINARY, Result, terminate
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -52,15 +51,7 @@ def test_sigterm_while_a_blocking_read_hangs_ends_the_step_at_once(scenario, emu
     assert emulator.requests(service="ecr", action="CreateRepository"), "the push never got to the archive"
     time.sleep(1)  # reading the archive now
     assert process.poll() is None, "the archive was read already"
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        stdout, stderr = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        raise AssertionError(f"SIGTERM did not end the pipe within 20 s\n{Result(-1, stdout.decode(), stderr.decode())}")
-    took = time.monotonic() - signalled
+    stdout, stderr, took = terminate(process, within=20)
     result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
     emulator.assert_no_secrets_in(result.everything())
 
@@ -85,15 +76,7 @@ def test_an_answer_to_sigterm_that_hangs_is_cut_short_with_a_last_line(scenario,
     deadline = time.monotonic() + 30
     while not ecs.calls("DescribeServiceDeployments") and time.monotonic() < deadline:
         time.sleep(0.2)
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        stdout, stderr = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        raise AssertionError(f"SIGTERM did not end the pipe within 30 s\n{Result(-1, stdout.decode(), stderr.decode())}")
-    took = time.monotonic() - signalled
+    stdout, stderr, took = terminate(process, within=30)
     result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
 
     assert emulator.requests(service="ecs", action="StopServiceDeployment"), "the answer never got to the stop"

@@ -5,14 +5,13 @@ change; SIGTERM mid-shift puts the alias back.
 The shift's holds are divided by AWS_ROLE_DEPLOY_TEST_TIME_SCALE, which the pipe accepts only
 with a loopback endpoint (the emulator): a 5-minute canary takes half a second here."""
 
-import signal
 import subprocess
 import time
 
 import pytest
 
 from emulator.lambda_scenario import LAMBDA_TRUST_POLICY, make_zip
-from pipe import BINARY, Result
+from pipe import BINARY, Result, terminate
 from test_lambda import FUNCTION, Lambda
 
 MUTATING = ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias")
@@ -291,15 +290,7 @@ def test_sigterm_mid_shift_puts_the_alias_back(fn, mode):
     assert wait_for(lambda: fn.calls("UpdateAlias")), "the shift never started"
     time.sleep(0.5)
     assert process.poll() is None, "the shift ended already"
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        stdout, stderr = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        raise AssertionError(f"SIGTERM did not end the pipe\n{Result(-1, stdout.decode(), stderr.decode())}")
-    took = time.monotonic() - signalled
+    stdout, stderr, took = terminate(process, within=20)
     result = Result.collect(process.returncode, stdout, stderr, outputs_dir=fn.step.outputs_dir, env=env)
     fn.emulator.assert_no_secrets_in(result.everything())
 
