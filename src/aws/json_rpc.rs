@@ -27,6 +27,7 @@ use tracing::debug;
 use super::failure::{credentials_failure, kind_of_answer};
 use super::{AwsFailure, FailureKind};
 use crate::domain::answers;
+use crate::domain::arn::partition_of_region;
 use crate::domain::network::Network;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -233,12 +234,10 @@ pub(super) fn endpoint(specific: Option<&str>, network: &Network, host: &str, re
     if let Some(url) = specific.or(network.endpoint_url.as_deref()) {
         return url.to_owned();
     }
-    let (suffix, dual_stack_suffix) = if region.starts_with("cn-") {
-        ("amazonaws.com.cn", "api.amazonwebservices.com.cn")
-    } else if region.starts_with("eusc-") {
-        ("amazonaws.eu", "api.amazonwebservices.eu")
-    } else {
-        ("amazonaws.com", "api.aws")
+    let (suffix, dual_stack_suffix) = match partition_of_region(region) {
+        "aws-cn" => ("amazonaws.com.cn", "api.amazonwebservices.com.cn"),
+        "aws-eusc" => ("amazonaws.eu", "api.amazonwebservices.eu"),
+        _ => ("amazonaws.com", "api.aws"),
     };
     let host = if network.use_fips {
         format!("{host}-fips")
