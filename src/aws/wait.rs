@@ -51,13 +51,18 @@ pub struct Pace {
     pub later: Duration,
     /// The most calls one look makes: the budget always keeps room for the next look.
     pub most: u32,
+    /// Calls the wait may make before the budget counts: a short wait (a Lambda update that
+    /// ends in two seconds) is looked at every `soon` from its start instead of waiting for the
+    /// budget to build up; a long one settles at the budget's pace with these few calls over it.
+    pub burst: u32,
 }
 
 impl Pace {
     /// The pause before the next look: `wanted`, or longer if `spent` calls `elapsed` into the
     /// wait leave no room in the budget for the next look's `most` calls.
     pub fn pause(&self, elapsed: Duration, spent: u32, wanted: Duration) -> Duration {
-        let room = f64::from(spent + self.most) * 60.0 / self.per_minute;
+        let counted = (spent + self.most).saturating_sub(self.burst);
+        let room = f64::from(counted) * 60.0 / self.per_minute;
         wanted.max(Duration::from_secs_f64(room).saturating_sub(elapsed))
     }
 
@@ -70,6 +75,7 @@ impl Pace {
             soon: self.soon / scale,
             later: self.later / scale,
             most: self.most,
+            burst: self.burst,
         }
     }
 }
@@ -484,6 +490,7 @@ mod tests {
         soon: Duration::from_secs(2),
         later: Duration::from_secs(10),
         most: 2,
+        burst: 0,
     };
 
     /// Looks at the pauses `Pace::pause` gives, each costing `calls`, the end near from `near_at`
@@ -539,6 +546,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_burst_looks_soon_from_the_start_then_the_budget_holds() {
+        let short = Pace {
+            per_minute: 15.0,
+            soon: Duration::from_secs(1),
+            later: Duration::from_secs(1),
+            most: 1,
+            burst: 3,
+        };
+        // Without the burst the first pause already waits for the budget (one call, 4 s).
+        let plain = Pace { burst: 0, ..short };
+        assert_eq!(plain.pause(Duration::ZERO, 1, plain.soon), Duration::from_secs(8));
+        // With it, the first three looks come a second apart...
+        for (at, spent) in [(0, 1), (1, 2)] {
+            assert_eq!(short.pause(Duration::from_secs(at), spent, short.soon), short.soon);
+        }
+        // ...then the budget counts the calls past the burst: the fourth look's room is 4 s.
+        assert_eq!(
+            short.pause(Duration::from_secs(2), 3, short.soon),
+            Duration::from_secs(2)
+        );
+        // Over ten minutes the burst is all it spends beyond the budget.
+        let (_, spent) = simulate(short, Duration::from_secs(600), Duration::ZERO, 1);
+        assert!(spent <= 150 + 3 + 1, "{spent} calls in ten minutes");
+    }
+
     #[tokio::test]
     async fn a_paced_wait_counts_the_calls_of_its_looks() {
         let fast = Pace {
@@ -546,6 +579,7 @@ mod tests {
             soon: MS,
             later: MS,
             most: 5,
+            burst: 0,
         };
         let looks = &Cell::new(0);
         let started = Instant::now();

@@ -50,6 +50,8 @@ pub fn budget(services: usize, scale: u32) -> Pace {
         soon: SOON,
         later: LATER,
         most: u32::try_from(describes + reads).unwrap_or(u32::MAX),
+        // The watch's first looks come while new tasks start, when no end can come.
+        burst: 0,
     }
     .scaled(scale)
 }
