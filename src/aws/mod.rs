@@ -9,6 +9,7 @@ mod call;
 mod cloudwatch;
 mod codedeploy;
 mod failure;
+mod http;
 mod json_rpc;
 mod raw;
 pub mod wait;
@@ -57,6 +58,8 @@ impl Clients {
             // Credentials are cached (and refreshed) by `auth::RoleChain` itself, which knows each
             // hop's expiry; a second cache on top would only hide expiries from it.
             .identity_cache(IdentityCache::no_cache())
+            // One HTTP client for all of them (`http`): one TLS set-up and one pool per run.
+            .http_client(http::shared_client())
             // Shows up in the User-Agent of every call, so CloudTrail can tell this pipe's calls apart.
             .app_name(AppName::new(env!("CARGO_PKG_NAME")).expect("the package name is a valid app name"));
         if let Some(url) = &network.endpoint_url {
