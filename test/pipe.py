@@ -330,16 +330,20 @@ class Scenario:
         ECS runs against the emulator get the watch's pace ECS_PACE_SCALE times faster
         (AWS_ROLE_DEPLOY_TEST_TIME_SCALE, loopback endpoints only): the emulator's scripted
         rollouts move one step per DescribeServices, so a real pace (a look every 10 s while tasks
-        start) would only make the tests slow. Pass AWS_ROLE_DEPLOY_TEST_TIME_SCALE=None for the
-        real pace (test_waits.py, the benchmark)."""
+        start) would only make the tests slow. Lambda deploys without TRAFFIC_SHIFT get the same
+        for their waits (a provisioned-concurrency allocation is looked at every 4 s; the scale
+        would shorten a shift's holds too, so a shift's test sets it itself). Pass
+        AWS_ROLE_DEPLOY_TEST_TIME_SCALE=None for the real pace (test_waits.py, the benchmark)."""
         env = self.base_env()
         for name, value in overrides.items():
             if value is None:
                 env.pop(name, None)
             else:
                 env[name] = str(value)
-        if (env.get("ACTION") in ("ecs-deploy", "rollback") and TIME_SCALE not in overrides
-                and "AWS_ENDPOINT_URL_ECS" not in env and env.get("AWS_ENDPOINT_URL") == self.emulator.base_url):
+        ecs = env.get("ACTION") in ("ecs-deploy", "rollback") and "AWS_ENDPOINT_URL_ECS" not in env
+        lambda_ = (env.get("ACTION") == "lambda-deploy" and "TRAFFIC_SHIFT" not in env
+                   and "AWS_ENDPOINT_URL_LAMBDA" not in env)
+        if (ecs or lambda_) and TIME_SCALE not in overrides and env.get("AWS_ENDPOINT_URL") == self.emulator.base_url:
             env[TIME_SCALE] = str(ECS_PACE_SCALE)
         return env
 

@@ -224,7 +224,8 @@ impl Config {
                 .ok()
         });
 
-        // The ECS watch's pace, sped up for the tests' emulator (Lambda reads its own below).
+        // The paced waits, sped up for the tests' emulator (Lambda reads its own below, with the
+        // traffic shift's).
         let test_time_scale = match action {
             Some(ActionName::EcsDeploy | ActionName::Rollback) => lambda::read_time_scale(
                 &mut read,
@@ -256,6 +257,10 @@ impl Config {
                 .map(|ecr| Action::EcrPush(Box::new(ecr))),
             ActionName::Rollback => rollback::read(&mut read).map(|rollback| Action::Rollback(Box::new(rollback))),
         });
+        let test_time_scale = match &action {
+            Some(Action::LambdaDeploy(lambda)) => lambda.shift_time_scale,
+            _ => test_time_scale,
+        };
 
         // Last, once everything the configuration reads has been read.
         unknown::check(&mut read, env);
