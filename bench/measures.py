@@ -149,10 +149,15 @@ def assume_role_run(binary, base_url):
     return done.returncode, wall, peak_kib / 1024
 
 
-def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900", strategy=None):
+def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900", strategy=None,
+                   until_first_request=False):
     """One ecs-deploy (image change) to `services` (with `strategy`, e.g. BLUE_GREEN, set on each);
     returns (exit code, CPU seconds of the pipe, the pipe's AWS calls by operation, the times of
-    its DescribeServices calls, wall seconds, (user, system) CPU seconds)."""
+    its DescribeServices calls, wall seconds, (user, system) CPU seconds).
+
+    `until_first_request`: the same run, stopped when the first bytes of its first AWS request
+    arrive (at a loopback listener standing in for every endpoint, which never answers); its CPU
+    is what the run spends before any call (start-up: variables, the OIDC token, the clients)."""
     from emulator.ecs_scenario import ecs_fixture
     from pipe import TIME_SCALE, Scenario
 
@@ -173,6 +178,8 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
                        IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT=wait_timeout,
                        **{TIME_SCALE: None})  # the watch's real pace
         env.update(DEBUG="false", **AS_IN_THE_IMAGE)
+        if until_first_request:
+            return _until_first_request(binary, env, tmp)
         started = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -184,6 +191,23 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
     polls_at = [r["time"] for r in ours if r["action"] == "DescribeServices"]
     return (os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, calls, polls_at, wall,
             (usage.ru_utime, usage.ru_stime))
+
+
+def _until_first_request(binary, env, cwd):
+    """(user, system) CPU seconds of the pipe from exec to the first bytes of its first request."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        env = {**env, "AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "1"}
+        proc = subprocess.Popen([binary], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        listener.settimeout(60)
+        conn, _ = listener.accept()
+        conn.recv(1)
+        proc.kill()
+        _, _, usage = os.wait4(proc.pid, 0)
+        conn.close()
+    return usage.ru_utime, usage.ru_stime
 
 
 def waiting_calls_per_minute(binary, base_url, services, seconds=30):

@@ -54,7 +54,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
                 "peak RSS of the archive push", "detection delay, 1 service, pipe",
                 "detection delay, 1 service, aws ecs wait services-stable", "ECS calls per minute of waiting, 2 services, pipe"):
         assert row in report, row
-    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report, re.M)
+    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report,
+                         re.M)
     assert [int(n) for n, _, _ in scaling] == [1, 3, 5], report
     # More services, more calls (one UpdateService each), but batched reads.
     assert int(scaling[-1][1]) > int(scaling[0][1])
