@@ -340,10 +340,9 @@ def test_error_faults_and_json_protocol(emulator, session):
 
 def test_drop_closes_connection_without_response(emulator, oidc):
     emulator.add_fault("drop", service="sts", action="AssumeRoleWithWebIdentity")
-    start = time.time()
+    # Closed, not left hanging: a hang would end in botocore's ReadTimeoutError instead.
     with pytest.raises(ConnectionClosedError):
         web_identity(emulator, oidc["role"], token(emulator))
-    assert time.time() - start < 5
     # also at the socket level: EOF where the status line should be
     emulator.add_fault("drop", service="sts", action="GetCallerIdentity")
     url = urlparse(emulator.base_url)
@@ -361,11 +360,9 @@ def test_hang_then_drop(emulator, oidc):
     emulator.add_fault("hang", service="sts", action="AssumeRoleWithWebIdentity", hang_seconds=5)
     sts = client(emulator, "sts",
                  config=NO_RETRY.merge(Config(signature_version=UNSIGNED, read_timeout=0.5)))
-    start = time.time()
     with pytest.raises(ReadTimeoutError):
         sts.assume_role_with_web_identity(RoleArn=oidc["role"], RoleSessionName="hung",
                                           WebIdentityToken=token(emulator))
-    assert time.time() - start < 3
     assert emulator.requests()[0]["fault"] == "hang"
     # the fault was used up: the next call goes through
     assert web_identity(emulator, oidc["role"], token(emulator))
