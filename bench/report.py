@@ -132,9 +132,6 @@ def write_markdown(path, rows, tools, scaling, notes, smoke, runs, sections=()):
     from waiting import section as waiting_section  # bench/waiting.py: its own section
 
     parts += waiting_section()
-    from waiting_lambda import section as lambda_waiting_section  # bench/waiting_lambda.py
-
-    parts += lambda_waiting_section()
     for heading, text in sections or ():
         parts += [f"## {heading}", "", text, ""]
     if notes:

@@ -212,11 +212,9 @@ def rows(base_url, binary, smoke=False, results=None):
 
 
 def section():
-    """BENCHMARKS.md's section on how the Lambda rows are measured."""
+    """BENCHMARKS.md's section on how the Lambda rows of "Targets" are measured (markdown)."""
     short, long_, provisioned = FULL["short"], FULL["long"], FULL["provisioned"]
-    return [
-        f"## {SECTION}",
-        "",
+    return "\n".join([
         "The pipe's Lambda waits against the AWS CLI's waiters, in one run, all waits at once, on the",
         "emulator's clock: each update is InProgress for D seconds after UpdateFunctionCode, each",
         "provisioned-concurrency allocation IN_PROGRESS for D seconds after UpdateAlias, D drawn per",
@@ -239,16 +237,15 @@ def section():
         "- Calls: the tool's looks after its update. For short updates per wait",
         "  (a per-minute rate of a 2 s wait says nothing); otherwise per minute from the update.",
         "- The pipe's pace (src/actions/lambda/pace.rs): an update is looked at every second for its",
-        f"  first {UPDATE_BURST} looks, then every 4 s (15 a minute): a 2 s update costs three calls and is",
-        "  noticed within a second, a long one costs the budget plus those first looks (19 calls over",
+        f"  first {UPDATE_BURST} looks, then every 4 s (15 a minute): a 2 s update costs three or four calls",
+        "  and is noticed within a second, a long one costs the budget plus those first looks (19 calls over",
         "  a one-minute update, 34 over two). A provisioned-concurrency allocation (and a SnapStart",
         "  version) is looked at once, then every 4 s with the first look counted: 15 a minute at",
         "  most, 2 s late in the median. Before this change every Lambda wait looked 1 s, then 1.5×",
         "  longer each time up to 5 s (updates) or 10 s (versions, allocations).",
         "- Not measured here: the SnapStart version wait (paced as the allocation), and calls refused",
         "  while the function is busy with another change (retried at an update's pace).",
-        "",
-    ]
+    ])
 
 
 if __name__ == "__main__":
