@@ -618,8 +618,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn never_sleeps_past_the_deadline() {
-        let wait =
-            Wait::new("test", Instant::now() + 30 * MS).polling(Duration::from_secs(60), Duration::from_secs(60));
+        let wait = Wait::new("test", now() + 30 * MS).polling(Duration::from_secs(60), Duration::from_secs(60));
         let started = now();
         let result: Result<(), WaitEnd> = wait.until(|| async { Ok(Poll::Pending { news: false }) }).await;
         assert!(matches!(result, Err(WaitEnd::TimedOut { .. })));
