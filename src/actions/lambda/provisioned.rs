@@ -44,7 +44,7 @@ pub(crate) struct Allocation {
 }
 
 /// Wait until the alias's provisioned concurrency is READY (`deadline`: WAIT_TIMEOUT's), at
-/// `pace::minutes` (sped up `scale` times for the tests).
+/// `pace::allocation` (sped up `scale` times for the tests).
 pub(crate) async fn wait_ready(
     lambda: &aws_sdk_lambda::Client,
     moved: &MovedAlias<'_>,
@@ -53,7 +53,9 @@ pub(crate) async fn wait_ready(
 ) -> Result<Option<Allocation>, Error> {
     let (function, alias) = (moved.function, moved.alias);
     let last_seen = &RefCell::new(String::new());
-    let wait = Wait::new(format!("{function} alias {alias}"), deadline).paced(pace::minutes(scale));
+    let wait = Wait::new(format!("{function} alias {alias}"), deadline).paced(pace::allocation(scale));
+    // Allocations take minutes: the looks come closer once the first minute is over.
+    let (started, soon_after) = (Instant::now(), pace::ALLOCATION_SOON_AFTER / scale.max(1));
     let result = wait
         .until(move || async move {
             let request = lambda
@@ -96,7 +98,10 @@ pub(crate) async fn wait_ready(
                             .to_owned(),
                     ],
                 ))),
-                _ => Poll::Pending { news },
+                _ => Poll::Paced {
+                    calls: 1,
+                    soon: started.elapsed() >= soon_after,
+                },
             })
         })
         .await;
