@@ -10,7 +10,7 @@ use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum as Status;
 use tracing::{info, warn};
 
 use super::pace;
-use crate::aws::wait::{Poll, Wait, WaitEnd};
+use crate::aws::wait::{self, Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure, FailureKind};
 use crate::error::Error;
 
@@ -55,7 +55,7 @@ pub(crate) async fn wait_ready(
     let last_seen = &RefCell::new(String::new());
     let wait = Wait::new(format!("{function} alias {alias}"), deadline).paced(pace::allocation(scale));
     // Allocations take minutes: the looks come closer once the first minute is over.
-    let (started, soon_after) = (Instant::now(), pace::ALLOCATION_SOON_AFTER / scale.max(1));
+    let (started, soon_after) = (wait::now(), pace::ALLOCATION_SOON_AFTER / scale.max(1));
     let result = wait
         .until(move || async move {
             let request = lambda
@@ -100,7 +100,7 @@ pub(crate) async fn wait_ready(
                 ))),
                 _ => Poll::Paced {
                     calls: 1,
-                    soon: started.elapsed() >= soon_after,
+                    soon: wait::now().saturating_duration_since(started) >= soon_after,
                 },
             })
         })
