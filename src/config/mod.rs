@@ -224,17 +224,19 @@ impl Config {
                 .ok()
         });
 
-        // The ECS watch's pace, sped up for the tests' emulator (Lambda reads its own below).
+        // The paced waits (the ECS watch, the ECR scan wait), sped up for the tests' emulator
+        // (Lambda reads its own below): only against a loopback endpoint of the service waited on.
+        let loopback = |service: &Option<String>| {
+            service
+                .as_ref()
+                .or(network.endpoint_url.as_ref())
+                .is_some_and(|url| crate::domain::network::is_loopback_url(url))
+        };
         let test_time_scale = match action {
-            Some(ActionName::EcsDeploy | ActionName::Rollback) => lambda::read_time_scale(
-                &mut read,
-                env,
-                network
-                    .ecs_endpoint_url
-                    .as_ref()
-                    .or(network.endpoint_url.as_ref())
-                    .is_some_and(|url| crate::domain::network::is_loopback_url(url)),
-            ),
+            Some(ActionName::EcsDeploy | ActionName::Rollback) => {
+                lambda::read_time_scale(&mut read, env, loopback(&network.ecs_endpoint_url))
+            }
+            Some(ActionName::EcrPush) => lambda::read_time_scale(&mut read, env, loopback(&network.ecr_endpoint_url)),
             _ => 1,
         };
         let action = action.and_then(|name| match name {

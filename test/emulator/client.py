@@ -373,8 +373,12 @@ class Emulator:
 
     def ecr_scan(self, **scenario):
         """Image scans answered from this scenario (ecr_scan.py): kind, on_push, not_found_polls,
-        in_progress_polls, status, description, findings, start, images."""
+        in_progress_polls, status, description, findings, start, timed, images."""
         return self._call("POST", "ecr/scan", scenario)["scan"]
+
+    def ecr_scans(self):
+        """Every image's scan so far: started_at, completed_at, first_seen_at, polls (ecr_scan.py)."""
+        return self._call("GET", "ecr/scans")["scans"]
 
     def clear_ecr_scan(self):
         return self._call("DELETE", "ecr/scan")
