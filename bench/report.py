@@ -63,9 +63,8 @@ def machine():
 def unexplained(row):
     """The "Targets missed" text of a miss that nothing explains: what this run measured, and that
     the cause was not measured. Never a placeholder: the reader learns what is known and what is not."""
-    return (f"measured {row.value} against {row.target} in this run. Where the difference comes from was "
-            "not measured (no profile, smaps or request-log breakdown of this figure was taken), so its "
-            "cause is open; the figures of its section above are all this run says about it.")
+    return (f"measured {row.value} against {row.target}. What causes the gap was not measured in this "
+            "run (no profile, smaps or request-log breakdown of it): unexplained.")
 
 
 def print_rows(rows):
