@@ -225,7 +225,8 @@ impl Config {
         });
 
         // The paced waits (the ECS watch, the ECR scan wait), sped up for the tests' emulator
-        // (Lambda reads its own below): only against a loopback endpoint of the service waited on.
+        // (Lambda reads its own below, with the traffic shift's): only against a loopback
+        // endpoint of the service waited on.
         let loopback = |service: &Option<String>| {
             service
                 .as_ref()
@@ -258,6 +259,10 @@ impl Config {
                 .map(|ecr| Action::EcrPush(Box::new(ecr))),
             ActionName::Rollback => rollback::read(&mut read).map(|rollback| Action::Rollback(Box::new(rollback))),
         });
+        let test_time_scale = match &action {
+            Some(Action::LambdaDeploy(lambda)) => lambda.shift_time_scale,
+            _ => test_time_scale,
+        };
 
         // Last, once everything the configuration reads has been read.
         unknown::check(&mut read, env);
