@@ -28,10 +28,11 @@ as ECR's own do: ScanNotFoundException until F seconds after it, the in-progress
 then the final status (and `imageScanCompletedAt` is that moment). The trigger is StartImageScan
 (without scan on push), or else the first scan call that names the image: a push straight to the
 registry never reaches ECR's API here, and a pusher that waits for the scan asks right after its
-push, so that first call stands for the push's end. `GET /_layer/ecr/scans` lists every image's
-scan: `started_at`, `completed_at` (once the clock passed it), `first_seen_at` (the first
-DescribeImageScanFindings answered with the final status) and `polls`: how the benchmark measures
-a poller's detection delay. How long real scans take: AWS publishes no estimate
+push, so that first call stands for the push's end. The clock goes by when each call came in (the
+request log's `time`). `GET /_layer/ecr/scans` lists every image's scan: `started_at`,
+`completed_at` (once the clock passed it), `first_seen_at` (when the first DescribeImageScanFindings
+answered with the final status came in) and `polls`: how the benchmark measures a poller's
+detection delay. How long real scans take: AWS publishes no estimate
 (https://github.com/aws/containers-roadmap/issues/1600 asks for one); users report an enhanced scan
 on push COMPLETE after four or five looks 5 s apart (https://github.com/aws/aws-sdk/issues/289),
 basic scans that took around 20 minutes on bad days
@@ -230,33 +231,34 @@ def _target(layer, req):
     return account, repository, digest, None
 
 
-def _state(layer, account, name, digest, scan):
-    """The image's scan; one on push starts with the first call that names the image."""
+def _state(layer, account, name, digest, scan, now):
+    """The image's scan; one on push starts with the first call that names the image (`now`: when
+    that call came in)."""
     key = (account, name, digest)
     with LOCK:
         state = layer.ecr_scan_images.get(key)
         if state is None:
             state = layer.ecr_scan_images[key] = {"polls": 0, "started": False, "scans": 0}
             if scan["on_push"]:
-                _start(state, scan)
+                _start(state, scan, now)
         return state
 
 
-def _start(state, scan):
-    """The scan begins now (its clock, when timed)."""
-    now = time.time()
+def _start(state, scan, now):
+    """The scan begins `now` (its clock, when timed)."""
     timed = scan["timed"]
     state.update(started=True, scans=1, polls=0, started_at=now,
                  completes_at=now + timed["complete_s"] if timed else None, first_seen_at=None)
 
 
-def _status_now(state, scan, poll):
-    """Where the image's scan is at this call (its `poll`-th look): not_found, in_progress or final."""
+def _status_now(state, scan, poll, now):
+    """Where the image's scan is at this call (its `poll`-th look, come in at `now`): not_found,
+    in_progress or final. A timed scan goes by when the call came in, as the request log has it."""
     if not state["started"]:
         return "not_found"
     timed = scan["timed"]
     if timed:
-        elapsed = time.time() - state["started_at"]
+        elapsed = now - state["started_at"]
         if elapsed < timed["found_s"]:
             return "not_found"
         return "in_progress" if elapsed < timed["complete_s"] else "final"
@@ -282,13 +284,13 @@ def _judge_start(layer, req):
     if scan["start"] == "disabled":
         req.notes["record"] = {"scan_started": False}
         return aws_error("ecr", 400, "ValidationException", "This feature is disabled")
-    state = _state(layer, account, repository.name, digest, scan)
+    state = _state(layer, account, repository.name, digest, scan, req.time)
     with LOCK:
         if state["scans"] >= 1:
             req.notes["record"] = {"scan_started": False}
             return aws_error("ecr", 400, "LimitExceededException",
                              "The scan quota per image has been exceeded. Wait and try again.")
-        _start(state, scan)
+        _start(state, scan, req.time)
     req.notes["record"] = {"scan_started": True}
     status = "PENDING" if scan["kind"] == "enhanced" else "IN_PROGRESS"
     return _json({"registryId": account, "repositoryName": repository.name, "imageId": {"imageDigest": digest},
@@ -303,12 +305,12 @@ def _judge_describe(layer, req):
     if refused:
         return refused
     scan = scenario_of(layer, digest)
-    state = _state(layer, account, repository.name, digest, scan)
+    state = _state(layer, account, repository.name, digest, scan, req.time)
     with LOCK:
         state["polls"] += 1 if state["started"] else 0
-        where = _status_now(state, scan, state["polls"])
+        where = _status_now(state, scan, state["polls"], req.time)
         if where == "final" and state.get("first_seen_at") is None:
-            state["first_seen_at"] = time.time()
+            state["first_seen_at"] = req.time
     base = {"registryId": account, "repositoryName": repository.name, "imageId": {"imageDigest": digest}}
     if where == "not_found":
         req.notes["record"] = {"scan": "not_found"}
