@@ -167,8 +167,10 @@ def write_markdown(path, rows, tools, scaling, notes, smoke, runs, sections=()):
         "## Rerun",
         "",
         "```sh",
-        "bench/run             # builds the release image, measures, rewrites BENCHMARKS.md",
-        "bench/run --smoke     # seconds, tiny sizes; what the test suite runs so the script never rots",
+        "bench/run             # builds the release image, measures, rewrites BENCHMARKS.md; then a",
+        "                      # release build with symbols (target/bloat) for What each client costs",
+        "bench/run --smoke     # the release image, then tiny sizes and one run (about 3 minutes); the",
+        "                      # test suite runs its measuring part (test/test_bench.py) so it never rots",
         "```",
         "",
     ]
