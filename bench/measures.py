@@ -210,14 +210,28 @@ def _until_first_request(binary, env, cwd):
     return usage.ru_utime, usage.ru_stime
 
 
-def waiting_calls_per_minute(binary, base_url, services, seconds=30):
-    """AWS calls per minute while the pipe waits on stuck blue/green deployments of `services`."""
-    started = time.monotonic()
-    _, _, calls, _, _, _ = ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds),
-                                    strategy="BLUE_GREEN")
-    waited = time.monotonic() - started
-    watching = calls.get("DescribeServices", 0) + calls.get("DescribeServiceDeployments", 0)
-    return watching / waited * 60, calls
+def staged_wait_looks(binary, base_url, services, seconds=30):
+    """The watch's looks while the pipe waits on stuck blue/green deployments of `services` until
+    its `seconds` time-out, from the emulator's request log: ([(seconds after its first
+    UpdateService, calls)] of each look, seconds from that update to its exit). A look's calls
+    are its DescribeServices and DescribeServiceDeployments after the last UpdateService; the
+    calls after the wait (ListTasks for the stopped tasks) are not waiting."""
+    ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds), strategy="BLUE_GREEN")
+    exited = time.time()
+    ours = [r for r in Emulator(base_url).requests(service="ecs") if "aws-role-deploy" in (r["user_agent"] or "")]
+    updates = [r["time"] for r in ours if r["action"] == "UpdateService"]
+    first = min(updates)
+    looks = []
+    for record in ours:
+        if record["time"] <= max(updates) or record["action"] not in ("DescribeServices", "DescribeServiceDeployments"):
+            continue
+        at = record["time"] - first
+        # One look's calls follow each other within milliseconds; looks are seconds apart.
+        if looks and at - looks[-1][0] < 1.0:
+            looks[-1] = (looks[-1][0], looks[-1][1] + 1)
+        else:
+            looks.append((at, 1))
+    return looks, exited - first
 
 
 def lambda_runs(binary, base_url, total_mb=50):

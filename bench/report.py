@@ -17,6 +17,9 @@ class Row:
     value: str
     target: str = "-"
     ok: bool | None = None  # None: reported, no target
+    # Why a missed target was missed, from this run's own measurement (the module that measured
+    # it knows); None: bench.py's MISSED, or `unexplained`.
+    why: str | None = None
 
     @property
     def mark(self):
@@ -55,6 +58,13 @@ def machine():
         ("boto3 / botocore", _command([str(venv / "python"), "-c",
                                        "import boto3, botocore; print(boto3.__version__, botocore.__version__)"])),
     ]
+
+
+def unexplained(row):
+    """The "Targets missed" text of a miss that nothing explains: what this run measured, and that
+    the cause was not measured. Never a placeholder: the reader learns what is known and what is not."""
+    return (f"measured {row.value} against {row.target}. What causes the gap was not measured in this "
+            "run (no profile, smaps or request-log breakdown of it): unexplained.")
 
 
 def print_rows(rows):
@@ -151,13 +161,20 @@ def write_markdown(path, rows, tools, scaling, notes, smoke, runs, sections=()):
         "  (measured from Python, a vforked child would carry the interpreter's peak).",
         "- Image size: `docker image inspect` (uncompressed); compressed is gzip -6 of",
         "  `docker save`, about what a registry stores and a runner pulls.",
+        "- Waiting, staged: an ECS-native blue/green deployment that never ends, watched until",
+        "  WAIT_TIMEOUT. Unlike the frontier's rolling rollouts, each look also reads ECS's service",
+        "  deployment (the stages are there alone), and a wait without an end shows the budget's",
+        "  steady pace. Calls are the DescribeServices and DescribeServiceDeployments in the",
+        "  emulator's request log, from the first UpdateService to the pipe's exit.",
         "- The pipe runs with `DEBUG=false`, the alternatives with their defaults.",
         "",
         "## Rerun",
         "",
         "```sh",
-        "bench/run             # builds the release image, measures, rewrites BENCHMARKS.md",
-        "bench/run --smoke     # seconds, tiny sizes; what the test suite runs so the script never rots",
+        "bench/run             # builds the release image, measures, rewrites BENCHMARKS.md; then a",
+        "                      # release build with symbols (target/bloat) for What each client costs",
+        "bench/run --smoke     # the release image, then tiny sizes and one run (about 3 minutes); the",
+        "                      # test suite runs its measuring part (test/test_bench.py) so it never rots",
         "```",
         "",
     ]
