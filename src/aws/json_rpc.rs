@@ -53,9 +53,9 @@ pub(super) struct JsonClient {
     region: String,
     endpoint: String,
     max_attempts: u32,
-    read_timeout: Duration,
-    /// Built by the first call (a TLS set-up parses every root certificate): a client made for
-    /// a run that turns out not to need it costs nothing.
+    attempt_timeout: Duration,
+    /// Built on the first request: a run that never calls the service (an ECS deploy without
+    /// CODE_DEPLOY services still makes its CodeDeploy client) never reads the TLS roots for it.
     connector: Arc<OnceLock<aws_smithy_http_client::Connector>>,
 }
 
@@ -83,8 +83,8 @@ impl JsonClient {
             region,
             endpoint,
             max_attempts: network.max_attempts.max(1),
-            read_timeout: network.attempt_timeout,
-            connector: Arc::default(),
+            attempt_timeout: network.attempt_timeout,
+            connector: Arc::new(OnceLock::new()),
         }
     }
 
@@ -94,7 +94,7 @@ impl JsonClient {
                 .connector_settings(
                     HttpConnectorSettings::builder()
                         .connect_timeout(CONNECT_TIMEOUT)
-                        .read_timeout(self.read_timeout)
+                        .read_timeout(self.attempt_timeout)
                         .build(),
                 )
                 .proxy_config(ProxyConfig::from_env())
