@@ -20,6 +20,7 @@ import keepalive  # noqa: E402
 import measures  # noqa: E402
 import side_by_side  # noqa: E402
 import waiting  # noqa: E402
+import waiting_scan  # noqa: E402
 from measures import Emulator, running_emulator  # noqa: E402
 from report import Row, print_rows, write_markdown  # noqa: E402
 
@@ -155,8 +156,9 @@ def main():
         rows += waiting_rows(base_url, args, sizes)
         waited = waiting.measure(base_url, args.binary, args.smoke)
         rows += waiting.rows(base_url, args.binary, args.smoke, results=waited)
+        rows += waiting_scan.measure(base_url, args.binary, args.smoke)
         rows += lambda_rows(base_url, args, sizes)
-        sections = []
+        sections = [(waiting_scan.SECTION, waiting_scan.section())]
         if args.image:
             import step_overhead
 
@@ -224,6 +226,8 @@ MISSED |= {
         "(BENCHMARKS.md of 2026-12-02); it was not re-measured quietly in this round."
     ),
 }
+
+MISSED |= waiting_scan.MISSED
 
 
 if __name__ == "__main__":

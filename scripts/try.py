@@ -20,8 +20,9 @@ would show, one section per pipe call:
      emulator's GetAuthorizationToken names with its real credentials;
   10. ecr-push: that image promoted to another tag without moving any bytes;
   11. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding of ECR's scan (the emulator's
-     scan scenario: enhanced scanning, not there yet, pending, then two findings); this call is
-     meant to fail (exit code 1), and the tags stay pushed.
+     scan scenario: enhanced scanning, not there yet, pending, then two findings, a step a look,
+     so the looks are sped up 1:10 as the tests do); this call is meant to fail (exit code 1), and
+     the tags stay pushed.
 
 After each deployment, the stopped canary and the scan-gated push, the Code Insights report it left on the commit, as a fake Bitbucket
 authentication proxy (test/insights.py) received it: on port 29418, where the image finds it through
@@ -218,7 +219,7 @@ def main():
                 call("11. ecr-push with SCAN_FAIL_ON: HIGH, stopped by a HIGH finding (meant to fail)", expect=1,
                      ACTION="ecr-push", IMAGE_ARCHIVE="api-image.tar", ECR_REPOSITORY="team/api",
                      TAGS=f"sha-{step.commit[:7]}", CREATE_REPOSITORY="true", SCAN_ON_PUSH="true",
-                     SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120")
+                     SCAN_FAIL_ON="HIGH", WAIT_TIMEOUT="120", AWS_ROLE_DEPLOY_TEST_TIME_SCALE="10")
                 show_report(proxy)
         finally:
             if proxy:

@@ -37,6 +37,9 @@ OTHER_ACCOUNT = "222222222222"
 REGION = "us-east-1"
 TIME_SCALE = "AWS_ROLE_DEPLOY_TEST_TIME_SCALE"
 ECS_PACE_SCALE = 10  # see Scenario.env
+# The actions whose waits are paced, and the endpoint variable of the service they wait on.
+PACED_ACTIONS = {"ecs-deploy": "AWS_ENDPOINT_URL_ECS", "rollback": "AWS_ENDPOINT_URL_ECS",
+                 "ecr-push": "AWS_ENDPOINT_URL_ECR", "lambda-deploy": "AWS_ENDPOINT_URL_LAMBDA"}
 WORKSPACE = "acme"
 ISSUER = bitbucket_issuer(WORKSPACE)
 ISSUER_HOST = ISSUER[len("https://"):]
@@ -330,16 +333,22 @@ class Scenario:
         ECS runs against the emulator get the watch's pace ECS_PACE_SCALE times faster
         (AWS_ROLE_DEPLOY_TEST_TIME_SCALE, loopback endpoints only): the emulator's scripted
         rollouts move one step per DescribeServices, so a real pace (a look every 10 s while tasks
-        start) would only make the tests slow. Pass AWS_ROLE_DEPLOY_TEST_TIME_SCALE=None for the
-        real pace (test_waits.py, the benchmark)."""
+        start) would only make the tests slow. ecr-push's scan wait too (scans move one step per
+        DescribeImageScanFindings; its real pace is a look every 4 s), and lambda-deploy's waits
+        without TRAFFIC_SHIFT (a provisioned-concurrency allocation is looked at every 4 s; the
+        scale would shorten a shift's holds too, so a shift's test sets it itself). Pass
+        AWS_ROLE_DEPLOY_TEST_TIME_SCALE=None for the real pace (test_waits.py, the benchmark)."""
         env = self.base_env()
         for name, value in overrides.items():
             if value is None:
                 env.pop(name, None)
             else:
                 env[name] = str(value)
-        if (env.get("ACTION") in ("ecs-deploy", "rollback") and TIME_SCALE not in overrides
-                and "AWS_ENDPOINT_URL_ECS" not in env and env.get("AWS_ENDPOINT_URL") == self.emulator.base_url):
+        service_endpoint = PACED_ACTIONS.get(env.get("ACTION"))
+        if env.get("ACTION") == "lambda-deploy" and "TRAFFIC_SHIFT" in env:
+            service_endpoint = None
+        if (service_endpoint and TIME_SCALE not in overrides
+                and service_endpoint not in env and env.get("AWS_ENDPOINT_URL") == self.emulator.base_url):
             env[TIME_SCALE] = str(ECS_PACE_SCALE)
         return env
 

@@ -33,7 +33,7 @@ from emulator.ecr_scenario import OCI_MANIFEST, _manifest, _put
 from emulator.ecs_scenario import ecs_fixture, register_task_definition_raw, task_definition_body
 from emulator.lambda_scenario import make_zip
 from emulator.scenario import client_for
-from pipe import ACCOUNT, OTHER_ACCOUNT, REGION
+from pipe import ACCOUNT, ECS_PACE_SCALE, OTHER_ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -363,6 +363,8 @@ class World:
                 images.oci_layout(archive)
         if env.get("SCAN_FAIL_ON"):
             self.emulator.ecr_scan(in_progress_polls=1, findings=SCAN_FINDINGS)
+            # The scan moves a step a look: the looks sped up as test/pipe.py's do.
+            self.extra_env.setdefault("AWS_ROLE_DEPLOY_TEST_TIME_SCALE", str(ECS_PACE_SCALE))
 
 
 # ----------------------------------------------------------------------------------- the tests

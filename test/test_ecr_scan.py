@@ -216,3 +216,23 @@ def test_a_promoted_index_is_scanned_per_platform(scenario, emulator, ecr):
     assert f"@{children['linux/arm64']} (linux/arm64) (basic): CRITICAL 1" in result.output
     assert "CRITICAL CVE-2024-0003 glibc 2.35" in result.output
     assert result.outputs_json["scan"]["low"] == 1
+
+
+def test_the_scan_wait_looks_at_its_budget_s_pace_and_ends_on_the_first_look_after_the_scan(
+        scenario, emulator, ecr, ecr_registry):
+    """At the real pace (no AWS_ROLE_DEPLOY_TEST_TIME_SCALE), on a scan on the emulator's clock: a
+    look at once, the next 8 s on (the budget keeps room for a look that starts a scan), then one
+    every 4 s (15 calls a minute), and none after the one that saw the scan complete. Detection
+    delays are measured by bench/run, not asserted here."""
+    name = repository(ecr)
+    emulator.ecr_scan(timed={"complete_s": 10.0}, findings=[LOW])
+    result, top, _ = push(scenario, name, SCAN_FAIL_ON="HIGH", AWS_ROLE_DEPLOY_TEST_TIME_SCALE=None)
+    assert result.code == 0, result
+    [scan] = [s for s in emulator.ecr_scans() if s["digest"] == top]
+    looks = [r["time"] for r in emulator.requests(service="ecr", action="DescribeImageScanFindings")]
+    assert scans(emulator)[-1] == "COMPLETE" and scans(emulator)[:-1] == ["IN_PROGRESS"] * (len(looks) - 1)
+    assert [at for at in looks if at >= scan["completed_at"]] == looks[-1:], (looks, scan)
+    gaps = [b - a for a, b in zip(looks, looks[1:])]
+    assert gaps[0] >= 8 - 0.5 and all(gap >= 4 - 0.5 for gap in gaps[1:]), gaps
+    # The budget over the wait: 15 calls a minute, the first look free.
+    assert len(looks) <= 15 * (looks[-1] - looks[0]) / 60 + 1, looks

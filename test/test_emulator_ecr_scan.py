@@ -142,3 +142,82 @@ def test_bad_scenarios_are_refused(emulator):
                 {"in_progress_polls": -1}, {"colour": "red"}):
         with pytest.raises(Exception):
             emulator.ecr_scan(**bad)
+
+
+def _until(check, limit=10.0):
+    """Look every 0.05 s until `check()` returns something, within `limit` seconds: the answers seen."""
+    import time
+
+    seen, ends = [], time.time() + limit
+    while time.time() < ends:
+        answer = check()
+        seen.append(answer)
+        if answer in ("COMPLETE", "ACTIVE"):
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"no final status within {limit} s: {seen[-5:]}")
+
+
+def _status(ecr, name, digest):
+    try:
+        return describe(ecr, name, digest)["imageScanStatus"]["status"]
+    except ClientError as refused:
+        return refused.response["Error"]["Code"]
+
+
+def test_a_timed_scan_moves_with_the_clock_and_keeps_when_it_completed(ecr, emulator, image):
+    """Not there until found_s after the first call naming the image, in progress until complete_s,
+    then COMPLETE with imageScanCompletedAt at that moment; GET /_layer/ecr/scans has the moments."""
+    name, children = image
+    digest = children["linux/amd64"]
+    emulator.ecr_scan(timed={"found_s": 0.3, "complete_s": 1.0}, findings=[HIGH])
+    seen = _until(lambda: _status(ecr, name, digest))
+    # In this order, each for a stretch of the clock, whatever the machine's speed.
+    phases = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
+    assert phases == ["ScanNotFoundException", "IN_PROGRESS", "COMPLETE"], seen
+    [scan] = [s for s in emulator.ecr_scans() if s["digest"] == digest]
+    assert scan["completed_at"] == pytest.approx(scan["started_at"] + 1.0)
+    assert scan["first_seen_at"] >= scan["completed_at"]
+    done = describe(ecr, name, digest)["imageScanFindings"]
+    assert done["imageScanCompletedAt"].timestamp() == pytest.approx(scan["completed_at"], abs=0.001)
+    # The clock goes by when each look came in, as the request log has it: the scan started with
+    # the first, and the looks that came in before the completion saw it in progress.
+    records = emulator.requests(service="ecr", action="DescribeImageScanFindings")
+    assert records[0]["time"] == scan["started_at"]
+    first_complete = next(r for r in records if r["scan"] == "COMPLETE")
+    assert first_complete["time"] == scan["first_seen_at"] >= scan["completed_at"]
+    assert all(r["time"] < scan["completed_at"] for r in records if r["scan"] != "COMPLETE")
+
+
+def test_a_timed_scan_without_scan_on_push_starts_with_start_image_scan(ecr, emulator, image):
+    name, children = image
+    digest = children["linux/arm64"]
+    emulator.ecr_scan(kind="enhanced", on_push=False, timed={"complete_s": 0.5},
+                      images={children["linux/amd64"]: {"timed": {"complete_s": 60}}})
+    assert code_of(lambda: describe(ecr, name, digest)) == "ScanNotFoundException"
+    assert [s["started_at"] for s in emulator.ecr_scans() if s["digest"] == digest] == [None]
+    ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": digest})
+    seen = _until(lambda: _status(ecr, name, digest))
+    assert seen[0] == "PENDING" and seen[-1] == "ACTIVE", seen
+    # The other platform runs on its own clock: a minute.
+    other = children["linux/amd64"]
+    ecr.start_image_scan(repositoryName=name, imageId={"imageDigest": other})
+    assert describe(ecr, name, other)["imageScanStatus"]["status"] == "PENDING"
+    scans = {s["digest"]: s for s in emulator.ecr_scans()}
+    assert scans[other]["completed_at"] is None and scans[other]["first_seen_at"] is None
+    assert scans[digest]["completed_at"] == pytest.approx(scans[digest]["started_at"] + 0.5)
+
+
+@pytest.mark.parametrize("scenario,error", [
+    ({"timed": {"complete_s": 0}}, "0 <= found_s < complete_s"),
+    ({"timed": {"found_s": 2, "complete_s": 1}}, "0 <= found_s < complete_s"),
+    ({"timed": {"complete_s": "5"}}, "in seconds"),
+    ({"timed": {"complete_s": 5, "done_s": 1}}, "timed must be an object"),
+    ({"timed": {"complete_s": 5}, "in_progress_polls": 2}, "not per call"),
+    ({"images": {"sha256:1": {"timed": [5]}}}, "timed must be an object"),
+])
+def test_timed_scans_are_checked(emulator, scenario, error):
+    import requests
+
+    done = requests.post(f"{emulator.base_url}/_layer/ecr/scan", json=scenario)
+    assert done.status_code == 400 and error in done.text, done.text

@@ -461,7 +461,8 @@ def test_sessions_expiring_mid_run_are_renewed(request, emulator, flow_name):
         emulator.clear_ecs_rollouts()
         flow.ecs.rollout("complete", polls=6)
     else:
-        emulator.lambda_script(FUNCTION, in_progress_polls=5, applies_to="code")
+        # On the clock: however fast the wait looks, the update outlasts a session.
+        emulator.lambda_script(FUNCTION, in_progress_s=5, applies_to="code")
 
     result = flow.run(timeout=90)
 

@@ -210,9 +210,10 @@ fn read_shift(read: &mut Reader<'_>, env: &Env, has_alias: bool, limits: ShiftLi
 const SHIFT_MARGIN: Duration = Duration::from_secs(60);
 
 /// `AWS_ROLE_DEPLOY_TEST_TIME_SCALE`: the tests divide the shift's holds by this (a 5-minute
-/// canary in half a second), and the ECS watch's pauses (its emulator's rollouts move a step a
-/// look). Not a pipe variable: refused unless the Lambda endpoint is a
-/// loopback address, so no deployment to AWS can be shortened by it.
+/// canary in half a second), and the paced waits' pauses (the ECS watch, the ECR scan wait: their
+/// emulator's rollouts and scans move a step a look). Not a pipe variable: refused unless the
+/// endpoint of the service waited on is a loopback address, so no wait on AWS can be shortened
+/// by it.
 pub(super) fn read_time_scale(read: &mut Reader<'_>, env: &Env, loopback_endpoint: bool) -> u32 {
     let Some(value) = env.value(TEST_TIME_SCALE_VARIABLE) else {
         return 1;

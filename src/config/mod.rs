@@ -224,17 +224,20 @@ impl Config {
                 .ok()
         });
 
-        // The ECS watch's pace, sped up for the tests' emulator (Lambda reads its own below).
+        // The paced waits (the ECS watch, the ECR scan wait), sped up for the tests' emulator
+        // (Lambda reads its own below, with the traffic shift's): only against a loopback
+        // endpoint of the service waited on.
+        let loopback = |service: &Option<String>| {
+            service
+                .as_ref()
+                .or(network.endpoint_url.as_ref())
+                .is_some_and(|url| crate::domain::network::is_loopback_url(url))
+        };
         let test_time_scale = match action {
-            Some(ActionName::EcsDeploy | ActionName::Rollback) => lambda::read_time_scale(
-                &mut read,
-                env,
-                network
-                    .ecs_endpoint_url
-                    .as_ref()
-                    .or(network.endpoint_url.as_ref())
-                    .is_some_and(|url| crate::domain::network::is_loopback_url(url)),
-            ),
+            Some(ActionName::EcsDeploy | ActionName::Rollback) => {
+                lambda::read_time_scale(&mut read, env, loopback(&network.ecs_endpoint_url))
+            }
+            Some(ActionName::EcrPush) => lambda::read_time_scale(&mut read, env, loopback(&network.ecr_endpoint_url)),
             _ => 1,
         };
         let action = action.and_then(|name| match name {
@@ -256,6 +259,10 @@ impl Config {
                 .map(|ecr| Action::EcrPush(Box::new(ecr))),
             ActionName::Rollback => rollback::read(&mut read).map(|rollback| Action::Rollback(Box::new(rollback))),
         });
+        let test_time_scale = match &action {
+            Some(Action::LambdaDeploy(lambda)) => lambda.shift_time_scale,
+            _ => test_time_scale,
+        };
 
         // Last, once everything the configuration reads has been read.
         unknown::check(&mut read, env);

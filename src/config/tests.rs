@@ -585,3 +585,18 @@ fn test_time_scale_only_against_a_loopback_endpoint() {
     assert_eq!(settings.shift_time_scale, 600);
     assert_eq!(settings.traffic_shift.duration() / 600, Duration::from_secs(3));
 }
+
+#[test]
+fn ecr_push_reads_the_test_time_scale_only_against_a_loopback_ecr_endpoint() {
+    let push = [
+        ("ACTION", Some("ecr-push")),
+        ("IMAGE_ARCHIVE", Some(".")),
+        ("ECR_REPOSITORY", Some("team/web")),
+        ("AWS_ROLE_DEPLOY_TEST_TIME_SCALE", Some("10")),
+    ];
+    let local = [&push[..], &[("AWS_ENDPOINT_URL", Some("http://127.0.0.1:5000"))]].concat();
+    assert_eq!(Config::from_env(&with(&local)).unwrap().test_time_scale, 10);
+    let remote_ecr = [&local[..], &[("AWS_ENDPOINT_URL_ECR", Some("https://ecr.example.com"))]].concat();
+    assert_problem(&remote_ecr, "AWS_ROLE_DEPLOY_TEST_TIME_SCALE", "loopback");
+    assert_problem(&push, "AWS_ROLE_DEPLOY_TEST_TIME_SCALE", "loopback");
+}

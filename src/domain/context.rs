@@ -45,7 +45,8 @@ pub struct RunContext {
     pub deadline: Instant,
     pub wait: bool,
     pub wait_timeout: Duration,
-    /// The ECS watch's pace is this many times faster (the tests' emulator only; 1 otherwise).
+    /// The paced waits (the ECS watch, the ECR scan wait, the Lambda waits) are this many times
+    /// faster (the tests' emulator only; 1 otherwise).
     pub pace_scale: u32,
     pub dry_run: bool,
     /// SIGTERM (Bitbucket's step time limit, a manual stop): the run's one cancellation signal.

@@ -241,23 +241,29 @@ class Emulator:
     # ---------------------------------------------------------------- Lambda scenarios (lambda_.py)
 
     def lambda_script(self, function, in_progress_polls=1, outcome="Successful", reason=None,
-                      reason_code=None, applies_to="any", account=None):
+                      reason_code=None, applies_to="any", account=None, in_progress_s=None):
         """Script the next UpdateFunctionCode/UpdateFunctionConfiguration of `function`
         (applies_to: code | configuration | any): InProgress for `in_progress_polls`
-        GetFunction(Configuration) calls, then Successful or Failed (reason, reason_code)."""
+        GetFunction(Configuration) calls, then Successful or Failed (reason, reason_code).
+        in_progress_s: InProgress for that many seconds after the update instead (on the clock;
+        `lambda_status()["history"][i]["completes_at"]` says when it ends)."""
         body = {"function": function, "in_progress_polls": in_progress_polls, "outcome": outcome,
                 "reason": reason, "reason_code": reason_code, "applies_to": applies_to}
+        if in_progress_s is not None:
+            body["in_progress_s"] = in_progress_s
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/script", body)["script"]
 
     def lambda_state(self, function, state="Pending", polls=1, reason=None, reason_code=None, account=None,
-                     version=None):
+                     version=None, seconds=None):
         """The function (or its published `version`) reports State `state` (Pending: also
         LastUpdateStatus InProgress) for `polls` GetFunction(Configuration) calls of it (None:
-        for ever), then Active."""
+        for ever), then Active; with `seconds`, for that many seconds from now instead."""
         body = {"function": function, "state": state, "polls": polls, "reason": reason, "reason_code": reason_code,
                 "version": version}
+        if seconds is not None:
+            body["seconds"] = seconds
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/state", body)["state"]
@@ -278,24 +284,31 @@ class Emulator:
         return self._call("POST", "lambda/conflicts", body)["conflicts"]
 
     def lambda_version_state(self, function, pending_polls=1, outcome="Active", reason=None, reason_code=None,
-                             account=None):
+                             account=None, pending_s=None):
         """Script the next PublishVersion of `function` that makes a new version: the version
         is Pending for `pending_polls` GetFunction(Configuration) calls of it (Qualifier), then
-        Active or Failed (reason, reason_code: a StateReasonCode)."""
+        Active or Failed (reason, reason_code: a StateReasonCode); with `pending_s`, for that
+        many seconds after the PublishVersion instead (history's `completes_at`)."""
         body = {"function": function, "pending_polls": pending_polls, "outcome": outcome,
                 "reason": reason, "reason_code": reason_code}
+        if pending_s is not None:
+            body["pending_s"] = pending_s
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/version-state", body)["version_state"]
 
     def lambda_provisioned_concurrency(self, function, qualifier, executions=2, in_progress_polls=1,
-                                       outcome="READY", reason=None, account=None):
+                                       outcome="READY", reason=None, account=None, in_progress_s=None):
         """A provisioned-concurrency configuration in place (READY) on `qualifier` (an alias or a
         published version) of `function`; its next allocation (the alias moving, a Put) is
         IN_PROGRESS for `in_progress_polls` GetProvisionedConcurrencyConfig calls, then READY,
-        or FAILED with `reason` (default FUNCTION_ERROR_INIT_FAILURE)."""
+        or FAILED with `reason` (default FUNCTION_ERROR_INIT_FAILURE); with `in_progress_s`,
+        for that many seconds after it starts instead (`lambda_status()["provisioned_history"]`
+        keeps `completes_at`)."""
         body = {"function": function, "qualifier": qualifier, "executions": executions,
                 "in_progress_polls": in_progress_polls, "outcome": outcome, "reason": reason}
+        if in_progress_s is not None:
+            body["in_progress_s"] = in_progress_s
         if account is not None:
             body["account"] = account
         return self._call("POST", "lambda/provisioned-concurrency", body)["provisioned_concurrency"]
@@ -377,8 +390,12 @@ class Emulator:
 
     def ecr_scan(self, **scenario):
         """Image scans answered from this scenario (ecr_scan.py): kind, on_push, not_found_polls,
-        in_progress_polls, status, description, findings, start, images."""
+        in_progress_polls, status, description, findings, start, timed, images."""
         return self._call("POST", "ecr/scan", scenario)["scan"]
+
+    def ecr_scans(self):
+        """Every image's scan so far: started_at, completed_at, first_seen_at, polls (ecr_scan.py)."""
+        return self._call("GET", "ecr/scans")["scans"]
 
     def clear_ecr_scan(self):
         return self._call("DELETE", "ecr/scan")

@@ -20,7 +20,25 @@ repository and image, with the scenario's scan:
 | `description` | ECR's wording for the status | `imageScanStatus.description`. |
 | `findings` | `[]` | `[{"name": "CVE-2024-1", "severity": "HIGH", "package": "openssl", "version": "3.0.2", "fixed_in": "3.0.13", "description": "...", "uri": "..."}]`; `findingSeverityCounts` are counted from them (enhanced: `UNTRIAGED` for an unrated one, basic: `UNDEFINED`). |
 | `start` | `"allowed"` | StartImageScan: `allowed` (basic scanning: starts a scan once per image per 24 hours; a second, or one after a scan on push, is LimitExceededException), `disabled` (enhanced / continuous scanning: ValidationException "This feature is disabled"). |
-| `images` | `{}` | Per image digest, fields that override the ones above (one platform of an index with other findings). |
+| `timed` | none | `{"found_s": F, "complete_s": C}` (0 <= F < C, seconds; `found_s` defaults to 0): the scan moves on the clock instead of per call (see below); not with `not_found_polls` / `in_progress_polls`. |
+| `images` | `{}` | Per image digest, fields that override the ones above (one platform of an index with other findings, or its own `timed`). |
+
+**Scans on the clock.** With `timed`, an image's scan starts at its trigger and moves with time,
+as ECR's own do: ScanNotFoundException until F seconds after it, the in-progress status until C,
+then the final status (and `imageScanCompletedAt` is that moment). The trigger is StartImageScan
+(without scan on push), or else the first scan call that names the image: a push straight to the
+registry never reaches ECR's API here, and a pusher that waits for the scan asks right after its
+push, so that first call stands for the push's end. The clock goes by when each call came in (the
+request log's `time`). `GET /_layer/ecr/scans` lists every image's scan: `started_at`,
+`completed_at` (once the clock passed it), `first_seen_at` (when the first DescribeImageScanFindings
+answered with the final status came in) and `polls`: how the benchmark measures a poller's
+detection delay. How long real scans take: AWS publishes no estimate
+(https://github.com/aws/containers-roadmap/issues/1600 asks for one); users report an enhanced scan
+on push COMPLETE after four or five looks 5 s apart (https://github.com/aws/aws-sdk/issues/289),
+basic scans that took around 20 minutes on bad days
+(https://github.com/alexjurkiewicz/ecr-scan-image/issues/24), and enhanced scans that seem stuck
+"Scanning" past the CLI waiter's five minutes (https://github.com/aws/aws-sdk/issues/288). No
+progress is shown while a scan runs: the status is all a poller sees.
 
 Findings are paged as ECR pages them (`maxResults`, default 100; `nextToken`). Each answer is
 recorded with `"scan": "<status>"` (or `"scan": "not_found"`), StartImageScan with
@@ -53,7 +71,7 @@ DESCRIPTIONS = {
     "LIMIT_EXCEEDED": "The image exceeds the scanning limits.",
 }
 FIELDS = ("kind", "on_push", "not_found_polls", "in_progress_polls", "status", "description", "findings",
-          "start")
+          "start", "timed")
 
 
 @on_reset
@@ -85,6 +103,21 @@ def _check(fields, where):
     for finding in fields.get("findings") or []:
         if not isinstance(finding, dict) or not finding.get("name") or finding.get("severity") not in SEVERITIES:
             raise _control_error(f"{where}: each finding needs a name and a severity of {', '.join(SEVERITIES)}")
+    if fields.get("timed") is not None:
+        _check_timed(fields, where)
+
+
+def _check_timed(fields, where):
+    timed = fields["timed"]
+    if not isinstance(timed, dict) or set(timed) - {"found_s", "complete_s"}:
+        raise _control_error(f"{where}: timed must be an object {{found_s, complete_s}}")
+    found, complete = timed.get("found_s", 0), timed.get("complete_s")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (found, complete)):
+        raise _control_error(f"{where}: timed needs complete_s (and found_s), in seconds")
+    if not 0 <= found < complete:
+        raise _control_error(f"{where}: timed needs 0 <= found_s < complete_s")
+    if fields.get("not_found_polls") or fields.get("in_progress_polls"):
+        raise _control_error(f"{where}: a timed scan moves on the clock, not per call: drop the *_polls fields")
 
 
 @control("POST", "/_layer/ecr/scan")
@@ -99,6 +132,23 @@ def c_scan(layer, body, query):
         layer.ecr_scan = dict(body)
         layer.ecr_scan_images = {}
     return {"scan": layer.ecr_scan}
+
+
+@control("GET", "/_layer/ecr/scans")
+def c_scans(layer, body, query):
+    """Every image's scan so far: when it started, completed (timed scans, once the clock passed
+    it) and was first answered complete."""
+    now = time.time()
+    with LOCK:
+        states = list((getattr(layer, "ecr_scan_images", None) or {}).items())
+    out = []
+    for (account, repository, digest), state in states:
+        completes = state.get("completes_at")
+        out.append({"account": account, "repository": repository, "digest": digest, "polls": state["polls"],
+                    "started_at": state.get("started_at"),
+                    "completed_at": completes if completes is not None and completes <= now else None,
+                    "first_seen_at": state.get("first_seen_at")})
+    return {"scans": out}
 
 
 @control("DELETE", "/_layer/ecr/scan")
@@ -125,6 +175,10 @@ def scenario_of(layer, digest):
     merged.setdefault("status", "ACTIVE" if kind == "enhanced" else "COMPLETE")
     merged.setdefault("start", "allowed")
     merged.setdefault("findings", [])
+    merged.setdefault("timed", None)
+    if merged["timed"] is not None:
+        merged["timed"] = {"found_s": float(merged["timed"].get("found_s", 0)),
+                           "complete_s": float(merged["timed"]["complete_s"])}
     return merged
 
 
@@ -177,11 +231,40 @@ def _target(layer, req):
     return account, repository, digest, None
 
 
-def _state(layer, account, name, digest, scan):
+def _state(layer, account, name, digest, scan, now):
+    """The image's scan; one on push starts with the first call that names the image (`now`: when
+    that call came in)."""
     key = (account, name, digest)
     with LOCK:
-        return layer.ecr_scan_images.setdefault(key, {"polls": 0, "started": bool(scan["on_push"]),
-                                                      "scans": 1 if scan["on_push"] else 0})
+        state = layer.ecr_scan_images.get(key)
+        if state is None:
+            state = layer.ecr_scan_images[key] = {"polls": 0, "started": False, "scans": 0}
+            if scan["on_push"]:
+                _start(state, scan, now)
+        return state
+
+
+def _start(state, scan, now):
+    """The scan begins `now` (its clock, when timed)."""
+    timed = scan["timed"]
+    state.update(started=True, scans=1, polls=0, started_at=now,
+                 completes_at=now + timed["complete_s"] if timed else None, first_seen_at=None)
+
+
+def _status_now(state, scan, poll, now):
+    """Where the image's scan is at this call (its `poll`-th look, come in at `now`): not_found,
+    in_progress or final. A timed scan goes by when the call came in, as the request log has it."""
+    if not state["started"]:
+        return "not_found"
+    timed = scan["timed"]
+    if timed:
+        elapsed = now - state["started_at"]
+        if elapsed < timed["found_s"]:
+            return "not_found"
+        return "in_progress" if elapsed < timed["complete_s"] else "final"
+    if poll <= scan["not_found_polls"]:
+        return "not_found"
+    return "in_progress" if poll <= scan["not_found_polls"] + scan["in_progress_polls"] else "final"
 
 
 def _json(doc):
@@ -201,13 +284,13 @@ def _judge_start(layer, req):
     if scan["start"] == "disabled":
         req.notes["record"] = {"scan_started": False}
         return aws_error("ecr", 400, "ValidationException", "This feature is disabled")
-    state = _state(layer, account, repository.name, digest, scan)
+    state = _state(layer, account, repository.name, digest, scan, req.time)
     with LOCK:
         if state["scans"] >= 1:
             req.notes["record"] = {"scan_started": False}
             return aws_error("ecr", 400, "LimitExceededException",
                              "The scan quota per image has been exceeded. Wait and try again.")
-        state.update(started=True, scans=1, polls=0)
+        _start(state, scan, req.time)
     req.notes["record"] = {"scan_started": True}
     status = "PENDING" if scan["kind"] == "enhanced" else "IN_PROGRESS"
     return _json({"registryId": account, "repositoryName": repository.name, "imageId": {"imageDigest": digest},
@@ -222,18 +305,20 @@ def _judge_describe(layer, req):
     if refused:
         return refused
     scan = scenario_of(layer, digest)
-    state = _state(layer, account, repository.name, digest, scan)
+    state = _state(layer, account, repository.name, digest, scan, req.time)
     with LOCK:
         state["polls"] += 1 if state["started"] else 0
-        poll = state["polls"]
+        where = _status_now(state, scan, state["polls"], req.time)
+        if where == "final" and state.get("first_seen_at") is None:
+            state["first_seen_at"] = req.time
     base = {"registryId": account, "repositoryName": repository.name, "imageId": {"imageDigest": digest}}
-    if not state["started"] or poll <= scan["not_found_polls"]:
+    if where == "not_found":
         req.notes["record"] = {"scan": "not_found"}
         return aws_error("ecr", 400, "ScanNotFoundException", (
             f"Image scan does not exist for the image with '{{imageDigest:'{digest}', imageTag:'null'}}' "
             f"in the repository with name '{repository.name}' in the registry with id '{account}'"))
     enhanced = scan["kind"] == "enhanced"
-    if poll <= scan["not_found_polls"] + scan["in_progress_polls"]:
+    if where == "in_progress":
         status = "PENDING" if enhanced else "IN_PROGRESS"
         req.notes["record"] = {"scan": status}
         return _json({**base, "imageScanStatus": {"status": status, "description": DESCRIPTIONS[status]}})
@@ -254,7 +339,8 @@ def _judge_describe(layer, req):
     size = int(req.params.get("maxResults") or 100)
     start = int(req.params.get("nextToken") or 0)
     page = findings[start:start + size]
-    body = {"findingSeverityCounts": counts, "imageScanCompletedAt": time.time() - 5,
+    completed = state.get("completes_at") or time.time() - 5
+    body = {"findingSeverityCounts": counts, "imageScanCompletedAt": completed,
             "vulnerabilitySourceUpdatedAt": time.time() - 3600}
     body["enhancedFindings" if enhanced else "findings"] = page
     answer["imageScanFindings"] = body

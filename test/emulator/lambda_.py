@@ -15,6 +15,16 @@ preconditions are ignored. This module adds, per function ($LATEST of account/re
   (with reason and reason code). While it runs, updates and PublishVersion get 409
   ResourceConflictException as from Lambda.
 - **Function states** (`POST /_layer/lambda/state`): Pending (or Inactive/Failed) for N polls.
+- **On the clock** instead of polls: an update script's `in_progress_s` (seconds after the
+  UpdateFunctionCode/UpdateFunctionConfiguration that takes it) and a state's `seconds` (after the
+  control call) end when their time is up, whoever looks and however often, as Lambda's own do;
+  every read of the function catches up with the clock first. The moment an update completes is
+  kept in `GET /_layer/lambda/status` (`history[].completes_at`, epoch seconds), which is how the
+  benchmark measures a poller's detection delay. Realistic durations: about 1 s for a zip
+  function outside a VPC, about 25 s for an image or a function in a VPC (measured by the AWS CDK
+  team when Lambda states reached every function: aws/aws-cdk#18536), almost two minutes for a
+  4 GB image (fujiwara/lambroll#313); https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+  (LastUpdateStatus InProgress while an update runs).
 - **Scripted conflicts** (`POST /_layer/lambda/conflicts`): the next N matching mutating calls
   of a function get ResourceConflictException whatever its state.
 - **PublishVersion** returns the last version when nothing updated the function since it was
@@ -33,6 +43,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import uuid
 from urllib.parse import quote
 
@@ -108,12 +119,46 @@ def new_revision():
     return str(uuid.uuid4())
 
 
+def now():
+    return time.time()
+
+
 def emu(fn):
+    """The layer's state of a function (or version), caught up with the clock: every read of it
+    goes through here, so a timed state or update has ended for every reader alike."""
     st = fn.__dict__.get("_emu")
     if st is None:
         st = fn.__dict__["_emu"] = {"revision_id": new_revision(), "pending": None, "update": None,
                                     "last": None, "extra_config": {}, "fingerprint": None}
+    with LOCK:
+        settle(st)
     return st
+
+
+def settle(st):
+    """A state or update on the clock (`ends_at`) whose time is up ends, as poll() ends one
+    that has had its polls."""
+    t = now()
+    pending = st["pending"]
+    if pending and pending.get("ends_at") is not None and t >= pending["ends_at"]:
+        _end_pending(st, pending)
+    update = st["update"]
+    if update and update.get("ends_at") is not None and t >= update["ends_at"]:
+        _end_update(st, update)
+
+
+def _end_pending(st, pending):
+    """A state with `then` becomes that state when it ends (a version Pending, then Failed);
+    otherwise the function is Active again."""
+    st["pending"] = pending.get("then")
+    if not pending.get("version"):
+        st["revision_id"] = new_revision()
+
+
+def _end_update(st, update):
+    st["update"] = None
+    st["last"] = None if update["outcome"] == "Successful" else {"reason": update["reason"], "code": update["code"]}
+    st["revision_id"] = new_revision()
 
 
 def view(st):
@@ -139,27 +184,21 @@ def view(st):
 
 def poll(fn):
     """One GetFunction/GetFunctionConfiguration of $LATEST (or of a version, for its own
-    state): a scripted state/update advances. A state with `then` becomes that state when
-    it ends (a version Pending, then Failed); otherwise the function is Active again."""
+    state): a scripted state/update by polls advances (one on the clock only by time)."""
     with LOCK:
         st = emu(fn)
         pending = st["pending"]
-        if pending and pending["remaining"] is not None:
+        if pending and pending.get("ends_at") is None and pending["remaining"] is not None:
             if pending["remaining"] > 0:
                 pending["remaining"] -= 1
             else:
-                st["pending"] = pending.get("then")
-                if not pending.get("version"):
-                    st["revision_id"] = new_revision()
+                _end_pending(st, pending)
         update = st["update"]
-        if update:
+        if update and update.get("ends_at") is None:
             if update["remaining"] > 0:
                 update["remaining"] -= 1
             else:
-                st["update"] = None
-                st["last"] = None if update["outcome"] == "Successful" else {
-                    "reason": update["reason"], "code": update["code"]}
-                st["revision_id"] = new_revision()
+                _end_update(st, update)
 
 
 # ====================================================================== moto patches
@@ -497,6 +536,16 @@ def _function_field(body):
     return name, account
 
 
+def seconds(body, key):
+    """A duration on the clock (`key`, seconds >= 0), or None when the body has none."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _control_error(400, f"{key} must be a number of seconds >= 0")
+    return float(value)
+
+
 def _int(body, key, default, minimum=0, allow_none=False):
     value = body.get(key, default)
     if value is None and allow_none:
@@ -522,7 +571,8 @@ def c_script(layer, body, query):
     if code is not None and REASON_CODES and code not in REASON_CODES:
         raise _control_error(400, f"reason_code {code!r} is not a LastUpdateStatusReasonCode of the Lambda API")
     script = {"function": name, "account": account, "in_progress_polls": _int(body, "in_progress_polls", 1),
-              "outcome": outcome, "reason": reason, "reason_code": code, "applies_to": applies_to}
+              "in_progress_s": seconds(body, "in_progress_s"), "outcome": outcome, "reason": reason,
+              "reason_code": code, "applies_to": applies_to}
     with LOCK:
         state(layer).scripts.append(script)
     return {"script": script}
@@ -536,6 +586,7 @@ def c_state(layer, body, query):
     if st_name not in STATES:
         raise _control_error(400, f"state must be one of {STATES}")
     polls = _int(body, "polls", 1, allow_none=True)
+    timed = seconds(body, "seconds")
     reason = body.get("reason") or STATE_DEFAULTS[st_name][0]
     code = body.get("reason_code") or STATE_DEFAULTS[st_name][1]
     if STATE_REASON_CODES and code not in STATE_REASON_CODES:
@@ -551,15 +602,16 @@ def c_state(layer, body, query):
                 fn = next((v for v in group["versions"] if str(v.version) == str(version)), None)
             if fn is not None:
                 emu(fn)["pending"] = {"state": st_name, "remaining": polls, "reason": reason, "code": code,
-                                      "version": version is not None}
+                                      "version": version is not None,
+                                      "ends_at": None if timed is None else now() + timed}
                 if version is None:
                     emu(fn)["revision_id"] = new_revision()
                 found.append(fn.function_arn)
     if not found:
         what = f"version {version} of function {name}" if version is not None else f"function {name}"
         raise _control_error(404, f"no {what} in {region}" + (f" of account {account}" if account else ""))
-    return {"state": {"function": name, "version": version, "state": st_name, "polls": polls, "reason": reason,
-                      "reason_code": code, "functions": found}}
+    return {"state": {"function": name, "version": version, "state": st_name, "polls": polls, "seconds": timed,
+                      "reason": reason, "reason_code": code, "functions": found}}
 
 
 @control("POST", "/_layer/lambda/conflicts")
@@ -739,10 +791,13 @@ def _after_update(layer, req, resp):
                 lst.scripts.remove(s)
                 break
         if script is not None:
-            st["update"] = {"action": req.action, "remaining": script["in_progress_polls"],
+            timed, started = script.get("in_progress_s"), now()
+            ends_at = None if timed is None else started + timed
+            st["update"] = {"action": req.action, "remaining": script["in_progress_polls"], "ends_at": ends_at,
                             "outcome": script["outcome"], "reason": script["reason"], "code": script["reason_code"]}
             lst.history.append({"function": call.name, "account": call.account, "action": req.action,
-                                "outcome": script["outcome"], "in_progress_polls": script["in_progress_polls"]})
+                                "outcome": script["outcome"], "in_progress_polls": script["in_progress_polls"],
+                                "in_progress_s": timed, "started_at": started, "completes_at": ends_at})
         fresh = call.fn.get_configuration()
     doc = json_body(resp)
     for key in VIEW_KEYS:

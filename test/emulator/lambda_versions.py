@@ -7,7 +7,10 @@ failed. moto's versions are Active at once. This module adds, per function:
   the function that creates a version answers it `Pending` (LastUpdateStatus InProgress) and
   keeps it so for `pending_polls` GetFunction/GetFunctionConfiguration calls *of that version*
   (`Qualifier=<version>`, or an alias pointing at it), then `Active`, or `Failed` with the
-  script's reason and code (State and LastUpdateStatus alike).
+  script's reason and code (State and LastUpdateStatus alike). With `pending_s` instead, the
+  version is Pending for that many seconds after the PublishVersion, whoever looks (Lambda takes
+  the snapshot on its own clock: "seconds to minutes"), and the moment it ends is kept
+  (`GET /_layer/lambda/status`, `history[].completes_at`).
 - **Aliases** cannot be pointed at a `Failed` version (primary or weighted): 409
   ResourceConflictException, as reported against Lambda (hashicorp/terraform-provider-aws
   #49904). A `Pending` one can: the alias then answers invocations only once it is Active.
@@ -20,7 +23,8 @@ import base64
 from .dispatch import after, control
 from .protocol import aws_error
 from .lambda_ import (LOCK, STATE_REASON_CODES, Call, _control_error, _function_field, _int, conflict, emu,
-                      json_body, matches, poll, rewritten, state, storage, update_in_progress, view, VIEW_KEYS)
+                      json_body, matches, now, poll, rewritten, seconds, state, storage, update_in_progress, view,
+                      VIEW_KEYS)
 
 OUTCOMES = ("Active", "Failed")
 # The layer's own wording: Lambda's exact StateReason for these states is not documented.
@@ -116,11 +120,14 @@ def _after_publish(layer, req, resp):
         if script["outcome"] == "Failed":
             then = {"state": "Failed", "remaining": None, "reason": script["reason"], "code": script["reason_code"],
                     "version": True}
+        timed, started = script.get("pending_s"), now()
+        ends_at = None if timed is None else started + timed
         emu(fn)["pending"] = {"state": "Pending", "remaining": script["pending_polls"], "reason": PENDING[0],
-                              "code": PENDING[1], "version": True, "then": then}
+                              "code": PENDING[1], "version": True, "then": then, "ends_at": ends_at}
         lst.history.append({"function": call.name, "account": call.account, "action": "PublishVersion",
                             "version": number, "outcome": script["outcome"],
-                            "pending_polls": script["pending_polls"]})
+                            "pending_polls": script["pending_polls"], "pending_s": timed, "started_at": started,
+                            "completes_at": ends_at})
         fresh = view(emu(fn))
     for key in VIEW_KEYS:
         doc.pop(key, None)
@@ -140,7 +147,7 @@ def c_version_state(layer, body, query):
         if STATE_REASON_CODES and code not in STATE_REASON_CODES:
             raise _control_error(400, f"reason_code {code!r} is not a StateReasonCode of the Lambda API")
     script = {"function": name, "account": account, "pending_polls": _int(body, "pending_polls", 1),
-              "outcome": outcome, "reason": reason, "reason_code": code}
+              "pending_s": seconds(body, "pending_s"), "outcome": outcome, "reason": reason, "reason_code": code}
     with LOCK:
         state(layer).version_scripts.append(script)
     return {"version_state": script}

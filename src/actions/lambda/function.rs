@@ -3,18 +3,16 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 use tracing::{info, warn};
 
+use super::pace;
 use crate::aws;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::domain::lambda::CodeSource;
 use crate::error::Error;
-
-const POLL_MIN: Duration = Duration::from_secs(1);
-const POLL_MAX: Duration = Duration::from_secs(5);
 
 /// What the function looks like between steps.
 #[derive(Debug, Clone, Default)]
@@ -101,17 +99,19 @@ impl fmt::Display for Waiting {
     }
 }
 
-/// Poll until the function is Active and no update is in progress. A failed update ends the
-/// pipe with Lambda's reason; a failed update from before the pipe started only warns, since
-/// this deployment may be the fix.
+/// Poll until the function is Active and no update is in progress, at the update's pace
+/// (`pace::update`, sped up `scale` times for the tests). A failed update ends the pipe with
+/// Lambda's reason; a failed update from before the pipe started only warns, since this
+/// deployment may be the fix.
 pub(super) async fn wait_ready(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     deadline: Instant,
+    scale: u32,
     when: Waiting,
 ) -> Result<FunctionState, Error> {
     let last_seen = &RefCell::new(String::new());
-    let wait = Wait::new(format!("{function} {when}"), deadline).polling(POLL_MIN, POLL_MAX);
+    let wait = Wait::new(format!("{function} {when}"), deadline).paced(pace::update(scale));
     let ready = wait
         .until(move || async move {
             let request = lambda.get_function_configuration().function_name(function);

@@ -13,6 +13,7 @@ mod code;
 mod configuration;
 mod function;
 mod image;
+mod pace;
 pub mod package;
 mod pairing;
 mod progress;
@@ -25,7 +26,7 @@ mod shift;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tracing::{info, warn};
@@ -39,10 +40,6 @@ use crate::aws::wait::Wait;
 use crate::domain::context::RunContext;
 use crate::domain::lambda::{CodeSource, LambdaSettings, direct_upload_problem};
 use crate::error::Error;
-
-/// Calls that Lambda refuses while another change is in progress are made again, backing off
-/// up to this, until the function is free or the deadline passes.
-const BUSY_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize)]
 pub struct LambdaOutcome {
@@ -271,7 +268,8 @@ async fn deploy(
     // 1. Ready?
     done.borrow_mut()
         .now("waiting until the function is ready (nothing changed yet)");
-    let mut state = wait_ready(&lambda, function, deadline, Waiting::BeforeUpdating).await?;
+    let scale = run.pace_scale;
+    let mut state = wait_ready(&lambda, function, deadline, scale, Waiting::BeforeUpdating).await?;
 
     // 2. Configuration, before the code: new code never runs with the old environment.
     let mut configuration_changed = false;
@@ -286,9 +284,15 @@ async fn deploy(
                 .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut()
                 .configuration_changed("$LATEST has the new configuration");
-            state = wait_ready(&lambda, function, deadline, Waiting::After("the configuration update"))
-                .await
-                .map_err(|error| done.borrow().failed(error))?;
+            state = wait_ready(
+                &lambda,
+                function,
+                deadline,
+                scale,
+                Waiting::After("the configuration update"),
+            )
+            .await
+            .map_err(|error| done.borrow().failed(error))?;
             info!("Configuration updated from {}", path.display());
             configuration_changed = true;
         }
@@ -310,7 +314,7 @@ async fn deploy(
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut().code_changed("$LATEST has the new code");
-            state = wait_ready(&lambda, function, deadline, Waiting::After("the code update"))
+            state = wait_ready(&lambda, function, deadline, scale, Waiting::After("the code update"))
                 .await
                 .map_err(|error| done.borrow().failed(error))?;
             done.borrow_mut().code_sha256.clone_from(&state.code_sha256);
@@ -339,7 +343,7 @@ async fn deploy(
             .await
             .map_err(|error| done.borrow().failed(error))?;
         done.borrow_mut().published(&version);
-        release::wait_version_active(&lambda, function, &version, deadline)
+        release::wait_version_active(&lambda, function, &version, deadline, scale)
             .await
             .map_err(|error| done.borrow().failed(error))?;
         Some(version)
@@ -369,7 +373,7 @@ async fn deploy(
                 version,
                 from: from.as_deref(),
             };
-            provisioned_concurrency = provisioned::wait_ready(&lambda, &moved, deadline)
+            provisioned_concurrency = provisioned::wait_ready(&lambda, &moved, deadline, scale)
                 .await
                 .map_err(|error| done.borrow().failed(error))?
                 .map(|allocation| allocation.to_string());
@@ -531,9 +535,11 @@ fn watch<'a>(settings: &'a LambdaSettings, clients: &Clients, deadline: Instant)
 }
 
 /// Lambda refuses a change while another is in progress (ResourceConflictException), and
-/// throttles: both pass, so such calls go through this wait until the deadline.
+/// throttles: both pass, so such calls go through this wait until the deadline, at an update's
+/// pace (the change in the way is one). Not sped up for the tests: a scripted conflict refuses
+/// a given number of calls, which the first second-apart tries get through.
 fn busy(function: &str, deadline: Instant) -> Wait {
     Wait::new(function.to_owned(), deadline)
-        .polling(Duration::from_secs(1), BUSY_BACKOFF_MAX)
+        .paced(pace::update(1))
         .through_conflicts()
 }

@@ -79,7 +79,7 @@ pub(super) async fn run(
     let deadline = run.deadline;
     let moving = async {
         progress.borrow_mut().now("waiting until the version is Active");
-        release::wait_version_active(lambda, function, version, deadline).await?;
+        release::wait_version_active(lambda, function, version, deadline, run.pace_scale).await?;
         progress.borrow_mut().now("moving the alias");
         let arn = super::point_alias(settings, clients, alias, version, current_alias, deadline, &progress)
             .await
@@ -94,7 +94,7 @@ pub(super) async fn run(
             version,
             from: from.as_deref(),
         };
-        let allocation = provisioned::wait_ready(lambda, &moved, deadline)
+        let allocation = provisioned::wait_ready(lambda, &moved, deadline, run.pace_scale)
             .await
             .map_err(|error| progress.borrow().failed(error))?;
         let mut done = outcome(

@@ -4,17 +4,15 @@
 //! failure, and says where the alias now points. Reusable by any action that moves an alias.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum as Status;
 use tracing::{info, warn};
 
+use super::pace;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure, FailureKind};
 use crate::error::Error;
-
-const POLL_MIN: Duration = Duration::from_secs(1);
-const POLL_MAX: Duration = Duration::from_secs(10);
 
 /// Where an alias points now, for what a failure says.
 pub(crate) struct MovedAlias<'a> {
@@ -45,15 +43,17 @@ pub(crate) struct Allocation {
     pub(crate) allocated: i32,
 }
 
-/// Wait until the alias's provisioned concurrency is READY (`deadline`: WAIT_TIMEOUT's).
+/// Wait until the alias's provisioned concurrency is READY (`deadline`: WAIT_TIMEOUT's), at
+/// `pace::minutes` (sped up `scale` times for the tests).
 pub(crate) async fn wait_ready(
     lambda: &aws_sdk_lambda::Client,
     moved: &MovedAlias<'_>,
     deadline: Instant,
+    scale: u32,
 ) -> Result<Option<Allocation>, Error> {
     let (function, alias) = (moved.function, moved.alias);
     let last_seen = &RefCell::new(String::new());
-    let wait = Wait::new(format!("{function} alias {alias}"), deadline).polling(POLL_MIN, POLL_MAX);
+    let wait = Wait::new(format!("{function} alias {alias}"), deadline).paced(pace::minutes(scale));
     let result = wait
         .until(move || async move {
             let request = lambda

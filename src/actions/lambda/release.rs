@@ -4,19 +4,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, State};
 use tracing::{info, warn};
 
-use super::busy;
 use super::function::FunctionState;
+use super::{busy, pace};
 use crate::aws::wait::{Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure};
 use crate::error::Error;
-
-const VERSION_POLL_MIN: Duration = Duration::from_secs(1);
-const VERSION_POLL_MAX: Duration = Duration::from_secs(10);
 
 /// An alias as it is now.
 #[derive(Debug, Clone)]
@@ -118,15 +115,17 @@ pub(super) async fn publish(
 /// Poll the version (GetFunctionConfiguration with its number as qualifier) until it is
 /// Active: with SnapStart Lambda initialises it and takes its snapshot first, which takes
 /// seconds to minutes and can fail. Inactive (a SnapStart version long unused, published again
-/// because nothing changed) serves once invoked, so it is ready too.
+/// because nothing changed) serves once invoked, so it is ready too. Looks at `pace::minutes`
+/// (sped up `scale` times for the tests).
 pub(super) async fn wait_version_active(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     version: &str,
     deadline: Instant,
+    scale: u32,
 ) -> Result<(), Error> {
     let last_seen = &RefCell::new(String::new());
-    let wait = Wait::new(format!("{function} version {version}"), deadline).polling(VERSION_POLL_MIN, VERSION_POLL_MAX);
+    let wait = Wait::new(format!("{function} version {version}"), deadline).paced(pace::minutes(scale));
     let ready = wait
         .until(move || async move {
             let request = lambda
