@@ -203,10 +203,11 @@ def section():
         "- The pipe's pace (src/actions/ecs/codedeploy/pace.rs): a look is one call",
         "  (BatchGetDeploymentTargets: the lifecycle events and traffic hold the end), GetDeployment",
         "  only until the deployment starts, when the target's status changes or an event fails, and",
-        "  once a minute; every 10 s while Install runs, while a deployment waits Ready, and during a",
-        "  canary's or linear shift's bake before its last step; every 2 s after, within 15 calls a",
-        "  minute. Not in this run: a canary (5 minutes' bake at least); the bake's `later` looks are",
-        "  unit-tested (look.rs) and cost 6 calls a minute, so its last step gets the saved calls.",
+        "  once a minute (once in five while the end is near); every 10 s while Install runs, while a",
+        "  deployment waits Ready, and during a canary's or linear shift's bake before its last step;",
+        "  every 2 s after, within 15 calls a minute. Not in this run: a canary (5 minutes' bake at",
+        "  least); the bake's 10 s looks are unit-tested (look.rs) and cost 6 calls a minute, so its",
+        "  last step gets the saved calls.",
     ])
 
 

@@ -30,7 +30,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
     report = output.read_text()
     assert "SMOKE MODE" in report
     for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## CPU per AWS call",
-                    "## Waiting on the frontier", "## Waiting on the frontier: ECR scan", "## Method", "## Rerun"):
+                    "## Waiting on the frontier", "## Waiting on the frontier: ECR scan",
+                    "## Waiting on the frontier: CodeDeploy", "## Method", "## Rerun"):
         assert heading in report, heading
 
     # Each tool deployed and was measured: a wall time, and AWS calls counted from the emulator.
@@ -54,7 +55,10 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
                 "peak RSS of the archive push", "detection delay, 1 service, pipe",
                 "detection delay, 1 service, aws ecs wait services-stable", "ECS calls per minute of waiting, 2 services, pipe",
                 "detection delay, ECR scan, pipe", "detection delay, ECR scan, aws ecr wait image-scan-complete",
-                "scan calls per minute of waiting, ECR scan, pipe"):
+                "scan calls per minute of waiting, ECR scan, pipe",
+                "detection delay after AfterAllowTraffic at 100 %, CodeDeploy, pipe",
+                "detection delay after Succeeded, CodeDeploy, aws deploy wait deployment-successful",
+                "CodeDeploy calls per minute of waiting, CodeDeploy, pipe"):
         assert row in report, row
     scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report, re.M)
     assert [int(n) for n, _, _ in scaling] == [1, 3, 5], report

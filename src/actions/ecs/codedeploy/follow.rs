@@ -49,6 +49,8 @@ struct Seen {
     /// Its target ids, listed once it started.
     target_ids: Option<Vec<String>>,
     look: Look,
+    /// The last look said the end is near.
+    near: bool,
 }
 
 /// One look after `seen`: the target (one call), and the deployment when the target cannot say
@@ -64,9 +66,12 @@ async fn look(codedeploy: &CodeDeploy, id: &str, seen: &Seen, scale: u32) -> Res
         None => Vec::new(),
     };
     let shown = Look::read(&seen.info, &targets);
-    let stale = seen
-        .info_at
-        .is_none_or(|at| at.elapsed() >= pace::DEPLOYMENT_AT_LEAST / scale.max(1));
+    let at_least = if seen.near {
+        pace::NEAR_DEPLOYMENT_AT_LEAST
+    } else {
+        pace::DEPLOYMENT_AT_LEAST
+    };
+    let stale = seen.info_at.is_none_or(|at| at.elapsed() >= at_least / scale.max(1));
     if seen.target_ids.is_none() || stale || shown.asks_for_the_deployment(&seen.look) {
         calls += 1;
         now.info = codedeploy.get_deployment(id).await?;
@@ -139,17 +144,15 @@ async fn until_ended(
         .until(|| async {
             // The borrow is not held across the look's calls.
             let before = seen.borrow().clone();
-            let (now, calls) = look(codedeploy, id, &before, scale).await?;
+            let (mut now, calls) = look(codedeploy, id, &before, scale).await?;
             show_news(who, &before.look, &now.look, ready_wait);
-            let found = now.look.clone();
+            now.near = now.look.outlook(epoch_now()).soon(budget.later);
+            let (found, soon) = (now.look.clone(), now.near);
             *seen.borrow_mut() = now;
             Ok(if found.ended() {
                 Poll::Ready(found)
             } else {
-                Poll::Paced {
-                    calls,
-                    soon: found.outlook(epoch_now()).soon(budget.later),
-                }
+                Poll::Paced { calls, soon }
             })
         })
         .await;

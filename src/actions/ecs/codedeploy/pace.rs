@@ -8,7 +8,8 @@
 //! - A look reads the target alone: BatchGetDeploymentTargets, one call, its id listed once
 //!   (ListDeploymentTargets) when the deployment has started. GetDeployment (status, errors,
 //!   rollback) is read until then, when the target's status changes or one of its events failed
-//!   or was skipped, and at least once a minute (a stop whose target would not show it).
+//!   or was skipped, and at least once a minute (a stop whose target would not show it), once
+//!   in five minutes while the end is near.
 //! - The end cannot come while the replacement task set starts (`Install`: its tasks must run
 //!   and pass the load balancer's health checks, minutes), while the deployment waits `Ready`
 //!   for someone to continue it, nor during a canary's or linear shift's bake before its last
@@ -29,8 +30,12 @@ use crate::domain::traffic_shift::Kind;
 pub const SOON: Duration = Duration::from_secs(2);
 /// The pause while it cannot come yet.
 pub const LATER: Duration = Duration::from_secs(10);
-/// GetDeployment is read at least this often (its status, whatever the target shows).
+/// GetDeployment is read at least this often (its status, whatever the target shows) while the
+/// end cannot come...
 pub const DEPLOYMENT_AT_LEAST: Duration = Duration::from_secs(60);
+/// ...and this often while it can: there a second call in a look costs the next look 4 s of the
+/// budget, where every look counts (a stop shows in the target's events as well).
+pub const NEAR_DEPLOYMENT_AT_LEAST: Duration = Duration::from_secs(300);
 /// The most calls one look makes: GetDeployment, ListDeploymentTargets and
 /// BatchGetDeploymentTargets, once, when the deployment is first seen started.
 const MOST: u32 = 3;
