@@ -192,10 +192,8 @@ def section():
         "  deregistration delay is 300 s), so the saved calls run out while draining and the looks",
         "  settle at the budget's pace (one call a look: every 4 s for one service, 3 s for ten),",
         "  a median delay near 2 s and 1.5 s.",
-        "- Not in this run: the Lambda waits (update state, published version, provisioned",
-        "  concurrency). The emulator moves those per look, not on a clock, so no detection delay",
-        "  can be measured against them yet; their pauses are unchanged (1 s growing to 5 s or",
-        "  10 s). The ECR scan and CodeDeploy waits have sections of their own, below.",
+        "- The ECR scan wait, the Lambda waits and the CodeDeploy wait have sections of their own,",
+        "  below.",
         "",
     ]
 

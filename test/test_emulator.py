@@ -340,10 +340,9 @@ def test_error_faults_and_json_protocol(emulator, session):
 
 def test_drop_closes_connection_without_response(emulator, oidc):
     emulator.add_fault("drop", service="sts", action="AssumeRoleWithWebIdentity")
-    start = time.time()
+    # Closed, not left hanging: a hang would end in botocore's ReadTimeoutError instead.
     with pytest.raises(ConnectionClosedError):
         web_identity(emulator, oidc["role"], token(emulator))
-    assert time.time() - start < 5
     # also at the socket level: EOF where the status line should be
     emulator.add_fault("drop", service="sts", action="GetCallerIdentity")
     url = urlparse(emulator.base_url)
@@ -361,11 +360,9 @@ def test_hang_then_drop(emulator, oidc):
     emulator.add_fault("hang", service="sts", action="AssumeRoleWithWebIdentity", hang_seconds=5)
     sts = client(emulator, "sts",
                  config=NO_RETRY.merge(Config(signature_version=UNSIGNED, read_timeout=0.5)))
-    start = time.time()
     with pytest.raises(ReadTimeoutError):
         sts.assume_role_with_web_identity(RoleArn=oidc["role"], RoleSessionName="hung",
                                           WebIdentityToken=token(emulator))
-    assert time.time() - start < 3
     assert emulator.requests()[0]["fault"] == "hang"
     # the fault was used up: the next call goes through
     assert web_identity(emulator, oidc["role"], token(emulator))
@@ -408,9 +405,12 @@ def test_secrets_registry(emulator, oidc):
 
 def test_credential_lifetime_and_expiry(emulator, oidc):
     emulator.set_credential_lifetime(2)
-    before = time.time()
     creds = web_identity(emulator, oidc["role"], token(emulator))["Credentials"]
-    assert creds["Expiration"].timestamp() - before <= 2.5
+    # The shortened lifetime as the emulator recorded it when issuing (whole seconds, so the
+    # client reads exactly the expiry that is enforced), not timed around a loaded call.
+    [issued] = emulator.issued_credentials()["issued"]
+    assert creds["Expiration"].timestamp() == issued["expiration"]
+    assert 0 < issued["expiration"] - issued["issued_at"] <= 2, issued
     sts = client(emulator, "sts", creds)
     assert sts.get_caller_identity()["Account"] == ACCOUNT
     time.sleep(max(0.0, creds["Expiration"].timestamp() - time.time()) + 0.1)
@@ -419,7 +419,6 @@ def test_credential_lifetime_and_expiry(emulator, oidc):
     assert msg == "The security token included in the request is expired"
     # JSON services say it their way
     assert refused(client(emulator, "ecs", creds).list_clusters)[0] == "ExpiredTokenException"
-    (issued,) = emulator.issued_credentials()["issued"]
     assert issued["access_key_id"] == creds["AccessKeyId"] and issued["chained"] is True
 
 
@@ -427,7 +426,7 @@ def test_default_expiration_is_enforced_too(emulator, oidc):
     creds = web_identity(emulator, oidc["role"], token(emulator), DurationSeconds=900)["Credentials"]
     (issued,) = emulator.issued_credentials()["issued"]
     assert abs(issued["expiration"] - creds["Expiration"].timestamp()) < 1
-    assert 880 < issued["expiration"] - time.time() <= 900
+    assert 890 <= issued["expiration"] - issued["issued_at"] <= 900, issued
 
 
 def test_reset_clears_state_but_keeps_issuer_keys(emulator, oidc):

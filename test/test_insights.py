@@ -4,7 +4,6 @@ receives. Every report is checked by the secrets scanner; a proxy that refuses o
 one warning at most, never the step."""
 
 import json
-import time
 
 import pytest
 
@@ -206,13 +205,13 @@ def test_no_proxy_listening_is_one_warning_and_costs_nothing(scenario, emulator)
     ecs.rollout("complete")
     with FakeInsightsProxy() as gone:
         address = gone.address
-    started = time.monotonic()
     result = ecs.run(**{TEST_PROXY_VARIABLE: address, "IMAGE": "repo/app:2", "CONTAINER_NAME": "app"})
 
     assert result.code == 0, result
+    # Refused at once, one warning: not an answer waited for ("no answer within 10 s"), nor
+    # tried again.
     [warning] = insights_warnings(result)
-    assert "could not be reached" in warning
-    assert time.monotonic() - started < 30
+    assert "could not be reached" in warning and "no answer" not in warning, warning
 
 
 def test_outside_bitbucket_no_attempt_is_made_and_nothing_is_said_but_in_debug(scenario, emulator):

@@ -782,7 +782,6 @@ def test_directory_over_the_unzipped_limit_is_refused_before_zipping(fn):
     assert "250 MB" in result.output and "ZIP_FILE" in result.output
     assert fn.calls() == [], "refused before any Lambda call"
     assert sorted(p.name for p in fn.step.clone_dir.rglob("*")) == before  # no zip written
-    assert result.elapsed < 20
 
 
 def test_direct_upload_limit_is_on_the_encoded_request(fn):

@@ -290,7 +290,7 @@ def test_sigterm_mid_shift_puts_the_alias_back(fn, mode):
     assert wait_for(lambda: fn.calls("UpdateAlias")), "the shift never started"
     time.sleep(0.5)
     assert process.poll() is None, "the shift ended already"
-    stdout, stderr, took = terminate(process, within=20)
+    stdout, stderr, _ = terminate(process, within=20)
     result = Result.collect(process.returncode, stdout, stderr, outputs_dir=fn.step.outputs_dir, env=env)
     fn.emulator.assert_no_secrets_in(result.everything())
 
@@ -300,9 +300,9 @@ def test_sigterm_mid_shift_puts_the_alias_back(fn, mode):
     assert first_primary == one and list(first_weights.values()) == [0.1], updates
     assert back == (one, {}), updates
     assert alias_now(fn) == (one, {})
+    # Put back within CANCEL_GRACE: past it the last line would say "did not stop within 8 s".
     assert "Cancelled (SIGTERM) during lambda-deploy" in result.final_line, result
     assert f"back on version {one} with no weights" in result.output, result
-    assert took < 8, f"took {took:.1f} s after SIGTERM\n{result}"
 
 
 # ------------------------------------------------------------------------------ ALARMS

@@ -7,7 +7,6 @@ soon at trouble that will not pass (a renewal refused because the step's token e
 later poll can succeed, so waiting out WAIT_TIMEOUT would only hide the cause)."""
 
 import re
-import time
 
 import pytest
 
@@ -46,7 +45,6 @@ def test_renewal_refused_during_a_rollout_ends_the_wait(ecs, emulator):
     # Killed at 75 s: past the 60 s bound below, far short of WAIT_TIMEOUT.
     result = ecs.run(IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT="300",
                      BITBUCKET_STEP_OIDC_TOKEN=token, timeout=75)
-    ended = time.time()
 
     assert result.code == 3, result
     assert "AssumeRoleWithWebIdentity" in result.output and "ExpiredTokenException" in result.output, result
@@ -59,8 +57,8 @@ def test_renewal_refused_during_a_rollout_ends_the_wait(ecs, emulator):
     first_refusal = refused[0]["time"]
     [update] = ecs.calls("UpdateService")
     assert update["time"] < first_refusal, "the renewal was refused before the wait began: not this scenario"
-    # Ended within a few polls of the refusal, not at WAIT_TIMEOUT.
-    assert ended - first_refusal < 60, result
+    # Ended within a few polls of the refusal, not at WAIT_TIMEOUT (300 s; the run is killed
+    # at 75): counted in the emulator's log, not timed.
     assert len(refused) <= 3, web_identity
     later_polls = [call for call in ecs.calls("DescribeServices") if call["time"] > first_refusal]
     assert len(later_polls) <= 3, later_polls

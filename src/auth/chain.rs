@@ -11,7 +11,7 @@ use aws_sdk_sts::types::Tag;
 use tracing::{info, warn};
 
 use super::explain;
-use crate::aws::wait::Wait;
+use crate::aws::wait::{self, Wait};
 use crate::aws::{self, AwsFailure, Clients, CredentialsUnavailable};
 use crate::domain::auth_plan::{AuthPlan, ChainedRole, CredentialSource};
 use crate::domain::secret::Secret;
@@ -33,6 +33,17 @@ const IDP_ATTEMPTS: u32 = 8;
 const IDP_PAUSE_MAX: Duration = Duration::from_secs(8);
 /// Longest pause between tries of a renewal that failed transiently.
 const RENEWAL_PAUSE_MAX: Duration = Duration::from_secs(10);
+
+/// The first session's tries while STS cannot reach the identity provider: pauses from 1 s,
+/// growing by half up to `IDP_PAUSE_MAX`, `IDP_ATTEMPTS` at most, within `IDP_RETRY_SPAN` (or
+/// the run's deadline, when that comes first).
+fn first_session_retries(deadline: Instant) -> Wait {
+    Wait::new("STS", deadline.min(wait::now() + IDP_RETRY_SPAN))
+        .polling(Duration::from_secs(1), IDP_PAUSE_MAX)
+        .through_only(explain::is_idp_unreachable)
+        .at_most(IDP_ATTEMPTS)
+        .jittered()
+}
 
 /// The credentials provider every client of the run uses. It holds each hop's credentials and
 /// renews a hop only when it nears expiry: the first hop (web identity) can be renewed while the
@@ -199,11 +210,7 @@ impl RoleChain {
                 .through_only(|failure| failure.kind.passes() || explain::is_idp_unreachable(failure))
                 .jittered()
         } else {
-            Wait::new("STS", self.inner.deadline.min(Instant::now() + IDP_RETRY_SPAN))
-                .polling(Duration::from_secs(1), IDP_PAUSE_MAX)
-                .through_only(explain::is_idp_unreachable)
-                .at_most(IDP_ATTEMPTS)
-                .jittered()
+            first_session_retries(self.inner.deadline)
         }
     }
 
@@ -522,5 +529,71 @@ mod tests {
             caller_arn: None,
         };
         assert!(keys.is_fresh(at + Duration::from_secs(10_000_000)));
+    }
+
+    /// What STS says when it could not fetch the identity provider's keys (a passing outage).
+    fn keys_unreachable() -> AwsFailure {
+        AwsFailure {
+            code: Some("InvalidIdentityToken".into()),
+            ..AwsFailure::local(
+                "sts:AssumeRoleWithWebIdentity",
+                "Couldn't retrieve verification key from your identity provider",
+            )
+        }
+    }
+
+    /// When each try came, in the virtual time of a paused clock, against an outage that lasts.
+    async fn tries_through_an_outage(run_deadline: Duration) -> Vec<Duration> {
+        let started = wait::now();
+        let tries = std::cell::RefCell::new(Vec::new());
+        let last = first_session_retries(started + run_deadline)
+            .retry(|| {
+                tries.borrow_mut().push(wait::now() - started);
+                async { Err::<(), _>(keys_unreachable()) }
+            })
+            .await
+            .unwrap_err();
+        assert!(explain::is_idp_unreachable(&last), "{last:?}");
+        tries.into_inner()
+    }
+
+    // Such outages last seconds to tens of seconds: the tries cover about 30 s, with growing
+    // pauses, not a few seconds (nor minutes). The clock is paused, so this is exact whatever
+    // the machine's load; the end-to-end test (test_pipe.py) shows the binary doing it.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_session_tries_sts_for_about_30_s_while_the_identity_provider_is_unreachable() {
+        let tries = tries_through_an_outage(Duration::from_secs(600)).await;
+        assert_eq!(tries.len(), IDP_ATTEMPTS as usize, "{tries:?}");
+        assert_eq!(tries[0], Duration::ZERO, "the first try at once");
+        let span = tries[tries.len() - 1];
+        assert!(
+            span >= Duration::from_secs(20) && span <= IDP_RETRY_SPAN + Duration::from_millis(1),
+            "{tries:?}"
+        );
+        // Pauses from about 1 s (a quarter either way), each longer than the one before (bar the
+        // jitter) up to IDP_PAUSE_MAX, the last one cut short by the span.
+        let pauses: Vec<Duration> = tries.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        assert!(
+            pauses[0] >= Duration::from_millis(750) && pauses[0] <= Duration::from_millis(1251),
+            "{pauses:?}"
+        );
+        assert!(
+            pauses
+                .iter()
+                .all(|pause| *pause <= IDP_PAUSE_MAX * 5 / 4 + Duration::from_millis(1)),
+            "{pauses:?}"
+        );
+        assert!(pauses[5] > pauses[0] * 3, "the pauses grow: {pauses:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_run_deadline_cuts_the_first_session_tries_short() {
+        let tries = tries_through_an_outage(Duration::from_secs(4)).await;
+        assert!(tries.len() >= 3 && tries.len() < IDP_ATTEMPTS as usize, "{tries:?}");
+        let last = tries[tries.len() - 1];
+        assert!(
+            last >= Duration::from_secs(4) && last <= Duration::from_secs(4) + Duration::from_millis(1),
+            "the last try at the deadline: {tries:?}"
+        );
     }
 }

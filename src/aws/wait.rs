@@ -23,6 +23,14 @@ use tracing::{info, warn};
 
 use super::{AwsFailure, FailureKind};
 
+/// The clock every wait runs on: tokio's, which is the system's monotonic clock, except in a
+/// unit test that pauses it (`#[tokio::test(start_paused = true)]`): there the pauses pass in
+/// virtual time, so a test can assert exactly when each look came, at once and whatever the
+/// load on the machine. Deadlines handed to `Wait::new` are measured against it.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// How far past the deadline one look may run before it is abandoned.
 const LOOK_MARGIN: Duration = Duration::from_secs(5);
 
@@ -177,7 +185,7 @@ impl Wait {
         let mut interval = self.min;
         let mut streak: Option<Streak> = None;
         let mut looks = 0;
-        let started = Instant::now();
+        let started = now();
         // Paced: the calls made so far, and whether the last look said the end is near.
         let (mut spent, mut soon) = (0u32, false);
         loop {
@@ -227,7 +235,7 @@ impl Wait {
             if streak.is_some() {
                 spent += 1; // at least the call that failed
             }
-            let left = self.deadline.saturating_duration_since(Instant::now());
+            let left = self.deadline.saturating_duration_since(now());
             if left.is_zero() || self.attempts.is_some_and(|attempts| looks >= attempts) {
                 return Err(WaitEnd::TimedOut {
                     unanswered: streak.map(|streak| streak.last),
@@ -242,7 +250,7 @@ impl Wait {
                 (Some(asked), _) => asked,
                 (None, Some(pace)) => {
                     let wanted = if soon { pace.soon } else { pace.later };
-                    pace.pause(started.elapsed(), spent, wanted)
+                    pace.pause(now().saturating_duration_since(started), spent, wanted)
                 }
                 (None, None) if self.jitter => jitter(interval),
                 (None, None) => interval,
@@ -332,8 +340,18 @@ mod tests {
         }
     }
 
+    /// In a test with the clock paused: `expected` passed since `started`, to the timer's
+    /// resolution (tokio rounds a sleep up to the next millisecond).
+    fn assert_took(started: Instant, expected: Duration) {
+        let took = now() - started;
+        assert!(
+            took >= expected && took <= expected + MS,
+            "took {took:?}, not {expected:?}"
+        );
+    }
+
     fn quick(deadline: Duration) -> Wait {
-        Wait::new("test", Instant::now() + deadline).polling(MS, 5 * MS)
+        Wait::new("test", now() + deadline).polling(MS, 5 * MS)
     }
 
     #[tokio::test]
@@ -358,12 +376,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_answers_retry_after_replaces_the_waits_own_pause() {
         // The wait's own pause would be 8 s; the answer asks for 1 s.
-        let wait = Wait::new("test", Instant::now() + Duration::from_secs(60)).polling(8000 * MS, 8000 * MS);
+        let wait = Wait::new("test", now() + Duration::from_secs(60)).polling(8000 * MS, 8000 * MS);
         let tries = &Cell::new(0);
-        let started = Instant::now();
+        let started = now();
         let result = wait
             .retry(move || async move {
                 tries.set(tries.get() + 1);
@@ -378,8 +396,8 @@ mod tests {
             })
             .await;
         assert_eq!(result.unwrap(), 2);
-        let took = started.elapsed();
-        assert!(took >= 1000 * MS && took < Duration::from_secs(6), "{took:?}");
+        // The clock is paused: the one pause is exactly what was asked, in virtual time.
+        assert_took(started, 1000 * MS);
     }
 
     #[tokio::test]
@@ -474,15 +492,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_look_that_never_answers_ends_at_the_deadline_and_its_margin() {
-        let started = Instant::now();
+        let started = now();
         let result: Result<(), WaitEnd> = quick(20 * MS).until(std::future::pending).await;
         assert!(matches!(result, Err(WaitEnd::TimedOut { unanswered: Some(f) }) if f.kind == FailureKind::NoResponse));
-        assert!(
-            started.elapsed() < LOOK_MARGIN + Duration::from_secs(5),
-            "bounded by the deadline"
-        );
+        // Virtual time: abandoned exactly at the deadline plus the margin, not a moment later.
+        assert_took(started, 20 * MS + LOOK_MARGIN);
     }
 
     const PACE: Pace = Pace {
@@ -572,7 +588,7 @@ mod tests {
         assert!(spent <= 150 + 3 + 1, "{spent} calls in ten minutes");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_paced_wait_counts_the_calls_of_its_looks() {
         let fast = Pace {
             per_minute: 6000.0, // 10 ms a call
@@ -582,7 +598,7 @@ mod tests {
             burst: 0,
         };
         let looks = &Cell::new(0);
-        let started = Instant::now();
+        let started = now();
         let result = quick(Duration::from_secs(10))
             .paced(fast)
             .until(move || async move {
@@ -595,21 +611,17 @@ mod tests {
             })
             .await;
         assert!(result.is_ok());
-        // 3 looks of 5 calls, room kept for a 4th: 20 calls at 10 ms each before the 4th look.
-        assert!(
-            started.elapsed() >= Duration::from_millis(190),
-            "{:?}",
-            started.elapsed()
-        );
+        // 3 looks of 5 calls, room kept for a 4th: 20 calls at 10 ms each before the 4th look
+        // (pauses of 100, 50 and 50 ms, in virtual time).
+        assert_took(started, 200 * MS);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn never_sleeps_past_the_deadline() {
-        let wait =
-            Wait::new("test", Instant::now() + 30 * MS).polling(Duration::from_secs(60), Duration::from_secs(60));
-        let started = Instant::now();
+        let wait = Wait::new("test", now() + 30 * MS).polling(Duration::from_secs(60), Duration::from_secs(60));
+        let started = now();
         let result: Result<(), WaitEnd> = wait.until(|| async { Ok(Poll::Pending { news: false }) }).await;
         assert!(matches!(result, Err(WaitEnd::TimedOut { .. })));
-        assert!(started.elapsed() < Duration::from_secs(30), "slept past the deadline");
+        assert_took(started, 30 * MS);
     }
 }

@@ -65,26 +65,20 @@ async fn put_or_post(proxy: SocketAddr, method: &str, path: &str, body: &serde_j
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
     use crate::domain::insights::{ReportType, Verdict};
 
     /// Outside Bitbucket (no hosts entry) and with nothing listening (a hosts entry, no proxy),
-    /// the report costs well under 100 ms.
-    #[tokio::test]
-    async fn no_proxy_costs_under_100_ms() {
+    /// the report costs nothing: no proxy found without a lookup beyond the hosts file, and a
+    /// refused connection is one attempt that ends at once. (How little that costs is the
+    /// bench's to measure, not a timed assertion's.)
+    #[tokio::test(start_paused = true)]
+    async fn no_proxy_costs_nothing() {
         let dir = std::env::temp_dir().join(format!("insights-cost-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let hosts = dir.join("hosts");
         std::fs::write(&hosts, "127.0.0.1 localhost\n::1 localhost ip6-localhost\n").unwrap();
-        let started = Instant::now();
         assert!(matches!(find_proxy(&hosts, None), Proxy::Absent(_)));
-        assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            started.elapsed()
-        );
 
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let nobody = closed.local_addr().unwrap();
@@ -104,13 +98,11 @@ mod tests {
             repo_slug: "r".into(),
             commit: "c".into(),
         };
-        let started = Instant::now();
+        // The clock is paused: a wait of any length (a retry's pause, REQUEST_TIMEOUT) would
+        // show as virtual time passed; a refusal passes none.
+        let started = tokio::time::Instant::now();
         let refused = leave(nobody, &commit, &report).await.unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            started.elapsed()
-        );
+        assert_eq!(started.elapsed(), Duration::ZERO, "{refused}");
         assert!(refused.contains("could not be reached"), "{refused}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

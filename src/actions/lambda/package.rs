@@ -337,10 +337,10 @@ mod tests {
                 std::os::unix::fs::symlink(format!("../d{}", level + 1), dir.join("b")).unwrap();
             }
         }
-        let started = std::time::Instant::now();
+        // Refused by the check, at the second way into d1: without it the walk would go on to
+        // MAX_ENTRIES (a different refusal) instead.
         let err = zip_directory(&root).unwrap_err();
         assert!(err.contains("reaches another way"), "{err}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
