@@ -149,10 +149,15 @@ def assume_role_run(binary, base_url):
     return done.returncode, wall, peak_kib / 1024
 
 
-def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900", strategy=None):
+def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait_timeout="900", strategy=None,
+                   until_first_request=False):
     """One ecs-deploy (image change) to `services` (with `strategy`, e.g. BLUE_GREEN, set on each);
     returns (exit code, CPU seconds of the pipe, the pipe's AWS calls by operation, the times of
-    its DescribeServices calls, wall seconds, (user, system) CPU seconds)."""
+    its DescribeServices calls, wall seconds, (user, system) CPU seconds).
+
+    `until_first_request`: the same run, stopped when the first bytes of its first AWS request
+    arrive (at a loopback listener standing in for every endpoint, which never answers); its CPU
+    is what the run spends before any call (start-up: variables, the OIDC token, the clients)."""
     from emulator.ecs_scenario import ecs_fixture
     from pipe import TIME_SCALE, Scenario
 
@@ -173,6 +178,8 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
                        IMAGE="repo/app:2", CONTAINER_NAME="app", WAIT_TIMEOUT=wait_timeout,
                        **{TIME_SCALE: None})  # the watch's real pace
         env.update(DEBUG="false", **AS_IN_THE_IMAGE)
+        if until_first_request:
+            return _until_first_request(binary, env, tmp)
         started = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -186,14 +193,45 @@ def ecs_deploy_run(binary, base_url, services, rollout="complete", polls=1, wait
             (usage.ru_utime, usage.ru_stime))
 
 
-def waiting_calls_per_minute(binary, base_url, services, seconds=30):
-    """AWS calls per minute while the pipe waits on stuck blue/green deployments of `services`."""
-    started = time.monotonic()
-    _, _, calls, _, _, _ = ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds),
-                                    strategy="BLUE_GREEN")
-    waited = time.monotonic() - started
-    watching = calls.get("DescribeServices", 0) + calls.get("DescribeServiceDeployments", 0)
-    return watching / waited * 60, calls
+def _until_first_request(binary, env, cwd):
+    """(user, system) CPU seconds of the pipe from exec to the first bytes of its first request."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        env = {**env, "AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "1"}
+        proc = subprocess.Popen([binary], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        listener.settimeout(60)
+        conn, _ = listener.accept()
+        conn.recv(1)
+        proc.kill()
+        _, _, usage = os.wait4(proc.pid, 0)
+        conn.close()
+    return usage.ru_utime, usage.ru_stime
+
+
+def staged_wait_looks(binary, base_url, services, seconds=30):
+    """The watch's looks while the pipe waits on stuck blue/green deployments of `services` until
+    its `seconds` time-out, from the emulator's request log: ([(seconds after its first
+    UpdateService, calls)] of each look, seconds from that update to its exit). A look's calls
+    are its DescribeServices and DescribeServiceDeployments after the last UpdateService; the
+    calls after the wait (ListTasks for the stopped tasks) are not waiting."""
+    ecs_deploy_run(binary, base_url, services, rollout="stuck", wait_timeout=str(seconds), strategy="BLUE_GREEN")
+    exited = time.time()
+    ours = [r for r in Emulator(base_url).requests(service="ecs") if "aws-role-deploy" in (r["user_agent"] or "")]
+    updates = [r["time"] for r in ours if r["action"] == "UpdateService"]
+    first = min(updates)
+    looks = []
+    for record in ours:
+        if record["time"] <= max(updates) or record["action"] not in ("DescribeServices", "DescribeServiceDeployments"):
+            continue
+        at = record["time"] - first
+        # One look's calls follow each other within milliseconds; looks are seconds apart.
+        if looks and at - looks[-1][0] < 1.0:
+            looks[-1] = (looks[-1][0], looks[-1][1] + 1)
+        else:
+            looks.append((at, 1))
+    return looks, exited - first
 
 
 def lambda_runs(binary, base_url, total_mb=50):

@@ -12,13 +12,21 @@ at once, so one run measures both on the same machine state.
 - The CLI: the bench updates the services (boto3), then `aws ecs wait services-stable` waits
   (DescribeServices every 15 s; done when every service has one deployment, all tasks running).
 
-Detection delay: from the moment ECS completed the last of a rollout's services to the tool's
-DescribeServices that ended its wait (the emulator's request log: when the request came in).
+Detection delay: from the moment ECS completed the last of a rollout's services to the answer of
+the tool's DescribeServices that ended its wait (the emulator's request log: when the request came
+in plus its handling time). Not when it came in: on a loaded machine the emulator took up to 4 s
+to answer a look, which then showed a completion that came while it waited, and the delay read
+negative (down to -2.3 s), crediting the tool with the emulator's slowness.
 Calls per minute: the tool's ECS calls after its UpdateService(s), divided by the time from its
 first UpdateService to that last look. No time scaling: the figures are real seconds. The phases
 are shorter than a typical real rollout (tasks start in 20-60 s, draining 5-40 s; real ECS often
 takes a minute to start tasks, and an ALB's default deregistration delay is 300 s), which is the
 harder case for a budget: a longer wait only gives the pipe more calls to spend near the end.
+
+Alone: `bench/waiting.py BINARY [--case 10] [--seeds 23,24,25] [--detail]` runs this section
+against a fresh emulator, one run per seed (about two and a half minutes each); `--detail` prints
+each pipe rollout's last looks relative to ECS's completion, with the pause before each, the calls
+it made and the emulator's handling time, to find where a delay comes from.
 """
 
 import os
@@ -44,12 +52,18 @@ TARGET_DELAY_S = 2.0
 TARGET_CALLS = {1: 15.0, 10: 20.0}
 
 
-def _plan(sizes, seed=23):
-    """[(tool, case services, rollout index, [service names], {service: (R, D)})]."""
+def _plan(sizes, seed=23, cases=None):
+    """[(tool, case services, rollout index, [service names], {service: (R, D)})]; `cases`: only
+    the cases of these sizes (the others' draws are still made, so a case's phases do not depend
+    on which others run)."""
     rng = random.Random(seed)
     plans = []
     for tool in ("pipe", "cli"):
         for count, rollouts in sizes["cases"]:
+            if cases and count not in cases:
+                for _ in range(rollouts * count):
+                    rng.uniform(*sizes["start"]), rng.uniform(*sizes["drain"])
+                continue
             for index in range(rollouts):
                 names = [f"{tool}{count}-r{index}-s{n}" for n in range(count)]
                 phases = {name: (rng.uniform(*sizes["start"]), rng.uniform(*sizes["drain"])) for name in names}
@@ -71,14 +85,16 @@ def _ecs_calls(requests, names):
     return mine
 
 
-def measure(base_url, binary, smoke=False):
-    """Run every rollout of both tools at once; returns [(tool, services, delay s, calls/min)]."""
+def measure(base_url, binary, smoke=False, cases=None, seed=23, detail=None):
+    """Run every rollout of both tools at once; returns [(tool, services, delay s, calls/min)].
+    `cases`: only rollouts of these sizes; `seed`: the phases' draw; `detail`: a list that gets
+    each pipe rollout's looks around its end (`explain`), for finding where a delay comes from."""
     from emulator.client import Emulator
     from emulator.ecs_scenario import ecs_fixture
     from pipe import TIME_SCALE, Scenario
 
     sizes = SMOKE if smoke else FULL
-    plans = _plan(sizes)
+    plans = _plan(sizes, seed, cases)
     emu = Emulator(base_url)
     emu.reset()
     aws = Path(sys.executable).parent / "aws"
@@ -131,12 +147,47 @@ def measure(base_url, binary, smoke=False):
                        and (r.get("params") or {}).get("service") in names]
         first_update = min(updates)
         watching = [r for r in calls if r["time"] > max(updates) and r["action"] != "UpdateService"]
-        looks = [r["time"] for r in watching if r["action"] == "DescribeServices"]
+        looks = [r for r in watching if r["action"] == "DescribeServices"]
         done = max(completed[name] for name in names)
-        delay = looks[-1] - done
-        minutes = (looks[-1] - first_update) / 60
+        delay = _answered(looks[-1]) - done
+        minutes = (looks[-1]["time"] - first_update) / 60
         results.append((tool, count, delay, len(watching) / minutes))
+        if detail is not None and tool == "pipe":
+            detail.append(explain(count, watching, first_update, done, TARGET_CALLS.get(count, 15.0)))
     return results
+
+
+def _answered(record):
+    """When the emulator answered a request: when it came in plus its handling time."""
+    return record["time"] + record.get("handled_ms", 0.0) / 1000
+
+
+def explain(count, watching, first_update, done, per_minute):
+    """One pipe rollout's end, from the request log: the looks (one DescribeServices, maybe a
+    DescribeServiceDeployments) with the pause before each, their times relative to ECS's
+    completion, the emulator's handling time, and the calls spent by then against the budget."""
+    looks = []
+    for record in watching:
+        if record["action"] == "DescribeServices" or not looks:
+            looks.append([])
+        looks[-1].append(record)
+    last = _answered(looks[-1][0])
+    before = [look for look in looks if look[0]["time"] < done]
+    spent_at_done = sum(len(look) for look in before)
+    budget_at_done = per_minute * (done - first_update) / 60
+    lines = [f"{count} service(s): done {done - first_update:.1f} s after the update, delay {last - done:.2f} s; "
+             f"{spent_at_done} calls by then (budget {budget_at_done:.1f}), {len(looks) - len(before)} look(s) after it"]
+    previous = None
+    for look in looks[-8:]:
+        at = look[0]["time"]
+        pause = f"{at - previous:5.2f}" if previous is not None else "    -"
+        previous = at
+        calls = " + ".join(f"{r['action']} ({r.get('handled_ms', 0):.0f} ms)" for r in look)
+        lines.append(f"    {at - done:+7.2f} s  pause {pause}  {calls}")
+    # The pauses before the end, to see where the pace switched to `soon`.
+    at = [look[0]["time"] for look in looks]
+    lines.append("    pauses: " + " ".join(f"{b - a:.1f}" for a, b in zip(at, at[1:])))
+    return "\n".join(lines)
 
 
 def rows(base_url, binary, smoke=False, results=None):
@@ -180,8 +231,9 @@ def section():
         "then ECS records it COMPLETED; R and D are drawn per service, so completions fall at",
         "moments no schedule is lucky about. Real seconds, no time scaling.",
         "",
-        "- Detection delay: from ECS completing the last service of a deploy to the DescribeServices",
-        "  that ended the tool's wait (the emulator's request log); median over the rollouts.",
+        "- Detection delay: from ECS completing the last service of a deploy to the answer of the",
+        "  DescribeServices that ended the tool's wait (the emulator's request log: when it came in",
+        "  plus its handling time); median over the rollouts.",
         "- Calls per minute: the tool's ECS calls after its UpdateService, over the time from that",
         "  update to the last look; the pipe's target is the maximum over its rollouts.",
         "- The pipe paces its looks (src/actions/ecs/pace.rs): a look every 10 s while new tasks",
@@ -199,12 +251,26 @@ def section():
 
 
 if __name__ == "__main__":
-    # bench/waiting.py BINARY [--smoke]: this section alone, against a fresh emulator.
+    # This section alone, against a fresh emulator, for finding where a delay comes from.
+    import argparse
+
     from emulator.client import running_emulator
     from report import print_rows
 
-    with running_emulator() as url:
+    parser = argparse.ArgumentParser(description="the waiting bench alone (one run of bench/run's section)")
+    parser.add_argument("binary")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--case", type=int, action="append", help="only rollouts of this many services (repeatable)")
+    parser.add_argument("--seeds", default="23", help="comma-separated seeds, one run each (23: bench/run's)")
+    parser.add_argument("--detail", action="store_true", help="each pipe rollout's looks around its end")
+    args = parser.parse_args()
+    for seed in (int(s) for s in args.seeds.split(",")):
         started = time.monotonic()
-        found = rows(url, os.path.abspath(sys.argv[1]), smoke="--smoke" in sys.argv)
-    print_rows(found)
-    print(f"({time.monotonic() - started:.0f} s)")
+        detail = [] if args.detail else None
+        with running_emulator() as url:
+            found = measure(url, os.path.abspath(args.binary), args.smoke, args.case, seed, detail)
+        for lines in detail or []:
+            print(lines)
+        print(f"\nseed {seed}:")
+        print_rows(rows(url, args.binary, results=found))
+        print(f"({time.monotonic() - started:.0f} s)")

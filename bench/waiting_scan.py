@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "test"))
 SECTION = "Waiting on the frontier: ECR scan"
 REPOSITORY = "bench/scanned"
 # Scans per tool, and the range of their durations in seconds.
-FULL = {"scans": 30, "complete": (10.0, 120.0), "stagger": 0.2}
+FULL = {"scans": 30, "complete": (10.0, 120.0), "stagger": 0.5}
 SMOKE = {"scans": 2, "complete": (2.0, 5.0), "stagger": 0.0}
 # Issue 23's targets, as for ECS.
 TARGET_DELAY_S = 2.0

@@ -31,8 +31,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
     assert "SMOKE MODE" in report
     for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## CPU per AWS call",
                     "## Waiting on the frontier", "## Waiting on the frontier: ECR scan",
-                    "## Waiting on the frontier: Lambda", "## Waiting on the frontier: CodeDeploy", "## Method",
-                    "## Rerun"):
+                    "## Waiting on the frontier: Lambda", "## Waiting on the frontier: CodeDeploy", "## Step overhead",
+                    "## What each client costs", "## Method", "## Rerun"):
         assert heading in report, heading
 
     # Each tool deployed and was measured: a wall time, and AWS calls counted from the emulator.
@@ -51,7 +51,7 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
 
     # The pipe's own figures: sizes, start-up, scaling, waiting, Lambda.
     for row in ("image, uncompressed", "image, compressed", "start → first AWS request", "pipe CPU per AWS call",
-                "API calls per minute of waiting", "zipping", "peak RSS of the deploy",
+                "ECS calls per minute, blue/green deployment stuck for", "zipping", "peak RSS of the deploy",
                 "image via the daemon / docker push", "image from its docker save archive / docker push",
                 "peak RSS of the archive push", "detection delay, 1 service, pipe",
                 "detection delay, 1 service, aws ecs wait services-stable", "ECS calls per minute of waiting, 2 services, pipe",
@@ -63,9 +63,17 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
                 "detection delay after Succeeded, CodeDeploy, aws deploy wait deployment-successful",
                 "CodeDeploy calls per minute of waiting, CodeDeploy, pipe"):
         assert row in report, row
-    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report, re.M)
+    scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report,
+                         re.M)
     assert [int(n) for n, _, _ in scaling] == [1, 3, 5], report
     # More services, more calls (one UpdateService each), but batched reads.
     assert int(scaling[-1][1]) > int(scaling[0][1])
     # The emulator keeps connections alive and the pipe reuses them: fewer connections than calls.
     assert all(int(connections) < int(calls) for _, calls, connections in scaling), scaling
+
+    # Every missed target is explained in "Targets missed, and why", and none by a placeholder:
+    # at the least, the run says what it measured and that the cause was not measured.
+    missed = re.findall(r"^\| ✖ \| (.+?) \| .+ \| .+ \|$", report, re.M)
+    for name in missed:
+        assert re.search(rf"^- \*\*{re.escape(name)}\*\*: \S", report, re.M), name
+    assert "not explained yet" not in report

@@ -98,7 +98,7 @@ def test_a_dropped_request_closes_its_connection_and_the_next_one_opens_another(
     assert first["connection"] != second["connection"]
 
 
-def test_the_pipe_makes_its_calls_on_a_connection_per_client(emulator, scenario):
+def test_the_pipe_makes_its_calls_on_one_kept_alive_connection_per_endpoint(emulator, scenario):
     ecs_fixture(emulator, cluster="prod", services=["web"])
     emulator.ecs_rollout("prod", "web", "complete", polls=1)
 
@@ -109,6 +109,7 @@ def test_the_pipe_makes_its_calls_on_a_connection_per_client(emulator, scenario)
     ours = [record for record in emulator.requests() if "aws-role-deploy" in (record["user_agent"] or "")]
     ecs_calls = [record for record in ours if record["service"] == "ecs"]
     assert len(ecs_calls) >= 4, [record["action"] for record in ours]
-    # STS's client, then ECS's: one connection each, every ECS call after the first reusing it.
-    assert len({record["connection"] for record in ecs_calls}) == 1, [(r["action"], r["connection"]) for r in ours]
-    assert len({record["connection"] for record in ours}) == 2
+    # The SDK clients share one HTTP client (src/aws/http_client.rs), so one pool: STS and ECS
+    # behind the same endpoint (here the emulator) take turns on one connection, every call after
+    # the first reusing it. On AWS they are different hosts, a connection each.
+    assert len({record["connection"] for record in ours}) == 1, [(r["action"], r["connection"]) for r in ours]

@@ -10,7 +10,7 @@
 //! returned at once. Errors keep AWS's code (`__type` without its namespace), message and
 //! request id, classified like the SDK's (`AwsFailure`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -53,7 +53,10 @@ pub(super) struct JsonClient {
     region: String,
     endpoint: String,
     max_attempts: u32,
-    connector: Arc<aws_smithy_http_client::Connector>,
+    attempt_timeout: Duration,
+    /// Built on the first request: a run that never calls the service (an ECS deploy without
+    /// CODE_DEPLOY services still makes its CodeDeploy client) never reads the TLS roots for it.
+    connector: Arc<OnceLock<aws_smithy_http_client::Connector>>,
 }
 
 impl std::fmt::Debug for JsonClient {
@@ -74,24 +77,30 @@ impl JsonClient {
         endpoint: String,
         network: &Network,
     ) -> JsonClient {
-        let connector = aws_smithy_http_client::Connector::builder()
-            .connector_settings(
-                HttpConnectorSettings::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .read_timeout(network.attempt_timeout)
-                    .build(),
-            )
-            .proxy_config(ProxyConfig::from_env())
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .build();
         JsonClient {
             protocol,
             credentials,
             region,
             endpoint,
             max_attempts: network.max_attempts.max(1),
-            connector: Arc::new(connector),
+            attempt_timeout: network.attempt_timeout,
+            connector: Arc::new(OnceLock::new()),
         }
+    }
+
+    fn connector(&self) -> &aws_smithy_http_client::Connector {
+        self.connector.get_or_init(|| {
+            aws_smithy_http_client::Connector::builder()
+                .connector_settings(
+                    HttpConnectorSettings::builder()
+                        .connect_timeout(CONNECT_TIMEOUT)
+                        .read_timeout(self.attempt_timeout)
+                        .build(),
+                )
+                .proxy_config(ProxyConfig::from_env())
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build()
+        })
     }
 
     /// `operation` is `service:Operation` (`codedeploy:GetDeployment`): the part after the colon
@@ -140,7 +149,7 @@ impl JsonClient {
         let request = http::Request::from_parts(parts, SdkBody::from(body))
             .try_into()
             .map_err(|err| AwsFailure::local(operation, format!("the request could not be made: {err}")))?;
-        let response = self.connector.call(request).await.map_err(|err| AwsFailure {
+        let response = self.connector().call(request).await.map_err(|err| AwsFailure {
             kind: FailureKind::NoResponse,
             ..AwsFailure::local(operation, format!("no answer: {err}"))
         })?;

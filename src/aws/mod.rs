@@ -9,6 +9,7 @@ mod call;
 mod cloudwatch;
 mod codedeploy;
 mod failure;
+mod http_client;
 mod json_rpc;
 mod raw;
 pub mod wait;
@@ -58,7 +59,9 @@ impl Clients {
             // hop's expiry; a second cache on top would only hide expiries from it.
             .identity_cache(IdentityCache::no_cache())
             // Shows up in the User-Agent of every call, so CloudTrail can tell this pipe's calls apart.
-            .app_name(AppName::new(env!("CARGO_PKG_NAME")).expect("the package name is a valid app name"));
+            .app_name(AppName::new(env!("CARGO_PKG_NAME")).expect("the package name is a valid app name"))
+            // One pool and one read of the TLS roots for STS, ECS and the rest (`http_client`).
+            .http_client(http_client::shared());
         if let Some(url) = &network.endpoint_url {
             builder = builder.endpoint_url(url);
         }

@@ -10,7 +10,7 @@ use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum as Status;
 use tracing::{info, warn};
 
 use super::pace;
-use crate::aws::wait::{Poll, Wait, WaitEnd};
+use crate::aws::wait::{self, Poll, Wait, WaitEnd};
 use crate::aws::{self, AwsFailure, FailureKind};
 use crate::error::Error;
 
@@ -44,7 +44,7 @@ pub(crate) struct Allocation {
 }
 
 /// Wait until the alias's provisioned concurrency is READY (`deadline`: WAIT_TIMEOUT's), at
-/// `pace::minutes` (sped up `scale` times for the tests).
+/// `pace::allocation` (sped up `scale` times for the tests).
 pub(crate) async fn wait_ready(
     lambda: &aws_sdk_lambda::Client,
     moved: &MovedAlias<'_>,
@@ -53,7 +53,9 @@ pub(crate) async fn wait_ready(
 ) -> Result<Option<Allocation>, Error> {
     let (function, alias) = (moved.function, moved.alias);
     let last_seen = &RefCell::new(String::new());
-    let wait = Wait::new(format!("{function} alias {alias}"), deadline).paced(pace::minutes(scale));
+    let wait = Wait::new(format!("{function} alias {alias}"), deadline).paced(pace::allocation(scale));
+    // Allocations take minutes: the looks come closer once the first minute is over.
+    let (started, soon_after) = (wait::now(), pace::ALLOCATION_SOON_AFTER / scale.max(1));
     let result = wait
         .until(move || async move {
             let request = lambda
@@ -96,7 +98,10 @@ pub(crate) async fn wait_ready(
                             .to_owned(),
                     ],
                 ))),
-                _ => Poll::Pending { news },
+                _ => Poll::Paced {
+                    calls: 1,
+                    soon: wait::now().saturating_duration_since(started) >= soon_after,
+                },
             })
         })
         .await;

@@ -28,15 +28,18 @@ const GRACE: Duration = Duration::from_secs(30);
 /// report an enhanced scan on push done after four or five looks 5 s apart
 /// (https://github.com/aws/aws-sdk/issues/289) and basic scans of 20 minutes on bad days
 /// (https://github.com/alexjurkiewicz/ecr-scan-image/issues/24). With nothing telling where the end
-/// is near, no schedule notices it sooner for the same calls than an even one: `soon` and `later`
-/// are the same. The first look comes at once (a digest pushed before was scanned then: its scan
-/// is complete already; `burst` 1 is that look); the budget keeps the second 8 s out, as it keeps
-/// room for a look at its `most` (one that finds no scan starts one), so a scan that ends within
-/// 8 s of the push is noticed up to 8 s late; after that, a look every 4 s.
+/// is near, no schedule notices it sooner for the same calls than an even one, so the budget alone
+/// sets the pace: `soon` and `later` are only a floor, short enough that the looks keep to the
+/// budget's 4 s grid from the wait's start (a pause of 4 s after each look would add every look's
+/// own time to the grid, and fall behind it) and catch up after a look that took long, no faster
+/// than a look every 2 s. The first look comes at once (a digest pushed before was scanned then:
+/// its scan is complete already; `burst` 1 is that look); the budget keeps the second 8 s out, as
+/// it keeps room for a look at its `most` (one that finds no scan starts one), so a scan that ends
+/// within 8 s of the push is noticed up to 8 s late; after that, a look every 4 s.
 const PACE: Pace = Pace {
     per_minute: 15.0,
-    soon: Duration::from_secs(4),
-    later: Duration::from_secs(4),
+    soon: Duration::from_secs(2),
+    later: Duration::from_secs(2),
     most: 2,
     burst: 1,
 };
@@ -262,5 +265,32 @@ async fn not_found(
             progress.start = Start::Refused(why, Instant::now());
             Ok(looked(2))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn the_scan_is_looked_at_on_the_budget_s_grid() {
+        // After the first look (at once) the second comes 8 s on, then one every 4 s from the
+        // wait's start, whatever time a look itself took.
+        assert_eq!(PACE.pause(Duration::ZERO, 1, PACE.later), S(8));
+        let slow = Duration::from_millis(300);
+        assert_eq!(PACE.pause(S(8) + slow, 2, PACE.later), S(4) - slow);
+        // A look that started a scan (two calls) pays for the second.
+        assert_eq!(PACE.pause(Duration::ZERO, 2, PACE.later), S(12));
+        // After a look that took 20 s, the looks catch up no faster than one every 2 s.
+        assert_eq!(PACE.pause(S(32), 3, PACE.later), S(2));
+        // Ten minutes of one-call looks (at 0, then 8, 12 ... 596 s): within 15 a minute.
+        let (mut at, mut spent) = (Duration::ZERO, 0);
+        while at < S(600) {
+            spent += 1;
+            at += PACE.pause(at, spent, PACE.later);
+        }
+        assert_eq!(spent, 149);
     }
 }
