@@ -126,20 +126,29 @@ fn near_misses(name: &str) -> Vec<&'static str> {
     }
     let known = || vars::ALL.iter().map(|var| var.name);
     // The same letters: another case, or separators added or dropped (`DRYRUN`, `dry_run`).
-    let squash = |text: &str| text.replace(['_', '-'], "");
-    let same: Vec<&str> = known().filter(|ours| squash(ours) == squash(&upper)).collect();
+    let squashed: String = without_separators(&upper).collect();
+    let same: Vec<&str> = known()
+        .filter(|ours| without_separators(ours).eq(squashed.chars()))
+        .collect();
     if !same.is_empty() {
         return same;
     }
     // A slip or two: a letter missing, extra, wrong or swapped (`WAIT_TIMOUT`, `SERVICE_NAMES`).
     let mut closest = Vec::new();
     let mut best = usize::MAX;
+    let letters = upper.chars().count();
     for ours in known() {
         let allowed = match ours.len() {
             0..4 => 0,
             4..9 => 1,
             _ => 2,
         };
+        // The distance is at least the difference in length: most names are ruled out without
+        // filling the table (one unknown name against all of ours took more instructions than
+        // the rest of the start-up).
+        if letters.abs_diff(ours.chars().count()) > allowed {
+            continue;
+        }
         let distance = edit_distance(&upper, ours);
         if distance <= allowed && distance <= best {
             if distance < best {
@@ -177,6 +186,10 @@ fn near_misses(name: &str) -> Vec<&'static str> {
         .filter(|ours| ours.starts_with(upper.as_str()) && upper.len() * 2 >= ours.len())
         .collect();
     if cut.len() == 1 { cut } else { Vec::new() }
+}
+
+fn without_separators(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars().filter(|c| !matches!(c, '_' | '-'))
 }
 
 /// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
