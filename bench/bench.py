@@ -20,6 +20,7 @@ import keepalive  # noqa: E402
 import measures  # noqa: E402
 import side_by_side  # noqa: E402
 import waiting  # noqa: E402
+import waiting_codedeploy  # noqa: E402
 import waiting_lambda  # noqa: E402
 import waiting_scan  # noqa: E402
 from measures import Emulator, running_emulator  # noqa: E402
@@ -189,9 +190,11 @@ def main():
         rows += waiting.rows(base_url, args.binary, args.smoke, results=waited)
         rows += waiting_lambda.rows(base_url, args.binary, args.smoke)
         rows += waiting_scan.measure(base_url, args.binary, args.smoke)
+        rows += waiting_codedeploy.measure(base_url, args.binary, args.smoke)
         rows += lambda_rows(base_url, args, sizes)
         sections = [(waiting_scan.SECTION, waiting_scan.section()),
-                    (waiting_lambda.SECTION, waiting_lambda.section())]
+                    (waiting_lambda.SECTION, waiting_lambda.section()),
+                    (waiting_codedeploy.SECTION, waiting_codedeploy.section())]
         if args.image:
             import step_overhead
 

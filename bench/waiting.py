@@ -244,9 +244,8 @@ def section():
         "  deregistration delay is 300 s), so the saved calls run out while draining and the looks",
         "  settle at the budget's pace (one call a look: every 4 s for one service, 3 s for ten),",
         "  a median delay near 2 s and 1.5 s.",
-        "- Not in this run: the CodeDeploy wait. The emulator moves it per look, not on a clock, so",
-        "  no detection delay can be measured against it yet; its pauses are unchanged (1 s growing",
-        "  to 15 s). The ECR scan wait and the Lambda waits have sections of their own, below.",
+        "- The ECR scan wait, the Lambda waits and the CodeDeploy wait have sections of their own,",
+        "  below.",
         "",
     ]
 

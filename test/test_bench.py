@@ -31,8 +31,8 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
     assert "SMOKE MODE" in report
     for heading in ("## Machine", "## Targets", "## A deploy, side by side", "## CPU per AWS call",
                     "## Waiting on the frontier", "## Waiting on the frontier: ECR scan",
-                    "## Waiting on the frontier: Lambda", "## Step overhead", "## What each client costs",
-                    "## Method", "## Rerun"):
+                    "## Waiting on the frontier: Lambda", "## Waiting on the frontier: CodeDeploy", "## Step overhead",
+                    "## What each client costs", "## Method", "## Rerun"):
         assert heading in report, heading
 
     # Each tool deployed and was measured: a wall time, and AWS calls counted from the emulator.
@@ -58,7 +58,10 @@ def test_benchmark_smoke_mode_measures_every_section(tmp_path):
                 "calls per wait, update of 0.5–2 s, 2 waits, pipe", "aws lambda wait function-updated-v2",
                 "calls per minute of waiting, provisioned concurrency",
                 "detection delay, ECR scan, pipe", "detection delay, ECR scan, aws ecr wait image-scan-complete",
-                "scan calls per minute of waiting, ECR scan, pipe"):
+                "scan calls per minute of waiting, ECR scan, pipe",
+                "detection delay after AfterAllowTraffic at 100 %, CodeDeploy, pipe",
+                "detection delay after Succeeded, CodeDeploy, aws deploy wait deployment-successful",
+                "CodeDeploy calls per minute of waiting, CodeDeploy, pipe"):
         assert row in report, row
     scaling = re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ / [\d.]+ \| [\d.]+ \| (\d+) \| [\d.]+ \| (\d+) \| \d+ \|$", report,
                          re.M)

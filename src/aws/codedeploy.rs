@@ -97,6 +97,12 @@ impl CodeDeploy {
                 break;
             }
         }
+        self.read_targets(id, &ids).await
+    }
+
+    /// The named targets of the deployment (their ids do not change once it started: a follower
+    /// lists them once, then reads them in one call a look).
+    pub async fn read_targets(&self, id: &str, ids: &[String]) -> Result<Vec<Value>, AwsFailure> {
         let mut targets = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(TARGETS_PER_BATCH) {
             let body = json!({"deploymentId": id, "targetIds": chunk});

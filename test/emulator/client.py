@@ -330,21 +330,25 @@ class Emulator:
 
     def codedeploy_deployment(self, outcome="succeed", fail_at=None, alarm=None, diagnostics=None, error=None,
                               polls_per_event=1, seconds_per_event=None, ready_wait=None, termination_wait=False,
-                              application=None, deployment_group=None, stop_polls=None, count=1):
+                              application=None, deployment_group=None, stop_polls=None, count=1, timed=None):
         """How the next `count` CodeDeploy ECS deployments (into `application`/`deployment_group`,
         or any) go: outcome succeed | alarm (`alarm` trips after `fail_at`: Stopped, ALARM_ACTIVE)
         | fail at the lifecycle event `fail_at` (the failed event's
         `diagnostics` {errorCode, message, scriptName, logTail}; the deployment's `error` {code,
         message}); one lifecycle event per `polls_per_event` GetDeployment polls, or per
-        `seconds_per_event` seconds; `ready_wait` / `termination_wait`: True (until
-        ContinueDeployment) or a number of ticks (a ready wait that runs out is Stopped, TIMEOUT;
-        None: the group's deploymentReadyOption); `stop_polls`: polls after a StopDeployment that
-        still see the deployment as it was (default 1; 0: stopped at once)."""
+        `seconds_per_event` seconds, or on the clock with `timed` {start_s, event_s, events: {event:
+        s}, interval_s, finish_s} (codedeploy_clock.py); `ready_wait` / `termination_wait`: True
+        (until ContinueDeployment) or a number of ticks (seconds when timed; a ready wait that runs
+        out is Stopped, TIMEOUT; None: the group's deploymentReadyOption); `stop_polls`: polls
+        after a StopDeployment that still see the deployment as it was (default 1; 0: stopped at
+        once). The deployments' summaries keep when AfterAllowTraffic succeeded with all traffic
+        moved (`traffic_moved_at`) and when they ended (`completed_at`)."""
         body = {"outcome": outcome, "polls_per_event": polls_per_event, "termination_wait": termination_wait,
                 "count": count}
         optional = {"fail_at": fail_at, "alarm": alarm, "diagnostics": diagnostics, "error": error,
                     "seconds_per_event": seconds_per_event, "ready_wait": ready_wait,
-                    "application": application, "deployment_group": deployment_group, "stop_polls": stop_polls}
+                    "application": application, "deployment_group": deployment_group, "stop_polls": stop_polls,
+                    "timed": timed}
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._call("POST", "codedeploy/deployment", body)["deployment"]
 

@@ -21,8 +21,10 @@ applications, deployment groups and the deployments' records, this module moves 
   BeforeAllowTraffic, AllowTraffic, AfterAllowTraffic), the replacement (Green) task set created
   at Install, traffic shifted in the steps of the deployment configuration, Green made PRIMARY and
   the service's task definition switched at the end of AllowTraffic, the original (Blue) task set
-  terminated last. One tick per GetDeployment/BatchGetDeployments poll unless the scenario says
-  otherwise. Events without a hook read `Succeeded` (unverified).
+  terminated last. One tick per poll (GetDeployment, BatchGetDeployments, or a read of the
+  deployment's target) unless the scenario says otherwise; on the clock with `timed`
+  (codedeploy_clock.py: each event's seconds, the configuration's bake time between traffic
+  steps, the moments AWS records). Events without a hook read `Succeeded` (unverified).
 - **Targets**: ListDeploymentTargets → `["<cluster>:<service>"]`; BatchGetDeploymentTargets and
   GetDeploymentTarget → `ecsTarget` with `lifecycleEvents` and `taskSetsInfo` (field `identifer`,
   sic: https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTaskSet.html). A target
@@ -58,15 +60,17 @@ Scenario `POST /_layer/codedeploy/deployment` decides how the next deployment(s)
 | `alarm` | `web-5xx-errors` | The alarm named in the ALARM_ACTIVE message. |
 | `diagnostics` | ScriptFailed | The failed event's `diagnostics` (errorCode, message, scriptName, logTail). |
 | `error` | HOOK_EXECUTION_FAILURE | The deployment's `errorInformation` (`code`, `message`). |
-| `polls_per_event` | 1 | Polls (GetDeployment/BatchGetDeployments) per tick. |
+| `polls_per_event` | 1 | Polls (GetDeployment/BatchGetDeployments, BatchGetDeploymentTargets/GetDeploymentTarget) per tick. |
 | `seconds_per_event` | none | One tick per this many seconds of wall clock instead of polls. |
+| `timed` | none | On the clock instead of polls, each phase its own seconds: `{start_s, event_s, events: {event: s}, interval_s, finish_s}` (codedeploy_clock.py); `ready_wait`/`termination_wait` numbers are then seconds. |
 | `ready_wait` | group's | `true`: status Ready after AfterAllowTestTraffic until ContinueDeployment; N: Ready for N ticks, then `Stopped` (TIMEOUT) as STOP_DEPLOYMENT's wait period ends. Default: true when the group's deploymentReadyOption is STOP_DEPLOYMENT. |
 | `termination_wait` | `false` | `true`: after AfterAllowTraffic, InProgress with Blue kept until ContinueDeployment(TERMINATION_WAIT); N: N ticks. |
 | `stop_polls` | 1 | Polls after a StopDeployment that still see the deployment as it was; the next reads `Stopped` (and names the rollback deployment). 0: stopped at once. |
 | `count` | 1 | How many deployments it applies to. |
 
 `GET /_layer/codedeploy/deployments` lists every deployment's summary (status, events, appspec,
-rollback); `DELETE /_layer/codedeploy/deployment` drops pending scenarios.
+rollback, and the moments `created_at`, `traffic_moved_at` (AfterAllowTraffic succeeded, all traffic
+on the replacement) and `completed_at` (a final status)); `DELETE /_layer/codedeploy/deployment` drops pending scenarios.
 """
 
 import copy
@@ -79,13 +83,15 @@ from moto.codedeploy.models import codedeploy_backends
 
 from . import ecs
 from .codedeploy_appspec import appspec_text, check_against_task_definition, read_appspec
+from .codedeploy_clock import read_timed
 from .codedeploy_deployments import ACTIVE, Deployment, TaskSet, new_deployment_id
 from .dispatch import after, control, judge, on_reset
 from .protocol import Response, aws_error
 
 OUTCOMES = ("succeed", "fail", "alarm")
 SCRIPT_FIELDS = {"application", "deployment_group", "outcome", "fail_at", "alarm", "diagnostics", "error",
-                 "polls_per_event", "seconds_per_event", "ready_wait", "termination_wait", "stop_polls", "count"}
+                 "polls_per_event", "seconds_per_event", "ready_wait", "termination_wait", "stop_polls", "count",
+                 "timed"}
 DEFAULT_CONFIG = "CodeDeployDefault.ECSAllAtOnce"
 ROLLBACK_MESSAGES = {
     "failure": "Automatic rollback triggered by the failure of deployment {id}: rollback deployment {rid}.",
@@ -119,7 +125,7 @@ class CodeDeployState:
             return None
         backend = codedeploy_backends[dep.key.account][dep.key.region]
         rid = create_in_moto(backend, dep.app, dep.group, dep.revision, creator="codeDeployRollback")
-        script = {k: dep.script.get(k) for k in ("polls_per_event", "seconds_per_event")}
+        script = {k: dep.script.get(k) for k in ("polls_per_event", "seconds_per_event", "timed")}
         rollback = Deployment(self, rid, dep.app, dep.group, dep.key, dep.sets, dep.old_td, dep.config_name,
                               script, now, rollback_of=dep)
         rollback.auto_rollback, rollback.target_groups, rollback.revision = {}, dep.target_groups, dep.revision
@@ -213,8 +219,9 @@ def c_deployment(layer, body, query):
         raise _control_error(f"fail_at must be one of {', '.join(EVENTS)}")
     for field in ("ready_wait", "termination_wait"):
         value = body.get(field, False)
-        if not (isinstance(value, bool) or (isinstance(value, int) and value >= 1)):
-            raise _control_error(f"{field} must be true, false or a number of ticks >= 1")
+        in_seconds = body.get("timed") is not None and isinstance(value, (int, float)) and value > 0
+        if not (isinstance(value, bool) or (isinstance(value, int) and value >= 1) or in_seconds):
+            raise _control_error(f"{field} must be true, false or a number of ticks >= 1 (seconds > 0 when timed)")
     polls = body.get("polls_per_event", 1)
     if not isinstance(polls, int) or polls < 1:
         raise _control_error("polls_per_event must be a number >= 1")
@@ -224,8 +231,13 @@ def c_deployment(layer, body, query):
     seconds = body.get("seconds_per_event")
     if seconds is not None and (not isinstance(seconds, (int, float)) or seconds <= 0):
         raise _control_error("seconds_per_event must be a number of seconds > 0")
+    timed, wrong = read_timed(body.get("timed"))
+    if wrong:
+        raise _control_error(wrong)
+    if timed and seconds is not None:
+        raise _control_error("timed and seconds_per_event are two clocks: give one")
     script = {"outcome": outcome, "fail_at": fail_at, "polls_per_event": polls, "seconds_per_event": seconds,
-              "stop_polls": stop_polls, "count": int(body.get("count", 1))}
+              "stop_polls": stop_polls, "count": int(body.get("count", 1)), "timed": timed}
     for field in ("application", "deployment_group", "alarm", "diagnostics", "error", "ready_wait", "termination_wait"):
         if field in body:
             script[field] = copy.deepcopy(body[field])

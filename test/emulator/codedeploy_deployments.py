@@ -1,9 +1,12 @@
 """One CodeDeploy deployment of an ECS service, and the service's task sets (codedeploy.py
 drives them; see its docstring for what is modelled and the sources).
 
-A deployment moves one *tick* at a time: a poll of it (GetDeployment, or BatchGetDeployments
-naming it) by default, `polls_per_event` polls per tick, or one tick per `seconds_per_event` of
-wall clock when the scenario says so. Each tick finishes one lifecycle event and starts the next:
+A deployment moves one *tick* at a time: a poll of it (GetDeployment, BatchGetDeployments naming
+it, or a read of its target, BatchGetDeploymentTargets or GetDeploymentTarget, not right after a
+poll of the deployment: see `look`) by default,
+`polls_per_event` polls per tick, or one tick per `seconds_per_event` of wall clock when the
+scenario says so; or on the clock, each phase taking its own seconds (`timed`,
+codedeploy_clock.py). Each tick finishes one lifecycle event and starts the next:
 
     start -> BeforeInstall -> Install (green task set created, then running) -> AfterInstall
     -> AllowTestTraffic -> AfterAllowTestTraffic -> [Ready: wait for ContinueDeployment]
@@ -29,6 +32,8 @@ polls real AWS takes: unverified.
 import copy
 import random
 import string
+
+from . import codedeploy_clock
 
 EVENTS = ["BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", "AfterAllowTestTraffic",
           "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
@@ -147,9 +152,12 @@ class Deployment:
         self.termination_wait_started = False
         self.created, self.started, self.completed, self.updated = now, None, None, now
         self.polls = 0
+        self.polled_since_target = False
         self.ticks = 0
         self.clock_base = (now, 0)
         self.wait = None  # ("READY_WAIT" | "TERMINATION_WAIT", ticks left or None for ever)
+        self.wait_s = None  # timed: the wait's seconds (its one tick is due then)
+        self.traffic_moved_at = None  # AfterAllowTraffic succeeded, all traffic on the replacement
         self.stopping = None  # a StopDeployment not done yet: {"polls": left, "roll_back": bool}
         self.stop_requested = False  # a StopDeployment was accepted (a later one answers Succeeded)
         self.blue = next((s for s in self.sets if s.status == "PRIMARY"), None)
@@ -157,6 +165,8 @@ class Deployment:
         self.old_td = self.blue.task_definition if self.blue else None
         steps = TRAFFIC_STEPS.get(config_name, [100.0])
         self.phases = ["start"] + self._event_phases(steps)
+        # Timed: when the next phase is due (None: waiting for someone, or over).
+        self.due = now + codedeploy_clock.duration(self, "start") if script.get("timed") else None
 
     def _event_phases(self, steps):
         phases = []
@@ -173,8 +183,15 @@ class Deployment:
 
     # ------------------------------------------------------------------ time
 
-    def look(self, now, poll):
-        """A look at the deployment (poll: it counts as a poll) moves it to where time has got."""
+    def look(self, now, poll, target=False):
+        """A look at the deployment (poll: it counts as a poll) moves it to where time has got.
+        A read of its `target` is a poll unless the deployment was polled since the last one:
+        a follower that reads the deployment and then its target looks once, and one that reads
+        only the target (it holds the end: AfterAllowTraffic) looks every time."""
+        if target:
+            poll, self.polled_since_target = poll and not self.polled_since_target, False
+        elif poll:
+            self.polled_since_target = True
         if poll:
             self.polls += 1
         if self.stopping is not None:
@@ -183,6 +200,16 @@ class Deployment:
                 self.stopping["polls"] -= 1
             if self.stopping["polls"] < 0:
                 self.stop(now, self.stopping["roll_back"])
+            return
+        if self.script.get("timed"):
+            # Each phase at the moment it was due, so its times (startTime, endTime, completeTime)
+            # are AWS's, not the moment someone looked.
+            while self.due is not None and self.due <= now and self.status not in FINAL:
+                at, self.due = self.due, None
+                self.ticks += 1
+                self.tick(at)
+                if self.due is None:
+                    self.due = codedeploy_clock.next_due(self, at)
             return
         seconds = self.script.get("seconds_per_event")
         if seconds:
@@ -229,9 +256,13 @@ class Deployment:
         if kind == "READY_WAIT":
             self.status = self.target_status = "InProgress"
             self._start_next(now)
+        elif self.script.get("timed"):
+            pass  # the original task set is removed in its own time (the "finish" phase's)
         else:
             self.phases = [p for p in self.phases if p != "finish"]
             self._finish(now)
+        if self.script.get("timed"):
+            self.due = codedeploy_clock.next_due(self, now)
 
     # ------------------------------------------------------------------ steps
 
@@ -291,6 +322,8 @@ class Deployment:
                       error.get("message") or f"The deployment failed because a lifecycle event ({name}) failed.")
             return
         ev.update(status="Succeeded", endTime=now)
+        if name == "AfterAllowTraffic":
+            self.traffic_moved_at = now  # AllowTraffic's end put all traffic on the replacement
         if name == "Install" and self.green is not None:
             self.green.set(now, running=self.green.desired)
         if name == "AllowTraffic" and not self.rollback_of:
@@ -301,7 +334,10 @@ class Deployment:
             self.st.set_service_task_definition(self.key, self.new_td)
         if self.phases and self.phases[0][0] == "wait":
             _, kind, ticks = self.phases.pop(0)
-            self.wait = (kind, None if ticks is True else int(ticks))
+            if self.script.get("timed"):  # a number is seconds: one tick, due then
+                self.wait, self.wait_s = (kind, None if ticks is True else 1), float(ticks)
+            else:
+                self.wait = (kind, None if ticks is True else int(ticks))
             if kind == "READY_WAIT":
                 self.status = self.target_status = "Ready"
             else:
@@ -439,4 +475,6 @@ class Deployment:
             "stopping": copy.deepcopy(self.stopping),
             "appspec": copy.deepcopy(self.appspec and {k: v for k, v in self.appspec.items() if k != "document"}),
             "rollback_of": self.rollback_of.id if self.rollback_of else None,
+            "created_at": self.created, "traffic_moved_at": self.traffic_moved_at, "completed_at": self.completed,
+            "config": self.config_name,
         }

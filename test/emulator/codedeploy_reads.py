@@ -1,6 +1,6 @@
 """CodeDeploy's reads and actions on ECS deployments that exist (codedeploy.py creates them and
 documents what is modelled, with sources): GetDeployment / BatchGetDeployments (each a poll),
-ListDeployments, ListDeploymentTargets, BatchGetDeploymentTargets, GetDeploymentTarget,
+ListDeployments, ListDeploymentTargets, BatchGetDeploymentTargets, GetDeploymentTarget (a poll too, unless right after one of the deployment),
 StopDeployment, ContinueDeployment, and the task sets of CODE_DEPLOY services in DescribeServices.
 """
 
@@ -18,17 +18,17 @@ from .protocol import aws_error
 # ---------------------------------------------------------------------- reads
 
 
-def _deployment(layer, did, poll=False):
+def _deployment(layer, did, poll=False, target=False):
     """The deployment, moved to where time has got; a rollback it started moves with it (CodeDeploy
-    carries a rollback out whether or not anyone follows it)."""
+    carries a rollback out whether or not anyone follows it). `target`: a read of its target."""
     st = state(layer)
     dep = st.deployments.get(did)
     if dep is not None:
-        dep.look(time.time(), poll)
+        dep.look(time.time(), poll, target)
         sync(dep)
         rollback = st.deployments.get((dep.rollback_info or {}).get("rollbackDeploymentId"))
         if rollback is not None and rollback is not dep:
-            rollback.look(time.time(), poll)
+            rollback.look(time.time(), poll, target)
             sync(rollback)
     return dep
 
@@ -78,13 +78,14 @@ def j_list_deployments(layer, req):
     return None
 
 
-def _known(layer, req, started=False):
+def _known(layer, req, started=False, poll=False):
     """(deployment, None) or (None, error response) for the deploymentId of a request; with
-    `started`, a deployment still `Created` is refused as CodeDeploy refuses reading its targets."""
+    `started`, a deployment still `Created` is refused as CodeDeploy refuses reading its targets;
+    `poll`: the read counts as a poll (a read of the target shows its progress)."""
     did = req.params.get("deploymentId")
     if not did:
         return None, refusal("DeploymentIdRequiredException", "At least one deployment ID must be specified.")
-    dep = _deployment(layer, did)
+    dep = _deployment(layer, did, poll, target=poll)
     if dep is None:
         if did in backend_for(req).deployments:
             return None, aws_error("codedeploy", 500, "InternalFailure",
@@ -117,7 +118,7 @@ def _target_of(dep, target_id):
 @judge("codedeploy", "BatchGetDeploymentTargets")
 def j_batch_get_targets(layer, req):
     with state(layer).lock:
-        dep, refused = _known(layer, req, started=True)
+        dep, refused = _known(layer, req, started=True, poll=True)
         found = [_target_of(dep, target_id) for target_id in req.params.get("targetIds") or []] if dep else []
         refused = refused or next((r for _, r in found if r is not None), None)
         return refused or answer({"deploymentTargets": [target for target, _ in found]})
@@ -126,7 +127,7 @@ def j_batch_get_targets(layer, req):
 @judge("codedeploy", "GetDeploymentTarget")
 def j_get_target(layer, req):
     with state(layer).lock:
-        dep, refused = _known(layer, req, started=True)
+        dep, refused = _known(layer, req, started=True, poll=True)
         target, refused = _target_of(dep, req.params.get("targetId")) if dep else (None, refused)
         return refused or answer({"deploymentTarget": target})
 

@@ -246,7 +246,7 @@ async fn roll_out(
         let blue_green_follow = async {
             match blue_green.client {
                 Some(client) if !started.is_empty() => {
-                    codedeploy::follow(client, &started, deadline, on_timeout, run.wait_timeout).await
+                    codedeploy::follow(client, &started, deadline, on_timeout, run.wait_timeout, run.pace_scale).await
                 }
                 _ => Ok(Vec::new()),
             }
@@ -270,7 +270,7 @@ async fn roll_out(
                 };
                 if let Some(client) = blue_green.client.filter(|_| !started.is_empty()) {
                     details.push("CodeDeploy deployments started and not finished:".to_owned());
-                    details.extend(codedeploy::on_cancel(client, &started, on_timeout).await);
+                    details.extend(codedeploy::on_cancel(client, &started, on_timeout, run.pace_scale).await);
                 }
                 return Err(Error::Cancelled {
                     summary: format!(

@@ -18,14 +18,18 @@
 //!
 //! `ON_TIMEOUT=rollback` and a SIGTERM with it: StopDeployment with `autoRollbackEnabled`, and
 //! the rollback deployment followed (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_StopDeployment.html).
+//!
+//! How often it looks and with which calls: `pace`.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tracing::{info, warn};
 
 use super::Started;
+use super::look::Look;
+use super::pace;
 use crate::actions::ecs::verdict::Verdict;
 use crate::actions::ecs::watch::Followed;
 use crate::aws::wait::{Poll, Wait, WaitEnd};
@@ -33,154 +37,76 @@ use crate::aws::{AwsFailure, CodeDeploy};
 use crate::domain::ecs::WhenUnfinished;
 use crate::domain::task_definition::short_name;
 
-const POLL_MIN: Duration = Duration::from_secs(1);
-const POLL_MAX: Duration = Duration::from_secs(15);
 /// After a SIGTERM, the rollback is followed this long at most (the step is being stopped).
 const CANCEL_FOLLOW: Duration = Duration::from_secs(20);
 
-/// What one look found: the deployment and its ECS target.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Look {
-    pub status: String,
-    /// `(event, status)` in CodeDeploy's order.
-    pub events: Vec<(String, String)>,
-    /// "replacement 2/2 running, 100% traffic; original 2/2 running, 0% traffic".
-    pub task_sets: String,
-    /// The replacement's traffic weight, when the target reports task sets.
-    pub green_weight: Option<f64>,
-    pub error: Option<String>,
-    /// The failed lifecycle event and its diagnostics.
-    pub failed_event: Option<String>,
-    pub rollback_deployment: Option<String>,
-    pub rollback_message: Option<String>,
+/// What the follow of one deployment keeps between looks.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    /// The deployment as GetDeployment last answered, and when.
+    info: Value,
+    info_at: Option<Instant>,
+    /// Its target ids, listed once it started.
+    target_ids: Option<Vec<String>>,
+    look: Look,
+    /// The last look said the end is near.
+    near: bool,
 }
 
-impl Look {
-    pub(super) fn read(info: &Value, targets: &[Value]) -> Look {
-        let target = targets
-            .iter()
-            .map(|t| &t["ecsTarget"])
-            .find(|t| t.is_object())
-            .cloned()
-            .unwrap_or_default();
-        let events: Vec<(String, String)> = target["lifecycleEvents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| (text(&e["lifecycleEventName"]), text(&e["status"])))
-            .collect();
-        let failed_event = target["lifecycleEvents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["status"].as_str() == Some("Failed"))
-            .map(|e| {
-                let diagnostics = &e["diagnostics"];
-                let mut said = format!("lifecycle event {} failed", text(&e["lifecycleEventName"]));
-                if let Some(code) = diagnostics["errorCode"].as_str() {
-                    said.push_str(&format!(": {code}"));
-                }
-                if let Some(message) = diagnostics["message"].as_str().filter(|m| !m.is_empty()) {
-                    said.push_str(&format!(": {message}"));
-                }
-                said
-            });
-        let mut task_sets: Vec<(String, String)> = target["taskSetsInfo"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|set| {
-                let label = match set["taskSetLabel"].as_str() {
-                    Some("Green") => "replacement",
-                    Some("Blue") => "original",
-                    _ => "task set",
-                };
-                (
-                    label.to_owned(),
-                    format!(
-                        "{label} {}/{} running, {}% traffic",
-                        set["runningCount"].as_i64().unwrap_or(0),
-                        set["desiredCount"].as_i64().unwrap_or(0),
-                        set["trafficWeight"].as_f64().unwrap_or(0.0)
-                    ),
-                )
-            })
-            .collect();
-        task_sets.sort_by_key(|(label, _)| label != "replacement");
-        let green_weight = target["taskSetsInfo"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|set| set["taskSetLabel"].as_str() == Some("Green"))
-            .and_then(|set| set["trafficWeight"].as_f64());
-        let error = info["errorInformation"]["code"].as_str().map(|code| {
-            let message = info["errorInformation"]["message"].as_str().unwrap_or("no message");
-            format!("{code}: {message}")
-        });
-        Look {
-            status: text(&info["status"]),
-            events,
-            task_sets: task_sets
-                .into_iter()
-                .map(|(_, said)| said)
-                .collect::<Vec<_>>()
-                .join("; "),
-            green_weight,
-            error,
-            failed_event,
-            rollback_deployment: info["rollbackInfo"]["rollbackDeploymentId"].as_str().map(str::to_owned),
-            rollback_message: info["rollbackInfo"]["rollbackMessage"].as_str().map(str::to_owned),
+/// One look after `seen`: the target (one call), and the deployment when the target cannot say
+/// enough (see `pace`); what is seen now and the calls it took.
+async fn look(codedeploy: &CodeDeploy, id: &str, seen: &Seen, scale: u32) -> Result<(Seen, u32), AwsFailure> {
+    let mut now = seen.clone();
+    let mut calls = 0;
+    let targets = match &seen.target_ids {
+        Some(ids) => {
+            calls += 1;
+            codedeploy.read_targets(id, ids).await?
         }
+        None => Vec::new(),
+    };
+    let shown = Look::read(&seen.info, &targets);
+    let at_least = if seen.near {
+        pace::NEAR_DEPLOYMENT_AT_LEAST
+    } else {
+        pace::DEPLOYMENT_AT_LEAST
+    };
+    let stale = seen.info_at.is_none_or(|at| at.elapsed() >= at_least / scale.max(1));
+    if seen.target_ids.is_none() || stale || shown.asks_for_the_deployment(&seen.look) {
+        calls += 1;
+        now.info = codedeploy.get_deployment(id).await?;
+        now.info_at = Some(Instant::now());
     }
-
-    /// Traffic is all on the replacement and the last hook passed: only the original's
-    /// termination wait is left.
-    pub(super) fn traffic_moved(&self) -> bool {
-        let after_allow = self
-            .events
-            .iter()
-            .any(|(event, status)| event == "AfterAllowTraffic" && status == "Succeeded");
-        after_allow && self.green_weight.is_none_or(|weight| weight >= 100.0)
-    }
-
-    fn ended(&self) -> bool {
-        matches!(self.status.as_str(), "Succeeded" | "Failed" | "Stopped") || self.traffic_moved()
-    }
-
-    /// Why it did not succeed, in CodeDeploy's words.
-    fn reasons(&self) -> String {
-        let mut reasons: Vec<String> = Vec::new();
-        reasons.extend(self.error.clone());
-        reasons.extend(self.failed_event.clone());
-        if reasons.is_empty() {
-            reasons.push(format!("CodeDeploy says {}", self.status));
-        }
-        reasons.join("; ")
-    }
-}
-
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or_default().to_owned()
-}
-
-async fn look(codedeploy: &CodeDeploy, id: &str) -> Result<Look, AwsFailure> {
-    let info = codedeploy.get_deployment(id).await?;
     // A deployment not started yet has no targets (DeploymentNotStartedException).
-    let targets = match info["status"].as_str() {
-        Some("Created" | "Queued") => Vec::new(),
-        _ => match codedeploy.targets(id).await {
+    let started = !matches!(now.info["status"].as_str(), Some("Created" | "Queued"));
+    if now.target_ids.is_none() && started {
+        let listed = match codedeploy.targets(id).await {
             Err(failure) if failure.code_is("DeploymentNotStartedException") => Vec::new(),
             other => other?,
-        },
-    };
-    Ok(Look::read(&info, &targets))
+        };
+        calls += 2;
+        let ids: Vec<String> = listed
+            .iter()
+            .filter_map(|t| t["ecsTarget"]["targetId"].as_str().map(str::to_owned))
+            .collect();
+        now.target_ids = (!ids.is_empty()).then_some(ids);
+        now.look = Look::read(&now.info, &listed);
+        return Ok((now, calls));
+    }
+    now.look = Look::read(&now.info, &targets);
+    Ok((now, calls))
 }
 
-/// Print what changed since `before`; whether anything did.
-fn show_news(who: &str, before: &Look, now: &Look, ready_wait: Option<i64>) -> bool {
-    let mut news = false;
+/// Seconds since the epoch, to compare with CodeDeploy's event times.
+fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |now| now.as_secs_f64())
+}
+
+/// Print what changed since `before`.
+fn show_news(who: &str, before: &Look, now: &Look, ready_wait: Option<i64>) {
     if now.status != before.status {
-        news = true;
         info!("{who}: {}", now.status);
         if now.status == "Ready" {
             let within = ready_wait.map_or(String::new(), |minutes| format!(" within {minutes} minute(s)"));
@@ -194,15 +120,12 @@ fn show_news(who: &str, before: &Look, now: &Look, ready_wait: Option<i64>) -> b
     for (event, status) in &now.events {
         let known = before.events.iter().find(|(e, _)| e == event).map(|(_, s)| s.as_str());
         if known != Some(status.as_str()) && !(known.is_none() && status == "Pending") {
-            news = true;
             info!("{who}: {event} {status}");
         }
     }
     if now.task_sets != before.task_sets && !now.task_sets.is_empty() {
-        news = true;
         info!("{who}: {}", now.task_sets);
     }
-    news
 }
 
 /// Follow one deployment until it ends or the deadline passes; the last look either way.
@@ -212,25 +135,30 @@ async fn until_ended(
     id: &str,
     deadline: Instant,
     ready_wait: Option<i64>,
+    scale: u32,
 ) -> (Look, Option<WaitEnd>) {
-    let last = RefCell::new(Look::default());
-    let wait = Wait::new(who, deadline).polling(POLL_MIN, POLL_MAX);
+    let seen = RefCell::new(Seen::default());
+    let budget = pace::budget(scale);
+    let wait = Wait::new(who, deadline).paced(budget);
     let result = wait
         .until(|| async {
-            let now = look(codedeploy, id).await?;
-            let news = show_news(who, &last.borrow(), &now, ready_wait);
-            let ended = now.ended();
-            *last.borrow_mut() = now.clone();
-            Ok(if ended {
-                Poll::Ready(now)
+            // The borrow is not held across the look's calls.
+            let before = seen.borrow().clone();
+            let (mut now, calls) = look(codedeploy, id, &before, scale).await?;
+            show_news(who, &before.look, &now.look, ready_wait);
+            now.near = now.look.outlook(epoch_now()).soon(budget.later);
+            let (found, soon) = (now.look.clone(), now.near);
+            *seen.borrow_mut() = now;
+            Ok(if found.ended() {
+                Poll::Ready(found)
             } else {
-                Poll::Pending { news }
+                Poll::Paced { calls, soon }
             })
         })
         .await;
     match result {
         Ok(look) => (look, None),
-        Err(end) => (last.into_inner(), Some(end)),
+        Err(end) => (seen.into_inner().look, Some(end)),
     }
 }
 
@@ -243,6 +171,7 @@ pub(in crate::actions::ecs) async fn follow(
     deadline: Instant,
     on_timeout: WhenUnfinished,
     rollback_budget: Duration,
+    scale: u32,
 ) -> Result<Vec<Followed>, AwsFailure> {
     let mut followed = Vec::with_capacity(started.len());
     for deployment in started {
@@ -253,12 +182,13 @@ pub(in crate::actions::ecs) async fn follow(
             &deployment.deployment_id,
             deadline,
             deployment.target.ready_wait,
+            scale,
         )
         .await;
         let done = match end {
             Some(WaitEnd::Stopped(failure)) => return Err(failure),
             Some(WaitEnd::TimedOut { .. }) => {
-                timed_out(codedeploy, deployment, &look, on_timeout, rollback_budget).await
+                timed_out(codedeploy, deployment, &look, on_timeout, rollback_budget, scale).await
             }
             None => ended(deployment, &look),
         };
@@ -321,27 +251,29 @@ async fn timed_out(
     look: &Look,
     on_timeout: WhenUnfinished,
     budget: Duration,
+    scale: u32,
 ) -> Followed {
     let mut followed = Followed::in_progress();
     followed.verdict = Verdict::TimedOut;
     followed.status = Some(look.status.clone()).filter(|s| !s.is_empty());
     if on_timeout == WhenUnfinished::Rollback {
-        followed.rollback = Some(stop_and_follow(codedeploy, deployment, Instant::now() + budget).await);
+        followed.rollback = Some(stop_and_follow(codedeploy, deployment, Instant::now() + budget, scale).await);
     }
     followed
 }
 
 /// StopDeployment with rollback, then the rollback deployment followed until `deadline`: how it
 /// went, in one line.
-async fn stop_and_follow(codedeploy: &CodeDeploy, deployment: &Started, deadline: Instant) -> String {
+async fn stop_and_follow(codedeploy: &CodeDeploy, deployment: &Started, deadline: Instant, scale: u32) -> String {
     let service = &deployment.target.service;
     let id = &deployment.deployment_id;
     info!("{service}: stopping CodeDeploy deployment {id} with rollback");
     if let Err(failure) = codedeploy.stop_deployment(id, true).await {
         return format!("StopDeployment of {id} refused ({failure}); CodeDeploy goes on with it");
     }
-    // The rollback deployment appears in the stopped deployment's rollbackInfo.
-    let wait = Wait::new(format!("{service} rollback"), deadline).polling(POLL_MIN, POLL_MAX);
+    // The rollback deployment appears in the stopped deployment's rollbackInfo, once the stop is
+    // done: seconds, so every look is near the end (one GetDeployment each).
+    let wait = Wait::new(format!("{service} rollback"), deadline).paced(pace::budget(scale));
     let rollback = wait
         .until(|| async {
             let info = codedeploy.get_deployment(id).await?;
@@ -350,7 +282,7 @@ async fn stop_and_follow(codedeploy: &CodeDeploy, deployment: &Started, deadline
             Ok(match (rollback, ended) {
                 (Some(rollback), _) => Poll::Ready(Some(rollback)),
                 (None, true) => Poll::Ready(None),
-                (None, false) => Poll::Pending { news: false },
+                (None, false) => Poll::Paced { calls: 1, soon: true },
             })
         })
         .await;
@@ -361,7 +293,7 @@ async fn stop_and_follow(codedeploy: &CodeDeploy, deployment: &Started, deadline
     };
     info!("{service}: CodeDeploy rolls back with deployment {rollback}");
     let who = format!("{service} rollback ({rollback})");
-    match until_ended(codedeploy, &who, &rollback, deadline, None).await {
+    match until_ended(codedeploy, &who, &rollback, deadline, None, scale).await {
         (look, None) if look.status == "Succeeded" || look.traffic_moved() => {
             format!("rolled back by CodeDeploy deployment {rollback}: traffic is on the original task set")
         }
@@ -380,6 +312,7 @@ pub(in crate::actions::ecs) async fn on_cancel(
     codedeploy: &CodeDeploy,
     started: &[Started],
     on_timeout: WhenUnfinished,
+    scale: u32,
 ) -> Vec<String> {
     let mut lines = Vec::new();
     for deployment in started {
@@ -390,7 +323,7 @@ pub(in crate::actions::ecs) async fn on_cancel(
             deployment.deployment_id
         );
         if on_timeout == WhenUnfinished::Rollback {
-            let said = stop_and_follow(codedeploy, deployment, Instant::now() + CANCEL_FOLLOW).await;
+            let said = stop_and_follow(codedeploy, deployment, Instant::now() + CANCEL_FOLLOW, scale).await;
             line.push_str(&format!(": {said} (ON_TIMEOUT=rollback)"));
         } else {
             line.push_str(": CodeDeploy goes on with it (ON_TIMEOUT=rollback would stop it with rollback)");
@@ -398,66 +331,4 @@ pub(in crate::actions::ecs) async fn on_cancel(
         lines.push(line);
     }
     lines
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn target(events: &[(&str, &str)], green: f64) -> Value {
-        json!({"deploymentTargetType": "ECSTarget", "ecsTarget": {
-            "lifecycleEvents": events.iter().map(|(name, status)| json!({
-                "lifecycleEventName": name, "status": status,
-                "diagnostics": if *status == "Failed" {
-                    json!({"errorCode": "ScriptFailed", "message": "hook said no", "logTail": "SECRET"})
-                } else { Value::Null },
-            })).collect::<Vec<_>>(),
-            "taskSetsInfo": [
-                {"identifer": "ecs-svc/1", "taskSetLabel": "Blue", "desiredCount": 2, "runningCount": 2, "trafficWeight": 100.0 - green},
-                {"identifer": "ecs-svc/2", "taskSetLabel": "Green", "desiredCount": 2, "runningCount": 1, "trafficWeight": green},
-            ],
-        }})
-    }
-
-    #[test]
-    fn looks_read_events_task_sets_and_failures() {
-        let info = json!({"status": "InProgress"});
-        let look = Look::read(
-            &info,
-            &[target(
-                &[("BeforeInstall", "Succeeded"), ("AllowTraffic", "InProgress")],
-                0.0,
-            )],
-        );
-        assert_eq!(
-            look.task_sets,
-            "replacement 1/2 running, 0% traffic; original 2/2 running, 100% traffic"
-        );
-        assert!(!look.ended());
-
-        let moved = Look::read(&info, &[target(&[("AfterAllowTraffic", "Succeeded")], 100.0)]);
-        assert!(
-            moved.traffic_moved() && moved.ended(),
-            "only the termination wait is left"
-        );
-        let half = Look::read(&info, &[target(&[("AfterAllowTraffic", "Succeeded")], 50.0)]);
-        assert!(!half.ended(), "traffic not all moved");
-
-        let failed = Look::read(
-            &json!({"status": "Failed", "errorInformation": {"code": "HEALTH_CONSTRAINTS", "message": "unhealthy"},
-                    "rollbackInfo": {"rollbackDeploymentId": "d-ROLLBACK1"}}),
-            &[target(&[("BeforeAllowTraffic", "Failed")], 0.0)],
-        );
-        assert!(failed.ended());
-        let reasons = failed.reasons();
-        assert!(reasons.contains("HEALTH_CONSTRAINTS: unhealthy"), "{reasons}");
-        assert!(
-            reasons.contains("BeforeAllowTraffic failed: ScriptFailed: hook said no"),
-            "{reasons}"
-        );
-        assert!(!reasons.contains("SECRET"), "the hook's log tail is never shown");
-        assert_eq!(failed.rollback_deployment.as_deref(), Some("d-ROLLBACK1"));
-    }
 }

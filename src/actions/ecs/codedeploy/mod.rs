@@ -12,6 +12,8 @@
 //! CreateDeployment: https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html
 
 mod follow;
+mod look;
+mod pace;
 
 pub(super) use self::follow::{follow, on_cancel};
 
