@@ -262,7 +262,8 @@ fn linked_directory(dir: &Path, clone_dir: Option<&Path>) -> Option<String> {
 /// The rename is what makes it atomic for readers (the old file or the new one, never a part).
 /// No fsync: the readers are the step's later script lines, on the same machine's page cache,
 /// and a machine that loses power ends the step with it; a flush to disk made the pipe's run
-/// wait 2-15 ms per file (strace of an assume + deploy run, 2026-12-07) for nothing.
+/// wait 0.3-1.5 ms per file on a quiet machine and up to 14 ms on a loaded one (strace -T of
+/// an assume + deploy run, 2026-12-07) for nothing.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("outputs");
