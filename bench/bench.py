@@ -229,7 +229,13 @@ MISSED = {
         "UpdateService) cost the emulator (Python: moto plus our layer verifying the token's signature "
         "and the trust policy) 25-40 ms, which no tool can go below; see the column without the "
         "emulator's handling, where the ratio is the pipe's own. The two reads the scripts skip are "
-        "what makes the pipe refuse a missing service before registering anything and list the change."
+        "what makes the pipe refuse a missing service before registering anything and list the change. "
+        "At load 0.6-1.5 (2026-12-07, 19:21 UTC, 5 runs) the same comparison gave 24 ms for the pipe, "
+        "1324 ms for the CLI (55x) and 329 ms for boto3 (14x); of the pipe's 13 ms without the "
+        "emulator's handling, strace shows ~3 ms to the first request, ~0.5-1.3 ms between an answer "
+        "and the next request (four times), ~2 ms from the last answer to exit (two fsyncs of the "
+        "outputs, ~1.9 ms, were cut this round), the rest the emulator's HTTP server outside its "
+        "handling and the process spawn."
     ),
 }
 MISSED["assume + deploy: AWS CLI v1 wall / pipe wall"] = MISSED["assume + deploy: boto3 script wall / pipe wall"]
@@ -268,8 +274,16 @@ MISSED |= {
     ),
     "start → first AWS request (median of 20)": (
         "the machine was shared while this ran (see the load average under Machine: other sessions' "
-        "builds and test suites on the same 2 cores). On a quiet machine it measured 3.1 ms "
-        "(BENCHMARKS.md of 2026-12-02); it was not re-measured quietly in this round."
+        "builds and test suites on the same 2 cores). Re-measured at load 0.6-1.5 (2026-12-07, 19:23 "
+        "UTC, main 42d6c15): 3.0-3.6 ms median of 40, and the process's CPU up to that request 2.9-3.0 ms "
+        "(getrusage), so start-up is CPU-bound and a shared core stretches it. Callgrind, which load "
+        "cannot distort: 12.2 M instructions from exec to the first request (16.5 M under valgrind, whose "
+        "four environment variables the unknown-variable check looks at; 31.0 M before this round's cuts), "
+        "of which 9.8 M are the TLS roots (8.9 M decoding the 220 KB PEM bundle, 0.9 M the root store), "
+        "needed before a real request's TLS handshake; 0.7 M STS's endpoint partitions, 0.5 M the static "
+        "binary's relocations; 607 minor page faults. Cut this round: a second root store built when each "
+        "SDK client was made (0.9 M), a UTF-8 copy of the bundle in SSL_CERT_FILE's check (1.5 M), the "
+        "unknown-variable check's alignments (~3 M a name that is not ours)."
     ),
 }
 
