@@ -31,6 +31,11 @@ pub(super) struct Look {
     pub rollback_message: Option<String>,
 }
 
+/// The items of a JSON array; none when it is missing or not an array.
+fn each(list: &Value) -> impl Iterator<Item = &Value> {
+    list.as_array().into_iter().flatten()
+}
+
 impl Look {
     pub(super) fn read(info: &Value, targets: &[Value]) -> Look {
         let target = targets
@@ -39,16 +44,10 @@ impl Look {
             .find(|t| t.is_object())
             .cloned()
             .unwrap_or_default();
-        let events: Vec<(String, String)> = target["lifecycleEvents"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let events: Vec<(String, String)> = each(&target["lifecycleEvents"])
             .map(|e| (text(&e["lifecycleEventName"]), text(&e["status"])))
             .collect();
-        let failed_event = target["lifecycleEvents"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let failed_event = each(&target["lifecycleEvents"])
             .find(|e| e["status"].as_str() == Some("Failed"))
             .map(|e| {
                 let diagnostics = &e["diagnostics"];
@@ -61,10 +60,7 @@ impl Look {
                 }
                 said
             });
-        let mut task_sets: Vec<(String, String)> = target["taskSetsInfo"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let mut task_sets: Vec<(String, String)> = each(&target["taskSetsInfo"])
             .map(|set| {
                 let label = match set["taskSetLabel"].as_str() {
                     Some("Green") => "replacement",
@@ -83,20 +79,14 @@ impl Look {
             })
             .collect();
         task_sets.sort_by_key(|(label, _)| label != "replacement");
-        let green_weight = target["taskSetsInfo"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let green_weight = each(&target["taskSetsInfo"])
             .find(|set| set["taskSetLabel"].as_str() == Some("Green"))
             .and_then(|set| set["trafficWeight"].as_f64());
         let error = info["errorInformation"]["code"].as_str().map(|code| {
             let message = info["errorInformation"]["message"].as_str().unwrap_or("no message");
             format!("{code}: {message}")
         });
-        let allow_traffic_started = target["lifecycleEvents"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let allow_traffic_started = each(&target["lifecycleEvents"])
             .find(|e| e["lifecycleEventName"].as_str() == Some("AllowTraffic"))
             .and_then(|e| e["startTime"].as_f64());
         Look {
